@@ -1,0 +1,56 @@
+"""Module-level fetching: one shared client per event loop, and the sync API.
+
+>>> r = await nbfetch.fetch("http://127.0.0.1:8000/get")      # doctest: +SKIP
+>>> r = nbfetch.fetch_sync("http://127.0.0.1:8000/get")       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from .client import AsyncClient
+from .response import Response
+
+# A client's connections belong to the loop that opened them, so the shared
+# client is per loop (the kernel's loop, in a notebook).
+_default_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def default_client() -> AsyncClient:
+    """The shared ``AsyncClient`` of the running asyncio loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    client = _default_clients.get(loop)
+    if client is None or client._closed:
+        client = AsyncClient()
+        _default_clients[loop] = client
+    return client
+
+
+async def fetch(url: str, method: str = "GET", **options: Any) -> Response:
+    """Fetch with the shared client; same options as ``AsyncClient.fetch``."""
+    return await default_client().fetch(url, method, **options)
+
+
+def fetch_sync(url: str, method: str = "GET", **options: Any) -> Response:
+    """Fetch and wait, from code that cannot ``await``.
+
+    With no loop running (a plain script) it runs a private loop. Inside a
+    running loop (a notebook cell) it runs the fetch on that same loop through
+    nest-asyncio2, so background fetches and widgets stay live; incoming kernel
+    messages (a Cancel click) wait until it returns, so prefer ``await`` there.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_fetch_once(url, method, options))
+    import nest_asyncio2  # applied lazily: only a sync call inside a loop needs it
+
+    nest_asyncio2.apply(loop)
+    return loop.run_until_complete(fetch(url, method, **options))
+
+
+async def _fetch_once(url: str, method: str, options: dict) -> Response:
+    async with AsyncClient() as client:
+        return await client.fetch(url, method, **options)

@@ -1,0 +1,220 @@
+"""Content decoders: gzip (multi-member), deflate (zlib or raw), br, zstd.
+
+Every decoder is bounded: it never produces more than ``max_size`` bytes in total
+(decompression bombs: urllib3 CVE-2025-66471, curl CVE-2023-23916), and it works
+in steps of at most ``STEP`` output bytes so one small input cannot allocate a
+huge buffer at once. A chain of encodings (``Content-Encoding: gzip, br``) is
+decoded last-applied first (RFC 9110 section 8.4), and its length is bounded.
+
+>>> import gzip
+>>> d = make_decoder(["gzip"], max_size=None)
+>>> d.decode(gzip.compress(b"hello ") + gzip.compress(b"world")) + d.flush()
+b'hello world'
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from ..errors import DecodeError, TooLargeError
+
+STEP = 4 * 1024 * 1024
+
+
+def _optional(name: str):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+_brotli = _optional("brotli")
+_zstd = _optional("zstandard")
+
+#: What nbfetch can decode on this install, in preference order (Accept-Encoding).
+AVAILABLE_ENCODINGS: tuple[str, ...] = tuple(
+    name
+    for name, present in (("gzip", True), ("deflate", True), ("br", _brotli), ("zstd", _zstd))
+    if present
+)
+
+
+class _Budget:
+    """Counts decoded bytes against the limit shared by a chain."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.left = limit
+
+    def step(self) -> int:
+        if self.left is None:
+            return STEP
+        return min(STEP, self.left + 1)
+
+    def take(self, n: int) -> None:
+        if self.left is None:
+            return
+        self.left -= n
+        if self.left < 0:
+            raise TooLargeError(
+                f"decoded body exceeds max_decoded_size={self.limit} bytes"
+                " (possible decompression bomb)",
+                phase="decode",
+            )
+
+
+class _ZlibDecoder:
+    """gzip (wbits 31, member after member) and deflate (zlib, else raw)."""
+
+    def __init__(self, name: str, budget: _Budget):
+        self.name = name
+        self.budget = budget
+        self.first = True
+        self.seen = False
+        self.obj = zlib.decompressobj(31 if name == "gzip" else zlib.MAX_WBITS)
+
+    def decode(self, data: bytes) -> bytes:
+        if self.first and self.name == "deflate" and data:
+            self.first = False
+            # RFC 9110 8.4.1.2 says zlib format, but many servers send raw deflate.
+            if (data[0] & 0x0F) != 8 or ((data[0] << 8) | data[1 if len(data) > 1 else 0]) % 31:
+                self.obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        if data:
+            self.seen = True
+        out = []
+        budget = self.budget
+        try:
+            while data:
+                piece = self.obj.decompress(data, budget.step())
+                budget.take(len(piece))
+                out.append(piece)
+                if self.obj.unconsumed_tail:
+                    data = self.obj.unconsumed_tail
+                elif self.obj.eof and self.obj.unused_data and self.name == "gzip":
+                    # Multi-member gzip (RFC 1952 section 2.2): start the next member.
+                    data = self.obj.unused_data
+                    self.obj = zlib.decompressobj(31)
+                else:
+                    data = b""
+        except zlib.error as exc:
+            raise DecodeError(f"corrupt {self.name} data: {exc}") from None
+        return b"".join(out) if len(out) != 1 else out[0]
+
+    def flush(self) -> bytes:
+        if self.seen and not self.obj.eof:
+            # A stream that stops mid-member: the body is truncated.
+            raise DecodeError(f"truncated {self.name} data")
+        return b""
+
+
+class _BrotliDecoder:
+    def __init__(self, budget: _Budget):
+        self.obj = _brotli.Decompressor()
+        self.budget = budget
+
+    def decode(self, data: bytes) -> bytes:
+        out = []
+        try:
+            piece = self.obj.process(data, output_buffer_limit=self.budget.step())
+            self.budget.take(len(piece))
+            out.append(piece)
+            while not self.obj.can_accept_more_data():
+                piece = self.obj.process(b"", output_buffer_limit=self.budget.step())
+                self.budget.take(len(piece))
+                out.append(piece)
+        except _brotli.error as exc:
+            raise DecodeError(f"corrupt br data: {exc}") from None
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        if not self.obj.is_finished():
+            raise DecodeError("truncated br data")
+        return b""
+
+
+class _ZstdDecoder:
+    def __init__(self, budget: _Budget):
+        self.obj = _zstd.ZstdDecompressor().decompressobj()
+        self.budget = budget
+
+    def decode(self, data: bytes) -> bytes:
+        try:
+            # zstandard's decompressobj has no output bound per call; the frame's
+            # window is bounded by the library (8 MiB default max window), and the
+            # total is checked by the budget.
+            out = self.obj.decompress(data)
+        except _zstd.ZstdError as exc:
+            raise DecodeError(f"corrupt zstd data: {exc}") from None
+        self.budget.take(len(out))
+        return out
+
+    def flush(self) -> bytes:
+        return b""
+
+
+class IdentityDecoder:
+    __slots__ = ()
+
+    def decode(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+class ChainDecoder:
+    """Applies several decoders, the last-applied encoding first."""
+
+    def __init__(self, decoders: list):
+        self.decoders = decoders
+
+    def decode(self, data: bytes) -> bytes:
+        for d in self.decoders:
+            data = d.decode(data)
+        return data
+
+    def flush(self) -> bytes:
+        data = b""
+        for d in self.decoders:
+            data = d.decode(data) + d.flush() if data else d.flush()
+        return data
+
+
+def parse_content_encoding(values: list[bytes]) -> list[str]:
+    """``Content-Encoding`` values, in the order they were applied, lowercased."""
+    codings = []
+    for value in values:
+        for part in value.split(b","):
+            part = part.strip().lower()
+            if part and part != b"identity":
+                codings.append(part.decode("latin-1"))
+    return codings
+
+
+def make_decoder(
+    codings: list[str], *, max_size: int | None, max_codings: int = 3
+) -> IdentityDecoder | ChainDecoder | _ZlibDecoder:
+    """A decoder for ``codings`` (as applied); raises DecodeError for unknown ones."""
+    if not codings:
+        return IdentityDecoder()
+    if len(codings) > max_codings:
+        raise DecodeError(
+            f"{len(codings)} chained content encodings (limit {max_codings}): {', '.join(codings)}"
+        )
+    budget = _Budget(max_size)
+    decoders = []
+    for name in reversed(codings):
+        if name in ("gzip", "x-gzip"):
+            decoders.append(_ZlibDecoder("gzip", budget))
+        elif name == "deflate":
+            decoders.append(_ZlibDecoder("deflate", budget))
+        elif name == "br" and _brotli is not None:
+            decoders.append(_BrotliDecoder(budget))
+        elif name == "zstd" and _zstd is not None:
+            decoders.append(_ZstdDecoder(budget))
+        else:
+            hint = " (install nbfetch[brotli] / nbfetch[zstd])" if name in ("br", "zstd") else ""
+            raise DecodeError(f"unsupported content encoding {name!r}{hint}")
+    return decoders[0] if len(decoders) == 1 else ChainDecoder(decoders)

@@ -1,0 +1,147 @@
+"""Driving h11 for one client connection: bytes in, response events out.
+
+No sockets, no loop, no clock. ``ClientProtocol`` wraps one ``h11.Connection``
+(one per TCP connection, reused across keep-alive cycles) and adds what h11 leaves
+to its user:
+
+* translating h11's errors into nbfetch's (``ProtocolError`` for what the server
+  sent, ``InvalidRequest`` for what we were asked to send);
+* the wire view of chunked bodies (``ChunkTap``: chunk sizes and extensions);
+* the rule that a connection is reusable only when both sides are DONE and no
+  byte is left over (leftover bytes after a complete response mean the framing
+  was not what it claimed: reusing would desync, cf. h11 CVE-2025-43859).
+
+>>> p = ClientProtocol()
+>>> wire = p.send_request(build_request("GET", "/", [(b"Host", b"x")]))
+>>> p.receive_data(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi")
+>>> head = p.next_event(); head.status_code, bytes(p.next_event().data)
+(200, b'hi')
+"""
+
+from __future__ import annotations
+
+import h11
+
+from ..errors import InvalidRequest, ProtocolError
+from .headers import Headers
+from .wire import ChunkTap
+
+NEED_DATA = h11.NEED_DATA
+PAUSED = h11.PAUSED
+Data = h11.Data
+EndOfMessage = h11.EndOfMessage
+ConnectionClosed = h11.ConnectionClosed
+InformationalResponse = h11.InformationalResponse
+Response = h11.Response
+
+#: Default bound on the response header block (status line + headers), bytes.
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+
+
+def build_request(method: str | bytes, target: str | bytes, headers: list) -> h11.Request:
+    """An ``h11.Request``; h11 validates the method, target and every header here,
+    before anything is sent (CR/LF/NUL in any of them is refused)."""
+    try:
+        return h11.Request(method=method, target=target, headers=headers)
+    except h11.LocalProtocolError as exc:
+        raise InvalidRequest(f"invalid request: {exc}", phase="request") from None
+
+
+def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
+    """The response headers as ``Headers``, sharing h11's list (no copy)."""
+    full = getattr(event.headers, "_full_items", None)
+    if full is None:  # pragma: no cover - a future h11 without the private list
+        full = [(n, n.lower(), v) for n, v in event.headers.raw_items()]
+    return Headers._from_full_items(full)
+
+
+class ClientProtocol:
+    """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
+
+    __slots__ = ("h11", "tap", "_chunked")
+
+    def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
+        # h11 bounds the incomplete header block by max_incomplete_event_size.
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_bytes)
+        self.tap: ChunkTap | None = None
+        self._chunked = False
+
+    # -- sending ---------------------------------------------------------------
+    def send_request(self, request: h11.Request) -> bytes:
+        try:
+            return self.h11.send(request) or b""
+        except h11.LocalProtocolError as exc:
+            raise InvalidRequest(f"cannot send request: {exc}") from None
+
+    def send_data(self, data: bytes) -> bytes:
+        return self.h11.send(h11.Data(data=data)) or b""
+
+    def send_end(self) -> bytes:
+        return self.h11.send(h11.EndOfMessage()) or b""
+
+    # -- receiving -------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the server; ``b""`` means the server closed."""
+        if self.tap is not None:
+            self.tap.feed(data)
+        self.h11.receive_data(data)
+
+    def next_event(self):
+        """The next event: an h11 ``InformationalResponse``, ``Response``, ``Data``,
+        ``EndOfMessage`` or ``ConnectionClosed``, or ``NEED_DATA``."""
+        try:
+            event = self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = getattr(exc, "error_status_hint", 400)
+            reason = str(exc) or "malformed response"
+            if status == 431:
+                from ..errors import TooLargeError
+
+                raise TooLargeError(f"response header block too large: {reason}") from None
+            raise ProtocolError(f"malformed response: {reason}") from None
+        if type(event) is h11.Response:
+            self._start_body(event)
+        return event
+
+    def _start_body(self, head: h11.Response) -> None:
+        chunked = False
+        for name, value in head.headers:
+            if name == b"transfer-encoding" and value.lower().endswith(b"chunked"):
+                chunked = True
+        self._chunked = chunked
+        if chunked:
+            self.tap = ChunkTap()
+            # Bytes h11 already holds past the header block are the body's start.
+            leftover, _ = self.h11.trailing_data
+            if leftover:
+                self.tap.feed(leftover)
+        else:
+            self.tap = None
+
+    @property
+    def chunked(self) -> bool:
+        """Whether the current response body uses chunked framing."""
+        return self._chunked
+
+    def end_of_chunk(self) -> tuple[int, tuple]:
+        """(size, extensions) of the wire chunk that a ``Data`` with chunk_end closed."""
+        return self.tap.pop() if self.tap is not None else (-1, ())
+
+    # -- reuse -----------------------------------------------------------------
+    def reusable(self) -> bool:
+        """Both sides DONE, keep-alive agreed, nothing left over."""
+        h = self.h11
+        if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+            return False
+        leftover, closed = h.trailing_data
+        return not leftover and not closed
+
+    def start_next_cycle(self) -> None:
+        self.h11.start_next_cycle()
+        self.tap = None
+        self._chunked = False
+
+    @property
+    def their_http_version(self) -> str:
+        v = self.h11.their_http_version
+        return v.decode("ascii") if v else "1.1"

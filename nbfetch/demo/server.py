@@ -1,0 +1,479 @@
+"""An embedded HTTP/1.1 demo server on h11 and asyncio, for tutorials and tests.
+
+It runs its own loop in a background thread, so it works from a notebook, a
+script or a test alike, and everything stays offline on 127.0.0.1::
+
+    with nbfetch.demo.serve() as demo:          # or: python -m nbfetch.demo
+        r = nbfetch.fetch_sync(demo.url + "/chunked?sizes=10,2000,7&ext=1")
+
+Endpoints (httpbin-like JSON where it makes sense): see ``ENDPOINTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import random
+import threading
+import zlib
+from http import HTTPStatus
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import h11
+
+ENDPOINTS = {
+    "/get": "request args, headers, origin and URL as JSON",
+    "/headers": "the request headers as JSON",
+    "/status/{code}": "an empty response with that status",
+    "/bytes/{n}": "n random bytes (?seed=, ?chunk_size= for chunked)",
+    "/stream/{n}": "n JSON lines, one chunk each",
+    "/drip?numbytes=&duration=&chunks=&delay=&code=": "a slow chunked body, for live views",
+    "/chunked?sizes=10,2000,7&ext=1&trailers=1": "chunks of exactly those sizes, with extensions and trailers",
+    "/gzip, /deflate, /brotli": "JSON, compressed",
+    "/gzip-stream/{n}?delay=": "n lines, gzip-compressed and chunked",
+    "/redirect/{n}": "n relative 302 redirects, then /get",
+    "/absolute-redirect/{n}": "n absolute 302 redirects, then /get",
+    "/redirect-to?url=&status_code=": "one redirect to url",
+    "/delay/{seconds}": "answer after a delay (at most 60 s)",
+    "/post, /put, /patch, /delete, /anything": "echo method, args, headers, body, json and form",
+    "/basic-auth/{user}/{password}": "200 with the right Basic credentials, 401 otherwise",
+    "/close": "a response with Connection: close",
+    "/html": "a small HTML page",
+}
+
+MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+
+class _Exchange:
+    """One request and the means to answer it."""
+
+    def __init__(self, server, conn: h11.Connection, writer, request: h11.Request, body: bytes):
+        self.server = server
+        self.conn = conn
+        self.writer = writer
+        self.method = request.method.decode("ascii")
+        self.target = request.target.decode("ascii")
+        split = urlsplit(self.target)
+        self.path = unquote(split.path)
+        self.query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        self.args = parse_qs(split.query)
+        self.headers = [
+            (n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers.raw_items()
+        ]
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        for n, v in self.headers:
+            if n.lower() == name:
+                return v
+        return None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.header('host') or self.server.host}{self.target}"
+
+    def _write(self, data: bytes | None) -> None:
+        if data:
+            self.writer.write(data)
+
+    async def send(
+        self, status: int, body: bytes = b"", headers=(), content_type="application/json"
+    ):
+        hdrs = [("Content-Type", content_type), ("Content-Length", str(len(body))), *headers]
+        self._write(self.conn.send(_response(status, self._server_headers(hdrs))))
+        if body and self.method != "HEAD":
+            self._write(self.conn.send(h11.Data(data=body)))
+        self._write(self.conn.send(h11.EndOfMessage()))
+        await self.writer.drain()
+
+    async def send_json(self, obj, status: int = 200, headers=()):
+        body = (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        await self.send(status, body, headers)
+
+    async def start(
+        self, status: int, headers=(), content_type="application/octet-stream", chunked=True
+    ):
+        hdrs = [("Content-Type", content_type), *headers]
+        if chunked:
+            hdrs.append(("Transfer-Encoding", "chunked"))
+        self._write(self.conn.send(_response(status, self._server_headers(hdrs))))
+        await self.writer.drain()
+
+    async def chunk(self, data: bytes, extensions: str = "") -> None:
+        """One chunk of exactly ``len(data)`` bytes, with optional extensions."""
+        if not data:
+            return
+        # h11 would frame this chunk without extensions; keep its state in step
+        # and write our own framing (RFC 9112 section 7.1).
+        self.conn.send(h11.Data(data=data))
+        self.writer.write(b"%x%s\r\n%s\r\n" % (len(data), extensions.encode("latin-1"), data))
+        await self.writer.drain()
+
+    async def data(self, data: bytes) -> None:
+        self._write(self.conn.send(h11.Data(data=data)))
+        await self.writer.drain()
+
+    async def end(self, trailers=()):
+        self._write(self.conn.send(h11.EndOfMessage(headers=list(trailers))))
+        await self.writer.drain()
+
+    def _server_headers(self, headers):
+        return [("Server", "nbfetch-demo"), *headers]
+
+
+def _response(status: int, headers) -> h11.Response:
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    return h11.Response(status_code=status, headers=headers, reason=reason)
+
+
+class DemoServer:
+    """The demo server. ``url`` is its base URL; ``stats`` counts connections
+    (``connections``), requests (``requests``) and the most requests in flight at
+    once (``max_in_flight``), as seen by the server."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.port = port
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.stats = {"connections": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def reset_stats(self) -> None:
+        self.stats.update(connections=0, requests=0, max_in_flight=self.stats["in_flight"])
+
+    # -- running ---------------------------------------------------------------
+    def start(self) -> DemoServer:
+        self._thread = threading.Thread(target=self._run, name="nbfetch-demo", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        try:
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self._handle, self.host, self.port)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
+            loop.run_until_complete(self._server.wait_closed())
+            loop.close()
+
+    def stop(self) -> None:
+        if self.loop is not None and self._thread is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> DemoServer:
+        return self if self._thread else self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<DemoServer {self.url}>"
+
+    # -- connections -------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        self.stats["connections"] += 1
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request = await self._next(conn, reader)
+                if not isinstance(request, h11.Request):
+                    break
+                body = bytearray()
+                while True:
+                    event = await self._next(conn, reader)
+                    if isinstance(event, h11.Data):
+                        body += event.data
+                        if len(body) > MAX_REQUEST_BODY:
+                            raise h11.RemoteProtocolError("request body too large", 413)
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    else:
+                        return
+                ex = _Exchange(self, conn, writer, request, bytes(body))
+                self.stats["requests"] += 1
+                self.stats["in_flight"] += 1
+                self.stats["max_in_flight"] = max(
+                    self.stats["max_in_flight"], self.stats["in_flight"]
+                )
+                try:
+                    await self._dispatch(ex)
+                finally:
+                    self.stats["in_flight"] -= 1
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                body = f"bad request: {exc}\n".encode()
+                try:
+                    writer.write(
+                        conn.send(
+                            h11.Response(
+                                status_code=exc.error_status_hint,
+                                headers=[
+                                    ("Content-Length", str(len(body))),
+                                    ("Connection", "close"),
+                                ],
+                            )
+                        )
+                    )
+                    writer.write(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+                except h11.LocalProtocolError:
+                    pass
+        except (ConnectionError, asyncio.CancelledError, h11.LocalProtocolError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+    async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader):
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            conn.receive_data(await reader.read(65536))
+
+    async def _dispatch(self, ex: _Exchange) -> None:
+        parts = [p for p in ex.path.split("/") if p]
+        name = parts[0] if parts else ""
+        handler = getattr(self, "_ep_" + name.replace("-", "_"), None)
+        if handler is None:
+            await ex.send_json({"error": "not found", "endpoints": ENDPOINTS}, 404)
+            return
+        try:
+            await handler(ex, parts[1:])
+        except (ValueError, IndexError) as exc:
+            if ex.conn.our_state is h11.SEND_RESPONSE:
+                await ex.send_json({"error": f"bad request: {exc}"}, 400)
+            else:
+                raise
+
+    # -- endpoints ---------------------------------------------------------------
+    def _echo(self, ex: _Exchange) -> dict:
+        out = {
+            "method": ex.method,
+            "args": ex.query,
+            "headers": dict(ex.headers),
+            "origin": "127.0.0.1",
+            "url": ex.url,
+        }
+        return out
+
+    async def _ep_(self, ex, parts):
+        await ex.send_json({"server": "nbfetch demo", "endpoints": ENDPOINTS})
+
+    async def _ep_get(self, ex, parts):
+        await ex.send_json(self._echo(ex))
+
+    async def _ep_headers(self, ex, parts):
+        await ex.send_json({"headers": dict(ex.headers)})
+
+    async def _ep_anything(self, ex, parts):
+        out = self._echo(ex)
+        text = ex.body.decode("utf-8", errors="replace")
+        out["data"] = text
+        out["json"] = None
+        out["form"] = {}
+        ctype = (ex.header("content-type") or "").lower()
+        if ctype.startswith("application/json") and ex.body:
+            try:
+                out["json"] = json.loads(ex.body)
+            except ValueError:
+                pass
+        elif ctype.startswith("application/x-www-form-urlencoded"):
+            out["form"] = {k: v[-1] for k, v in parse_qs(text).items()}
+        await ex.send_json(out)
+
+    _ep_post = _ep_put = _ep_patch = _ep_delete = _ep_anything
+
+    async def _ep_status(self, ex, parts):
+        code = int(parts[0])
+        if not 200 <= code <= 599:
+            raise ValueError("status must be 200-599")
+        headers = [("Location", "/get")] if code in (301, 302, 303, 307, 308) else []
+        await ex.send(code, b"", headers, content_type="text/plain")
+
+    async def _ep_bytes(self, ex, parts):
+        n = int(parts[0])
+        if not 0 <= n <= 1 << 31:
+            raise ValueError("n must be 0 .. 2 GiB")
+        rng = random.Random(int(ex.query.get("seed", 0)))
+        chunk_size = int(ex.query.get("chunk_size", 0))
+        if chunk_size > 0:
+            await ex.start(200)
+        else:
+            await ex.start(200, [("Content-Length", str(n))], chunked=False)
+        block = rng.randbytes(min(n, 65536)) if n else b""
+        sent = 0
+        step = chunk_size or 65536
+        while sent < n:
+            piece = block[: min(step, n - sent)]
+            if len(piece) < min(step, n - sent):
+                piece = rng.randbytes(min(step, n - sent))
+            if chunk_size:
+                await ex.chunk(piece)
+            else:
+                await ex.data(piece)
+            sent += len(piece)
+        await ex.end()
+
+    async def _ep_stream(self, ex, parts):
+        n = min(int(parts[0]), 100_000)
+        await ex.start(200, content_type="application/x-ndjson")
+        base = self._echo(ex)
+        for i in range(n):
+            await ex.chunk((json.dumps({"id": i, **base}) + "\n").encode())
+        await ex.end()
+
+    async def _ep_drip(self, ex, parts):
+        numbytes = int(ex.query.get("numbytes", 10))
+        duration = float(ex.query.get("duration", 2))
+        chunks = max(1, int(ex.query.get("chunks", numbytes)))
+        delay = float(ex.query.get("delay", 0))
+        code = int(ex.query.get("code", 200))
+        if not (0 <= numbytes <= 100 * 1024 * 1024 and 0 <= duration <= 300 and 0 <= delay <= 60):
+            raise ValueError("numbytes <= 100 MiB, duration <= 300 s, delay <= 60 s")
+        await asyncio.sleep(delay)
+        await ex.start(code)
+        sizes = [numbytes // chunks + (1 if i < numbytes % chunks else 0) for i in range(chunks)]
+        pause = duration / chunks
+        for i, size in enumerate(sizes):
+            if i:
+                await asyncio.sleep(pause)
+            await ex.chunk(b"*" * size)
+        await ex.end()
+
+    async def _ep_chunked(self, ex, parts):
+        sizes = [int(s) for s in ex.query.get("sizes", "10,2000,7").split(",") if s]
+        if any(s <= 0 or s > 16 * 1024 * 1024 for s in sizes) or len(sizes) > 100_000:
+            raise ValueError("sizes: positive, at most 16 MiB each")
+        delay = float(ex.query.get("delay", 0))
+        with_ext = ex.query.get("ext") == "1"
+        with_trailers = ex.query.get("trailers") == "1"
+        headers = [("Trailer", "X-Checksum, X-Chunks")] if with_trailers else []
+        await ex.start(200, headers, content_type="text/plain")
+        digest = hashlib.sha256()
+        for i, size in enumerate(sizes):
+            if i and delay:
+                await asyncio.sleep(delay)
+            data = bytes((ord("a") + (i % 26),)) * size
+            digest.update(data)
+            await ex.chunk(data, f';index={i};name="chunk {i}"' if with_ext else "")
+        trailers = [("X-Checksum", "sha256=" + digest.hexdigest()), ("X-Chunks", str(len(sizes)))]
+        await ex.end(trailers if with_trailers else ())
+
+    async def _compressed(self, ex, coding: str, compress):
+        body = (json.dumps({**self._echo(ex), coding + "ped": True}, indent=2) + "\n").encode()
+        await ex.send(200, compress(body), [("Content-Encoding", coding)])
+
+    async def _ep_gzip(self, ex, parts):
+        await self._compressed(ex, "gzip", gzip.compress)
+
+    async def _ep_deflate(self, ex, parts):
+        await self._compressed(ex, "deflate", zlib.compress)
+
+    async def _ep_brotli(self, ex, parts):
+        try:
+            import brotli
+        except ImportError:
+            await ex.send_json({"error": "brotli is not installed on the server"}, 501)
+            return
+        await self._compressed(ex, "br", brotli.compress)
+
+    async def _ep_gzip_stream(self, ex, parts):
+        n = min(int(parts[0]) if parts else 100, 1_000_000)
+        delay = float(ex.query.get("delay", 0))
+        await ex.start(200, [("Content-Encoding", "gzip")], content_type="text/plain")
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+        for i in range(n):
+            line = f"line {i}: the quick brown fox jumps over the lazy dog\n".encode()
+            out = comp.compress(line) + comp.flush(zlib.Z_SYNC_FLUSH)
+            await ex.chunk(out)
+            if delay:
+                await asyncio.sleep(delay)
+        await ex.chunk(comp.flush())
+        await ex.end()
+
+    async def _redirect(self, ex, location: str, status: int = 302):
+        await ex.send(status, b"", [("Location", location)], content_type="text/plain")
+
+    async def _ep_redirect(self, ex, parts):
+        n = int(parts[0])
+        await self._redirect(ex, f"/redirect/{n - 1}" if n > 1 else "/get")
+
+    async def _ep_absolute_redirect(self, ex, parts):
+        n = int(parts[0])
+        base = f"http://{ex.header('host')}"
+        await self._redirect(ex, f"{base}/absolute-redirect/{n - 1}" if n > 1 else f"{base}/get")
+
+    async def _ep_redirect_to(self, ex, parts):
+        await self._redirect(ex, ex.query["url"], int(ex.query.get("status_code", 302)))
+
+    async def _ep_delay(self, ex, parts):
+        seconds = float(parts[0])
+        if not 0 <= seconds <= 60:
+            raise ValueError("delay must be 0 .. 60 s")
+        await asyncio.sleep(seconds)
+        await ex.send_json(self._echo(ex))
+
+    async def _ep_basic_auth(self, ex, parts):
+        import base64
+
+        expected = "Basic " + base64.b64encode(f"{parts[0]}:{parts[1]}".encode()).decode()
+        if ex.header("authorization") == expected:
+            await ex.send_json({"authenticated": True, "user": parts[0]})
+        else:
+            await ex.send_json(
+                {"authenticated": False}, 401, [("WWW-Authenticate", 'Basic realm="demo"')]
+            )
+
+    async def _ep_close(self, ex, parts):
+        await ex.send_json(self._echo(ex), headers=[("Connection", "close")])
+
+    async def _ep_html(self, ex, parts):
+        page = "<!doctype html><title>nbfetch demo</title><h1>Hello from the demo server</h1>\n"
+        await ex.send(200, page.encode(), content_type="text/html; charset=utf-8")
+
+
+def serve(port: int = 0, host: str = "127.0.0.1") -> DemoServer:
+    """Start the demo server in a background thread; returns it (a context manager)."""
+    return DemoServer(host, port).start()
+
+
+__all__ = ["DemoServer", "serve", "ENDPOINTS", "urlencode"]

@@ -1,0 +1,304 @@
+"""The asyncio driver (the default; in a notebook, the kernel's own loop).
+
+Built on ``asyncio.Protocol`` rather than streams: ``data_received`` hands bytes
+straight to a waiting ``receive()`` when one is pending (no StreamReader buffer,
+no extra copy), and buffers otherwise, pausing the transport above a high-water
+mark so a slow consumer applies backpressure to the server (TCP flow control).
+
+Timeouts are timers (``loop.call_later``) that fail the awaited future, never
+``asyncio.wait_for`` / ``asyncio.timeout``: those look up the current task, which
+nest-asyncio2 can change under a nested ``run_until_complete``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+
+from .base import IOTimeout
+
+#: Above this many buffered, unread bytes the transport stops reading.
+HIGH_WATER = 4 * 1024 * 1024
+
+
+def _fail_with_timeout(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(IOTimeout())
+
+
+class _Protocol(asyncio.Protocol):
+    __slots__ = (
+        "loop",
+        "transport",
+        "buffer",
+        "buffered",
+        "eof",
+        "exc",
+        "waiter",
+        "reading_paused",
+        "write_paused",
+        "drain_waiter",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.eof = False
+        self.exc: BaseException | None = None
+        self.waiter: asyncio.Future | None = None
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future | None = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self.waiter
+        if waiter is not None and not self.buffer:
+            # Hand the bytes straight to the pending receive(): no buffering.
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(data)
+                return
+        self.buffer.append(data)
+        self.buffered += len(data)
+        if self.buffered > HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self):
+        self.eof = True
+        self._wake()
+        return False  # close the transport; we never half-close
+
+    def connection_lost(self, exc):
+        self.eof = True
+        self.exc = exc
+        self._wake()
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pause_writing(self):
+        self.write_paused = True
+
+    def resume_writing(self):
+        self.write_paused = False
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake(self):
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class AsyncioStream:
+    """A connection on an asyncio transport; see ``drivers.base.Stream``."""
+
+    __slots__ = ("proto", "loop")
+
+    def __init__(self, proto: _Protocol):
+        self.proto = proto
+        self.loop = proto.loop
+
+    def _take_buffer(self) -> bytes:
+        p = self.proto
+        data = p.buffer[0] if len(p.buffer) == 1 else b"".join(p.buffer)
+        p.buffer = []
+        p.buffered = 0
+        if p.reading_paused and p.transport is not None:
+            p.reading_paused = False
+            p.transport.resume_reading()
+        return data
+
+    async def receive(self, timeout: float | None) -> bytes:
+        p = self.proto
+        while True:
+            if p.buffer:
+                return self._take_buffer()
+            if p.eof:
+                if p.exc is not None:
+                    raise p.exc if isinstance(p.exc, OSError) else OSError(str(p.exc))
+                return b""
+            fut = self.loop.create_future()
+            p.waiter = fut
+            timer = (
+                None if timeout is None else self.loop.call_later(timeout, _fail_with_timeout, fut)
+            )
+            try:
+                data = await fut
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                if p.waiter is fut:
+                    p.waiter = None
+            if data is not None:
+                return data
+
+    def write(self, data: bytes) -> None:
+        transport = self.proto.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("connection closed")
+        transport.write(data)
+
+    async def drain(self, timeout: float | None) -> None:
+        p = self.proto
+        if p.eof and p.exc is not None:
+            raise p.exc if isinstance(p.exc, OSError) else OSError(str(p.exc))
+        if not p.write_paused:
+            return
+        fut = self.loop.create_future()
+        p.drain_waiter = fut
+        timer = None if timeout is None else self.loop.call_later(timeout, _fail_with_timeout, fut)
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if p.eof:
+            raise ConnectionResetError("connection closed while sending")
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname, timeout):
+        p = self.proto
+        transport = await _with_timeout(
+            self.loop,
+            self.loop.start_tls(
+                p.transport,
+                p,
+                context,
+                server_hostname=server_hostname,
+                # our own timer below bounds it; asyncio's default is 60 s
+                ssl_handshake_timeout=None if timeout is None else timeout + 1,
+            ),
+            timeout,
+        )
+        p.transport = transport
+        obj = transport.get_extra_info("ssl_object")
+        cipher = obj.cipher() if obj is not None else None
+        return {
+            "version": obj.version() if obj is not None else None,
+            "cipher": cipher[0] if cipher else None,
+            "alpn": obj.selected_alpn_protocol() if obj is not None else None,
+        }
+
+    def close(self) -> None:
+        transport = self.proto.transport
+        if transport is not None:
+            transport.close()
+
+    def abort(self) -> None:
+        """Close without flushing (after an error or a cancel)."""
+        transport = self.proto.transport
+        if transport is not None:
+            transport.abort()
+
+    def is_stale(self) -> bool:
+        p = self.proto
+        return p.eof or bool(p.buffer) or p.transport is None or p.transport.is_closing()
+
+    def addresses(self):
+        t = self.proto.transport
+        if t is None:
+            return (None, None)
+        return (t.get_extra_info("sockname"), t.get_extra_info("peername"))
+
+
+async def _with_timeout(loop, coro, timeout: float | None):
+    """Await ``coro`` as a task, cancelled by a timer after ``timeout`` seconds."""
+    task = loop.create_task(coro)
+    if timeout is None:
+        return await task
+    fired = False
+
+    def expire():
+        nonlocal fired
+        fired = True
+        task.cancel()
+
+    timer = loop.call_later(timeout, expire)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if fired:
+            raise IOTimeout() from None
+        raise
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+
+
+class _Signal:
+    __slots__ = ("loop", "fut")
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.fut = loop.create_future()
+
+    def set(self) -> None:
+        if not self.fut.done():
+            self.fut.set_result(None)
+
+    def is_set(self) -> bool:
+        return self.fut.done() and not self.fut.cancelled()
+
+    async def wait(self, timeout: float | None) -> None:
+        if self.fut.done():
+            return
+        waiter = self.loop.create_future()
+        self.fut.add_done_callback(lambda f: waiter.done() or waiter.set_result(None))
+        timer = (
+            None if timeout is None else self.loop.call_later(timeout, _fail_with_timeout, waiter)
+        )
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+class AsyncioDriver:
+    """Runs on whatever asyncio loop is running (the kernel's, in a notebook)."""
+
+    name = "asyncio"
+
+    monotonic = staticmethod(time.monotonic)
+
+    async def resolve(self, host: str, port: int, timeout: float | None) -> list[tuple[int, tuple]]:
+        loop = asyncio.get_running_loop()
+        # loop.getaddrinfo runs socket.getaddrinfo in the default executor, as
+        # Tornado's DefaultExecutorResolver does: the loop never blocks on DNS.
+        infos = await _with_timeout(
+            loop, loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+        seen, out = set(), []
+        for family, _, _, _, sockaddr in infos:
+            key = (family, sockaddr[:2])
+            if key not in seen:
+                seen.add(key)
+                out.append((family, sockaddr))
+        return out
+
+    async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> AsyncioStream:
+        loop = asyncio.get_running_loop()
+        host, port = sockaddr[0], sockaddr[1]
+        _transport, proto = await _with_timeout(
+            loop,
+            loop.create_connection(lambda: _Protocol(loop), host, port, family=family),
+            timeout,
+        )
+        return AsyncioStream(proto)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def signal(self) -> _Signal:
+        return _Signal(asyncio.get_running_loop())

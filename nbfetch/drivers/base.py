@@ -1,0 +1,72 @@
+"""The small interface between the client layer and an event loop.
+
+The client layer never imports asyncio (or trio): everything it needs from a loop
+goes through a ``Driver``: open a TCP connection, send and receive bytes, start
+TLS, close, resolve a name off the loop, read the clock, and a one-shot ``Signal``
+to wait on (the max_clients queue). Timeouts are part of each waiting call, so
+they never depend on which task is current (nest-asyncio2 patches that).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Protocol
+
+
+class IOTimeout(Exception):
+    """A driver-level wait ran out of time; the client layer names the phase."""
+
+
+class Stream(Protocol):
+    """One TCP (or TLS) connection."""
+
+    async def receive(self, timeout: float | None) -> bytes:
+        """Bytes from the peer; ``b""`` once it has closed. Raises ``IOTimeout``
+        when nothing arrives within ``timeout`` seconds, ``OSError`` on a reset."""
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes to send (never blocks; see ``drain``)."""
+
+    async def drain(self, timeout: float | None) -> None:
+        """Wait until the write buffer is below the high-water mark."""
+
+    async def start_tls(
+        self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> dict:
+        """Upgrade to TLS; returns {"version", "cipher", "alpn"}."""
+
+    def close(self) -> None:
+        """Close at once (idempotent); never waits."""
+
+    def is_stale(self) -> bool:
+        """True when an idle connection can no longer be used: closed by the peer,
+        or bytes arrived that nobody asked for."""
+
+    def addresses(self) -> tuple[object, object]:
+        """(local address, peer address)."""
+
+
+class Signal(Protocol):
+    """A one-shot flag a task can wait on with a timeout."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self, timeout: float | None) -> None:
+        """Return once set; raise ``IOTimeout`` after ``timeout`` seconds."""
+
+
+class Driver(Protocol):
+    name: str
+
+    def monotonic(self) -> float: ...
+
+    async def resolve(self, host: str, port: int, timeout: float | None) -> list[tuple[int, tuple]]:
+        """getaddrinfo off the loop: [(family, sockaddr), ...] for TCP."""
+
+    async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> Stream: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def signal(self) -> Signal: ...

@@ -1,0 +1,139 @@
+"""The one error hierarchy of nbfetch.
+
+Every error says what happened, in which phase of the fetch, and to which URL::
+
+    try:
+        await nbfetch.fetch("http://127.0.0.1:9/")
+    except nbfetch.ConnectError as e:
+        print(e.phase, e.url)      # connect http://127.0.0.1:9/
+
+An HTTP error status (404, 500, ...) is a response, not an exception, unless
+``Response.raise_for_status()`` is called.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FetchError",
+    "InvalidRequest",
+    "ConnectError",
+    "TLSError",
+    "NetworkError",
+    "FetchTimeout",
+    "ProtocolError",
+    "DecodeError",
+    "TooLargeError",
+    "RedirectError",
+    "TooManyRedirects",
+    "FetchCancelled",
+    "HTTPStatusError",
+]
+
+
+class FetchError(Exception):
+    """Base of every error nbfetch raises.
+
+    Attributes: ``url`` (str or None), ``phase`` (the lifecycle phase in which it
+    happened: queue, resolve, connect, tls, send, wait, download, decode, redirect,
+    request), and ``message`` (what happened, without the URL).
+    """
+
+    default_phase = "request"
+
+    def __init__(self, message: str, *, url: object = None, phase: str | None = None):
+        self.message = message
+        self.url = None if url is None else str(url)
+        self.phase = phase or self.default_phase
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f" [{self.phase}]" if self.phase else ""
+        target = f" ({self.url})" if self.url else ""
+        return f"{self.message}{where}{target}"
+
+    def with_context(self, url: object, phase: str | None = None) -> FetchError:
+        """Fill in the URL and phase where the raiser did not know them."""
+        if self.url is None and url is not None:
+            self.url = str(url)
+        if phase and self.phase == self.default_phase:
+            self.phase = phase
+        return self
+
+
+class InvalidRequest(FetchError, ValueError):
+    """The request itself is invalid; raised before anything is sent."""
+
+
+class ConnectError(FetchError):
+    """Resolving the host or opening the TCP connection failed."""
+
+    default_phase = "connect"
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed (certificate, hostname, protocol)."""
+
+    default_phase = "tls"
+
+
+class NetworkError(FetchError):
+    """The connection broke after it was established (reset, closed while sending)."""
+
+
+class FetchTimeout(FetchError):
+    """A timeout fired. ``phase`` says where, ``timeout`` names the setting
+    (connect_timeout, read_timeout, request_timeout, queue_timeout) and
+    ``seconds`` its value."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: object = None,
+        phase: str | None = None,
+        timeout: str | None = None,
+        seconds: float | None = None,
+    ):
+        super().__init__(message, url=url, phase=phase)
+        self.timeout = timeout
+        self.seconds = seconds
+
+
+class ProtocolError(FetchError):
+    """The server sent something that is not valid HTTP/1.1, or closed early."""
+
+    default_phase = "wait"
+
+
+class DecodeError(ProtocolError):
+    """A body could not be decoded (corrupt gzip, deflate, br or zstd data)."""
+
+    default_phase = "decode"
+
+
+class TooLargeError(FetchError):
+    """A limit was exceeded (header block, header count, body, decoded body, 1xx count)."""
+
+
+class RedirectError(FetchError):
+    """A redirect cannot be followed (bad Location, unsupported scheme, unreplayable body)."""
+
+    default_phase = "redirect"
+
+
+class TooManyRedirects(RedirectError):
+    """More than ``max_redirects`` redirects."""
+
+
+class FetchCancelled(FetchError):
+    """The fetch was cancelled (Cancel button, ``handle.cancel()``) before it finished."""
+
+
+class HTTPStatusError(FetchError):
+    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx response."""
+
+    default_phase = "response"
+
+    def __init__(self, message: str, *, url: object = None, response: object = None):
+        super().__init__(message, url=url)
+        self.response = response

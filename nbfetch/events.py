@@ -1,0 +1,153 @@
+"""The lifecycle events of a fetch, and the Timing derived from them.
+
+Every fetch records its events, always; ``trace=`` subscribers see each one as it
+happens. Names are stable (tutorials, widgets and users depend on them)::
+
+    queued, dequeued                      the max_clients queue (Tornado's self.queue)
+    resolve.start, resolve.done           getaddrinfo off the loop, hostname_mapping
+    connect.start, connect.done           the TCP connection
+    tls.start, tls.done                   the TLS handshake (https)
+    connection.reused                     a keep-alive connection from the pool
+    request.headers_sent, request.body_sent
+    response.informational                a 1xx response (100 Continue, 103 Early Hints)
+    response.headers                      the status line and header block
+    response.chunk                        one chunk as the server framed it (chunked bodies)
+    response.data                         decoded body bytes handed to the caller
+    response.done                         the body is complete
+    redirect, retry, error, cancelled
+
+``Timing`` is derived from those events, never measured twice. Its phases are the
+gaps between consecutive milestones, so they add up to ``total`` exactly::
+
+    >>> r = await nbfetch.fetch(url)                          # doctest: +SKIP
+    >>> r.timing.total == sum(p or 0 for p in r.timing.phases().values())   # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from time import perf_counter
+
+log = logging.getLogger("nbfetch")
+
+PHASES = ("redirect", "queue", "dns", "connect", "tls", "send", "wait", "download")
+
+
+class Event:
+    """One lifecycle event: ``name``, ``time`` (monotonic seconds, ``perf_counter``),
+    ``offset`` (seconds since the fetch started) and ``details`` (a dict)."""
+
+    __slots__ = ("name", "time", "offset", "details")
+
+    def __init__(self, name: str, time: float, offset: float, details: dict | None):
+        self.name = name
+        self.time = time
+        self.offset = offset
+        self.details = details if details is not None else {}
+
+    def __getitem__(self, key: str):
+        return self.details[key]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "offset": self.offset, **self.details}
+
+    def __repr__(self) -> str:
+        details = ", ".join(f"{k}={v!r}" for k, v in self.details.items())
+        return f"<Event +{self.offset * 1000:.3f}ms {self.name}{' ' + details if details else ''}>"
+
+
+Subscriber = Callable[[Event], object]
+
+
+class Recorder:
+    """Collects the events of one fetch (all its redirect hops) in order."""
+
+    __slots__ = ("events", "start", "subscribers", "hop_starts")
+
+    def __init__(self, subscribers: tuple[Subscriber, ...] = ()):
+        self.events: list[Event] = []
+        self.start = perf_counter()
+        self.subscribers = subscribers
+        self.hop_starts = [0]
+
+    def emit(self, name: str, details: dict | None = None) -> Event:
+        now = perf_counter()
+        event = Event(name, now, now - self.start, details)
+        self.events.append(event)
+        if self.subscribers:
+            for subscriber in self.subscribers:
+                try:
+                    subscriber(event)
+                except Exception:  # an observer must never break the fetch
+                    log.exception("nbfetch trace subscriber %r failed on %s", subscriber, name)
+        return event
+
+    def offset_now(self) -> float:
+        return perf_counter() - self.start
+
+    def new_hop(self) -> int:
+        """Mark where the next redirect hop's events start; returns its index."""
+        self.hop_starts.append(len(self.events))
+        return len(self.hop_starts) - 1
+
+
+class Timing:
+    """Phase durations in seconds (None where a phase did not happen).
+
+    ``redirect`` (earlier hops), ``queue``, ``dns``, ``connect``, ``tls``, ``send``,
+    ``wait`` (time to first byte of the response head), ``download`` and ``total``
+    — like curl's ``-w`` variables and the browser's Resource Timing.
+    """
+
+    __slots__ = (*PHASES, "total", "start", "end")
+
+    def __init__(self, hop_events: list[Event], fetch_start: float):
+        for name in self.__slots__:
+            setattr(self, name, None)
+        self.start = fetch_start
+        if not hop_events:
+            return
+        marks: dict[str, float] = {}
+        for e in hop_events:
+            marks[e.name] = e.time  # the last occurrence wins (after a retry)
+        first = hop_events[0].time
+        if first > fetch_start and hop_events[0].name == "redirect":
+            self.redirect = first - fetch_start
+        cursor = first
+        for phase, begin, end in (
+            ("queue", "queued", "dequeued"),
+            ("dns", None, "resolve.done"),
+            ("connect", None, "connect.done"),
+            ("tls", None, "tls.done"),
+        ):
+            if end in marks and (begin is None or begin in marks):
+                setattr(self, phase, marks[end] - cursor)
+                cursor = marks[end]
+        if "request.body_sent" in marks:
+            self.send = marks["request.body_sent"] - cursor
+            cursor = marks["request.body_sent"]
+        if "response.headers" in marks:
+            self.wait = marks["response.headers"] - cursor
+            cursor = marks["response.headers"]
+        if "response.done" in marks:
+            self.download = marks["response.done"] - cursor
+            cursor = marks["response.done"]
+        self.end = cursor
+        self.total = cursor - fetch_start
+
+    def phases(self) -> dict[str, float | None]:
+        """The phases in order (without total)."""
+        return {name: getattr(self, name) for name in PHASES}
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {**self.phases(), "total": self.total}
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={value * 1000:.2f}ms"
+            for name, value in self.as_dict().items()
+            if value is not None
+        ]
+        return f"Timing({', '.join(parts)})"

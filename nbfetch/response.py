@@ -1,0 +1,223 @@
+"""Responses, and the wire chunks of their bodies.
+
+>>> r = await client.fetch("http://127.0.0.1:8000/get")        # doctest: +SKIP
+>>> r.status_code, r.headers["content-type"], r.json()["url"]   # doctest: +SKIP
+(200, 'application/json', 'http://127.0.0.1:8000/get')
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from .core.headers import Headers
+from .core.models import Request
+from .core.urls import URL
+from .errors import FetchError, HTTPStatusError
+from .events import Event, Recorder, Timing
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
+
+
+class Chunk:
+    """One piece of a body as it came off the wire.
+
+    For a chunked body, one ``Chunk`` per chunk as the server framed it: ``size``
+    is its chunk-size, ``extensions`` its chunk extensions (RFC 9112 7.1.1). For
+    other framings, one per read from the socket (``framed`` is False).
+    ``raw`` is the payload as sent, ``data`` the bytes it decoded to (the same
+    object when there is no Content-Encoding), ``offset`` seconds since the fetch
+    started when its last byte arrived, ``gap`` seconds since the previous chunk.
+    """
+
+    __slots__ = ("index", "size", "extensions", "raw", "data", "offset", "gap", "framed")
+
+    def __init__(self, index, size, extensions, raw, data, offset, gap, framed):
+        self.index = index
+        self.size = size
+        self.extensions = extensions
+        self.raw = raw
+        self.data = data
+        self.offset = offset
+        self.gap = gap
+        self.framed = framed
+
+    def __repr__(self) -> str:
+        ext = f" ext={self.extensions!r}" if self.extensions else ""
+        return f"<Chunk #{self.index} size={self.size}{ext} +{self.offset * 1000:.1f}ms>"
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
+class Response:
+    """An HTTP response. ``body`` is available after a buffered ``fetch()`` or
+    ``await r.aread()``; a ``stream()`` response is read with ``aiter_bytes()``,
+    ``aiter_raw()`` or ``aiter_chunks()``."""
+
+    def __init__(
+        self,
+        request: Request,
+        status_code: int,
+        reason: str,
+        http_version: str,
+        headers: Headers,
+        recorder: Recorder,
+        hop: int,
+        history: list[Response],
+    ):
+        self.request = request
+        self.url: URL = request.url
+        self.status_code = status_code
+        self.reason = reason
+        self.http_version = http_version
+        self.headers = headers
+        self.history = history
+        self.trailers = Headers()
+        self.wire_bytes = 0  # body bytes as received (before decoding)
+        self.decoded_bytes = 0  # body bytes after decoding
+        self.error: BaseException | None = None
+        self._recorder = recorder
+        self._hop = hop
+        self._body: bytes | None = None
+        self._exchange: Exchange | None = None
+        self._consumed = False
+
+    # -- status ----------------------------------------------------------------
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    def raise_for_status(self) -> Response:
+        """Raise ``HTTPStatusError`` for 4xx/5xx; returns the response otherwise."""
+        if self.status_code >= 400:
+            kind = "client error" if self.status_code < 500 else "server error"
+            raise HTTPStatusError(
+                f"{self.status_code} {self.reason} ({kind})", url=self.url, response=self
+            )
+        return self
+
+    @property
+    def content_length(self) -> int | None:
+        values = self.headers.get_raw("content-length")
+        if len(values) == 1 and values[0].isdigit():
+            return int(values[0])
+        return None
+
+    # -- events and timing -----------------------------------------------------
+    @property
+    def events(self) -> list[Event]:
+        """Every event of this fetch up to the end of this response's hop."""
+        rec = self._recorder
+        if self._hop + 1 < len(rec.hop_starts):
+            return rec.events[: rec.hop_starts[self._hop + 1]]
+        return rec.events
+
+    @property
+    def timing(self) -> Timing:
+        rec = self._recorder
+        start = rec.hop_starts[self._hop]
+        end = rec.hop_starts[self._hop + 1] if self._hop + 1 < len(rec.hop_starts) else None
+        return Timing(rec.events[start:end], rec.events[0].time if rec.events else rec.start)
+
+    # -- the body --------------------------------------------------------------
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            raise FetchError(
+                "the body has not been read: use await r.aread() or iterate a stream()",
+                url=self.url,
+                phase="download",
+            )
+        return self._body
+
+    @property
+    def encoding(self) -> str:
+        declared = _charset(self.headers.get("content-type"))
+        return declared or "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the declared charset (UTF-8 when none);
+        undecodable bytes become U+FFFD rather than raising."""
+        try:
+            return self.body.decode(self.encoding, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        return jsonlib.loads(self.body, **kwargs)
+
+    async def aread(self) -> bytes:
+        """Read the rest of the body (bounded by ``max_body_size``) and return it."""
+        if self._body is None:
+            if self._exchange is None or self._consumed:
+                raise FetchError(
+                    "the body stream was already consumed", url=self.url, phase="download"
+                )
+            self._consumed = True
+            self._body = await self._exchange.read_all()
+        return self._body
+
+    def _take_stream(self) -> Exchange:
+        if self._consumed or self._exchange is None:
+            raise FetchError("the body stream was already consumed", url=self.url, phase="download")
+        self._consumed = True
+        return self._exchange
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body, decoded (Content-Encoding removed), as it arrives."""
+        if self._body is not None:
+            yield self._body
+            return
+        exchange = self._take_stream()
+        while True:
+            piece = await exchange.next_piece()
+            if piece is None:
+                return
+            if piece[1]:
+                yield piece[1]
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body exactly as received (still compressed, chunk framing removed)."""
+        exchange = self._take_stream()
+        while True:
+            piece = await exchange.next_piece()
+            if piece is None:
+                return
+            if piece[0]:
+                yield bytes(piece[0])
+
+    async def aiter_chunks(self) -> AsyncIterator[Chunk]:
+        """One ``Chunk`` per wire chunk (chunked bodies) or per read (others)."""
+        exchange = self._take_stream()
+        exchange.want_chunks = True
+        while True:
+            piece = await exchange.next_piece()
+            if piece is None:
+                return
+            while exchange.ready_chunks:
+                yield exchange.ready_chunks.popleft()
+
+    async def aclose(self) -> None:
+        """Release the connection (back to the pool if the body was read in full)."""
+        if self._exchange is not None:
+            await self._exchange.release()
+
+    # -- display ---------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code} {self.reason}] {self.url}>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .notebook.display import response_mimebundle
+
+        return response_mimebundle(self)
