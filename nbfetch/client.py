@@ -11,6 +11,7 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import inspect
+import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -509,7 +510,8 @@ class AsyncClient:
             except IOTimeout:
                 raise ctx.timeout_error("connect") from None
             except OSError as exc:
-                errors.append(f"{sockaddr[0]} port {sockaddr[1]}: {exc.strerror or exc}")
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                errors.append(f"{sockaddr[0]} port {sockaddr[1]}: {reason}")
         else:
             raise ConnectError("cannot connect: " + "; ".join(errors), phase="connect")
 

@@ -43,6 +43,8 @@ class FetchError(Exception):
     def __init__(self, message: str, *, url: object = None, phase: str | None = None):
         self.message = message
         self.url = None if url is None else str(url)
+        # A class with its own phase (ConnectError: connect) knows where it happened.
+        self._given_phase = phase or (None if self.default_phase == "request" else self.default_phase)
         self.phase = phase or self.default_phase
         super().__init__(message)
 
@@ -55,8 +57,8 @@ class FetchError(Exception):
         """Fill in the URL and phase where the raiser did not know them."""
         if self.url is None and url is not None:
             self.url = str(url)
-        if phase and self.phase == self.default_phase:
-            self.phase = phase
+        if phase and self._given_phase is None:
+            self._given_phase = self.phase = phase
         return self
 
 
@@ -100,9 +102,8 @@ class FetchTimeout(FetchError):
 
 
 class ProtocolError(FetchError):
-    """The server sent something that is not valid HTTP/1.1, or closed early."""
-
-    default_phase = "wait"
+    """The server sent something that is not valid HTTP/1.1, or closed early.
+    ``phase`` is ``wait`` (the head) or ``download`` (the body)."""
 
 
 class DecodeError(ProtocolError):

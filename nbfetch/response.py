@@ -188,8 +188,10 @@ class Response:
                 yield piece[1]
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body exactly as received (still compressed, chunk framing removed)."""
+        """The body exactly as received (still compressed, chunk framing removed).
+        Nothing is decoded, so ``decoded_bytes`` counts the same bytes as ``wire_bytes``."""
         exchange = self._take_stream()
+        exchange.decoder = None
         while True:
             piece = await exchange.next_piece()
             if piece is None:

@@ -1,0 +1,131 @@
+"""Shared fixtures: the demo server, a scriptable raw-socket server, and anyio.
+
+Every server listens on 127.0.0.1 only and is stopped by the fixture itself.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from nbfetch.demo import DemoServer
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def demo_server():
+    server = DemoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo(demo_server):
+    """The session's demo server, with its counters reset for this test."""
+    demo_server.reset_stats()
+    return demo_server
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 whose every connection runs ``handler(sock, server)``
+    in a thread: for exact wire bytes and misbehaving servers. ``received`` holds
+    what each connection read; ``connections`` counts them."""
+
+    def __init__(self, handler: Callable[[socket.socket, RawServer], None]):
+        self.handler = handler
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._socks: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            self._socks.append(conn)
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _run(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            self.handler(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def read_request(self, conn: socket.socket) -> bytes:
+        """Read one request head (and a Content-Length body) from ``conn``."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            piece = conn.recv(65536)
+            if not piece:
+                break
+            data += piece
+        head, _, rest = data.partition(b"\r\n\r\n")
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+                while len(rest) < n:
+                    piece = conn.recv(65536)
+                    if not piece:
+                        break
+                    rest += piece
+        self.received.append(head + b"\r\n\r\n" + rest)
+        return head
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for s in self._socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self.sock.close()
+        for t in self._threads:
+            t.join(2)
+
+
+@pytest.fixture
+def raw_server():
+    """``raw_server(handler)`` starts a RawServer; all are closed after the test."""
+    servers: list[RawServer] = []
+
+    def start(handler):
+        server = RawServer(handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:
+    """Send ``data``, optionally one byte per send (each its own TCP segment)."""
+    if per_byte:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(data)):
+            conn.sendall(data[i : i + 1])
+    else:
+        conn.sendall(data)

@@ -1,0 +1,126 @@
+"""The sans-IO core: h11 driving and the wire view, with no network at all."""
+
+import h11
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nbfetch import InvalidRequest, ProtocolError, TooLargeError
+from nbfetch.core.protocol import NEED_DATA, ClientProtocol, build_request
+from nbfetch.core.wire import ChunkTap, parse_extensions
+
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+    b"a;name=first\r\n0123456789\r\n"
+    b"7D0\r\n" + b"x" * 2000 + b"\r\n"
+    b'7;q="a b";flag\r\nabcdefg\r\n'
+    b"0\r\nX-Sum: 42\r\n\r\n"
+)
+
+
+def run(response: bytes, splits: list[int] | None = None):
+    """Feed ``response`` in pieces; returns (status, body, wire chunks, trailers)."""
+    p = ClientProtocol()
+    p.send_request(build_request("GET", "/", [(b"Host", b"h")]))
+    p.send_end()
+    cuts = sorted(set(s for s in (splits or []) if 0 < s < len(response)))
+    pieces = [response[a:b] for a, b in zip([0, *cuts], [*cuts, len(response)])]
+    status, body, chunks, trailers = None, b"", [], None
+    while True:
+        event = p.next_event()
+        if event is NEED_DATA:
+            p.receive_data(pieces.pop(0) if pieces else b"")
+            continue
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if event.chunk_end:
+                chunks.append(p.end_of_chunk())
+        elif isinstance(event, h11.EndOfMessage):
+            trailers = list(event.headers)
+            return status, body, chunks, trailers, p
+        elif isinstance(event, h11.ConnectionClosed):
+            raise ProtocolError("closed")
+
+
+def test_chunk_sizes_extensions_and_trailers():
+    status, body, chunks, trailers, p = run(CHUNKED)
+    assert status == 200 and len(body) == 2017
+    assert chunks == [
+        (10, (("name", "first"),)),
+        (2000, ()),
+        (7, (("q", "a b"), ("flag", None))),
+    ]
+    assert trailers == [(b"x-sum", b"42")]
+    assert p.reusable()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(CHUNKED) - 1), max_size=30))
+def test_any_split_of_a_chunked_response_gives_the_same_result(splits):
+    expected = run(CHUNKED)[:4]
+    assert run(CHUNKED, splits)[:4] == expected
+
+
+def test_one_byte_at_a_time():
+    assert run(CHUNKED, list(range(1, len(CHUNKED))))[:4] == run(CHUNKED)[:4]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_give_a_result_or_an_nbfetch_error(data):
+    try:
+        run(b"HTTP/1.1 200 OK\r\n" + data)
+    except (ProtocolError, TooLargeError):
+        pass
+    try:
+        run(data)
+    except (ProtocolError, TooLargeError):
+        pass
+
+
+def test_leftover_bytes_after_a_response_forbid_reuse():
+    # Content-Length says 2, the server sent 5: the extra bytes would be read as
+    # the next response if the connection were reused (a desync).
+    *_, p = run(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi!!!")
+    assert not p.reusable()
+    *_, p = run(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    assert p.reusable()
+
+
+def test_malformed_response_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="malformed response"):
+        run(b"HTTP/1.1 2OO OK\r\n\r\n")
+    with pytest.raises(ProtocolError):
+        run(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+
+
+def test_oversized_header_block_is_too_large():
+    p = ClientProtocol(max_header_bytes=1024)
+    p.send_request(build_request("GET", "/", [(b"Host", b"h")]))
+    p.receive_data(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 5000)
+    with pytest.raises(TooLargeError):
+        p.next_event()
+
+
+@pytest.mark.parametrize(
+    "method,target,headers",
+    [
+        ("GET", "/", [(b"Host", b"h"), (b"X", b"a\r\nInjected: 1")]),
+        ("GET", "/", [(b"Host", b"h"), (b"Bad Name", b"v")]),
+        ("GET", "/a b", [(b"Host", b"h")]),
+        ("GE T", "/", [(b"Host", b"h")]),
+    ],
+)
+def test_h11_refuses_injection_before_sending(method, target, headers):
+    with pytest.raises(InvalidRequest):
+        build_request(method, target, headers)
+
+
+def test_chunk_tap_parses_extensions():
+    assert parse_extensions('a;x=1;y="two words"; z') == (("x", "1"), ("y", "two words"), ("z", None))
+    tap = ChunkTap()
+    for byte in b"3;e=1\r\nabc\r\n000A\r\n0123456789\r\n0\r\n\r\n":
+        tap.feed(bytes([byte]))
+    assert [tap.pop(), tap.pop(), tap.pop()] == [(3, (("e", "1"),)), (10, ()), (0, ())]
