@@ -44,7 +44,9 @@ class FetchError(Exception):
         self.message = message
         self.url = None if url is None else str(url)
         # A class with its own phase (ConnectError: connect) knows where it happened.
-        self._given_phase = phase or (None if self.default_phase == "request" else self.default_phase)
+        self._given_phase = phase or (
+            None if self.default_phase == "request" else self.default_phase
+        )
         self.phase = phase or self.default_phase
         super().__init__(message)
 

@@ -7,7 +7,11 @@ def test_case_insensitive_multi_valued_and_ordered():
     assert h["SET-COOKIE"] == "a=1, b=2"
     assert h.get_list("Set-Cookie") == ["a=1", "b=2"]
     assert list(h) == ["set-cookie", "content-type"]
-    assert h.raw == [(b"Set-Cookie", b"a=1"), (b"Content-Type", b"text/html"), (b"set-cookie", b"b=2")]
+    assert h.raw == [
+        (b"Set-Cookie", b"a=1"),
+        (b"Content-Type", b"text/html"),
+        (b"set-cookie", b"b=2"),
+    ]
     assert "CONTENT-TYPE" in h and "x" not in h
     assert h.get("missing") is None and h.get("missing", "d") == "d"
 

@@ -24,7 +24,7 @@ def run(response: bytes, splits: list[int] | None = None):
     p.send_request(build_request("GET", "/", [(b"Host", b"h")]))
     p.send_end()
     cuts = sorted(set(s for s in (splits or []) if 0 < s < len(response)))
-    pieces = [response[a:b] for a, b in zip([0, *cuts], [*cuts, len(response)])]
+    pieces = [response[a:b] for a, b in zip([0, *cuts], [*cuts, len(response)], strict=True)]
     status, body, chunks, trailers = None, b"", [], None
     while True:
         event = p.next_event()
@@ -119,7 +119,11 @@ def test_h11_refuses_injection_before_sending(method, target, headers):
 
 
 def test_chunk_tap_parses_extensions():
-    assert parse_extensions('a;x=1;y="two words"; z') == (("x", "1"), ("y", "two words"), ("z", None))
+    assert parse_extensions('a;x=1;y="two words"; z') == (
+        ("x", "1"),
+        ("y", "two words"),
+        ("z", None),
+    )
     tap = ChunkTap()
     for byte in b"3;e=1\r\nabc\r\n000A\r\n0123456789\r\n0\r\n\r\n":
         tap.feed(bytes([byte]))

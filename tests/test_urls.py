@@ -7,7 +7,13 @@ from nbfetch import URL, InvalidRequest
 
 def test_defaults_and_target():
     u = URL.parse("http://Example.COM/a/b?x=1#frag")
-    assert (u.scheme, u.host, u.port, u.target, u.fragment) == ("http", "example.com", 80, "/a/b?x=1", "frag")
+    assert (u.scheme, u.host, u.port, u.target, u.fragment) == (
+        "http",
+        "example.com",
+        80,
+        "/a/b?x=1",
+        "frag",
+    )
     assert u.netloc == "example.com"
     assert URL.parse("https://h:8443").target == "/"
     assert URL.parse("https://h:8443").netloc == "h:8443"
