@@ -72,6 +72,8 @@ class FetchContext:
         "url",
         "deadline",
         "connect_timeout",
+        "continue_timeout",
+        "expect_100_continue",
         "read_timeout",
         "request_timeout",
         "queue_timeout",
@@ -173,6 +175,7 @@ class AsyncClient:
         self,
         *,
         max_clients: int = 10,
+        max_connections_per_host: int | None = None,
         hostname_mapping: Mapping | None = None,
         verify: bool | str | ssl.SSLContext = True,
         cert: str | tuple[str, str] | None = None,
@@ -186,6 +189,8 @@ class AsyncClient:
         max_redirects: int = 5,
         decompress: bool = True,
         keepalive_expiry: float | None = 15.0,
+        continue_timeout: float = 1.0,
+        resolver: Callable | None = None,
         limits: Limits | None = None,
         trace: Subscriber | None = None,
         driver: Driver | None = None,
@@ -202,9 +207,11 @@ class AsyncClient:
         self.verify = verify
         self.cert = cert
         self.trace = trace
+        self.continue_timeout = continue_timeout
+        self.resolver = resolver
         self._mapping = HostnameMapping(dict(hostname_mapping or {}))
         self._slots = Slots(self.driver, max_clients)
-        self._pool = Pool(self.driver, keepalive_expiry)
+        self._pool = Pool(self.driver, keepalive_expiry, max_connections_per_host)
         self._ssl_context: ssl.SSLContext | None = None
         self._closed = False
         base = Headers(
@@ -251,6 +258,7 @@ class AsyncClient:
         ``json``, ``data`` (form dict), ``auth=(user, password)``, ``allow_body``,
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
+        ``expect_100_continue`` (send the body after ``100 Continue``),
         ``on_headers(response)``, ``on_chunk(chunk)`` (a coroutine applies
         backpressure) and ``trace(event)``.
         """
@@ -276,6 +284,7 @@ class AsyncClient:
         request_timeout = opts.pop("request_timeout", self.request_timeout)
         queue_timeout = opts.pop("queue_timeout", self.queue_timeout)
         follow = opts.pop("follow_redirects", self.follow_redirects)
+        expect_continue = opts.pop("expect_100_continue", False)
         max_redirects = opts.pop("max_redirects", self.max_redirects)
         if opts:
             raise InvalidRequest(f"unknown option(s): {', '.join(sorted(opts))}", url=url)
@@ -313,6 +322,8 @@ class AsyncClient:
         ctx.queue_timeout = queue_timeout
         ctx.decompress = decompress
         ctx.on_chunk = on_chunk
+        ctx.expect_100_continue = bool(expect_continue) and request.body is not None
+        ctx.continue_timeout = self.continue_timeout
         ctx.follow_redirects = follow
         ctx.max_redirects = max_redirects
         if request_timeout is not None:
@@ -461,15 +472,30 @@ class AsyncClient:
         self, url: URL, ctx: FetchContext, fresh: bool
     ) -> tuple[Connection, bool]:
         key = url.origin
-        if not fresh:
-            conn = self._pool.take(key)
-            if conn is not None:
-                ctx.recorder.emit(
-                    "connection.reused",
-                    {"requests": conn.requests, "local": conn.local, "remote": conn.remote},
-                )
-                return conn, True
-        return await self._connect(url, key, ctx), False
+        pool = self._pool
+        while True:
+            if not fresh:
+                conn = pool.take(key)
+                if conn is not None:
+                    ctx.recorder.emit(
+                        "connection.reused",
+                        {"requests": conn.requests, "local": conn.local, "remote": conn.remote},
+                    )
+                    return conn, True
+            if pool.may_open(key):
+                break
+            # max_connections_per_host: wait for one of this origin's connections.
+            try:
+                await pool.wait_for_host(key, ctx.arm(None, "request_timeout"))
+            except IOTimeout:
+                raise ctx.timeout_error("queue") from None
+            fresh = False
+        pool.opening(key)
+        try:
+            return await self._connect(url, key, ctx), False
+        except BaseException:
+            pool.open_failed(key)
+            raise
 
     async def _connect(self, url: URL, key: tuple, ctx: FetchContext) -> Connection:
         rec, driver = ctx.recorder, self.driver
@@ -487,10 +513,12 @@ class AsyncClient:
             if family is not None:
                 addresses = [(family, (host, port))]
             else:
+                timeout = ctx.arm(ctx.connect_timeout, "connect_timeout")
                 try:
-                    addresses = await driver.resolve(
-                        host, port, ctx.arm(ctx.connect_timeout, "connect_timeout")
-                    )
+                    if self.resolver is not None:
+                        addresses = await driver.wait_for(self.resolver(host, port), timeout)
+                    else:
+                        addresses = await driver.resolve(host, port, timeout)
                 except IOTimeout:
                     raise ctx.timeout_error("resolve") from None
                 except OSError as exc:
@@ -519,6 +547,7 @@ class AsyncClient:
         rec.emit("connect.done", {"local": conn.local, "remote": conn.remote})
         if url.scheme == "https":
             await self._start_tls(conn, url, ctx)
+        conn.pool = self._pool  # from now on its closing is counted by the pool
         return conn
 
     async def _start_tls(self, conn: Connection, url: URL, ctx: FetchContext) -> None:

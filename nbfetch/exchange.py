@@ -42,6 +42,7 @@ class Exchange:
         "ready_chunks",
         "_chunk_raw",
         "_chunk_data",
+        "_early",
         "_chunk_index",
         "_last_chunk_time",
         "_done",
@@ -63,6 +64,7 @@ class Exchange:
         self._chunk_data: list = []
         self._chunk_index = 0
         self._last_chunk_time = 0.0
+        self._early = None  # a final response that came before the body was sent
         self._done = False
         self._released = False
         self._got_bytes = False
@@ -106,6 +108,9 @@ class Exchange:
             rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
             rec.emit("request.body_sent", {"bytes": 0})
             return
+        if ctx.expect_100_continue:
+            await self._send_expecting_continue(head)
+            return
         if isinstance(body, bytes):
             # Headers and a small body in one write: one segment on the wire.
             if len(body) <= 65536:
@@ -121,6 +126,10 @@ class Exchange:
             return
         await self._send_bytes(head)
         rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
+        await self._send_streamed_body(body)
+
+    async def _send_streamed_body(self, body) -> None:
+        proto = self.conn.proto
         sent = 0
         async for piece in body:
             if isinstance(piece, str):
@@ -131,7 +140,54 @@ class Exchange:
             await self._send_bytes(proto.send_data(piece))
             await self._drain()
         await self._send_bytes(proto.send_end())
-        rec.emit("request.body_sent", {"bytes": sent})
+        self.ctx.recorder.emit("request.body_sent", {"bytes": sent})
+
+    async def _send_expecting_continue(self, head: bytes) -> None:
+        """RFC 9110 10.1.1: send the head, wait for 100 Continue (or at most
+        ``continue_timeout``), then the body; a final response that comes first
+        means the body is never sent (and the connection is not reused)."""
+        ctx, proto, request = self.ctx, self.conn.proto, self.request
+        rec = ctx.recorder
+        await self._send_bytes(head)
+        rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
+        give_up = ctx.driver.monotonic() + ctx.continue_timeout
+        while True:
+            event = proto.next_event()
+            if event is NEED_DATA:
+                left = give_up - ctx.driver.monotonic()
+                if left <= 0:
+                    break
+                armed = ctx.arm(ctx.read_timeout, "read_timeout")
+                if armed is None or left < armed:
+                    try:
+                        data = await self.conn.stream.receive(left)
+                    except IOTimeout:
+                        break  # no answer: send the body anyway, as curl does
+                    except OSError as exc:
+                        raise NetworkError(f"connection broken: {exc}", phase="send") from None
+                else:
+                    data = await self._receive("send")
+                proto.receive_data(data)
+                continue
+            if type(event) is InformationalResponse:
+                rec.emit(
+                    "response.informational",
+                    {"status": event.status_code, "headers": head_headers(event)},
+                )
+                if event.status_code == 100:
+                    break
+                continue
+            self._early = event  # a final response (417, 401, ...): keep the body
+            rec.emit("request.body_sent", {"bytes": 0, "skipped": True})
+            return
+        body = request.body
+        if isinstance(body, bytes):
+            await self._send_bytes(proto.send_data(body))
+            await self._drain()
+            await self._send_bytes(proto.send_end())
+            rec.emit("request.body_sent", {"bytes": len(body)})
+        else:
+            await self._send_streamed_body(body)
 
     async def _drain(self) -> None:
         ctx = self.ctx
@@ -148,7 +204,7 @@ class Exchange:
         rec = ctx.recorder
         informational = 0
         while True:
-            event = proto.next_event()
+            event, self._early = (self._early or proto.next_event()), None
             if event is NEED_DATA:
                 proto.receive_data(await self._receive("wait"))
                 continue

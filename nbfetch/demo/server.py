@@ -136,9 +136,10 @@ class DemoServer:
     (``connections``), requests (``requests``) and the most requests in flight at
     once (``max_in_flight``), as seen by the server."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context=None):
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -150,7 +151,8 @@ class DemoServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def reset_stats(self) -> None:
         self.stats.update(connections=0, requests=0, max_in_flight=self.stats["in_flight"])
@@ -169,7 +171,7 @@ class DemoServer:
         self.loop = loop
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, self.host, self.port)
+                asyncio.start_server(self._handle, self.host, self.port, ssl=self.ssl_context)
             )
             self.port = self._server.sockets[0].getsockname()[1]
         except BaseException as exc:
@@ -214,6 +216,9 @@ class DemoServer:
                 request = await self._next(conn, reader)
                 if not isinstance(request, h11.Request):
                     break
+                if conn.they_are_waiting_for_100_continue:
+                    # RFC 9110 10.1.1: the client holds its body until we say so.
+                    writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
                 body = bytearray()
                 while True:
                     event = await self._next(conn, reader)
@@ -256,8 +261,8 @@ class DemoServer:
                     writer.write(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
                 except h11.LocalProtocolError:
                     pass
-        except (ConnectionError, asyncio.CancelledError, h11.LocalProtocolError):
-            pass
+        except (OSError, asyncio.CancelledError, h11.LocalProtocolError):
+            pass  # a client that went away, or a TLS handshake that failed
         finally:
             writer.close()
             self._tasks.discard(task)
@@ -471,9 +476,10 @@ class DemoServer:
         await ex.send(200, page.encode(), content_type="text/html; charset=utf-8")
 
 
-def serve(port: int = 0, host: str = "127.0.0.1") -> DemoServer:
-    """Start the demo server in a background thread; returns it (a context manager)."""
-    return DemoServer(host, port).start()
+def serve(port: int = 0, host: str = "127.0.0.1", ssl_context=None) -> DemoServer:
+    """Start the demo server in a background thread; returns it (a context manager).
+    With an ``ssl.SSLContext`` (server side) it serves https."""
+    return DemoServer(host, port, ssl_context).start()
 
 
 __all__ = ["DemoServer", "serve", "ENDPOINTS", "urlencode"]

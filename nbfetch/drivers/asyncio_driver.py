@@ -297,6 +297,9 @@ class AsyncioDriver:
         )
         return AsyncioStream(proto)
 
+    async def wait_for(self, awaitable, timeout: float | None):
+        return await _with_timeout(asyncio.get_running_loop(), awaitable, timeout)
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 

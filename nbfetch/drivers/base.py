@@ -67,6 +67,9 @@ class Driver(Protocol):
 
     async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> Stream: ...
 
+    async def wait_for(self, awaitable, timeout: float | None):
+        """Await ``awaitable`` (e.g. a user-supplied resolver); ``IOTimeout`` after ``timeout``."""
+
     async def sleep(self, seconds: float) -> None: ...
 
     def signal(self) -> Signal: ...
