@@ -121,6 +121,26 @@ def raw_server():
         server.close()
 
 
+def client_sockets_to(port: int) -> int:
+    """Sockets connected (or connecting) *to* ``port`` that a process still holds
+    open: the client side of connections to a test server. Read from the kernel's
+    tables; a socket closed by its process but still finishing its TCP shutdown
+    (FIN_WAIT, TIME_WAIT) has inode 0 there and is not counted."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                    if remote_port == port and fields[9] != "0":
+                        count += 1
+        except FileNotFoundError:
+            continue
+    return count
+
+
 def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:
     """Send ``data``, optionally one byte per send (each its own TCP segment)."""
     if per_byte:
