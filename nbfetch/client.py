@@ -313,6 +313,7 @@ class AsyncClient:
             data=data,
             auth=auth,
             allow_body=allow_body,
+            expect_continue=bool(expect_continue),
         )
         subscribers = tuple(s for s in (self.trace, trace) if s is not None)
         ctx = FetchContext(self.driver, Recorder(subscribers), request.url, self.limits)
@@ -322,7 +323,7 @@ class AsyncClient:
         ctx.queue_timeout = queue_timeout
         ctx.decompress = decompress
         ctx.on_chunk = on_chunk
-        ctx.expect_100_continue = bool(expect_continue) and request.body is not None
+        ctx.expect_100_continue = b"expect" in (k for _, k, _ in request.headers._items)
         ctx.continue_timeout = self.continue_timeout
         ctx.follow_redirects = follow
         ctx.max_redirects = max_redirects

@@ -226,6 +226,16 @@ class Exchange:
             raise ProtocolError(f"server closed the connection before the response ({event!r})")
 
         headers = head_headers(event)
+        limits = ctx.limits
+        # h11 bounds only an *incomplete* head; a complete one that arrived in
+        # one read is measured here (name + value + ": " + CRLF per field).
+        size = sum(len(n) + len(v) + 4 for n, _, v in headers._items) + len(event.reason) + 15
+        if size > limits.max_header_bytes:
+            raise TooLargeError(
+                f"response header block too large: {size} bytes"
+                f" (limit max_header_bytes={limits.max_header_bytes})",
+                phase="wait",
+            )
         if len(headers) > ctx.limits.max_headers:
             raise TooLargeError(
                 f"response has {len(headers)} header fields (limit {ctx.limits.max_headers})",

@@ -73,6 +73,7 @@ class Request:
         data: Mapping[str, Any] | None = None,
         auth: tuple[str, str] | None = None,
         allow_body: bool = False,
+        expect_continue: bool = False,
     ) -> Request:
         """Validate and assemble; raises ``InvalidRequest`` naming what is wrong."""
         url = URL.parse(url)
@@ -131,6 +132,8 @@ class Request:
                 h[b"Transfer-Encoding"] = b"chunked"
         elif method in BODY_METHODS:
             h[b"Content-Length"] = b"0"
+        if expect_continue and body is not None:
+            h[b"Expect"] = b"100-continue"  # RFC 9110 section 10.1.1
         for name, _, value in h._items:
             _check_header(name, value, url)
         request = cls(method, url, h, body)
@@ -164,7 +167,13 @@ class Request:
         body = self.body
         if not keep_body:
             body = None
-            for name in ("content-length", "content-type", "transfer-encoding", "content-encoding"):
+            for name in (
+                "content-length",
+                "content-type",
+                "transfer-encoding",
+                "content-encoding",
+                "expect",
+            ):
                 if name in h:
                     del h[name]
         if url.username is not None and not strip_credentials:

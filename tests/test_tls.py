@@ -1,0 +1,111 @@
+"""TLS against the demo server with certificates made by trustme."""
+
+import ssl
+
+import pytest
+import trustme
+
+import nbfetch
+from nbfetch import AsyncClient
+from nbfetch.demo import DemoServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_server(ca):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1", "demo.test").configure_cert(ctx)
+    server = DemoServer(ssl_context=ctx).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ca_file(ca, tmp_path):
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+async def test_verified_fetch_with_a_ca_bundle_and_keep_alive(tls_server, ca_file):
+    tls_server.reset_stats()
+    async with AsyncClient(verify=ca_file) as c:
+        r = await c.fetch(tls_server.url + "/get")
+        r2 = await c.fetch(tls_server.url + "/get")
+    assert r.status_code == 200 and r.url.scheme == "https"
+    done = next(e for e in r.events if e.name == "tls.done")
+    assert done["version"] in ("TLSv1.2", "TLSv1.3") and done["cipher"]
+    assert r.timing.tls is not None and r.timing.tls > 0
+    assert "connection.reused" in [e.name for e in r2.events] and r2.timing.tls is None
+    assert tls_server.stats["connections"] == 1
+
+
+async def test_sni_and_hostname_check_use_the_url_host(tls_server, ca_file):
+    async with AsyncClient(verify=ca_file, hostname_mapping={"demo.test": "127.0.0.1"}) as c:
+        r = await c.fetch(f"https://demo.test:{tls_server.port}/headers")
+        assert r.json()["headers"]["Host"] == f"demo.test:{tls_server.port}"
+        start = next(e for e in r.events if e.name == "tls.start")
+        assert start["server_hostname"] == "demo.test"
+    # A name the certificate does not cover, mapped to the same server.
+    async with AsyncClient(verify=ca_file, hostname_mapping={"wrong.test": "127.0.0.1"}) as c:
+        with pytest.raises(nbfetch.TLSError, match=r"match|mismatch") as exc:
+            await c.fetch(f"https://wrong.test:{tls_server.port}/get")
+    assert exc.value.phase == "tls"
+
+
+async def test_untrusted_certificate_is_a_tls_error(tls_server):
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.TLSError) as exc:
+            await c.fetch(tls_server.url + "/get")
+    assert "certificate verify failed" in str(exc.value) or "unable to get local issuer" in str(
+        exc.value
+    )
+    assert exc.value.phase == "tls" and tls_server.url in str(exc.value)
+    assert isinstance(exc.value, nbfetch.ConnectError)
+
+
+async def test_custom_ssl_context_and_verify_false(tls_server, ca):
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    async with AsyncClient(verify=ctx) as c:
+        assert (await c.fetch(tls_server.url + "/get")).status_code == 200
+    async with AsyncClient(verify=False) as c:
+        assert (await c.fetch(tls_server.url + "/get")).status_code == 200
+
+
+async def test_client_certificate(ca, ca_file, tmp_path):
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server_ctx)
+    client_cert = ca.issue_cert("client@example.test")
+    pem = tmp_path / "client.pem"
+    client_cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    with DemoServer(ssl_context=server_ctx).start() as server:
+        async with AsyncClient(verify=ca_file, cert=str(pem)) as c:
+            assert (await c.fetch(server.url + "/get")).status_code == 200
+        async with AsyncClient(verify=ca_file) as c:
+            # TLS 1.3: the server checks the client certificate after the
+            # handshake, so the refusal may surface on the first read.
+            with pytest.raises((nbfetch.TLSError, nbfetch.NetworkError, nbfetch.ProtocolError)):
+                await c.fetch(server.url + "/get")
+
+
+async def test_tls_handshake_timeout(raw_server):
+    import time
+
+    def silent(conn, server):
+        time.sleep(2)  # accepts TCP, never speaks TLS
+
+    srv = raw_server(silent)
+    async with AsyncClient() as c:
+        start = time.monotonic()
+        with pytest.raises(nbfetch.FetchTimeout) as exc:
+            await c.fetch(f"https://127.0.0.1:{srv.port}/", connect_timeout=0.3)
+    assert exc.value.phase == "tls" and time.monotonic() - start < 0.3 * 1.1 + 0.05
