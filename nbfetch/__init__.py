@@ -33,6 +33,36 @@ from .errors import (
 from .events import Event, Timing
 from .response import Chunk, Response
 
+# The notebook layer (ipywidgets, IPython) loads on first use only.
+_LAZY = {
+    "ResponseView": "nbfetch.notebook.live",
+    "FetchHandle": "nbfetch.notebook.live",
+    "show_events": "nbfetch.notebook.live",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbfetch' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def load_ipython_extension(ip) -> None:
+    """``%load_ext nbfetch``: registers ``%fetch`` and ``%%fetch``."""
+    from .notebook.magics import load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip) -> None:
+    from .notebook.magics import unload
+
+    unload(ip)
+
+
 __all__ = [
     "__version__",
     "AsyncClient",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from .client import AsyncClient
 from .response import Response
@@ -16,6 +17,7 @@ from .response import Response
 # A client's connections belong to the loop that opened them, so the shared
 # client is per loop (the kernel's loop, in a notebook).
 _default_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+T = TypeVar("T")
 
 
 def default_client() -> AsyncClient:
@@ -42,13 +44,27 @@ def fetch_sync(url: str, method: str = "GET", **options: Any) -> Response:
     messages (a Cancel click) wait until it returns, so prefer ``await`` there.
     """
     try:
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_fetch_once(url, method, options))
-    import nest_asyncio2  # applied lazily: only a sync call inside a loop needs it
+    return run_sync(fetch(url, method, **options))
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code.
+
+    Inside a running loop (a notebook cell, a ``def`` called from one) the
+    coroutine runs on *that* loop, re-entered through nest-asyncio2 — never on
+    another thread's loop, which would freeze every other task of the kernel.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import nest_asyncio2  # applied lazily: only a sync call inside a running loop needs it
 
     nest_asyncio2.apply(loop)
-    return loop.run_until_complete(fetch(url, method, **options))
+    return loop.run_until_complete(coro)
 
 
 async def _fetch_once(url: str, method: str, options: dict) -> Response:

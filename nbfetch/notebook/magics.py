@@ -1,0 +1,256 @@
+"""``%fetch`` and ``%%fetch``: fetches that run on the kernel's own loop.
+
+A cleanup input transformer sees ``%fetch ...`` before IPython turns it into a
+magic call and rewrites the line into an ``await``: the cell awaits the fetch,
+the loop stays free (the live view updates, a Cancel click is handled, Kernel →
+Interrupt cancels it), and ``r = %fetch URL`` binds the Response. A line that
+cannot await (indented: inside a ``def``) is left to IPython and runs through the
+sync path (nest-asyncio2 on the same loop). ``%fetch --bg`` returns a
+``FetchHandle`` at once.
+
+``%%fetch`` cells hold requests in the ``.http`` format of the VS Code REST
+Client and JetBrains HTTP Client::
+
+    %%fetch
+    POST {{base}}/post
+    Content-Type: application/json
+
+    {"a": 1}
+    ###
+    GET {{base}}/get
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+from typing import Any
+
+from ..api import default_client
+from ..cli import FetchOptions, _HelpShown, parse_header, parse_options, render_text
+from ..client import AsyncClient
+from ..errors import FetchCancelled, InvalidRequest
+
+HELPER = "__nbfetch_magics__"
+_LINE = re.compile(r"^(?P<target>[A-Za-z_][\w.]*\s*=\s*)?%fetch(?P<args>(\s.*)?)$")
+_REQUEST_LINE = re.compile(r"^(?P<method>[A-Z]+)\s+(?P<url>\S+)(\s+HTTP/\d(\.\d)?)?\s*$")
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+
+
+# -- the transformer ----------------------------------------------------------------------
+def transform_cell(lines: list[str]) -> list[str]:
+    """IPython cleanup transformer: ``%fetch`` lines and ``%%fetch`` cells become awaits."""
+    if lines and lines[0].startswith("%%fetch"):
+        options = lines[0][len("%%fetch") :].strip()
+        body = "".join(lines[1:])
+        return [f"await {HELPER}.fetch_cell({body!r}, {options!r});\n"]
+    out = []
+    for line in lines:
+        match = _LINE.match(line.rstrip("\n"))
+        if match is None:
+            out.append(line)
+            continue
+        target = match.group("target") or ""
+        args = match.group("args").strip()
+        # Bare "%fetch URL": the live view is the output; ";" keeps IPython from
+        # printing the Response a second time.
+        end = "" if target else ";"
+        out.append(f"{target}await {HELPER}.fetch_line({args!r}){end}\n")
+    return out
+
+
+# -- running -------------------------------------------------------------------------------
+def _ipython():
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def _expand(text: str) -> list[str]:
+    """IPython's ``{var}`` / ``$var`` expansion, one shell word at a time: a word
+    that is not a valid template (JSON such as ``{"a": 1}``) stays as written,
+    instead of making the whole line fall back to no expansion at all."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"%fetch: {exc}") from None
+    ip = _ipython()
+    return [ip.var_expand(word) for word in words] if ip is not None else words
+
+
+def _client_for(opts: FetchOptions) -> tuple[AsyncClient, bool]:
+    if opts.client_kwargs:
+        return AsyncClient(**opts.client_kwargs), True
+    return default_client(), False
+
+
+def _display(obj) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+async def run_fetch(opts: FetchOptions):
+    """Start one fetch on the running loop with a live view; returns the Response,
+    or a ``FetchHandle`` at once with ``--bg``."""
+    from .live import FetchHandle, ResponseView
+
+    client, own_client = _client_for(opts)
+    view = None if opts.quiet else ResponseView(opts.method, opts.url)
+    kwargs = dict(opts.fetch_kwargs)
+    if view is not None:
+        kwargs["trace"] = view.trace
+        _display(view)
+
+    async def go():
+        try:
+            response = await client.fetch(opts.url, opts.method, **kwargs)
+        finally:
+            if own_client:
+                await client.aclose()
+        if view is not None:
+            view.attach_response(response)
+        if opts.output:
+            from pathlib import Path
+
+            Path(opts.output).write_bytes(response.body)
+        if opts.include or opts.timing or opts.output:
+            print(render_text(response, opts, head=opts.include))
+        return response
+
+    task = asyncio.ensure_future(go())
+    if view is not None:
+        view.bind(task)
+    if opts.background:
+        return FetchHandle(task, view)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if view is not None and view.cancel_requested and not _current_task_cancelling():
+            # The Cancel button: the fetch stopped, the cell did not fail on its own.
+            raise FetchCancelled("cancelled by the Cancel button", url=opts.url) from None
+        raise
+
+
+def _current_task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return bool(task is not None and getattr(task, "cancelling", lambda: 0)())
+
+
+async def fetch_line(args: str):
+    """What ``%fetch ARGS`` runs (awaited by the transformed cell)."""
+    try:
+        opts = parse_options(_expand(args))
+    except _HelpShown:
+        return None
+    return await run_fetch(opts)
+
+
+def parse_http_file(text: str, namespace: dict) -> list[tuple[str, str, list, bytes | None]]:
+    """Requests in the ``.http`` format: (method, url, headers, body) each.
+
+    ``###`` separates requests; ``#`` and ``//`` lines are comments; ``{{name}}``
+    (a name or dotted attribute path) expands from ``namespace``.
+    """
+
+    def expand(s: str) -> str:
+        def lookup(m: re.Match) -> str:
+            first, *rest = m.group(1).split(".")
+            if first not in namespace:
+                raise InvalidRequest(f"{{{{{m.group(1)}}}}}: no variable {first!r} in the notebook")
+            value: Any = namespace[first]
+            for attr in rest:
+                value = getattr(value, attr)
+            return str(value)
+
+        return _TEMPLATE.sub(lookup, s)
+
+    requests = []
+    for block in re.split(r"(?m)^###.*$", text):
+        lines = block.split("\n")
+        # skip leading blank and comment lines
+        while lines and (not lines[0].strip() or lines[0].lstrip().startswith(("#", "//"))):
+            lines.pop(0)
+        if not lines:
+            continue
+        first = expand(lines.pop(0).strip())
+        match = _REQUEST_LINE.match(first)
+        if match is None:
+            parts = first.split()
+            if len(parts) == 1:  # "URL" alone means GET
+                method, url = "GET", parts[0]
+            else:
+                raise InvalidRequest(f"expected 'METHOD URL [HTTP/1.1]', got {first!r}")
+        else:
+            method, url = match.group("method"), match.group("url")
+        headers = []
+        while lines and lines[0].strip():
+            line = lines.pop(0)
+            if line.lstrip().startswith(("#", "//")):
+                continue
+            headers.append(parse_header(expand(line)))
+        body_text = "\n".join(lines[1:] if lines else []).strip("\n")
+        body = expand(body_text).encode("utf-8") if body_text.strip() else None
+        requests.append((method, url, headers, body))
+    if not requests:
+        raise InvalidRequest("%%fetch: no request in the cell")
+    return requests
+
+
+async def fetch_cell(cell: str, options: str = ""):
+    """What a ``%%fetch [options] [NAME]`` cell runs: each request in order. The
+    Response (a list for several requests) is returned and, given NAME, bound to
+    that variable, as ``%%capture NAME`` does."""
+    ip = _ipython()
+    namespace = ip.user_ns if ip is not None else {}
+    base = parse_options(_expand(options), prog="%%fetch", need_url=False) if options else None
+    name = base.url if base is not None else ""
+    if name and not name.isidentifier():
+        raise InvalidRequest(f"%%fetch: {name!r} is not a variable name")
+    responses = []
+    for method, url, headers, body in parse_http_file(cell, namespace):
+        opts = FetchOptions(url=url, method=method)
+        if base is not None:
+            opts.fetch_kwargs.update(base.fetch_kwargs)
+            opts.client_kwargs = base.client_kwargs
+            opts.quiet, opts.include, opts.timing = base.quiet, base.include, base.timing
+        if headers:
+            opts.fetch_kwargs["headers"] = headers
+        if body is not None:
+            opts.fetch_kwargs["body"] = body
+        responses.append(await run_fetch(opts))
+    result = responses[0] if len(responses) == 1 else responses
+    if name:
+        namespace[name] = result
+    return result
+
+
+def fetch_magic(line: str, cell: str | None = None):
+    """The magic as IPython calls it where the transformer could not turn it into
+    an await (inside a ``def``): it runs on the kernel's loop through the sync path."""
+    from ..api import run_sync
+
+    if cell is not None:
+        return run_sync(fetch_cell(cell, line))
+    try:
+        opts = parse_options(line)
+    except _HelpShown:
+        return None
+    # With --bg, run_fetch returns the handle at once: nothing blocks.
+    return run_sync(run_fetch(opts))
+
+
+def load(ip) -> None:
+    import sys
+
+    ip.user_ns[HELPER] = sys.modules[__name__]
+    if transform_cell not in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.append(transform_cell)
+    ip.register_magic_function(fetch_magic, magic_kind="line_cell", magic_name="fetch")
+
+
+def unload(ip) -> None:
+    if transform_cell in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.remove(transform_cell)
+    ip.user_ns.pop(HELPER, None)

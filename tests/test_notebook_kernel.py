@@ -1,0 +1,190 @@
+"""The notebook layer in a real kernel: magics, the live view, Cancel, interrupt, sync API."""
+
+import time
+
+import pytest
+from conftest import client_sockets_to
+from kernel import Kernel
+
+from nbfetch.demo import DemoServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = DemoServer().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def kernel(server, tmp_path_factory):
+    k = Kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
+    k.run(f"%load_ext nbfetch\nimport nbfetch\nbase = {server.url!r}")
+    yield k
+    k.shutdown()
+
+
+def test_fetch_line_returns_a_response_and_binds_it(kernel):
+    kernel.run("r = %fetch {base}/get?x=1")
+    assert kernel.value("type(r).__name__") == "'Response'"
+    assert kernel.value("r.status_code, r.json()['args']") == "(200, {'x': '1'})"
+
+
+def test_dollar_expansion_and_options(kernel):
+    kernel.run(
+        'path = "/post"\nr = %fetch -X PUT --json \'{"a": [1]}\' -H "X-Test: yes" $base/anything'
+    )
+    assert (
+        kernel.value("r.json()['method'], r.json()['json'], r.json()['headers']['X-Test']")
+        == "('PUT', {'a': [1]}, 'yes')"
+    )
+
+
+def test_bare_fetch_shows_the_live_view_not_a_second_repr(kernel):
+    msg_id = kernel.submit("%fetch {base}/get")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert kernel.messages(msg_id, "execute_result") == []
+    views = [
+        m
+        for m in kernel.messages(msg_id, "display_data")
+        if "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+    ]
+    assert len(views) == 1
+
+
+def test_include_and_output_file(kernel, tmp_path):
+    out = tmp_path / "body.bin"
+    msg_id = kernel.submit(f"%fetch -q -i -o {out} {{base}}/bytes/1000")
+    kernel.wait(msg_id)
+    text = "".join(m["content"]["text"] for m in kernel.messages(msg_id, "stream"))
+    assert "HTTP/1.1 200 OK" in text and "Content-Length: 1000" in text
+    assert out.stat().st_size == 1000
+
+
+def test_bad_arguments_are_a_clear_error(kernel):
+    reply = kernel.wait(kernel.submit("%fetch --no-such-option {base}/get"))
+    assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
+    assert "unrecognized arguments" in reply["evalue"]
+
+
+def test_cell_magic_http_format(kernel):
+    kernel.run(
+        "%%fetch -q out\n"
+        "# a comment\n"
+        "POST {{base}}/post\n"
+        "Content-Type: application/json\n"
+        "\n"
+        '{"n": 1}\n'
+        "###\n"
+        "GET {{base}}/headers HTTP/1.1\n"
+        "X-Two: 2\n"
+    )
+    assert kernel.value("[r.status_code for r in out]") == "[200, 200]"
+    assert (
+        kernel.value("out[0].json()['json'], out[1].json()['headers']['X-Two']")
+        == "({'n': 1}, '2')"
+    )
+
+
+def test_fetch_inside_a_def_uses_the_sync_path(kernel):
+    kernel.run("def status():\n    r = %fetch -q {base}/get\n    return r.status_code")
+    assert kernel.value("status()") == "200"
+
+
+def test_background_fetch_view_keeps_updating_after_the_cell(kernel):
+    msg_id = kernel.submit("h = %fetch --bg {base}/drip?numbytes=20&duration=1.5&chunks=20")
+    reply = kernel.wait(msg_id, timeout=5)
+    assert reply["status"] == "ok"
+    idle_at = len(kernel.iopub)
+    html = [
+        w
+        for w in kernel.widget_models("HTMLModel")
+        if w["msg"]["parent_header"]["msg_id"] == msg_id
+    ]
+    assert html
+    kernel.pump_for(2.0)
+    later = {
+        w["comm_id"]: [m for m in kernel.updates(w["comm_id"]) if kernel.iopub.index(m) >= idle_at]
+        for w in html
+    }
+    # the fetch went on after its cell had finished: the byte counter and the
+    # chunk table kept changing, and the final state arrived
+    assert max(len(v) for v in later.values()) >= 5
+    last_values = [
+        m["content"]["data"]["state"].get("value", "") for v in later.values() for m in v
+    ]
+    assert any("20 chunks, 20 bytes" in value for value in last_values)
+    assert (
+        kernel.value("h.done(), (await h).status_code, len(h.result().body)") == "(True, 200, 20)"
+    )
+
+
+def test_throttle_bounds_widget_updates(kernel):
+    # 2 s of a stream of 5,000 chunks: at most ~25 updates per second per widget.
+    msg_id = kernel.submit(
+        "r = %fetch {base}/chunked?sizes=" + ",".join(["20"] * 5000) + "&delay=0.0004"
+    )
+    kernel.wait(msg_id, timeout=60)
+    html = [
+        w
+        for w in kernel.widget_models("HTMLModel")
+        if w["msg"]["parent_header"]["msg_id"] == msg_id
+    ]
+    duration = float(kernel.value("r.timing.total"))
+    for w in html:
+        n = len(kernel.updates(w["comm_id"]))
+        assert n <= 25 * duration + 3, (n, duration)
+    assert kernel.value("sum(1 for e in r.events if e.name == 'response.chunk')") == "5000"
+
+
+def _cancel_button(kernel, msg_id):
+    def is_button(m):
+        if m["msg_type"] != "comm_open" or m["parent_header"].get("msg_id") != msg_id:
+            return False
+        state = m["content"]["data"].get("state", {})
+        return state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel"
+
+    return kernel.wait_for(is_button)["content"]["comm_id"]
+
+
+def test_cancel_click_cancels_an_awaiting_fetch(kernel, server):
+    msg_id = kernel.submit("r = %fetch {base}/drip?numbytes=10&duration=8&chunks=10")
+    button = _cancel_button(kernel, msg_id)
+    kernel.pump_for(0.5)
+    start = time.monotonic()
+    kernel.click(button)
+    reply = kernel.wait(msg_id, timeout=10)
+    assert time.monotonic() - start < 3
+    assert reply["status"] == "error" and reply["ename"] == "FetchCancelled"
+    assert client_sockets_to(server.port) <= kernel_pool_size(kernel)
+    assert kernel.value("nbfetch.default_client()._slots.active") == "0"
+
+
+def kernel_pool_size(kernel) -> int:
+    return int(kernel.value("nbfetch.default_client()._pool.count()"))
+
+
+def test_interrupt_cancels_an_awaiting_fetch(kernel, server):
+    msg_id = kernel.submit("r = %fetch {base}/drip?numbytes=10&duration=8&chunks=10")
+    _cancel_button(kernel, msg_id)
+    kernel.pump_for(0.5)
+    start = time.monotonic()
+    kernel.km.interrupt_kernel()
+    reply = kernel.wait(msg_id, timeout=10)
+    assert time.monotonic() - start < 3
+    assert reply["status"] == "error"
+    assert client_sockets_to(server.port) <= kernel_pool_size(kernel)
+    assert kernel.value("nbfetch.default_client()._slots.active") == "0"
+    assert kernel.value("1 + 1") == "2"  # the kernel is fine
+
+
+def test_fetch_sync_keeps_the_queue_and_background_fetches_alive(kernel):
+    kernel.run("bg = %fetch --bg -q {base}/drip?numbytes=5&duration=0.6&chunks=5")
+    first = kernel.submit("r = nbfetch.fetch_sync(base + '/delay/0.3')\nr.status_code")
+    second = kernel.submit("after = 'ran'")
+    assert kernel.wait(first)["status"] == "ok"
+    assert kernel.wait(second)["status"] == "ok"
+    assert kernel.value("after, r.status_code") == "('ran', 200)"
+    assert kernel.value("(await bg).body") == "b'*****'"
