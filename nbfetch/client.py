@@ -20,7 +20,7 @@ from typing import Any
 from ._version import __version__
 from .core.decoders import AVAILABLE_ENCODINGS
 from .core.headers import Headers, HeaderSource
-from .core.models import BodySource, Request
+from .core.models import Request
 from .core.urls import URL
 from .drivers.base import Driver, IOTimeout
 from .errors import (
@@ -37,9 +37,40 @@ from .events import Recorder, Subscriber
 from .exchange import Exchange, StaleConnection
 from .pool import Connection, Pool, Slots
 from .resolver import HostnameMapping, ip_family
-from .response import Chunk, Response
+from .response import Response
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Every option ``fetch()`` and ``stream()`` accept.
+FETCH_OPTIONS = frozenset(
+    {
+        "headers",
+        "body",
+        "json",
+        "data",
+        "auth",
+        "allow_body",
+        "on_headers",
+        "on_chunk",
+        "trace",
+        "decompress",
+        "connect_timeout",
+        "read_timeout",
+        "request_timeout",
+        "queue_timeout",
+        "follow_redirects",
+        "max_redirects",
+        "expect_100_continue",
+    }
+)
+
+
+def _headers_key(headers) -> tuple:
+    if isinstance(headers, Headers):
+        return tuple(headers._items)
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((name, value) for name, value in items)
+
+
 _UNSET: Any = object()
 
 
@@ -213,6 +244,7 @@ class AsyncClient:
         self._slots = Slots(self.driver, max_clients)
         self._pool = Pool(self.driver, keepalive_expiry, max_connections_per_host)
         self._ssl_context: ssl.SSLContext | None = None
+        self._prepared: dict[tuple, Request] = {}
         self._closed = False
         base = Headers(
             [
@@ -268,26 +300,15 @@ class AsyncClient:
     def _prepare(self, url, method: str, options: dict) -> tuple[Request, FetchContext, Any]:
         if self._closed:
             raise InvalidRequest("the client is closed", url=url)
-        opts = dict(options)
-        headers = opts.pop("headers", None)
-        body: BodySource = opts.pop("body", None)
-        json = opts.pop("json", None)
-        data = opts.pop("data", None)
-        auth = opts.pop("auth", None)
-        allow_body = opts.pop("allow_body", False)
-        on_headers: Callable | None = opts.pop("on_headers", None)
-        on_chunk: Callable[[Chunk], Any] | None = opts.pop("on_chunk", None)
-        trace = opts.pop("trace", None)
-        decompress = opts.pop("decompress", self.decompress)
-        connect_timeout = opts.pop("connect_timeout", self.connect_timeout)
-        read_timeout = opts.pop("read_timeout", self.read_timeout)
-        request_timeout = opts.pop("request_timeout", self.request_timeout)
-        queue_timeout = opts.pop("queue_timeout", self.queue_timeout)
-        follow = opts.pop("follow_redirects", self.follow_redirects)
-        expect_continue = opts.pop("expect_100_continue", False)
-        max_redirects = opts.pop("max_redirects", self.max_redirects)
-        if opts:
-            raise InvalidRequest(f"unknown option(s): {', '.join(sorted(opts))}", url=url)
+        unknown = options.keys() - FETCH_OPTIONS
+        if unknown:
+            raise InvalidRequest(f"unknown option(s): {', '.join(sorted(unknown))}", url=url)
+        get = options.get
+        decompress = get("decompress", self.decompress)
+        connect_timeout = get("connect_timeout", self.connect_timeout)
+        read_timeout = get("read_timeout", self.read_timeout)
+        request_timeout = get("request_timeout", self.request_timeout)
+        queue_timeout = get("queue_timeout", self.queue_timeout)
         for name, value in (
             ("connect_timeout", connect_timeout),
             ("read_timeout", read_timeout),
@@ -298,7 +319,48 @@ class AsyncClient:
                 raise InvalidRequest(
                     f"{name} must be a positive number of seconds or None", url=url
                 )
+        request = self._request_for(url, method, options, decompress)
+        trace = get("trace")
+        subscribers = (self.trace, trace) if self.trace and trace else (self.trace or trace,)
+        ctx = FetchContext(
+            self.driver, Recorder(subscribers if subscribers[0] else ()), request.url, self.limits
+        )
+        ctx.connect_timeout = connect_timeout
+        ctx.read_timeout = read_timeout
+        ctx.request_timeout = request_timeout
+        ctx.queue_timeout = queue_timeout
+        ctx.decompress = decompress
+        ctx.on_chunk = get("on_chunk")
+        ctx.expect_100_continue = bool(get("expect_100_continue")) and request.body is not None
+        ctx.continue_timeout = self.continue_timeout
+        ctx.follow_redirects = get("follow_redirects", self.follow_redirects)
+        ctx.max_redirects = get("max_redirects", self.max_redirects)
+        if request_timeout is not None:
+            ctx.deadline = self.driver.monotonic() + request_timeout
+        return request, ctx, get("on_headers")
 
+    def _request_for(self, url, method: str, options: dict, decompress: bool) -> Request:
+        """The validated Request. Requests without a body are cached per URL, method
+        and headers: a loop fetching the same URL builds and validates it once."""
+        get = options.get
+        body, json, data = get("body"), get("json"), get("data")
+        key = None
+        if body is None and json is None and data is None:
+            headers = get("headers")
+            try:
+                key = (
+                    str(url),
+                    method,
+                    decompress,
+                    get("auth"),
+                    None if headers is None else _headers_key(headers),
+                    tuple(self.headers._items),  # client.headers may have been changed
+                )
+                cached = self._prepared.get(key)
+            except TypeError:  # unhashable option values: no caching
+                key, cached = None, None
+            if cached is not None:
+                return cached
         default_headers = self.headers
         if decompress and self._accept_encoding:
             default_headers = default_headers.copy()
@@ -306,30 +368,20 @@ class AsyncClient:
         request = Request.build(
             method,
             url,
-            headers=headers,
+            headers=get("headers"),
             default_headers=default_headers,
             body=body,
             json=json,
             data=data,
-            auth=auth,
-            allow_body=allow_body,
-            expect_continue=bool(expect_continue),
+            auth=get("auth"),
+            allow_body=get("allow_body", False),
+            expect_continue=bool(get("expect_100_continue")),
         )
-        subscribers = tuple(s for s in (self.trace, trace) if s is not None)
-        ctx = FetchContext(self.driver, Recorder(subscribers), request.url, self.limits)
-        ctx.connect_timeout = connect_timeout
-        ctx.read_timeout = read_timeout
-        ctx.request_timeout = request_timeout
-        ctx.queue_timeout = queue_timeout
-        ctx.decompress = decompress
-        ctx.on_chunk = on_chunk
-        ctx.expect_100_continue = b"expect" in (k for _, k, _ in request.headers._items)
-        ctx.continue_timeout = self.continue_timeout
-        ctx.follow_redirects = follow
-        ctx.max_redirects = max_redirects
-        if request_timeout is not None:
-            ctx.deadline = self.driver.monotonic() + request_timeout
-        return request, ctx, on_headers
+        if key is not None and not get("expect_100_continue") and not get("allow_body"):
+            if len(self._prepared) >= 256:
+                self._prepared.clear()
+            self._prepared[key] = request
+        return request
 
     async def _open(self, url, method: str, options: dict) -> Response:
         request, ctx, on_headers = self._prepare(url, method, options)

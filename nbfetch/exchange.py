@@ -48,6 +48,7 @@ class Exchange:
         "_done",
         "_released",
         "_got_bytes",
+        "_received",
         "_on_release",
     )
 
@@ -68,6 +69,7 @@ class Exchange:
         self._done = False
         self._released = False
         self._got_bytes = False
+        self._received = 0
         self._on_release = on_release
 
     # -- I/O helpers -----------------------------------------------------------
@@ -84,6 +86,7 @@ class Exchange:
             raise NetworkError(f"connection broken: {exc}", phase=phase) from None
         if data:
             self._got_bytes = True
+            self._received += len(data)
         elif self.reused and not self._got_bytes:
             raise StaleConnection("closed before any response byte")
         return data
@@ -228,9 +231,16 @@ class Exchange:
         headers = head_headers(event)
         limits = ctx.limits
         # h11 bounds only an *incomplete* head; a complete one that arrived in
-        # one read is measured here (name + value + ": " + CRLF per field).
-        size = sum(len(n) + len(v) + 4 for n, _, v in headers._items) + len(event.reason) + 15
-        if size > limits.max_header_bytes:
+        # one large read is measured here (name + value + ": " + CRLF per field).
+        if (
+            self._received > limits.max_header_bytes
+            and (
+                size := sum(len(n) + len(v) + 4 for n, _, v in headers._items)
+                + len(event.reason)
+                + 15
+            )
+            > limits.max_header_bytes
+        ):
             raise TooLargeError(
                 f"response header block too large: {size} bytes"
                 f" (limit max_header_bytes={limits.max_header_bytes})",
@@ -251,6 +261,16 @@ class Exchange:
             len(rec.hop_starts) - 1,
             history,
         )
+        # One pass for the fields the body needs (h11 checked Content-Length).
+        lengths, encodings = [], []
+        for _, name, value in headers._items:
+            if name == b"content-length":
+                lengths.append(value)
+            elif name == b"content-encoding":
+                encodings.append(value)
+        response._content_length = (
+            int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None
+        )
         response._exchange = self
         self.response = response
         rec.emit(
@@ -265,7 +285,7 @@ class Exchange:
             },
         )
         if ctx.decompress and self.request.method != "HEAD":
-            codings = parse_content_encoding(headers.get_raw("content-encoding"))
+            codings = parse_content_encoding(encodings) if encodings else None
             if codings:
                 self.decoder = make_decoder(
                     codings,

@@ -91,6 +91,7 @@ class Response:
         self._body: bytes | None = None
         self._exchange: Exchange | None = None
         self._consumed = False
+        self._content_length: int | bool | None = False  # False: not computed yet
 
     # -- status ----------------------------------------------------------------
     @property
@@ -108,6 +109,9 @@ class Response:
 
     @property
     def content_length(self) -> int | None:
+        """The declared body length (None for chunked or close-delimited bodies)."""
+        if self._content_length is not False:
+            return self._content_length
         values = self.headers.get_raw("content-length")
         if len(values) == 1 and values[0].isdigit():
             return int(values[0])

@@ -39,13 +39,23 @@ def basic_auth(username: str, password: str) -> bytes:
 
 
 def _check_header(name: bytes, value: bytes, url: URL) -> None:
-    # h11 validates too; this gives a message that says which header is wrong.
     if not name or any(chr(c) not in _TOKEN for c in name):
         raise InvalidRequest(f"invalid header name {name!r}", url=url)
     if b"\r" in value or b"\n" in value or b"\x00" in value:
         raise InvalidRequest(
             f"header {name.decode('latin-1')!r} has CR, LF or NUL in its value", url=url
         )
+
+
+def _validated(method: str, url: URL, headers: Headers):
+    """The h11 request (h11 validates method, target and every header field); when
+    h11 refuses, say which header is wrong rather than h11's generic message."""
+    try:
+        return build_request(method, url.target, headers.raw)
+    except InvalidRequest as exc:
+        for name, _, value in headers._items:
+            _check_header(name, value, url)
+        raise exc.with_context(url) from None
 
 
 class Request:
@@ -134,10 +144,8 @@ class Request:
             h[b"Content-Length"] = b"0"
         if expect_continue and body is not None:
             h[b"Expect"] = b"100-continue"  # RFC 9110 section 10.1.1
-        for name, _, value in h._items:
-            _check_header(name, value, url)
         request = cls(method, url, h, body)
-        request._h11 = build_request(method, url.target, h.raw)
+        request._h11 = _validated(method, url, h)
         return request
 
     def h11_request(self):
@@ -179,7 +187,7 @@ class Request:
         if url.username is not None and not strip_credentials:
             h[b"Authorization"] = basic_auth(url.username, url.password or "")
         request = Request(method, url, h, body)
-        request._h11 = build_request(method, url.target, h.raw)
+        request._h11 = _validated(method, url, h)
         return request
 
     def __repr__(self) -> str:

@@ -104,10 +104,8 @@ class ClientProtocol:
         return event
 
     def _start_body(self, head: h11.Response) -> None:
-        chunked = False
-        for name, value in head.headers:
-            if name == b"transfer-encoding" and value.lower().endswith(b"chunked"):
-                chunked = True
+        # h11 already rejected any Transfer-Encoding other than "chunked" (RFC 9112 6.1)
+        chunked = any(name == b"transfer-encoding" for _, name, _ in head_headers(head)._items)
         self._chunked = chunked
         if chunked:
             self.tap = ChunkTap()

@@ -103,11 +103,13 @@ class _Protocol(asyncio.Protocol):
 class AsyncioStream:
     """A connection on an asyncio transport; see ``drivers.base.Stream``."""
 
-    __slots__ = ("proto", "loop")
+    __slots__ = ("_deadline", "_timer", "loop", "proto")
 
     def __init__(self, proto: _Protocol):
         self.proto = proto
         self.loop = proto.loop
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def _take_buffer(self) -> bytes:
         p = self.proto
@@ -130,18 +132,37 @@ class AsyncioStream:
                 return b""
             fut = self.loop.create_future()
             p.waiter = fut
-            timer = (
-                None if timeout is None else self.loop.call_later(timeout, _fail_with_timeout, fut)
-            )
+            if timeout is None:
+                self._deadline = None
+            else:
+                # One timer per connection, re-armed lazily: a read that ends
+                # before its deadline leaves the timer be, and when it fires it
+                # checks the current deadline (no heap push/cancel per read).
+                deadline = self.loop.time() + timeout
+                self._deadline = deadline
+                timer = self._timer
+                if timer is None or timer.when() > deadline:
+                    if timer is not None:
+                        timer.cancel()
+                    self._timer = self.loop.call_at(deadline, self._on_timer)
             try:
                 data = await fut
             finally:
-                if timer is not None:
-                    timer.cancel()
                 if p.waiter is fut:
                     p.waiter = None
             if data is not None:
                 return data
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        fut = self.proto.waiter
+        deadline = self._deadline
+        if fut is None or fut.done() or deadline is None:
+            return  # no read is waiting: the next one arms a new timer
+        if self.loop.time() >= deadline:
+            fut.set_exception(IOTimeout())
+        else:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def write(self, data: bytes) -> None:
         transport = self.proto.transport
@@ -190,15 +211,22 @@ class AsyncioStream:
         }
 
     def close(self) -> None:
+        self._stop_timer()
         transport = self.proto.transport
         if transport is not None:
             transport.close()
 
     def abort(self) -> None:
         """Close without flushing (after an error or a cancel)."""
+        self._stop_timer()
         transport = self.proto.transport
         if transport is not None:
             transport.abort()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def is_stale(self) -> bool:
         p = self.proto
