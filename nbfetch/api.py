@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -22,6 +21,8 @@ T = TypeVar("T")
 
 def default_client() -> AsyncClient:
     """The shared ``AsyncClient`` of the running asyncio loop (created on first use)."""
+    import asyncio  # imported when first used: "import nbfetch" stays light
+
     loop = asyncio.get_running_loop()
     client = _default_clients.get(loop)
     if client is None or client._closed:
@@ -43,6 +44,8 @@ def fetch_sync(url: str, method: str = "GET", **options: Any) -> Response:
     nest-asyncio2, so background fetches and widgets stay live; incoming kernel
     messages (a Cancel click) wait until it returns, so prefer ``await`` there.
     """
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -57,6 +60,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     coroutine runs on *that* loop, re-entered through nest-asyncio2 — never on
     another thread's loop, which would freeze every other task of the kernel.
     """
+    import asyncio
+
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

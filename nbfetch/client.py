@@ -10,12 +10,9 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 
 from __future__ import annotations
 
-import inspect
 import os
-import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .core.decoders import AVAILABLE_ENCODINGS
@@ -38,6 +35,9 @@ from .exchange import Exchange, StaleConnection
 from .pool import Connection, Pool, Slots
 from .resolver import HostnameMapping, ip_family
 from .response import Response
+
+if TYPE_CHECKING:
+    import ssl
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Every option ``fetch()`` and ``stream()`` accept.
@@ -74,24 +74,49 @@ def _headers_key(headers) -> tuple:
 _UNSET: Any = object()
 
 
-@dataclass(frozen=True)
 class Limits:
-    """Bounds on what a server can make nbfetch hold. ``None`` means no bound."""
+    """Bounds on what a server can make nbfetch hold. ``None`` means no bound.
 
-    #: status line + header block, bytes (h11's max_incomplete_event_size)
-    max_header_bytes: int = 64 * 1024
-    #: number of header fields in one response
-    max_headers: int = 256
-    #: body of a buffered fetch (``fetch()``, ``aread()``), decoded bytes
-    max_body_size: int | None = 1024**3
-    #: decoded bytes of any body, streams included (decompression bombs)
-    max_decoded_size: int | None = 1024**3
-    #: chained Content-Encodings (``gzip, gzip, gzip, ...``)
-    max_encodings: int = 3
-    #: 1xx responses before the final one
-    max_informational: int = 16
-    #: body of a redirect read to keep its connection; larger ones are dropped
-    max_redirect_body: int = 1024 * 1024
+    ``max_header_bytes`` (status line + header block, 64 KiB), ``max_headers``
+    (header fields in one response, 256), ``max_body_size`` (a buffered fetch's
+    decoded body, 1 GiB), ``max_decoded_size`` (decoded bytes of any body,
+    streams included: decompression bombs, 1 GiB), ``max_encodings`` (chained
+    Content-Encodings, 3), ``max_informational`` (1xx responses before the final
+    one, 16), ``max_redirect_body`` (a redirect body read to keep its connection;
+    larger ones drop it, 1 MiB).
+    """
+
+    __slots__ = (
+        "max_body_size",
+        "max_decoded_size",
+        "max_encodings",
+        "max_header_bytes",
+        "max_headers",
+        "max_informational",
+        "max_redirect_body",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_header_bytes: int = 64 * 1024,
+        max_headers: int = 256,
+        max_body_size: int | None = 1024**3,
+        max_decoded_size: int | None = 1024**3,
+        max_encodings: int = 3,
+        max_informational: int = 16,
+        max_redirect_body: int = 1024 * 1024,
+    ):
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self.max_body_size = max_body_size
+        self.max_decoded_size = max_decoded_size
+        self.max_encodings = max_encodings
+        self.max_informational = max_informational
+        self.max_redirect_body = max_redirect_body
+
+    def __repr__(self) -> str:
+        return "Limits(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
 
 class FetchContext:
@@ -164,6 +189,12 @@ class FetchContext:
             )
         else:  # CancelledError (asyncio), Cancelled (trio), KeyboardInterrupt
             self.recorder.emit("cancelled", {"phase": phase, "type": type(exc).__name__})
+
+
+def ssl_errors() -> tuple[type[BaseException], ...]:
+    import ssl
+
+    return (ssl.SSLError, ssl.CertificateError)
 
 
 def _default_driver() -> Driver:
@@ -410,7 +441,7 @@ class AsyncClient:
             response = await self._follow_redirects(request, ctx)
             if on_headers is not None:
                 result = on_headers(response)
-                if inspect.isawaitable(result):
+                if hasattr(result, "__await__"):
                     await result
             return response
         except BaseException as exc:
@@ -613,7 +644,7 @@ class AsyncClient:
         except IOTimeout:
             conn.abort()
             raise ctx.timeout_error("tls") from None
-        except (ssl.SSLError, ssl.CertificateError) as exc:
+        except ssl_errors() as exc:
             conn.abort()
             reason = (
                 getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
@@ -628,6 +659,8 @@ class AsyncClient:
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context: system CAs plus certifi's when installed; or as ``verify``."""
         if self._ssl_context is None:
+            import ssl  # only https fetches pay for it
+
             verify = self.verify
             if isinstance(verify, ssl.SSLContext):
                 ctx = verify

@@ -26,11 +26,8 @@ gaps between consecutive milestones, so they add up to ``total`` exactly::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from time import perf_counter
-
-log = logging.getLogger("nbfetch")
 
 PHASES = ("redirect", "queue", "dns", "connect", "tls", "send", "wait", "download")
 
@@ -81,7 +78,11 @@ class Recorder:
                 try:
                     subscriber(event)
                 except Exception:  # an observer must never break the fetch
-                    log.exception("nbfetch trace subscriber %r failed on %s", subscriber, name)
+                    import logging
+
+                    logging.getLogger("nbfetch").exception(
+                        "nbfetch trace subscriber %r failed on %s", subscriber, name
+                    )
         return event
 
     def offset_now(self) -> float:

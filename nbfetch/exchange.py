@@ -9,7 +9,6 @@ event when the wire chunk it belongs to is complete (Tornado's chunk-size
 
 from __future__ import annotations
 
-import inspect
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -401,7 +400,7 @@ class Exchange:
         on_chunk = self.ctx.on_chunk
         while self.ready_chunks:
             result = on_chunk(self.ready_chunks.popleft())
-            if inspect.isawaitable(result):
+            if hasattr(result, "__await__"):
                 # A coroutine callback applies backpressure: nothing more is read
                 # until it returns (Tornado 6.6 streaming_callback semantics).
                 await result

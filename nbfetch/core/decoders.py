@@ -21,21 +21,19 @@ from ..errors import DecodeError, TooLargeError
 STEP = 4 * 1024 * 1024
 
 
-def _optional(name: str):
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
+def _installed(name: str) -> bool:
+    from importlib.util import find_spec
 
+    return find_spec(name) is not None
 
-_brotli = _optional("brotli")
-_zstd = _optional("zstandard")
 
 #: What nbfetch can decode on this install, in preference order (Accept-Encoding).
-AVAILABLE_ENCODINGS: tuple[str, ...] = tuple(
-    name
-    for name, present in (("gzip", True), ("deflate", True), ("br", _brotli), ("zstd", _zstd))
-    if present
+#: The optional packages are looked up, not imported: they load on first use.
+AVAILABLE_ENCODINGS: tuple[str, ...] = (
+    "gzip",
+    "deflate",
+    *(["br"] if _installed("brotli") else []),
+    *(["zstd"] if _installed("zstandard") else []),
 )
 
 
@@ -111,7 +109,10 @@ class _ZlibDecoder:
 
 class _BrotliDecoder:
     def __init__(self, budget: _Budget):
-        self.obj = _brotli.Decompressor()
+        import brotli
+
+        self.error = brotli.error
+        self.obj = brotli.Decompressor()
         self.budget = budget
 
     def decode(self, data: bytes) -> bytes:
@@ -124,7 +125,7 @@ class _BrotliDecoder:
                 piece = self.obj.process(b"", output_buffer_limit=self.budget.step())
                 self.budget.take(len(piece))
                 out.append(piece)
-        except _brotli.error as exc:
+        except self.error as exc:
             raise DecodeError(f"corrupt br data: {exc}") from None
         return b"".join(out)
 
@@ -136,7 +137,10 @@ class _BrotliDecoder:
 
 class _ZstdDecoder:
     def __init__(self, budget: _Budget):
-        self.obj = _zstd.ZstdDecompressor().decompressobj()
+        import zstandard
+
+        self.error = zstandard.ZstdError
+        self.obj = zstandard.ZstdDecompressor().decompressobj()
         self.budget = budget
 
     def decode(self, data: bytes) -> bytes:
@@ -145,7 +149,7 @@ class _ZstdDecoder:
             # window is bounded by the library (8 MiB default max window), and the
             # total is checked by the budget.
             out = self.obj.decompress(data)
-        except _zstd.ZstdError as exc:
+        except self.error as exc:
             raise DecodeError(f"corrupt zstd data: {exc}") from None
         self.budget.take(len(out))
         return out
@@ -210,9 +214,9 @@ def make_decoder(
             decoders.append(_ZlibDecoder("gzip", budget))
         elif name == "deflate":
             decoders.append(_ZlibDecoder("deflate", budget))
-        elif name == "br" and _brotli is not None:
+        elif name == "br" and "br" in AVAILABLE_ENCODINGS:
             decoders.append(_BrotliDecoder(budget))
-        elif name == "zstd" and _zstd is not None:
+        elif name == "zstd" and "zstd" in AVAILABLE_ENCODINGS:
             decoders.append(_ZstdDecoder(budget))
         else:
             hint = " (install nbfetch[brotli] / nbfetch[zstd])" if name in ("br", "zstd") else ""

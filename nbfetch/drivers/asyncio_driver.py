@@ -112,11 +112,12 @@ class AsyncioStream:
         self._timer: asyncio.TimerHandle | None = None
 
     def _take_buffer(self) -> bytes:
+        """The oldest buffered piece. One at a time: joining them would copy
+        every byte once more before h11 copies it into its own buffer."""
         p = self.proto
-        data = p.buffer[0] if len(p.buffer) == 1 else b"".join(p.buffer)
-        p.buffer = []
-        p.buffered = 0
-        if p.reading_paused and p.transport is not None:
+        data = p.buffer.pop(0) if len(p.buffer) > 1 else p.buffer.pop()
+        p.buffered -= len(data)
+        if p.reading_paused and p.buffered <= HIGH_WATER // 2 and p.transport is not None:
             p.reading_paused = False
             p.transport.resume_reading()
         return data

@@ -1,0 +1,234 @@
+"""nbfetch's benchmarks: one command for the peer comparison and the checks of
+issue 7 (event overhead, memory, import time, a live view's cost).
+
+    python benchmarks/run.py peers [--quick]   # ../shared/bench/peers.py: nbfetch vs httpx, aiohttp, tornado
+    python benchmarks/run.py overhead          # events recorded vs a build that records nothing
+    python benchmarks/run.py memory            # 1 GiB streamed; 10,000 fetches queued
+    python benchmarks/run.py imports           # python -c "import nbfetch" vs "import httpx"
+    python benchmarks/run.py widget            # 100 MiB stream in a real kernel, with and without a live view
+    python benchmarks/run.py all [--quick]
+
+Servers: nginx from ../shared/bench/server.py (Debian's nginx) for throughput,
+the demo server in its own process for the memory check. All on 127.0.0.1.
+Every number printed is a median over interleaved rounds; quote ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_BENCH = ROOT.parent / "shared" / "bench"
+
+
+def nginx():
+    sys.path.insert(0, str(SHARED_BENCH))
+    from server import Nginx  # the shared harness's nginx, same config as the peers run
+
+    return Nginx(gz_size=1 << 20).start()
+
+
+# -- peers ---------------------------------------------------------------------------------
+def peers(quick: bool) -> None:
+    cmd = [sys.executable, str(SHARED_BENCH / "peers.py")] + (["--quick"] if quick else [])
+    cmd += ["--json", str(ROOT / "benchmarks" / f"peers-{'quick' if quick else 'full'}.json")]
+    subprocess.run(cmd, check=True)
+
+
+# -- event overhead ----------------------------------------------------------------------
+OVERHEAD_CODE = r"""
+import asyncio, sys, time
+import nbfetch
+from nbfetch.events import Event, Recorder
+
+if sys.argv[2] == "off":
+    # The "records nothing" build: emit does no work at all.
+    _dummy = Event("", 0.0, 0.0, None)
+    Recorder.emit = lambda self, name, details=None: _dummy
+
+async def main(url, n):
+    async with nbfetch.AsyncClient() as c:
+        for _ in range(50):
+            await c.fetch(url)
+        start = time.perf_counter()
+        for _ in range(n):
+            await c.fetch(url)
+        return n / (time.perf_counter() - start)
+
+print(asyncio.run(main(sys.argv[1], int(sys.argv[3]))))
+"""
+
+
+def overhead(rounds: int = 7, n: int = 3000) -> dict:
+    with nginx() as server:
+        url = server.base_url + "/small"
+        samples: dict[str, list[float]] = {"on": [], "off": []}
+        for i in range(rounds):
+            for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                out = subprocess.run(
+                    [sys.executable, "-c", OVERHEAD_CODE, url, mode, str(n)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                samples[mode].append(float(out.stdout))
+    on, off = statistics.median(samples["on"]), statistics.median(samples["off"])
+    result = {"events_on_req_s": on, "events_off_req_s": off, "cost": 1 - on / off}
+    print(
+        f"sequential small GETs: events recorded {on:,.0f} req/s, recording nothing "
+        f"{off:,.0f} req/s: events cost {result['cost'] * 100:.1f}% ({rounds} rounds, median)"
+    )
+    return result
+
+
+# -- memory --------------------------------------------------------------------------------
+STREAM_CODE = r"""
+import asyncio, resource, sys
+import nbfetch
+
+async def main(url):
+    async with nbfetch.AsyncClient() as c:
+        await c.fetch(url.rsplit("/bytes/", 1)[0] + "/get")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        total = 0
+        async with c.stream("GET", url, request_timeout=None) as r:
+            async for data in r.aiter_bytes():
+                total += len(data)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return total, (after - before) / 1024
+
+total, grown = asyncio.run(main(sys.argv[1]))
+print(total, grown)
+"""
+
+QUEUE_CODE = r"""
+import asyncio, resource, sys
+import nbfetch
+
+async def main(url, n):
+    async with nbfetch.AsyncClient(max_clients=64) as c:
+        rs = await asyncio.gather(*[c.fetch(url) for _ in range(n)])
+        assert all(r.status_code == 200 for r in rs)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+print(asyncio.run(main(sys.argv[1], int(sys.argv[2]))))
+"""
+
+
+def memory() -> dict:
+    gib = 1 << 30
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "nbfetch.demo", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        base = demo.stdout.readline().split(" on ")[1].split()[0]
+        out = subprocess.run(
+            [sys.executable, "-c", STREAM_CODE, f"{base}/bytes/{gib}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        total, grown = out.stdout.split()
+    finally:
+        demo.terminate()  # the process we started, by its PID
+        demo.wait(10)
+    assert int(total) == gib
+    with nginx() as server:
+        out = subprocess.run(
+            [sys.executable, "-c", QUEUE_CODE, server.base_url + "/small", "10000"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    queue_rss = float(out.stdout)
+    print(f"1 GiB through aiter_bytes(): peak RSS grew by {float(grown):.1f} MiB (bound 32 MiB)")
+    print(f"10,000 fetches behind max_clients=64: peak RSS {queue_rss:.1f} MiB (bound 200 MiB)")
+    return {"stream_1gib_rss_growth_mib": float(grown), "queue_10k_rss_mib": queue_rss}
+
+
+# -- imports -------------------------------------------------------------------------------
+def imports(runs: int = 21) -> dict:
+    def best(module: str) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    base = best("sys")
+    ours, theirs = best("nbfetch") - base, best("httpx") - base
+    print(
+        f"import nbfetch {ours * 1000:.1f} ms, import httpx {theirs * 1000:.1f} ms "
+        f"(interpreter start subtracted, median of {runs})"
+    )
+    return {"import_nbfetch_ms": ours * 1000, "import_httpx_ms": theirs * 1000}
+
+
+# -- a live view's cost ---------------------------------------------------------------------
+def widget(rounds: int = 3) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from kernel import Kernel
+
+    with nginx() as server:
+        k = Kernel()
+        try:
+            k.run(
+                f"import nbfetch, time\nurl = {server.base_url + '/100m'!r}\nc = nbfetch.AsyncClient()"
+            )
+            k.run(
+                "async def stream(view=None):\n"
+                "    start = time.perf_counter(); n = 0\n"
+                "    async with c.stream('GET', url, trace=view.trace if view else None) as r:\n"
+                "        async for d in r.aiter_bytes(): n += len(d)\n"
+                "    assert n == 100 * 2**20\n"
+                "    return n / (time.perf_counter() - start) / 1e6\n"
+                "await stream()"
+            )
+            plain, viewed = [], []
+            for _ in range(rounds):
+                plain.append(float(k.value("await stream()")))
+                k.run("v = nbfetch.ResponseView('GET', url)\ndisplay(v)")
+                viewed.append(float(k.value("await stream(v)")))
+        finally:
+            k.shutdown()
+    p, v = statistics.median(plain), statistics.median(viewed)
+    print(
+        f"100 MiB stream in a kernel: {p:,.0f} MB/s unobserved, {v:,.0f} MB/s with a live "
+        f"ResponseView ({v / p * 100:.0f}%, bound 90%)"
+    )
+    return {"unobserved_mb_s": p, "viewed_mb_s": v, "kept": v / p}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("what", choices=["peers", "overhead", "memory", "imports", "widget", "all"])
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    os.environ.pop("http_proxy", None)
+    if a.what in ("peers", "all"):
+        peers(a.quick)
+    if a.what in ("overhead", "all"):
+        overhead(rounds=5 if a.quick else 9)
+    if a.what in ("memory", "all"):
+        memory()
+    if a.what in ("imports", "all"):
+        imports()
+    if a.what in ("widget", "all"):
+        widget()
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()
