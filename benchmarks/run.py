@@ -90,37 +90,51 @@ def overhead(rounds: int = 7, n: int = 3000) -> dict:
 
 
 # -- memory --------------------------------------------------------------------------------
-STREAM_CODE = r"""
-import asyncio, resource, sys
+PEAK_RSS = r"""
+def peak_rss_mib():
+    # VmHWM belongs to this address space; ru_maxrss would carry the parent's
+    # peak across fork+exec on Linux and hide (or invent) growth.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+STREAM_CODE = (
+    PEAK_RSS
+    + r"""
+import asyncio, sys
 import nbfetch
 
 async def main(url):
     async with nbfetch.AsyncClient() as c:
         await c.fetch(url.rsplit("/bytes/", 1)[0] + "/get")
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_mib()
         total = 0
         async with c.stream("GET", url, request_timeout=None) as r:
             async for data in r.aiter_bytes():
                 total += len(data)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return total, (after - before) / 1024
+        return total, peak_rss_mib() - before
 
 total, grown = asyncio.run(main(sys.argv[1]))
 print(total, grown)
 """
+)
 
-QUEUE_CODE = r"""
-import asyncio, resource, sys
+QUEUE_CODE = (
+    PEAK_RSS
+    + r"""
+import asyncio, sys
 import nbfetch
 
 async def main(url, n):
     async with nbfetch.AsyncClient(max_clients=64) as c:
         rs = await asyncio.gather(*[c.fetch(url) for _ in range(n)])
         assert all(r.status_code == 200 for r in rs)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mib()
 
 print(asyncio.run(main(sys.argv[1], int(sys.argv[2]))))
 """
+)
 
 
 def memory() -> dict:

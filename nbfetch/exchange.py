@@ -9,7 +9,6 @@ event when the wire chunk it belongs to is complete (Tornado's chunk-size
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 from .core.decoders import make_decoder, parse_content_encoding
@@ -59,7 +58,7 @@ class Exchange:
         self.response: Response | None = None
         self.decoder = None
         self.want_chunks = ctx.on_chunk is not None
-        self.ready_chunks: deque[Chunk] = deque()
+        self.ready_chunks: list[Chunk] = []  # few at a time: a list, not a deque
         self._chunk_raw: list = []
         self._chunk_data: list = []
         self._chunk_index = 0
@@ -399,7 +398,7 @@ class Exchange:
     async def _deliver_chunks(self) -> None:
         on_chunk = self.ctx.on_chunk
         while self.ready_chunks:
-            result = on_chunk(self.ready_chunks.popleft())
+            result = on_chunk(self.ready_chunks.pop(0))
             if hasattr(result, "__await__"):
                 # A coroutine callback applies backpressure: nothing more is read
                 # until it returns (Tornado 6.6 streaming_callback semantics).
@@ -444,6 +443,7 @@ class Exchange:
         self._released = True
         self.conn.abort()
         self._on_release(self, False)
+        self._detach()
 
     async def release(self) -> None:
         """Give the connection back (to the pool when the exchange ended cleanly)."""
@@ -459,3 +459,10 @@ class Exchange:
                 self.ctx.recorder.emit("cancelled", {"reason": "closed before the body was read"})
             self.conn.abort()
             self._on_release(self, False)
+        self._detach()
+
+    def _detach(self) -> None:
+        """A finished Response keeps its events and body, not the connection
+        machinery: 10,000 finished fetches must not hold 10,000 exchanges."""
+        if self.response is not None and self.response._exchange is self:
+            self.response._exchange = None

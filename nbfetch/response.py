@@ -212,7 +212,7 @@ class Response:
             if piece is None:
                 return
             while exchange.ready_chunks:
-                yield exchange.ready_chunks.popleft()
+                yield exchange.ready_chunks.pop(0)
 
     async def aclose(self) -> None:
         """Release the connection (back to the pool if the body was read in full)."""

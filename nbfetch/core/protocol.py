@@ -58,13 +58,14 @@ def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
 class ClientProtocol:
     """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
 
-    __slots__ = ("h11", "tap", "_chunked")
+    __slots__ = ("_chunked", "_conflict", "h11", "tap")
 
     def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
         # h11 bounds the incomplete header block by max_incomplete_event_size.
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_bytes)
         self.tap: ChunkTap | None = None
         self._chunked = False
+        self._conflict = False
 
     # -- sending ---------------------------------------------------------------
     def send_request(self, request: h11.Request) -> bytes:
@@ -98,14 +99,29 @@ class ClientProtocol:
                 from ..errors import TooLargeError
 
                 raise TooLargeError(f"response header block too large: {reason}") from None
+            if reason.startswith("can't handle event type ConnectionClosed"):
+                raise ProtocolError(
+                    "server closed the connection without sending a response"
+                ) from None
             raise ProtocolError(f"malformed response: {reason}") from None
-        if type(event) is h11.Response:
-            self._start_body(event)
+        kind = type(event)
+        if kind is h11.Response or kind is h11.InformationalResponse:
+            if event.http_version[:2] != b"1.":
+                # RFC 9112 2.3: this client speaks HTTP/1.x only.
+                raise ProtocolError(
+                    f"unsupported HTTP version {event.http_version.decode('ascii')} in the response"
+                )
+            if kind is h11.Response:
+                self._start_body(event)
         return event
 
     def _start_body(self, head: h11.Response) -> None:
         # h11 already rejected any Transfer-Encoding other than "chunked" (RFC 9112 6.1)
-        chunked = any(name == b"transfer-encoding" for _, name, _ in head_headers(head)._items)
+        names = [name for _, name, _ in head_headers(head)._items]
+        chunked = b"transfer-encoding" in names
+        # RFC 9112 6.3: with both, chunked wins, but the message "ought to be
+        # handled as an error" (smuggling): read it, never reuse the connection.
+        self._conflict = chunked and b"content-length" in names
         self._chunked = chunked
         if chunked:
             self.tap = ChunkTap()
@@ -131,13 +147,15 @@ class ClientProtocol:
         h = self.h11
         if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
             return False
+        if self._conflict:
+            return False
         leftover, closed = h.trailing_data
         return not leftover and not closed
 
     def start_next_cycle(self) -> None:
         self.h11.start_next_cycle()
         self.tap = None
-        self._chunked = False
+        self._chunked = self._conflict = False
 
     @property
     def their_http_version(self) -> str:

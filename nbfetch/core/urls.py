@@ -17,6 +17,7 @@ they are how header injection through a URL starts (CPython CVE-2019-9740).
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from urllib.parse import quote, urljoin
 
@@ -30,6 +31,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _PATH_SAFE = "/:@!$&'()*+,;=%~-._"
 _QUERY_SAFE = _PATH_SAFE + "?"
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def _has_control(text: str) -> bool:
@@ -115,7 +117,15 @@ class URL:
 
     def join(self, reference: str) -> URL:
         """Resolve a (possibly relative) reference such as a Location header."""
-        return URL.parse(urljoin(str(self), reference))
+        if _has_control(reference):
+            raise InvalidRequest(
+                "URL contains a control character (CR, LF, NUL, TAB, ...)", url=repr(reference)
+            )
+        try:
+            joined = urljoin(str(self), reference)
+        except ValueError as exc:  # urllib refuses e.g. a malformed IPv6 literal
+            raise InvalidRequest(f"invalid URL {reference!r}: {exc}") from None
+        return URL.parse(joined)
 
     def copy_with(self, **changes: object) -> URL:
         u = object.__new__(URL)
@@ -154,6 +164,12 @@ def _parse_cached(text: str) -> URL:
         )
     scheme, sep, rest = url.partition("://")
     if not sep:
+        named = _SCHEME.match(url)
+        if named and not url[named.end() :][:1].isdigit():
+            # "data:...", "javascript:...", "mailto:...": a scheme, not host:port
+            raise InvalidRequest(
+                f"unsupported URL scheme {named.group(1).lower()!r}: only http and https", url=url
+            )
         # No scheme at all ("localhost:8000/x"): assume http, as curl does.
         scheme, rest = "http", url
     scheme = scheme.lower()

@@ -1,0 +1,363 @@
+"""Hostile servers: every case ends in a clear nbfetch error naming the URL and
+the phase, or in the exact right body — never a builtin exception, a hang,
+unbounded memory, a truncated body passed off as complete, or a reused
+connection after something went wrong."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from adversary import Adversary
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nbfetch
+from nbfetch import AsyncClient, Limits
+
+pytestmark = pytest.mark.anyio
+
+P, T, L, D, N, R = (
+    nbfetch.ProtocolError,
+    nbfetch.FetchTimeout,
+    nbfetch.TooLargeError,
+    nbfetch.DecodeError,
+    nbfetch.NetworkError,
+    nbfetch.RedirectError,
+)
+
+# path: (expected error class and phase) or ("ok", status, body)
+CASES = {
+    "/bad-status-line": (P, "wait"),
+    "/bad-version": (P, "wait"),
+    "/bad-header-line": (P, "wait"),
+    "/header-name-space": (P, "wait"),
+    "/header-value-ctl": (P, "wait"),
+    "/huge-header-line": (L, "wait"),
+    "/many-headers": (L, "wait"),
+    "/http09": (P, "wait"),
+    "/informational-flood": (L, "wait"),
+    "/empty": (P, "wait"),
+    "/close-at-once": (P, "wait"),
+    "/cl-too-long": (P, "download"),
+    "/cl-conflict": (P, "wait"),
+    "/cl-negative": (P, "wait"),
+    "/cl-not-a-number": (P, "wait"),
+    "/te-unknown": (P, "wait"),
+    "/bad-chunk-size": (P, "download"),
+    "/huge-chunk-size": (P, "download"),
+    "/chunk-missing-crlf": (P, "download"),
+    "/truncated-chunked": (P, "download"),
+    "/no-last-chunk": (P, "download"),
+    "/never-answers": (T, "wait"),
+    "/drip-head": (T, "wait"),
+    "/drip-body": (T, "download"),
+    "/reset-mid-body": (N, "download"),
+    "/gzip-bomb": (L, "decode"),
+    "/deflate-bomb": (L, "decode"),
+    "/br-bomb": (L, "decode"),
+    "/chained-bomb": (L, "decode"),
+    "/encoding-chain": (D, "decode"),
+    "/corrupt-gzip": (D, "decode"),
+    "/truncated-gzip": (D, "decode"),
+    "/unknown-encoding": (D, "decode"),
+    "/loop": (nbfetch.TooManyRedirects, "redirect"),
+    "/to-file": (R, "redirect"),
+    "/to-data": (R, "redirect"),
+    "/to-ftp": (R, "redirect"),
+    "/to-javascript": (R, "redirect"),
+    "/to-bad-location": (R, "redirect"),
+    # accepted, with the right body
+    "/bare-lf": ("ok", 200, b"ok"),
+    "/obs-fold": ("ok", 200, b"ok"),
+    "/non-utf8-header": ("ok", 200, b"ok"),
+    "/cl-too-short": ("ok", 200, b"ok"),
+    "/cl-same-twice": ("ok", 200, b"ok"),
+    "/cl-and-chunked": ("ok", 200, b"ok"),  # RFC 9112 6.3: chunked wins, never reused
+    "/until-close": ("ok", 200, b"the body ends when the connection does"),
+    "/bomb-in-redirect": ("ok", 200, b"fine"),
+}
+
+
+@pytest.fixture(scope="module")
+def adversary():
+    server = Adversary().start()
+    yield server
+    server.stop()
+
+
+def client():
+    # Short timeouts keep the suite fast; the bombs' limit is well below their size.
+    return AsyncClient(
+        read_timeout=1,
+        request_timeout=2.5,
+        limits=Limits(max_decoded_size=20_000_000, max_body_size=20_000_000),
+    )
+
+
+@pytest.mark.parametrize("path", sorted(CASES))
+async def test_hostile_case(adversary, path):
+    expected = CASES[path]
+    url = adversary.url + path
+    async with client() as c:
+        start = time.monotonic()
+        if expected[0] == "ok":
+            r = await c.fetch(url)
+            assert (r.status_code, r.body) == expected[1:]
+        else:
+            with pytest.raises(nbfetch.FetchError) as exc:
+                await c.fetch(url)
+            assert type(exc.value) is expected[0], exc.value
+            assert exc.value.phase == expected[1], exc.value
+            assert url in str(exc.value) or adversary.url in str(exc.value)
+        assert time.monotonic() - start < 3.5
+        # Nothing that went wrong is ever pooled.
+        assert all(not conn.stream.is_stale() for conns in c._pool.idle.values() for conn in conns)
+        if expected[0] != "ok":
+            assert c._pool.count() == 0
+
+
+async def test_non_utf8_header_bytes_are_kept_and_shown_safely(adversary):
+    async with client() as c:
+        r = await c.fetch(adversary.url + "/non-utf8-header")
+    assert r.headers.get_raw("x-bin") == [b"caf\xe9 \xff\xfe"]
+    assert r.headers["x-bin"] == "café ÿþ"
+    assert "café" in r._repr_mimebundle_()["text/html"]
+
+
+async def test_connection_with_extra_bytes_or_a_framing_conflict_is_never_reused(adversary):
+    async with client() as c:
+        for path in ("/cl-too-short", "/cl-and-chunked", "/until-close"):
+            await c.fetch(adversary.url + path)
+            assert c._pool.count() == 0, path
+
+
+async def test_bomb_memory_stays_bounded(adversary):
+    import tracemalloc
+
+    # tracemalloc's peak covers every bytes object zlib and brotli return; the
+    # process RSS peak could already be higher from earlier tests and hide growth.
+    tracemalloc.start()
+    try:
+        for path in ("/gzip-bomb", "/br-bomb", "/chained-bomb"):
+            tracemalloc.reset_peak()
+            async with client() as c:
+                with pytest.raises(nbfetch.TooLargeError):
+                    await c.fetch(adversary.url + path)
+            peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
+            # 20 MB limit + one 4 MiB decode step + the compressed body; unbounded: 200 MB
+            assert peak_mib < 60, (path, peak_mib)
+    finally:
+        tracemalloc.stop()
+
+
+async def test_cross_origin_redirect_between_loopback_addresses_drops_credentials():
+    # 127.0.0.2 is another host: Authorization, Cookie and Proxy-Authorization stay behind.
+    got = {}
+
+    def other_host():
+        s = socket.create_server(("127.0.0.2", 0))
+        got["port"] = s.getsockname()[1]
+        ready.set()
+        conn, _ = s.accept()
+        got["request"] = conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+        conn.close()
+        s.close()
+
+    ready = threading.Event()
+    t = threading.Thread(target=other_host, daemon=True)
+    t.start()
+    ready.wait(5)
+    from nbfetch.demo import DemoServer
+
+    with DemoServer().start() as first:
+        async with AsyncClient() as c:
+            target = f"http://127.0.0.2:{got['port']}/landing"
+            r = await c.fetch(
+                f"{first.url}/redirect-to?url={target}",
+                headers={"Cookie": "session=1", "Proxy-Authorization": "Basic eA=="},
+                auth=("user", "secret"),
+            )
+    t.join(5)
+    assert r.status_code == 204
+    sent = got["request"].lower()
+    assert b"authorization" not in sent and b"cookie" not in sent
+    assert b"host: 127.0.0.2:" in sent
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"headers": {"X": "a\rb"}},
+        {"headers": {"X": "a\nb"}},
+        {"headers": {"X": "a\x00b"}},
+        {"headers": {"X Y": "v"}},
+        {"headers": {"": "v"}},
+        {"method": "GET\r\nX: 1"},
+        {"method": "G T"},
+        {"url": "http://h/a\r\nb"},
+        {"url": "http://h\x00/"},
+        {"url": "http://h o/"},
+        {"url": "http:// /"},
+    ],
+)
+async def test_request_side_injection_is_refused_before_resolving(kwargs):
+    events = []
+    url = kwargs.pop("url", "http://should-never-be-resolved.invalid/")
+    method = kwargs.pop("method", "GET")
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.InvalidRequest):
+            await c.fetch(url, method, trace=events.append, **kwargs)
+    assert events == []  # not even queued
+
+
+# -- fuzzing: arbitrary responses over a real socket -------------------------------------------
+@pytest.fixture(scope="module")
+def echo_back():
+    """A server that answers every connection with the bytes put in ``payloads``."""
+    payloads: list[bytes] = []
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(2)
+                conn.recv(65536)
+                if payloads:
+                    conn.sendall(payloads.pop())
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/", payloads
+    stop.set()
+    t.join(2)
+    sock.close()
+
+
+RESPONSE_PARTS = st.lists(
+    st.sampled_from(
+        [
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 302 Found\r\nLocation: /x\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"Content-Length: 5\r\n",
+            b"Content-Length: 99\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Content-Encoding: gzip\r\n",
+            b"Content-Encoding: br\r\n",
+            b"\r\n",
+            b"5\r\nhello\r\n",
+            b"0\r\n\r\n",
+            b"hello",
+            b"\x1f\x8b\x08\x00",
+            b"\xff\xfe\x00",
+            b"X: \x80\x81\r\n",
+        ]
+    )
+    | st.binary(max_size=40),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parts=RESPONSE_PARTS)
+def test_fuzz_any_response_gives_a_result_or_an_nbfetch_error(echo_back, parts):
+    url, payloads = echo_back
+
+    async def one():
+        payloads.append(b"".join(parts))
+        async with AsyncClient(read_timeout=0.5, request_timeout=1, max_redirects=0) as c:
+            try:
+                r = await c.fetch(url)
+                assert isinstance(r.body, bytes)
+            except nbfetch.FetchError:
+                pass
+
+    asyncio.run(one())
+
+
+# -- leaks: thousands of faults and cancellations --------------------------------------------
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_leaks_after_thousands_of_faults_and_cancellations():
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("adversary.py"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = proc.stdout.readline().strip()
+        paths = [
+            "/echo-headers",
+            "/cl-too-long",
+            "/bad-chunk-size",
+            "/reset-mid-body",
+            "/close-at-once",
+            "/corrupt-gzip",
+            "/cl-too-short",
+            "/empty",
+        ]
+
+        async def main():
+            import gc
+
+            async with AsyncClient(max_clients=20, read_timeout=1) as c:
+                await c.fetch(base + "/echo-headers")  # warm up: loop internals exist
+            gc.collect()
+            fds, threads = _open_fds(), threading.active_count()
+            tasks = len(asyncio.all_tasks())
+            async with AsyncClient(max_clients=20, read_timeout=1) as c:
+                for _round in range(10):
+                    jobs = [
+                        asyncio.ensure_future(c.fetch(base + paths[i % len(paths)]))
+                        for i in range(200)
+                    ]
+                    jobs += [
+                        asyncio.ensure_future(c.fetch(base + "/never-answers")) for _ in range(20)
+                    ]
+                    await asyncio.sleep(0.05)
+                    for job in jobs[-20:] + jobs[::17]:
+                        job.cancel()  # while queued, connecting, waiting or reading
+                    results = await asyncio.gather(*jobs, return_exceptions=True)
+                    for res in results:
+                        assert isinstance(
+                            res, (nbfetch.Response, nbfetch.FetchError, asyncio.CancelledError)
+                        ), repr(res)
+                assert c._slots.active == 0 and not c._slots.waiting
+            await asyncio.sleep(0.05)
+            gc.collect()
+            return (
+                fds,
+                threads,
+                tasks,
+                _open_fds(),
+                threading.active_count(),
+                len(asyncio.all_tasks()),
+            )
+
+        fds, threads, tasks, fds_after, threads_after, tasks_after = asyncio.run(main())
+        assert fds_after <= fds, (fds, fds_after)
+        assert threads_after <= threads and tasks_after <= tasks
+    finally:
+        proc.terminate()  # the adversary we started, by its PID
+        proc.wait(10)
