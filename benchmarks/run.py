@@ -33,7 +33,7 @@ def nginx():
     sys.path.insert(0, str(SHARED_BENCH))
     from server import Nginx  # the shared harness's nginx, same config as the peers run
 
-    return Nginx(gz_size=1 << 20).start()
+    return Nginx(gz_size=1 << 20)  # started by "with" (its __enter__ starts it)
 
 
 # -- peers ---------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ from .response import Chunk, Response
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.
 _LAZY = {
+    "fetch_many": "nbfetch.many",
+    "FetchPanel": "nbfetch.notebook.panel",
+    "ManyView": "nbfetch.notebook.many_view",
     "ResponseView": "nbfetch.notebook.live",
     "FetchHandle": "nbfetch.notebook.live",
     "show_events": "nbfetch.notebook.live",

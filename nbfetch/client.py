@@ -83,7 +83,9 @@ class Limits:
     streams included: decompression bombs, 1 GiB), ``max_encodings`` (chained
     Content-Encodings, 3), ``max_informational`` (1xx responses before the final
     one, 16), ``max_redirect_body`` (a redirect body read to keep its connection;
-    larger ones drop it, 1 MiB).
+    larger ones drop it, 1 MiB), ``max_recorded_events`` (per-chunk events kept
+    in ``r.events``; later ones still reach ``trace`` subscribers live and are
+    counted in ``response.done``'s ``events_dropped``, 20,000).
     """
 
     __slots__ = (
@@ -93,6 +95,7 @@ class Limits:
         "max_header_bytes",
         "max_headers",
         "max_informational",
+        "max_recorded_events",
         "max_redirect_body",
     )
 
@@ -106,6 +109,7 @@ class Limits:
         max_encodings: int = 3,
         max_informational: int = 16,
         max_redirect_body: int = 1024 * 1024,
+        max_recorded_events: int | None = 20_000,
     ):
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
@@ -114,6 +118,7 @@ class Limits:
         self.max_encodings = max_encodings
         self.max_informational = max_informational
         self.max_redirect_body = max_redirect_body
+        self.max_recorded_events = max_recorded_events
 
     def __repr__(self) -> str:
         return "Limits(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
@@ -354,7 +359,10 @@ class AsyncClient:
         trace = get("trace")
         subscribers = (self.trace, trace) if self.trace and trace else (self.trace or trace,)
         ctx = FetchContext(
-            self.driver, Recorder(subscribers if subscribers[0] else ()), request.url, self.limits
+            self.driver,
+            Recorder(subscribers if subscribers[0] else (), self.limits.max_recorded_events),
+            request.url,
+            self.limits,
         )
         ctx.connect_timeout = connect_timeout
         ctx.read_timeout = read_timeout

@@ -343,7 +343,7 @@ class Exchange:
             self._chunk_raw.append(raw)
             self._chunk_data.append(data)
             self._chunk_done(n, (), False)
-        rec.emit("response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes})
+        rec.emit("response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True)
         return raw, data
 
     def _chunk_done(self, size: int, extensions: tuple, framed: bool) -> None:
@@ -352,6 +352,7 @@ class Exchange:
             rec.emit(
                 "response.chunk",
                 {"index": self._chunk_index, "size": size, "extensions": extensions},
+                True,  # a body event: capped in r.events, always seen live
             )
             if framed
             else None
@@ -391,6 +392,7 @@ class Exchange:
                 "wire_bytes": response.wire_bytes,
                 "decoded_bytes": response.decoded_bytes,
                 "trailers": response.trailers if event.headers else None,
+                "events_dropped": self.ctx.recorder.dropped,
             },
         )
         return (b"", tail)

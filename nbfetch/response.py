@@ -219,6 +219,19 @@ class Response:
         if self._exchange is not None:
             await self._exchange.release()
 
+    # -- export ----------------------------------------------------------------
+    def to_har(self) -> dict:
+        """HAR 1.2 (one entry per redirect hop), timings from the events."""
+        from .export import to_har
+
+        return to_har(self)
+
+    def events_frame(self):
+        """The events as a pandas DataFrame (needs pandas)."""
+        from .export import events_frame
+
+        return events_frame(self)
+
     # -- display ---------------------------------------------------------------
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}] {self.url}>"

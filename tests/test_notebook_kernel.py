@@ -188,3 +188,75 @@ def test_fetch_sync_keeps_the_queue_and_background_fetches_alive(kernel):
     assert kernel.wait(second)["status"] == "ok"
     assert kernel.value("after, r.status_code") == "('ran', 200)"
     assert kernel.value("(await bg).body") == "b'*****'"
+
+
+def _models_of(kernel, msg_id, name):
+    return [w for w in kernel.widget_models(name) if w["msg"]["parent_header"]["msg_id"] == msg_id]
+
+
+def test_fetch_many_waterfall_updates_live(kernel, server):
+    server.reset_stats()
+    msg_id = kernel.submit(
+        "rs = await nbfetch.fetch_many([base + '/delay/0.2'] * 12, max_clients=3)"
+    )
+    kernel.wait(msg_id, timeout=30)
+
+    def values(comm_id):
+        return [
+            m["content"]["data"]["state"]["value"]
+            for m in kernel.updates(comm_id)
+            if "value" in m["content"]["data"]["state"]
+        ]
+
+    html = _models_of(kernel, msg_id, "HTMLModel")
+    chart = [w for w in html if any("nbfetch-waterfall" in v for v in values(w["comm_id"]))]
+    assert len(chart) == 1
+    values = values(chart[0]["comm_id"])
+    assert len(values) >= 3  # it filled in while the fetches ran
+    assert values[-1].count("<tr>") == 12 and values[-1].count('title="queued:') == 12
+    assert server.stats["max_in_flight"] == 3
+    assert kernel.value("[r.status_code for r in rs].count(200)") == "12"
+
+
+def test_fetch_panel_send_click_in_the_kernel(kernel, server):
+    server.reset_stats()
+    msg_id = kernel.submit("panel = nbfetch.FetchPanel(url=base + '/get?from=panel')\npanel")
+    kernel.wait(msg_id)
+    send = [
+        w
+        for w in _models_of(kernel, msg_id, "ButtonModel")
+        if w["state"].get("description") == "Send"
+    ]
+    assert len(send) == 1
+    kernel.click(send[0]["comm_id"])
+    kernel.wait_for(
+        lambda m: (
+            m["msg_type"] == "comm_msg"
+            and "→ 200" in str(m["content"]["data"].get("state", {}).get("_options_labels", ""))
+        ),
+        timeout=10,
+    )
+    assert server.stats["requests"] == 1
+    assert kernel.value("panel._views[-1].response.json()['args']") == "{'from': 'panel'}"
+
+
+def test_live_view_memory_stays_flat_on_a_200000_chunk_stream(kernel):
+    kernel.run(
+        "import tracemalloc\n"
+        "tracemalloc.start()\n"
+        "view = nbfetch.ResponseView('GET', base)\n"
+        "display(view)\n"
+        "async with nbfetch.AsyncClient() as c:\n"
+        "    async with c.stream('GET', base + '/chunked?count=200000&size=8', trace=view.trace) as s:\n"
+        "        total = 0\n"
+        "        async for data in s.aiter_bytes():\n"
+        "            total += len(data)\n"
+        "peak = tracemalloc.get_traced_memory()[1] / 2**20\n"
+        "tracemalloc.stop()",
+        timeout=90,
+    )
+    assert kernel.value("total") == "1600000"
+    assert kernel.value("len(view._chunks), view._chunk_count") == "(200, 200000)"
+    assert kernel.value("'last 200 of 200,000 chunks' in view.chunks_html.value") == "True"
+    # 400,000 body events: kept in r.events they would be ~120 MB
+    assert float(kernel.value("peak")) < 40, kernel.value("peak")

@@ -30,7 +30,7 @@ ENDPOINTS = {
     "/bytes/{n}": "n random bytes (?seed=, ?chunk_size= for chunked)",
     "/stream/{n}": "n JSON lines, one chunk each",
     "/drip?numbytes=&duration=&chunks=&delay=&code=": "a slow chunked body, for live views",
-    "/chunked?sizes=10,2000,7&ext=1&trailers=1": "chunks of exactly those sizes, with extensions and trailers",
+    "/chunked?sizes=10,2000,7&ext=1&trailers=1": "chunks of exactly those sizes, with extensions and trailers (or ?count=N&size=S)",
     "/gzip, /deflate, /brotli": "JSON, compressed",
     "/gzip-stream/{n}?delay=": "n lines, gzip-compressed and chunked",
     "/redirect/{n}": "n relative 302 redirects, then /get",
@@ -385,8 +385,14 @@ class DemoServer:
         await ex.end()
 
     async def _ep_chunked(self, ex, parts):
-        sizes = [int(s) for s in ex.query.get("sizes", "10,2000,7").split(",") if s]
-        if any(s <= 0 or s > 16 * 1024 * 1024 for s in sizes) or len(sizes) > 100_000:
+        if "count" in ex.query:  # many equal chunks: ?count=200000&size=8
+            sizes = [int(ex.query.get("size", 8))] * int(ex.query["count"])
+        else:
+            sizes = [int(s) for s in ex.query.get("sizes", "10,2000,7").split(",") if s]
+        if (
+            any(s <= 0 or s > 16 * 1024 * 1024 for s in sizes[:1] + sizes[-1:])
+            or len(sizes) > 1_000_000
+        ):
             raise ValueError("sizes: positive, at most 16 MiB each")
         delay = float(ex.query.get("delay", 0))
         with_ext = ex.query.get("ext") == "1"

@@ -1,0 +1,123 @@
+"""Exports of a finished fetch: HAR 1.2, and the events as a pandas DataFrame.
+
+>>> har = r.to_har()                      # doctest: +SKIP
+>>> json.dump(har, open("fetch.har", "w"))  # opens in browser DevTools
+>>> r.events_frame()                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl
+
+from ._version import __version__
+
+MAX_HAR_TEXT = 1_000_000
+
+
+def _ms(seconds: float | None) -> float:
+    """HAR timings: milliseconds, -1 where a phase does not apply."""
+    return -1 if seconds is None else round(seconds * 1000, 3)
+
+
+def _headers(headers) -> list[dict]:
+    return [{"name": n, "value": v} for n, v in headers.items()]
+
+
+def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float) -> dict:
+    request = response.request
+    timing = response.timing
+    body = request.body if isinstance(request.body, bytes) else None
+    entry_request = {
+        "method": request.method,
+        "url": str(request.url),
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
+        "headers": _headers(request.headers),
+        "queryString": [
+            {"name": k, "value": v} for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+        ],
+        "headersSize": -1,
+        "bodySize": len(body) if body is not None else 0,
+    }
+    if body is not None:
+        entry_request["postData"] = {
+            "mimeType": request.headers.get("content-type", ""),
+            "text": body.decode("utf-8", errors="replace"),
+        }
+    content = {"size": response.decoded_bytes, "mimeType": response.headers.get("content-type", "")}
+    body_bytes = response._body
+    if body_bytes is not None and len(body_bytes) <= MAX_HAR_TEXT:
+        try:
+            content["text"] = body_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            content["text"] = base64.b64encode(body_bytes).decode("ascii")
+            content["encoding"] = "base64"
+    # HAR's "connect" includes the TLS time, which is also given alone as "ssl".
+    connect = None if timing.connect is None else timing.connect + (timing.tls or 0)
+    timings = {
+        "blocked": _ms(timing.queue),
+        "dns": _ms(timing.dns),
+        "connect": _ms(connect),
+        "ssl": _ms(timing.tls),
+        "send": _ms(timing.send),
+        "wait": _ms(timing.wait),
+        "receive": _ms(timing.download),
+    }
+    hop_total = sum(v for v in timings.values() if v > 0) - max(timings["ssl"], 0)
+    started = datetime.fromtimestamp(fetch_wall + (hop_start - fetch_start), tz=timezone.utc)
+    return {
+        "startedDateTime": started.isoformat().replace("+00:00", "Z"),
+        "time": round(hop_total, 3),
+        "request": entry_request,
+        "response": {
+            "status": response.status_code,
+            "statusText": response.reason,
+            "httpVersion": response.http_version,
+            "cookies": [],
+            "headers": _headers(response.headers),
+            "content": content,
+            "redirectURL": response.headers.get("location", ""),
+            "headersSize": -1,
+            "bodySize": response.wire_bytes,
+        },
+        "cache": {},
+        "timings": timings,
+    }
+
+
+def to_har(response) -> dict:
+    """HAR 1.2 for the fetch: one entry per hop (redirects first), timings from the events."""
+    rec = response._recorder
+    fetch_start = rec.events[0].time if rec.events else rec.start
+    entries = []
+    for hop in [*response.history, response]:
+        start_index = rec.hop_starts[hop._hop]
+        hop_start = rec.events[start_index].time if start_index < len(rec.events) else fetch_start
+        entries.append(_entry(hop, hop_start, rec.wall, fetch_start))
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "nbfetch", "version": __version__},
+            "pages": [],
+            "entries": entries,
+        }
+    }
+
+
+def events_frame(response):
+    """The events as a pandas DataFrame: name, offset (s), time, and one column per detail."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("events_frame() needs pandas: pip install pandas") from None
+    rows = []
+    for e in response.events:
+        row = {"name": e.name, "offset": e.offset, "time": e.time}
+        for key, value in e.details.items():
+            row[key] = (
+                value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
