@@ -203,6 +203,19 @@ def ssl_errors() -> tuple[type[BaseException], ...]:
 
 
 def _default_driver() -> Driver:
+    """The driver of the loop we run in: trio inside ``trio.run``, else asyncio."""
+    import sys
+
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass  # trio is imported but not running here
+        else:
+            from .drivers.trio_driver import TrioDriver
+
+            return TrioDriver()
     from .drivers.asyncio_driver import AsyncioDriver
 
     return AsyncioDriver()

@@ -72,7 +72,8 @@ class _Exchange:
 
     @property
     def url(self) -> str:
-        return f"http://{self.header('host') or self.server.host}{self.target}"
+        scheme = "https" if self.server.ssl_context is not None else "http"
+        return f"{scheme}://{self.header('host') or self.server.host}{self.target}"
 
     def _write(self, data: bytes | None) -> None:
         if data:
@@ -450,7 +451,7 @@ class DemoServer:
 
     async def _ep_absolute_redirect(self, ex, parts):
         n = int(parts[0])
-        base = f"http://{ex.header('host')}"
+        base = ex.url.split("/absolute-redirect")[0]
         await self._redirect(ex, f"{base}/absolute-redirect/{n - 1}" if n > 1 else f"{base}/get")
 
     async def _ep_redirect_to(self, ex, parts):

@@ -1,0 +1,190 @@
+"""The trio driver: ``nbfetch.AsyncClient`` inside ``trio.run(...)``.
+
+    async def main():
+        async with nbfetch.AsyncClient() as client:      # picks this driver under trio
+            r = await client.fetch("http://127.0.0.1:8000/get")
+    trio.run(main)
+
+Same interface as the asyncio driver (``drivers.base``): the client layer does
+not know which loop it runs on. Timeouts are trio cancel scopes around each
+wait, so a cancellation from outside (a nursery, ``fail_after``) still wins.
+Bytes given to ``write()`` are sent on the next ``drain()`` or ``receive()``:
+trio streams have no non-blocking write, and the client never reads a response
+before its request is out.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+
+import trio
+
+from .base import IOTimeout
+
+RECEIVE_SIZE = 256 * 1024
+
+
+def _os_error(exc: BaseException) -> OSError:
+    if isinstance(exc, OSError):
+        return exc
+    return ConnectionResetError(str(exc) or type(exc).__name__)
+
+
+class TrioStream:
+    __slots__ = ("_pending", "closed", "sock", "stream")
+
+    def __init__(self, stream: trio.SocketStream):
+        self.stream: trio.abc.Stream = stream
+        self.sock = stream.socket
+        self._pending: list[bytes] = []
+        self.closed = False
+
+    async def _flush(self, timeout: float | None) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise _os_error(exc.__cause__ or exc) from None
+        if scope.cancelled_caught:
+            raise IOTimeout()
+
+    async def receive(self, timeout: float | None) -> bytes:
+        await self._flush(timeout)
+        with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+            try:
+                return await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise _os_error(exc.__cause__ or exc) from None
+        if scope.cancelled_caught:
+            raise IOTimeout()
+        return b""  # pragma: no cover - unreachable
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionResetError("connection closed")
+        self._pending.append(data)
+
+    async def drain(self, timeout: float | None) -> None:
+        await self._flush(timeout)
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname, timeout):
+        ssl_stream = trio.SSLStream(
+            self.stream, context, server_hostname=server_hostname, https_compatible=True
+        )
+        with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+            try:
+                await ssl_stream.do_handshake()
+            except trio.BrokenResourceError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, (ssl.SSLError, ssl.CertificateError, OSError)):
+                    raise cause from None
+                raise ConnectionResetError(str(exc)) from None
+        if scope.cancelled_caught:
+            raise IOTimeout()
+        self.stream = ssl_stream
+        cipher = ssl_stream.cipher()
+        return {
+            "version": ssl_stream.version(),
+            "cipher": cipher[0] if cipher else None,
+            "alpn": ssl_stream.selected_alpn_protocol(),
+        }
+
+    def close(self) -> None:
+        # Closing the socket is synchronous and immediate; for TLS this skips
+        # close_notify, which HTTP/1.1 does not need (the framing says where
+        # the body ends).
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+    abort = close
+
+    def is_stale(self) -> bool:
+        if self.closed:
+            return True
+        try:
+            # A copy of the descriptor, peeked without blocking: b"" means the
+            # server closed; any byte means it sent something nobody asked for.
+            with socket.socket(fileno=socket.dup(self.sock.fileno())) as peek:
+                peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return True  # EOF (b"") or unexpected bytes
+
+    def addresses(self):
+        try:
+            return (self.sock.getsockname(), self.sock.getpeername())
+        except OSError:
+            return (None, None)
+
+
+class _Signal:
+    __slots__ = ("event",)
+
+    def __init__(self):
+        self.event = trio.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    async def wait(self, timeout: float | None) -> None:
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            await self.event.wait()
+        if not self.event.is_set():
+            raise IOTimeout()
+
+
+class TrioDriver:
+    name = "trio"
+
+    monotonic = staticmethod(time.monotonic)
+
+    async def resolve(self, host: str, port: int, timeout: float | None) -> list[tuple[int, tuple]]:
+        async def lookup():
+            return await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+        infos = await self.wait_for(lookup(), timeout)
+        seen, out = set(), []
+        for family, _, _, _, sockaddr in infos:
+            key = (family, sockaddr[:2])
+            if key not in seen:
+                seen.add(key)
+                out.append((family, sockaddr))
+        return out
+
+    async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> TrioStream:
+        sock = trio.socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+                await sock.connect(sockaddr)
+            if scope.cancelled_caught:
+                raise IOTimeout()
+        except BaseException:
+            sock.close()
+            raise
+        return TrioStream(trio.SocketStream(sock))
+
+    async def wait_for(self, awaitable, timeout: float | None):
+        with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+            return await awaitable
+        if scope.cancelled_caught:
+            raise IOTimeout()
+        return None  # pragma: no cover - unreachable
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    def signal(self) -> _Signal:
+        return _Signal()

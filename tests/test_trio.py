@@ -1,0 +1,150 @@
+"""The same client on trio: the driver interface is honest."""
+
+import ssl
+import subprocess
+import sys
+import time
+
+import pytest
+import trustme
+from conftest import client_sockets_to
+
+import nbfetch
+from nbfetch import AsyncClient
+from nbfetch.demo import DemoServer
+
+trio = pytest.importorskip("trio")
+
+
+def run(fn, *args):
+    return trio.run(fn, *args)
+
+
+def test_trio_driver_is_picked_inside_trio_and_records_the_same_events(demo):
+    async def main():
+        async with AsyncClient() as c:
+            r = await c.fetch(demo.url + "/chunked?sizes=10,2000,7&ext=1&trailers=1")
+            return c.driver.name, r
+
+    driver, r = run(main)
+    assert driver == "trio"
+    chunks = [(e["size"], e["extensions"]) for e in r.events if e.name == "response.chunk"]
+    assert chunks == [
+        (10, (("index", "0"), ("name", "chunk 0"))),
+        (2000, (("index", "1"), ("name", "chunk 1"))),
+        (7, (("index", "2"), ("name", "chunk 2"))),
+    ]
+    assert r.trailers["x-chunks"] == "3" and len(r.body) == 2017
+    t = r.timing
+    assert abs(sum(v or 0 for v in t.phases().values()) - t.total) < 0.001
+
+
+def test_stream_redirects_and_keep_alive(demo):
+    async def main():
+        async with AsyncClient() as c:
+            r = await c.fetch(demo.url + "/redirect/3")
+            async with c.stream("GET", demo.url + "/stream/4") as s:
+                sizes = [ch.size async for ch in s.aiter_chunks()]
+            for _ in range(20):
+                await c.fetch(demo.url + "/get")
+            return r, sizes
+
+    r, sizes = run(main)
+    assert r.url == demo.url + "/get" and [h.status_code for h in r.history] == [302, 302, 302]
+    assert len(sizes) == 4
+    assert demo.stats["connections"] == 1
+
+
+def test_max_clients_queue(demo):
+    async def main():
+        results = []
+        async with AsyncClient(max_clients=2) as c:
+
+            async def one():
+                results.append(await c.fetch(demo.url + "/delay/0.05"))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(10):
+                    nursery.start_soon(one)
+        return results
+
+    results = run(main)
+    assert demo.stats["max_in_flight"] == 2 and len(results) == 10
+    assert sum(1 for r in results if r.timing.queue > 0.03) >= 6
+
+
+def _silent(conn, server):
+    server.read_request(conn)
+    time.sleep(3)
+
+
+def test_read_timeout_and_no_socket_left(raw_server):
+    srv = raw_server(_silent)
+
+    async def main():
+        async with AsyncClient() as c:
+            start = time.monotonic()
+            with pytest.raises(nbfetch.FetchTimeout) as exc:
+                await c.fetch(srv.url, read_timeout=0.3)
+            return time.monotonic() - start, exc.value
+
+    elapsed, exc = run(main)
+    assert 0.3 <= elapsed < 0.3 * 1.1 + 0.05
+    assert (exc.phase, exc.timeout) == ("wait", "read_timeout")
+    assert client_sockets_to(srv.port) == 0
+
+
+def test_cancel_scope_cancels_a_fetch_and_closes_its_socket():
+    with DemoServer().start() as demo:
+
+        async def main():
+            async with AsyncClient() as c:
+                with trio.move_on_after(0.3):
+                    await c.fetch(demo.url + "/drip?numbytes=10&duration=3&chunks=10")
+                return c._slots.active, c._pool.open
+
+        active, open_ = run(main)
+        assert active == 0 and open_ == {}
+        assert client_sockets_to(demo.port) == 0
+
+
+def test_tls_on_trio(tmp_path):
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with DemoServer(ssl_context=ctx).start() as server:
+
+        async def main():
+            async with AsyncClient(verify=str(ca_file)) as c:
+                r = await c.fetch(server.url + "/get")
+                again = await c.fetch(server.url + "/get")
+            async with AsyncClient() as c:
+                with pytest.raises(nbfetch.TLSError):
+                    await c.fetch(server.url + "/get")
+            return r, again
+
+        r, again = run(main)
+    done = next(e for e in r.events if e.name == "tls.done")
+    assert done["version"].startswith("TLS") and r.json()["url"] == server.url + "/get"
+    assert "connection.reused" in [e.name for e in again.events]
+
+
+def test_the_client_layer_never_imports_asyncio(raw_server):
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+
+    srv = raw_server(handler)
+    code = (
+        "import sys, trio, nbfetch\n"
+        "async def main():\n"
+        "    async with nbfetch.AsyncClient() as c:\n"
+        f"        r = await c.fetch({srv.url!r})\n"
+        "    return r.body\n"
+        "body = trio.run(main)\n"
+        "print(body, 'asyncio' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "b'abc' False", out.stderr
