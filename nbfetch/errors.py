@@ -131,6 +131,11 @@ class TooManyRedirects(RedirectError):
 class FetchCancelled(FetchError):
     """The fetch was cancelled (Cancel button, ``handle.cancel()``) before it finished."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: a Cancel click is the
+        # user's own doing, not a failure to debug.
+        return [f"{type(self).__name__}: {self}"]
+
 
 class HTTPStatusError(FetchError):
     """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx response."""

@@ -31,6 +31,26 @@ from time import perf_counter, time
 
 PHASES = ("redirect", "queue", "dns", "connect", "tls", "send", "wait", "download")
 
+#: The phase under way after each milestone: where the time goes when a fetch
+#: ends without its next milestone (an error, a cancellation) or is still running.
+RUNNING_PHASE = {
+    "queued": "queue",
+    "dequeued": "connect",
+    "resolve.start": "dns",
+    "resolve.done": "connect",
+    "connect.start": "connect",
+    "connect.done": "send",
+    "tls.start": "tls",
+    "tls.done": "send",
+    "connection.reused": "send",
+    "retry": "connect",
+    "request.headers_sent": "send",
+    "request.body_sent": "wait",
+    "response.informational": "wait",
+    "response.headers": "download",
+    "redirect": "redirect",
+}
+
 
 class Event:
     """One lifecycle event: ``name``, ``time`` (monotonic seconds, ``perf_counter``),
@@ -165,6 +185,20 @@ class Timing:
         if "response.done" in marks:
             self.download = marks["response.done"] - cursor
             cursor = marks["response.done"]
+        else:
+            # Ended by an error or a cancellation: its time belongs to the phase
+            # that was under way, so the phases still add up to the total.
+            stop = marks.get("error", marks.get("cancelled"))
+            if stop is not None and stop > cursor:
+                last = max(
+                    (e for e in hop_events if e.name in RUNNING_PHASE and e.time <= cursor),
+                    key=lambda e: e.time,
+                    default=None,
+                )
+                phase = RUNNING_PHASE[last.name] if last is not None else "queue"
+                if phase != "redirect":
+                    setattr(self, phase, (getattr(self, phase) or 0.0) + stop - cursor)
+                    cursor = stop
         self.end = cursor
         self.total = cursor - fetch_start
 

@@ -384,3 +384,20 @@ async def test_stream_closed_early_drops_the_connection(demo):
         r = await c.fetch(demo.url + "/get")
         assert "connection.reused" not in names(r)
         assert c._slots.active == 0 and c._pool.count() == 1
+
+
+async def test_timing_of_a_failed_fetch_gives_the_time_to_the_running_phase(demo):
+    from nbfetch.events import Timing
+
+    events = []
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.FetchTimeout):
+            await c.fetch(
+                demo.url + "/drip?numbytes=5&duration=5&chunks=5",
+                read_timeout=0.3,
+                trace=events.append,
+            )
+    t = Timing(events, events[0].time)
+    assert t.download == pytest.approx(0.3, abs=0.06)  # the silence in the body
+    assert abs(sum(v or 0 for v in t.phases().values()) - t.total) < 1e-9
+    assert t.total == pytest.approx(events[-1].time - events[0].time)

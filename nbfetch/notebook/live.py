@@ -21,7 +21,7 @@ from collections import deque
 import ipywidgets as widgets
 
 from ..errors import FetchCancelled
-from ..events import PHASES, Event, Timing
+from ..events import PHASES, RUNNING_PHASE, Event, Timing
 from .display import PHASE_COLOURS, body_preview, esc, headers_table, status_colour
 
 #: Events the waterfall is computed from (never the per-chunk ones).
@@ -48,21 +48,6 @@ MILESTONES = frozenset(
     }
 )
 FINAL = frozenset({"response.done", "error", "cancelled"})
-# The phase that is under way after each milestone (for the growing bar).
-RUNNING_PHASE = {
-    "queued": "queue",
-    "dequeued": "connect",
-    "resolve.start": "dns",
-    "resolve.done": "connect",
-    "connect.done": "send",
-    "tls.start": "tls",
-    "tls.done": "send",
-    "connection.reused": "send",
-    "request.headers_sent": "send",
-    "request.body_sent": "wait",
-    "response.headers": "download",
-    "redirect": "redirect",
-}
 
 
 class ResponseView(widgets.VBox):
@@ -256,7 +241,8 @@ class ResponseView(widgets.VBox):
         wire = f"{self._wire:,} B on the wire"
         decoded = f", {self._decoded:,} B decoded" if self._decoded != self._wire else ""
         of = f" of {expected:,}" if expected else ""
-        chunks = f", {self._chunk_count:,} chunks" if self._chunk_count else ""
+        n = self._chunk_count
+        chunks = f", {n:,} chunk{'' if n == 1 else 's'}" if n else ""
         self.progress_html.value = (
             f'<span style="font-size:12px">{wire}{of}{decoded}{chunks}</span>'
         )

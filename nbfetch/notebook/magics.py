@@ -129,7 +129,10 @@ async def run_fetch(opts: FetchOptions):
     except asyncio.CancelledError:
         if view is not None and view.cancel_requested and not _current_task_cancelling():
             # The Cancel button: the fetch stopped, the cell did not fail on its own.
-            raise FetchCancelled("cancelled by the Cancel button", url=opts.url) from None
+            phase = (view.error or {}).get("phase")
+            raise FetchCancelled(
+                "cancelled by the Cancel button", url=opts.url, phase=phase
+            ) from None
         raise
 
 
