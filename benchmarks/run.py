@@ -6,6 +6,7 @@ issue 7 (event overhead, memory, import time, a live view's cost).
     python benchmarks/run.py memory            # 1 GiB streamed; 10,000 fetches queued
     python benchmarks/run.py imports           # python -c "import nbfetch" vs "import httpx"
     python benchmarks/run.py widget            # 100 MiB stream in a real kernel, with and without a live view
+    python benchmarks/run.py dask              # fetch_many on a LocalCluster: 1 vs 2 workers
     python benchmarks/run.py all [--quick]
 
 Servers: nginx from ../shared/bench/server.py (Debian's nginx) for throughput,
@@ -222,11 +223,61 @@ def widget(rounds: int = 3) -> dict:
     return {"unobserved_mb_s": p, "viewed_mb_s": v, "kept": v / p}
 
 
+# -- scale-out --------------------------------------------------------------------------------
+DASK_CODE = r"""
+import asyncio, sys, time
+from distributed import Client, LocalCluster
+import nbfetch
+
+if __name__ == "__main__":
+    url, workers, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
+        urls = [url + "?i=%d" % i for i in range(n)]
+        asyncio.run(nbfetch.fetch_many(urls[:2000], cluster=client, max_clients=32, show=False))
+        start = time.perf_counter()
+        results = asyncio.run(nbfetch.fetch_many(urls, cluster=client, max_clients=32,
+                                                 batch_size=1000, show=False))
+        elapsed = time.perf_counter() - start
+        assert all(r.ok for r in results)
+        print(n / elapsed)
+"""
+
+
+def dask_scaling(rounds: int = 3, n: int = 20_000) -> dict:
+    samples: dict[int, list[float]] = {1: [], 2: []}
+    with nginx() as server:
+        for i in range(rounds):
+            for workers in (1, 2) if i % 2 == 0 else (2, 1):
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        DASK_CODE,
+                        server.base_url + "/small",
+                        str(workers),
+                        str(n),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                samples[workers].append(float(out.stdout.strip().splitlines()[-1]))
+    one, two = statistics.median(samples[1]), statistics.median(samples[2])
+    print(
+        f"fetch_many on a LocalCluster, {n:,} small GETs: 1 worker {one:,.0f} fetches/s, "
+        f"2 workers {two:,.0f} fetches/s ({two / one:.2f}x; {rounds} rounds, median)"
+    )
+    return {"one_worker": one, "two_workers": two}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", choices=["peers", "overhead", "memory", "imports", "widget", "all"])
+    ap.add_argument(
+        "what", choices=["peers", "overhead", "memory", "imports", "widget", "dask", "all"]
+    )
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
@@ -241,6 +292,8 @@ def main() -> None:
         imports()
     if a.what in ("widget", "all"):
         widget()
+    if a.what in ("dask", "all"):
+        dask_scaling()
 
 
 if __name__ == "__main__":

@@ -26,12 +26,23 @@ async def fetch_many(
     client: AsyncClient | None = None,
     show: bool | None = None,
     trace: Callable[[int, Event], Any] | None = None,
+    cluster: Any = None,
     **options: Any,
 ) -> list[Response | FetchError]:
     """Fetch every URL, at most ``max_clients`` at a time (or through ``client``'s
     queue). ``trace(index, event)`` sees every event of every fetch. ``show``:
-    display a live waterfall (default: when running in a notebook kernel)."""
+    display a live waterfall (default: when running in a notebook kernel).
+
+    ``cluster=`` a ``dask.distributed.Client``: spread the URLs over its workers
+    (see ``nbfetch.dask``; then the results are ``FetchResult`` records)."""
     import asyncio
+
+    if cluster is not None:
+        from .dask import fetch_many_distributed
+
+        return await fetch_many_distributed(
+            urls, cluster=cluster, max_clients=max_clients, show=show, **options
+        )
 
     urls = list(urls)
     own = client is None

@@ -1,0 +1,198 @@
+"""fetch_many across a real Dask LocalCluster: 2 worker processes on 127.0.0.1."""
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import nbfetch
+from nbfetch.dask import Progress, percentile
+from nbfetch.demo import DemoServer
+
+distributed = pytest.importorskip("distributed")
+pytestmark = [pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    a, b = DemoServer().start(), DemoServer().start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def test_ten_thousand_urls_all_present_in_order(dask_client, servers):
+    a, _ = servers
+    urls = [f"{a.url}/get?i={i}" for i in range(10_000)]
+    results = asyncio.run(
+        nbfetch.fetch_many(urls, cluster=dask_client, max_clients=16, batch_size=500, show=False)
+    )
+    assert [r.url for r in results] == urls
+    assert all(r.ok for r in results)
+    assert len({r.worker for r in results}) == 2  # both workers took part
+    assert results[1234].timing["total"] > 0 and results[1234].body is None
+
+
+def test_per_host_limit_holds_across_the_cluster(dask_client, servers):
+    a, b = servers
+    a.reset_stats()
+    b.reset_stats()
+    urls = [f"{s.url}/delay/0.005?i={i}" for i in range(600) for s in (a, b)]
+    results = asyncio.run(
+        nbfetch.fetch_many(
+            urls, cluster=dask_client, max_clients=32, per_host=3, batch_size=100, show=False
+        )
+    )
+    assert all(r.ok for r in results) and [r.url for r in results] == urls
+    # counted by each server: never more than 3 of its requests at once
+    assert a.stats["max_in_flight"] == 3 and b.stats["max_in_flight"] == 3
+
+
+def test_failures_are_recorded_not_retried(dask_client, servers):
+    a, _ = servers
+    urls = [a.url + "/get", "http://127.0.0.1:1/refused", a.url + "/status/503"]
+    results = asyncio.run(nbfetch.fetch_many(urls, cluster=dask_client, show=False))
+    assert results[0].ok and results[2].status_code == 503
+    assert results[1].error_type == "ConnectError" and "refused" in results[1].error.lower()
+
+
+def test_a_worker_killed_mid_job_loses_nothing(dask_client, servers):
+    a, _ = servers
+    a.reset_stats()
+    pids = dask_client.run(os.getpid)
+    urls = [f"{a.url}/delay/0.002?i={i}" for i in range(4000)]
+
+    async def main():
+        job = asyncio.ensure_future(
+            nbfetch.fetch_many(urls, cluster=dask_client, max_clients=8, batch_size=200, show=False)
+        )
+        while a.stats["requests"] < 800:
+            await asyncio.sleep(0.02)
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)  # by its PID; the nanny starts a new one
+        return await job, victim
+
+    results, victim = asyncio.run(main())
+    assert [r.url for r in results] == urls and all(r.ok for r in results)
+    assert victim not in dask_client.run(os.getpid).values()
+
+
+def test_results_to_files_keep_the_notebook_small(dask_client, servers, tmp_path):
+    import tracemalloc
+
+    a, _ = servers
+    urls = [f"{a.url}/bytes/2000?i={i}" for i in range(10_000)]
+    tracemalloc.start()
+    try:
+        summaries = asyncio.run(
+            nbfetch.fetch_many(
+                urls,
+                cluster=dask_client,
+                max_clients=16,
+                batch_size=1000,
+                keep_body=True,
+                output=str(tmp_path),
+                show=False,
+            )
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(s["count"] for s in summaries) == 10_000 and all(s["failed"] == 0 for s in summaries)
+    rows = [json.loads(line) for f in sorted(tmp_path.glob("*.jsonl")) for line in f.open()]
+    assert len(rows) == 10_000 and {r["body_size"] for r in rows} == {2000}
+    # 10,000 bodies of 2 KB are 20 MB; the notebook process holds none of them
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def test_progress_is_aggregated_while_the_job_runs(dask_client, servers):
+    a, _ = servers
+    seen = []
+    original = Progress.handle
+
+    def spy(self, event):
+        seen.append(event[1].get("final"))
+        original(self, event)
+
+    Progress.handle = spy
+    try:
+        results = asyncio.run(
+            nbfetch.fetch_many(
+                [f"{a.url}/delay/0.01?i={i}" for i in range(400)],
+                cluster=dask_client,
+                max_clients=4,
+                batch_size=100,
+                show=False,
+                progress_interval=0.1,
+            )
+        )
+    finally:
+        Progress.handle = original
+    assert all(r.ok for r in results)
+    assert seen.count(True) == 4  # one final snapshot per batch
+    assert 4 < seen.count(False) < 400  # snapshots while running, never one per fetch
+
+
+def test_cluster_view_shows_totals_workers_and_percentiles():
+    from nbfetch.notebook.dask_view import ClusterView
+
+    p = Progress("job", 10)
+    hist = [0] * 70
+    hist[30] = 9  # ~10 ms
+    p.handle(
+        (
+            0,
+            {
+                "job": "job",
+                "batch": 0,
+                "worker": "tcp://127.0.0.1:1",
+                "size": 10,
+                "done": 9,
+                "failed": 1,
+                "in_flight": 0,
+                "bytes": 900,
+                "histograms": {"total": hist},
+                "final": True,
+                "time": 0,
+            },
+        )
+    )
+    view = ClusterView(p)
+    assert "9 done" in view.summary.value and "1 failed" in view.summary.value
+    assert "tcp://127.0.0.1:1" in view.workers.value
+    assert "<td>total</td><td>11.2</td>" in view.latency.value
+    assert 0.0099 < percentile(hist, 0.5) < 0.0126
+
+
+def test_cancelling_the_job_cancels_its_batches(dask_client, servers):
+    a, _ = servers
+    urls = [f"{a.url}/delay/0.05?i={i}" for i in range(2000)]
+
+    async def main():
+        job = asyncio.ensure_future(
+            nbfetch.fetch_many(urls, cluster=dask_client, max_clients=2, batch_size=100, show=False)
+        )
+        await asyncio.sleep(1.0)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(dask_client.processing().values()):
+        time.sleep(0.1)
+    assert not any(dask_client.processing().values())
