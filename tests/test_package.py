@@ -39,7 +39,7 @@ def test_readme_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     for command in (
         "python3 -m pip install -e . && python3 -m nbfetch.demo --tour",
-        "python3 -m pip install -e '.[test]' && python3 -m pytest",
+        "python3 -m pip install -e '.[test]' && python3 -m pip install -e '.[browser]' && python3 -m pytest",
     ):
         assert command in readme and command in ci
 
