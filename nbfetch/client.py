@@ -271,6 +271,7 @@ class AsyncClient:
         keepalive_expiry: float | None = 15.0,
         continue_timeout: float = 1.0,
         resolver: Callable | None = None,
+        local_address: str | None = None,
         limits: Limits | None = None,
         trace: Subscriber | None = None,
         driver: Driver | None = None,
@@ -289,6 +290,9 @@ class AsyncClient:
         self.trace = trace
         self.continue_timeout = continue_timeout
         self.resolver = resolver
+        if local_address is not None and ip_family(local_address) is None:
+            raise InvalidRequest(f"local_address must be an IP address, not {local_address!r}")
+        self.local_address = local_address
         self._mapping = HostnameMapping(dict(hostname_mapping or {}))
         self._slots = Slots(self.driver, max_clients)
         self._pool = Pool(self.driver, keepalive_expiry, max_connections_per_host)
@@ -315,6 +319,10 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close every pooled connection. In-flight fetches finish on their own."""
+        self.close()
+
+    def close(self) -> None:
+        """``aclose()`` for synchronous code (nothing in it waits)."""
         self._closed = True
         self._pool.close_all()
 
@@ -637,7 +645,10 @@ class AsyncClient:
             rec.emit("connect.start", {"address": sockaddr[0], "port": sockaddr[1]})
             try:
                 stream = await driver.connect(
-                    family, sockaddr, ctx.arm(ctx.connect_timeout, "connect_timeout")
+                    family,
+                    sockaddr,
+                    ctx.arm(ctx.connect_timeout, "connect_timeout"),
+                    self.local_address,
                 )
                 break
             except IOTimeout:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .core.decoders import make_decoder, parse_content_encoding
+from .core.decoders import drain, make_decoder, parse_content_encoding
 from .core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
 from .core.protocol import Response as H11Response
 from .drivers.base import IOTimeout
@@ -297,8 +297,14 @@ class Exchange:
         """The next (raw, decoded) piece of the body, or None at its end."""
         if self._done:
             return None
+        decoder = self.decoder
         proto = self.conn.proto
         try:
+            if decoder is not None and decoder.more:
+                # Output still pending from the last piece (a bomb, or simply
+                # very compressible data): hand it out one bounded step at a
+                # time before reading anything more from the socket.
+                return self._more_decoded()
             while True:
                 event = proto.next_event()
                 kind = type(event)
@@ -322,13 +328,27 @@ class Exchange:
             await self.fail(exc, "download")
             raise
 
+    def _more_decoded(self):
+        data = self.decoder.decode(b"")
+        response = self.response
+        response.decoded_bytes += len(data)
+        self.ctx.recorder.emit(
+            "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
+        )
+        return b"", data
+
     def _on_data(self, event):
         raw = event.data
         n = len(raw)
         response = self.response
         response.wire_bytes += n
         decoder = self.decoder
-        data = decoder.decode(raw) if decoder is not None else raw
+        if decoder is None:
+            data = raw
+        elif self.want_chunks:
+            data = drain(decoder, raw)  # a Chunk carries everything it decoded to
+        else:
+            data = decoder.decode(raw)
         response.decoded_bytes += len(data)
         rec = self.ctx.recorder
         proto = self.conn.proto

@@ -8,7 +8,7 @@ decoded last-applied first (RFC 9110 section 8.4), and its length is bounded.
 
 >>> import gzip
 >>> d = make_decoder(["gzip"], max_size=None)
->>> d.decode(gzip.compress(b"hello ") + gzip.compress(b"world")) + d.flush()
+>>> drain(d, gzip.compress(b"hello ") + gzip.compress(b"world")) + d.flush()
 b'hello world'
 """
 
@@ -18,7 +18,7 @@ import zlib
 
 from ..errors import DecodeError, TooLargeError
 
-STEP = 4 * 1024 * 1024
+STEP = 1024 * 1024
 
 
 def _installed(name: str) -> bool:
@@ -64,14 +64,24 @@ class _Budget:
 
 
 class _ZlibDecoder:
-    """gzip (wbits 31, member after member) and deflate (zlib, else raw)."""
+    """gzip (wbits 31, member after member) and deflate (zlib, else raw).
+
+    ``decode`` returns at most one step of output; input it has not consumed yet
+    is kept, ``more`` says so, and ``decode(b"")`` continues. A streaming reader
+    therefore never holds more than a step of a bomb at once.
+    """
 
     def __init__(self, name: str, budget: _Budget):
         self.name = name
         self.budget = budget
         self.first = True
         self.seen = False
+        self.tail = b""
         self.obj = zlib.decompressobj(31 if name == "gzip" else zlib.MAX_WBITS)
+
+    @property
+    def more(self) -> bool:
+        return bool(self.tail)
 
     def decode(self, data: bytes) -> bytes:
         if self.first and self.name == "deflate" and data:
@@ -81,61 +91,62 @@ class _ZlibDecoder:
                 self.obj = zlib.decompressobj(-zlib.MAX_WBITS)
         if data:
             self.seen = True
-        out = []
-        budget = self.budget
+        if self.tail:
+            data = self.tail + data if data else self.tail
+        if not data:
+            return b""
         try:
-            while data:
-                piece = self.obj.decompress(data, budget.step())
-                budget.take(len(piece))
-                out.append(piece)
-                if self.obj.unconsumed_tail:
-                    data = self.obj.unconsumed_tail
-                elif self.obj.eof and self.obj.unused_data and self.name == "gzip":
-                    # Multi-member gzip (RFC 1952 section 2.2): start the next member.
-                    data = self.obj.unused_data
-                    self.obj = zlib.decompressobj(31)
-                else:
-                    data = b""
+            out = self.obj.decompress(data, self.budget.step())
         except zlib.error as exc:
-            raise DecodeError(f"corrupt {self.name} data: {exc}") from None
-        return b"".join(out) if len(out) != 1 else out[0]
+            raise DecodeError(f"invalid {self.name} data: {exc}") from None
+        self.budget.take(len(out))
+        tail = self.obj.unconsumed_tail
+        if not tail and self.obj.eof and self.obj.unused_data and self.name == "gzip":
+            # Multi-member gzip (RFC 1952 section 2.2): the next member follows.
+            tail = self.obj.unused_data
+            self.obj = zlib.decompressobj(31)
+        self.tail = tail
+        return out
 
     def flush(self) -> bytes:
         if self.seen and not self.obj.eof:
             # A stream that stops mid-member: the body is truncated.
-            raise DecodeError(f"truncated {self.name} data")
+            raise DecodeError(f"invalid {self.name} data: truncated")
         return b""
 
 
 class _BrotliDecoder:
+    """br, one bounded step per ``decode`` (brotli >= 1.2's output_buffer_limit)."""
+
     def __init__(self, budget: _Budget):
         import brotli
 
         self.error = brotli.error
         self.obj = brotli.Decompressor()
         self.budget = budget
+        self.more = False
 
     def decode(self, data: bytes) -> bytes:
-        out = []
+        step = self.budget.step()
         try:
-            piece = self.obj.process(data, output_buffer_limit=self.budget.step())
-            self.budget.take(len(piece))
-            out.append(piece)
-            while not self.obj.can_accept_more_data():
-                piece = self.obj.process(b"", output_buffer_limit=self.budget.step())
-                self.budget.take(len(piece))
-                out.append(piece)
+            out = self.obj.process(data, output_buffer_limit=step)
         except self.error as exc:
-            raise DecodeError(f"corrupt br data: {exc}") from None
-        return b"".join(out)
+            raise DecodeError(f"invalid br data: {exc}") from None
+        self.budget.take(len(out))
+        # Output may still be buffered inside the decoder even when it says it
+        # can accept input: whenever a call filled its step, ask again.
+        self.more = len(out) >= step or not self.obj.can_accept_more_data()
+        return out
 
     def flush(self) -> bytes:
         if not self.obj.is_finished():
-            raise DecodeError("truncated br data")
+            raise DecodeError("invalid br data: truncated")
         return b""
 
 
 class _ZstdDecoder:
+    more = False
+
     def __init__(self, budget: _Budget):
         import zstandard
 
@@ -150,7 +161,7 @@ class _ZstdDecoder:
             # total is checked by the budget.
             out = self.obj.decompress(data)
         except self.error as exc:
-            raise DecodeError(f"corrupt zstd data: {exc}") from None
+            raise DecodeError(f"invalid zstd data: {exc}") from None
         self.budget.take(len(out))
         return out
 
@@ -160,6 +171,7 @@ class _ZstdDecoder:
 
 class IdentityDecoder:
     __slots__ = ()
+    more = False
 
     def decode(self, data: bytes) -> bytes:
         return data
@@ -168,21 +180,32 @@ class IdentityDecoder:
         return b""
 
 
+def drain(decoder, data: bytes) -> bytes:
+    """All the output ``data`` decodes to (bounded in total by the budget only)."""
+    out = [decoder.decode(data)]
+    while decoder.more:
+        out.append(decoder.decode(b""))
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
 class ChainDecoder:
-    """Applies several decoders, the last-applied encoding first."""
+    """Applies several decoders, the last-applied encoding first. Each stage is
+    drained fully (the whole chain is bounded by the shared budget)."""
+
+    more = False
 
     def __init__(self, decoders: list):
         self.decoders = decoders
 
     def decode(self, data: bytes) -> bytes:
         for d in self.decoders:
-            data = d.decode(data)
+            data = drain(d, data)
         return data
 
     def flush(self) -> bytes:
         data = b""
         for d in self.decoders:
-            data = d.decode(data) + d.flush() if data else d.flush()
+            data = drain(d, data) + d.flush() if data else d.flush()
         return data
 
 

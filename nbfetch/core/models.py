@@ -33,8 +33,11 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 
 
 def basic_auth(username: str, password: str) -> bytes:
-    """``Authorization`` value for Basic auth, UTF-8 (RFC 7617 section 2.1)."""
-    token = f"{username}:{password}".encode()
+    """``Authorization`` value for Basic auth: UTF-8 after Unicode Normalization
+    Form C, as RFC 7617 section 2.1 requires for the "UTF-8" charset."""
+    from unicodedata import normalize
+
+    token = normalize("NFC", f"{username}:{password}").encode()
     return b"Basic " + base64.b64encode(token)
 
 

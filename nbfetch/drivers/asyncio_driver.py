@@ -316,12 +316,17 @@ class AsyncioDriver:
                 out.append((family, sockaddr))
         return out
 
-    async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> AsyncioStream:
+    async def connect(
+        self, family: int, sockaddr: tuple, timeout: float | None, local_address: str | None = None
+    ) -> AsyncioStream:
         loop = asyncio.get_running_loop()
         host, port = sockaddr[0], sockaddr[1]
+        local = (local_address, 0) if local_address else None
         _transport, proto = await _with_timeout(
             loop,
-            loop.create_connection(lambda: _Protocol(loop), host, port, family=family),
+            loop.create_connection(
+                lambda: _Protocol(loop), host, port, family=family, local_addr=local
+            ),
             timeout,
         )
         return AsyncioStream(proto)

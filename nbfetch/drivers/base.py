@@ -65,7 +65,10 @@ class Driver(Protocol):
     async def resolve(self, host: str, port: int, timeout: float | None) -> list[tuple[int, tuple]]:
         """getaddrinfo off the loop: [(family, sockaddr), ...] for TCP."""
 
-    async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> Stream: ...
+    async def connect(
+        self, family: int, sockaddr: tuple, timeout: float | None, local_address: str | None = None
+    ) -> Stream:
+        """TCP to ``sockaddr``, from ``local_address`` (an IP) when given."""
 
     async def wait_for(self, awaitable, timeout: float | None):
         """Await ``awaitable`` (e.g. a user-supplied resolver); ``IOTimeout`` after ``timeout``."""

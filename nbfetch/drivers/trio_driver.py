@@ -163,10 +163,14 @@ class TrioDriver:
                 out.append((family, sockaddr))
         return out
 
-    async def connect(self, family: int, sockaddr: tuple, timeout: float | None) -> TrioStream:
+    async def connect(
+        self, family: int, sockaddr: tuple, timeout: float | None, local_address: str | None = None
+    ) -> TrioStream:
         sock = trio.socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if local_address:
+                await sock.bind((local_address, 0))
             with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
                 await sock.connect(sockaddr)
             if scope.cancelled_caught:
