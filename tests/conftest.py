@@ -121,6 +121,18 @@ def raw_server():
         server.close()
 
 
+async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll ``predicate`` on the running loop until true; fail after ``timeout``."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
 def client_sockets_to(port: int) -> int:
     """Sockets connected (or connecting) *to* ``port`` that a process still holds
     open: the client side of connections to a test server. Read from the kernel's

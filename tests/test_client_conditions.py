@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import client_sockets_to
+from conftest import client_sockets_to, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -115,7 +115,7 @@ async def test_aclose_closes_idle_connections_and_refuses_new_fetches(demo):
 async def test_queue_timeout(demo):
     async with AsyncClient(max_clients=1) as c:
         first = asyncio.ensure_future(c.fetch(demo.url + "/delay/1"))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: c._slots.active == 1, what="the first fetch to hold the slot")
         start = time.monotonic()
         with pytest.raises(nbfetch.FetchTimeout) as exc:
             await c.fetch(demo.url + "/get", queue_timeout=0.2)
@@ -139,8 +139,7 @@ async def test_cancelled_while_queued_leaves_the_queue(demo):
         a = asyncio.ensure_future(fetch("a", "/delay/0.2"))
         b = asyncio.ensure_future(fetch("b", "/get"))
         d = asyncio.ensure_future(fetch("d", "/get"))
-        await asyncio.sleep(0.05)
-        assert len(c._slots.waiting) == 2
+        await wait_until(lambda: len(c._slots.waiting) == 2, what="two queued fetches")
         b.cancel()
         await asyncio.gather(a, d)
         assert order == ["a", "d"] and b.cancelled()
@@ -153,13 +152,15 @@ async def test_cancel_mid_body_closes_the_socket_and_frees_the_slot():
             url = demo.url + "/drip?numbytes=20&duration=2&chunks=20"
             events = []
             task = asyncio.ensure_future(c.fetch(url, trace=events.append))
-            await asyncio.sleep(0.3)
+            await wait_until(
+                lambda: any(e.name == "response.chunk" for e in events), what="the first chunk"
+            )
             assert client_sockets_to(demo.port) == 1
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            await asyncio.sleep(0)  # the transport closes its socket on the next loop pass
-            assert client_sockets_to(demo.port) == 0
+            # the transport closes its socket on the next loop pass
+            await wait_until(lambda: client_sockets_to(demo.port) == 0, what="the socket to close")
             assert events[-1].name == "cancelled" and events[-1]["phase"] == "download"
             assert c._slots.active == 0 and c._pool.open == {}
             assert (await c.fetch(demo.url + "/get")).status_code == 200

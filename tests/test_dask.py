@@ -181,12 +181,14 @@ def test_cluster_view_shows_totals_workers_and_percentiles():
 def test_cancelling_the_job_cancels_its_batches(dask_client, servers):
     a, _ = servers
     urls = [f"{a.url}/delay/0.05?i={i}" for i in range(2000)]
+    a.reset_stats()
 
     async def main():
         job = asyncio.ensure_future(
             nbfetch.fetch_many(urls, cluster=dask_client, max_clients=2, batch_size=100, show=False)
         )
-        await asyncio.sleep(1.0)
+        while a.stats["requests"] < 50:  # the job is under way
+            await asyncio.sleep(0.01)
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job

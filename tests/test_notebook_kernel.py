@@ -149,10 +149,27 @@ def _cancel_button(kernel, msg_id):
     return kernel.wait_for(is_button)["content"]["comm_id"]
 
 
+def _wait_for_status_line(kernel, msg_id):
+    """Until the view of that cell shows the response's status line."""
+    ids = {
+        w["comm_id"]
+        for w in kernel.widget_models("HTMLModel")
+        if w["msg"]["parent_header"]["msg_id"] == msg_id
+    }
+    kernel.wait_for(
+        lambda m: (
+            m["msg_type"] == "comm_msg"
+            and m["content"]["comm_id"] in ids
+            and "200 OK" in str(m["content"]["data"].get("state", {}).get("value", ""))
+        ),
+        timeout=10,
+    )
+
+
 def test_cancel_click_cancels_an_awaiting_fetch(kernel, server):
     msg_id = kernel.submit("r = %fetch {base}/drip?numbytes=10&duration=8&chunks=10")
     button = _cancel_button(kernel, msg_id)
-    kernel.pump_for(0.5)
+    _wait_for_status_line(kernel, msg_id)
     start = time.monotonic()
     kernel.click(button)
     reply = kernel.wait(msg_id, timeout=10)
@@ -169,7 +186,7 @@ def kernel_pool_size(kernel) -> int:
 def test_interrupt_cancels_an_awaiting_fetch(kernel, server):
     msg_id = kernel.submit("r = %fetch {base}/drip?numbytes=10&duration=8&chunks=10")
     _cancel_button(kernel, msg_id)
-    kernel.pump_for(0.5)
+    _wait_for_status_line(kernel, msg_id)
     start = time.monotonic()
     kernel.km.interrupt_kernel()
     reply = kernel.wait(msg_id, timeout=10)

@@ -5,6 +5,7 @@ import asyncio
 import json
 
 import pytest
+from conftest import wait_until
 
 import nbfetch
 from nbfetch.notebook.many_view import ManyView
@@ -60,7 +61,7 @@ async def test_fetch_panel_builds_sends_and_cancels(demo):
     panel.method.value = "GET"
     panel.body_kind.value = "none"
     task = panel.send()
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: panel._views[-1]._chunk_count >= 1, what="the first chunk")
     panel.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

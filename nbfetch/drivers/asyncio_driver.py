@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 
-from .base import IOTimeout
+from .base import IOTimeout, unique_addresses
 
 #: Above this many buffered, unread bytes the transport stops reading.
 HIGH_WATER = 4 * 1024 * 1024
@@ -308,13 +308,7 @@ class AsyncioDriver:
         infos = await _with_timeout(
             loop, loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
         )
-        seen, out = set(), []
-        for family, _, _, _, sockaddr in infos:
-            key = (family, sockaddr[:2])
-            if key not in seen:
-                seen.add(key)
-                out.append((family, sockaddr))
-        return out
+        return unique_addresses(infos)
 
     async def connect(
         self, family: int, sockaddr: tuple, timeout: float | None, local_address: str | None = None

@@ -17,6 +17,17 @@ class IOTimeout(Exception):
     """A driver-level wait ran out of time; the client layer names the phase."""
 
 
+def unique_addresses(infos) -> list[tuple[int, tuple]]:
+    """getaddrinfo results as [(family, sockaddr)], each address once, in order."""
+    seen, out = set(), []
+    for family, _, _, _, sockaddr in infos:
+        key = (family, sockaddr[:2])
+        if key not in seen:
+            seen.add(key)
+            out.append((family, sockaddr))
+    return out
+
+
 class Stream(Protocol):
     """One TCP (or TLS) connection."""
 

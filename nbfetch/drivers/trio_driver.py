@@ -21,7 +21,7 @@ import time
 
 import trio
 
-from .base import IOTimeout
+from .base import IOTimeout, unique_addresses
 
 RECEIVE_SIZE = 256 * 1024
 
@@ -155,13 +155,7 @@ class TrioDriver:
             return await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
         infos = await self.wait_for(lookup(), timeout)
-        seen, out = set(), []
-        for family, _, _, _, sockaddr in infos:
-            key = (family, sockaddr[:2])
-            if key not in seen:
-                seen.add(key)
-                out.append((family, sockaddr))
-        return out
+        return unique_addresses(infos)
 
     async def connect(
         self, family: int, sockaddr: tuple, timeout: float | None, local_address: str | None = None

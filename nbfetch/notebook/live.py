@@ -23,6 +23,7 @@ import ipywidgets as widgets
 from ..errors import FetchCancelled
 from ..events import PHASES, RUNNING_PHASE, Event, Timing
 from .display import PHASE_COLOURS, body_preview, esc, headers_table, status_colour
+from .throttle import Throttle
 
 #: Events the waterfall is computed from (never the per-chunk ones).
 MILESTONES = frozenset(
@@ -65,9 +66,7 @@ class ResponseView(widgets.VBox):
         self.finished = False
         self.cancel_requested = False
         self._task: asyncio.Future | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._dirty = False
-        self.flushes = 0
+        self._throttle = Throttle(self._render_all, throttle)
         # bounded state
         self._milestones: list[Event] = []
         self._events_head: list[Event] = []
@@ -171,16 +170,9 @@ class ResponseView(widgets.VBox):
                     "message": "cancelled",
                     "phase": event.details.get("phase"),
                 }
-            self._flush()
+            self._throttle.now()
             return
-        self._dirty = True
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self._flush()
-                return
-            self._timer = loop.call_later(self.throttle, self._flush)
+        self._throttle.request()
 
     def attach_response(self, response) -> None:
         """Show the body preview once the fetch returned its Response."""
@@ -188,14 +180,6 @@ class ResponseView(widgets.VBox):
         self._render_body()
 
     # -- rendering ---------------------------------------------------------------------
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._dirty = False
-        self.flushes += 1
-        self._render_all()
-
     def _render_all(self) -> None:
         self._render_status()
         self._render_progress()

@@ -8,13 +8,13 @@ body). Rows are re-rendered at most 20 times a second; the final render is exact
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import ipywidgets as widgets
 
 from ..events import Event
 from .display import esc, status_colour
+from .throttle import Throttle
 
 SEGMENTS = (
     ("queued", "#c8c8c8", "queued", "dequeued"),
@@ -45,7 +45,7 @@ class ManyView(widgets.VBox):
         self.rows = [_Row() for _ in self.urls]
         self.start: float | None = None
         self.finished = False
-        self._timer = None
+        self._throttle = Throttle(self._render, throttle)
         self.summary = widgets.HTML()
         self.chart = widgets.HTML()
         super().__init__([self.summary, self.chart])
@@ -67,25 +67,12 @@ class ManyView(widgets.VBox):
             row.error = event.details.get("type", name)
         if name == "response.headers":
             row.status = event.details["status"]
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self._render()
-                return
-            self._timer = loop.call_later(self.throttle, self._flush)
-
-    def _flush(self) -> None:
-        self._timer = None
-        self._render()
+        self._throttle.request()
 
     def finish(self) -> None:
         """The final, exact render."""
         self.finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._render()
+        self._throttle.now()
 
     def counts(self) -> dict[str, int]:
         done = sum(1 for r in self.rows if "end" in r.marks and r.error is None)
