@@ -47,6 +47,7 @@ FETCH_OPTIONS = frozenset(
         "body",
         "json",
         "data",
+        "params",
         "auth",
         "allow_body",
         "on_headers",
@@ -343,7 +344,8 @@ class AsyncClient:
     def stream(self, method: str, url: str | URL, **options: Any) -> _StreamContext:
         """Send the request and read the head; the body is read as you iterate.
 
-        Options: ``headers``, ``body`` (bytes, str or async iterable of bytes),
+        Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
+        str or async iterable of bytes),
         ``json``, ``data`` (form dict), ``auth=(user, password)``, ``allow_body``,
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
@@ -407,9 +409,11 @@ class AsyncClient:
         key = None
         if body is None and json is None and data is None:
             headers = get("headers")
+            params = get("params")
             try:
                 key = (
                     str(url),
+                    None if params is None else _headers_key(params),
                     method,
                     decompress,
                     get("auth"),
@@ -417,7 +421,7 @@ class AsyncClient:
                     tuple(self.headers._items),  # client.headers may have been changed
                 )
                 cached = self._prepared.get(key)
-            except TypeError:  # unhashable option values: no caching
+            except (TypeError, ValueError):  # unhashable or malformed: no caching
                 key, cached = None, None
             if cached is not None:
                 return cached
@@ -436,6 +440,7 @@ class AsyncClient:
             auth=get("auth"),
             allow_body=get("allow_body", False),
             expect_continue=bool(get("expect_100_continue")),
+            params=get("params"),
         )
         if key is not None and not get("expect_100_continue") and not get("allow_body"):
             if len(self._prepared) >= 256:

@@ -401,3 +401,14 @@ async def test_timing_of_a_failed_fetch_gives_the_time_to_the_running_phase(demo
     assert t.download == pytest.approx(0.3, abs=0.06)  # the silence in the body
     assert abs(sum(v or 0 for v in t.phases().values()) - t.total) < 1e-9
     assert t.total == pytest.approx(events[-1].time - events[0].time)
+
+
+async def test_params_are_added_to_the_query(demo):
+    async with AsyncClient() as c:
+        r = await c.fetch(demo.url + "/get?a=1", params={"q": "a b", "tag": ["x", "y"]})
+        assert r.url.query == "a=1&q=a+b&tag=x&tag=y"
+        assert r.json()["args"] == {"a": "1", "q": "a b", "tag": "y"}
+        r2 = await c.fetch(demo.url + "/get", params=[("k", "ü")])
+        assert r2.json()["args"] == {"k": "ü"}
+        with pytest.raises(nbfetch.InvalidRequest, match="params="):
+            await c.fetch(demo.url + "/get", params="k=v")

@@ -61,6 +61,15 @@ def _validated(method: str, url: URL, headers: Headers):
         raise exc.with_context(url) from None
 
 
+def with_params(url: URL, params: Mapping[str, Any] | list[tuple[str, Any]]) -> URL:
+    """``url`` with ``params`` appended to its query (form-encoded, lists repeat
+    the name): ``{"q": "a b", "tag": ["x", "y"]}`` -> ``?q=a+b&tag=x&tag=y``."""
+    if not isinstance(params, (Mapping, list, tuple)):
+        raise InvalidRequest("params= takes a dict or a list of (name, value) pairs", url=url)
+    extra = urlencode(params, doseq=True)
+    return url.copy_with(query=f"{url.query}&{extra}" if url.query else extra) if extra else url
+
+
 class Request:
     """A validated request. ``body`` is bytes, an async iterable of bytes, or None."""
 
@@ -87,9 +96,12 @@ class Request:
         auth: tuple[str, str] | None = None,
         allow_body: bool = False,
         expect_continue: bool = False,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
     ) -> Request:
         """Validate and assemble; raises ``InvalidRequest`` naming what is wrong."""
         url = URL.parse(url)
+        if params:
+            url = with_params(url, params)
         if not isinstance(method, str) or not method or any(c not in _TOKEN for c in method):
             raise InvalidRequest(f"invalid method {method!r}", url=url)
         method = method.upper()

@@ -174,6 +174,10 @@ class ResponseView(widgets.VBox):
             return
         self._throttle.request()
 
+    def show_tab(self, title: str) -> None:
+        """Open the tab called ``title`` (Timing, Headers, Chunks, Events, Body)."""
+        self.tabs.selected_index = list(self.tabs.titles).index(title)
+
     def attach_response(self, response) -> None:
         """Show the body preview once the fetch returned its Response."""
         self.response = response

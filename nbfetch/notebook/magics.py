@@ -101,6 +101,8 @@ async def run_fetch(opts: FetchOptions):
     kwargs = dict(opts.fetch_kwargs)
     if view is not None:
         kwargs["trace"] = view.trace
+        if opts.stream:
+            view.show_tab("Chunks")  # --stream: watch the chunks come in
         _display(view)
 
     async def go():
