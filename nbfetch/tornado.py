@@ -29,9 +29,7 @@ from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 
 from .client import AsyncClient, Limits
 from .errors import (
-    ConnectError,
     DecodeError,
-    FetchError,
     FetchTimeout,
     InvalidRequest,
     NetworkError,
@@ -285,11 +283,7 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
         if isinstance(exc, (ProtocolError, NetworkError, DecodeError)):
             gen_log.info("Malformed HTTP message from %s: %s", request.url, exc.message)
             return HTTPStreamClosedError("Stream closed")
-        if isinstance(exc, ConnectError):
-            return exc
-        if isinstance(exc, FetchError):
-            return exc
-        return exc
+        return exc  # ConnectError and the rest: nbfetch's own, with URL and phase
 
 
 def _produced_body(body_producer):
