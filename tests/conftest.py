@@ -28,7 +28,17 @@ def demo_server():
 
 @pytest.fixture
 def demo(demo_server):
-    """The session's demo server, with its counters reset for this test."""
+    """The session's demo server, idle and with its counters reset for this test.
+
+    A request an earlier test cancelled may still be sleeping in the server
+    (``/delay``, ``/drip``); counting it would inflate this test's in-flight peak.
+    """
+    import time
+
+    deadline = time.monotonic() + 15
+    while demo_server.stats["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert demo_server.stats["in_flight"] == 0, "the demo server is still busy"
     demo_server.reset_stats()
     return demo_server
 
