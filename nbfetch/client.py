@@ -483,7 +483,7 @@ class AsyncClient:
                 exc.with_context(request.url, phase)
             ctx.note_failure(exc, getattr(exc, "phase", phase))
             if ctx.final is not None:
-                await ctx.final.fail(exc, "wait")
+                ctx.final.fail(exc, "wait")
             self._release_slot(ctx)
             raise
 
@@ -512,14 +512,14 @@ class AsyncClient:
                 ctx.final = exchange
                 return response
             if len(history) >= ctx.max_redirects:
-                await exchange.release()
+                exchange.release()
                 raise TooManyRedirects(
                     f"more than max_redirects={ctx.max_redirects} redirects", url=response.url
                 )
             try:
                 target = response.url.join(location.strip())
             except InvalidRequest as exc:
-                await exchange.release()
+                exchange.release()
                 raise RedirectError(
                     f"cannot follow redirect to {location!r}: {exc.message}", url=response.url
                 ) from None
@@ -530,7 +530,7 @@ class AsyncClient:
             if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
                 method, keep_body = "GET", False
             if keep_body and not request.replayable:
-                await exchange.release()
+                exchange.release()
                 raise RedirectError(
                     f"{status} redirect needs the body again, but it was a stream", url=response.url
                 )
@@ -556,7 +556,7 @@ class AsyncClient:
                 break
             size += len(piece[0])
             if size > limit:
-                await exchange.release()
+                exchange.release()
                 return
             parts.append(piece[0])
         response._body = b"".join(parts)
@@ -583,7 +583,7 @@ class AsyncClient:
                     f"server closed the keep-alive connection: {exc}", phase=phase
                 ) from None
             except BaseException as exc:
-                await exchange.fail(exc, phase)
+                exchange.fail(exc, phase)
                 raise
 
     async def _connection_for(

@@ -47,6 +47,7 @@ class Exchange:
         "_released",
         "_got_bytes",
         "_received",
+        "_informational_count",
         "_on_release",
     )
 
@@ -68,6 +69,7 @@ class Exchange:
         self._released = False
         self._got_bytes = False
         self._received = 0
+        self._informational_count = 0
         self._on_release = on_release
 
     # -- I/O helpers -----------------------------------------------------------
@@ -89,7 +91,7 @@ class Exchange:
             raise StaleConnection("closed before any response byte")
         return data
 
-    async def _send_bytes(self, data: bytes) -> None:
+    def _send_bytes(self, data: bytes) -> None:
         try:
             self.conn.stream.write(data)
         except OSError as exc:
@@ -105,32 +107,38 @@ class Exchange:
         body = request.body
         self.conn.requests += 1
         if body is None:
-            await self._send_bytes(head + proto.send_end())
-            rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
+            self._send_bytes(head + proto.send_end())
+            self._headers_sent()
             rec.emit("request.body_sent", {"bytes": 0})
             return
         if ctx.expect_100_continue:
             await self._send_expecting_continue(head)
             return
-        if isinstance(body, bytes):
+        if isinstance(body, bytes) and len(body) <= 65536:
             # Headers and a small body in one write: one segment on the wire.
-            if len(body) <= 65536:
-                await self._send_bytes(head + proto.send_data(body) + proto.send_end())
-                rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
-            else:
-                await self._send_bytes(head)
-                rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
-                await self._send_bytes(proto.send_data(body))
-                await self._drain()
-                await self._send_bytes(proto.send_end())
+            self._send_bytes(head + proto.send_data(body) + proto.send_end())
+            self._headers_sent()
             rec.emit("request.body_sent", {"bytes": len(body)})
             return
-        await self._send_bytes(head)
-        rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
-        await self._send_streamed_body(body)
+        self._send_bytes(head)
+        self._headers_sent()
+        await self._send_body(body)
 
-    async def _send_streamed_body(self, body) -> None:
+    def _headers_sent(self) -> None:
+        request = self.request
+        self.ctx.recorder.emit(
+            "request.headers_sent", {"method": request.method, "url": request.url}
+        )
+
+    async def _send_body(self, body) -> None:
+        """The body after the head: bytes at once, or an async iterable piece by piece."""
         proto = self.conn.proto
+        if isinstance(body, bytes):
+            self._send_bytes(proto.send_data(body))
+            await self._drain()
+            self._send_bytes(proto.send_end())
+            self.ctx.recorder.emit("request.body_sent", {"bytes": len(body)})
+            return
         sent = 0
         async for piece in body:
             if isinstance(piece, str):
@@ -138,19 +146,18 @@ class Exchange:
             if not piece:
                 continue
             sent += len(piece)
-            await self._send_bytes(proto.send_data(piece))
+            self._send_bytes(proto.send_data(piece))
             await self._drain()
-        await self._send_bytes(proto.send_end())
+        self._send_bytes(proto.send_end())
         self.ctx.recorder.emit("request.body_sent", {"bytes": sent})
 
     async def _send_expecting_continue(self, head: bytes) -> None:
         """RFC 9110 10.1.1: send the head, wait for 100 Continue (or at most
         ``continue_timeout``), then the body; a final response that comes first
         means the body is never sent (and the connection is not reused)."""
-        ctx, proto, request = self.ctx, self.conn.proto, self.request
-        rec = ctx.recorder
-        await self._send_bytes(head)
-        rec.emit("request.headers_sent", {"method": request.method, "url": request.url})
+        ctx, proto = self.ctx, self.conn.proto
+        self._send_bytes(head)
+        self._headers_sent()
         give_up = ctx.driver.monotonic() + ctx.continue_timeout
         while True:
             event = proto.next_event()
@@ -171,24 +178,25 @@ class Exchange:
                 proto.receive_data(data)
                 continue
             if type(event) is InformationalResponse:
-                rec.emit(
-                    "response.informational",
-                    {"status": event.status_code, "headers": head_headers(event)},
-                )
+                self._informational(event)
                 if event.status_code == 100:
                     break
                 continue
             self._early = event  # a final response (417, 401, ...): keep the body
-            rec.emit("request.body_sent", {"bytes": 0, "skipped": True})
+            ctx.recorder.emit("request.body_sent", {"bytes": 0, "skipped": True})
             return
-        body = request.body
-        if isinstance(body, bytes):
-            await self._send_bytes(proto.send_data(body))
-            await self._drain()
-            await self._send_bytes(proto.send_end())
-            rec.emit("request.body_sent", {"bytes": len(body)})
-        else:
-            await self._send_streamed_body(body)
+        await self._send_body(self.request.body)
+
+    def _informational(self, event) -> None:
+        """A 1xx response: recorded, and counted against ``max_informational``
+        wherever it arrives (before the body too, with Expect: 100-continue)."""
+        self._informational_count += 1
+        limit = self.ctx.limits.max_informational
+        if self._informational_count > limit:
+            raise TooLargeError(f"more than {limit} informational (1xx) responses", phase="wait")
+        self.ctx.recorder.emit(
+            "response.informational", {"status": event.status_code, "headers": head_headers(event)}
+        )
 
     async def _drain(self) -> None:
         ctx = self.ctx
@@ -203,7 +211,6 @@ class Exchange:
     async def read_head(self, history: list) -> Response:
         ctx, proto = self.ctx, self.conn.proto
         rec = ctx.recorder
-        informational = 0
         while True:
             event, self._early = (self._early or proto.next_event()), None
             if event is NEED_DATA:
@@ -213,16 +220,7 @@ class Exchange:
             if kind is H11Response:
                 break
             if kind is InformationalResponse:
-                informational += 1
-                if informational > ctx.limits.max_informational:
-                    raise TooLargeError(
-                        f"more than {ctx.limits.max_informational} informational (1xx) responses",
-                        phase="wait",
-                    )
-                rec.emit(
-                    "response.informational",
-                    {"status": event.status_code, "headers": head_headers(event)},
-                )
+                self._informational(event)
                 continue
             raise ProtocolError(f"server closed the connection before the response ({event!r})")
 
@@ -244,9 +242,9 @@ class Exchange:
                 f" (limit max_header_bytes={limits.max_header_bytes})",
                 phase="wait",
             )
-        if len(headers) > ctx.limits.max_headers:
+        if len(headers) > limits.max_headers:
             raise TooLargeError(
-                f"response has {len(headers)} header fields (limit {ctx.limits.max_headers})",
+                f"response has {len(headers)} header fields (limit {limits.max_headers})",
                 phase="wait",
             )
         response = Response(
@@ -317,7 +315,7 @@ class Exchange:
                     piece = self._on_end(event)
                     if self.ctx.on_chunk is not None and self.ready_chunks:
                         await self._deliver_chunks()
-                    await self.release()
+                    self.release()
                     return piece
                 if event is NEED_DATA:
                     data = await self._receive("download")
@@ -325,7 +323,7 @@ class Exchange:
                     continue
                 raise ProtocolError(f"unexpected event while reading the body: {event!r}")
         except BaseException as exc:
-            await self.fail(exc, "download")
+            self.fail(exc, "download")
             raise
 
     def _more_decoded(self):
@@ -352,16 +350,14 @@ class Exchange:
         response.decoded_bytes += len(data)
         rec = self.ctx.recorder
         proto = self.conn.proto
+        if self.want_chunks:
+            self._chunk_raw.append(raw)
+            self._chunk_data.append(data)
         if proto.chunked:
-            if self.want_chunks:
-                self._chunk_raw.append(raw)
-                self._chunk_data.append(data)
             if event.chunk_end:
                 size, extensions = proto.end_of_chunk()
                 self._chunk_done(size, extensions, True)
         elif self.want_chunks:
-            self._chunk_raw.append(raw)
-            self._chunk_data.append(data)
             self._chunk_done(n, (), False)
         rec.emit("response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True)
         return raw, data
@@ -431,11 +427,7 @@ class Exchange:
         limit = self.ctx.limits.max_body_size
         declared = self.response.content_length
         if limit is not None and declared is not None and declared > limit:
-            exc = TooLargeError(
-                f"Content-Length {declared} exceeds max_body_size={limit}", phase="download"
-            )
-            await self.fail(exc, "download")
-            raise exc.with_context(self.request.url)
+            self._too_large(f"Content-Length {declared} exceeds max_body_size={limit}")
         parts = []
         size = 0
         while True:
@@ -446,16 +438,19 @@ class Exchange:
             if data:
                 size += len(data)
                 if limit is not None and size > limit:
-                    exc = TooLargeError(f"body exceeds max_body_size={limit}", phase="download")
-                    await self.fail(exc, "download")
-                    raise exc.with_context(self.request.url)
+                    self._too_large(f"body exceeds max_body_size={limit}")
                 parts.append(data)
         if not parts:
             return b""
         return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
+    def _too_large(self, message: str):
+        exc = TooLargeError(message, phase="download")
+        self.fail(exc, "download")  # never reuse a connection with a body left in it
+        raise exc
+
     # -- ending ------------------------------------------------------------------
-    async def fail(self, exc: BaseException, phase: str) -> None:
+    def fail(self, exc: BaseException, phase: str) -> None:
         """Close the connection after an error or a cancellation: never reused."""
         if self._released:
             return
@@ -467,7 +462,7 @@ class Exchange:
         self._on_release(self, False)
         self._detach()
 
-    async def release(self) -> None:
+    def release(self) -> None:
         """Give the connection back (to the pool when the exchange ended cleanly)."""
         if self._released:
             return

@@ -197,11 +197,10 @@ class Slots:
 
     def release(self) -> None:
         # Hand the slot straight to the next waiter: ``active`` stays the same.
-        while self.waiting:
-            signal = self.waiting.popleft()
-            signal.set()
-            return
-        self.active -= 1
+        if self.waiting:
+            self.waiting.popleft().set()
+        else:
+            self.active -= 1
 
 
 __all__ = ["Connection", "Pool", "Slots", "IOTimeout"]

@@ -217,7 +217,7 @@ class Response:
     async def aclose(self) -> None:
         """Release the connection (back to the pool if the body was read in full)."""
         if self._exchange is not None:
-            await self._exchange.release()
+            self._exchange.release()
 
     # -- export ----------------------------------------------------------------
     def to_har(self) -> dict:

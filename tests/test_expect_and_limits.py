@@ -130,3 +130,18 @@ async def test_gzip_bomb_in_a_redirect_costs_nothing(raw_server):
     async with AsyncClient(follow_redirects=True, max_redirects=0) as c:
         with pytest.raises(nbfetch.TooManyRedirects):
             await c.fetch(srv.url)
+
+
+async def test_informational_flood_while_waiting_for_continue(raw_server):
+    def floods(conn, server):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(65536)
+        reply(conn, b"HTTP/1.1 102 Processing\r\n\r\n" * 100)
+
+    srv = raw_server(floods)
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.TooLargeError, match="informational") as exc:
+            await c.fetch(srv.url, "POST", body=b"x", expect_100_continue=True)
+    assert exc.value.phase == "wait" and srv.url in str(exc.value)
+    assert c._pool.count() == 0
