@@ -6,7 +6,8 @@ to its user:
 
 * translating h11's errors into nbfetch's (``ProtocolError`` for what the server
   sent, ``InvalidRequest`` for what we were asked to send);
-* the wire view of chunked bodies (``ChunkTap``: chunk sizes and extensions);
+* the wire view of chunked bodies (``ChunkTap``: the size lines and their
+  extensions, read more strictly than h11 reads them);
 * the rule that a connection is reusable only when both sides are DONE and no
   byte is left over (leftover bytes after a complete response mean the framing
   was not what it claimed: reusing would desync, cf. h11 CVE-2025-43859).
@@ -58,7 +59,7 @@ def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
 class ClientProtocol:
     """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
 
-    __slots__ = ("_chunked", "_conflict", "h11", "tap")
+    __slots__ = ("_backlog", "_chunked", "_conflict", "_head_request", "h11", "tap")
 
     def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
         # h11 bounds the incomplete header block by max_incomplete_event_size.
@@ -66,9 +67,12 @@ class ClientProtocol:
         self.tap: ChunkTap | None = None
         self._chunked = False
         self._conflict = False
+        self._head_request = False
+        self._backlog = b""
 
     # -- sending ---------------------------------------------------------------
     def send_request(self, request: h11.Request) -> bytes:
+        self._head_request = request.method == b"HEAD"
         try:
             return self.h11.send(request) or b""
         except h11.LocalProtocolError as exc:
@@ -84,12 +88,20 @@ class ClientProtocol:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the server; ``b""`` means the server closed."""
         if self.tap is not None:
+            if self._backlog:
+                self._feed_backlog()
             self.tap.feed(data)
         self.h11.receive_data(data)
+
+    def _feed_backlog(self) -> None:
+        backlog, self._backlog = self._backlog, b""
+        self.tap.feed(backlog)
 
     def next_event(self):
         """The next event: an h11 ``InformationalResponse``, ``Response``, ``Data``,
         ``EndOfMessage`` or ``ConnectionClosed``, or ``NEED_DATA``."""
+        if self._backlog:
+            self._feed_backlog()
         try:
             event = self.h11.next_event()
         except h11.RemoteProtocolError as exc:
@@ -118,17 +130,23 @@ class ClientProtocol:
     def _start_body(self, head: h11.Response) -> None:
         # h11 already rejected any Transfer-Encoding other than "chunked" (RFC 9112 6.1)
         names = [name for _, name, _ in head_headers(head)._items]
-        chunked = b"transfer-encoding" in names
+        # RFC 9112 6.3: a response to HEAD, and a 204 or 304, has no body
+        # whatever its Transfer-Encoding says (h11 frames it so too).
+        chunked = (
+            b"transfer-encoding" in names
+            and not self._head_request
+            and head.status_code not in (204, 304)
+        )
         # RFC 9112 6.3: with both, chunked wins, but the message "ought to be
         # handled as an error" (smuggling): read it, never reuse the connection.
         self._conflict = chunked and b"content-length" in names
         self._chunked = chunked
         if chunked:
             self.tap = ChunkTap()
-            # Bytes h11 already holds past the header block are the body's start.
-            leftover, _ = self.h11.trailing_data
-            if leftover:
-                self.tap.feed(leftover)
+            # Bytes h11 already holds past the header block are the body's start;
+            # the tap reads them when the body is read (a bad size line in them is
+            # an error of the download, not of the head).
+            self._backlog = self.h11.trailing_data[0]
         else:
             self.tap = None
 
@@ -137,9 +155,10 @@ class ClientProtocol:
         """Whether the current response body uses chunked framing."""
         return self._chunked
 
-    def end_of_chunk(self) -> tuple[int, tuple]:
-        """(size, extensions) of the wire chunk that a ``Data`` with chunk_end closed."""
-        return self.tap.pop() if self.tap is not None else (-1, ())
+    def chunk_header(self) -> tuple[int, tuple]:
+        """(declared size, extensions) of the next wire chunk, from its size line
+        (which h11 accepted too); claimed by the chunk's first ``Data``."""
+        return self.tap.next_header()
 
     # -- reuse -----------------------------------------------------------------
     def reusable(self) -> bool:
@@ -155,6 +174,7 @@ class ClientProtocol:
     def start_next_cycle(self) -> None:
         self.h11.start_next_cycle()
         self.tap = None
+        self._backlog = b""
         self._chunked = self._conflict = False
 
     @property

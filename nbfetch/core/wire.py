@@ -1,98 +1,132 @@
-"""The wire view of a chunked body: each chunk as the server framed it.
+"""The wire view of a chunked body: each chunk's size line as the server sent it.
 
-h11 parses and validates the chunked framing and hands us the data, but it drops
-chunk extensions (RFC 9112 section 7.1.1) and does not say how large each chunk
-was. ``ChunkTap`` watches the same raw bytes h11 is fed and notes, for every
-chunk-size line, the size and the extensions. It does not decide anything about
-framing: h11 stays the only parser that accepts or rejects a body, and if the two
-ever disagree h11's error wins (the tap just stops recording).
+h11 is the only parser of HTTP framing: it decides where each chunk starts and
+ends and hands us the data (``Data.chunk_end``). What it drops
+are the chunk extensions (RFC 9112 section 7.1.1). ``ChunkTap`` reads the same raw
+bytes h11 is fed only to recover each chunk-size line, and it is *stricter* than
+h11, never looser:
+
+* a size line must match ``1*HEXDIG`` of at most 20 digits (h11's bound), then
+  extensions in the RFC's grammar (token names, token or quoted-string values),
+  then optional whitespace and CRLF; a sign, an underscore, a space before the
+  size or a bare LF is refused (``int(x, 16)`` would accept several of these);
+* chunk data must be followed by exactly CRLF;
+* every step consumes at least one byte or stops, so no input can make it loop.
+
+Anything it refuses is a ``ProtocolError`` (h11 would refuse it too, or it is
+outside the RFC's grammar). It never steers framing: the client takes each
+chunk's size from h11's ``Data`` events and checks it against the size line.
 
 >>> tap = ChunkTap()
 >>> tap.feed(b"5;name=val\\r\\nhello\\r\\n0\\r\\n\\r\\n")
->>> tap.pop()
+>>> tap.next_header()
 (5, (('name', 'val'),))
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
-# A chunk-size line longer than this is garbage; h11 rejects it too.
+from ..errors import ProtocolError
+
+#: A size line (extensions included) longer than this is refused. h11 bounds it
+#: only by its whole receive buffer; 4 KiB is far beyond any real extension.
 MAX_SIZE_LINE = 4096
 
+# RFC 9110 5.6.2 token and 5.6.4 quoted-string.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+# RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ).
+# h11 allows no whitespace between the size and the first ";": neither do we.
+_EXT = rb"[ \t]*;[ \t]*(" + _TOKEN + rb")(?:[ \t]*=[ \t]*(" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+_SIZE_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,20})((?:;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|"
+    rb"" + _QUOTED + rb"))?)(?:" + _EXT + rb")*)?[ \t]*"
+)
+_EXT_ITEM = re.compile(_EXT)
+_QUOTED_PAIR = re.compile(rb"\\(.)", re.DOTALL)
 
-def parse_extensions(text: str) -> tuple[tuple[str, str | None], ...]:
-    """``;a=1;b;c="x y"`` -> (("a", "1"), ("b", None), ("c", "x y"))  (RFC 9112 7.1.1)."""
+
+def parse_extensions(text: bytes) -> tuple[tuple[str, str | None], ...]:
+    """Extensions of a *validated* size line: ``;a=1;b;c="x y"`` ->
+    (("a", "1"), ("b", None), ("c", "x y")). Quoted values are unescaped."""
     out = []
-    for part in text.split(";")[1:]:
-        name, eq, value = part.partition("=")
-        name = name.strip()
-        if not name:
-            continue
-        value = value.strip()
-        if eq and len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        out.append((name, value if eq else None))
+    for match in _EXT_ITEM.finditer(text):
+        name, value = match.group(1), match.group(2)
+        if value is not None and value[:1] == b'"':
+            value = _QUOTED_PAIR.sub(rb"\1", value[1:-1])
+        out.append((name.decode("ascii"), None if value is None else value.decode("latin-1")))
     return tuple(out)
 
 
 class ChunkTap:
-    """Follows chunk-size lines through raw body bytes; records (size, extensions)."""
+    """Follows chunk-size lines through raw body bytes; queues (size, extensions)."""
 
-    __slots__ = ("_state", "_line", "_skip", "_records", "broken")
+    __slots__ = ("_state", "_line", "_skip", "_headers")
 
-    _SIZE, _DATA, _DONE = 0, 1, 2
+    _SIZE, _DATA, _CRLF, _DONE = 0, 1, 2, 3
 
     def __init__(self) -> None:
         self._state = self._SIZE
         self._line = bytearray()
-        self._skip = 0  # data bytes plus CRLF still to pass over
-        self._records: deque[tuple[int, tuple]] = deque()
-        self.broken = False
+        self._skip = 0  # data bytes (then the CRLF) still to pass over
+        self._headers: deque[tuple[int, tuple]] = deque()
 
     def feed(self, data: bytes) -> None:
+        """Follow ``data``; raises ``ProtocolError`` on a malformed size line."""
         pos, end = 0, len(data)
-        while pos < end and not self.broken:
-            if self._state == self._DATA:
+        while pos < end:
+            state = self._state
+            if state == self._DATA:
                 take = min(self._skip, end - pos)
                 pos += take
                 self._skip -= take
                 if self._skip == 0:
+                    self._state, self._skip = self._CRLF, 2
+            elif state == self._CRLF:
+                # RFC 9112 7.1: chunk data is followed by exactly CRLF.
+                want = b"\r\n"[2 - self._skip :]
+                take = min(self._skip, end - pos)
+                if data[pos : pos + take] != want[:take]:
+                    raise ProtocolError("malformed chunked body: chunk data not followed by CRLF")
+                pos += take
+                self._skip -= take
+                if self._skip == 0:
                     self._state = self._SIZE
-            elif self._state == self._SIZE:
+            elif state == self._SIZE:
                 nl = data.find(b"\n", pos)
+                stop = end if nl == -1 else nl
+                if len(self._line) + (stop - pos) > MAX_SIZE_LINE:
+                    raise ProtocolError(f"chunk-size line longer than {MAX_SIZE_LINE} bytes")
+                self._line += data[pos:stop]
                 if nl == -1:
-                    self._line += data[pos:]
-                    if len(self._line) > MAX_SIZE_LINE:
-                        self.broken = True
                     return
-                self._line += data[pos:nl]
                 pos = nl + 1
-                line = bytes(self._line).rstrip(b"\r")
+                line = bytes(self._line)
                 self._line.clear()
-                if not line:
-                    continue  # the CRLF that ends the previous chunk's data
-                self._size_line(line)
+                # h11 ends a size line at CRLF only (a bare LF is not a line end).
+                if line[-1:] != b"\r":
+                    raise ProtocolError("malformed chunk-size line: bare LF (RFC 9112 7.1)")
+                self._size_line(line[:-1])
             else:
-                return  # trailers: h11 reports them
+                return  # the trailer section: h11 parses it (RFC 9112 7.1.2)
 
     def _size_line(self, line: bytes) -> None:
-        text = line.decode("latin-1")
-        size_text, _, _ = text.partition(";")
-        try:
-            size = int(size_text.strip(" \t"), 16)
-        except ValueError:
-            self.broken = True
-            return
-        self._records.append((size, parse_extensions(text) if ";" in text else ()))
+        match = _SIZE_LINE.fullmatch(line)
+        if match is None:
+            shown = line[:60].decode("latin-1")
+            raise ProtocolError(f"malformed chunk-size line {shown!r} (RFC 9112 7.1)")
+        size = int(match.group(1), 16)
+        extensions = parse_extensions(match.group(2)) if match.group(2) else ()
+        self._headers.append((size, extensions))
         if size == 0:
             self._state = self._DONE
         else:
-            self._state = self._DATA
-            self._skip = size  # the CRLF after the data is skipped as an empty line
+            self._state, self._skip = self._DATA, size
 
-    def pop(self) -> tuple[int, tuple]:
-        """The oldest chunk not yet claimed: (size, extensions)."""
-        if self._records:
-            return self._records.popleft()
-        return (-1, ())
+    def next_header(self) -> tuple[int, tuple]:
+        """(size, extensions) of the oldest size line not yet claimed."""
+        if not self._headers:
+            raise ProtocolError("chunked body out of step with its size lines")
+        return self._headers.popleft()
