@@ -11,7 +11,7 @@ stays light for scripts.
 """
 
 from ._version import __version__
-from .api import default_client, fetch, fetch_sync
+from .api import default_client, download, fetch, fetch_sync
 from .client import AsyncClient, Limits
 from .core.headers import Headers
 from .core.urls import URL
@@ -92,4 +92,5 @@ __all__ = [
     "default_client",
     "fetch",
     "fetch_sync",
+    "download",
 ]

@@ -36,6 +36,12 @@ async def fetch(url: str, method: str = "GET", **options: Any) -> Response:
     return await default_client().fetch(url, method, **options)
 
 
+async def download(url: str, path, method: str = "GET", **options: Any) -> Response:
+    """Stream ``url``'s body to the file ``path`` with the shared client
+    (see ``AsyncClient.download``)."""
+    return await default_client().download(url, path, method, **options)
+
+
 def fetch_sync(url: str, method: str = "GET", **options: Any) -> Response:
     """Fetch and wait, from code that cannot ``await``.
 

@@ -249,9 +249,8 @@ def render_text(response, opts: FetchOptions, *, head: bool) -> str:
     if head:
         parts.append(head_text(response))
         parts.append("")
-    if opts.output:
-        Path(opts.output).write_bytes(response.body)
-        parts.append(f"[saved {len(response.body):,} bytes to {opts.output}]")
+    if response.path is not None:
+        parts.append(f"[saved {response.decoded_bytes:,} bytes to {response.path}]")
     elif not opts.stream:
         parts.append(body_text(response))
     if opts.timing:
@@ -271,7 +270,10 @@ async def run_cli(opts: FetchOptions, out=sys.stdout) -> int:
     if opts.stream:
         kwargs["on_chunk"] = show_chunk
     async with AsyncClient(**opts.client_kwargs) as client:
-        response = await client.fetch(opts.url, opts.method, **kwargs)
+        if opts.output:  # -o FILE: streamed to disk, never held in memory
+            response = await client.download(opts.url, opts.output, opts.method, **kwargs)
+        else:
+            response = await client.fetch(opts.url, opts.method, **kwargs)
     if opts.stream:
         out.write("\n")
     if not opts.quiet:

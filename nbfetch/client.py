@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -80,7 +81,8 @@ class Limits:
 
     ``max_header_bytes`` (status line + header block, 64 KiB), ``max_headers``
     (header fields in one response, 256), ``max_body_size`` (a buffered fetch's
-    decoded body, 1 GiB), ``max_decoded_size`` (decoded bytes of any body,
+    decoded body, 100 MiB: Tornado's max_buffer_size; ``stream()`` and
+    ``download()`` are not bound by it), ``max_decoded_size`` (decoded bytes of any body,
     streams included: decompression bombs, 1 GiB), ``max_encodings`` (chained
     Content-Encodings, 3), ``max_informational`` (1xx responses before the final
     one, 16), ``max_redirect_body`` (a redirect body read to keep its connection;
@@ -105,7 +107,7 @@ class Limits:
         *,
         max_header_bytes: int = 64 * 1024,
         max_headers: int = 256,
-        max_body_size: int | None = 1024**3,
+        max_body_size: int | None = 100 * 1024**2,
         max_decoded_size: int | None = 1024**3,
         max_encodings: int = 3,
         max_informational: int = 16,
@@ -341,6 +343,44 @@ class AsyncClient:
             await response.aclose()
         return response
 
+    async def download(
+        self, url: str | URL, path: str | os.PathLike, method: str = "GET", **options: Any
+    ) -> Response:
+        """Stream the body (decoded) to the file ``path``; returns the Response
+        (its ``path`` set, its body not kept in memory).
+
+        Memory stays bounded whatever the size: ``max_body_size`` does not apply
+        (``max_decoded_size`` still bounds a compressed body). The bytes go to a
+        temporary file beside ``path``, written off the event loop, and renamed to
+        ``path`` only when the whole body arrived; on an error, a cancellation or
+        an HTTP error status (``HTTPStatusError``, nothing written) the temporary
+        file is removed and ``path`` is left as it was. Takes ``stream()``'s options.
+        """
+        import secrets
+
+        target = Path(path)
+        part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        try:  # a path that cannot be written fails here, before anything is sent
+            file = open(part, "xb")  # noqa: SIM115 - closed below, on every path
+        except OSError as exc:
+            raise InvalidRequest(
+                f"cannot write to {str(target)!r}: {exc.strerror}", url=url
+            ) from None
+        run = self.driver.run_in_thread
+        try:
+            async with self.stream(method, url, **options) as response:
+                response.raise_for_status()
+                async for data in response.aiter_bytes():
+                    await run(file.write, data)
+            await run(file.close)
+            os.replace(part, target)
+        except BaseException:
+            file.close()  # waits for a write still running in its thread
+            os.unlink(part)
+            raise
+        response.path = target
+        return response
+
     def stream(self, method: str, url: str | URL, **options: Any) -> _StreamContext:
         """Send the request and read the head; the body is read as you iterate.
 
@@ -556,7 +596,7 @@ class AsyncClient:
                 break
             size += len(piece[0])
             if size > limit:
-                exchange.release()
+                exchange.release(f"redirect body larger than max_redirect_body={limit}")
                 return
             parts.append(piece[0])
         response._body = b"".join(parts)

@@ -14,7 +14,9 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     response.chunk                        one chunk as the server framed it (chunked bodies)
     response.data                         decoded body bytes handed to the caller
     response.done                         the body is complete
-    redirect, retry, error, cancelled
+    connection.dropped                    a connection closed with its body unread
+                                          (a large redirect body, a stream closed early)
+    redirect, retry, error, cancelled     cancelled: only when the caller cancelled
 
 ``Timing`` is derived from those events, never measured twice. Its phases are the
 gaps between consecutive milestones, so they add up to ``total`` exactly::

@@ -9,9 +9,10 @@ event when the wire chunk it belongs to is complete (Tornado's chunk-size
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
-from .core.decoders import drain, make_decoder, parse_content_encoding
+from .core.decoders import make_decoder, parse_content_encoding
 from .core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
 from .core.protocol import Response as H11Response
 from .drivers.base import IOTimeout
@@ -21,6 +22,11 @@ from .response import Chunk, Response
 if TYPE_CHECKING:
     from .client import FetchContext
     from .pool import Connection
+
+
+#: The most raw (or decoded) bytes one ``Chunk`` holds: a larger wire chunk
+#: reaches ``on_chunk`` / ``aiter_chunks()`` as several pieces.
+PIECE_BYTES = 1024 * 1024
 
 
 class StaleConnection(Exception):
@@ -38,8 +44,15 @@ class Exchange:
         "decoder",
         "want_chunks",
         "ready_chunks",
-        "_chunk_raw",
-        "_chunk_data",
+        "_piece_raw",
+        "_piece_data",
+        "_piece_bytes",
+        "_piece_decoded",
+        "_piece_position",
+        "_piece_chunk",
+        "_piece_wire_end",
+        "_chunk_event",
+        "_wire_seen",
         "_early",
         "_chunk_index",
         "_last_chunk_time",
@@ -60,8 +73,16 @@ class Exchange:
         self.decoder = None
         self.want_chunks = ctx.on_chunk is not None
         self.ready_chunks: list[Chunk] = []  # few at a time: a list, not a deque
-        self._chunk_raw: list = []
-        self._chunk_data: list = []
+        # The wire chunk being read, and the Chunk piece being gathered from it.
+        self._piece_raw: list = []
+        self._piece_data: list = []
+        self._piece_bytes = 0  # raw bytes in the piece
+        self._piece_decoded = 0  # decoded bytes in the piece
+        self._piece_position = 0  # where the piece starts in its wire chunk
+        self._piece_chunk: tuple[int, tuple] = (0, ())  # (declared size, extensions)
+        self._piece_wire_end = False  # the wire chunk's last raw byte is in the piece
+        self._chunk_event = None
+        self._wire_seen = -1  # bytes of the current wire chunk; -1 between chunks
         self._chunk_index = 0
         self._last_chunk_time = 0.0
         self._early = None  # a final response that came before the body was sent
@@ -302,26 +323,27 @@ class Exchange:
                 # Output still pending from the last piece (a bomb, or simply
                 # very compressible data): hand it out one bounded step at a
                 # time before reading anything more from the socket.
-                return self._more_decoded()
-            while True:
-                event = proto.next_event()
-                kind = type(event)
-                if kind is Data:
-                    piece = self._on_data(event)
-                    if self.ctx.on_chunk is not None and self.ready_chunks:
-                        await self._deliver_chunks()
-                    return piece
-                if kind is EndOfMessage:
-                    piece = self._on_end(event)
-                    if self.ctx.on_chunk is not None and self.ready_chunks:
-                        await self._deliver_chunks()
-                    self.release()
-                    return piece
-                if event is NEED_DATA:
-                    data = await self._receive("download")
-                    proto.receive_data(data)
-                    continue
-                raise ProtocolError(f"unexpected event while reading the body: {event!r}")
+                piece = self._more_decoded()
+            else:
+                while True:
+                    event = proto.next_event()
+                    kind = type(event)
+                    if kind is Data:
+                        piece = self._on_data(event)
+                        break
+                    if kind is EndOfMessage:
+                        piece = self._on_end(event)
+                        break
+                    if event is NEED_DATA:
+                        data = await self._receive("download")
+                        proto.receive_data(data)
+                        continue
+                    raise ProtocolError(f"unexpected event while reading the body: {event!r}")
+            if self.ready_chunks and self.ctx.on_chunk is not None:
+                await self._deliver_chunks()
+            if self._done:
+                self.release()
+            return piece
         except BaseException as exc:
             self.fail(exc, "download")
             raise
@@ -330,6 +352,8 @@ class Exchange:
         data = self.decoder.decode(b"")
         response = self.response
         response.decoded_bytes += len(data)
+        if self.want_chunks:
+            self._collect(b"", data)
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )
@@ -341,57 +365,117 @@ class Exchange:
         response = self.response
         response.wire_bytes += n
         decoder = self.decoder
-        if decoder is None:
-            data = raw
-        elif self.want_chunks:
-            data = drain(decoder, raw)  # a Chunk carries everything it decoded to
-        else:
-            data = decoder.decode(raw)
+        # One bounded decoding step; what is left is handed out by next_piece()
+        # before anything more is read (decoder.more).
+        data = raw if decoder is None else decoder.decode(raw)
         response.decoded_bytes += len(data)
-        rec = self.ctx.recorder
-        proto = self.conn.proto
-        if self.want_chunks:
-            self._chunk_raw.append(raw)
-            self._chunk_data.append(data)
-        if proto.chunked:
-            if event.chunk_end:
-                size, extensions = proto.end_of_chunk()
-                self._chunk_done(size, extensions, True)
+        if self.conn.proto.chunked:
+            self._follow_wire_chunk(event, n)
         elif self.want_chunks:
-            self._chunk_done(n, (), False)
-        rec.emit("response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True)
+            # Not chunked: one "chunk" per read from the socket, as sized by it.
+            self._piece_chunk = (n, ())
+            self._piece_wire_end = True
+        if self.want_chunks:
+            self._collect(raw, data)
+        self.ctx.recorder.emit(
+            "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
+        )
         return raw, data
 
-    def _chunk_done(self, size: int, extensions: tuple, framed: bool) -> None:
-        rec = self.ctx.recorder
-        event = (
-            rec.emit(
+    def _follow_wire_chunk(self, event, n: int) -> None:
+        """Chunk boundaries come from h11; the size line (read by the protocol's
+        tap) gives the declared size and extensions, and the two must agree.
+        A chunk starts with the first ``Data`` after the previous ``chunk_end``:
+        h11's ``chunk_start`` is False when a size line arrived without data."""
+        if self._wire_seen < 0:
+            self._piece_chunk = self.conn.proto.chunk_header()
+            self._wire_seen = 0
+        self._wire_seen += n
+        if event.chunk_end:
+            size, extensions = self._piece_chunk
+            if self._wire_seen != size:
+                raise ProtocolError(
+                    f"chunk #{self._chunk_index} carried {self._wire_seen} bytes,"
+                    f" its size line said {size}"
+                )
+            self._wire_seen = -1
+            self._piece_wire_end = True
+            self._chunk_event = self.ctx.recorder.emit(
                 "response.chunk",
                 {"index": self._chunk_index, "size": size, "extensions": extensions},
                 True,  # a body event: capped in r.events, always seen live
             )
-            if framed
-            else None
+            if not self.want_chunks:
+                self._chunk_index += 1
+                self._piece_wire_end = False
+
+    def _collect(self, raw, data) -> None:
+        """Gather the current wire chunk into ``Chunk`` pieces of at most
+        ``PIECE_BYTES`` (raw or decoded): one 300 MiB wire chunk must not be held
+        whole. The last piece of a wire chunk is the one after its last raw byte
+        and after the decoder has handed out everything that byte decoded to."""
+        room = PIECE_BYTES - self._piece_bytes
+        if len(raw) > room:  # fill this piece, then whole pieces (views, no copies)
+            view, at = memoryview(raw), room
+            self._piece_raw.append(view[:at])
+            self._piece_bytes = PIECE_BYTES
+            self._emit_piece(False)
+            while len(raw) - at > PIECE_BYTES:
+                self._piece_raw.append(view[at : at + PIECE_BYTES])
+                self._piece_bytes = PIECE_BYTES
+                self._emit_piece(False)
+                at += PIECE_BYTES
+            raw = view[at:]
+        if raw:
+            self._piece_raw.append(raw)
+            self._piece_bytes += len(raw)
+        if data:
+            if self._piece_decoded and self._piece_decoded + len(data) > PIECE_BYTES:
+                self._emit_piece(False)
+            self._piece_data.append(data)
+            self._piece_decoded += len(data)
+        if self._piece_wire_end and not (self.decoder is not None and self.decoder.more):
+            self._emit_piece(True)
+        elif self._piece_bytes == PIECE_BYTES or self._piece_decoded >= PIECE_BYTES:
+            self._emit_piece(False)
+
+    def _emit_piece(self, last: bool) -> None:
+        rec = self.ctx.recorder
+        size, extensions = self._piece_chunk
+        raw_parts, data_parts = self._piece_raw, self._piece_data
+        raw = bytes(raw_parts[0]) if len(raw_parts) == 1 else b"".join(raw_parts)
+        if self.decoder is None:
+            data = raw
+        else:
+            data = data_parts[0] if len(data_parts) == 1 else b"".join(data_parts)
+        event = self._chunk_event if last else None
+        offset = event.offset if event is not None else rec.offset_now()
+        index = self._chunk_index
+        chunk = Chunk(
+            index,
+            size,
+            extensions,
+            raw,
+            data,
+            offset,
+            offset - self._last_chunk_time if index or self._piece_position else offset,
+            self.conn.proto.chunked,
+            self._piece_position,
+            last,
         )
-        if self.want_chunks:
-            offset = event.offset if event is not None else rec.offset_now()
-            raw = b"".join(self._chunk_raw)
-            data = raw if self.decoder is None else b"".join(self._chunk_data)
-            self._chunk_raw.clear()
-            self._chunk_data.clear()
-            chunk = Chunk(
-                self._chunk_index,
-                size,
-                extensions,
-                raw,
-                data,
-                offset,
-                offset - self._last_chunk_time if self._chunk_index else offset,
-                framed,
-            )
-            self._last_chunk_time = offset
-            self.ready_chunks.append(chunk)
-        self._chunk_index += 1
+        self._last_chunk_time = offset
+        self.ready_chunks.append(chunk)
+        raw_parts.clear()
+        data_parts.clear()
+        self._piece_decoded = 0
+        if last:
+            self._chunk_index += 1
+            self._piece_position = 0
+            self._piece_wire_end = False
+            self._chunk_event = None
+        else:
+            self._piece_position += self._piece_bytes
+        self._piece_bytes = 0
 
     def _on_end(self, event):
         response = self.response
@@ -423,12 +507,17 @@ class Exchange:
                 await result
 
     async def read_all(self) -> bytes:
-        """Read the whole body into memory, bounded by ``max_body_size``."""
+        """Read the whole body into memory, bounded by ``max_body_size``.
+
+        Pieces are written into one growing buffer and handed out without a
+        final copy (``BytesIO.getvalue()`` shares its buffer), so a buffered
+        body costs about its own size in memory, not twice that."""
         limit = self.ctx.limits.max_body_size
         declared = self.response.content_length
         if limit is not None and declared is not None and declared > limit:
-            self._too_large(f"Content-Length {declared} exceeds max_body_size={limit}")
-        parts = []
+            self._too_large(f"Content-Length {declared:,} exceeds max_body_size={limit}")
+        first = None
+        buffer = None
         size = 0
         while True:
             piece = await self.next_piece()
@@ -438,14 +527,26 @@ class Exchange:
             if data:
                 size += len(data)
                 if limit is not None and size > limit:
-                    self._too_large(f"body exceeds max_body_size={limit}")
-                parts.append(data)
-        if not parts:
-            return b""
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+                    self._too_large(f"body exceeds max_body_size={limit} bytes")
+                if first is None:
+                    first = data  # most bodies are one piece: no buffer at all
+                elif buffer is None:
+                    buffer = io.BytesIO()
+                    buffer.write(first)
+                    buffer.write(data)
+                else:
+                    buffer.write(data)
+        if buffer is not None:
+            return buffer.getvalue()
+        return b"" if first is None else bytes(first)
 
     def _too_large(self, message: str):
-        exc = TooLargeError(message, phase="download")
+        exc = TooLargeError(
+            message + ": stream it (client.stream() and aiter_bytes()), save it to a file"
+            " (await client.download(url, path), %fetch -o FILE), or raise the limit"
+            " (AsyncClient(limits=Limits(max_body_size=...)))",
+            phase="download",
+        )
         self.fail(exc, "download")  # never reuse a connection with a body left in it
         raise exc
 
@@ -462,8 +563,10 @@ class Exchange:
         self._on_release(self, False)
         self._detach()
 
-    def release(self) -> None:
-        """Give the connection back (to the pool when the exchange ended cleanly)."""
+    def release(self, reason: str = "closed before the body was read") -> None:
+        """Give the connection back (to the pool when the exchange ended cleanly).
+        With the body unread, the connection is closed: a ``connection.dropped``
+        event says why (the fetch itself was not cancelled)."""
         if self._released:
             return
         self._released = True
@@ -473,7 +576,7 @@ class Exchange:
             self._on_release(self, True)
         else:
             if not self._done and self.response is not None:
-                self.ctx.recorder.emit("cancelled", {"reason": "closed before the body was read"})
+                self.ctx.recorder.emit("connection.dropped", {"reason": reason})
             self.conn.abort()
             self._on_release(self, False)
         self._detach()

@@ -24,17 +24,36 @@ if TYPE_CHECKING:
 class Chunk:
     """One piece of a body as it came off the wire.
 
-    For a chunked body, one ``Chunk`` per chunk as the server framed it: ``size``
-    is its chunk-size, ``extensions`` its chunk extensions (RFC 9112 7.1.1). For
-    other framings, one per read from the socket (``framed`` is False).
-    ``raw`` is the payload as sent, ``data`` the bytes it decoded to (the same
-    object when there is no Content-Encoding), ``offset`` seconds since the fetch
-    started when its last byte arrived, ``gap`` seconds since the previous chunk.
+    For a chunked body, each chunk as the server framed it: ``index`` counts the
+    wire chunks, ``size`` is the chunk-size its size line declared,
+    ``extensions`` its chunk extensions (RFC 9112 7.1.1). For other framings, one
+    per read from the socket (``framed`` is False, ``size`` is that read's length).
+    A wire chunk larger than 1 MiB arrives as several pieces, so memory stays
+    bounded whatever the server's framing: ``position`` is where this piece
+    starts inside its wire chunk (bytes), ``last`` whether it ends the chunk;
+    a chunk of up to 1 MiB is one piece (``position`` 0, ``last`` True).
+    ``raw`` is the piece's payload as sent, ``data`` the bytes it decoded to (the
+    same object when there is no Content-Encoding), ``offset`` seconds since the
+    fetch started when its last byte arrived, ``gap`` seconds since the previous
+    piece.
     """
 
-    __slots__ = ("index", "size", "extensions", "raw", "data", "offset", "gap", "framed")
+    __slots__ = (
+        "index",
+        "size",
+        "extensions",
+        "raw",
+        "data",
+        "offset",
+        "gap",
+        "framed",
+        "position",
+        "last",
+    )
 
-    def __init__(self, index, size, extensions, raw, data, offset, gap, framed):
+    def __init__(
+        self, index, size, extensions, raw, data, offset, gap, framed, position=0, last=True
+    ):
         self.index = index
         self.size = size
         self.extensions = extensions
@@ -43,10 +62,17 @@ class Chunk:
         self.offset = offset
         self.gap = gap
         self.framed = framed
+        self.position = position
+        self.last = last
 
     def __repr__(self) -> str:
         ext = f" ext={self.extensions!r}" if self.extensions else ""
-        return f"<Chunk #{self.index} size={self.size}{ext} +{self.offset * 1000:.1f}ms>"
+        piece = (
+            ""
+            if self.position == 0 and self.last
+            else (f" piece@{self.position}{' last' if self.last else ''}")
+        )
+        return f"<Chunk #{self.index} size={self.size}{ext}{piece} +{self.offset * 1000:.1f}ms>"
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -86,6 +112,7 @@ class Response:
         self.wire_bytes = 0  # body bytes as received (before decoding)
         self.decoded_bytes = 0  # body bytes after decoding
         self.error: BaseException | None = None
+        self.path = None  # where download() saved the body
         self._recorder = recorder
         self._hop = hop
         self._body: bytes | None = None

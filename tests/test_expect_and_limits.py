@@ -145,3 +145,37 @@ async def test_informational_flood_while_waiting_for_continue(raw_server):
             await c.fetch(srv.url, "POST", body=b"x", expect_100_continue=True)
     assert exc.value.phase == "wait" and srv.url in str(exc.value)
     assert c._pool.count() == 0
+
+
+async def test_a_large_redirect_body_drops_the_connection_without_a_false_cancel(raw_server):
+    """Dropping a connection is not cancelling the fetch: its own event, and the
+    live view ends in the true state of the fetch (200, done)."""
+    from nbfetch.notebook.live import ResponseView
+
+    big = b"r" * (2 * 1024 * 1024)
+
+    def handler(conn, server):
+        head = server.read_request(conn)
+        if b"GET /start" in head:
+            reply(
+                conn,
+                b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: %d\r\n\r\n" % len(big)
+                + big,
+            )
+        else:
+            reply(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = raw_server(handler)
+    view = ResponseView("GET", srv.url + "/start")
+    async with AsyncClient(limits=Limits(max_redirect_body=1024 * 1024)) as c:
+        r = await c.fetch(srv.url + "/start", trace=view.trace)
+    view.attach_response(r)
+    names = [e.name for e in r.events]
+    assert r.status_code == 200 and r.body == b"ok"
+    assert "cancelled" not in names and "error" not in names
+    dropped = [e for e in r.events if e.name == "connection.dropped"]
+    assert len(dropped) == 1 and "max_redirect_body" in dropped[0].details["reason"]
+    assert names.index("connection.dropped") < names.index("redirect")
+    assert view.error is None and view.finished
+    assert view.cancel_button.description == "Done"
+    assert srv.connections == 2  # the dropped connection was not reused

@@ -145,3 +145,86 @@ async def test_error_event_is_recorded_once(raw_server):
     errors = [e for e in events if e.name == "error"]
     assert len(errors) == 1 and errors[0]["phase"] == "download"
     assert c._slots.active == 0 and c._pool.count() == 0
+
+
+@pytest.mark.timeout(20)  # the old chunk view spun forever here, timers never fired
+@pytest.mark.parametrize("size_line", [b"-4", b"-4\r\nXXXX\r\n-4", b"+4", b"4_0", b" 4", b"0x4"])
+async def test_hostile_chunk_size_fails_fast_and_never_spins(raw_server, size_line):
+    body = b"4\r\nabcd\r\n" + size_line + b"\r\nXXXX\r\n0\r\n\r\n"
+    srv = raw_server(
+        serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body, close=False)
+    )
+    seen = []
+    async with AsyncClient(request_timeout=3) as c:
+        start = time.monotonic()
+        with pytest.raises(nbfetch.ProtocolError, match="chunk-size line") as exc:
+            await c.fetch(srv.url + "/", on_chunk=seen.append)
+        # The error comes from reading the bytes, not from request_timeout.
+        assert time.monotonic() - start < 2.5
+        assert exc.value.phase == "download"
+        assert not c._pool.idle
+    assert [ch.size for ch in seen] in ([], [4])  # nothing after the bad line
+
+
+def _one_huge_chunk(size: int, piece: int = 256 * 1024):
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + f"{size:x};big=1\r\n".encode()
+        )
+        block = b"z" * piece
+        for _ in range(size // piece):
+            conn.sendall(block)
+        conn.sendall(b"z" * (size % piece) + b"\r\n3\r\nend\r\n0\r\n\r\n")
+
+    return handler
+
+
+async def test_one_huge_wire_chunk_arrives_as_bounded_pieces(raw_server):
+    size = 40 * 1024 * 1024 + 123
+    srv = raw_server(_one_huge_chunk(size))
+    pieces, events = [], []
+    async with AsyncClient() as c, c.stream("GET", srv.url + "/", trace=events.append) as r:
+        async for ch in r.aiter_chunks():
+            pieces.append((ch.index, ch.size, ch.position, len(ch.raw), ch.last, ch.extensions))
+    assert max(n for *_, n, _, _ in pieces) <= 1024 * 1024
+    first = [p for p in pieces if p[0] == 0]
+    assert {p[1] for p in first} == {size} and {p[5] for p in first} == {(("big", "1"),)}
+    # The pieces tile the wire chunk exactly, and only the final one is "last".
+    assert [p[2] for p in first] == list(
+        __import__("itertools").accumulate([0] + [p[3] for p in first[:-1]])
+    )
+    assert sum(p[3] for p in first) == size
+    assert [p[4] for p in first] == [False] * (len(first) - 1) + [True]
+    assert pieces[-1] == (1, 3, 0, 3, True, ())
+    # The events (and so the live view) still show one event per wire chunk.
+    chunk_events = [e.details["size"] for e in events if e.name == "response.chunk"]
+    assert chunk_events == [size, 3]
+
+
+async def test_huge_wire_chunk_memory_is_bounded(raw_server):
+    """300 MiB in one wire chunk through on_chunk and aiter_chunks: the chunk is
+    never held whole (it was: a 644 MiB peak)."""
+    import tracemalloc
+
+    size = 300 * 1024 * 1024
+    srv = raw_server(_one_huge_chunk(size, piece=1024 * 1024))
+    seen = []
+    tracemalloc.start()
+    try:
+        async with AsyncClient() as c:
+            async with c.stream(
+                "GET", srv.url + "/", on_chunk=lambda ch: seen.append(len(ch.raw))
+            ) as r:
+                async for _ in r.aiter_bytes():
+                    pass
+            async with c.stream("GET", srv.url + "/") as r:
+                async for ch in r.aiter_chunks():
+                    seen.append(len(ch.raw))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(seen) == 2 * (size + 3)
+    assert max(seen) <= 1024 * 1024
+    assert peak < 32 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"

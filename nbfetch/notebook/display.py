@@ -57,6 +57,8 @@ def hexdump(data: bytes, limit: int = 256) -> str:
 
 def body_preview(response) -> tuple[str, str]:
     """(kind, text) for the body: kind is json, text, image, binary or empty."""
+    if response.path is not None:
+        return ("empty", f"(saved {response.decoded_bytes:,} bytes to {response.path})")
     try:
         body = response.body
     except Exception:

@@ -107,16 +107,15 @@ async def run_fetch(opts: FetchOptions):
 
     async def go():
         try:
-            response = await client.fetch(opts.url, opts.method, **kwargs)
+            if opts.output:  # -o FILE: streamed to disk, never held in memory
+                response = await client.download(opts.url, opts.output, opts.method, **kwargs)
+            else:
+                response = await client.fetch(opts.url, opts.method, **kwargs)
         finally:
             if own_client:
                 await client.aclose()
         if view is not None:
             view.attach_response(response)
-        if opts.output:
-            from pathlib import Path
-
-            Path(opts.output).write_bytes(response.body)
         if opts.include or opts.timing or opts.output:
             print(render_text(response, opts, head=opts.include))
         return response
