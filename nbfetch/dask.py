@@ -14,7 +14,9 @@ file per batch instead and only small summaries come back.
 
 Progress is aggregated, never shipped event by event: each batch keeps counters
 and mergeable latency histograms per timing phase and publishes a snapshot at
-most every ``progress_interval`` seconds through Dask's event topics.
+most every ``progress_interval`` seconds through Dask's event topics. Jobs
+running at once on one client share its subscription; each snapshot goes to its
+own job's aggregate.
 
 Politeness: ``per_host=N`` sends every URL of a host to one chain of batches
 (one batch of a host runs at a time, anywhere in the cluster), and that batch's
@@ -32,6 +34,7 @@ import math
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -256,12 +259,14 @@ class Progress:
             self.batches[msg["batch"]] = msg
 
     def summary(self) -> dict:
-        done = sum(b["done"] for b in self.batches.values())
-        failed = sum(b["failed"] for b in self.batches.values())
-        in_flight = sum(b["in_flight"] for b in self.batches.values() if not b["final"])
+        # A copy: a sync Client calls handle() on its own thread while the kernel reads.
+        batches = list(self.batches.values())
+        done = sum(b["done"] for b in batches)
+        failed = sum(b["failed"] for b in batches)
+        in_flight = sum(b["in_flight"] for b in batches if not b["final"])
         elapsed = max(time.monotonic() - self.started, 1e-6)
         workers: dict[str, dict] = {}
-        for b in self.batches.values():
+        for b in batches:
             w = workers.setdefault(
                 b["worker"], {"done": 0, "failed": 0, "in_flight": 0, "batches": 0}
             )
@@ -270,7 +275,7 @@ class Progress:
             w["in_flight"] += 0 if b["final"] else b["in_flight"]
             w["batches"] += 1
         merged = {p: [0] * BUCKETS for p in (*PHASES, "total")}
-        for b in self.batches.values():
+        for b in batches:
             for phase, hist in b["histograms"].items():
                 merged[phase] = [x + y for x, y in zip(merged[phase], hist, strict=True)]
         latency = {
@@ -288,6 +293,48 @@ class Progress:
             "workers": workers,
             "latency": latency,
         }
+
+
+class _Subscription:
+    """The progress of every job running on one Dask client.
+
+    A client holds one handler per topic (subscribing again replaces it, and
+    unsubscribing drops it), so the jobs share one subscription: each snapshot
+    goes to its own job's Progress, and the last job to finish unsubscribes.
+    """
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.jobs: dict[str, Progress] = {}
+
+    def __call__(self, event) -> None:
+        _, msg = event
+        progress = self.jobs.get(msg.get("job")) if isinstance(msg, dict) else None
+        if progress is not None:
+            progress.handle(event)
+
+    def add(self, progress: Progress) -> None:
+        if not self.jobs:
+            self.cluster.subscribe_topic(TOPIC, self)
+        self.jobs[progress.job] = progress
+
+    def remove(self, job: str) -> None:
+        del self.jobs[job]
+        if not self.jobs:
+            try:
+                self.cluster.unsubscribe_topic(TOPIC)
+            except Exception:  # the client may be closing
+                pass
+
+
+_subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _subscription(cluster) -> _Subscription:
+    subscription = _subscriptions.get(cluster)
+    if subscription is None:
+        subscription = _subscriptions[cluster] = _Subscription(cluster)
+    return subscription
 
 
 def _shard(
@@ -331,7 +378,8 @@ async def fetch_many_distributed(
     if output is not None:
         os.makedirs(output, exist_ok=True)
     progress = Progress(job, len(urls))
-    cluster.subscribe_topic(TOPIC, progress.handle)
+    subscription = _subscription(cluster)
+    subscription.add(progress)
     view = None
     if show is None:
         from .many import _in_kernel
@@ -383,10 +431,7 @@ async def fetch_many_distributed(
         cluster.cancel(futures + list(last_of_host.values()))
         raise
     finally:
-        try:
-            cluster.unsubscribe_topic(TOPIC)
-        except Exception:  # the client may be closing
-            pass
+        subscription.remove(job)
         if view is not None:
             view.refresh(final=True)
     if output is not None:

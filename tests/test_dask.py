@@ -178,6 +178,44 @@ def test_cluster_view_shows_totals_workers_and_percentiles():
     assert 0.0099 < percentile(hist, 0.5) < 0.0126
 
 
+def test_two_jobs_at_once_each_see_only_their_own_progress(dask_client, servers, monkeypatch):
+    from nbfetch import dask as nbdask
+    from nbfetch.notebook.dask_view import ClusterView
+
+    a, _ = servers
+    made = []
+
+    class Recorded(Progress):
+        def __init__(self, job, total):
+            super().__init__(job, total)
+            made.append(self)
+
+    monkeypatch.setattr(nbdask, "Progress", Recorded)
+    long = [f"{a.url}/delay/0.01?long={i}" for i in range(400)]
+    short = [f"{a.url}/delay/0.01?short={i}" for i in range(100)]
+
+    async def main():
+        # the short job subscribes second and finishes first
+        return await asyncio.gather(
+            *(
+                nbfetch.fetch_many(
+                    urls, cluster=dask_client, max_clients=4, batch_size=50, show=False
+                )
+                for urls in (long, short)
+            )
+        )
+
+    results = asyncio.run(main())
+    assert [[r.url for r in rs] for rs in results] == [long, short]
+    assert [p.total for p in made] == [400, 100]
+    for progress, urls in zip(made, (long, short), strict=True):
+        summary = progress.summary()
+        assert (summary["done"], summary["failed"]) == (len(urls), 0), summary
+        assert len(progress.batches) == len(urls) // 50
+        assert all(b["final"] for b in progress.batches.values())
+        assert f"{len(urls):,} done" in ClusterView(progress).summary.value
+
+
 def test_cancelling_the_job_cancels_its_batches(dask_client, servers):
     a, _ = servers
     urls = [f"{a.url}/delay/0.05?i={i}" for i in range(2000)]
