@@ -22,8 +22,9 @@ Politeness: ``per_host=N`` sends every URL of a host to one chain of batches
 (one batch of a host runs at a time, anywhere in the cluster), and that batch's
 client allows N connections to the host: the limit holds cluster-wide. A batch
 lost with a dying worker is recomputed by Dask; a URL that fails is recorded
-with its error, never retried forever; cancelling the awaiting cell cancels
-every batch.
+with its error, never retried forever; cancelling the awaiting cell (Cancel,
+Kernel → Interrupt) cancels every batch and stops the requests already running
+on the workers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from distributed import WorkerPlugin
 
 from .errors import FetchError
 from .events import PHASES
@@ -111,6 +114,49 @@ def _client_on_this_worker(max_clients: int, per_host: int | None):
     return client
 
 
+def _batch_key(job: str, batch: int) -> str:
+    return f"nbfetch-{job}-{batch}"
+
+
+class _StopReleasedBatches(WorkerPlugin):
+    """Cancels a running batch when the scheduler releases its key.
+
+    Dask does not interrupt a running task whose key is released (cancelled, or
+    its client gone): the worker marks it "cancelled" and lets it run to its end,
+    so a batch would go on fetching for minutes. The worker tells its plugins of
+    every task transition; this one cancels the batch's asyncio task then, which
+    cancels its fetches (their connections are closed, no new request starts).
+    """
+
+    name = "nbfetch-stop-released-batches"
+    idempotent = True  # registered by every job; the first registration stays
+
+    def setup(self, worker) -> None:
+        self.worker = worker
+        self.running: dict[str, asyncio.Task] = {}
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        task = self.running.get(key)
+        if task is not None and self._released(key):
+            task.cancel()  # plugins run on the worker's event loop
+
+    def _released(self, key: str) -> bool:
+        ts = self.worker.state.tasks.get(key)
+        return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+    async def run(self, key: str, batch) -> Any:
+        """Run the coroutine ``batch`` as the task of ``key``, cancellable by release."""
+        if self._released(key):  # released between the worker's start and here
+            batch.close()
+            raise asyncio.CancelledError(f"{key} was released before it started")
+        task = asyncio.ensure_future(batch)
+        self.running[key] = task
+        try:
+            return await task
+        finally:
+            del self.running[key]
+
+
 class _BatchStats:
     def __init__(self, job: str, batch: int, worker: str, size: int):
         self.job, self.batch, self.worker, self.size = job, batch, worker, size
@@ -163,7 +209,20 @@ def _result(url: str, outcome, keep_body: bool, worker: str) -> FetchResult:
     )
 
 
-async def run_batch(
+async def run_batch(job: str, batch: int, *args: Any, after: Any = None):
+    """Fetch one batch on the worker this task runs on (a coroutine: Dask runs it
+    on the worker's event loop), until done or until the scheduler releases it.
+    ``args`` are those of ``_fetch_batch``; ``after`` is the previous batch of the
+    same host (per_host chains), only waited for."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    stopper = worker.plugins[_StopReleasedBatches.name]
+    return await stopper.run(_batch_key(job, batch), _fetch_batch(worker, job, batch, *args))
+
+
+async def _fetch_batch(
+    worker,
     job: str,
     batch: int,
     urls: list[str],
@@ -174,13 +233,7 @@ async def run_batch(
     output: str | None,
     options: dict,
     progress_interval: float,
-    after: Any = None,  # the previous batch of the same host (per_host chains)
 ):
-    """Fetch one batch on the worker this task runs on (a coroutine: Dask runs it
-    on the worker's event loop)."""
-    from distributed import get_worker
-
-    worker = get_worker()
     client = _client_on_this_worker(max_clients, per_host)
     stats = _BatchStats(job, batch, worker.address, len(urls))
     pacers: dict[str, _Pacer] = {}
@@ -377,6 +430,7 @@ async def fetch_many_distributed(
     job = uuid.uuid4().hex[:12]
     if output is not None:
         os.makedirs(output, exist_ok=True)
+    cluster.register_plugin(_StopReleasedBatches(), name=_StopReleasedBatches.name)
     progress = Progress(job, len(urls))
     subscription = _subscription(cluster)
     subscription.add(progress)
@@ -410,13 +464,13 @@ async def fetch_many_distributed(
             output,
             options,
             progress_interval,
-            after,
-            key=f"nbfetch-{job}-{number}",
+            after=after,
+            key=_batch_key(job, number),
             pure=False,
         )
         if host is not None:
             last_of_host[host] = cluster.submit(
-                _token, future, key=f"nbfetch-{job}-{number}-done", pure=False
+                _token, future, key=_batch_key(job, number) + "-done", pure=False
             )
         futures.append(future)
     try:
@@ -428,6 +482,7 @@ async def fetch_many_distributed(
             await asyncio.sleep(0.1)
         batches = [f.result() for f in futures]
     except BaseException:
+        # The scheduler releases the keys; the workers' plugin stops running batches.
         cluster.cancel(futures + list(last_of_host.values()))
         raise
     finally:
