@@ -14,14 +14,17 @@ file per batch instead and only small summaries come back.
 
 Progress is aggregated, never shipped event by event: each batch keeps counters
 and mergeable latency histograms per timing phase and publishes a snapshot at
-most every ``progress_interval`` seconds through Dask's event topics.
+most every ``progress_interval`` seconds through Dask's event topics. Jobs
+running at once on one client share its subscription; each snapshot goes to its
+own job's aggregate.
 
 Politeness: ``per_host=N`` sends every URL of a host to one chain of batches
 (one batch of a host runs at a time, anywhere in the cluster), and that batch's
 client allows N connections to the host: the limit holds cluster-wide. A batch
 lost with a dying worker is recomputed by Dask; a URL that fails is recorded
-with its error, never retried forever; cancelling the awaiting cell cancels
-every batch.
+with its error, never retried forever; cancelling the awaiting cell (Cancel,
+Kernel → Interrupt) cancels every batch and stops the requests already running
+on the workers.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ import math
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from distributed import WorkerPlugin
 
 from .errors import FetchError
 from .events import PHASES
@@ -108,6 +114,49 @@ def _client_on_this_worker(max_clients: int, per_host: int | None):
     return client
 
 
+def _batch_key(job: str, batch: int) -> str:
+    return f"nbfetch-{job}-{batch}"
+
+
+class _StopReleasedBatches(WorkerPlugin):
+    """Cancels a running batch when the scheduler releases its key.
+
+    Dask does not interrupt a running task whose key is released (cancelled, or
+    its client gone): the worker marks it "cancelled" and lets it run to its end,
+    so a batch would go on fetching for minutes. The worker tells its plugins of
+    every task transition; this one cancels the batch's asyncio task then, which
+    cancels its fetches (their connections are closed, no new request starts).
+    """
+
+    name = "nbfetch-stop-released-batches"
+    idempotent = True  # registered by every job; the first registration stays
+
+    def setup(self, worker) -> None:
+        self.worker = worker
+        self.running: dict[str, asyncio.Task] = {}
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        task = self.running.get(key)
+        if task is not None and self._released(key):
+            task.cancel()  # plugins run on the worker's event loop
+
+    def _released(self, key: str) -> bool:
+        ts = self.worker.state.tasks.get(key)
+        return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+    async def run(self, key: str, batch) -> Any:
+        """Run the coroutine ``batch`` as the task of ``key``, cancellable by release."""
+        if self._released(key):  # released between the worker's start and here
+            batch.close()
+            raise asyncio.CancelledError(f"{key} was released before it started")
+        task = asyncio.ensure_future(batch)
+        self.running[key] = task
+        try:
+            return await task
+        finally:
+            del self.running[key]
+
+
 class _BatchStats:
     def __init__(self, job: str, batch: int, worker: str, size: int):
         self.job, self.batch, self.worker, self.size = job, batch, worker, size
@@ -160,7 +209,20 @@ def _result(url: str, outcome, keep_body: bool, worker: str) -> FetchResult:
     )
 
 
-async def run_batch(
+async def run_batch(job: str, batch: int, *args: Any, after: Any = None):
+    """Fetch one batch on the worker this task runs on (a coroutine: Dask runs it
+    on the worker's event loop), until done or until the scheduler releases it.
+    ``args`` are those of ``_fetch_batch``; ``after`` is the previous batch of the
+    same host (per_host chains), only waited for."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    stopper = worker.plugins[_StopReleasedBatches.name]
+    return await stopper.run(_batch_key(job, batch), _fetch_batch(worker, job, batch, *args))
+
+
+async def _fetch_batch(
+    worker,
     job: str,
     batch: int,
     urls: list[str],
@@ -171,13 +233,7 @@ async def run_batch(
     output: str | None,
     options: dict,
     progress_interval: float,
-    after: Any = None,  # the previous batch of the same host (per_host chains)
 ):
-    """Fetch one batch on the worker this task runs on (a coroutine: Dask runs it
-    on the worker's event loop)."""
-    from distributed import get_worker
-
-    worker = get_worker()
     client = _client_on_this_worker(max_clients, per_host)
     stats = _BatchStats(job, batch, worker.address, len(urls))
     pacers: dict[str, _Pacer] = {}
@@ -256,12 +312,14 @@ class Progress:
             self.batches[msg["batch"]] = msg
 
     def summary(self) -> dict:
-        done = sum(b["done"] for b in self.batches.values())
-        failed = sum(b["failed"] for b in self.batches.values())
-        in_flight = sum(b["in_flight"] for b in self.batches.values() if not b["final"])
+        # A copy: a sync Client calls handle() on its own thread while the kernel reads.
+        batches = list(self.batches.values())
+        done = sum(b["done"] for b in batches)
+        failed = sum(b["failed"] for b in batches)
+        in_flight = sum(b["in_flight"] for b in batches if not b["final"])
         elapsed = max(time.monotonic() - self.started, 1e-6)
         workers: dict[str, dict] = {}
-        for b in self.batches.values():
+        for b in batches:
             w = workers.setdefault(
                 b["worker"], {"done": 0, "failed": 0, "in_flight": 0, "batches": 0}
             )
@@ -270,7 +328,7 @@ class Progress:
             w["in_flight"] += 0 if b["final"] else b["in_flight"]
             w["batches"] += 1
         merged = {p: [0] * BUCKETS for p in (*PHASES, "total")}
-        for b in self.batches.values():
+        for b in batches:
             for phase, hist in b["histograms"].items():
                 merged[phase] = [x + y for x, y in zip(merged[phase], hist, strict=True)]
         latency = {
@@ -288,6 +346,48 @@ class Progress:
             "workers": workers,
             "latency": latency,
         }
+
+
+class _Subscription:
+    """The progress of every job running on one Dask client.
+
+    A client holds one handler per topic (subscribing again replaces it, and
+    unsubscribing drops it), so the jobs share one subscription: each snapshot
+    goes to its own job's Progress, and the last job to finish unsubscribes.
+    """
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.jobs: dict[str, Progress] = {}
+
+    def __call__(self, event) -> None:
+        _, msg = event
+        progress = self.jobs.get(msg.get("job")) if isinstance(msg, dict) else None
+        if progress is not None:
+            progress.handle(event)
+
+    def add(self, progress: Progress) -> None:
+        if not self.jobs:
+            self.cluster.subscribe_topic(TOPIC, self)
+        self.jobs[progress.job] = progress
+
+    def remove(self, job: str) -> None:
+        del self.jobs[job]
+        if not self.jobs:
+            try:
+                self.cluster.unsubscribe_topic(TOPIC)
+            except Exception:  # the client may be closing
+                pass
+
+
+_subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _subscription(cluster) -> _Subscription:
+    subscription = _subscriptions.get(cluster)
+    if subscription is None:
+        subscription = _subscriptions[cluster] = _Subscription(cluster)
+    return subscription
 
 
 def _shard(
@@ -330,8 +430,10 @@ async def fetch_many_distributed(
     job = uuid.uuid4().hex[:12]
     if output is not None:
         os.makedirs(output, exist_ok=True)
+    cluster.register_plugin(_StopReleasedBatches(), name=_StopReleasedBatches.name)
     progress = Progress(job, len(urls))
-    cluster.subscribe_topic(TOPIC, progress.handle)
+    subscription = _subscription(cluster)
+    subscription.add(progress)
     view = None
     if show is None:
         from .many import _in_kernel
@@ -362,13 +464,13 @@ async def fetch_many_distributed(
             output,
             options,
             progress_interval,
-            after,
-            key=f"nbfetch-{job}-{number}",
+            after=after,
+            key=_batch_key(job, number),
             pure=False,
         )
         if host is not None:
             last_of_host[host] = cluster.submit(
-                _token, future, key=f"nbfetch-{job}-{number}-done", pure=False
+                _token, future, key=_batch_key(job, number) + "-done", pure=False
             )
         futures.append(future)
     try:
@@ -380,13 +482,11 @@ async def fetch_many_distributed(
             await asyncio.sleep(0.1)
         batches = [f.result() for f in futures]
     except BaseException:
+        # The scheduler releases the keys; the workers' plugin stops running batches.
         cluster.cancel(futures + list(last_of_host.values()))
         raise
     finally:
-        try:
-            cluster.unsubscribe_topic(TOPIC)
-        except Exception:  # the client may be closing
-            pass
+        subscription.remove(job)
         if view is not None:
             view.refresh(final=True)
     if output is not None:

@@ -9,10 +9,11 @@ import time
 import pytest
 
 import nbfetch
-from nbfetch.dask import Progress, percentile
 from nbfetch.demo import DemoServer
 
 distributed = pytest.importorskip("distributed")
+from nbfetch.dask import Progress, percentile  # noqa: E402  (needs distributed)
+
 pytestmark = [pytest.mark.timeout(180)]
 
 
@@ -178,23 +179,82 @@ def test_cluster_view_shows_totals_workers_and_percentiles():
     assert 0.0099 < percentile(hist, 0.5) < 0.0126
 
 
-def test_cancelling_the_job_cancels_its_batches(dask_client, servers):
+def test_two_jobs_at_once_each_see_only_their_own_progress(dask_client, servers, monkeypatch):
+    from nbfetch import dask as nbdask
+    from nbfetch.notebook.dask_view import ClusterView
+
     a, _ = servers
-    urls = [f"{a.url}/delay/0.05?i={i}" for i in range(2000)]
+    made = []
+
+    class Recorded(Progress):
+        def __init__(self, job, total):
+            super().__init__(job, total)
+            made.append(self)
+
+    monkeypatch.setattr(nbdask, "Progress", Recorded)
+    long = [f"{a.url}/delay/0.01?long={i}" for i in range(400)]
+    short = [f"{a.url}/delay/0.01?short={i}" for i in range(100)]
+
+    async def main():
+        # the short job subscribes second and finishes first
+        return await asyncio.gather(
+            *(
+                nbfetch.fetch_many(
+                    urls, cluster=dask_client, max_clients=4, batch_size=50, show=False
+                )
+                for urls in (long, short)
+            )
+        )
+
+    results = asyncio.run(main())
+    assert [[r.url for r in rs] for rs in results] == [long, short]
+    assert [p.total for p in made] == [400, 100]
+    for progress, urls in zip(made, (long, short), strict=True):
+        summary = progress.summary()
+        assert (summary["done"], summary["failed"]) == (len(urls), 0), summary
+        assert len(progress.batches) == len(urls) // 50
+        assert all(b["final"] for b in progress.batches.values())
+        assert f"{len(urls):,} done" in ClusterView(progress).summary.value
+
+
+def _executing(dask_worker) -> int:
+    """Tasks running on this worker, including those Dask has marked cancelled."""
+    return len(dask_worker.state.executing) + len(dask_worker.state.long_running)
+
+
+def test_cancelling_the_job_stops_its_requests_on_the_workers(dask_client, servers):
+    a, _ = servers
+    # 2 workers x max_clients=8: 16 requests of 0.5 s at a time, ~32 new ones a second
+    urls = [f"{a.url}/delay/0.5?i={i}" for i in range(2000)]
+    deadline = time.monotonic() + 15
+    while a.stats["in_flight"] and time.monotonic() < deadline:  # idle after earlier tests
+        time.sleep(0.01)
     a.reset_stats()
 
     async def main():
         job = asyncio.ensure_future(
-            nbfetch.fetch_many(urls, cluster=dask_client, max_clients=2, batch_size=100, show=False)
+            nbfetch.fetch_many(urls, cluster=dask_client, max_clients=8, batch_size=50, show=False)
         )
-        while a.stats["requests"] < 50:  # the job is under way
+        while a.stats["requests"] < 40:  # both workers are under way
             await asyncio.sleep(0.01)
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job
+        cancelled = time.monotonic()
+        at_cancel, in_flight = a.stats["requests"], a.stats["in_flight"]
+        await asyncio.sleep(1)  # a window to count in, not a synchronisation
+        after_1s = a.stats["requests"]
+        await asyncio.sleep(1)
+        return cancelled, at_cancel, in_flight, after_1s, a.stats["requests"]
 
-    asyncio.run(main())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(dask_client.processing().values()):
-        time.sleep(0.1)
+    cancelled, at_cancel, in_flight, after_1s, after_2s = asyncio.run(main())
+    # Only requests that replaced ones already in flight as the cancel travelled may
+    # start, and none once a second has passed.
+    assert after_1s - at_cancel <= in_flight
+    assert after_2s == after_1s
+    # nothing of the job is left running on the workers (Dask keeps a cancelled
+    # task "executing" until it returns)
+    while any(dask_client.run(_executing).values()) and time.monotonic() < cancelled + 10:
+        time.sleep(0.05)
+    assert not any(dask_client.run(_executing).values())
     assert not any(dask_client.processing().values())
