@@ -194,9 +194,11 @@ async def test_concurrent_first_fetches_build_the_context_once(tls_server, ca_fi
         both = asyncio.gather(
             *[c.fetch(tls_server.url + f"/get?i={i}", trace=events.append) for i in range(2)]
         )
-        await wait_until(
-            lambda: sum(e.name == "tls.start" for e in events) == 2, what="two handshakes"
-        )
-        release.set()
+        try:
+            await wait_until(
+                lambda: sum(e.name == "tls.start" for e in events) == 2, what="two handshakes"
+            )
+        finally:
+            release.set()
         rs = await both
     assert [r.status_code for r in rs] == [200, 200] and builds == [ca_file]
