@@ -11,6 +11,7 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,17 +164,25 @@ class FetchContext:
         self.failed = False
         self._armed: tuple[str, float | None] = ("", None)
 
-    def arm(self, seconds: float | None, name: str) -> float | None:
-        """The time to wait for one step: the phase's own timeout or what is left
-        of request_timeout, whichever is shorter. Remembers which one it was."""
+    def arm(self, seconds: float | None, name: str, until: float | None = None) -> float | None:
+        """The time to wait for one step: the phase's own timeout (or, for a budget
+        several steps share, what is left ``until`` its deadline) or what is left of
+        request_timeout, whichever is shorter. Remembers which one it was."""
+        wait = seconds
+        if until is not None:
+            wait = max(until - self.driver.monotonic(), 0.0)
         deadline = self.deadline
         if deadline is not None:
             left = deadline - self.driver.monotonic()
-            if seconds is None or left < seconds:
+            if wait is None or left < wait:
                 self._armed = ("request_timeout", self.request_timeout)
                 return left if left > 0 else 0.0
         self._armed = (name, seconds)
-        return seconds
+        return wait
+
+    def deadline_in(self, seconds: float | None) -> float | None:
+        """The deadline of a budget of ``seconds`` starting now (None: no bound)."""
+        return None if seconds is None else self.driver.monotonic() + seconds
 
     def timeout_error(self, phase: str) -> FetchTimeout:
         name, seconds = self._armed
@@ -203,6 +212,48 @@ def ssl_errors() -> tuple[type[BaseException], ...]:
     import ssl
 
     return (ssl.SSLError, ssl.CertificateError)
+
+
+def _new_ssl_context(verify, cert) -> ssl.SSLContext:
+    """A TLS context as ``verify`` and ``cert`` ask. Blocking: loading the system
+    CAs and certifi's takes ~75 ms of CPU, so fetches call it in a worker thread."""
+    import ssl  # only https fetches pay for it
+
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is True:
+        try:
+            import certifi
+
+            ctx.load_verify_locations(certifi.where())
+        except ImportError:
+            pass
+    elif verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    if cert is not None:
+        if isinstance(cert, tuple):
+            ctx.load_cert_chain(*cert)
+        else:
+            ctx.load_cert_chain(cert)
+    return ctx
+
+
+#: The context of ``verify=True`` without a client certificate, built once per
+#: process: every client with the defaults shares it (aiohttp does the same).
+_default_ssl_context: ssl.SSLContext | None = None
+# Clients on several loops (threads: Dask workers, kernels) may build it at once.
+_default_ssl_lock = threading.Lock()
+
+
+def _shared_default_ssl_context() -> ssl.SSLContext:
+    global _default_ssl_context
+    with _default_ssl_lock:
+        if _default_ssl_context is None:
+            _default_ssl_context = _new_ssl_context(True, None)
+        return _default_ssl_context
 
 
 def _default_driver() -> Driver:
@@ -246,7 +297,8 @@ class AsyncClient:
     """An HTTP/1.1 client with a keep-alive pool and a ``max_clients`` queue.
 
     Defaults (per fetch, overridable in ``fetch()``): ``connect_timeout=20`` s
-    (Tornado's), ``read_timeout=60`` s of silence, ``request_timeout=300`` s for
+    (Tornado's; one budget for DNS, every address tried and the TLS handshake, as
+    curl's ``--connect-timeout``), ``read_timeout=60`` s of silence, ``request_timeout=300`` s for
     the whole fetch including the queue (aiohttp's total); ``queue_timeout=None``
     (the request_timeout bounds it); ``max_redirects=5``.
 
@@ -300,6 +352,7 @@ class AsyncClient:
         self._slots = Slots(self.driver, max_clients)
         self._pool = Pool(self.driver, keepalive_expiry, max_connections_per_host)
         self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_building = None  # a driver Signal while a worker thread builds it
         self._prepared: dict[tuple, Request] = {}
         self._closed = False
         base = Headers(
@@ -658,6 +711,9 @@ class AsyncClient:
     async def _connect(self, url: URL, key: tuple, ctx: FetchContext) -> Connection:
         rec, driver = ctx.recorder, self.driver
         host, port = url.hostname, url.port
+        # One connect_timeout from resolve.start to tls.done, as curl's
+        # --connect-timeout: DNS, every address tried and the handshake share it.
+        budget = ctx.deadline_in(ctx.connect_timeout)
         if ip_family(host) is not None:
             addresses = [(ip_family(host), (host, port))]  # an IP literal: nothing to resolve
         else:
@@ -671,7 +727,7 @@ class AsyncClient:
             if family is not None:
                 addresses = [(family, (host, port))]
             else:
-                timeout = ctx.arm(ctx.connect_timeout, "connect_timeout")
+                timeout = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
                 try:
                     if self.resolver is not None:
                         addresses = await driver.wait_for(self.resolver(host, port), timeout)
@@ -692,7 +748,7 @@ class AsyncClient:
                 stream = await driver.connect(
                     family,
                     sockaddr,
-                    ctx.arm(ctx.connect_timeout, "connect_timeout"),
+                    ctx.arm(ctx.connect_timeout, "connect_timeout", budget),
                     self.local_address,
                 )
                 break
@@ -707,16 +763,19 @@ class AsyncClient:
         conn = Connection(stream, key, self.limits.max_header_bytes)
         rec.emit("connect.done", {"local": conn.local, "remote": conn.remote})
         if url.scheme == "https":
-            await self._start_tls(conn, url, ctx)
+            await self._start_tls(conn, url, ctx, budget)
         conn.pool = self._pool  # from now on its closing is counted by the pool
         return conn
 
-    async def _start_tls(self, conn: Connection, url: URL, ctx: FetchContext) -> None:
+    async def _start_tls(
+        self, conn: Connection, url: URL, ctx: FetchContext, budget: float | None
+    ) -> None:
         server_hostname = None if ip_family(url.hostname) else url.hostname
         ctx.recorder.emit("tls.start", {"server_hostname": server_hostname or url.hostname})
         try:
+            context = await self._ssl_context_off_loop(ctx, budget)
             info = await conn.stream.start_tls(
-                self.ssl_context(), url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout")
+                context, url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
             )
         except IOTimeout:
             conn.abort()
@@ -733,33 +792,35 @@ class AsyncClient:
         conn.tls = info
         ctx.recorder.emit("tls.done", info)
 
+    async def _ssl_context_off_loop(self, ctx: FetchContext, budget: float | None):
+        """``ssl_context()`` built in a worker thread, so the loop never waits for
+        the CA bundles; concurrent first fetches wait for the same build."""
+        driver = self.driver
+        while self._ssl_context is None:
+            timeout = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
+            building = self._ssl_building
+            if building is not None:
+                await building.wait(timeout)
+                continue  # built, or the build failed and this fetch tries its own
+            self._ssl_building = building = driver.signal()
+            try:
+                await driver.run_sync(self.ssl_context, timeout)
+            finally:
+                self._ssl_building = None
+                building.set()
+        return self._ssl_context
+
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context: system CAs plus certifi's when installed; or as ``verify``."""
+        """The TLS context: system CAs plus certifi's when installed; or as ``verify``.
+
+        Built on first use (fetches build it in a worker thread). With the defaults
+        (``verify=True``, no ``cert``) it is one context per process, shared by
+        every such client: do not change it; pass ``verify=`` your own instead."""
         if self._ssl_context is None:
-            import ssl  # only https fetches pay for it
-
-            verify = self.verify
-            if isinstance(verify, ssl.SSLContext):
-                ctx = verify
+            if self.verify is True and self.cert is None:
+                self._ssl_context = _shared_default_ssl_context()
             else:
-                ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-                if verify is True:
-                    try:
-                        import certifi
-
-                        ctx.load_verify_locations(certifi.where())
-                    except ImportError:
-                        pass
-                elif verify is False:
-                    ctx.check_hostname = False
-                    ctx.verify_mode = ssl.CERT_NONE
-                ctx.set_alpn_protocols(["http/1.1"])
-                if self.cert is not None:
-                    if isinstance(self.cert, tuple):
-                        ctx.load_cert_chain(*self.cert)
-                    else:
-                        ctx.load_cert_chain(self.cert)
-            self._ssl_context = ctx
+                self._ssl_context = _new_ssl_context(self.verify, self.cert)
         return self._ssl_context
 
 

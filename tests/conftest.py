@@ -143,6 +143,23 @@ async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -
         await asyncio.sleep(0.005)
 
 
+#: Clocks may differ by this much between the test's and the loop's reading.
+CLOCK_EPSILON = 0.005
+
+
+def assert_timer_fired(
+    exc, elapsed: float, timeout: str, phase: str, seconds: float, before: float | None = None
+) -> None:
+    """A timeout test's assertion: ``exc`` (a FetchTimeout) came from the named timer
+    in the named phase, after at least its ``seconds``, and ``before`` a bound that
+    only catches a timer that did not work (default: 5x the setting, at least 2 s
+    more). Never a tight margin: CI machines are slower and loaded."""
+    if before is None:
+        before = max(5 * seconds, seconds + 2)
+    assert (exc.timeout, exc.phase, exc.seconds) == (timeout, phase, seconds), exc
+    assert seconds - CLOCK_EPSILON <= elapsed < before, (elapsed, seconds, before)
+
+
 def client_sockets_to(port: int) -> int:
     """Sockets connected (or connecting) *to* ``port`` that a process still holds
     open: the client side of connections to a test server. Read from the kernel's

@@ -244,8 +244,8 @@ def test_live_view_waterfall_and_cancel_in_a_real_browser(page, tmp_path):
     slow.locator("text=200 OK").wait_for(timeout=20_000)
     started = time.monotonic()
     slow.locator("button:has-text('Cancel')").click()
-    wait_done(page, 5, timeout=15_000)
-    assert time.monotonic() - started < 10
+    wait_done(page, 5, timeout=30_000)
+    assert time.monotonic() - started < 30  # long before the 60 s drip would end
     output = slow.locator(".jp-OutputArea").inner_text()
     assert "FetchCancelled" in output and "cancelled by the Cancel button" in output
     assert "Stopped" in output

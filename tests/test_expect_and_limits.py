@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import reply
+from conftest import CLOCK_EPSILON, reply
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_expect_100_continue_with_the_demo_server(demo):
-    async with AsyncClient() as c:
+    async with AsyncClient(continue_timeout=30) as c:
         r = await c.fetch(demo.url + "/post", "POST", body=b"x" * 5000, expect_100_continue=True)
     assert r.json()["headers"]["Expect"] == "100-continue"
     assert r.json()["data"] == "x" * 5000
@@ -22,8 +22,8 @@ async def test_expect_100_continue_with_the_demo_server(demo):
         < names.index("response.informational")
         < names.index("request.body_sent")
     )
-    # 100 Continue came at once: no waiting for continue_timeout
-    assert r.timing.send < 0.5
+    # the body went out on 100 Continue, not when continue_timeout ran out
+    assert r.timing.send < 30
 
 
 async def test_early_final_response_means_the_body_is_never_sent(raw_server):
@@ -64,7 +64,8 @@ async def test_server_ignoring_expect_gets_the_body_after_continue_timeout(raw_s
         start = time.monotonic()
         r = await c.fetch(srv.url, "PUT", body=b"data", expect_100_continue=True)
     assert r.body == b"ok" and srv.received == [b"data"]
-    assert 0.2 <= time.monotonic() - start < 1.0
+    # the body waited for continue_timeout, and went out when it ran out
+    assert 0.2 - CLOCK_EPSILON <= time.monotonic() - start < 0.2 + 2
 
 
 def _send(data):

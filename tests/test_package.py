@@ -1,6 +1,7 @@
 """The package as a user meets it: import cost, the README's main job, lint."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,77 @@ def test_readme_commands_are_what_ci_runs():
         "python3 -m pip install -e '.[test]' && python3 -m pip install -e '.[browser]' && python3 -m pytest",
     ):
         assert command in readme and command in ci
+
+
+MAIN_JOB = ["python3 -m pip install -e .", "python3 -m nbfetch.demo --tour"]
+TESTS = [
+    "python3 -m pip install -e .[test]",
+    "python3 -m pip install -e .[browser]",
+    "python3 -m pytest",
+]
+APT = ["apt-get update -qq", "apt-get install -y -qq chromium"]
+
+
+def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True):
+    """.ci/run with each command it calls replaced by a stub that logs its command
+    line and exits with ``status`` when that line is ``fail``. ``chromium``: it is
+    on PATH from the start; ``apt_installs``: apt-get install puts it there."""
+    (tmp_path / ".ci").mkdir(parents=True)
+    (tmp_path / ".ci" / "run").write_text((ROOT / ".ci" / "run").read_text())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    chromium_stub = bin_dir / "chromium"
+    install = f"printf '#!/bin/sh\\n' > {chromium_stub}; {shutil.which('chmod')} +x {chromium_stub}"
+    for name in ["python3", "apt-get"] + (["chromium"] if chromium else []):
+        lines = [
+            "#!/bin/sh",
+            f'echo "{name} $*" >> "$CI_LOG"',
+            f'if [ "{name} $*" = "$CI_FAIL" ]; then exit "$CI_STATUS"; fi',
+        ]
+        if name == "apt-get" and apt_installs:
+            lines.append(f'case "$*" in *install*) {install};; esac')
+        (bin_dir / name).write_text("\n".join(lines) + "\n")
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "dirname").symlink_to(shutil.which("dirname"))
+    log = tmp_path / "log"
+    log.touch()
+    env = {"PATH": str(bin_dir), "CI_LOG": str(log), "CI_FAIL": fail, "CI_STATUS": str(status)}
+    out = subprocess.run(
+        ["/bin/bash", str(tmp_path / ".ci" / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return out, log.read_text().splitlines()
+
+
+def test_ci_runs_every_step_in_order(tmp_path):
+    out, ran = run_ci(tmp_path, chromium=False)
+    assert out.returncode == 0, out.stderr
+    assert ran == [*APT, *MAIN_JOB, *TESTS]
+    out, ran = run_ci(tmp_path / "again")  # chromium already there: no apt
+    assert out.returncode == 0 and ran == [*MAIN_JOB, *TESTS], out.stderr
+
+
+@pytest.mark.parametrize(
+    "fail,status,chromium",
+    [
+        *[(step, 100, False) for step in APT],
+        *[(step, 1, True) for step in MAIN_JOB + TESTS],
+        ("python3 -m pytest", 5, True),  # no tests collected
+    ],
+)
+def test_ci_stops_at_the_first_failing_step(tmp_path, fail, status, chromium):
+    out, ran = run_ci(tmp_path, fail, status, chromium)
+    assert out.returncode == status and "FAILED" in out.stderr, out.stderr
+    assert ran[-1] == fail  # nothing after it ran
+
+
+def test_ci_fails_when_apt_leaves_no_chromium(tmp_path):
+    out, ran = run_ci(tmp_path, chromium=False, apt_installs=False)
+    assert out.returncode != 0 and "command -v chromium" in out.stderr, out.stderr
+    assert ran == APT
 
 
 @pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]])

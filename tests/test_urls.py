@@ -74,10 +74,12 @@ def test_userinfo_is_parsed_and_never_printed():
 
 
 def test_many_at_signs_parse_in_linear_time():
-    url = "http://" + "a@" * 50_000 + "h/"
-    start = time.perf_counter()
+    url = "http://" + "a@" * 200_000 + "h/"
+    # CPU time (a preempted test does not count): 30 ms here; copying the rest
+    # of the string once per "@" takes 1.3 s.
+    start = time.thread_time()
     assert URL.parse(url).host == "h"
-    assert time.perf_counter() - start < 1.0
+    assert time.thread_time() - start < 0.5
 
 
 def test_join_relative_and_absolute():

@@ -328,6 +328,10 @@ class AsyncioDriver:
     async def wait_for(self, awaitable, timeout: float | None):
         return await _with_timeout(asyncio.get_running_loop(), awaitable, timeout)
 
+    async def run_sync(self, fn, timeout: float | None):
+        # The loop's default executor, as getaddrinfo above.
+        return await _with_timeout(asyncio.get_running_loop(), asyncio.to_thread(fn), timeout)
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 

@@ -2,7 +2,7 @@
 
 The client layer never imports asyncio (or trio): everything it needs from a loop
 goes through a ``Driver``: open a TCP connection, send and receive bytes, start
-TLS, close, resolve a name off the loop, read the clock, and a one-shot ``Signal``
+TLS, close, resolve a name or run a blocking call off the loop, read the clock, and a one-shot ``Signal``
 to wait on (the max_clients queue). Timeouts are part of each waiting call, so
 they never depend on which task is current (nest-asyncio2 patches that).
 """
@@ -10,7 +10,10 @@ they never depend on which task is current (nest-asyncio2 patches that).
 from __future__ import annotations
 
 import ssl
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class IOTimeout(Exception):
@@ -83,6 +86,10 @@ class Driver(Protocol):
 
     async def wait_for(self, awaitable, timeout: float | None):
         """Await ``awaitable`` (e.g. a user-supplied resolver); ``IOTimeout`` after ``timeout``."""
+
+    async def run_sync(self, fn: Callable[[], T], timeout: float | None) -> T:
+        """Call the blocking ``fn()`` in a worker thread while the loop runs on;
+        ``IOTimeout`` after ``timeout`` (the thread then finishes on its own)."""
 
     async def sleep(self, seconds: float) -> None: ...
 

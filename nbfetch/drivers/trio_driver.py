@@ -18,12 +18,19 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from inspect import signature
 
 import trio
 
 from .base import IOTimeout, unique_addresses
 
 RECEIVE_SIZE = 256 * 1024
+# trio 0.23 renamed to_thread.run_sync's ``cancellable`` to ``abandon_on_cancel``.
+_ABANDON = (
+    "abandon_on_cancel"
+    if "abandon_on_cancel" in signature(trio.to_thread.run_sync).parameters
+    else "cancellable"
+)
 
 
 def _os_error(exc: BaseException) -> OSError:
@@ -180,6 +187,10 @@ class TrioDriver:
         if scope.cancelled_caught:
             raise IOTimeout()
         return None  # pragma: no cover - unreachable
+
+    async def run_sync(self, fn, timeout: float | None):
+        # Abandoned on timeout or cancel: the thread finishes on its own.
+        return await self.wait_for(trio.to_thread.run_sync(fn, **{_ABANDON: True}), timeout)
 
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
