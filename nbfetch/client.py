@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -419,13 +420,13 @@ class AsyncClient:
             raise InvalidRequest(
                 f"cannot write to {str(target)!r}: {exc.strerror}", url=url
             ) from None
-        run = self.driver.run_in_thread
+        run = self.driver.run_sync
         try:
             async with self.stream(method, url, **options) as response:
                 response.raise_for_status()
                 async for data in response.aiter_bytes():
-                    await run(file.write, data)
-            await run(file.close)
+                    await run(partial(file.write, data), None)
+            await run(file.close, None)
             os.replace(part, target)
         except BaseException:
             file.close()  # waits for a write still running in its thread

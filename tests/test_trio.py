@@ -147,3 +147,15 @@ def test_the_client_layer_never_imports_asyncio(raw_server):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "b'abc' False", out.stderr
+
+
+def test_download_on_trio(demo, tmp_path):
+    target = tmp_path / "bytes.bin"
+
+    async def main():
+        async with AsyncClient() as c:
+            return await c.download(demo.url + "/bytes/300000", target)
+
+    r = run(main)
+    assert r.path == target and target.stat().st_size == 300_000
+    assert [p.name for p in tmp_path.iterdir()] == ["bytes.bin"]

@@ -335,8 +335,5 @@ class AsyncioDriver:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    async def run_in_thread(self, func, *args):
-        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
-
     def signal(self) -> _Signal:
         return _Signal(asyncio.get_running_loop())

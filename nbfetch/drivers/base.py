@@ -93,8 +93,4 @@ class Driver(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
-    async def run_in_thread(self, func, *args):
-        """``func(*args)`` in a worker thread (file writes, CA bundles): the loop
-        never waits on the disk."""
-
     def signal(self) -> Signal: ...

@@ -195,8 +195,5 @@ class TrioDriver:
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
 
-    async def run_in_thread(self, func, *args):
-        return await trio.to_thread.run_sync(func, *args)
-
     def signal(self) -> _Signal:
         return _Signal()
