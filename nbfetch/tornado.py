@@ -19,6 +19,7 @@ import io
 import socket
 import ssl
 import time
+from collections import deque
 from typing import Any
 
 from tornado import httputil
@@ -287,31 +288,51 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
 
 
 def _produced_body(body_producer):
-    """Tornado's ``body_producer(write)`` as an async iterable of chunks."""
+    """Tornado's ``body_producer(write)`` as an async iterable of chunks.
+
+    As Tornado's ``HTTP1Connection.write``, ``write()`` queues its chunk at once
+    and returns a Future that resolves once the chunk is sent: a producer that
+    awaits it gets backpressure, one that does not still has every chunk sent,
+    in order (its chunks wait in memory, as in Tornado's write buffer).
+    """
 
     async def chunks():
-        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
-        done = object()
+        loop = asyncio.get_running_loop()
+        pending: deque[tuple[bytes, asyncio.Future]] = deque()
+        wakeup = asyncio.Event()
 
-        async def write(chunk):
-            await queue.put(chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8"))
+        def write(chunk) -> asyncio.Future:
+            future = loop.create_future()
+            pending.append(
+                (chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk), future)
+            )
+            wakeup.set()
+            return future
 
         async def produce():
-            try:
-                result = body_producer(write)
-                if result is not None:
-                    await result
-            finally:
-                await queue.put(done)
+            result = body_producer(write)
+            if result is not None:
+                await result
 
         task = asyncio.ensure_future(produce())
+        task.add_done_callback(lambda _: wakeup.set())
         try:
-            while (item := await queue.get()) is not done:
-                yield item
-            await task  # re-raise the producer's error, if any
+            while True:
+                while pending:
+                    chunk, future = pending[0]
+                    yield chunk  # resumed once the exchange has sent it
+                    pending.popleft()
+                    if not future.done():
+                        future.set_result(None)
+                if task.done():
+                    break
+                wakeup.clear()
+                await wakeup.wait()
+            task.result()  # re-raise the producer's error, if any
         finally:
-            if not task.done():
-                task.cancel()
+            task.cancel()
+            for _, future in pending:
+                future.cancel()  # not (all) sent: the request failed
 
     return chunks()
 
