@@ -29,6 +29,7 @@ from tornado.log import gen_log
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 
 from .client import AsyncClient, Limits
+from .core.redact import redact_url
 from .errors import (
     DecodeError,
     FetchTimeout,
@@ -248,7 +249,7 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
         if r.status_code == 204 and (r.content_length or 0) > 0:
             gen_log.info(
                 "Malformed HTTP message from %s: Response with code 204 should not have body",
-                request.url,
+                redact_url(request.url),
             )
             raise HTTPStreamClosedError("Stream closed")
         return HTTPResponse(
@@ -257,7 +258,8 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
             reason=r.reason,
             headers=httputil.HTTPHeaders(r.headers.items()),
             buffer=io.BytesIO(body),
-            effective_url=str(r.url),
+            # A usable URL without the credentials (str() would give "***@").
+            effective_url=str(r.url.copy_with(username=None, password=None)),
             request_time=time.monotonic() - start,
             start_time=start_wall,
             time_info=time_info(r.timing),
@@ -279,10 +281,12 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
         if isinstance(exc, TooLargeError):
             decoded = exc.phase == "decode" or request.decompress_response
             what = "decompressed body" if decoded else "body"
-            gen_log.warning("Malformed HTTP message from %s: %s too large", request.url, what)
+            gen_log.warning(
+                "Malformed HTTP message from %s: %s too large", redact_url(request.url), what
+            )
             return HTTPStreamClosedError("Stream closed")
         if isinstance(exc, (ProtocolError, NetworkError, DecodeError)):
-            gen_log.info("Malformed HTTP message from %s: %s", request.url, exc.message)
+            gen_log.info("Malformed HTTP message from %s: %s", redact_url(request.url), exc.message)
             return HTTPStreamClosedError("Stream closed")
         return exc  # ConnectError and the rest: nbfetch's own, with URL and phase
 
