@@ -306,10 +306,12 @@ def _produced_body(body_producer):
         wakeup = asyncio.Event()
 
         def write(chunk) -> asyncio.Future:
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            elif not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"write() takes bytes, not {type(chunk).__name__}")
             future = loop.create_future()
-            pending.append(
-                (chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk), future)
-            )
+            pending.append((bytes(chunk), future))
             wakeup.set()
             return future
 

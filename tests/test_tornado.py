@@ -103,6 +103,14 @@ def _plain_function(write):
     write(b"second")
 
 
+def _memoryview_not_awaited(write):
+    async def produce():
+        write(memoryview(b"first-"))
+        await write(b"second")
+
+    return produce()
+
+
 def _many_not_awaited(write):
     for i in range(100):
         write(b"%05d" % i * 2000)  # 1 MB in all, more than any socket buffer
@@ -118,9 +126,10 @@ _MANY = b"".join(b"%05d" % i * 2000 for i in range(100))
         (_first_then_awaited, b"first-second"),
         (_none_awaited, b"first-second"),
         (_plain_function, b"first-second"),
+        (_memoryview_not_awaited, b"first-second"),
         (_many_not_awaited, _MANY),
     ],
-    ids=["first-not-awaited", "none-awaited", "plain-function", "many-not-awaited"],
+    ids=["first-not-awaited", "none-awaited", "plain-function", "memoryview", "many-not-awaited"],
 )
 @pytest.mark.parametrize(
     "client_class",
@@ -157,3 +166,31 @@ async def test_body_producer_writes_need_not_be_awaited(client_class, producer, 
     assert response.body == expected
     assert futures and all(isinstance(f, asyncio.Future) for f in futures)
     assert all(f.done() and f.exception() is None for f in futures)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "client_class",
+    [simple.SimpleAsyncHTTPClient, nbfetch.tornado.AsyncHTTPClient],
+    ids=["tornado-simple", "nbfetch"],
+)
+async def test_body_producer_writing_a_non_bytes_fails_the_fetch(client_class):
+    from tornado.httpserver import HTTPServer
+    from tornado.testing import bind_unused_port
+
+    async def producer(write):
+        await write(5)
+
+    sock, port = bind_unused_port()
+    server = HTTPServer(Application([("/echo", _Echo)]))
+    server.add_sockets([sock])
+    client = client_class(force_instance=True)
+    try:
+        with pytest.raises(TypeError):
+            await client.fetch(
+                f"http://127.0.0.1:{port}/echo", method="POST", body_producer=producer
+            )
+    finally:
+        client.close()
+        server.stop()
+        await server.close_all_connections()
