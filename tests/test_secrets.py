@@ -12,7 +12,6 @@ import base64
 import io
 import json
 import logging
-import socket
 
 import pytest
 from conftest import reply
@@ -301,36 +300,25 @@ async def test_each_url_object_sends_its_own_credentials(raw_server):
 
 
 # -- the Tornado adapter's log records ------------------------------------------------------------
-async def test_tornado_adapter_logs_no_credentials(caplog):
+async def test_tornado_adapter_logs_no_credentials(raw_server, caplog):
     pytest.importorskip("tornado")
     from tornado.httpclient import HTTPClientError
 
     import nbfetch.tornado
 
-    # A server that answers with garbage: Tornado's convention is to log it and fail with 599.
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    def garbage(conn, server):  # Tornado's convention: log it and fail with 599
+        server.read_request(conn)
+        reply(conn, b"NOT HTTP AT ALL\r\n\r\n")
 
-    import threading
-
-    def serve():
-        conn, _ = sock.accept()
-        with conn:
-            conn.recv(65536)
-            conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    srv = raw_server(garbage)
     client = nbfetch.tornado.AsyncHTTPClient(force_instance=True)
     try:
         with caplog.at_level(logging.INFO, logger="tornado.general"):
             with pytest.raises(HTTPClientError):
-                await client.fetch(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/x")
+                await client.fetch(f"http://{USER}:{PASSWORD}@127.0.0.1:{srv.port}/x")
             with pytest.raises(ValueError) as info:
                 await client.fetch(f"http://{USER}:{PASSWORD}@[bad/x")
     finally:
         client.close()
-        thread.join(5)
-        sock.close()
     assert "Malformed HTTP message from http://***@127.0.0.1" in caplog.text
     assert_no_secret({"log": caplog.text, "ValueError": str(info.value)})
