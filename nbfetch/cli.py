@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .core.redact import redact_headers, redact_url
 from .errors import FetchError, InvalidRequest
 
 
@@ -210,7 +211,11 @@ def status_line(response) -> str:
 
 def head_text(response) -> str:
     lines = [status_line(response)]
-    lines += [f"{name}: {value}" for name, value in response.headers.items()]
+    # Only URL userinfo is redacted: -i shows what the server sent, as curl -i does.
+    lines += [
+        f"{name}: {value}"
+        for name, value in redact_headers(response.headers.items(), hidden=frozenset())
+    ]
     return "\n".join(lines)
 
 
@@ -245,7 +250,7 @@ def _looks_textual(data: bytes) -> bool:
 def render_text(response, opts: FetchOptions, *, head: bool) -> str:
     parts = []
     for earlier in response.history:
-        parts.append(f"{status_line(earlier)}  → {earlier.headers.get('location', '')}")
+        parts.append(f"{status_line(earlier)}  → {redact_url(earlier.headers.get('location', ''))}")
     if head:
         parts.append(head_text(response))
         parts.append("")

@@ -21,6 +21,7 @@ from ._version import __version__
 from .core.decoders import AVAILABLE_ENCODINGS
 from .core.headers import Headers, HeaderSource
 from .core.models import Request
+from .core.redact import redact_url
 from .core.urls import URL
 from .drivers.base import Driver, IOTimeout
 from .errors import (
@@ -506,7 +507,7 @@ class AsyncClient:
             params = get("params")
             try:
                 key = (
-                    str(url),
+                    url,  # a URL compares its credentials too (its str hides them)
                     None if params is None else _headers_key(params),
                     method,
                     decompress,
@@ -615,7 +616,8 @@ class AsyncClient:
             except InvalidRequest as exc:
                 exchange.release()
                 raise RedirectError(
-                    f"cannot follow redirect to {location!r}: {exc.message}", url=response.url
+                    f"cannot follow redirect to {redact_url(location)!r}: {exc.message}",
+                    url=response.url,
                 ) from None
             method = request.method
             keep_body = True

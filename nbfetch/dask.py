@@ -37,12 +37,13 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from distributed import WorkerPlugin
 
+from .core.redact import redact_url
 from .errors import FetchError
 from .events import PHASES
 
@@ -95,6 +96,12 @@ class FetchResult:
     @property
     def ok(self) -> bool:
         return self.error is None and self.status_code is not None and self.status_code < 400
+
+    def __repr__(self) -> str:
+        # The dataclass repr, but ``url`` is the caller's string: redact its userinfo.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["url"] = redact_url(self.url)
+        return f"FetchResult({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 # -- worker side ------------------------------------------------------------------------------

@@ -9,9 +9,14 @@ Every error says what happened, in which phase of the fetch, and to which URL::
 
 An HTTP error status (404, 500, ...) is a response, not an exception, unless
 ``Response.raise_for_status()`` is called.
+
+The URL an error names never shows credentials: ``url`` is kept with its
+userinfo redacted (``http://***@host/``), even for a string the parser rejected.
 """
 
 from __future__ import annotations
+
+from .core.redact import redact_url
 
 __all__ = [
     "FetchError",
@@ -33,16 +38,17 @@ __all__ = [
 class FetchError(Exception):
     """Base of every error nbfetch raises.
 
-    Attributes: ``url`` (str or None), ``phase`` (the lifecycle phase in which it
-    happened: queue, resolve, connect, tls, send, wait, download, decode, redirect,
-    request), and ``message`` (what happened, without the URL).
+    Attributes: ``url`` (str or None; userinfo redacted), ``phase`` (the lifecycle
+    phase in which it happened: queue, resolve, connect, tls, send, wait, download,
+    decode, redirect, request), and ``message`` (what happened, without the URL).
     """
 
     default_phase = "request"
 
     def __init__(self, message: str, *, url: object = None, phase: str | None = None):
         self.message = message
-        self.url = None if url is None else str(url)
+        # Redacted when stored: the password never reaches str(), repr(), events or logs.
+        self.url = None if url is None else redact_url(url)
         # A class with its own phase (ConnectError: connect) knows where it happened.
         self._given_phase = phase or (
             None if self.default_phase == "request" else self.default_phase
@@ -58,7 +64,7 @@ class FetchError(Exception):
     def with_context(self, url: object, phase: str | None = None) -> FetchError:
         """Fill in the URL and phase where the raiser did not know them."""
         if self.url is None and url is not None:
-            self.url = str(url)
+            self.url = redact_url(url)
         if phase and self._given_phase is None:
             self._given_phase = self.phase = phase
         return self

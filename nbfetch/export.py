@@ -3,6 +3,11 @@
 >>> har = r.to_har()                      # doctest: +SKIP
 >>> json.dump(har, open("fetch.har", "w"))  # opens in browser DevTools
 >>> r.events_frame()                      # doctest: +SKIP
+
+Both redact by default (``core.redact``): the values of Authorization,
+Proxy-Authorization, Cookie and Set-Cookie become ``***`` (``Basic ***``), and
+userinfo in URLs ``***@``. ``redact=False`` keeps those header values, e.g. to
+replay the requests; URL userinfo is never written (Authorization carries it).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 from ._version import __version__
+from .core.headers import Headers
+from .core.redact import SENSITIVE_HEADERS, redact_headers, redact_url
 
 MAX_HAR_TEXT = 1_000_000
 
@@ -21,11 +28,13 @@ def _ms(seconds: float | None) -> float:
     return -1 if seconds is None else round(seconds * 1000, 3)
 
 
-def _headers(headers) -> list[dict]:
-    return [{"name": n, "value": v} for n, v in headers.items()]
+def _headers(headers, hidden: frozenset[str]) -> list[dict]:
+    return [{"name": n, "value": v} for n, v in redact_headers(headers.items(), hidden)]
 
 
-def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float) -> dict:
+def _entry(
+    response, hop_start: float, fetch_wall: float, fetch_start: float, hidden: frozenset[str]
+) -> dict:
     request = response.request
     timing = response.timing
     body = request.body if isinstance(request.body, bytes) else None
@@ -34,7 +43,7 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float) ->
         "url": str(request.url),
         "httpVersion": "HTTP/1.1",
         "cookies": [],
-        "headers": _headers(request.headers),
+        "headers": _headers(request.headers, hidden),
         "queryString": [
             {"name": k, "value": v} for k, v in parse_qsl(request.url.query, keep_blank_values=True)
         ],
@@ -76,9 +85,9 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float) ->
             "statusText": response.reason,
             "httpVersion": response.http_version,
             "cookies": [],
-            "headers": _headers(response.headers),
+            "headers": _headers(response.headers, hidden),
             "content": content,
-            "redirectURL": response.headers.get("location", ""),
+            "redirectURL": redact_url(response.headers.get("location", "")),
             "headersSize": -1,
             "bodySize": response.wire_bytes,
         },
@@ -87,15 +96,17 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float) ->
     }
 
 
-def to_har(response) -> dict:
-    """HAR 1.2 for the fetch: one entry per hop (redirects first), timings from the events."""
+def to_har(response, *, redact: bool = True) -> dict:
+    """HAR 1.2 for the fetch: one entry per hop (redirects first), timings from the events.
+    ``redact=False`` keeps the credential header values (see the module docstring)."""
+    hidden = SENSITIVE_HEADERS if redact else frozenset()
     rec = response._recorder
     fetch_start = rec.events[0].time if rec.events else rec.start
     entries = []
     for hop in [*response.history, response]:
         start_index = rec.hop_starts[hop._hop]
         hop_start = rec.events[start_index].time if start_index < len(rec.events) else fetch_start
-        entries.append(_entry(hop, hop_start, rec.wall, fetch_start))
+        entries.append(_entry(hop, hop_start, rec.wall, fetch_start, hidden))
     return {
         "log": {
             "version": "1.2",
@@ -106,8 +117,11 @@ def to_har(response) -> dict:
     }
 
 
-def events_frame(response):
-    """The events as a pandas DataFrame: name, offset (s), time, and one column per detail."""
+def events_frame(response, *, redact: bool = True):
+    """The events as a pandas DataFrame: name, offset (s), time, and one column per detail
+    (text for anything else than a number, str, bool or None; URLs with userinfo
+    redacted, header values as in ``to_har``)."""
+    hidden = SENSITIVE_HEADERS if redact else frozenset()
     try:
         import pandas as pd
     except ImportError:
@@ -116,8 +130,11 @@ def events_frame(response):
     for e in response.events:
         row = {"name": e.name, "offset": e.offset, "time": e.time}
         for key, value in e.details.items():
-            row[key] = (
-                value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
-            )
+            if isinstance(value, (int, float, str, bool, type(None))):
+                row[key] = value
+            elif isinstance(value, Headers):
+                row[key] = value.describe(hidden)
+            else:
+                row[key] = str(value)  # a URL's str redacts its userinfo
         rows.append(row)
     return pd.DataFrame(rows)

@@ -247,17 +247,18 @@ class Response:
             self._exchange.release()
 
     # -- export ----------------------------------------------------------------
-    def to_har(self) -> dict:
-        """HAR 1.2 (one entry per redirect hop), timings from the events."""
+    def to_har(self, *, redact: bool = True) -> dict:
+        """HAR 1.2 (one entry per redirect hop), timings from the events. Credential
+        headers are redacted unless ``redact=False``; URL userinfo always is."""
         from .export import to_har
 
-        return to_har(self)
+        return to_har(self, redact=redact)
 
-    def events_frame(self):
-        """The events as a pandas DataFrame (needs pandas)."""
+    def events_frame(self, *, redact: bool = True):
+        """The events as a pandas DataFrame (needs pandas); redacted as ``to_har``."""
         from .export import events_frame
 
-        return events_frame(self)
+        return events_frame(self, redact=redact)
 
     # -- display ---------------------------------------------------------------
     def __repr__(self) -> str:

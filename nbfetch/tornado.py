@@ -19,6 +19,7 @@ import io
 import socket
 import ssl
 import time
+from collections import deque
 from typing import Any
 
 from tornado import httputil
@@ -28,6 +29,7 @@ from tornado.log import gen_log
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 
 from .client import AsyncClient, Limits
+from .core.redact import redact_url
 from .errors import (
     DecodeError,
     FetchTimeout,
@@ -247,7 +249,7 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
         if r.status_code == 204 and (r.content_length or 0) > 0:
             gen_log.info(
                 "Malformed HTTP message from %s: Response with code 204 should not have body",
-                request.url,
+                redact_url(request.url),
             )
             raise HTTPStreamClosedError("Stream closed")
         return HTTPResponse(
@@ -256,7 +258,8 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
             reason=r.reason,
             headers=httputil.HTTPHeaders(r.headers.items()),
             buffer=io.BytesIO(body),
-            effective_url=str(r.url),
+            # A usable URL without the credentials (str() would give "***@").
+            effective_url=str(r.url.copy_with(username=None, password=None)),
             request_time=time.monotonic() - start,
             start_time=start_wall,
             time_info=time_info(r.timing),
@@ -278,40 +281,64 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
         if isinstance(exc, TooLargeError):
             decoded = exc.phase == "decode" or request.decompress_response
             what = "decompressed body" if decoded else "body"
-            gen_log.warning("Malformed HTTP message from %s: %s too large", request.url, what)
+            gen_log.warning(
+                "Malformed HTTP message from %s: %s too large", redact_url(request.url), what
+            )
             return HTTPStreamClosedError("Stream closed")
         if isinstance(exc, (ProtocolError, NetworkError, DecodeError)):
-            gen_log.info("Malformed HTTP message from %s: %s", request.url, exc.message)
+            gen_log.info("Malformed HTTP message from %s: %s", redact_url(request.url), exc.message)
             return HTTPStreamClosedError("Stream closed")
         return exc  # ConnectError and the rest: nbfetch's own, with URL and phase
 
 
 def _produced_body(body_producer):
-    """Tornado's ``body_producer(write)`` as an async iterable of chunks."""
+    """Tornado's ``body_producer(write)`` as an async iterable of chunks.
+
+    As Tornado's ``HTTP1Connection.write``, ``write()`` queues its chunk at once
+    and returns a Future that resolves once the chunk is sent: a producer that
+    awaits it gets backpressure, one that does not still has every chunk sent,
+    in order (its chunks wait in memory, as in Tornado's write buffer).
+    """
 
     async def chunks():
-        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
-        done = object()
+        loop = asyncio.get_running_loop()
+        pending: deque[tuple[bytes, asyncio.Future]] = deque()
+        wakeup = asyncio.Event()
 
-        async def write(chunk):
-            await queue.put(chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8"))
+        def write(chunk) -> asyncio.Future:
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            elif not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"write() takes bytes, not {type(chunk).__name__}")
+            future = loop.create_future()
+            pending.append((bytes(chunk), future))
+            wakeup.set()
+            return future
 
         async def produce():
-            try:
-                result = body_producer(write)
-                if result is not None:
-                    await result
-            finally:
-                await queue.put(done)
+            result = body_producer(write)
+            if result is not None:
+                await result
 
         task = asyncio.ensure_future(produce())
+        task.add_done_callback(lambda _: wakeup.set())
         try:
-            while (item := await queue.get()) is not done:
-                yield item
-            await task  # re-raise the producer's error, if any
+            while True:
+                while pending:
+                    chunk, future = pending[0]
+                    yield chunk  # resumed once the exchange has sent it
+                    pending.popleft()
+                    if not future.done():
+                        future.set_result(None)
+                if task.done():
+                    break
+                wakeup.clear()
+                await wakeup.wait()
+            task.result()  # re-raise the producer's error, if any
         finally:
-            if not task.done():
-                task.cancel()
+            task.cancel()
+            for _, future in pending:
+                future.cancel()  # not (all) sent: the request failed
 
     return chunks()
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Union
 
+from .redact import SENSITIVE_HEADERS, redact_headers
+
 HeaderSource = Union[
     "Headers",
     Mapping[str, str],
@@ -186,4 +188,11 @@ class Headers:
         return [(k, v) for _, k, v in self._items] == [(k, v) for _, k, v in other._items]
 
     def __repr__(self) -> str:
-        return f"Headers({self.items()!r})"
+        """Credentials hidden (``core.redact``): a repr ends up in logs and notebooks."""
+        return self.describe()
+
+    def describe(self, hidden: frozenset[str] = SENSITIVE_HEADERS) -> str:
+        """The repr, with the values of the fields in ``hidden`` replaced and the
+        userinfo of URL-valued fields (Location) redacted; ``hidden=frozenset()``
+        keeps the credentials."""
+        return f"Headers({redact_headers(self.items(), hidden)!r})"

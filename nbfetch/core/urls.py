@@ -6,12 +6,17 @@ UTS #46 (the ``idna`` package, as requests and httpx use; the stdlib codec is ID
 query are percent-encoded where RFC 3986 requires it. Control characters (CR, LF,
 NUL, TAB, ...) anywhere in a URL are refused before anything is resolved or sent:
 they are how header injection through a URL starts (CPython CVE-2019-9740).
+A URL's text forms (``str``, ``repr``) show userinfo as ``***@`` (``core.redact``);
+the ``username`` and ``password`` attributes keep it for Basic auth.
 
 >>> u = URL.parse("http://Bücher.example:8080/a b?q=ü#top")
 >>> u.host, u.port, u.target
 ('xn--bcher-kva.example', 8080, '/a%20b?q=%C3%BC')
 >>> URL.parse("localhost:8000/get").scheme      # no scheme: http, as curl does
 'http'
+>>> u = URL.parse("http://user:secret@127.0.0.1/")
+>>> u, u.password
+(URL('http://***@127.0.0.1/'), 'secret')
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from functools import lru_cache
 from urllib.parse import quote, urljoin
 
 from ..errors import InvalidRequest
+from .redact import REDACTED, redact_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -119,12 +125,15 @@ class URL:
         """Resolve a (possibly relative) reference such as a Location header."""
         if _has_control(reference):
             raise InvalidRequest(
-                "URL contains a control character (CR, LF, NUL, TAB, ...)", url=repr(reference)
+                "URL contains a control character (CR, LF, NUL, TAB, ...)",
+                url=repr(redact_url(reference)),
             )
         try:
-            joined = urljoin(str(self), reference)
+            # Without this URL's userinfo: a relative reference does not inherit it
+            # (same-origin hops keep the Authorization header instead).
+            joined = urljoin(self._text(""), reference)
         except ValueError as exc:  # urllib refuses e.g. a malformed IPv6 literal
-            raise InvalidRequest(f"invalid URL {reference!r}: {exc}") from None
+            raise InvalidRequest(f"invalid URL {redact_url(reference)!r}: {exc}") from None
         return URL.parse(joined)
 
     def copy_with(self, **changes: object) -> URL:
@@ -136,12 +145,19 @@ class URL:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("URL is immutable; use copy_with()")
 
-    def __str__(self) -> str:
-        out = f"{self.scheme}://{self.netloc}{self.target}"
+    def _text(self, userinfo: str) -> str:
+        out = f"{self.scheme}://{userinfo}{self.netloc}{self.target}"
         return f"{out}#{self.fragment}" if self.fragment else out
+
+    def __str__(self) -> str:
+        """The URL with its userinfo, if any, shown as ``***@``: never the credentials."""
+        return self._text("" if self.username is None else f"{REDACTED}@")
 
     def __repr__(self) -> str:
         return f"URL({str(self)!r})"
+
+    def _key(self) -> tuple:
+        return (self._text(""), self.username, self.password)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
@@ -149,10 +165,10 @@ class URL:
                 other = URL.parse(other)
             except InvalidRequest:
                 return False
-        return isinstance(other, URL) and str(self) == str(other)
+        return isinstance(other, URL) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return hash(self._key())
 
 
 @lru_cache(maxsize=512)
@@ -160,16 +176,16 @@ def _parse_cached(text: str) -> URL:
     url = text.strip(" ")
     if _has_control(url):
         raise InvalidRequest(
-            "URL contains a control character (CR, LF, NUL, TAB, ...)", url=repr(url)
+            "URL contains a control character (CR, LF, NUL, TAB, ...)", url=repr(redact_url(url))
         )
     scheme, sep, rest = url.partition("://")
     if not sep:
         named = _SCHEME.match(url)
         if named and not url[named.end() :][:1].isdigit():
-            # "data:...", "javascript:...", "mailto:...": a scheme, not host:port
-            raise InvalidRequest(
-                f"unsupported URL scheme {named.group(1).lower()!r}: only http and https", url=url
-            )
+            # "data:...", "javascript:...", "mailto:...": a scheme, not host:port;
+            # in "user:pw@host" it is a user name, not to be echoed.
+            scheme = "" if "@" in url else f" {named.group(1).lower()!r}"
+            raise InvalidRequest(f"unsupported URL scheme{scheme}: only http and https", url=url)
         # No scheme at all ("localhost:8000/x"): assume http, as curl does.
         scheme, rest = "http", url
     scheme = scheme.lower()
@@ -206,6 +222,12 @@ def _parse_cached(text: str) -> URL:
         host, _, port_text = hostport.partition(":")
     if port_text:
         if not port_text.isdigit() or not port_text.isascii() or not 0 < int(port_text) < 65536:
+            if "@" in remainder:
+                # Most likely "user:pa/ss@host": the "port" is part of a password.
+                raise InvalidRequest(
+                    "invalid port (percent-encode any '/', '?' or '#' in a user name or password)",
+                    url=url,
+                )
             raise InvalidRequest(f"invalid port {port_text!r}", url=url)
         port = int(port_text)
     else:

@@ -1,7 +1,8 @@
 """Rich display of a Response: ``text/plain`` and ``text/html``.
 
 Everything the server sent (reason phrase, header names and values, body, URLs
-from Location headers) is untrusted and goes through ``html.escape``; images are
+from Location headers) is untrusted and goes through ``html.escape``; userinfo in
+a URL (a Location too) is shown as ``***@`` (``core.redact``); images are
 only ever shown through ``<img src="data:...">`` (an SVG there cannot run
 script); bodies are truncated so a notebook never stores megabytes of output.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+
+from ..core.redact import redact_header, redact_url
 
 #: Body bytes shown at most in a notebook output.
 MAX_PREVIEW = 20_000
@@ -113,9 +116,10 @@ def timing_bar_html(timing, width_px: int = 420) -> str:
 
 
 def headers_table(headers) -> str:
+    # Only URL userinfo is redacted: the view shows what the server sent.
     rows = "".join(
         f'<tr><td style="text-align:left;font-weight:600;padding-right:1em">{esc(n)}</td>'
-        f'<td style="text-align:left">{esc(v)}</td></tr>'
+        f'<td style="text-align:left">{esc(redact_header(n, v, hidden=frozenset()))}</td></tr>'
         for n, v in headers.items()
     )
     return f'<table style="font-family:monospace;font-size:12px">{rows}</table>'
@@ -127,7 +131,7 @@ def response_html(response) -> str:
     for earlier in r.history:
         parts.append(
             f'<div style="color:#666">{esc(earlier.request.method)} {esc(earlier.url)} → '
-            f"{earlier.status_code} {esc(earlier.reason)} → {esc(earlier.headers.get('location', ''))}</div>"
+            f"{earlier.status_code} {esc(earlier.reason)} → {esc(redact_url(earlier.headers.get('location', '')))}</div>"
         )
     parts.append(
         f'<div><b style="color:{status_colour(r.status_code)}">{r.status_code} {esc(r.reason)}</b> '
@@ -160,7 +164,10 @@ def response_text(response) -> str:
     kind, text = body_preview(response)
     if kind == "image":
         text = f"[{len(response.body):,} bytes of {response.headers.get('content-type')}]"
-    lines = [f"  {status_line(e)} → {e.headers.get('location', '')}" for e in response.history]
+    lines = [
+        f"  {status_line(e)} → {redact_url(e.headers.get('location', ''))}"
+        for e in response.history
+    ]
     lines.append(f"<Response [{status_line(response)}] {response.url}>")
     lines.append(text if len(text) < 2000 else text[:2000] + "\n…")
     lines.append(timing_waterfall(response.timing))

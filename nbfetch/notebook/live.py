@@ -20,6 +20,7 @@ from collections import deque
 
 import ipywidgets as widgets
 
+from ..core.redact import redact_url
 from ..errors import FetchCancelled
 from ..events import PHASES, RUNNING_PHASE, Event, Timing
 from .display import PHASE_COLOURS, body_preview, esc, headers_table, status_colour
@@ -59,7 +60,7 @@ class ResponseView(widgets.VBox):
     MAX_EVENT_ROWS = 200
 
     def __init__(self, method: str = "GET", url: str = "", *, throttle: float = 0.05):
-        self.method, self.url = method, str(url)
+        self.method, self.url = method, redact_url(url)
         self.throttle = throttle
         self.response = None
         self.error: BaseException | None = None

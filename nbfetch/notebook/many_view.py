@@ -12,6 +12,7 @@ import time
 
 import ipywidgets as widgets
 
+from ..core.redact import redact_url
 from ..events import Event
 from .display import esc, status_colour
 from .throttle import Throttle
@@ -39,7 +40,7 @@ class ManyView(widgets.VBox):
     """Waterfall of many fetches; feed it with ``trace(index, event)``."""
 
     def __init__(self, urls: list[str], *, max_clients: int, throttle: float = 0.05):
-        self.urls = [str(u) for u in urls]
+        self.urls = [redact_url(u) for u in urls]
         self.max_clients = max_clients
         self.throttle = throttle
         self.rows = [_Row() for _ in self.urls]

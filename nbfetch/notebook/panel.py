@@ -18,6 +18,7 @@ import time
 import ipywidgets as widgets
 
 from ..cli import parse_header
+from ..core.redact import redact_url
 from ..errors import FetchError, InvalidRequest
 from .display import esc
 from .live import ResponseView
@@ -172,7 +173,7 @@ class FetchPanel(widgets.VBox):
         self._views.append(view)
         del self._views[:-MAX_HISTORY]
         self.current.children = [view]
-        label = f"{time.strftime('%H:%M:%S')}  {self.method.value} {self.url.value}"
+        label = f"{time.strftime('%H:%M:%S')}  {self.method.value} {redact_url(self.url.value)}"
         index = len(self._views) - 1
 
         async def go():

@@ -1,0 +1,324 @@
+"""Credentials never leave the client as text.
+
+For each writer of text (error message, ``str``/``repr`` of an error, ``error``
+event, ``r.events`` details and reprs, ``repr(response)``, HAR, ``events_frame``,
+the rich display, the live view, the CLI, log records) the password, and the
+Basic token built from it, must not appear: for a URL the parser rejects, a
+redirect whose Location carries userinfo, and credentials given with ``auth=``.
+The wire still carries the real credentials.
+"""
+
+import base64
+import io
+import json
+import logging
+
+import pytest
+from conftest import reply
+
+from nbfetch import AsyncClient, InvalidRequest, RedirectError
+from nbfetch.cli import main, parse_options, render_text, run_cli
+from nbfetch.core.redact import redact_header, redact_url
+from nbfetch.core.urls import URL
+from nbfetch.dask import FetchResult
+from nbfetch.notebook.display import headers_table
+from nbfetch.notebook.live import ResponseView
+from nbfetch.notebook.many_view import ManyView
+
+pytestmark = pytest.mark.anyio
+
+USER = "alice-login"
+PASSWORD = "s3cretPW7f2a"
+TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+SESSION = "sessionid9b41"
+SECRETS = (PASSWORD, TOKEN)
+#: Writers that hide cookies too; the display and the CLI show the Set-Cookie a
+#: server sent (as curl -i does), only URL userinfo is redacted there.
+COOKIE_FREE = ("history", "events repr", "event details", "request headers", "events_frame", "har")
+
+
+def assert_no_secret(texts: dict[str, str], secrets=SECRETS) -> None:
+    leaks = {w: found for w, text in texts.items() if (found := [s for s in secrets if s in text])}
+    assert not leaks, f"secrets leaked: {leaks}"
+
+
+def assert_no_credentials(texts: dict[str, str], *extra: str) -> None:
+    assert_no_secret(texts, (*SECRETS, *extra))
+    assert_no_secret({where: texts[where] for where in COOKIE_FREE}, (SESSION,))
+
+
+def view_html(view: ResponseView) -> str:
+    return "".join(w.value for name, w in vars(view).items() if name.endswith("_html"))
+
+
+def response_texts(response, opts=None) -> dict[str, str]:
+    """Every text form of a finished fetch."""
+    opts = opts or parse_options([str(response.url), "-i", "--timing"])
+    return {
+        "repr(response)": repr(response),
+        "str(url)": str(response.url),
+        "history": repr(response.history),
+        "events repr": repr(response.events),
+        "event details": "\n".join(str(e.details) for e in response.events),
+        "event as_dict": json.dumps([e.as_dict() for e in response.events], default=str),
+        "request headers": repr(response.request.headers),
+        "events_frame": response.events_frame().to_csv(),
+        "har": json.dumps(response.to_har()),
+        "mimebundle": json.dumps(response._repr_mimebundle_()),
+        "cli": render_text(response, opts, head=True),
+    }
+
+
+def auth_line(request: bytes) -> bytes | None:
+    for line in request.split(b"\r\n"):
+        if line.lower().startswith(b"authorization:"):
+            return line.split(b":", 1)[1].strip()
+    return None
+
+
+# -- the one redaction function ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"http://{USER}:{PASSWORD}@h/x", "http://***@h/x"),
+        (f"http://{USER}:{PASSWORD}@[bad/x", "http://***@[bad/x"),  # the parser rejects it
+        (f"http://{USER}:{PASSWORD}@h:bad/", "http://***@h:bad/"),
+        (f"http://{USER}:pa/{PASSWORD}@h/x", "http://***@h/x"),  # an unencoded "/"
+        (f"http://{USER}:pa#{PASSWORD}@h/", "http://***@h/"),
+        (f"http://{USER}:p@{PASSWORD}@h/", "http://***@h/"),  # an unencoded "@"
+        (f"{USER}:{PASSWORD}@h/x", "***@h/x"),  # no scheme
+        (f"http://{PASSWORD}@h/", "http://***@h/"),  # a token as the user name
+        # nothing to hide: unchanged
+        ("http://medium.com/@alice/post", "http://medium.com/@alice/post"),
+        ("http://[::1]:8080/@a", "http://[::1]:8080/@a"),
+        ("http://h/?to=a@b", "http://h/?to=a@b"),
+        ("", ""),
+    ],
+)
+def test_redact_url_hides_userinfo_of_any_string(text, shown):
+    assert redact_url(text) == shown
+
+
+def test_redact_header_keeps_the_scheme_and_redacts_location_userinfo():
+    assert redact_header("Authorization", f"Basic {TOKEN}") == "Basic ***"
+    assert redact_header("proxy-authorization", "Bearer abc") == "Bearer ***"
+    assert redact_header("Cookie", f"sid={SESSION}") == "***"
+    assert redact_header("Set-Cookie", f"sid={SESSION}", hidden=frozenset()) == f"sid={SESSION}"
+    assert redact_header("Location", f"http://u:{PASSWORD}@h/", hidden=frozenset()) == (
+        "http://***@h/"
+    )
+    assert redact_header("Content-Type", "text/plain") == "text/plain"
+
+
+def test_url_keeps_credentials_for_the_wire_and_hides_them_in_text():
+    u = URL.parse(f"http://{USER}:{PASSWORD}@127.0.0.1/x")
+    assert (u.username, u.password) == (USER, PASSWORD)
+    assert str(u) == "http://***@127.0.0.1/x" and USER not in repr(u)
+    # equality and hashing see the credentials, which the text does not show
+    other = URL.parse(f"http://{USER}:other@127.0.0.1/x")
+    assert u != other and str(u) == str(other)
+    assert u == f"http://{USER}:{PASSWORD}@127.0.0.1/x" and u != "http://127.0.0.1/x"
+
+
+def test_dask_fetch_result_repr_redacts_the_url():
+    result = FetchResult(url=f"http://{USER}:{PASSWORD}@h/", error="x")
+    assert PASSWORD not in repr(result) and "http://***@h/" in repr(result)
+    assert result.url == f"http://{USER}:{PASSWORD}@h/"  # the caller's own string, as given
+
+
+# -- a URL the parser rejects ------------------------------------------------------------------
+REJECTED = [
+    f"http://{USER}:{PASSWORD}@[bad/x",
+    f"http://{USER}:{PASSWORD}@[::1/x",
+    f"http://{USER}:{PASSWORD}@h o/",
+    f"http://{USER}:{PASSWORD}@h:99999/",
+    f"http://{USER}:{PASSWORD}@h<x>/",
+    f"http://{USER}:{PASSWORD}@h\r\nX-Injected: 1/",
+    f"ftp://{USER}:{PASSWORD}@h/",
+    f"{USER}:{PASSWORD}@h/x",  # no scheme: "alice-login" is not a scheme to echo
+    f"http://{USER}:pa/{PASSWORD}@h/x",  # unencoded "/": the "port" is the password
+]
+
+
+@pytest.mark.parametrize("url", REJECTED)
+async def test_a_rejected_url_never_shows_the_password(url):
+    async with AsyncClient() as client:
+        with pytest.raises(InvalidRequest) as info:
+            await client.fetch(url)
+    exc = info.value
+    texts = {
+        "str(exc)": str(exc),
+        "repr(exc)": repr(exc),
+        "exc.url": str(exc.url),
+        "exc.message": exc.message,
+        "live view": view_html(ResponseView("GET", url)),
+        "many view": ManyView([url], max_clients=1).chart.value,
+    }
+    assert_no_secret(texts, (PASSWORD, USER))
+    assert "***@" in exc.url  # the reader sees that credentials were given
+
+
+def test_a_rejected_url_in_the_cli_never_shows_the_password(capsys):
+    assert main([f"http://{USER}:{PASSWORD}@[bad/x"]) == 2
+    err = capsys.readouterr().err
+    assert "InvalidRequest" in err and "http://***@[bad/x" in err and PASSWORD not in err
+
+
+# -- a redirect whose Location carries userinfo --------------------------------------------------
+def redirecting_server(raw_server, location: bytes):
+    """``/start`` redirects to ``location`` ({port} filled in); anything else is 200."""
+
+    def handler(conn, server):
+        while True:
+            head = server.read_request(conn)
+            if not head:
+                return
+            if head.startswith(b"GET /start "):
+                target = location.replace(b"{port}", str(server.port).encode())
+                reply(conn, b"HTTP/1.1 302 Found\r\nLocation: " + target + b"\r\n")
+                reply(conn, b"Content-Length: 0\r\n\r\n")
+            else:
+                reply(
+                    conn,
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    b"Set-Cookie: sid=" + SESSION.encode() + b"; HttpOnly\r\n"
+                    b"Content-Length: 2\r\n\r\nok",
+                )
+
+    return raw_server(handler)
+
+
+async def test_a_redirect_location_with_userinfo_is_followed_but_never_shown(raw_server):
+    location = f"http://{USER}:{PASSWORD}@127.0.0.1:{{port}}/final".encode()
+    srv = redirecting_server(raw_server, location)
+    view = ResponseView("GET", srv.url + "/start")
+    async with AsyncClient() as client:
+        r = await client.fetch(srv.url + "/start", trace=view.trace)
+        unfollowed = await client.fetch(srv.url + "/start", follow_redirects=False)
+    assert r.status_code == 200 and r.url.password == PASSWORD
+    # the wire carries the credentials of the Location (same origin)
+    assert auth_line(srv.received[1]) == f"Basic {TOKEN}".encode()
+    texts = response_texts(r)
+    texts["live view"] = view_html(view)
+    texts["302 with -i"] = render_text(unfollowed, parse_options([srv.url, "-i"]), head=True)
+    texts["302 headers table"] = headers_table(unfollowed.headers)
+    assert_no_credentials(texts, USER)
+    assert "http://***@127.0.0.1" in texts["har"] and "Basic ***" in texts["har"]
+    assert f"Location: http://***@127.0.0.1:{srv.port}/final" in texts["302 with -i"]
+
+
+async def test_a_malformed_location_with_userinfo_fails_without_showing_it(raw_server):
+    srv = redirecting_server(raw_server, f"http://{USER}:{PASSWORD}@[bad/x".encode())
+    events, view = [], ResponseView("GET", srv.url + "/start")
+
+    def trace(event):
+        events.append(event)
+        view.trace(event)
+
+    async with AsyncClient() as client:
+        with pytest.raises(RedirectError) as info:
+            await client.fetch(srv.url + "/start", trace=trace)
+    (error,) = [e for e in events if e.name == "error"]
+    texts = {
+        "str(exc)": str(info.value),
+        "repr(exc)": repr(info.value),
+        "error event": repr(error),
+        "error details": json.dumps(error.details),
+        "events": repr(events),
+        "live view": view_html(view),
+    }
+    assert_no_secret(texts)
+    assert "http://***@[bad/x" in error.details["message"]
+
+
+# -- credentials given with auth= or in the URL ---------------------------------------------------
+async def test_auth_credentials_are_sent_but_never_shown(raw_server):
+    srv = redirecting_server(raw_server, b"/final")  # a relative redirect, same origin
+    async with AsyncClient() as client:
+        r = await client.fetch(
+            srv.url + "/start", auth=(USER, PASSWORD), headers={"Cookie": f"sid={SESSION}"}
+        )
+    assert [auth_line(req) for req in srv.received] == [f"Basic {TOKEN}".encode()] * 2
+    assert_no_credentials(response_texts(r))
+
+
+async def test_url_userinfo_is_sent_but_never_shown(raw_server):
+    srv = redirecting_server(raw_server, b"/final")
+    url = f"http://{USER}:{PASSWORD}@127.0.0.1:{srv.port}/start"
+    out = io.StringIO()
+    opts = parse_options([url, "--timing"])
+    async with AsyncClient() as client:
+        r = await client.fetch(url)
+    assert auth_line(srv.received[0]) == f"Basic {TOKEN}".encode()
+    await run_cli(opts, out=out)
+    texts = response_texts(r, opts)
+    texts["cli output"] = out.getvalue()
+    assert_no_credentials(texts, USER)
+
+
+async def test_panel_history_and_view_never_show_url_credentials(raw_server):
+    import nbfetch
+
+    srv = redirecting_server(raw_server, b"/final")
+    async with AsyncClient() as client:
+        url = f"http://{USER}:{PASSWORD}@127.0.0.1:{srv.port}/start"
+        panel = nbfetch.FetchPanel(url=url, client=client)
+        response = await panel.send()
+    assert response.status_code == 200
+    texts = {"history": repr(panel.history.options), "view": view_html(panel._views[-1])}
+    assert_no_secret(texts, (PASSWORD, USER))
+
+
+async def test_har_and_events_frame_keep_the_credentials_only_when_asked(raw_server):
+    srv = redirecting_server(raw_server, b"/final")
+    async with AsyncClient() as client:
+        r = await client.fetch(
+            srv.url + "/start",
+            auth=(USER, PASSWORD),
+            headers={"Cookie": f"sid={SESSION}", "Proxy-Authorization": "Basic proxytoken"},
+        )
+    kept = json.dumps(r.to_har(redact=False))
+    for secret in (TOKEN, SESSION, "proxytoken"):
+        assert secret in kept
+    redacted = json.dumps(r.to_har())
+    for secret in (TOKEN, SESSION, "proxytoken"):
+        assert secret not in redacted
+    assert SESSION in r.events_frame(redact=False).to_csv()
+    assert SESSION not in r.events_frame().to_csv()
+
+
+async def test_each_url_object_sends_its_own_credentials(raw_server):
+    """A URL's text hides its credentials, so it cannot key the prepared-request cache."""
+    srv = redirecting_server(raw_server, b"/final")
+    async with AsyncClient() as client:
+        for password in ("first", "second"):
+            await client.fetch(URL.parse(f"http://{USER}:{password}@127.0.0.1:{srv.port}/x"))
+    sent = [auth_line(req) for req in srv.received]
+    assert sent == [
+        b"Basic " + base64.b64encode(f"{USER}:{p}".encode()) for p in ("first", "second")
+    ]
+
+
+# -- the Tornado adapter's log records ------------------------------------------------------------
+async def test_tornado_adapter_logs_no_credentials(raw_server, caplog):
+    pytest.importorskip("tornado")
+    from tornado.httpclient import HTTPClientError
+
+    import nbfetch.tornado
+
+    def garbage(conn, server):  # Tornado's convention: log it and fail with 599
+        server.read_request(conn)
+        reply(conn, b"NOT HTTP AT ALL\r\n\r\n")
+
+    srv = raw_server(garbage)
+    client = nbfetch.tornado.AsyncHTTPClient(force_instance=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="tornado.general"):
+            with pytest.raises(HTTPClientError):
+                await client.fetch(f"http://{USER}:{PASSWORD}@127.0.0.1:{srv.port}/x")
+            with pytest.raises(ValueError) as info:
+                await client.fetch(f"http://{USER}:{PASSWORD}@[bad/x")
+    finally:
+        client.close()
+    assert "Malformed HTTP message from http://***@127.0.0.1" in caplog.text
+    assert_no_secret({"log": caplog.text, "ValueError": str(info.value)})
