@@ -178,6 +178,30 @@ async def test_bomb_memory_stays_bounded(adversary, mode):
         tracemalloc.stop()
 
 
+@pytest.mark.parametrize("path", BOMBS)
+async def test_other_tasks_run_while_a_bomb_decodes(adversary, path):
+    # A bomb decodes for seconds; between its bounded steps the exchange yields
+    # to the event loop, so a task that only yields gets a turn at each step.
+    turns = 0
+
+    async def other_task():
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    task = asyncio.create_task(other_task())
+    try:
+        async with AsyncClient(limits=Limits(max_decoded_size=64 * 2**20)) as c:
+            with pytest.raises(nbfetch.TooLargeError):
+                await c.fetch(adversary.url + path)
+    finally:
+        task.cancel()
+    # 64 MiB in steps of at most 1 MiB (2 for brotli): over 32 steps, a turn
+    # each; without the yield, only the socket reads give turns (7 of them).
+    assert turns >= 25, turns
+
+
 async def test_cross_origin_redirect_between_loopback_addresses_drops_credentials():
     # 127.0.0.2 is another host: Authorization, Cookie and Proxy-Authorization stay behind.
     got = {}
