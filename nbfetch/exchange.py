@@ -322,7 +322,9 @@ class Exchange:
             if decoder is not None and decoder.more:
                 # Output still pending from the last piece (a bomb, or simply
                 # very compressible data): hand it out one bounded step at a
-                # time before reading anything more from the socket.
+                # time before reading anything more from the socket, and let
+                # other tasks run between steps (a bomb decodes for seconds).
+                await self.ctx.driver.sleep(0)
                 piece = self._more_decoded()
             else:
                 while True:

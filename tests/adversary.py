@@ -18,6 +18,7 @@ import threading
 import zlib
 
 import brotli
+import zstandard
 
 CASES = {}
 
@@ -125,6 +126,9 @@ GZIP_BOMB = gzip.compress(ZEROS, 9)
 DEFLATE_BOMB = zlib.compress(ZEROS, 9)
 BROTLI_BOMB = brotli.compress(ZEROS, quality=5)
 del ZEROS
+# 1 GiB of zeros in 32 KiB of RLE blocks, built a MiB at a time.
+_zstd = zstandard.ZstdCompressor().compressobj()
+ZSTD_BOMB = b"".join(_zstd.compress(bytes(1 << 20)) for _ in range(1024)) + _zstd.flush()
 
 
 def compressed(path, coding: bytes, body: bytes, status=b"200 OK", extra=b""):
@@ -144,6 +148,8 @@ def compressed(path, coding: bytes, body: bytes, status=b"200 OK", extra=b""):
 compressed("/gzip-bomb", b"gzip", GZIP_BOMB)
 compressed("/deflate-bomb", b"deflate", DEFLATE_BOMB)
 compressed("/br-bomb", b"br", BROTLI_BOMB)
+compressed("/zstd-bomb", b"zstd", ZSTD_BOMB)
+compressed("/gzip-zstd-bomb", b"gzip, zstd", zstandard.ZstdCompressor().compress(GZIP_BOMB))
 compressed("/bomb-in-redirect", b"gzip", GZIP_BOMB, b"302 Found", b"Location: /gzip-ok\r\n")
 compressed("/gzip-ok", b"gzip", gzip.compress(b"fine"))
 compressed("/encoding-chain", b"gzip, gzip, gzip, gzip, gzip", b"x")

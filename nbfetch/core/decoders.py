@@ -1,10 +1,14 @@
 """Content decoders: gzip (multi-member), deflate (zlib or raw), br, zstd.
 
 Every decoder is bounded: it never produces more than ``max_size`` bytes in total
-(decompression bombs: urllib3 CVE-2025-66471, curl CVE-2023-23916), and it works
-in steps of at most ``STEP`` output bytes so one small input cannot allocate a
-huge buffer at once. A chain of encodings (``Content-Encoding: gzip, br``) is
-decoded last-applied first (RFC 9110 section 8.4), and its length is bounded.
+(decompression bombs: urllib3 CVE-2025-66471, curl CVE-2023-23916), and one
+``decode`` call returns at most ``STEP`` bytes (brotli: under twice that), whatever
+the input, so one small input cannot allocate a huge buffer at once. Input not
+decoded yet is kept: while ``more`` is true, ``decode(b"")`` returns the next step,
+and new data is given only once it is false. ``flush`` returns nothing more; it
+raises DecodeError for a body that stopped mid-stream. A chain of encodings
+(``Content-Encoding: gzip, br``) is decoded last-applied first (RFC 9110 section
+8.4), in the same bounded steps.
 
 >>> import gzip
 >>> d = make_decoder(["gzip"], max_size=None)
@@ -19,6 +23,10 @@ import zlib
 from ..errors import DecodeError, TooLargeError
 
 STEP = 1024 * 1024
+_ZSTD_MAX_WINDOW = 8 * 1024 * 1024
+_ZSTD_BLOCK_MAX = 128 * 1024
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # 0xFD2FB528, little-endian
+_ZSTD_SKIPPABLE = b"\x2a\x4d\x18"  # 0x184D2A5?, the high bytes
 
 
 def _installed(name: str) -> bool:
@@ -145,27 +153,98 @@ class _BrotliDecoder:
 
 
 class _ZstdDecoder:
-    more = False
+    """zstd (RFC 8878), one bounded step per ``decode``.
+
+    zstandard's decompressobj decodes all the input it is given, with no bound on
+    the output, and an RLE block turns 4 bytes into 128 KiB. So this decoder reads
+    the frame and block headers itself (RFC 8878 section 3.1) and hands zstandard
+    only as many blocks as fit in a step: a block decodes to at most 128 KiB
+    (Block_Maximum_Size, 3.1.1.2.4), an RLE or raw one to exactly its Block_Size.
+    Input past the cut is kept, as in ``_ZlibDecoder``; frames may follow each other.
+    """
 
     def __init__(self, budget: _Budget):
         import zstandard
 
         self.error = zstandard.ZstdError
-        self.obj = zstandard.ZstdDecompressor().decompressobj()
+        # RFC 9659: HTTP zstd needs at most an 8 MB window. The library would
+        # otherwise allocate whatever window a frame asks for, up to 128 MiB.
+        dctx = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
+        self.obj = dctx.decompressobj(read_across_frames=True)
         self.budget = budget
+        self.more = False
+        self.pending = memoryview(b"")  # input not given to zstandard yet
+        self.left = 0  # bytes of the current block (or skipped frame) still to pass
+        self.in_frame = False  # next comes a block header, else a frame header
+        self.checksum = 0  # bytes of Content_Checksum after the frame's last block
 
     def decode(self, data: bytes) -> bytes:
+        if data:
+            data = bytes(self.pending) + data if self.pending else data
+            self.pending = memoryview(data)
+        n, self.more = self._cut(self.pending, self.budget.step())
+        if not n:
+            return b""
         try:
-            # zstandard's decompressobj has no output bound per call; the frame's
-            # window is bounded by the library (8 MiB default max window), and the
-            # total is checked by the budget.
-            out = self.obj.decompress(data)
+            out = self.obj.decompress(self.pending[:n])
         except self.error as exc:
             raise DecodeError(f"invalid zstd data: {exc}") from None
+        self.pending = self.pending[n:]
         self.budget.take(len(out))
         return out
 
+    def _cut(self, data: memoryview, limit: int) -> tuple[int, bool]:
+        """How much of ``data`` decodes to at most ``limit`` bytes (or to one block,
+        whatever the limit), and whether the cut left whole headers behind."""
+        pos = out = 0
+        end = len(data)
+        while True:
+            if self.left:
+                n = min(self.left, end - pos)
+                pos += n
+                self.left -= n
+                if self.left:
+                    return pos, False
+            if self.in_frame:
+                if end - pos < 3:
+                    return pos, False
+                header = int.from_bytes(data[pos : pos + 3], "little")
+                kind, size = header >> 1 & 3, header >> 3
+                if kind == 3 or size > _ZSTD_BLOCK_MAX:
+                    raise DecodeError("invalid zstd data: bad block header")
+                bound = _ZSTD_BLOCK_MAX if kind == 2 else size
+                if out and out + bound > limit:
+                    return pos, True
+                out += bound
+                pos += 3
+                self.left = 1 if kind == 1 else size
+                if header & 1:  # Last_Block
+                    self.left += self.checksum
+                    self.in_frame = False
+                continue
+            if end - pos < 6:  # the shortest frame header
+                return pos, False
+            magic = bytes(data[pos : pos + 4])
+            if magic[1:] == _ZSTD_SKIPPABLE and magic[0] & 0xF0 == 0x50:  # 3.1.2
+                if end - pos < 8:
+                    return pos, False
+                self.left = int.from_bytes(data[pos + 4 : pos + 8], "little")
+                pos += 8
+                continue
+            if magic != _ZSTD_MAGIC:
+                raise DecodeError("invalid zstd data: not a zstd frame")
+            fhd = data[pos + 4]  # Frame_Header_Descriptor, 3.1.1.1.1
+            single = fhd >> 5 & 1
+            size = 5 + (not single) + (0, 1, 2, 4)[fhd & 3] + (single, 2, 4, 8)[fhd >> 6]
+            if end - pos < size:
+                return pos, False
+            pos += size
+            self.checksum = 4 if fhd & 4 else 0
+            self.in_frame = True
+
     def flush(self) -> bytes:
+        if self.pending or self.left or self.in_frame:
+            raise DecodeError("invalid zstd data: truncated")
         return b""
 
 
@@ -189,24 +268,34 @@ def drain(decoder, data: bytes) -> bytes:
 
 
 class ChainDecoder:
-    """Applies several decoders, the last-applied encoding first. Each stage is
-    drained fully (the whole chain is bounded by the shared budget)."""
-
-    more = False
+    """Applies several decoders, the last-applied encoding first, one bounded step
+    per ``decode``: a stage gets new input only once it has handed out all that
+    its last input decoded to, so none holds more than a step at a time."""
 
     def __init__(self, decoders: list):
         self.decoders = decoders
 
+    @property
+    def more(self) -> bool:
+        return any(d.more for d in self.decoders)
+
     def decode(self, data: bytes) -> bytes:
-        for d in self.decoders:
-            data = drain(d, data)
+        # Resume at the last stage with output pending (``data`` is then empty);
+        # with none pending, new data enters the first stage.
+        start = 0
+        for i, d in enumerate(self.decoders):
+            if d.more:
+                start = i
+        for d in self.decoders[start:]:
+            data = d.decode(data)
         return data
 
     def flush(self) -> bytes:
-        data = b""
+        # Every stage has handed out all its output (``more`` is false); flushing
+        # checks that none of them stopped mid-stream.
         for d in self.decoders:
-            data = drain(d, data) + d.flush() if data else d.flush()
-        return data
+            d.flush()
+        return b""
 
 
 def parse_content_encoding(values: list[bytes]) -> list[str]:
