@@ -290,9 +290,14 @@ class _StreamContext:
         self._response = await self._opener()
         return self._response
 
-    async def __aexit__(self, *exc_info) -> None:
-        if self._response is not None:
-            await self._response.aclose()
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if self._response is None:
+            return
+        if exc is not None and not isinstance(exc, Exception):
+            # The caller was cancelled (or interrupted) while reading the body:
+            # the fetch was cancelled, not merely closed early.
+            self._response._interrupted(exc)
+        await self._response.aclose()
 
 
 class AsyncClient:

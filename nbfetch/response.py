@@ -246,6 +246,11 @@ class Response:
         if self._exchange is not None:
             self._exchange.release()
 
+    def _interrupted(self, exc: BaseException) -> None:
+        """The reader was cancelled mid-body: close the connection, record it."""
+        if self._exchange is not None:
+            self._exchange.fail(exc, "download")
+
     # -- export ----------------------------------------------------------------
     def to_har(self, *, redact: bool = True) -> dict:
         """HAR 1.2 (one entry per redirect hop), timings from the events. Credential
