@@ -797,6 +797,9 @@ class AsyncClient:
         except OSError as exc:
             conn.abort()
             raise TLSError(f"TLS handshake failed: {exc}", phase="tls") from None
+        except BaseException:  # cancelled while the context was built or in the handshake
+            conn.abort()
+            raise
         conn.tls = info
         ctx.recorder.emit("tls.done", info)
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from .pool import Connection
 
 
+#: Seconds of body work after which the exchange lets other tasks run (the
+#: loop must never be blocked for long, whatever the server's framing).
+YIELD_EVERY = 0.02
+
 #: The most raw (or decoded) bytes one ``Chunk`` holds: a larger wire chunk
 #: reaches ``on_chunk`` / ``aiter_chunks()`` as several pieces.
 PIECE_BYTES = 1024 * 1024
@@ -56,6 +60,7 @@ class Exchange:
         "_early",
         "_chunk_index",
         "_last_chunk_time",
+        "_yield_at",
         "_done",
         "_released",
         "_got_bytes",
@@ -84,6 +89,7 @@ class Exchange:
         self._chunk_event = None
         self._wire_seen = -1  # bytes of the current wire chunk; -1 between chunks
         self._chunk_index = 0
+        self._yield_at = ctx.driver.monotonic() + YIELD_EVERY
         self._last_chunk_time = 0.0
         self._early = None  # a final response that came before the body was sent
         self._done = False
@@ -97,6 +103,11 @@ class Exchange:
     async def _receive(self, phase: str) -> bytes:
         ctx = self.ctx
         timeout = ctx.arm(ctx.read_timeout, "read_timeout")
+        if timeout == 0.0:
+            # request_timeout has passed. A receive() of bytes already buffered
+            # would not wait at all, so its timer could never fire: a consumer
+            # slower than the server would never time out.
+            raise ctx.timeout_error(phase)
         try:
             data = await self.conn.stream.receive(timeout)
         except IOTimeout:
@@ -161,7 +172,12 @@ class Exchange:
             self.ctx.recorder.emit("request.body_sent", {"bytes": len(body)})
             return
         sent = 0
-        async for piece in body:
+        pieces = body.__aiter__()
+        while True:
+            try:
+                piece = await self._bounded(pieces.__anext__(), "send")
+            except StopAsyncIteration:
+                break
             if isinstance(piece, str):
                 piece = piece.encode("utf-8")
             if not piece:
@@ -318,7 +334,14 @@ class Exchange:
             return None
         decoder = self.decoder
         proto = self.conn.proto
+        driver = self.ctx.driver
         try:
+            # A read can hold thousands of tiny chunks, each an h11 event, and a
+            # receive() of buffered bytes does not suspend: let other tasks run
+            # at least every YIELD_EVERY seconds of body work.
+            if driver.monotonic() >= self._yield_at:
+                await driver.sleep(0)
+                self._yield_at = driver.monotonic() + YIELD_EVERY
             if decoder is not None and decoder.more:
                 # Output still pending from the last piece (a bomb, or simply
                 # very compressible data): hand it out one bounded step at a
@@ -506,7 +529,23 @@ class Exchange:
             if hasattr(result, "__await__"):
                 # A coroutine callback applies backpressure: nothing more is read
                 # until it returns (Tornado 6.6 streaming_callback semantics).
-                await result
+                await self._bounded(result, "download")
+
+    async def _bounded(self, awaitable, phase: str):
+        """Await the caller's own code (a body iterator, a coroutine on_chunk)
+        within what is left of request_timeout: it bounds the whole fetch."""
+        ctx = self.ctx
+        timeout = ctx.arm(None, "request_timeout")
+        if timeout is None:
+            return await awaitable
+
+        async def wait():  # any awaitable (a Future too) as a coroutine
+            return await awaitable
+
+        try:
+            return await ctx.driver.wait_for(wait(), timeout)
+        except IOTimeout:
+            raise ctx.timeout_error(phase) from None
 
     async def read_all(self) -> bytes:
         """Read the whole body into memory, bounded by ``max_body_size``.

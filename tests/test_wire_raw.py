@@ -157,7 +157,7 @@ async def test_hostile_chunk_size_fails_fast_and_never_spins(raw_server, size_li
     seen = []
     async with AsyncClient(request_timeout=3) as c:
         start = time.monotonic()
-        with pytest.raises(nbfetch.ProtocolError, match="chunk-size line") as exc:
+        with pytest.raises(nbfetch.ProtocolError, match="chunk") as exc:
             await c.fetch(srv.url + "/", on_chunk=seen.append)
         # The error comes from reading the bytes, not from request_timeout.
         assert time.monotonic() - start < 2.5
