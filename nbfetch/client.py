@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,9 +294,10 @@ class _StreamContext:
     async def __aexit__(self, exc_type, exc, tb) -> None:
         if self._response is None:
             return
-        if exc is not None and not isinstance(exc, Exception):
+        if exc is not None and not isinstance(exc, (Exception, GeneratorExit)):
             # The caller was cancelled (or interrupted) while reading the body:
-            # the fetch was cancelled, not merely closed early.
+            # the fetch was cancelled, not merely closed early. (GeneratorExit is
+            # an async generator around the stream being closed: closed early.)
             self._response._interrupted(exc)
         await self._response.aclose()
 
@@ -419,7 +421,11 @@ class AsyncClient:
         import secrets
 
         target = Path(path)
-        part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        if not target.name or target.is_dir():
+            raise InvalidRequest(f"cannot write to {str(target)!r}: not a file name", url=url)
+        # Beside the target (os.replace is atomic within one file system); the
+        # name is cut so that it stays within NAME_MAX (255 bytes).
+        part = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
         try:  # a path that cannot be written fails here, before anything is sent
             file = open(part, "xb")  # noqa: SIM115 - closed below, on every path
         except OSError as exc:
@@ -431,12 +437,30 @@ class AsyncClient:
             async with self.stream(method, url, **options) as response:
                 response.raise_for_status()
                 async for data in response.aiter_bytes():
-                    await run(partial(file.write, data), None)
-            await run(file.close, None)
-            os.replace(part, target)
+                    try:
+                        await run(partial(file.write, data), None)
+                    except OSError as exc:  # a full disk, a quota
+                        raise FetchError(
+                            f"cannot write to {str(target)!r}: {exc.strerror or exc}",
+                            url=url,
+                            phase="download",
+                        ) from None
+            try:
+                await run(file.close, None)
+                os.replace(part, target)
+            except OSError as exc:
+                raise FetchError(
+                    f"cannot write to {str(target)!r}: {exc.strerror or exc}",
+                    url=url,
+                    phase="download",
+                ) from None
         except BaseException:
-            file.close()  # waits for a write still running in its thread
-            os.unlink(part)
+            # close() waits for a write still running in its thread; it may
+            # fail again (the disk is still full): the file goes all the same.
+            with suppress(OSError):
+                file.close()
+            with suppress(OSError):
+                os.unlink(part)
             raise
         response.path = target
         return response
@@ -750,17 +774,20 @@ class AsyncClient:
             rec.emit("resolve.done", {"host": host, "addresses": [a[1][0] for a in addresses]})
 
         errors = []
-        for family, sockaddr in addresses:
+        for tried, (family, sockaddr) in enumerate(addresses):
             rec.emit("connect.start", {"address": sockaddr[0], "port": sockaddr[1]})
+            wait = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
+            # Each address gets an equal share of what is left, so one that never
+            # answers leaves time for the next (as curl splits its budget).
+            others = len(addresses) - tried - 1
+            share = None if wait is None else wait / (others + 1)
             try:
-                stream = await driver.connect(
-                    family,
-                    sockaddr,
-                    ctx.arm(ctx.connect_timeout, "connect_timeout", budget),
-                    self.local_address,
-                )
+                stream = await driver.connect(family, sockaddr, share, self.local_address)
                 break
             except IOTimeout:
+                if others:
+                    errors.append(f"{sockaddr[0]} port {sockaddr[1]}: no answer in {share:.3g} s")
+                    continue
                 raise ctx.timeout_error("connect") from None
             except OSError as exc:
                 reason = os.strerror(exc.errno) if exc.errno else str(exc)

@@ -55,7 +55,6 @@ class Exchange:
         "_piece_position",
         "_piece_chunk",
         "_piece_wire_end",
-        "_chunk_event",
         "_wire_seen",
         "_early",
         "_chunk_index",
@@ -86,7 +85,6 @@ class Exchange:
         self._piece_position = 0  # where the piece starts in its wire chunk
         self._piece_chunk: tuple[int, tuple] = (0, ())  # (declared size, extensions)
         self._piece_wire_end = False  # the wire chunk's last raw byte is in the piece
-        self._chunk_event = None
         self._wire_seen = -1  # bytes of the current wire chunk; -1 between chunks
         self._chunk_index = 0
         self._yield_at = ctx.driver.monotonic() + YIELD_EVERY
@@ -425,7 +423,7 @@ class Exchange:
                 )
             self._wire_seen = -1
             self._piece_wire_end = True
-            self._chunk_event = self.ctx.recorder.emit(
+            self.ctx.recorder.emit(
                 "response.chunk",
                 {"index": self._chunk_index, "size": size, "extensions": extensions},
                 True,  # a body event: capped in r.events, always seen live
@@ -454,7 +452,7 @@ class Exchange:
         if raw:
             self._piece_raw.append(raw)
             self._piece_bytes += len(raw)
-        if data:
+        if data and self.decoder is not None:  # without one, data *is* raw
             if self._piece_decoded and self._piece_decoded + len(data) > PIECE_BYTES:
                 self._emit_piece(False)
             self._piece_data.append(data)
@@ -473,8 +471,7 @@ class Exchange:
             data = raw
         else:
             data = data_parts[0] if len(data_parts) == 1 else b"".join(data_parts)
-        event = self._chunk_event if last else None
-        offset = event.offset if event is not None else rec.offset_now()
+        offset = rec.offset_now()  # one clock for every piece: gaps never negative
         index = self._chunk_index
         chunk = Chunk(
             index,
@@ -497,7 +494,6 @@ class Exchange:
             self._chunk_index += 1
             self._piece_position = 0
             self._piece_wire_end = False
-            self._chunk_event = None
         else:
             self._piece_position += self._piece_bytes
         self._piece_bytes = 0

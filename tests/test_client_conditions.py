@@ -418,3 +418,41 @@ async def test_request_timeout_bounds_a_stalled_request_body_and_on_chunk(raw_se
         with pytest.raises(nbfetch.FetchTimeout) as exc:
             await c.fetch(demo.url + "/stream/3", on_chunk=slow_callback, request_timeout=1)
         assert_timer_fired(exc.value, time.monotonic() - start, "request_timeout", "download", 1)
+
+
+async def test_connect_timeout_leaves_time_for_the_next_address(raw_server):
+    """A first address that never answers (a loopback listener whose accept queue
+    is full drops new SYNs) gets a share of connect_timeout, not all of it."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.2", 0))
+    hole.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(hole.getsockname())
+            except BlockingIOError:
+                pass
+            fillers.append(filler)
+        srv = raw_server(
+            lambda conn, server: (
+                server.read_request(conn),
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            )
+        )
+
+        async def resolver(host, port):
+            return [(socket.AF_INET, hole.getsockname()), (socket.AF_INET, ("127.0.0.1", srv.port))]
+
+        events = []
+        async with AsyncClient(resolver=resolver) as c:
+            r = await c.fetch("http://two.test/", connect_timeout=3, trace=events.append)
+        assert r.body == b"ok"
+        tried = [e.details["address"] for e in events if e.name == "connect.start"]
+        assert tried == ["127.0.0.2", "127.0.0.1"]
+    finally:
+        for filler in fillers:
+            filler.close()
+        hole.close()
