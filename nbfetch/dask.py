@@ -359,12 +359,13 @@ class _Subscription:
     """The progress of every job running on one Dask client.
 
     A client holds one handler per topic (subscribing again replaces it, and
-    unsubscribing drops it), so the jobs share one subscription: each snapshot
-    goes to its own job's Progress, and the last job to finish unsubscribes.
+    unsubscribing ends it for every job), so the jobs share one subscription:
+    each snapshot goes to its own job's Progress, and the last job to finish
+    unsubscribes. The client is passed in, never held: a value of the weak-keyed
+    ``_subscriptions`` that referenced its client would keep it alive forever.
     """
 
-    def __init__(self, cluster):
-        self.cluster = cluster
+    def __init__(self):
         self.jobs: dict[str, Progress] = {}
 
     def __call__(self, event) -> None:
@@ -373,27 +374,28 @@ class _Subscription:
         if progress is not None:
             progress.handle(event)
 
-    def add(self, progress: Progress) -> None:
+    def add(self, cluster, progress: Progress) -> None:
         if not self.jobs:
-            self.cluster.subscribe_topic(TOPIC, self)
+            cluster.subscribe_topic(TOPIC, self)
         self.jobs[progress.job] = progress
 
-    def remove(self, job: str) -> None:
+    def remove(self, cluster, job: str) -> None:
         del self.jobs[job]
         if not self.jobs:
             try:
-                self.cluster.unsubscribe_topic(TOPIC)
+                cluster.unsubscribe_topic(TOPIC)
             except Exception:  # the client may be closing
                 pass
 
 
+# Client -> its subscription; an entry goes with its client.
 _subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _subscription(cluster) -> _Subscription:
     subscription = _subscriptions.get(cluster)
     if subscription is None:
-        subscription = _subscriptions[cluster] = _Subscription(cluster)
+        subscription = _subscriptions[cluster] = _Subscription()
     return subscription
 
 
@@ -440,7 +442,7 @@ async def fetch_many_distributed(
     cluster.register_plugin(_StopReleasedBatches(), name=_StopReleasedBatches.name)
     progress = Progress(job, len(urls))
     subscription = _subscription(cluster)
-    subscription.add(progress)
+    subscription.add(cluster, progress)
     view = None
     if show is None:
         from .many import _in_kernel
@@ -493,7 +495,7 @@ async def fetch_many_distributed(
         cluster.cancel(futures + list(last_of_host.values()))
         raise
     finally:
-        subscription.remove(job)
+        subscription.remove(cluster, job)
         if view is not None:
             view.refresh(final=True)
     if output is not None:

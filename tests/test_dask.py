@@ -1,10 +1,12 @@
 """fetch_many across a real Dask LocalCluster: 2 worker processes on 127.0.0.1."""
 
 import asyncio
+import gc
 import json
 import os
 import signal
 import time
+import weakref
 
 import pytest
 
@@ -258,3 +260,15 @@ def test_cancelling_the_job_stops_its_requests_on_the_workers(dask_client, serve
         time.sleep(0.05)
     assert not any(dask_client.run(_executing).values())
     assert not any(dask_client.processing().values())
+
+
+def test_a_client_is_collected_after_its_jobs(dask_client, servers):
+    a, _ = servers
+    client = distributed.Client(dask_client.scheduler.address, set_as_default=False)
+    results = asyncio.run(nbfetch.fetch_many([a.url + "/get"], cluster=client, show=False))
+    assert results[0].ok
+    client.close()
+    collected = weakref.ref(client)
+    del client
+    gc.collect()
+    assert collected() is None
