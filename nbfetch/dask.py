@@ -439,7 +439,13 @@ async def fetch_many_distributed(
     job = uuid.uuid4().hex[:12]
     if output is not None:
         os.makedirs(output, exist_ok=True)
-    cluster.register_plugin(_StopReleasedBatches(), name=_StopReleasedBatches.name)
+    # A sync client's calls that wait for a round trip (to the scheduler, the
+    # workers, and here every worker importing nbfetch the first time) run in a
+    # thread: the kernel's loop stays free for the view, Cancel clicks and other
+    # cells' tasks. submit() and the topic calls only queue a message.
+    await asyncio.to_thread(
+        cluster.register_plugin, _StopReleasedBatches(), name=_StopReleasedBatches.name
+    )
     progress = Progress(job, len(urls))
     subscription = _subscription(cluster)
     subscription.add(cluster, progress)
@@ -459,40 +465,44 @@ async def fetch_many_distributed(
     shards = _shard(urls, batch_size, per_host)
     futures = []
     last_of_host: dict[str, Any] = {}
-    for number, (host, indexes) in enumerate(shards):
-        after = last_of_host.get(host) if host is not None else None
-        future = cluster.submit(
-            run_batch,
-            job,
-            number,
-            [urls[i] for i in indexes],
-            max_clients,
-            per_host,
-            rate_per_host,
-            keep_body,
-            output,
-            options,
-            progress_interval,
-            after=after,
-            key=_batch_key(job, number),
-            pure=False,
-        )
-        if host is not None:
-            last_of_host[host] = cluster.submit(
-                _token, future, key=_batch_key(job, number) + "-done", pure=False
-            )
-        futures.append(future)
     try:
-        # Poll instead of blocking: the kernel's loop stays free for the view,
-        # Cancel clicks and other cells' tasks.
+        for number, (host, indexes) in enumerate(shards):
+            after = last_of_host.get(host) if host is not None else None
+            future = cluster.submit(
+                run_batch,
+                job,
+                number,
+                [urls[i] for i in indexes],
+                max_clients,
+                per_host,
+                rate_per_host,
+                keep_body,
+                output,
+                options,
+                progress_interval,
+                after=after,
+                key=_batch_key(job, number),
+                pure=False,
+            )
+            if host is not None:
+                last_of_host[host] = cluster.submit(
+                    _token, future, key=_batch_key(job, number) + "-done", pure=False
+                )
+            futures.append(future)
+            await asyncio.sleep(0)  # each submit pickles a batch: yield between them
         while not all(f.done() for f in futures):
             if view is not None:
                 view.refresh()
             await asyncio.sleep(0.1)
-        batches = [f.result() for f in futures]
+        batches = await asyncio.to_thread(cluster.gather, futures)
     except BaseException:
         # The scheduler releases the keys; the workers' plugin stops running batches.
-        cluster.cancel(futures + list(last_of_host.values()))
+        # In the executor at once and shielded: a second cancel of this task (a
+        # second Interrupt) while it waits must not skip the cancel.
+        cancelling = asyncio.get_running_loop().run_in_executor(
+            None, cluster.cancel, futures + list(last_of_host.values())
+        )
+        await asyncio.shield(cancelling)
         raise
     finally:
         subscription.remove(cluster, job)
