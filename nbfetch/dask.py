@@ -359,12 +359,13 @@ class _Subscription:
     """The progress of every job running on one Dask client.
 
     A client holds one handler per topic (subscribing again replaces it, and
-    unsubscribing drops it), so the jobs share one subscription: each snapshot
-    goes to its own job's Progress, and the last job to finish unsubscribes.
+    unsubscribing ends it for every job), so the jobs share one subscription:
+    each snapshot goes to its own job's Progress, and the last job to finish
+    unsubscribes. The client is passed in, never held: a value of the weak-keyed
+    ``_subscriptions`` that referenced its client would keep it alive forever.
     """
 
-    def __init__(self, cluster):
-        self.cluster = cluster
+    def __init__(self):
         self.jobs: dict[str, Progress] = {}
 
     def __call__(self, event) -> None:
@@ -373,27 +374,28 @@ class _Subscription:
         if progress is not None:
             progress.handle(event)
 
-    def add(self, progress: Progress) -> None:
+    def add(self, cluster, progress: Progress) -> None:
         if not self.jobs:
-            self.cluster.subscribe_topic(TOPIC, self)
+            cluster.subscribe_topic(TOPIC, self)
         self.jobs[progress.job] = progress
 
-    def remove(self, job: str) -> None:
+    def remove(self, cluster, job: str) -> None:
         del self.jobs[job]
         if not self.jobs:
             try:
-                self.cluster.unsubscribe_topic(TOPIC)
+                cluster.unsubscribe_topic(TOPIC)
             except Exception:  # the client may be closing
                 pass
 
 
+# Client -> its subscription; an entry goes with its client.
 _subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _subscription(cluster) -> _Subscription:
     subscription = _subscriptions.get(cluster)
     if subscription is None:
-        subscription = _subscriptions[cluster] = _Subscription(cluster)
+        subscription = _subscriptions[cluster] = _Subscription()
     return subscription
 
 
@@ -437,10 +439,16 @@ async def fetch_many_distributed(
     job = uuid.uuid4().hex[:12]
     if output is not None:
         os.makedirs(output, exist_ok=True)
-    cluster.register_plugin(_StopReleasedBatches(), name=_StopReleasedBatches.name)
+    # A sync client's calls that wait for a round trip (to the scheduler, the
+    # workers, and here every worker importing nbfetch the first time) run in a
+    # thread: the kernel's loop stays free for the view, Cancel clicks and other
+    # cells' tasks. submit() and the topic calls only queue a message.
+    await asyncio.to_thread(
+        cluster.register_plugin, _StopReleasedBatches(), name=_StopReleasedBatches.name
+    )
     progress = Progress(job, len(urls))
     subscription = _subscription(cluster)
-    subscription.add(progress)
+    subscription.add(cluster, progress)
     view = None
     if show is None:
         from .many import _in_kernel
@@ -457,43 +465,47 @@ async def fetch_many_distributed(
     shards = _shard(urls, batch_size, per_host)
     futures = []
     last_of_host: dict[str, Any] = {}
-    for number, (host, indexes) in enumerate(shards):
-        after = last_of_host.get(host) if host is not None else None
-        future = cluster.submit(
-            run_batch,
-            job,
-            number,
-            [urls[i] for i in indexes],
-            max_clients,
-            per_host,
-            rate_per_host,
-            keep_body,
-            output,
-            options,
-            progress_interval,
-            after=after,
-            key=_batch_key(job, number),
-            pure=False,
-        )
-        if host is not None:
-            last_of_host[host] = cluster.submit(
-                _token, future, key=_batch_key(job, number) + "-done", pure=False
-            )
-        futures.append(future)
     try:
-        # Poll instead of blocking: the kernel's loop stays free for the view,
-        # Cancel clicks and other cells' tasks.
+        for number, (host, indexes) in enumerate(shards):
+            after = last_of_host.get(host) if host is not None else None
+            future = cluster.submit(
+                run_batch,
+                job,
+                number,
+                [urls[i] for i in indexes],
+                max_clients,
+                per_host,
+                rate_per_host,
+                keep_body,
+                output,
+                options,
+                progress_interval,
+                after=after,
+                key=_batch_key(job, number),
+                pure=False,
+            )
+            if host is not None:
+                last_of_host[host] = cluster.submit(
+                    _token, future, key=_batch_key(job, number) + "-done", pure=False
+                )
+            futures.append(future)
+            await asyncio.sleep(0)  # each submit pickles a batch: yield between them
         while not all(f.done() for f in futures):
             if view is not None:
                 view.refresh()
             await asyncio.sleep(0.1)
-        batches = [f.result() for f in futures]
+        batches = await asyncio.to_thread(cluster.gather, futures)
     except BaseException:
         # The scheduler releases the keys; the workers' plugin stops running batches.
-        cluster.cancel(futures + list(last_of_host.values()))
+        # In the executor at once and shielded: a second cancel of this task (a
+        # second Interrupt) while it waits must not skip the cancel.
+        cancelling = asyncio.get_running_loop().run_in_executor(
+            None, cluster.cancel, futures + list(last_of_host.values())
+        )
+        await asyncio.shield(cancelling)
         raise
     finally:
-        subscription.remove(job)
+        subscription.remove(cluster, job)
         if view is not None:
             view.refresh(final=True)
     if output is not None:

@@ -1,10 +1,13 @@
 """fetch_many across a real Dask LocalCluster: 2 worker processes on 127.0.0.1."""
 
 import asyncio
+import gc
 import json
 import os
 import signal
+import sys
 import time
+import weakref
 
 import pytest
 
@@ -258,3 +261,72 @@ def test_cancelling_the_job_stops_its_requests_on_the_workers(dask_client, serve
         time.sleep(0.05)
     assert not any(dask_client.run(_executing).values())
     assert not any(dask_client.processing().values())
+
+
+def _run_queue_wait() -> float:
+    """Seconds this thread has waited, runnable, for a CPU (Linux schedstat)."""
+    with open("/proc/thread-self/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
+async def _longest_stall(job):
+    """Await ``job``; return its result and the longest the loop went without
+    running a 5 ms ticker, less the time the OS kept the loop's thread waiting
+    for a CPU. A sync Dask call sleeps until the client's own thread has its
+    answer, so the loop's CPU time (time.thread_time) would not see it."""
+    longest = 0.0
+    ticked = asyncio.Event()
+
+    async def ticker():
+        nonlocal longest
+        last, waited = time.monotonic(), _run_queue_wait()
+        while True:
+            await asyncio.sleep(0.005)
+            now, now_waited = time.monotonic(), _run_queue_wait()
+            longest = max(longest, (now - last) - (now_waited - waited))
+            last, waited = now, now_waited
+            ticked.set()
+
+    tick = asyncio.ensure_future(ticker())
+    try:
+        await ticked.wait()
+        result = await job
+        ticked.clear()
+        await ticked.wait()  # a stall at the job's very end ends with this tick
+    finally:
+        tick.cancel()
+    return result, longest
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/thread-self/schedstat"), reason="needs Linux schedstat"
+)
+def test_a_first_job_on_a_fresh_cluster_does_not_block_the_loop(servers):
+    a, _ = servers
+    # Fresh workers: the first job registers the plugin, and each worker imports
+    # nbfetch to unpickle it; the module's cluster did that long ago. Many small
+    # batches: collecting each batch's results is a round trip to a worker.
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        assert not any(client.run(lambda: "nbfetch" in sys.modules).values())
+        urls = [f"{a.url}/get?i={i}" for i in range(120)]
+        job = nbfetch.fetch_many(urls, cluster=client, batch_size=2, show=False)
+        results, stall = asyncio.run(_longest_stall(job))
+    assert [r.url for r in results] == urls and all(r.ok for r in results)
+    assert stall < 0.1, f"the loop was blocked {stall * 1000:.0f} ms"
+
+
+def test_a_client_is_collected_after_its_jobs(dask_client, servers):
+    a, _ = servers
+    client = distributed.Client(dask_client.scheduler.address, set_as_default=False)
+    results = asyncio.run(nbfetch.fetch_many([a.url + "/get"], cluster=client, show=False))
+    assert results[0].ok
+    client.close()
+    collected = weakref.ref(client)
+    del client
+    gc.collect()
+    assert collected() is None
