@@ -11,11 +11,10 @@ stays light for scripts.
 """
 
 from ._version import __version__
-from .api import default_client, download, fetch, fetch_sync
-from .client import AsyncClient, Limits
-from .core.headers import Headers
-from .core.urls import URL
-from .errors import (
+from .client.api import default_client, download, fetch, fetch_sync
+from .client.async_client import AsyncClient, Limits
+from .client.response import Chunk, Response
+from .core.errors import (
     ConnectError,
     DecodeError,
     FetchCancelled,
@@ -30,12 +29,13 @@ from .errors import (
     TooLargeError,
     TooManyRedirects,
 )
-from .events import Event, Timing
-from .response import Chunk, Response
+from .core.events import Event, Timing
+from .core.headers import Headers
+from .core.urls import URL
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.
 _LAZY = {
-    "fetch_many": "nbfetch.many",
+    "fetch_many": "nbfetch.client.many",
     "FetchPanel": "nbfetch.notebook.panel",
     "ManyView": "nbfetch.notebook.many_view",
     "ResponseView": "nbfetch.notebook.live",

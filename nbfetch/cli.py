@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .core.errors import FetchError, InvalidRequest
 from .core.redact import redact_headers, redact_url
-from .errors import FetchError, InvalidRequest
 
 
 class _Parser(argparse.ArgumentParser):

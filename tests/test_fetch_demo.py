@@ -388,7 +388,7 @@ async def test_stream_closed_early_drops_the_connection(demo):
 
 
 async def test_timing_of_a_failed_fetch_gives_the_time_to_the_running_phase(demo):
-    from nbfetch.events import Timing
+    from nbfetch.core.events import Timing
 
     events = []
     async with AsyncClient() as c:

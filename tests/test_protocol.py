@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbfetch import InvalidRequest, ProtocolError, TooLargeError
+from nbfetch.core.chunk_view import ChunkTap, parse_extensions
 from nbfetch.core.protocol import NEED_DATA, ClientProtocol, build_request
-from nbfetch.core.wire import ChunkTap, parse_extensions
 
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"

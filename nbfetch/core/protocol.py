@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import h11
 
-from ..errors import InvalidRequest, ProtocolError
+from .chunk_view import ChunkTap
+from .errors import InvalidRequest, ProtocolError
 from .headers import Headers
-from .wire import ChunkTap
 
 NEED_DATA = h11.NEED_DATA
 PAUSED = h11.PAUSED
@@ -108,7 +108,7 @@ class ClientProtocol:
             status = getattr(exc, "error_status_hint", 400)
             reason = str(exc) or "malformed response"
             if status == 431:
-                from ..errors import TooLargeError
+                from .errors import TooLargeError
 
                 raise TooLargeError(f"response header block too large: {reason}") from None
             if reason.startswith("can't handle event type ConnectionClosed"):

@@ -27,10 +27,10 @@ import re
 import shlex
 from typing import Any
 
-from ..api import default_client
 from ..cli import FetchOptions, _HelpShown, parse_header, parse_options, render_text
 from ..client import AsyncClient
-from ..errors import FetchCancelled, InvalidRequest
+from ..client.api import default_client
+from ..core.errors import FetchCancelled, InvalidRequest
 
 HELPER = "__nbfetch_magics__"
 _LINE = re.compile(r"^(?P<target>[A-Za-z_][\w.]*\s*=\s*)?%fetch(?P<args>(\s.*)?)$")
@@ -233,7 +233,7 @@ async def fetch_cell(cell: str, options: str = ""):
 def fetch_magic(line: str, cell: str | None = None):
     """The magic as IPython calls it where the transformer could not turn it into
     an await (inside a ``def``): it runs on the kernel's loop through the sync path."""
-    from ..api import run_sync
+    from ..client.api import run_sync
 
     if cell is not None:
         return run_sync(fetch_cell(cell, line))

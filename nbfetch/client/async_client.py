@@ -17,14 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .core.decoders import AVAILABLE_ENCODINGS
-from .core.headers import Headers, HeaderSource
-from .core.models import Request
-from .core.redact import redact_url
-from .core.urls import URL
-from .drivers.base import Driver, IOTimeout
-from .errors import (
+from .._version import __version__
+from ..core.decoders import AVAILABLE_ENCODINGS
+from ..core.errors import (
     ConnectError,
     FetchError,
     FetchTimeout,
@@ -34,10 +29,15 @@ from .errors import (
     TLSError,
     TooManyRedirects,
 )
-from .events import Recorder, Subscriber
+from ..core.events import Recorder, Subscriber
+from ..core.headers import Headers, HeaderSource
+from ..core.redact import redact_url
+from ..core.request import Request
+from ..core.urls import URL
+from ..drivers.base import Driver, IOTimeout
 from .exchange import Exchange, StaleConnection
+from .hostnames import HostnameMapping, ip_family
 from .pool import Connection, Pool, Slots
-from .resolver import HostnameMapping, ip_family
 from .response import Response
 
 if TYPE_CHECKING:
@@ -269,10 +269,10 @@ def _default_driver() -> Driver:
         except RuntimeError:
             pass  # trio is imported but not running here
         else:
-            from .drivers.trio_driver import TrioDriver
+            from ..drivers.trio_driver import TrioDriver
 
             return TrioDriver()
-    from .drivers.asyncio_driver import AsyncioDriver
+    from ..drivers.asyncio_driver import AsyncioDriver
 
     return AsyncioDriver()
 

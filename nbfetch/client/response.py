@@ -11,11 +11,11 @@ import json as jsonlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from .core.headers import Headers
-from .core.models import Request
-from .core.urls import URL
-from .errors import FetchError, HTTPStatusError
-from .events import Event, Recorder, Timing
+from ..core.errors import FetchError, HTTPStatusError
+from ..core.events import Event, Recorder, Timing
+from ..core.headers import Headers
+from ..core.request import Request
+from ..core.urls import URL
 
 if TYPE_CHECKING:
     from .exchange import Exchange
@@ -270,6 +270,6 @@ class Response:
         return f"<Response [{self.status_code} {self.reason}] {self.url}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .notebook.display import response_mimebundle
+        from ..notebook.display import response_mimebundle
 
         return response_mimebundle(self)

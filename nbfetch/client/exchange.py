@@ -12,15 +12,15 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from .core.decoders import make_decoder, parse_content_encoding
-from .core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
-from .core.protocol import Response as H11Response
-from .drivers.base import IOTimeout
-from .errors import FetchError, NetworkError, ProtocolError, TooLargeError
+from ..core.decoders import make_decoder, parse_content_encoding
+from ..core.errors import FetchError, NetworkError, ProtocolError, TooLargeError
+from ..core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
+from ..core.protocol import Response as H11Response
+from ..drivers.base import IOTimeout
 from .response import Chunk, Response
 
 if TYPE_CHECKING:
-    from .client import FetchContext
+    from .async_client import FetchContext
     from .pool import Connection
 
 

@@ -16,9 +16,9 @@ import base64
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
-from ._version import __version__
-from .core.headers import Headers
-from .core.redact import SENSITIVE_HEADERS, redact_headers, redact_url
+from .._version import __version__
+from ..core.headers import Headers
+from ..core.redact import SENSITIVE_HEADERS, redact_headers, redact_url
 
 MAX_HAR_TEXT = 1_000_000
 

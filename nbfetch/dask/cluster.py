@@ -43,9 +43,9 @@ from urllib.parse import urlsplit
 
 from distributed import WorkerPlugin
 
-from .core.redact import redact_url
-from .errors import FetchError
-from .events import PHASES
+from ..core.errors import FetchError
+from ..core.events import PHASES
+from ..core.redact import redact_url
 
 TOPIC = "nbfetch-progress"
 # Latency histograms: log-spaced buckets from 10 us to ~100 s (mergeable sums).
@@ -110,7 +110,7 @@ _worker_clients: dict[Any, Any] = {}
 
 def _client_on_this_worker(max_clients: int, per_host: int | None):
     """One AsyncClient per worker loop and settings, reused by every batch."""
-    from .client import AsyncClient
+    from ..client import AsyncClient
 
     loop = asyncio.get_running_loop()
     key = (id(loop), max_clients, per_host)
@@ -443,11 +443,11 @@ async def fetch_many_distributed(
     subscription.add(progress)
     view = None
     if show is None:
-        from .many import _in_kernel
+        from ..client.many import _in_kernel
 
         show = _in_kernel()
     if show:
-        from .notebook.dask_view import ClusterView
+        from ..notebook.dask_view import ClusterView
 
         view = ClusterView(progress)
         from IPython.display import display

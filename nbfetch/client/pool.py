@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from .core.protocol import ClientProtocol
-from .drivers.base import Driver, IOTimeout, Signal
+from ..core.protocol import ClientProtocol
+from ..drivers.base import Driver, IOTimeout, Signal
 
 
 class Connection:

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .client import AsyncClient
+from .async_client import AsyncClient
 from .response import Response
 
 # A client's connections belong to the loop that opened them, so the shared

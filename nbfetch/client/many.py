@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .client import AsyncClient
-from .errors import FetchError
-from .events import Event
+from ..core.errors import FetchError
+from ..core.events import Event
+from .async_client import AsyncClient
 from .response import Response
 
 
@@ -38,7 +38,7 @@ async def fetch_many(
     import asyncio
 
     if cluster is not None:
-        from .dask import fetch_many_distributed
+        from ..dask import fetch_many_distributed
 
         return await fetch_many_distributed(
             urls, cluster=cluster, max_clients=max_clients, show=show, **options
@@ -53,7 +53,7 @@ async def fetch_many(
         show = _in_kernel()
     view = None
     if show:
-        from .notebook.many_view import ManyView
+        from ..notebook.many_view import ManyView
 
         view = ManyView(urls, max_clients=client.max_clients)
         subscribers.append(view.trace)

@@ -1,0 +1,3 @@
+from .async_client import AsyncClient, Limits
+
+__all__ = ["AsyncClient", "Limits"]
