@@ -12,7 +12,7 @@ stays light for scripts.
 
 from ._version import __version__
 from .client.api import default_client, download, fetch, fetch_sync
-from .client.async_client import AsyncClient, Limits
+from .client.async_client import AsyncClient
 from .client.response import Chunk, Response
 from .core.errors import (
     ConnectError,
@@ -31,6 +31,7 @@ from .core.errors import (
 )
 from .core.events import Event, Timing
 from .core.headers import Headers
+from .core.limits import Limits
 from .core.urls import URL
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.

@@ -28,7 +28,7 @@ from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.log import gen_log
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 
-from .client import AsyncClient, Limits
+from .client import AsyncClient
 from .core.errors import (
     DecodeError,
     FetchTimeout,
@@ -38,6 +38,7 @@ from .core.errors import (
     TLSError,
     TooLargeError,
 )
+from .core.limits import Limits
 from .core.redact import redact_url
 
 _CONNECT_PHASES = ("resolve", "connect", "tls")

@@ -401,7 +401,7 @@ def test_no_leaks_after_thousands_of_faults_and_cancellations():
                         assert isinstance(
                             res, (nbfetch.Response, nbfetch.FetchError, asyncio.CancelledError)
                         ), repr(res)
-                assert c._slots.active == 0 and not c._slots.waiting
+                assert c._queue.active == 0 and not c._queue.waiting
             # closed transports release their sockets on the next loop passes
             for _ in range(200):
                 if _open_fds() <= fds:

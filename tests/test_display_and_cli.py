@@ -158,7 +158,7 @@ def test_console_script_is_installed():
 
 
 def test_parse_options_maps_curl_flags():
-    from nbfetch.cli import parse_options
+    from nbfetch.text.options import parse_options
 
     o = parse_options(
         "-X put -H 'A: 1' -H 'B: two words' -d @/dev/null --no-follow --timeout 3 -u me:pw -k http://h/"

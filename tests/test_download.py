@@ -11,7 +11,8 @@ from conftest import client_sockets_to, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
-from nbfetch.cli import parse_options, run_cli
+from nbfetch.cli import run_cli
+from nbfetch.text.options import parse_options
 
 pytestmark = pytest.mark.anyio
 
@@ -157,7 +158,7 @@ async def test_download_cancelled_mid_body_leaves_nothing(raw_server, tmp_path):
         assert not target.exists() and leftovers(tmp_path) == []
         assert "cancelled" in got
         await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket closed")
-        assert c._slots.active == 0
+        assert c._queue.active == 0
 
 
 async def test_download_of_an_error_status_writes_nothing(raw_server, tmp_path):

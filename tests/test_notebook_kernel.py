@@ -187,7 +187,7 @@ def test_cancel_click_cancels_an_awaiting_fetch(kernel, server):
     assert time.monotonic() - start < 8
     assert reply["status"] == "error" and reply["ename"] == "FetchCancelled"
     assert client_sockets_to(server.port) <= kernel_pool_size(kernel)
-    assert kernel.value("nbfetch.default_client()._slots.active") == "0"
+    assert kernel.value("nbfetch.default_client()._queue.active") == "0"
 
 
 def kernel_pool_size(kernel) -> int:
@@ -205,7 +205,7 @@ def test_interrupt_cancels_an_awaiting_fetch(kernel, server):
     assert time.monotonic() - start < 8
     assert reply["status"] == "error"
     assert client_sockets_to(server.port) <= kernel_pool_size(kernel)
-    assert kernel.value("nbfetch.default_client()._slots.active") == "0"
+    assert kernel.value("nbfetch.default_client()._queue.active") == "0"
     assert kernel.value("1 + 1") == "2"  # the kernel is fine
 
 

@@ -17,13 +17,15 @@ import pytest
 from conftest import reply
 
 from nbfetch import AsyncClient, InvalidRequest, RedirectError
-from nbfetch.cli import main, parse_options, render_text, run_cli
+from nbfetch.cli import main, run_cli
 from nbfetch.core.redact import redact_header, redact_url
 from nbfetch.core.urls import URL
 from nbfetch.dask import FetchResult
 from nbfetch.notebook.display import headers_table
 from nbfetch.notebook.live import ResponseView
 from nbfetch.notebook.many_view import ManyView
+from nbfetch.text.options import parse_options
+from nbfetch.text.render import render_text
 
 pytestmark = pytest.mark.anyio
 

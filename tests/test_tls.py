@@ -148,11 +148,9 @@ async def test_the_ca_bundle_is_not_loaded_on_the_loop(tls_server, monkeypatch):
     does not count; and no garbage collection in the middle (not nbfetch's doing)."""
     import gc
 
-    import nbfetch.client.async_client
+    import nbfetch.client.connect
 
-    monkeypatch.setattr(
-        nbfetch.client.async_client, "_default_ssl_context", None, raising=False
-    )  # cold
+    monkeypatch.setattr(nbfetch.client.connect, "_default_ssl_context", None, raising=False)  # cold
     longest, running = 0.0, True
 
     async def ticker():
@@ -180,17 +178,17 @@ async def test_the_ca_bundle_is_not_loaded_on_the_loop(tls_server, monkeypatch):
 
 
 async def test_concurrent_first_fetches_build_the_context_once(tls_server, ca_file, monkeypatch):
-    import nbfetch.client.async_client
+    import nbfetch.client.connect
 
     builds, release = [], threading.Event()
-    build = nbfetch.client.async_client._new_ssl_context
+    build = nbfetch.client.connect._new_ssl_context
 
     def slow_build(verify, cert):
         builds.append(verify)
         release.wait(10)  # until both fetches are in their handshake phase
         return build(verify, cert)
 
-    monkeypatch.setattr(nbfetch.client.async_client, "_new_ssl_context", slow_build)
+    monkeypatch.setattr(nbfetch.client.connect, "_new_ssl_context", slow_build)
     events = []
     async with AsyncClient(verify=ca_file) as c:
         both = asyncio.gather(

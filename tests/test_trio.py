@@ -100,7 +100,7 @@ def test_cancel_scope_cancels_a_fetch_and_closes_its_socket():
             async with AsyncClient() as c:
                 with trio.move_on_after(0.3):
                     await c.fetch(demo.url + "/drip?numbytes=10&duration=3&chunks=10")
-                return c._slots.active, c._pool.open
+                return c._queue.active, c._pool.open
 
         active, open_ = run(main)
         assert active == 0 and open_ == {}

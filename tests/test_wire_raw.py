@@ -144,7 +144,7 @@ async def test_error_event_is_recorded_once(raw_server):
             await c.fetch(srv.url, trace=events.append)
     errors = [e for e in events if e.name == "error"]
     assert len(errors) == 1 and errors[0]["phase"] == "download"
-    assert c._slots.active == 0 and c._pool.count() == 0
+    assert c._queue.active == 0 and c._pool.count() == 0
 
 
 @pytest.mark.timeout(20)  # the old chunk view spun forever here, timers never fired

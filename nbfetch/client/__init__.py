@@ -1,3 +1,3 @@
-from .async_client import AsyncClient, Limits
+from .async_client import AsyncClient
 
-__all__ = ["AsyncClient", "Limits"]
+__all__ = ["AsyncClient"]

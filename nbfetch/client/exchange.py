@@ -20,7 +20,7 @@ from ..drivers.base import IOTimeout
 from .response import Chunk, Response
 
 if TYPE_CHECKING:
-    from .async_client import FetchContext
+    from .context import FetchContext
     from .pool import Connection
 
 

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import FetchError, HTTPStatusError
-from ..core.events import Event, Recorder, Timing
+from ..core.events import Event, Timing
 from ..core.headers import Headers
 from ..core.request import Request
 from ..core.urls import URL
+from .recorder import Recorder
 
 if TYPE_CHECKING:
     from .exchange import Exchange

@@ -17,9 +17,9 @@ import time
 
 import ipywidgets as widgets
 
-from ..cli import parse_header
 from ..core.errors import FetchError, InvalidRequest
 from ..core.redact import redact_url
+from ..text.options import parse_header
 from .display import esc
 from .live import ResponseView
 
