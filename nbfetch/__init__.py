@@ -36,7 +36,7 @@ from .core.urls import URL
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.
 _LAZY = {
-    "fetch_many": "nbfetch.client.many",
+    "fetch_many": "nbfetch.notebook.many",
     "FetchPanel": "nbfetch.notebook.panel",
     "ManyView": "nbfetch.notebook.many_view",
     "ResponseView": "nbfetch.notebook.live",
@@ -56,9 +56,25 @@ def __getattr__(name: str):
 
 def load_ipython_extension(ip) -> None:
     """``%load_ext nbfetch``: registers ``%fetch`` and ``%%fetch``."""
+    from .notebook.display import register
     from .notebook.magics import load
 
+    register(ip)
     load(ip)
+
+
+def _register_rich_display() -> None:
+    """Inside a running IPython (a kernel), a ``Response`` shows as HTML without
+    ``%load_ext``: the notebook layer registers its formatter with IPython. A
+    script never loads IPython for it (only an IPython already imported is asked)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    ip = ipython.get_ipython() if ipython is not None else None
+    if ip is not None:
+        from .notebook.display import register
+
+        register(ip)
 
 
 def unload_ipython_extension(ip) -> None:
@@ -66,6 +82,8 @@ def unload_ipython_extension(ip) -> None:
 
     unload(ip)
 
+
+_register_rich_display()
 
 __all__ = [
     "__version__",

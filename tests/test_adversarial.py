@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
+from nbfetch.notebook.display import response_mimebundle
 
 pytestmark = pytest.mark.anyio
 
@@ -141,7 +142,7 @@ async def test_non_utf8_header_bytes_are_kept_and_shown_safely(adversary):
         r = await c.fetch(adversary.url + "/non-utf8-header")
     assert r.headers.get_raw("x-bin") == [b"caf\xe9 \xff\xfe"]
     assert r.headers["x-bin"] == "café ÿþ"
-    assert "café" in r._repr_mimebundle_()["text/html"]
+    assert "café" in response_mimebundle(r)["text/html"]
 
 
 async def test_connection_with_extra_bytes_or_a_framing_conflict_is_never_reused(adversary):

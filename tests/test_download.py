@@ -12,6 +12,7 @@ from conftest import client_sockets_to, wait_until
 import nbfetch
 from nbfetch import AsyncClient, Limits
 from nbfetch.cli import run_cli
+from nbfetch.notebook.display import response_mimebundle
 from nbfetch.text.options import parse_options
 
 pytestmark = pytest.mark.anyio
@@ -118,7 +119,7 @@ async def test_download_streams_to_disk_in_bounded_memory(raw_server, tmp_path, 
     assert target.stat().st_size == size and file_sha256(target) == expected_sha256(size)
     assert leftovers(tmp_path) == []
     assert peak < 32 * MiB, f"peak {peak / MiB:.1f} MiB"
-    assert "saved" in nbfetch.Response._repr_mimebundle_(r)["text/plain"]
+    assert "saved" in response_mimebundle(r)["text/plain"]
 
 
 async def test_download_error_mid_body_removes_the_partial_file(raw_server, tmp_path):

@@ -26,6 +26,24 @@ def kernel(server, tmp_path_factory):
     k.shutdown()
 
 
+def test_a_response_renders_richly_without_load_ext(server, tmp_path):
+    """The notebook layer registers its formatter with IPython when nbfetch is
+    imported in a kernel: ``r`` shows as HTML with no ``%load_ext`` (the client
+    layer's Response has no display code of its own)."""
+    fresh = Kernel(cwd=str(tmp_path))
+    try:
+        fresh.run(f"import nbfetch\nr = await nbfetch.fetch({server.url + '/get'!r})")
+        msg_id = fresh.submit("r")
+        assert fresh.wait(msg_id)["status"] == "ok"
+        (result,) = fresh.messages(msg_id, "execute_result")
+        data = result["content"]["data"]
+        assert 'class="nbfetch-response"' in data["text/html"]
+        assert "200 OK" in data["text/plain"] and "total" in data["text/plain"]
+        assert fresh.value("'_repr_mimebundle_' in dir(r)") == "False"
+    finally:
+        fresh.shutdown()
+
+
 def test_fetch_line_returns_a_response_and_binds_it(kernel):
     kernel.run("r = %fetch {base}/get?x=1")
     assert kernel.value("type(r).__name__") == "'Response'"

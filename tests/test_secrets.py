@@ -21,7 +21,7 @@ from nbfetch.cli import main, run_cli
 from nbfetch.core.redact import redact_header, redact_url
 from nbfetch.core.urls import URL
 from nbfetch.dask import FetchResult
-from nbfetch.notebook.display import headers_table
+from nbfetch.notebook.display import headers_table, response_mimebundle
 from nbfetch.notebook.live import ResponseView
 from nbfetch.notebook.many_view import ManyView
 from nbfetch.text.options import parse_options
@@ -66,7 +66,7 @@ def response_texts(response, opts=None) -> dict[str, str]:
         "request headers": repr(response.request.headers),
         "events_frame": response.events_frame().to_csv(),
         "har": json.dumps(response.to_har()),
-        "mimebundle": json.dumps(response._repr_mimebundle_()),
+        "mimebundle": json.dumps(response_mimebundle(response)),
         "cli": render_text(response, opts, head=True),
     }
 

@@ -3,7 +3,7 @@ the read, connect, queue and request timeouts (the one place a wait is computed)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..core.errors import FetchTimeout
 from ..core.limits import Limits
@@ -11,8 +11,11 @@ from ..core.urls import URL
 from ..drivers.base import Driver
 from .recorder import Recorder
 
-if TYPE_CHECKING:
-    from .exchange import Exchange
+
+class FinalHop(Protocol):
+    """What the context needs of the last hop's exchange: ending it on an error."""
+
+    def fail(self, exc: BaseException, phase: str) -> None: ...
 
 
 class FetchContext:
@@ -46,7 +49,7 @@ class FetchContext:
         self.url = url
         self.limits = limits
         self.deadline: float | None = None
-        self.final: Exchange | None = None
+        self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False
         self._armed: tuple[str, float | None] = ("", None)

@@ -1,16 +1,17 @@
 """Many fetches at once through one client's ``max_clients`` queue.
 
->>> results = await nbfetch.fetch_many(urls, max_clients=8)     # doctest: +SKIP
->>> [r.status_code if isinstance(r, nbfetch.Response) else repr(r) for r in results]  # doctest: +SKIP
+>>> results = await fetch_many(urls, max_clients=8)              # doctest: +SKIP
+>>> [r.status_code if isinstance(r, Response) else repr(r) for r in results]  # doctest: +SKIP
 
 Results come back in input order; a failed fetch is its ``FetchError`` in the
-list, so one failure does not lose the others. In a notebook, ``show=True`` (the
-default there) displays a live waterfall of all of them.
+list, so one failure does not lose the others. Views are passed in from above
+(``nbfetch.fetch_many`` adds the live waterfall in a notebook): this layer
+builds no widget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..core.errors import FetchError
@@ -24,42 +25,22 @@ async def fetch_many(
     *,
     max_clients: int = 10,
     client: AsyncClient | None = None,
-    show: bool | None = None,
     trace: Callable[[int, Event], Any] | None = None,
-    cluster: Any = None,
+    views: Sequence[Any] = (),
     **options: Any,
 ) -> list[Response | FetchError]:
     """Fetch every URL, at most ``max_clients`` at a time (or through ``client``'s
-    queue). ``trace(index, event)`` sees every event of every fetch. ``show``:
-    display a live waterfall (default: when running in a notebook kernel).
-
-    ``cluster=`` a ``dask.distributed.Client``: spread the URLs over its workers
-    (see ``nbfetch.dask``; then the results are ``FetchResult`` records)."""
+    queue). ``trace(index, event)`` sees every event of every fetch, and so does
+    each of ``views`` (``view.trace(index, event)``; ``view.finish()`` is called
+    when all are done, whatever happened)."""
     import asyncio
-
-    if cluster is not None:
-        from ..dask import fetch_many_distributed
-
-        return await fetch_many_distributed(
-            urls, cluster=cluster, max_clients=max_clients, show=show, **options
-        )
 
     urls = list(urls)
     own = client is None
     if own:
         client = AsyncClient(max_clients=max_clients)
     subscribers: list[Callable[[int, Event], Any]] = [trace] if trace else []
-    if show is None:
-        show = _in_kernel()
-    view = None
-    if show:
-        from ..notebook.many_view import ManyView
-
-        view = ManyView(urls, max_clients=client.max_clients)
-        subscribers.append(view.trace)
-        from IPython.display import display
-
-        display(view)
+    subscribers += [view.trace for view in views]
 
     def tracer(index: int):
         if not subscribers:
@@ -80,17 +61,6 @@ async def fetch_many(
     finally:
         if own:
             await client.aclose()
-        if view is not None:
+        for view in views:
             view.finish()
     return list(results)
-
-
-def _in_kernel() -> bool:
-    import sys
-
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    ip = get_ipython()
-    return ip is not None and hasattr(ip, "kernel")

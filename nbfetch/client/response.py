@@ -267,10 +267,7 @@ class Response:
         return events_frame(self, redact=redact)
 
     # -- display ---------------------------------------------------------------
+    # Rich display (text/html in a notebook) is the notebook layer's: it registers
+    # its formatter with IPython (nbfetch.notebook.display.register).
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}] {self.url}>"
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from ..notebook.display import response_mimebundle
-
-        return response_mimebundle(self)

@@ -36,7 +36,7 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -427,12 +427,15 @@ async def fetch_many_distributed(
     rate_per_host: float | None = None,
     keep_body: bool = False,
     output: str | None = None,
-    show: bool | None = None,
+    watch: Callable[[Progress], Any] | None = None,
     progress_interval: float = 0.25,
     **options: Any,
 ):
     """See the module docstring. Returns the results in input order (a list of
-    ``FetchResult``), or with ``output`` a list of per-batch file summaries."""
+    ``FetchResult``), or with ``output`` a list of per-batch file summaries.
+    ``watch(progress)``, when given, returns a view whose ``refresh(final=...)``
+    is called while the batches run (``nbfetch.fetch_many`` passes the live
+    ``ClusterView`` in a notebook)."""
     urls = [str(u) for u in urls]
     job = uuid.uuid4().hex[:12]
     if output is not None:
@@ -441,18 +444,9 @@ async def fetch_many_distributed(
     progress = Progress(job, len(urls))
     subscription = _subscription(cluster)
     subscription.add(progress)
-    view = None
-    if show is None:
-        from ..client.many import _in_kernel
-
-        show = _in_kernel()
-    if show:
-        from ..notebook.dask_view import ClusterView
-
-        view = ClusterView(progress)
-        from IPython.display import display
-
-        display(view)
+    # The view comes from above (the notebook layer passes ``watch``): this
+    # adapter builds no widget.
+    view = watch(progress) if watch is not None else None
 
     shards = _shard(urls, batch_size, per_host)
     futures = []

@@ -173,3 +173,12 @@ def response_text(response) -> str:
 
 def response_mimebundle(response) -> dict[str, str]:
     return {"text/plain": response_text(response), "text/html": response_html(response)}
+
+
+def register(ip) -> None:
+    """Show every ``Response`` richly in the IPython ``ip``. The notebook layer
+    registers this with IPython's formatter (``import nbfetch`` inside a kernel,
+    and ``%load_ext nbfetch``), so the client layer never imports this module."""
+    from ..client.response import Response
+
+    ip.display_formatter.mimebundle_formatter.for_type(Response, response_mimebundle)
