@@ -40,7 +40,7 @@ from .hostnames import HostnameMapping, ip_family
 from .pool import Connection, Pool
 from .queue import MaxClientsQueue
 from .recorder import Recorder
-from .response import Response
+from .response import Response, StreamContext
 
 if TYPE_CHECKING:
     import ssl
@@ -75,29 +75,6 @@ def _headers_key(headers) -> tuple:
         return tuple(headers._items)
     items = headers.items() if isinstance(headers, Mapping) else headers
     return tuple((name, value) for name, value in items)
-
-
-class _StreamContext:
-    """``async with client.stream(...) as r``: the response, released on exit."""
-
-    __slots__ = ("_opener", "_response")
-
-    def __init__(self, opener):
-        self._opener = opener
-        self._response: Response | None = None
-
-    async def __aenter__(self) -> Response:
-        self._response = await self._opener()
-        return self._response
-
-    async def __aexit__(self, exc_type, exc, tb) -> None:
-        if self._response is None:
-            return
-        if exc is not None and not isinstance(exc, Exception):
-            # The caller was cancelled (or interrupted) while reading the body:
-            # the fetch was cancelled, not merely closed early.
-            self._response._interrupted(exc)
-        await self._response.aclose()
 
 
 class AsyncClient:
@@ -244,7 +221,7 @@ class AsyncClient:
         response.path = target
         return response
 
-    def stream(self, method: str, url: str | URL, **options: Any) -> _StreamContext:
+    def stream(self, method: str, url: str | URL, **options: Any) -> StreamContext:
         """Send the request and read the head; the body is read as you iterate.
 
         Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
@@ -256,7 +233,7 @@ class AsyncClient:
         ``on_headers(response)``, ``on_chunk(chunk)`` (a coroutine applies
         backpressure) and ``trace(event)``.
         """
-        return _StreamContext(lambda: self._open(url, method, options))
+        return StreamContext(lambda: self._open(url, method, options))
 
     # -- the fetch -------------------------------------------------------------------
     def _prepare(self, url, method: str, options: dict) -> tuple[Request, FetchContext, Any]:
@@ -424,7 +401,7 @@ class AsyncClient:
             except RedirectError:
                 exchange.release()
                 raise
-            await self._drain_redirect_body(exchange, response)
+            await response.read_redirect_body(self.limits.max_redirect_body)
             history.append(response)
             rec.new_hop()
             rec.emit(
@@ -436,24 +413,6 @@ class AsyncClient:
                     "method": request.method,
                 },
             )
-
-    async def _drain_redirect_body(self, exchange: Exchange, response: Response) -> None:
-        """Read a redirect's body to reuse its connection; never decode it (a bomb
-        in a 3xx costs nothing), and drop the connection if it is large."""
-        exchange.decoder = None
-        limit = self.limits.max_redirect_body
-        parts, size = [], 0
-        while True:
-            piece = await exchange.next_piece()
-            if piece is None:
-                break
-            size += len(piece[0])
-            if size > limit:
-                exchange.release(f"redirect body larger than max_redirect_body={limit}")
-                return
-            parts.append(piece[0])
-        response._body = b"".join(parts)
-        response._consumed = True
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False

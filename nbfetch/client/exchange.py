@@ -17,7 +17,7 @@ from ..core.errors import FetchError, NetworkError, ProtocolError, TooLargeError
 from ..core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
 from ..core.protocol import Response as H11Response
 from ..drivers.base import IOTimeout
-from .response import Chunk, Response
+from .response import Chunk, Piece, Response
 
 if TYPE_CHECKING:
     from .context import FetchContext
@@ -268,6 +268,13 @@ class Exchange:
                 f"response has {len(headers)} header fields (limit {limits.max_headers})",
                 phase="wait",
             )
+        # One pass for the fields the body needs (h11 checked Content-Length).
+        lengths, encodings = [], []
+        for _, name, value in headers._items:
+            if name == b"content-length":
+                lengths.append(value)
+            elif name == b"content-encoding":
+                encodings.append(value)
         response = Response(
             self.request,
             event.status_code,
@@ -277,18 +284,9 @@ class Exchange:
             rec,
             len(rec.hop_starts) - 1,
             history,
+            content_length=int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None,
+            source=self,
         )
-        # One pass for the fields the body needs (h11 checked Content-Length).
-        lengths, encodings = [], []
-        for _, name, value in headers._items:
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"content-encoding":
-                encodings.append(value)
-        response._content_length = (
-            int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None
-        )
-        response._exchange = self
         self.response = response
         rec.emit(
             "response.headers",
@@ -312,8 +310,18 @@ class Exchange:
         return response
 
     # -- response body -----------------------------------------------------------
-    async def next_piece(self):
-        """The next (raw, decoded) piece of the body, or None at its end."""
+    def skip_decoding(self) -> None:
+        """Hand out the body as received: Content-Encoding is not removed."""
+        self.decoder = None
+
+    def collect_chunks(self) -> list[Chunk]:
+        """Gather ``Chunk`` pieces from now on; returns the list they are appended
+        to (the reader pops them from its front)."""
+        self.want_chunks = True
+        return self.ready_chunks
+
+    async def next_piece(self) -> Piece | None:
+        """The next piece of the body, or None at its end."""
         if self._done:
             return None
         decoder = self.decoder
@@ -359,7 +367,7 @@ class Exchange:
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )
-        return b"", data
+        return Piece(b"", data)
 
     def _on_data(self, event):
         raw = event.data
@@ -382,7 +390,7 @@ class Exchange:
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )
-        return raw, data
+        return Piece(raw, data)
 
     def _follow_wire_chunk(self, event, n: int) -> None:
         """Chunk boundaries come from h11; the size line (read by the protocol's
@@ -497,7 +505,7 @@ class Exchange:
                 "events_dropped": self.ctx.recorder.dropped,
             },
         )
-        return (b"", tail)
+        return Piece(b"", tail)
 
     async def _deliver_chunks(self) -> None:
         on_chunk = self.ctx.on_chunk
@@ -525,7 +533,7 @@ class Exchange:
             piece = await self.next_piece()
             if piece is None:
                 break
-            data = piece[1]
+            data = piece.data
             if data:
                 size += len(data)
                 if limit is not None and size > limit:
@@ -541,6 +549,20 @@ class Exchange:
         if buffer is not None:
             return buffer.getvalue()
         return b"" if first is None else bytes(first)
+
+    async def read_redirect_body(self, limit: int) -> bytes | None:
+        """A redirect's body, read to reuse its connection and never decoded (a
+        bomb in a 3xx costs nothing); None when it is larger than ``limit``
+        bytes: then the connection is dropped instead."""
+        self.decoder = None
+        parts, size = [], 0
+        while (piece := await self.next_piece()) is not None:
+            size += len(piece.raw)
+            if size > limit:
+                self.release(f"redirect body larger than max_redirect_body={limit}")
+                return None
+            parts.append(piece.raw)
+        return b"".join(parts)
 
     def _too_large(self, message: str):
         exc = TooLargeError(
@@ -586,5 +608,5 @@ class Exchange:
     def _detach(self) -> None:
         """A finished Response keeps its events and body, not the connection
         machinery: 10,000 finished fetches must not hold 10,000 exchanges."""
-        if self.response is not None and self.response._exchange is self:
-            self.response._exchange = None
+        if self.response is not None:
+            self.response.detach_body()
