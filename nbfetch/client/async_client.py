@@ -170,6 +170,11 @@ class AsyncClient:
         self._pool.close_all()
 
     @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` (or ``close()``) was called."""
+        return self._closed
+
+    @property
     def max_clients(self) -> int:
         return self._queue.limit
 

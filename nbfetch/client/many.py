@@ -33,8 +33,6 @@ async def fetch_many(
     queue). ``trace(index, event)`` sees every event of every fetch, and so does
     each of ``views`` (``view.trace(index, event)``; ``view.finish()`` is called
     when all are done, whatever happened)."""
-    import asyncio
-
     urls = list(urls)
     own = client is None
     if own:
@@ -57,7 +55,7 @@ async def fetch_many(
             return exc
 
     try:
-        results = await asyncio.gather(*[one(i, u) for i, u in enumerate(urls)])
+        results = await client.driver.gather([one(i, u) for i, u in enumerate(urls)])
     finally:
         if own:
             await client.aclose()

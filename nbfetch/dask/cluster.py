@@ -115,7 +115,7 @@ def _client_on_this_worker(max_clients: int, per_host: int | None):
     loop = asyncio.get_running_loop()
     key = (id(loop), max_clients, per_host)
     client = _worker_clients.get(key)
-    if client is None or client._closed:
+    if client is None or client.closed:
         client = AsyncClient(max_clients=max_clients, max_connections_per_host=per_host)
         _worker_clients[key] = client
     return client
