@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from adversary import Adversary
+from conftest import idle_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -134,7 +135,7 @@ async def test_hostile_case(adversary, path):
         # Nothing that went wrong is ever pooled.
         assert all(not conn.stream.is_stale() for conns in c._pool.idle.values() for conn in conns)
         if expected[0] != "ok":
-            assert c._pool.count() == 0
+            assert idle_connections(c) == 0
 
 
 async def test_non_utf8_header_bytes_are_kept_and_shown_safely(adversary):
@@ -149,7 +150,7 @@ async def test_connection_with_extra_bytes_or_a_framing_conflict_is_never_reused
     async with client() as c:
         for path in ("/cl-too-short", "/cl-and-chunked", "/until-close"):
             await c.fetch(adversary.url + path)
-            assert c._pool.count() == 0, path
+            assert idle_connections(c) == 0, path
 
 
 BOMBS = [

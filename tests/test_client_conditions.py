@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import assert_timer_fired, client_sockets_to, wait_until
+from conftest import assert_timer_fired, client_sockets_to, idle_connections, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -99,7 +99,7 @@ async def test_aclose_closes_idle_connections_and_refuses_new_fetches(demo):
     await c.fetch(demo.url + "/get")
     conn = c._pool.idle[("http", "127.0.0.1", demo.port)][0]
     await c.aclose()
-    assert conn.closed and c._pool.count() == 0 and c._pool.open == {}
+    assert conn.closed and idle_connections(c) == 0 and c._pool.open == {}
     with pytest.raises(nbfetch.InvalidRequest, match="closed"):
         await c.fetch(demo.url + "/get")
 

@@ -209,7 +209,7 @@ def test_cancel_click_cancels_an_awaiting_fetch(kernel, server):
 
 
 def kernel_pool_size(kernel) -> int:
-    return int(kernel.value("nbfetch.default_client()._pool.count()"))
+    return int(kernel.value("sum(map(len, nbfetch.default_client()._pool.idle.values()))"))
 
 
 def test_interrupt_cancels_an_awaiting_fetch(kernel, server):

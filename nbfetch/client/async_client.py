@@ -351,7 +351,7 @@ class AsyncClient:
         try:
             if not queue.try_acquire():
                 try:
-                    await queue.acquire(ctx.arm(ctx.queue_timeout, "queue_timeout"))
+                    await queue.acquire(ctx.step_timeout(ctx.queue_timeout, "queue_timeout"))
                 except IOTimeout:
                     raise ctx.timeout_error("queue") from None
             ctx.slot_held = True
@@ -461,7 +461,7 @@ class AsyncClient:
                 break
             # max_connections_per_host: wait for one of this origin's connections.
             try:
-                await pool.wait_for_host(key, ctx.arm(None, "request_timeout"))
+                await pool.wait_for_host(key, ctx.step_timeout(None, "request_timeout"))
             except IOTimeout:
                 raise ctx.timeout_error("queue") from None
             fresh = False

@@ -117,7 +117,7 @@ class Connector:
             if family is not None:
                 addresses = [(family, (host, port))]
             else:
-                timeout = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
+                timeout = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
                 try:
                     if self.resolver is not None:
                         addresses = await driver.wait_for(self.resolver(host, port), timeout)
@@ -138,7 +138,7 @@ class Connector:
                 stream = await driver.connect(
                     family,
                     sockaddr,
-                    ctx.arm(ctx.connect_timeout, "connect_timeout", budget),
+                    ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget),
                     self.local_address,
                 )
                 break
@@ -165,7 +165,9 @@ class Connector:
         try:
             context = await self._ssl_context_off_loop(ctx, budget)
             info = await conn.stream.start_tls(
-                context, url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
+                context,
+                url.hostname,
+                ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget),
             )
         except IOTimeout:
             conn.abort()
@@ -187,7 +189,7 @@ class Connector:
         the CA bundles; concurrent first fetches wait for the same build."""
         driver = self.driver
         while self._ssl_context is None:
-            timeout = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
+            timeout = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
             building = self._ssl_building
             if building is not None:
                 await building.wait(timeout)

@@ -40,7 +40,7 @@ class FetchContext:
         "final",
         "slot_held",
         "failed",
-        "_armed",
+        "_chosen",
     )
 
     def __init__(self, driver: Driver, recorder: Recorder, url: URL, limits: Limits):
@@ -52,9 +52,11 @@ class FetchContext:
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False
-        self._armed: tuple[str, float | None] = ("", None)
+        self._chosen: tuple[str, float | None] = ("", None)
 
-    def arm(self, seconds: float | None, name: str, until: float | None = None) -> float | None:
+    def step_timeout(
+        self, seconds: float | None, name: str, until: float | None = None
+    ) -> float | None:
         """The time to wait for one step: the phase's own timeout (or, for a budget
         several steps share, what is left ``until`` its deadline) or what is left of
         request_timeout, whichever is shorter. Remembers which one it was."""
@@ -65,9 +67,9 @@ class FetchContext:
         if deadline is not None:
             left = deadline - self.driver.monotonic()
             if wait is None or left < wait:
-                self._armed = ("request_timeout", self.request_timeout)
+                self._chosen = ("request_timeout", self.request_timeout)
                 return left if left > 0 else 0.0
-        self._armed = (name, seconds)
+        self._chosen = (name, seconds)
         return wait
 
     def deadline_in(self, seconds: float | None) -> float | None:
@@ -75,7 +77,7 @@ class FetchContext:
         return None if seconds is None else self.driver.monotonic() + seconds
 
     def timeout_error(self, phase: str) -> FetchTimeout:
-        name, seconds = self._armed
+        name, seconds = self._chosen
         return FetchTimeout(
             f"{name}={seconds}s expired", url=self.url, phase=phase, timeout=name, seconds=seconds
         )

@@ -96,7 +96,7 @@ class Exchange:
     # -- I/O helpers -----------------------------------------------------------
     async def _receive(self, phase: str) -> bytes:
         ctx = self.ctx
-        timeout = ctx.arm(ctx.read_timeout, "read_timeout")
+        timeout = ctx.step_timeout(ctx.read_timeout, "read_timeout")
         try:
             data = await self.conn.stream.receive(timeout)
         except IOTimeout:
@@ -186,8 +186,8 @@ class Exchange:
                 left = give_up - ctx.driver.monotonic()
                 if left <= 0:
                     break
-                armed = ctx.arm(ctx.read_timeout, "read_timeout")
-                if armed is None or left < armed:
+                read_wait = ctx.step_timeout(ctx.read_timeout, "read_timeout")
+                if read_wait is None or left < read_wait:
                     try:
                         data = await self.conn.stream.receive(left)
                     except IOTimeout:
@@ -222,7 +222,7 @@ class Exchange:
     async def _drain(self) -> None:
         ctx = self.ctx
         try:
-            await self.conn.stream.drain(ctx.arm(ctx.read_timeout, "read_timeout"))
+            await self.conn.stream.drain(ctx.step_timeout(ctx.read_timeout, "read_timeout"))
         except IOTimeout:
             raise ctx.timeout_error("send") from None
         except OSError as exc:

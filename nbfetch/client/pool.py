@@ -29,11 +29,11 @@ class Connection:
         "tls",
     )
 
-    def __init__(self, stream, key: tuple, max_header_bytes: int, pool: Pool | None = None):
+    def __init__(self, stream, key: tuple, max_header_bytes: int):
         self.stream = stream
         self.proto = ClientProtocol(max_header_bytes)
         self.key = key
-        self.pool = pool
+        self.pool: Pool | None = None  # set once connected: then the pool counts its closing
         self.idle_since = 0.0
         self.requests = 0
         self.closed = False
@@ -151,10 +151,6 @@ class Pool:
             queue.popleft().set()
             if not queue:
                 del self.waiting[key]
-
-    def count(self) -> int:
-        """Idle connections."""
-        return sum(len(c) for c in self.idle.values())
 
     def close_all(self) -> None:
         for conns in list(self.idle.values()):
