@@ -1,11 +1,11 @@
-"""Peak memory of what a server can make nbfetch hold: one fresh process per case.
+"""Peak memory of large bodies: one fresh process per case.
 
-    python benchmarks/memory.py            # every case
-    python benchmarks/memory.py zstd-bomb  # the cases whose name contains "zstd-bomb"
+    python benchmarks/memory.py           # every case
+    python benchmarks/memory.py download  # the cases whose name contains "download"
 
 Each case starts a raw-socket server on 127.0.0.1 in a thread of its own process,
 fetches from it, and prints how much the process's peak RSS (VmHWM) grew during
-the fetch. Bombs are 1 GiB of zeros, compressed as the server sends them.
+the fetch. Decompression bombs have their own script: benchmarks/bombs.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 CASE = r"""
-import asyncio, os, socket, sys, threading, zlib
+import asyncio, os, socket, sys, threading
 import nbfetch
 from nbfetch import AsyncClient, Limits
 
@@ -26,21 +26,6 @@ def peak_rss_mib():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-
-def compressed_zeros(coding, total=GiB):
-    block = bytes(MiB)
-    if coding == "gzip" or coding == "deflate":
-        c = zlib.compressobj(9, zlib.DEFLATED, 31 if coding == "gzip" else 15)
-        out = [c.compress(block) for _ in range(total // MiB)] + [c.flush()]
-    elif coding == "br":
-        import brotli
-        c = brotli.Compressor(quality=5)
-        out = [c.process(block) for _ in range(total // MiB)] + [c.finish()]
-    else:
-        import zstandard
-        c = zstandard.ZstdCompressor(level=3).compressobj()
-        out = [c.compress(block) for _ in range(total // MiB)] + [c.flush()]
-    return b"".join(out)
 
 def server(body_parts, head):
     srv = socket.create_server(("127.0.0.1", 0))
@@ -82,12 +67,7 @@ def plain(size, chunked=False, one_chunk=False):
 async def main():
     kind, _, how = case.partition(":")
     limits = Limits()
-    if kind.endswith("-bomb"):
-        coding = kind[: -len("-bomb")]
-        bomb = compressed_zeros(coding)
-        url = server(lambda: [bomb], b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n" % (coding.encode(), len(bomb)))
-        note = f"{len(bomb):,} bytes on the wire"
-    elif kind == "300mib-one-wire-chunk":
+    if kind == "300mib-one-wire-chunk":
         url, note = plain(300 * MiB, one_chunk=True), "300 MiB in one wire chunk"
     else:
         url, note = plain(GiB, chunked=kind.endswith("chunked")), "1 GiB"
@@ -136,11 +116,6 @@ CASES = [
     "1gib-chunked:streamed",
     "300mib-one-wire-chunk:chunks",
     "1gib-content-length:download",
-    *(
-        f"{c}-bomb:{how}"
-        for c in ("gzip", "deflate", "br", "zstd")
-        for how in ("buffered", "streamed")
-    ),
 ]
 
 

@@ -367,3 +367,92 @@ async def test_ipv6_literal():
         async with AsyncClient() as c:
             r = await c.fetch(v6.url + "/headers")
     assert r.json()["headers"]["Host"] == f"[::1]:{v6.port}"
+
+
+def _endless_body(conn, server):
+    """A body that never ends: a Content-Length far larger than what is sent,
+    with bytes always available, so a reader never waits for the socket."""
+    server.read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n")
+    block = b"x" * 65536
+    conn.settimeout(0.5)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            conn.sendall(block)
+        except TimeoutError:
+            continue  # the client reads slowly: keep its buffer full
+        except OSError:
+            return
+
+
+async def test_request_timeout_bounds_a_reader_slower_than_the_server(raw_server):
+    """Bytes already buffered never wait, so no read timer can fire; the total
+    deadline must still end the fetch (it did not: a download ran on forever)."""
+    srv = raw_server(_endless_body)
+    async with AsyncClient() as c:
+        start = time.monotonic()
+        with pytest.raises(nbfetch.FetchTimeout) as exc:
+            async with c.stream("GET", srv.url + "/", request_timeout=1) as r:
+                async for _ in r.aiter_bytes():
+                    await asyncio.sleep(0.002)  # a consumer slower than the server
+        assert_timer_fired(exc.value, time.monotonic() - start, "request_timeout", "download", 1)
+
+
+async def test_request_timeout_bounds_a_stalled_request_body_and_on_chunk(raw_server, demo):
+    async def stalls():
+        yield b"first"
+        await asyncio.sleep(30)
+        yield b"never"
+
+    async with AsyncClient() as c:
+        start = time.monotonic()
+        with pytest.raises(nbfetch.FetchTimeout) as exc:
+            await c.fetch(demo.url + "/post", "POST", body=stalls(), request_timeout=1)
+        assert_timer_fired(exc.value, time.monotonic() - start, "request_timeout", "send", 1)
+
+        async def slow_callback(chunk):
+            await asyncio.sleep(30)
+
+        start = time.monotonic()
+        with pytest.raises(nbfetch.FetchTimeout) as exc:
+            await c.fetch(demo.url + "/stream/3", on_chunk=slow_callback, request_timeout=1)
+        assert_timer_fired(exc.value, time.monotonic() - start, "request_timeout", "download", 1)
+
+
+async def test_connect_timeout_leaves_time_for_the_next_address(raw_server):
+    """A first address that never answers (a loopback listener whose accept queue
+    is full drops new SYNs) gets a share of connect_timeout, not all of it."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.2", 0))
+    hole.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(hole.getsockname())
+            except BlockingIOError:
+                pass
+            fillers.append(filler)
+        srv = raw_server(
+            lambda conn, server: (
+                server.read_request(conn),
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            )
+        )
+
+        async def resolver(host, port):
+            return [(socket.AF_INET, hole.getsockname()), (socket.AF_INET, ("127.0.0.1", srv.port))]
+
+        events = []
+        async with AsyncClient(resolver=resolver) as c:
+            r = await c.fetch("http://two.test/", connect_timeout=3, trace=events.append)
+        assert r.body == b"ok"
+        tried = [e.details["address"] for e in events if e.name == "connect.start"]
+        assert tried == ["127.0.0.2", "127.0.0.1"]
+    finally:
+        for filler in fillers:
+            filler.close()
+        hole.close()

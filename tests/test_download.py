@@ -189,3 +189,47 @@ def test_cli_output_file_is_a_download(raw_server, tmp_path):
     assert asyncio.run(run_cli(opts, out=out)) == 0
     assert file_sha256(target) == expected_sha256(size)
     assert f"saved {size:,} bytes to {target}" in out.getvalue()
+
+
+@pytest.mark.parametrize("path", ["", "/", "."])
+async def test_download_to_a_directory_or_no_name_fails_before_sending(raw_server, tmp_path, path):
+    srv = raw_server(body_server(10))
+    async with AsyncClient() as c:
+        for target in (path, tmp_path):
+            with pytest.raises(nbfetch.InvalidRequest, match="not a file name"):
+                await c.download(srv.url + "/", target)
+    assert srv.connections == 0
+
+
+DISK_FULL = r"""
+import asyncio, os, resource, signal, sys
+import nbfetch
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+
+async def main(url, target):
+    async with nbfetch.AsyncClient() as c:
+        try:
+            await c.download(url, target)
+        except nbfetch.FetchError as exc:
+            print(type(exc).__name__, exc.phase, c._queue.active, len(c._pool.idle))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_download_with_a_full_disk_is_a_fetch_error_and_leaves_nothing(raw_server, tmp_path):
+    """EFBIG from a file-size limit stands in for a full disk (ENOSPC)."""
+    import subprocess
+    import sys
+
+    srv = raw_server(body_server(3 * MiB))
+    target = tmp_path / "big.bin"
+    out = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, srv.url + "/", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["FetchError", "download", "0", "0"], out.stderr
+    assert os.listdir(tmp_path) == []

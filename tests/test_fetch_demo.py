@@ -5,7 +5,7 @@ import gzip
 import json
 
 import pytest
-from conftest import idle_connections
+from conftest import idle_connections, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -414,3 +414,42 @@ async def test_params_are_added_to_the_query(demo):
         assert r2.json()["args"] == {"k": "ü"}
         with pytest.raises(nbfetch.InvalidRequest, match="params="):
             await c.fetch(demo.url + "/get", params="k=v")
+
+
+async def test_a_reader_cancelled_inside_stream_records_cancelled(demo):
+    events = []
+    async with AsyncClient() as c:
+
+        async def read():
+            async with c.stream(
+                "GET", demo.url + "/drip?numbytes=10&duration=5&chunks=10", trace=events.append
+            ) as s:
+                async for _ in s.aiter_raw():
+                    pass
+
+        task = asyncio.ensure_future(read())
+        await wait_until(lambda: any(e.name == "response.data" for e in events), what="data")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    names = [e.name for e in events]
+    assert "cancelled" in names and "connection.dropped" not in names
+
+
+async def test_closing_a_generator_around_a_stream_is_not_a_cancel(demo):
+    events = []
+    async with AsyncClient() as c:
+
+        async def pieces():
+            async with c.stream(
+                "GET", demo.url + "/drip?numbytes=10&duration=1&chunks=10", trace=events.append
+            ) as s:
+                async for piece in s.aiter_raw():
+                    yield piece
+
+        gen = pieces()
+        async for _ in gen:
+            break
+        await gen.aclose()  # GeneratorExit inside the stream's context
+    names = [e.name for e in events]
+    assert "connection.dropped" in names and "cancelled" not in names

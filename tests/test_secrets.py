@@ -324,3 +324,17 @@ async def test_tornado_adapter_logs_no_credentials(raw_server, caplog):
         client.close()
     assert "Malformed HTTP message from http://***@127.0.0.1" in caplog.text
     assert_no_secret({"log": caplog.text, "ValueError": str(info.value)})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-H", f"Authorization Bearer {PASSWORD}", "http://a.test/"],  # the colon forgotten
+        ["-H", f"Cookie=session={PASSWORD}", "http://a.test/"],
+        ["http://a.test/", f"http://user:{PASSWORD}@b.test/"],  # argparse: unrecognized
+    ],
+)
+def test_option_errors_do_not_echo_credentials(argv):
+    with pytest.raises(InvalidRequest) as exc:
+        parse_options(argv, prog="%fetch")
+    assert PASSWORD not in str(exc.value) and PASSWORD not in repr(exc.value)

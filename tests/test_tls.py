@@ -8,7 +8,7 @@ import time
 
 import pytest
 import trustme
-from conftest import assert_timer_fired, wait_until
+from conftest import assert_timer_fired, client_sockets_to, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -202,3 +202,26 @@ async def test_concurrent_first_fetches_build_the_context_once(tls_server, ca_fi
             release.set()
         rs = await both
     assert [r.status_code for r in rs] == [200, 200] and builds == [ca_file]
+
+
+@pytest.mark.parametrize("after_handshake_started", [False, True])
+async def test_cancel_during_tls_set_up_leaves_no_socket(raw_server, after_handshake_started):
+    """Cancelled while the SSL context is built off the loop, or mid-handshake:
+    the TCP connection is closed at once, not left to the garbage collector."""
+    srv = raw_server(_stalls_the_handshake)
+    events = []
+    async with AsyncClient(verify=False) as c:  # its own context: built on first use
+        task = asyncio.ensure_future(
+            c.fetch(srv.url.replace("http:", "https:") + "/", trace=events.append)
+        )
+        await wait_until(lambda: any(e.name == "tls.start" for e in events), what="tls.start")
+        if after_handshake_started:
+            await wait_until(
+                lambda: c._connector._ssl_context is not None, what="the context built"
+            )
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert "cancelled" in [e.name for e in events]
+        await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket closed")
+        assert c._queue.active == 0 and not c._pool.idle

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,7 +205,11 @@ class AsyncClient:
         import secrets
 
         target = Path(path)
-        part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        if not target.name or target.is_dir():
+            raise InvalidRequest(f"cannot write to {str(target)!r}: not a file name", url=url)
+        # Beside the target (os.replace is atomic within one file system); the
+        # name is cut so that it stays within NAME_MAX (255 bytes).
+        part = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
         try:  # a path that cannot be written fails here, before anything is sent
             file = open(part, "xb")  # noqa: SIM115 - closed below, on every path
         except OSError as exc:
@@ -216,12 +221,30 @@ class AsyncClient:
             async with self.stream(method, url, **options) as response:
                 response.raise_for_status()
                 async for data in response.aiter_bytes():
-                    await run(partial(file.write, data), None)
-            await run(file.close, None)
-            os.replace(part, target)
+                    try:
+                        await run(partial(file.write, data), None)
+                    except OSError as exc:  # a full disk, a quota
+                        raise FetchError(
+                            f"cannot write to {str(target)!r}: {exc.strerror or exc}",
+                            url=url,
+                            phase="download",
+                        ) from None
+            try:
+                await run(file.close, None)
+                os.replace(part, target)
+            except OSError as exc:
+                raise FetchError(
+                    f"cannot write to {str(target)!r}: {exc.strerror or exc}",
+                    url=url,
+                    phase="download",
+                ) from None
         except BaseException:
-            file.close()  # waits for a write still running in its thread
-            os.unlink(part)
+            # close() waits for a write still running in its thread; it may
+            # fail again (the disk is still full): the file goes all the same.
+            with suppress(OSError):
+                file.close()
+            with suppress(OSError):
+                os.unlink(part)
             raise
         response.path = target
         return response

@@ -132,17 +132,20 @@ class Connector:
             rec.emit("resolve.done", {"host": host, "addresses": [a[1][0] for a in addresses]})
 
         errors = []
-        for family, sockaddr in addresses:
+        for tried, (family, sockaddr) in enumerate(addresses):
             rec.emit("connect.start", {"address": sockaddr[0], "port": sockaddr[1]})
+            wait = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+            # Each address gets an equal share of what is left, so one that never
+            # answers leaves time for the next (as curl splits its budget).
+            others = len(addresses) - tried - 1
+            share = None if wait is None else wait / (others + 1)
             try:
-                stream = await driver.connect(
-                    family,
-                    sockaddr,
-                    ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget),
-                    self.local_address,
-                )
+                stream = await driver.connect(family, sockaddr, share, self.local_address)
                 break
             except IOTimeout:
+                if others:
+                    errors.append(f"{sockaddr[0]} port {sockaddr[1]}: no answer in {share:.3g} s")
+                    continue
                 raise ctx.timeout_error("connect") from None
             except OSError as exc:
                 reason = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -181,6 +184,9 @@ class Connector:
         except OSError as exc:
             conn.abort()
             raise TLSError(f"TLS handshake failed: {exc}", phase="tls") from None
+        except BaseException:  # cancelled while the context was built or in the handshake
+            conn.abort()
+            raise
         conn.tls = info
         ctx.recorder.emit("tls.done", info)
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from .pool import Connection
 
 
+#: Seconds of body work after which the exchange lets other tasks run (the
+#: loop must never be blocked for long, whatever the server's framing).
+YIELD_EVERY = 0.02
+
 #: The most raw (or decoded) bytes one ``Chunk`` holds: a larger wire chunk
 #: reaches ``on_chunk`` / ``aiter_chunks()`` as several pieces.
 PIECE_BYTES = 1024 * 1024
@@ -51,11 +55,11 @@ class Exchange:
         "_piece_position",
         "_piece_chunk",
         "_piece_wire_end",
-        "_chunk_event",
         "_wire_seen",
         "_early",
         "_chunk_index",
         "_last_chunk_time",
+        "_yield_at",
         "_done",
         "_released",
         "_got_bytes",
@@ -81,9 +85,9 @@ class Exchange:
         self._piece_position = 0  # where the piece starts in its wire chunk
         self._piece_chunk: tuple[int, tuple] = (0, ())  # (declared size, extensions)
         self._piece_wire_end = False  # the wire chunk's last raw byte is in the piece
-        self._chunk_event = None
         self._wire_seen = -1  # bytes of the current wire chunk; -1 between chunks
         self._chunk_index = 0
+        self._yield_at = ctx.driver.monotonic() + YIELD_EVERY
         self._last_chunk_time = 0.0
         self._early = None  # a final response that came before the body was sent
         self._done = False
@@ -97,6 +101,11 @@ class Exchange:
     async def _receive(self, phase: str) -> bytes:
         ctx = self.ctx
         timeout = ctx.step_timeout(ctx.read_timeout, "read_timeout")
+        if timeout == 0.0:
+            # request_timeout has passed. A receive() of bytes already buffered
+            # would not wait at all, so its timer could never fire: a consumer
+            # slower than the server would never time out.
+            raise ctx.timeout_error(phase)
         try:
             data = await self.conn.stream.receive(timeout)
         except IOTimeout:
@@ -161,7 +170,12 @@ class Exchange:
             self.ctx.recorder.emit("request.body_sent", {"bytes": len(body)})
             return
         sent = 0
-        async for piece in body:
+        pieces = body.__aiter__()
+        while True:
+            try:
+                piece = await self._bounded(pieces.__anext__(), "send")
+            except StopAsyncIteration:
+                break
             if isinstance(piece, str):
                 piece = piece.encode("utf-8")
             if not piece:
@@ -326,7 +340,14 @@ class Exchange:
             return None
         decoder = self.decoder
         proto = self.conn.proto
+        driver = self.ctx.driver
         try:
+            # A read can hold thousands of tiny chunks, each an h11 event, and a
+            # receive() of buffered bytes does not suspend: let other tasks run
+            # at least every YIELD_EVERY seconds of body work.
+            if driver.monotonic() >= self._yield_at:
+                await driver.sleep(0)
+                self._yield_at = driver.monotonic() + YIELD_EVERY
             if decoder is not None and decoder.more:
                 # Output still pending from the last piece (a bomb, or simply
                 # very compressible data): hand it out one bounded step at a
@@ -410,7 +431,7 @@ class Exchange:
                 )
             self._wire_seen = -1
             self._piece_wire_end = True
-            self._chunk_event = self.ctx.recorder.emit(
+            self.ctx.recorder.emit(
                 "response.chunk",
                 {"index": self._chunk_index, "size": size, "extensions": extensions},
                 True,  # a body event: capped in r.events, always seen live
@@ -439,7 +460,7 @@ class Exchange:
         if raw:
             self._piece_raw.append(raw)
             self._piece_bytes += len(raw)
-        if data:
+        if data and self.decoder is not None:  # without one, data *is* raw
             if self._piece_decoded and self._piece_decoded + len(data) > PIECE_BYTES:
                 self._emit_piece(False)
             self._piece_data.append(data)
@@ -458,8 +479,7 @@ class Exchange:
             data = raw
         else:
             data = data_parts[0] if len(data_parts) == 1 else b"".join(data_parts)
-        event = self._chunk_event if last else None
-        offset = event.offset if event is not None else rec.offset_now()
+        offset = rec.offset_now()  # one clock for every piece: gaps never negative
         index = self._chunk_index
         chunk = Chunk(
             index,
@@ -482,7 +502,6 @@ class Exchange:
             self._chunk_index += 1
             self._piece_position = 0
             self._piece_wire_end = False
-            self._chunk_event = None
         else:
             self._piece_position += self._piece_bytes
         self._piece_bytes = 0
@@ -514,7 +533,23 @@ class Exchange:
             if hasattr(result, "__await__"):
                 # A coroutine callback applies backpressure: nothing more is read
                 # until it returns (Tornado 6.6 streaming_callback semantics).
-                await result
+                await self._bounded(result, "download")
+
+    async def _bounded(self, awaitable, phase: str):
+        """Await the caller's own code (a body iterator, a coroutine on_chunk)
+        within what is left of request_timeout: it bounds the whole fetch."""
+        ctx = self.ctx
+        timeout = ctx.step_timeout(None, "request_timeout")
+        if timeout is None:
+            return await awaitable
+
+        async def wait():  # any awaitable (a Future too) as a coroutine
+            return await awaitable
+
+        try:
+            return await ctx.driver.wait_for(wait(), timeout)
+        except IOTimeout:
+            raise ctx.timeout_error(phase) from None
 
     async def read_all(self) -> bytes:
         """Read the whole body into memory, bounded by ``max_body_size``.

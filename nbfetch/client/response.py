@@ -317,8 +317,9 @@ class StreamContext:
     async def __aexit__(self, exc_type, exc, tb) -> None:
         if self._response is None:
             return
-        if exc is not None and not isinstance(exc, Exception):
+        if exc is not None and not isinstance(exc, (Exception, GeneratorExit)):
             # The caller was cancelled (or interrupted) while reading the body:
-            # the fetch was cancelled, not merely closed early.
+            # the fetch was cancelled, not merely closed early. (GeneratorExit is
+            # an async generator around the stream being closed: closed early.)
             self._response._interrupted(exc)
         await self._response.aclose()

@@ -61,9 +61,16 @@ def parse_extensions(text: bytes) -> tuple[tuple[str, str | None], ...]:
 
 
 class ChunkTap:
-    """Follows chunk-size lines through raw body bytes; queues (size, extensions)."""
+    """Follows chunk-size lines through raw body bytes; yields (size, extensions).
 
-    __slots__ = ("_state", "_line", "_skip", "_headers")
+    ``feed`` only queues bytes (and passes over chunk data, which costs nothing);
+    a size line is parsed when its chunk is claimed with ``next_header``, as h11
+    hands out that chunk's first ``Data``. So the work per call is one size line,
+    however many tiny chunks a single read holds, and nothing queued here
+    outlives the bytes h11 itself still buffers.
+    """
+
+    __slots__ = ("_state", "_line", "_skip", "_buf", "_pos", "_queue", "_headers")
 
     _SIZE, _DATA, _CRLF, _DONE = 0, 1, 2, 3
 
@@ -71,16 +78,44 @@ class ChunkTap:
         self._state = self._SIZE
         self._line = bytearray()
         self._skip = 0  # data bytes (then the CRLF) still to pass over
+        self._buf = b""  # the bytes being read, from _pos on
+        self._pos = 0
+        self._queue: deque[bytes] = deque()  # bytes fed after _buf
         self._headers: deque[tuple[int, tuple]] = deque()
 
     def feed(self, data: bytes) -> None:
-        """Follow ``data``; raises ``ProtocolError`` on a malformed size line."""
-        pos, end = 0, len(data)
-        while pos < end:
+        """Queue ``data``; chunk data in it is passed over at once."""
+        if data and self._state != self._DONE:
+            if self._pos < len(self._buf):
+                self._queue.append(data)
+            else:
+                self._buf, self._pos = data, 0
+            self._run(lines=0)
+
+    def next_header(self) -> tuple[int, tuple]:
+        """(size, extensions) of the next chunk: parses its size line (a
+        ``ProtocolError`` if malformed)."""
+        if not self._headers:
+            self._run(lines=1)
+            if not self._headers:
+                raise ProtocolError("chunked body out of step with its size lines")
+        return self._headers.popleft()
+
+    def _run(self, lines: int) -> None:
+        """Follow the queued bytes, parsing at most ``lines`` size lines; every
+        step consumes bytes or stops, so no input can make it loop."""
+        while True:
+            buf, pos = self._buf, self._pos
+            end = len(buf)
+            if pos >= end:
+                if not self._queue:
+                    return
+                self._buf, self._pos = self._queue.popleft(), 0
+                continue
             state = self._state
             if state == self._DATA:
                 take = min(self._skip, end - pos)
-                pos += take
+                self._pos = pos + take
                 self._skip -= take
                 if self._skip == 0:
                     self._state, self._skip = self._CRLF, 2
@@ -88,29 +123,36 @@ class ChunkTap:
                 # RFC 9112 7.1: chunk data is followed by exactly CRLF.
                 want = b"\r\n"[2 - self._skip :]
                 take = min(self._skip, end - pos)
-                if data[pos : pos + take] != want[:take]:
+                if buf[pos : pos + take] != want[:take]:
                     raise ProtocolError("malformed chunked body: chunk data not followed by CRLF")
-                pos += take
+                self._pos = pos + take
                 self._skip -= take
                 if self._skip == 0:
                     self._state = self._SIZE
             elif state == self._SIZE:
-                nl = data.find(b"\n", pos)
+                if lines <= 0:
+                    return
+                nl = buf.find(b"\n", pos)
                 stop = end if nl == -1 else nl
                 if len(self._line) + (stop - pos) > MAX_SIZE_LINE:
                     raise ProtocolError(f"chunk-size line longer than {MAX_SIZE_LINE} bytes")
-                self._line += data[pos:stop]
+                self._line += buf[pos:stop]
                 if nl == -1:
-                    return
-                pos = nl + 1
+                    self._pos = end
+                    continue
+                self._pos = nl + 1
                 line = bytes(self._line)
                 self._line.clear()
                 # h11 ends a size line at CRLF only (a bare LF is not a line end).
                 if line[-1:] != b"\r":
                     raise ProtocolError("malformed chunk-size line: bare LF (RFC 9112 7.1)")
                 self._size_line(line[:-1])
+                lines -= 1
             else:
-                return  # the trailer section: h11 parses it (RFC 9112 7.1.2)
+                # The trailer section: h11 parses it (RFC 9112 7.1.2).
+                self._buf, self._pos = b"", 0
+                self._queue.clear()
+                return
 
     def _size_line(self, line: bytes) -> None:
         match = _SIZE_LINE.fullmatch(line)
@@ -124,9 +166,3 @@ class ChunkTap:
             self._state = self._DONE
         else:
             self._state, self._skip = self._DATA, size
-
-    def next_header(self) -> tuple[int, tuple]:
-        """(size, extensions) of the oldest size line not yet claimed."""
-        if not self._headers:
-            raise ProtocolError("chunked body out of step with its size lines")
-        return self._headers.popleft()

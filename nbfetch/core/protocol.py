@@ -57,7 +57,7 @@ def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
 class ClientProtocol:
     """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
 
-    __slots__ = ("_backlog", "_chunked", "_conflict", "_final_head", "_head_request", "h11", "tap")
+    __slots__ = ("_chunked", "_conflict", "_final_head", "_head_request", "h11", "tap")
 
     def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
         # h11 bounds the incomplete header block by max_incomplete_event_size.
@@ -67,7 +67,6 @@ class ClientProtocol:
         self._conflict = False
         self._head_request = False
         self._final_head = False  # the final (non-1xx) response head has arrived
-        self._backlog = b""
 
     # -- sending ---------------------------------------------------------------
     def send_request(self, request: h11.Request) -> bytes:
@@ -87,20 +86,12 @@ class ClientProtocol:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the server; ``b""`` means the server closed."""
         if self.tap is not None:
-            if self._backlog:
-                self._feed_backlog()
             self.tap.feed(data)
         self.h11.receive_data(data)
-
-    def _feed_backlog(self) -> None:
-        backlog, self._backlog = self._backlog, b""
-        self.tap.feed(backlog)
 
     def next_event(self):
         """The next event: an h11 ``InformationalResponse``, ``Response``, ``Data``,
         ``EndOfMessage`` or ``ConnectionClosed``, or ``NEED_DATA``."""
-        if self._backlog:
-            self._feed_backlog()
         try:
             event = self.h11.next_event()
         except h11.RemoteProtocolError as exc:
@@ -145,10 +136,9 @@ class ClientProtocol:
         self._chunked = chunked
         if chunked:
             self.tap = ChunkTap()
-            # Bytes h11 already holds past the header block are the body's start;
-            # the tap reads them when the body is read (a bad size line in them is
-            # an error of the download, not of the head).
-            self._backlog = self.h11.trailing_data[0]
+            # Bytes h11 already holds past the header block are the body's start
+            # (queued only: their size lines are read as the body is read).
+            self.tap.feed(self.h11.trailing_data[0])
         else:
             self.tap = None
 
@@ -176,5 +166,4 @@ class ClientProtocol:
     def start_next_cycle(self) -> None:
         self.h11.start_next_cycle()
         self.tap = None
-        self._backlog = b""
         self._chunked = self._conflict = self._final_head = False

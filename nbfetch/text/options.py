@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import argparse
 import json as jsonlib
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidRequest
+from ..core.redact import redact_url
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting (a magic must not kill the kernel)."""
 
     def error(self, message: str):
-        raise InvalidRequest(f"{self.prog}: {message}")
+        # argparse quotes what it could not place: a URL may carry a password.
+        raise InvalidRequest(f"{self.prog}: {redact_url(message)}")
 
     def exit(self, status: int = 0, message: str | None = None):
         if message:
@@ -102,7 +105,10 @@ class FetchOptions:
 def parse_header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     if not colon or not name.strip():
-        raise InvalidRequest(f"header {text!r} must look like 'Name: value'")
+        # Only the first word: the rest may be the credential itself
+        # ("Authorization Bearer s3cr3t" with the colon forgotten).
+        shown = re.match(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*", text.strip()).group()
+        raise InvalidRequest(f"header {shown!r}… must look like 'Name: value' (no ':' found)")
     return name.strip(), value.strip()
 
 
