@@ -170,6 +170,23 @@ class AsyncClient:
         self._closed = True
         self._pool.close_all()
 
+    # The connection settings live with the connector that uses them.
+    @property
+    def verify(self):
+        return self._connector.verify
+
+    @property
+    def cert(self):
+        return self._connector.cert
+
+    @property
+    def resolver(self):
+        return self._connector.resolver
+
+    @property
+    def local_address(self) -> str | None:
+        return self._connector.local_address
+
     @property
     def closed(self) -> bool:
         """Whether ``aclose()`` (or ``close()``) was called."""
