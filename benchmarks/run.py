@@ -48,7 +48,8 @@ def peers(quick: bool) -> None:
 OVERHEAD_CODE = r"""
 import asyncio, sys, time
 import nbfetch
-from nbfetch.events import Event, Recorder
+from nbfetch.client.recorder import Recorder
+from nbfetch.core.events import Event
 
 if sys.argv[2] == "off":
     # The "records nothing" build: emit does no work at all.

@@ -11,11 +11,10 @@ stays light for scripts.
 """
 
 from ._version import __version__
-from .api import default_client, download, fetch, fetch_sync
-from .client import AsyncClient, Limits
-from .core.headers import Headers
-from .core.urls import URL
-from .errors import (
+from .client.api import default_client, download, fetch, fetch_sync
+from .client.async_client import AsyncClient
+from .client.response import Chunk, Response
+from .core.errors import (
     ConnectError,
     DecodeError,
     FetchCancelled,
@@ -30,12 +29,14 @@ from .errors import (
     TooLargeError,
     TooManyRedirects,
 )
-from .events import Event, Timing
-from .response import Chunk, Response
+from .core.events import Event, Timing
+from .core.headers import Headers
+from .core.limits import Limits
+from .core.urls import URL
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.
 _LAZY = {
-    "fetch_many": "nbfetch.many",
+    "fetch_many": "nbfetch.notebook.many",
     "FetchPanel": "nbfetch.notebook.panel",
     "ManyView": "nbfetch.notebook.many_view",
     "ResponseView": "nbfetch.notebook.live",
@@ -55,9 +56,25 @@ def __getattr__(name: str):
 
 def load_ipython_extension(ip) -> None:
     """``%load_ext nbfetch``: registers ``%fetch`` and ``%%fetch``."""
+    from .notebook.display import register
     from .notebook.magics import load
 
+    register(ip)
     load(ip)
+
+
+def _register_rich_display() -> None:
+    """Inside a running IPython (a kernel), a ``Response`` shows as HTML without
+    ``%load_ext``: the notebook layer registers its formatter with IPython. A
+    script never loads IPython for it (only an IPython already imported is asked)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    ip = ipython.get_ipython() if ipython is not None else None
+    if ip is not None:
+        from .notebook.display import register
+
+        register(ip)
 
 
 def unload_ipython_extension(ip) -> None:
@@ -65,6 +82,8 @@ def unload_ipython_extension(ip) -> None:
 
     unload(ip)
 
+
+_register_rich_display()
 
 __all__ = [
     "__version__",

@@ -28,9 +28,8 @@ from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.log import gen_log
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 
-from .client import AsyncClient, Limits
-from .core.redact import redact_url
-from .errors import (
+from .client import AsyncClient
+from .core.errors import (
     DecodeError,
     FetchTimeout,
     InvalidRequest,
@@ -39,6 +38,8 @@ from .errors import (
     TLSError,
     TooLargeError,
 )
+from .core.limits import Limits
+from .core.redact import redact_url
 
 _CONNECT_PHASES = ("resolve", "connect", "tls")
 
@@ -148,7 +149,7 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
     def _local_address(interface: str | None) -> str | None:
         if interface is None:
             return None
-        from .resolver import ip_family
+        from .client.hostnames import ip_family
 
         if ip_family(interface) is None:
             raise ValueError(f"network_interface {interface!r} is not an IP address")

@@ -188,3 +188,8 @@ def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:
             conn.sendall(data[i : i + 1])
     else:
         conn.sendall(data)
+
+
+def idle_connections(client) -> int:
+    """Connections waiting in ``client``'s keep-alive pool."""
+    return sum(len(conns) for conns in client._pool.idle.values())

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from adversary import Adversary
+from conftest import idle_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
+from nbfetch.notebook.display import response_mimebundle
 
 pytestmark = pytest.mark.anyio
 
@@ -133,7 +135,7 @@ async def test_hostile_case(adversary, path):
         # Nothing that went wrong is ever pooled.
         assert all(not conn.stream.is_stale() for conns in c._pool.idle.values() for conn in conns)
         if expected[0] != "ok":
-            assert c._pool.count() == 0
+            assert idle_connections(c) == 0
 
 
 async def test_non_utf8_header_bytes_are_kept_and_shown_safely(adversary):
@@ -141,14 +143,14 @@ async def test_non_utf8_header_bytes_are_kept_and_shown_safely(adversary):
         r = await c.fetch(adversary.url + "/non-utf8-header")
     assert r.headers.get_raw("x-bin") == [b"caf\xe9 \xff\xfe"]
     assert r.headers["x-bin"] == "café ÿþ"
-    assert "café" in r._repr_mimebundle_()["text/html"]
+    assert "café" in response_mimebundle(r)["text/html"]
 
 
 async def test_connection_with_extra_bytes_or_a_framing_conflict_is_never_reused(adversary):
     async with client() as c:
         for path in ("/cl-too-short", "/cl-and-chunked", "/until-close"):
             await c.fetch(adversary.url + path)
-            assert c._pool.count() == 0, path
+            assert idle_connections(c) == 0, path
 
 
 BOMBS = [
@@ -401,7 +403,7 @@ def test_no_leaks_after_thousands_of_faults_and_cancellations():
                         assert isinstance(
                             res, (nbfetch.Response, nbfetch.FetchError, asyncio.CancelledError)
                         ), repr(res)
-                assert c._slots.active == 0 and not c._slots.waiting
+                assert c._queue.active == 0 and not c._queue.waiting
             # closed transports release their sockets on the next loop passes
             for _ in range(200):
                 if _open_fds() <= fds:

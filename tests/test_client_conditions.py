@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import assert_timer_fired, client_sockets_to, wait_until
+from conftest import assert_timer_fired, client_sockets_to, idle_connections, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -99,7 +99,7 @@ async def test_aclose_closes_idle_connections_and_refuses_new_fetches(demo):
     await c.fetch(demo.url + "/get")
     conn = c._pool.idle[("http", "127.0.0.1", demo.port)][0]
     await c.aclose()
-    assert conn.closed and c._pool.count() == 0 and c._pool.open == {}
+    assert conn.closed and idle_connections(c) == 0 and c._pool.open == {}
     with pytest.raises(nbfetch.InvalidRequest, match="closed"):
         await c.fetch(demo.url + "/get")
 
@@ -110,13 +110,13 @@ async def test_aclose_closes_idle_connections_and_refuses_new_fetches(demo):
 async def test_queue_timeout(demo):
     async with AsyncClient(max_clients=1) as c:
         first = asyncio.ensure_future(c.fetch(demo.url + "/delay/1"))
-        await wait_until(lambda: c._slots.active == 1, what="the first fetch to hold the slot")
+        await wait_until(lambda: c._queue.active == 1, what="the first fetch to hold the slot")
         start = time.monotonic()
         with pytest.raises(nbfetch.FetchTimeout) as exc:
             await c.fetch(demo.url + "/get", queue_timeout=0.2)
         # before 1 s: the first fetch would free the slot and this one succeed
         assert_timer_fired(exc.value, time.monotonic() - start, "queue_timeout", "queue", 0.2, 1)
-        assert len(c._slots.waiting) == 0
+        assert len(c._queue.waiting) == 0
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
@@ -134,11 +134,11 @@ async def test_cancelled_while_queued_leaves_the_queue(demo):
         a = asyncio.ensure_future(fetch("a", "/delay/0.2"))
         b = asyncio.ensure_future(fetch("b", "/get"))
         d = asyncio.ensure_future(fetch("d", "/get"))
-        await wait_until(lambda: len(c._slots.waiting) == 2, what="two queued fetches")
+        await wait_until(lambda: len(c._queue.waiting) == 2, what="two queued fetches")
         b.cancel()
         await asyncio.gather(a, d)
         assert order == ["a", "d"] and b.cancelled()
-        assert c._slots.active == 0 and not c._slots.waiting
+        assert c._queue.active == 0 and not c._queue.waiting
 
 
 async def test_cancel_mid_body_closes_the_socket_and_frees_the_slot():
@@ -157,7 +157,7 @@ async def test_cancel_mid_body_closes_the_socket_and_frees_the_slot():
             # the transport closes its socket on the next loop pass
             await wait_until(lambda: client_sockets_to(demo.port) == 0, what="the socket to close")
             assert events[-1].name == "cancelled" and events[-1]["phase"] == "download"
-            assert c._slots.active == 0 and c._pool.open == {}
+            assert c._queue.active == 0 and c._pool.open == {}
             assert (await c.fetch(demo.url + "/get")).status_code == 200
 
 
@@ -314,7 +314,7 @@ async def test_streamed_body_cannot_be_replayed_on_307(demo):
             await c.fetch(
                 f"{demo.url}/redirect-to?url=/anything&status_code=307", "POST", body=body()
             )
-        assert c._slots.active == 0
+        assert c._queue.active == 0
 
 
 # -- resolver ---------------------------------------------------------------------------

@@ -183,7 +183,7 @@ def test_cluster_view_shows_totals_workers_and_percentiles():
 
 
 def test_two_jobs_at_once_each_see_only_their_own_progress(dask_client, servers, monkeypatch):
-    from nbfetch import dask as nbdask
+    from nbfetch.dask import cluster as nbdask
     from nbfetch.notebook.dask_view import ClusterView
 
     a, _ = servers

@@ -8,6 +8,7 @@ from conftest import reply
 
 import nbfetch
 from nbfetch import AsyncClient
+from nbfetch.notebook.display import response_mimebundle
 from nbfetch.notebook.live import ResponseView, show_events
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ async def test_response_html_escapes_everything_the_server_sent(raw_server, ctyp
     srv = hostile_server(raw_server, ctype)
     async with AsyncClient() as c:
         r = await c.fetch(srv.url)
-    html = r._repr_mimebundle_()["text/html"]
+    html = response_mimebundle(r)["text/html"]
     assert "<script" not in html.lower()
     assert "<img src=x onerror" not in html
     assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html  # the reason phrase
@@ -92,14 +93,14 @@ async def test_images_are_inlined_only_as_data_uris(raw_server):
     srv = raw_server(handler)
     async with AsyncClient() as c:
         r = await c.fetch(srv.url)
-    html = r._repr_mimebundle_()["text/html"]
+    html = response_mimebundle(r)["text/html"]
     assert '<img src="data:image/svg+xml;base64,' in html and "<script" not in html
 
 
 async def test_long_bodies_are_truncated_in_the_repr(demo):
     async with AsyncClient() as c:
         r = await c.fetch(demo.url + "/stream/2000")
-    bundle = r._repr_mimebundle_()
+    bundle = response_mimebundle(r)
     assert len(r.body) > 400_000
     assert len(bundle["text/html"]) < 60_000 and len(bundle["text/plain"]) < 10_000
     assert "truncated" in bundle["text/html"]
@@ -108,7 +109,7 @@ async def test_long_bodies_are_truncated_in_the_repr(demo):
 async def test_binary_bodies_show_as_hex(demo):
     async with AsyncClient() as c:
         r = await c.fetch(demo.url + "/bytes/1000")
-    html = r._repr_mimebundle_()["text/html"]
+    html = response_mimebundle(r)["text/html"]
     assert "00000000  " in html and "1,000 bytes in all" in html
 
 
@@ -158,7 +159,7 @@ def test_console_script_is_installed():
 
 
 def test_parse_options_maps_curl_flags():
-    from nbfetch.cli import parse_options
+    from nbfetch.text.options import parse_options
 
     o = parse_options(
         "-X put -H 'A: 1' -H 'B: two words' -d @/dev/null --no-follow --timeout 3 -u me:pw -k http://h/"

@@ -11,7 +11,9 @@ from conftest import client_sockets_to, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
-from nbfetch.cli import parse_options, run_cli
+from nbfetch.cli import run_cli
+from nbfetch.notebook.display import response_mimebundle
+from nbfetch.text.options import parse_options
 
 pytestmark = pytest.mark.anyio
 
@@ -117,7 +119,7 @@ async def test_download_streams_to_disk_in_bounded_memory(raw_server, tmp_path, 
     assert target.stat().st_size == size and file_sha256(target) == expected_sha256(size)
     assert leftovers(tmp_path) == []
     assert peak < 32 * MiB, f"peak {peak / MiB:.1f} MiB"
-    assert "saved" in nbfetch.Response._repr_mimebundle_(r)["text/plain"]
+    assert "saved" in response_mimebundle(r)["text/plain"]
 
 
 async def test_download_error_mid_body_removes_the_partial_file(raw_server, tmp_path):
@@ -157,7 +159,7 @@ async def test_download_cancelled_mid_body_leaves_nothing(raw_server, tmp_path):
         assert not target.exists() and leftovers(tmp_path) == []
         assert "cancelled" in got
         await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket closed")
-        assert c._slots.active == 0
+        assert c._queue.active == 0
 
 
 async def test_download_of_an_error_status_writes_nothing(raw_server, tmp_path):
@@ -210,7 +212,7 @@ async def main(url, target):
         try:
             await c.download(url, target)
         except nbfetch.FetchError as exc:
-            print(type(exc).__name__, exc.phase, c._slots.active, len(c._pool.idle))
+            print(type(exc).__name__, exc.phase, c._queue.active, len(c._pool.idle))
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """

@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import CLOCK_EPSILON, reply
+from conftest import CLOCK_EPSILON, idle_connections, reply
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
@@ -145,7 +145,7 @@ async def test_informational_flood_while_waiting_for_continue(raw_server):
         with pytest.raises(nbfetch.TooLargeError, match="informational") as exc:
             await c.fetch(srv.url, "POST", body=b"x", expect_100_continue=True)
     assert exc.value.phase == "wait" and srv.url in str(exc.value)
-    assert c._pool.count() == 0
+    assert idle_connections(c) == 0
 
 
 async def test_a_large_redirect_body_drops_the_connection_without_a_false_cancel(raw_server):

@@ -5,7 +5,7 @@ import gzip
 import json
 
 import pytest
-from conftest import wait_until
+from conftest import idle_connections, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -385,11 +385,11 @@ async def test_stream_closed_early_drops_the_connection(demo):
         assert "connection.dropped" in names(s) and "cancelled" not in names(s)
         r = await c.fetch(demo.url + "/get")
         assert "connection.reused" not in names(r)
-        assert c._slots.active == 0 and c._pool.count() == 1
+        assert c._queue.active == 0 and idle_connections(c) == 1
 
 
 async def test_timing_of_a_failed_fetch_gives_the_time_to_the_running_phase(demo):
-    from nbfetch.events import Timing
+    from nbfetch.core.events import Timing
 
     events = []
     async with AsyncClient() as c:

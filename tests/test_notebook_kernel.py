@@ -26,6 +26,24 @@ def kernel(server, tmp_path_factory):
     k.shutdown()
 
 
+def test_a_response_renders_richly_without_load_ext(server, tmp_path):
+    """The notebook layer registers its formatter with IPython when nbfetch is
+    imported in a kernel: ``r`` shows as HTML with no ``%load_ext`` (the client
+    layer's Response has no display code of its own)."""
+    fresh = Kernel(cwd=str(tmp_path))
+    try:
+        fresh.run(f"import nbfetch\nr = await nbfetch.fetch({server.url + '/get'!r})")
+        msg_id = fresh.submit("r")
+        assert fresh.wait(msg_id)["status"] == "ok"
+        (result,) = fresh.messages(msg_id, "execute_result")
+        data = result["content"]["data"]
+        assert 'class="nbfetch-response"' in data["text/html"]
+        assert "200 OK" in data["text/plain"] and "total" in data["text/plain"]
+        assert fresh.value("'_repr_mimebundle_' in dir(r)") == "False"
+    finally:
+        fresh.shutdown()
+
+
 def test_fetch_line_returns_a_response_and_binds_it(kernel):
     kernel.run("r = %fetch {base}/get?x=1")
     assert kernel.value("type(r).__name__") == "'Response'"
@@ -187,11 +205,11 @@ def test_cancel_click_cancels_an_awaiting_fetch(kernel, server):
     assert time.monotonic() - start < 8
     assert reply["status"] == "error" and reply["ename"] == "FetchCancelled"
     assert client_sockets_to(server.port) <= kernel_pool_size(kernel)
-    assert kernel.value("nbfetch.default_client()._slots.active") == "0"
+    assert kernel.value("nbfetch.default_client()._queue.active") == "0"
 
 
 def kernel_pool_size(kernel) -> int:
-    return int(kernel.value("nbfetch.default_client()._pool.count()"))
+    return int(kernel.value("sum(map(len, nbfetch.default_client()._pool.idle.values()))"))
 
 
 def test_interrupt_cancels_an_awaiting_fetch(kernel, server):
@@ -205,7 +223,7 @@ def test_interrupt_cancels_an_awaiting_fetch(kernel, server):
     assert time.monotonic() - start < 8
     assert reply["status"] == "error"
     assert client_sockets_to(server.port) <= kernel_pool_size(kernel)
-    assert kernel.value("nbfetch.default_client()._slots.active") == "0"
+    assert kernel.value("nbfetch.default_client()._queue.active") == "0"
     assert kernel.value("1 + 1") == "2"  # the kernel is fine
 
 

@@ -126,3 +126,24 @@ def test_ruff_is_clean(args):
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_import_contracts_are_kept():
+    """The layers of DESIGN.md (pyproject.toml's [tool.importlinter]): no upward
+    import, none of asyncio, trio, socket, ssl or time in the core, no cycle.
+    Run as ``lint-imports`` is, on this checkout (the current directory first)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports_command;"
+            " sys.exit(lint_imports_command())",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

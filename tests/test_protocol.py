@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbfetch import InvalidRequest, ProtocolError, TooLargeError
-from nbfetch.core.protocol import NEED_DATA, ClientProtocol, build_request
-from nbfetch.core.wire import ChunkTap, parse_extensions
+from nbfetch.core.chunk_view import ChunkTap, parse_extensions
+from nbfetch.core.protocol import NEED_DATA, ClientProtocol, build_request, head_headers
 
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
@@ -223,3 +223,39 @@ def test_the_tap_is_never_looser_than_h11_on_extensions(size, ext, pad):
         return
     assert len(line) <= 4096
     assert _h11_size(line) == got
+
+
+@pytest.mark.parametrize(
+    ("sent", "message"),
+    [
+        (b"", "server closed the connection without sending a response"),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            "server closed the connection without sending a response",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "malformed response"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", "malformed response"),
+    ],
+)
+def test_a_close_is_told_apart_by_state_not_by_h11s_wording(sent, message):
+    """Closed before any final head (after a 1xx too): "without sending a
+    response"; closed inside the head or the body: a malformed response."""
+    p = ClientProtocol()
+    p.send_request(build_request("GET", "/", [(b"Host", b"h")]))
+    p.send_end()
+    p.receive_data(sent)
+    p.receive_data(b"")
+    with pytest.raises(ProtocolError) as info:
+        while True:
+            event = p.next_event()
+            assert event is not NEED_DATA
+    assert info.value.message.startswith(message), info.value.message
+
+
+def test_head_headers_keep_the_names_as_sent_and_find_them_case_blind():
+    p = ClientProtocol()
+    p.send_request(build_request("GET", "/", [(b"Host", b"h")]))
+    p.receive_data(b"HTTP/1.1 200 OK\r\nX-Mixed-Case: 1\r\nContent-Length: 0\r\n\r\n")
+    headers = head_headers(p.next_event())
+    assert list(headers.items()) == [("X-Mixed-Case", "1"), ("Content-Length", "0")]
+    assert headers["x-mixed-case"] == "1"

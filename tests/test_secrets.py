@@ -17,13 +17,15 @@ import pytest
 from conftest import reply
 
 from nbfetch import AsyncClient, InvalidRequest, RedirectError
-from nbfetch.cli import main, parse_options, render_text, run_cli
+from nbfetch.cli import main, run_cli
 from nbfetch.core.redact import redact_header, redact_url
 from nbfetch.core.urls import URL
 from nbfetch.dask import FetchResult
-from nbfetch.notebook.display import headers_table
+from nbfetch.notebook.display import headers_table, response_mimebundle
 from nbfetch.notebook.live import ResponseView
 from nbfetch.notebook.many_view import ManyView
+from nbfetch.text.options import parse_options
+from nbfetch.text.render import render_text
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +66,7 @@ def response_texts(response, opts=None) -> dict[str, str]:
         "request headers": repr(response.request.headers),
         "events_frame": response.events_frame().to_csv(),
         "har": json.dumps(response.to_har()),
-        "mimebundle": json.dumps(response._repr_mimebundle_()),
+        "mimebundle": json.dumps(response_mimebundle(response)),
         "cli": render_text(response, opts, head=True),
     }
 

@@ -148,9 +148,9 @@ async def test_the_ca_bundle_is_not_loaded_on_the_loop(tls_server, monkeypatch):
     does not count; and no garbage collection in the middle (not nbfetch's doing)."""
     import gc
 
-    import nbfetch.client
+    import nbfetch.client.connect
 
-    monkeypatch.setattr(nbfetch.client, "_default_ssl_context", None, raising=False)  # cold
+    monkeypatch.setattr(nbfetch.client.connect, "_default_ssl_context", None, raising=False)  # cold
     longest, running = 0.0, True
 
     async def ticker():
@@ -178,17 +178,17 @@ async def test_the_ca_bundle_is_not_loaded_on_the_loop(tls_server, monkeypatch):
 
 
 async def test_concurrent_first_fetches_build_the_context_once(tls_server, ca_file, monkeypatch):
-    import nbfetch.client
+    import nbfetch.client.connect
 
     builds, release = [], threading.Event()
-    build = nbfetch.client._new_ssl_context
+    build = nbfetch.client.connect._new_ssl_context
 
     def slow_build(verify, cert):
         builds.append(verify)
         release.wait(10)  # until both fetches are in their handshake phase
         return build(verify, cert)
 
-    monkeypatch.setattr(nbfetch.client, "_new_ssl_context", slow_build)
+    monkeypatch.setattr(nbfetch.client.connect, "_new_ssl_context", slow_build)
     events = []
     async with AsyncClient(verify=ca_file) as c:
         both = asyncio.gather(
@@ -216,10 +216,12 @@ async def test_cancel_during_tls_set_up_leaves_no_socket(raw_server, after_hands
         )
         await wait_until(lambda: any(e.name == "tls.start" for e in events), what="tls.start")
         if after_handshake_started:
-            await wait_until(lambda: c._ssl_context is not None, what="the context built")
+            await wait_until(
+                lambda: c._connector._ssl_context is not None, what="the context built"
+            )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert "cancelled" in [e.name for e in events]
         await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket closed")
-        assert c._slots.active == 0 and not c._pool.idle
+        assert c._queue.active == 0 and not c._pool.idle

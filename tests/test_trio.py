@@ -100,7 +100,7 @@ def test_cancel_scope_cancels_a_fetch_and_closes_its_socket():
             async with AsyncClient() as c:
                 with trio.move_on_after(0.3):
                     await c.fetch(demo.url + "/drip?numbytes=10&duration=3&chunks=10")
-                return c._slots.active, c._pool.open
+                return c._queue.active, c._pool.open
 
         active, open_ = run(main)
         assert active == 0 and open_ == {}
@@ -159,3 +159,49 @@ def test_download_on_trio(demo, tmp_path):
     r = run(main)
     assert r.path == target and target.stat().st_size == 300_000
     assert [p.name for p in tmp_path.iterdir()] == ["bytes.bin"]
+
+
+@pytest.mark.parametrize("runner", ["trio", "asyncio"])
+def test_the_module_api_runs_on_both_loops(demo, tmp_path, runner):
+    """nbfetch.fetch, download and fetch_many share one default client per loop
+    (per trio.run under trio), with that loop's driver."""
+    import asyncio
+
+    async def main():
+        r = await nbfetch.fetch(demo.url + "/get")
+        saved = await nbfetch.download(demo.url + "/bytes/3000", tmp_path / "body.bin")
+        urls = [demo.url + f"/get?i={i}" for i in range(5)] + ["http://127.0.0.1:1/"]
+        many = await nbfetch.fetch_many(urls, max_clients=2, show=False)
+        shared = nbfetch.default_client()
+        again = await nbfetch.fetch(demo.url + "/get")
+        return r, saved, many, shared, again, shared is nbfetch.default_client()
+
+    r, saved, many, shared, again, same = (
+        trio.run(main) if runner == "trio" else asyncio.run(main())
+    )
+    assert shared.driver.name == runner and same
+    assert r.status_code == 200 and r.json()["url"] == demo.url + "/get"
+    assert saved.path.read_bytes() == (tmp_path / "body.bin").read_bytes()
+    assert len(saved.path.read_bytes()) == 3000
+    assert [m.status_code for m in many[:5]] == [200] * 5
+    assert [m.request.url.query for m in many[:5]] == [f"i={i}" for i in range(5)]
+    assert isinstance(many[5], nbfetch.ConnectError)
+    assert "connection.reused" in [e.name for e in again.events]  # the shared client's pool
+
+
+def test_each_trio_run_has_its_own_default_client(demo):
+    async def main():
+        await nbfetch.fetch(demo.url + "/get")
+        return nbfetch.default_client()
+
+    first, second = run(main), run(main)
+    assert first is not second and first.driver.name == second.driver.name == "trio"
+
+
+def test_fetch_sync_inside_trio_is_a_clear_error(demo):
+    async def main():
+        with pytest.raises(nbfetch.InvalidRequest, match=r"inside trio\.run") as exc:
+            nbfetch.fetch_sync(demo.url + "/get")
+        return exc.value
+
+    assert run(main).url == demo.url + "/get"

@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import reply
+from conftest import idle_connections, reply
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -144,7 +144,7 @@ async def test_error_event_is_recorded_once(raw_server):
             await c.fetch(srv.url, trace=events.append)
     errors = [e for e in events if e.name == "error"]
     assert len(errors) == 1 and errors[0]["phase"] == "download"
-    assert c._slots.active == 0 and c._pool.count() == 0
+    assert c._queue.active == 0 and idle_connections(c) == 0
 
 
 @pytest.mark.timeout(20)  # the old chunk view spun forever here, timers never fired

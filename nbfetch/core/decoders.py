@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zlib
 
-from ..errors import DecodeError, TooLargeError
+from .errors import DecodeError, TooLargeError
 
 STEP = 1024 * 1024
 _ZSTD_MAX_WINDOW = 8 * 1024 * 1024

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import h11
 
-from ..errors import InvalidRequest, ProtocolError
+from .chunk_view import ChunkTap
+from .errors import InvalidRequest, ProtocolError
 from .headers import Headers
-from .wire import ChunkTap
 
 NEED_DATA = h11.NEED_DATA
 PAUSED = h11.PAUSED
@@ -49,17 +49,15 @@ def build_request(method: str | bytes, target: str | bytes, headers: list) -> h1
 
 
 def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
-    """The response headers as ``Headers``, sharing h11's list (no copy)."""
-    full = getattr(event.headers, "_full_items", None)
-    if full is None:  # pragma: no cover - a future h11 without the private list
-        full = [(n, n.lower(), v) for n, v in event.headers.raw_items()]
-    return Headers._from_full_items(full)
+    """The response headers as ``Headers``: h11's public ``raw_items()`` (the
+    names as sent), each name lowercased as h11 does (ASCII ``bytes.lower``)."""
+    return Headers._from_full_items([(n, n.lower(), v) for n, v in event.headers.raw_items()])
 
 
 class ClientProtocol:
     """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
 
-    __slots__ = ("_chunked", "_conflict", "_head_request", "h11", "tap")
+    __slots__ = ("_chunked", "_conflict", "_final_head", "_head_request", "h11", "tap")
 
     def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
         # h11 bounds the incomplete header block by max_incomplete_event_size.
@@ -68,6 +66,7 @@ class ClientProtocol:
         self._chunked = False
         self._conflict = False
         self._head_request = False
+        self._final_head = False  # the final (non-1xx) response head has arrived
 
     # -- sending ---------------------------------------------------------------
     def send_request(self, request: h11.Request) -> bytes:
@@ -99,10 +98,12 @@ class ClientProtocol:
             status = getattr(exc, "error_status_hint", 400)
             reason = str(exc) or "malformed response"
             if status == 431:
-                from ..errors import TooLargeError
+                from .errors import TooLargeError
 
                 raise TooLargeError(f"response header block too large: {reason}") from None
-            if reason.startswith("can't handle event type ConnectionClosed"):
+            # Told apart by state, not by h11's wording: no final head yet, and
+            # the server closed with nothing left unparsed.
+            if not self._final_head and self.h11.trailing_data == (b"", True):
                 raise ProtocolError(
                     "server closed the connection without sending a response"
                 ) from None
@@ -119,6 +120,7 @@ class ClientProtocol:
         return event
 
     def _start_body(self, head: h11.Response) -> None:
+        self._final_head = True
         # h11 already rejected any Transfer-Encoding other than "chunked" (RFC 9112 6.1)
         names = [name for _, name, _ in head_headers(head)._items]
         # RFC 9112 6.3: a response to HEAD, and a 204 or 304, has no body
@@ -164,9 +166,4 @@ class ClientProtocol:
     def start_next_cycle(self) -> None:
         self.h11.start_next_cycle()
         self.tap = None
-        self._chunked = self._conflict = False
-
-    @property
-    def their_http_version(self) -> str:
-        v = self.h11.their_http_version
-        return v.decode("ascii") if v else "1.1"
+        self._chunked = self._conflict = self._final_head = False

@@ -26,7 +26,7 @@ import re
 from functools import lru_cache
 from urllib.parse import quote, urljoin
 
-from ..errors import InvalidRequest
+from .errors import InvalidRequest
 from .redact import REDACTED, redact_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

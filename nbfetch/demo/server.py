@@ -19,7 +19,7 @@ import random
 import threading
 import zlib
 from http import HTTPStatus
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
@@ -489,4 +489,4 @@ def serve(port: int = 0, host: str = "127.0.0.1", ssl_context=None) -> DemoServe
     return DemoServer(host, port, ssl_context).start()
 
 
-__all__ = ["DemoServer", "serve", "ENDPOINTS", "urlencode"]
+__all__ = ["DemoServer", "serve", "ENDPOINTS"]

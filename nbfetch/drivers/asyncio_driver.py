@@ -335,5 +335,8 @@ class AsyncioDriver:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    async def gather(self, awaitables: list) -> list:
+        return list(await asyncio.gather(*awaitables))
+
     def signal(self) -> _Signal:
         return _Signal(asyncio.get_running_loop())

@@ -93,4 +93,7 @@ class Driver(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def gather(self, awaitables: list) -> list:
+        """Await all of ``awaitables`` concurrently; their results in order."""
+
     def signal(self) -> Signal: ...

@@ -195,5 +195,16 @@ class TrioDriver:
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
 
+    async def gather(self, awaitables: list) -> list:
+        results: list = [None] * len(awaitables)
+
+        async def run(index: int, awaitable) -> None:
+            results[index] = await awaitable
+
+        async with trio.open_nursery() as nursery:
+            for index, awaitable in enumerate(awaitables):
+                nursery.start_soon(run, index, awaitable)
+        return results
+
     def signal(self) -> _Signal:
         return _Signal()

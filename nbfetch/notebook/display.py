@@ -14,6 +14,7 @@ import html
 import json
 
 from ..core.redact import redact_header, redact_url
+from ..text.render import looks_textual, status_line, timing_waterfall
 
 #: Body bytes shown at most in a notebook output.
 MAX_PREVIEW = 20_000
@@ -77,9 +78,7 @@ def body_preview(response) -> tuple[str, str]:
             return ("json", _truncate(text, len(body)))
         except ValueError:
             pass
-    from ..cli import _looks_textual
-
-    if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or _looks_textual(body):
+    if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or looks_textual(body):
         return ("text", _truncate(response.text, len(body)))
     return ("binary", hexdump(body))
 
@@ -159,8 +158,6 @@ def response_html(response) -> str:
 
 
 def response_text(response) -> str:
-    from ..cli import status_line, timing_waterfall
-
     kind, text = body_preview(response)
     if kind == "image":
         text = f"[{len(response.body):,} bytes of {response.headers.get('content-type')}]"
@@ -176,3 +173,12 @@ def response_text(response) -> str:
 
 def response_mimebundle(response) -> dict[str, str]:
     return {"text/plain": response_text(response), "text/html": response_html(response)}
+
+
+def register(ip) -> None:
+    """Show every ``Response`` richly in the IPython ``ip``. The notebook layer
+    registers this with IPython's formatter (``import nbfetch`` inside a kernel,
+    and ``%load_ext nbfetch``), so the client layer never imports this module."""
+    from ..client.response import Response
+
+    ip.display_formatter.mimebundle_formatter.for_type(Response, response_mimebundle)

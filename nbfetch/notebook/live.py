@@ -20,9 +20,9 @@ from collections import deque
 
 import ipywidgets as widgets
 
+from ..core.errors import FetchCancelled
+from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
 from ..core.redact import redact_url
-from ..errors import FetchCancelled
-from ..events import PHASES, RUNNING_PHASE, Event, Timing
 from .display import PHASE_COLOURS, body_preview, esc, headers_table, status_colour
 from .throttle import Throttle
 

@@ -27,10 +27,11 @@ import re
 import shlex
 from typing import Any
 
-from ..api import default_client
-from ..cli import FetchOptions, _HelpShown, parse_header, parse_options, render_text
 from ..client import AsyncClient
-from ..errors import FetchCancelled, InvalidRequest
+from ..client.api import default_client
+from ..core.errors import FetchCancelled, InvalidRequest
+from ..text.options import FetchOptions, HelpShown, parse_header, parse_options
+from ..text.render import render_text
 
 HELPER = "__nbfetch_magics__"
 _LINE = re.compile(r"^(?P<target>[A-Za-z_][\w.]*\s*=\s*)?%fetch(?P<args>(\s.*)?)$")
@@ -146,7 +147,7 @@ async def fetch_line(args: str):
     """What ``%fetch ARGS`` runs (awaited by the transformed cell)."""
     try:
         opts = parse_options(_expand(args))
-    except _HelpShown:
+    except HelpShown:
         return None
     return await run_fetch(opts)
 
@@ -233,13 +234,13 @@ async def fetch_cell(cell: str, options: str = ""):
 def fetch_magic(line: str, cell: str | None = None):
     """The magic as IPython calls it where the transformer could not turn it into
     an await (inside a ``def``): it runs on the kernel's loop through the sync path."""
-    from ..api import run_sync
+    from ..client.api import run_sync
 
     if cell is not None:
         return run_sync(fetch_cell(cell, line))
     try:
         opts = parse_options(line)
-    except _HelpShown:
+    except HelpShown:
         return None
     # With --bg, run_fetch returns the handle at once: nothing blocks.
     return run_sync(run_fetch(opts))

@@ -12,8 +12,8 @@ import time
 
 import ipywidgets as widgets
 
+from ..core.events import Event
 from ..core.redact import redact_url
-from ..events import Event
 from .display import esc, status_colour
 from .throttle import Throttle
 

@@ -17,9 +17,9 @@ import time
 
 import ipywidgets as widgets
 
-from ..cli import parse_header
+from ..core.errors import FetchError, InvalidRequest
 from ..core.redact import redact_url
-from ..errors import FetchError, InvalidRequest
+from ..text.options import parse_header
 from .display import esc
 from .live import ResponseView
 
@@ -160,7 +160,7 @@ class FetchPanel(widgets.VBox):
     # -- running ------------------------------------------------------------------------------
     def send(self) -> asyncio.Future | None:
         """Start the fetch the inputs describe (what the Send button does)."""
-        from ..api import default_client
+        from ..client.api import default_client
 
         self.error.value = ""
         try:

@@ -1,7 +1,5 @@
-"""The keep-alive pool and the max_clients queue.
+"""The keep-alive pool: idle connections per origin, and the per-host limit.
 
-``Slots`` is Tornado's ``max_clients`` queue made visible: a fetch beyond the
-limit waits, first in first out, and its wait shows up as ``timing.queue``.
 ``Pool`` keeps idle connections per origin; a lookup is one dict access and one
 pop (the most recently used connection first: the least likely to have been
 closed by the server meanwhile).
@@ -11,8 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from .core.protocol import ClientProtocol
-from .drivers.base import Driver, IOTimeout, Signal
+from ..core.protocol import ClientProtocol
+from ..drivers.base import Driver, Signal
 
 
 class Connection:
@@ -31,11 +29,11 @@ class Connection:
         "tls",
     )
 
-    def __init__(self, stream, key: tuple, max_header_bytes: int, pool: Pool | None = None):
+    def __init__(self, stream, key: tuple, max_header_bytes: int):
         self.stream = stream
         self.proto = ClientProtocol(max_header_bytes)
         self.key = key
-        self.pool = pool
+        self.pool: Pool | None = None  # set once connected: then the pool counts its closing
         self.idle_since = 0.0
         self.requests = 0
         self.closed = False
@@ -154,10 +152,6 @@ class Pool:
             if not queue:
                 del self.waiting[key]
 
-    def count(self) -> int:
-        """Idle connections."""
-        return sum(len(c) for c in self.idle.values())
-
     def close_all(self) -> None:
         for conns in list(self.idle.values()):
             for conn in list(conns):
@@ -165,42 +159,4 @@ class Pool:
         self.idle.clear()
 
 
-class Slots:
-    """At most ``limit`` fetches in flight; the others wait in FIFO order."""
-
-    def __init__(self, driver: Driver, limit: int):
-        if limit < 1:
-            raise ValueError("max_clients must be at least 1")
-        self.driver = driver
-        self.limit = limit
-        self.active = 0
-        self.waiting: deque[Signal] = deque()
-
-    def try_acquire(self) -> bool:
-        if self.active < self.limit and not self.waiting:
-            self.active += 1
-            return True
-        return False
-
-    async def acquire(self, timeout: float | None) -> None:
-        """Wait for a slot. On timeout or cancellation the fetch leaves the queue."""
-        signal = self.driver.signal()
-        self.waiting.append(signal)
-        try:
-            await signal.wait(timeout)
-        except BaseException:
-            if signal.is_set():
-                self.release()  # granted at the same moment: hand it on
-            else:
-                self.waiting.remove(signal)
-            raise
-
-    def release(self) -> None:
-        # Hand the slot straight to the next waiter: ``active`` stays the same.
-        if self.waiting:
-            self.waiting.popleft().set()
-        else:
-            self.active -= 1
-
-
-__all__ = ["Connection", "Pool", "Slots", "IOTimeout"]
+__all__ = ["Connection", "Pool"]

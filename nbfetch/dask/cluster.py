@@ -36,16 +36,16 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from distributed import WorkerPlugin
 
-from .core.redact import redact_url
-from .errors import FetchError
-from .events import PHASES
+from ..core.errors import FetchError
+from ..core.events import PHASES
+from ..core.redact import redact_url
 
 TOPIC = "nbfetch-progress"
 # Latency histograms: log-spaced buckets from 10 us to ~100 s (mergeable sums).
@@ -110,12 +110,12 @@ _worker_clients: dict[Any, Any] = {}
 
 def _client_on_this_worker(max_clients: int, per_host: int | None):
     """One AsyncClient per worker loop and settings, reused by every batch."""
-    from .client import AsyncClient
+    from ..client import AsyncClient
 
     loop = asyncio.get_running_loop()
     key = (id(loop), max_clients, per_host)
     client = _worker_clients.get(key)
-    if client is None or client._closed:
+    if client is None or client.closed:
         client = AsyncClient(max_clients=max_clients, max_connections_per_host=per_host)
         _worker_clients[key] = client
     return client
@@ -429,12 +429,15 @@ async def fetch_many_distributed(
     rate_per_host: float | None = None,
     keep_body: bool = False,
     output: str | None = None,
-    show: bool | None = None,
+    watch: Callable[[Progress], Any] | None = None,
     progress_interval: float = 0.25,
     **options: Any,
 ):
     """See the module docstring. Returns the results in input order (a list of
-    ``FetchResult``), or with ``output`` a list of per-batch file summaries."""
+    ``FetchResult``), or with ``output`` a list of per-batch file summaries.
+    ``watch(progress)``, when given, returns a view whose ``refresh(final=...)``
+    is called while the batches run (``nbfetch.fetch_many`` passes the live
+    ``ClusterView`` in a notebook)."""
     urls = [str(u) for u in urls]
     job = uuid.uuid4().hex[:12]
     if output is not None:
@@ -449,18 +452,9 @@ async def fetch_many_distributed(
     progress = Progress(job, len(urls))
     subscription = _subscription(cluster)
     subscription.add(cluster, progress)
-    view = None
-    if show is None:
-        from .many import _in_kernel
-
-        show = _in_kernel()
-    if show:
-        from .notebook.dask_view import ClusterView
-
-        view = ClusterView(progress)
-        from IPython.display import display
-
-        display(view)
+    # The view comes from above (the notebook layer passes ``watch``): this
+    # adapter builds no widget.
+    view = watch(progress) if watch is not None else None
 
     shards = _shard(urls, batch_size, per_host)
     futures = []

@@ -1,4 +1,5 @@
-"""Module-level fetching: one shared client per event loop, and the sync API.
+"""Module-level fetching: one shared client per running loop (an asyncio loop,
+or a ``trio.run``), and the sync API (asyncio only).
 
 >>> r = await nbfetch.fetch("http://127.0.0.1:8000/get")      # doctest: +SKIP
 >>> r = nbfetch.fetch_sync("http://127.0.0.1:8000/get")       # doctest: +SKIP
@@ -10,22 +11,24 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .client import AsyncClient
+from ..core.errors import InvalidRequest
+from ..drivers.auto import current_loop, in_trio
+from .async_client import AsyncClient
 from .response import Response
 
 # A client's connections belong to the loop that opened them, so the shared
-# client is per loop (the kernel's loop, in a notebook).
+# client is per loop (the kernel's loop, in a notebook; per trio.run, keyed by
+# its root task), and forgotten with it.
 _default_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 T = TypeVar("T")
 
 
 def default_client() -> AsyncClient:
-    """The shared ``AsyncClient`` of the running asyncio loop (created on first use)."""
-    import asyncio  # imported when first used: "import nbfetch" stays light
-
-    loop = asyncio.get_running_loop()
+    """The shared ``AsyncClient`` of the running loop, asyncio's or trio's
+    (created on first use, with that loop's driver)."""
+    loop = current_loop()
     client = _default_clients.get(loop)
-    if client is None or client._closed:
+    if client is None or client.closed:
         client = AsyncClient()
         _default_clients[loop] = client
     return client
@@ -49,8 +52,16 @@ def fetch_sync(url: str, method: str = "GET", **options: Any) -> Response:
     running loop (a notebook cell) it runs the fetch on that same loop through
     nest-asyncio2, so background fetches and widgets stay live; incoming kernel
     messages (a Cancel click) wait until it returns, so prefer ``await`` there.
+
+    asyncio only: inside ``trio.run`` it raises ``InvalidRequest`` (blocking
+    there would freeze trio's loop); ``await nbfetch.fetch(url)`` works on both.
     """
     import asyncio
+
+    if in_trio():
+        raise InvalidRequest(
+            "fetch_sync() cannot block inside trio.run: use await nbfetch.fetch(url)", url=url
+        )
 
     try:
         asyncio.get_running_loop()

@@ -11,40 +11,41 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .core.decoders import AVAILABLE_ENCODINGS
-from .core.headers import Headers, HeaderSource
-from .core.models import Request
-from .core.redact import redact_url
-from .core.urls import URL
-from .drivers.base import Driver, IOTimeout
-from .errors import (
-    ConnectError,
+from .._version import __version__
+from ..core.decoders import AVAILABLE_ENCODINGS
+from ..core.errors import (
     FetchError,
-    FetchTimeout,
     InvalidRequest,
     NetworkError,
     RedirectError,
-    TLSError,
     TooManyRedirects,
 )
-from .events import Recorder, Subscriber
+from ..core.events import Subscriber
+from ..core.headers import Headers, HeaderSource
+from ..core.limits import Limits
+from ..core.redirects import is_followed, next_request
+from ..core.request import Request
+from ..core.urls import URL
+from ..drivers.auto import current_driver
+from ..drivers.base import Driver, IOTimeout
+from .connect import Connector
+from .context import FetchContext
 from .exchange import Exchange, StaleConnection
-from .pool import Connection, Pool, Slots
-from .resolver import HostnameMapping, ip_family
-from .response import Response
+from .hostnames import HostnameMapping, ip_family
+from .pool import Connection, Pool
+from .queue import MaxClientsQueue
+from .recorder import Recorder
+from .response import Response, StreamContext
 
 if TYPE_CHECKING:
     import ssl
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Every option ``fetch()`` and ``stream()`` accept.
 FETCH_OPTIONS = frozenset(
     {
@@ -75,231 +76,6 @@ def _headers_key(headers) -> tuple:
         return tuple(headers._items)
     items = headers.items() if isinstance(headers, Mapping) else headers
     return tuple((name, value) for name, value in items)
-
-
-_UNSET: Any = object()
-
-
-class Limits:
-    """Bounds on what a server can make nbfetch hold. ``None`` means no bound.
-
-    ``max_header_bytes`` (status line + header block, 64 KiB), ``max_headers``
-    (header fields in one response, 256), ``max_body_size`` (a buffered fetch's
-    decoded body, 100 MiB: Tornado's max_buffer_size; ``stream()`` and
-    ``download()`` are not bound by it), ``max_decoded_size`` (decoded bytes of any body,
-    streams included: decompression bombs, 1 GiB), ``max_encodings`` (chained
-    Content-Encodings, 3), ``max_informational`` (1xx responses before the final
-    one, 16), ``max_redirect_body`` (a redirect body read to keep its connection;
-    larger ones drop it, 1 MiB), ``max_recorded_events`` (per-chunk events kept
-    in ``r.events``; later ones still reach ``trace`` subscribers live and are
-    counted in ``response.done``'s ``events_dropped``, 20,000).
-    """
-
-    __slots__ = (
-        "max_body_size",
-        "max_decoded_size",
-        "max_encodings",
-        "max_header_bytes",
-        "max_headers",
-        "max_informational",
-        "max_recorded_events",
-        "max_redirect_body",
-    )
-
-    def __init__(
-        self,
-        *,
-        max_header_bytes: int = 64 * 1024,
-        max_headers: int = 256,
-        max_body_size: int | None = 100 * 1024**2,
-        max_decoded_size: int | None = 1024**3,
-        max_encodings: int = 3,
-        max_informational: int = 16,
-        max_redirect_body: int = 1024 * 1024,
-        max_recorded_events: int | None = 20_000,
-    ):
-        self.max_header_bytes = max_header_bytes
-        self.max_headers = max_headers
-        self.max_body_size = max_body_size
-        self.max_decoded_size = max_decoded_size
-        self.max_encodings = max_encodings
-        self.max_informational = max_informational
-        self.max_redirect_body = max_redirect_body
-        self.max_recorded_events = max_recorded_events
-
-    def __repr__(self) -> str:
-        return "Limits(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
-
-
-class FetchContext:
-    """The per-fetch settings and state shared by every hop of one fetch."""
-
-    __slots__ = (
-        "recorder",
-        "driver",
-        "url",
-        "deadline",
-        "connect_timeout",
-        "continue_timeout",
-        "expect_100_continue",
-        "read_timeout",
-        "request_timeout",
-        "queue_timeout",
-        "decompress",
-        "on_chunk",
-        "limits",
-        "follow_redirects",
-        "max_redirects",
-        "final",
-        "slot_held",
-        "failed",
-        "_armed",
-    )
-
-    def __init__(self, driver: Driver, recorder: Recorder, url: URL, limits: Limits):
-        self.driver = driver
-        self.recorder = recorder
-        self.url = url
-        self.limits = limits
-        self.deadline: float | None = None
-        self.final: Exchange | None = None
-        self.slot_held = False
-        self.failed = False
-        self._armed: tuple[str, float | None] = ("", None)
-
-    def arm(self, seconds: float | None, name: str, until: float | None = None) -> float | None:
-        """The time to wait for one step: the phase's own timeout (or, for a budget
-        several steps share, what is left ``until`` its deadline) or what is left of
-        request_timeout, whichever is shorter. Remembers which one it was."""
-        wait = seconds
-        if until is not None:
-            wait = max(until - self.driver.monotonic(), 0.0)
-        deadline = self.deadline
-        if deadline is not None:
-            left = deadline - self.driver.monotonic()
-            if wait is None or left < wait:
-                self._armed = ("request_timeout", self.request_timeout)
-                return left if left > 0 else 0.0
-        self._armed = (name, seconds)
-        return wait
-
-    def deadline_in(self, seconds: float | None) -> float | None:
-        """The deadline of a budget of ``seconds`` starting now (None: no bound)."""
-        return None if seconds is None else self.driver.monotonic() + seconds
-
-    def timeout_error(self, phase: str) -> FetchTimeout:
-        name, seconds = self._armed
-        return FetchTimeout(
-            f"{name}={seconds}s expired", url=self.url, phase=phase, timeout=name, seconds=seconds
-        )
-
-    def note_failure(self, exc: BaseException, phase: str) -> None:
-        """Record the ``error`` (or ``cancelled``) event, once per fetch."""
-        if self.failed:
-            return
-        self.failed = True
-        if isinstance(exc, Exception):
-            self.recorder.emit(
-                "error",
-                {
-                    "phase": getattr(exc, "phase", phase),
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                },
-            )
-        else:  # CancelledError (asyncio), Cancelled (trio), KeyboardInterrupt
-            self.recorder.emit("cancelled", {"phase": phase, "type": type(exc).__name__})
-
-
-def ssl_errors() -> tuple[type[BaseException], ...]:
-    import ssl
-
-    return (ssl.SSLError, ssl.CertificateError)
-
-
-def _new_ssl_context(verify, cert) -> ssl.SSLContext:
-    """A TLS context as ``verify`` and ``cert`` ask. Blocking: loading the system
-    CAs and certifi's takes ~75 ms of CPU, so fetches call it in a worker thread."""
-    import ssl  # only https fetches pay for it
-
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-    if verify is True:
-        try:
-            import certifi
-
-            ctx.load_verify_locations(certifi.where())
-        except ImportError:
-            pass
-    elif verify is False:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
-    if cert is not None:
-        if isinstance(cert, tuple):
-            ctx.load_cert_chain(*cert)
-        else:
-            ctx.load_cert_chain(cert)
-    return ctx
-
-
-#: The context of ``verify=True`` without a client certificate, built once per
-#: process: every client with the defaults shares it (aiohttp does the same).
-_default_ssl_context: ssl.SSLContext | None = None
-# Clients on several loops (threads: Dask workers, kernels) may build it at once.
-_default_ssl_lock = threading.Lock()
-
-
-def _shared_default_ssl_context() -> ssl.SSLContext:
-    global _default_ssl_context
-    with _default_ssl_lock:
-        if _default_ssl_context is None:
-            _default_ssl_context = _new_ssl_context(True, None)
-        return _default_ssl_context
-
-
-def _default_driver() -> Driver:
-    """The driver of the loop we run in: trio inside ``trio.run``, else asyncio."""
-    import sys
-
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass  # trio is imported but not running here
-        else:
-            from .drivers.trio_driver import TrioDriver
-
-            return TrioDriver()
-    from .drivers.asyncio_driver import AsyncioDriver
-
-    return AsyncioDriver()
-
-
-class _StreamContext:
-    """``async with client.stream(...) as r``: the response, released on exit."""
-
-    __slots__ = ("_opener", "_response")
-
-    def __init__(self, opener):
-        self._opener = opener
-        self._response: Response | None = None
-
-    async def __aenter__(self) -> Response:
-        self._response = await self._opener()
-        return self._response
-
-    async def __aexit__(self, exc_type, exc, tb) -> None:
-        if self._response is None:
-            return
-        if exc is not None and not isinstance(exc, (Exception, GeneratorExit)):
-            # The caller was cancelled (or interrupted) while reading the body:
-            # the fetch was cancelled, not merely closed early. (GeneratorExit is
-            # an async generator around the stream being closed: closed early.)
-            self._response._interrupted(exc)
-        await self._response.aclose()
 
 
 class AsyncClient:
@@ -340,7 +116,7 @@ class AsyncClient:
         trace: Subscriber | None = None,
         driver: Driver | None = None,
     ):
-        self.driver = driver or _default_driver()
+        self.driver = driver or current_driver()
         self.limits = limits or Limits()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -349,19 +125,22 @@ class AsyncClient:
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self.decompress = decompress
-        self.verify = verify
-        self.cert = cert
         self.trace = trace
         self.continue_timeout = continue_timeout
-        self.resolver = resolver
         if local_address is not None and ip_family(local_address) is None:
             raise InvalidRequest(f"local_address must be an IP address, not {local_address!r}")
-        self.local_address = local_address
-        self._mapping = HostnameMapping(dict(hostname_mapping or {}))
-        self._slots = Slots(self.driver, max_clients)
+        self._queue = MaxClientsQueue(self.driver, max_clients)
         self._pool = Pool(self.driver, keepalive_expiry, max_connections_per_host)
-        self._ssl_context: ssl.SSLContext | None = None
-        self._ssl_building = None  # a driver Signal while a worker thread builds it
+        self._connector = Connector(
+            self.driver,
+            self._pool,
+            mapping=HostnameMapping(dict(hostname_mapping or {})),
+            resolver=resolver,
+            local_address=local_address,
+            verify=verify,
+            cert=cert,
+            max_header_bytes=self.limits.max_header_bytes,
+        )
         self._prepared: dict[tuple, Request] = {}
         self._closed = False
         base = Headers(
@@ -391,9 +170,31 @@ class AsyncClient:
         self._closed = True
         self._pool.close_all()
 
+    # The connection settings live with the connector that uses them.
+    @property
+    def verify(self):
+        return self._connector.verify
+
+    @property
+    def cert(self):
+        return self._connector.cert
+
+    @property
+    def resolver(self):
+        return self._connector.resolver
+
+    @property
+    def local_address(self) -> str | None:
+        return self._connector.local_address
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` (or ``close()``) was called."""
+        return self._closed
+
     @property
     def max_clients(self) -> int:
-        return self._slots.limit
+        return self._queue.limit
 
     # -- public API ----------------------------------------------------------------
     async def fetch(self, url: str | URL, method: str = "GET", **options: Any) -> Response:
@@ -465,7 +266,7 @@ class AsyncClient:
         response.path = target
         return response
 
-    def stream(self, method: str, url: str | URL, **options: Any) -> _StreamContext:
+    def stream(self, method: str, url: str | URL, **options: Any) -> StreamContext:
         """Send the request and read the head; the body is read as you iterate.
 
         Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
@@ -477,7 +278,7 @@ class AsyncClient:
         ``on_headers(response)``, ``on_chunk(chunk)`` (a coroutine applies
         backpressure) and ``trace(event)``.
         """
-        return _StreamContext(lambda: self._open(url, method, options))
+        return StreamContext(lambda: self._open(url, method, options))
 
     # -- the fetch -------------------------------------------------------------------
     def _prepare(self, url, method: str, options: dict) -> tuple[Request, FetchContext, Any]:
@@ -575,26 +376,26 @@ class AsyncClient:
     async def _open(self, url, method: str, options: dict) -> Response:
         request, ctx, on_headers = self._prepare(url, method, options)
         rec = ctx.recorder
-        slots = self._slots
+        queue = self._queue
         rec.emit(
             "queued",
             {
                 "method": request.method,
                 "url": request.url,
-                "active": slots.active,
-                "waiting": len(slots.waiting),
-                "max_clients": slots.limit,
+                "active": queue.active,
+                "waiting": len(queue.waiting),
+                "max_clients": queue.limit,
             },
         )
         phase = "queue"
         try:
-            if not slots.try_acquire():
+            if not queue.try_acquire():
                 try:
-                    await slots.acquire(ctx.arm(ctx.queue_timeout, "queue_timeout"))
+                    await queue.acquire(ctx.step_timeout(ctx.queue_timeout, "queue_timeout"))
                 except IOTimeout:
                     raise ctx.timeout_error("queue") from None
             ctx.slot_held = True
-            rec.emit("dequeued", {"active": slots.active})
+            rec.emit("dequeued", {"active": queue.active})
             phase = "request"
             response = await self._follow_redirects(request, ctx)
             if on_headers is not None:
@@ -614,7 +415,7 @@ class AsyncClient:
     def _release_slot(self, ctx: FetchContext) -> None:
         if ctx.slot_held:
             ctx.slot_held = False
-            self._slots.release()
+            self._queue.release()
 
     def _on_release(self, exchange: Exchange, reusable: bool) -> None:
         if reusable and not self._closed:
@@ -632,7 +433,7 @@ class AsyncClient:
             exchange, response = await self._send_hop(request, ctx, history)
             status = response.status_code
             location = response.headers.get("location")
-            if not ctx.follow_redirects or status not in REDIRECT_STATUSES or location is None:
+            if not is_followed(status, location, ctx.follow_redirects):
                 ctx.final = exchange
                 return response
             if len(history) >= ctx.max_redirects:
@@ -641,51 +442,22 @@ class AsyncClient:
                     f"more than max_redirects={ctx.max_redirects} redirects", url=response.url
                 )
             try:
-                target = response.url.join(location.strip())
-            except InvalidRequest as exc:
+                request = next_request(request, response.url, status, location)
+            except RedirectError:
                 exchange.release()
-                raise RedirectError(
-                    f"cannot follow redirect to {redact_url(location)!r}: {exc.message}",
-                    url=response.url,
-                ) from None
-            method = request.method
-            keep_body = True
-            # RFC 9110 15.4.4: 303 means GET (or HEAD); 15.4.2/15.4.3: 301 and 302
-            # turn POST into GET, as every browser does. 307/308 keep both.
-            if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-                method, keep_body = "GET", False
-            if keep_body and not request.replayable:
-                exchange.release()
-                raise RedirectError(
-                    f"{status} redirect needs the body again, but it was a stream", url=response.url
-                )
-            await self._drain_redirect_body(exchange, response)
+                raise
+            await response.read_redirect_body(self.limits.max_redirect_body)
             history.append(response)
             rec.new_hop()
             rec.emit(
-                "redirect", {"status": status, "from": response.url, "to": target, "method": method}
+                "redirect",
+                {
+                    "status": status,
+                    "from": response.url,
+                    "to": request.url,
+                    "method": request.method,
+                },
             )
-            request = request.redirected(
-                target, method, keep_body, strip_credentials=target.origin != request.url.origin
-            )
-
-    async def _drain_redirect_body(self, exchange: Exchange, response: Response) -> None:
-        """Read a redirect's body to reuse its connection; never decode it (a bomb
-        in a 3xx costs nothing), and drop the connection if it is large."""
-        exchange.decoder = None
-        limit = self.limits.max_redirect_body
-        parts, size = [], 0
-        while True:
-            piece = await exchange.next_piece()
-            if piece is None:
-                break
-            size += len(piece[0])
-            if size > limit:
-                exchange.release(f"redirect body larger than max_redirect_body={limit}")
-                return
-            parts.append(piece[0])
-        response._body = b"".join(parts)
-        response._consumed = True
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False
@@ -729,124 +501,16 @@ class AsyncClient:
                 break
             # max_connections_per_host: wait for one of this origin's connections.
             try:
-                await pool.wait_for_host(key, ctx.arm(None, "request_timeout"))
+                await pool.wait_for_host(key, ctx.step_timeout(None, "request_timeout"))
             except IOTimeout:
                 raise ctx.timeout_error("queue") from None
             fresh = False
         pool.opening(key)
         try:
-            return await self._connect(url, key, ctx), False
+            return await self._connector.connect(url, key, ctx), False
         except BaseException:
             pool.open_failed(key)
             raise
-
-    async def _connect(self, url: URL, key: tuple, ctx: FetchContext) -> Connection:
-        rec, driver = ctx.recorder, self.driver
-        host, port = url.hostname, url.port
-        # One connect_timeout from resolve.start to tls.done, as curl's
-        # --connect-timeout: DNS, every address tried and the handshake share it.
-        budget = ctx.deadline_in(ctx.connect_timeout)
-        if ip_family(host) is not None:
-            addresses = [(ip_family(host), (host, port))]  # an IP literal: nothing to resolve
-        else:
-            start: dict = {"host": host, "port": port}
-            if self._mapping:
-                host, port = self._mapping.apply(host, port)
-                if (host, port) != (url.hostname, url.port):
-                    start["mapped_to"] = (host, port)  # Tornado's OverrideResolver
-            rec.emit("resolve.start", start)
-            family = ip_family(host)
-            if family is not None:
-                addresses = [(family, (host, port))]
-            else:
-                timeout = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
-                try:
-                    if self.resolver is not None:
-                        addresses = await driver.wait_for(self.resolver(host, port), timeout)
-                    else:
-                        addresses = await driver.resolve(host, port, timeout)
-                except IOTimeout:
-                    raise ctx.timeout_error("resolve") from None
-                except OSError as exc:
-                    raise ConnectError(f"cannot resolve {host!r}: {exc}", phase="resolve") from None
-                if not addresses:
-                    raise ConnectError(f"no address found for {host!r}", phase="resolve")
-            rec.emit("resolve.done", {"host": host, "addresses": [a[1][0] for a in addresses]})
-
-        errors = []
-        for tried, (family, sockaddr) in enumerate(addresses):
-            rec.emit("connect.start", {"address": sockaddr[0], "port": sockaddr[1]})
-            wait = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
-            # Each address gets an equal share of what is left, so one that never
-            # answers leaves time for the next (as curl splits its budget).
-            others = len(addresses) - tried - 1
-            share = None if wait is None else wait / (others + 1)
-            try:
-                stream = await driver.connect(family, sockaddr, share, self.local_address)
-                break
-            except IOTimeout:
-                if others:
-                    errors.append(f"{sockaddr[0]} port {sockaddr[1]}: no answer in {share:.3g} s")
-                    continue
-                raise ctx.timeout_error("connect") from None
-            except OSError as exc:
-                reason = os.strerror(exc.errno) if exc.errno else str(exc)
-                errors.append(f"{sockaddr[0]} port {sockaddr[1]}: {reason}")
-        else:
-            raise ConnectError("cannot connect: " + "; ".join(errors), phase="connect")
-
-        conn = Connection(stream, key, self.limits.max_header_bytes)
-        rec.emit("connect.done", {"local": conn.local, "remote": conn.remote})
-        if url.scheme == "https":
-            await self._start_tls(conn, url, ctx, budget)
-        conn.pool = self._pool  # from now on its closing is counted by the pool
-        return conn
-
-    async def _start_tls(
-        self, conn: Connection, url: URL, ctx: FetchContext, budget: float | None
-    ) -> None:
-        server_hostname = None if ip_family(url.hostname) else url.hostname
-        ctx.recorder.emit("tls.start", {"server_hostname": server_hostname or url.hostname})
-        try:
-            context = await self._ssl_context_off_loop(ctx, budget)
-            info = await conn.stream.start_tls(
-                context, url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
-            )
-        except IOTimeout:
-            conn.abort()
-            raise ctx.timeout_error("tls") from None
-        except ssl_errors() as exc:
-            conn.abort()
-            reason = (
-                getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
-            )
-            raise TLSError(f"TLS handshake failed: {reason}", phase="tls") from None
-        except OSError as exc:
-            conn.abort()
-            raise TLSError(f"TLS handshake failed: {exc}", phase="tls") from None
-        except BaseException:  # cancelled while the context was built or in the handshake
-            conn.abort()
-            raise
-        conn.tls = info
-        ctx.recorder.emit("tls.done", info)
-
-    async def _ssl_context_off_loop(self, ctx: FetchContext, budget: float | None):
-        """``ssl_context()`` built in a worker thread, so the loop never waits for
-        the CA bundles; concurrent first fetches wait for the same build."""
-        driver = self.driver
-        while self._ssl_context is None:
-            timeout = ctx.arm(ctx.connect_timeout, "connect_timeout", budget)
-            building = self._ssl_building
-            if building is not None:
-                await building.wait(timeout)
-                continue  # built, or the build failed and this fetch tries its own
-            self._ssl_building = building = driver.signal()
-            try:
-                await driver.run_sync(self.ssl_context, timeout)
-            finally:
-                self._ssl_building = None
-                building.set()
-        return self._ssl_context
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context: system CAs plus certifi's when installed; or as ``verify``.
@@ -854,12 +518,7 @@ class AsyncClient:
         Built on first use (fetches build it in a worker thread). With the defaults
         (``verify=True``, no ``cert``) it is one context per process, shared by
         every such client: do not change it; pass ``verify=`` your own instead."""
-        if self._ssl_context is None:
-            if self.verify is True and self.cert is None:
-                self._ssl_context = _shared_default_ssl_context()
-            else:
-                self._ssl_context = _new_ssl_context(self.verify, self.cert)
-        return self._ssl_context
+        return self._connector.ssl_context()
 
 
-__all__ = ["AsyncClient", "Limits", "FetchContext"]
+__all__ = ["AsyncClient", "Limits"]

@@ -16,9 +16,10 @@ import base64
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
-from ._version import __version__
-from .core.headers import Headers
-from .core.redact import SENSITIVE_HEADERS, redact_headers, redact_url
+from .._version import __version__
+from ..core.errors import FetchError
+from ..core.headers import Headers
+from ..core.redact import SENSITIVE_HEADERS, redact_headers, redact_url
 
 MAX_HAR_TEXT = 1_000_000
 
@@ -56,7 +57,10 @@ def _entry(
             "text": body.decode("utf-8", errors="replace"),
         }
     content = {"size": response.decoded_bytes, "mimeType": response.headers.get("content-type", "")}
-    body_bytes = response._body
+    try:
+        body_bytes = response.body
+    except FetchError:  # not read: a stream, a redirect body too large to keep
+        body_bytes = None
     if body_bytes is not None and len(body_bytes) <= MAX_HAR_TEXT:
         try:
             content["text"] = body_bytes.decode("utf-8")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from ..errors import ProtocolError
+from .errors import ProtocolError
 
 #: A size line (extensions included) longer than this is refused. h11 bounds it
 #: only by its whole receive buffer; 4 KiB is far beyond any real extension.

@@ -12,15 +12,15 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from .core.decoders import make_decoder, parse_content_encoding
-from .core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
-from .core.protocol import Response as H11Response
-from .drivers.base import IOTimeout
-from .errors import FetchError, NetworkError, ProtocolError, TooLargeError
-from .response import Chunk, Response
+from ..core.decoders import make_decoder, parse_content_encoding
+from ..core.errors import FetchError, NetworkError, ProtocolError, TooLargeError
+from ..core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
+from ..core.protocol import Response as H11Response
+from ..drivers.base import IOTimeout
+from .response import Chunk, Piece, Response
 
 if TYPE_CHECKING:
-    from .client import FetchContext
+    from .context import FetchContext
     from .pool import Connection
 
 
@@ -100,7 +100,7 @@ class Exchange:
     # -- I/O helpers -----------------------------------------------------------
     async def _receive(self, phase: str) -> bytes:
         ctx = self.ctx
-        timeout = ctx.arm(ctx.read_timeout, "read_timeout")
+        timeout = ctx.step_timeout(ctx.read_timeout, "read_timeout")
         if timeout == 0.0:
             # request_timeout has passed. A receive() of bytes already buffered
             # would not wait at all, so its timer could never fire: a consumer
@@ -200,8 +200,8 @@ class Exchange:
                 left = give_up - ctx.driver.monotonic()
                 if left <= 0:
                     break
-                armed = ctx.arm(ctx.read_timeout, "read_timeout")
-                if armed is None or left < armed:
+                read_wait = ctx.step_timeout(ctx.read_timeout, "read_timeout")
+                if read_wait is None or left < read_wait:
                     try:
                         data = await self.conn.stream.receive(left)
                     except IOTimeout:
@@ -236,7 +236,7 @@ class Exchange:
     async def _drain(self) -> None:
         ctx = self.ctx
         try:
-            await self.conn.stream.drain(ctx.arm(ctx.read_timeout, "read_timeout"))
+            await self.conn.stream.drain(ctx.step_timeout(ctx.read_timeout, "read_timeout"))
         except IOTimeout:
             raise ctx.timeout_error("send") from None
         except OSError as exc:
@@ -282,6 +282,13 @@ class Exchange:
                 f"response has {len(headers)} header fields (limit {limits.max_headers})",
                 phase="wait",
             )
+        # One pass for the fields the body needs (h11 checked Content-Length).
+        lengths, encodings = [], []
+        for _, name, value in headers._items:
+            if name == b"content-length":
+                lengths.append(value)
+            elif name == b"content-encoding":
+                encodings.append(value)
         response = Response(
             self.request,
             event.status_code,
@@ -291,18 +298,9 @@ class Exchange:
             rec,
             len(rec.hop_starts) - 1,
             history,
+            content_length=int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None,
+            source=self,
         )
-        # One pass for the fields the body needs (h11 checked Content-Length).
-        lengths, encodings = [], []
-        for _, name, value in headers._items:
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"content-encoding":
-                encodings.append(value)
-        response._content_length = (
-            int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None
-        )
-        response._exchange = self
         self.response = response
         rec.emit(
             "response.headers",
@@ -326,8 +324,18 @@ class Exchange:
         return response
 
     # -- response body -----------------------------------------------------------
-    async def next_piece(self):
-        """The next (raw, decoded) piece of the body, or None at its end."""
+    def skip_decoding(self) -> None:
+        """Hand out the body as received: Content-Encoding is not removed."""
+        self.decoder = None
+
+    def collect_chunks(self) -> list[Chunk]:
+        """Gather ``Chunk`` pieces from now on; returns the list they are appended
+        to (the reader pops them from its front)."""
+        self.want_chunks = True
+        return self.ready_chunks
+
+    async def next_piece(self) -> Piece | None:
+        """The next piece of the body, or None at its end."""
         if self._done:
             return None
         decoder = self.decoder
@@ -380,7 +388,7 @@ class Exchange:
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )
-        return b"", data
+        return Piece(b"", data)
 
     def _on_data(self, event):
         raw = event.data
@@ -403,7 +411,7 @@ class Exchange:
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )
-        return raw, data
+        return Piece(raw, data)
 
     def _follow_wire_chunk(self, event, n: int) -> None:
         """Chunk boundaries come from h11; the size line (read by the protocol's
@@ -516,7 +524,7 @@ class Exchange:
                 "events_dropped": self.ctx.recorder.dropped,
             },
         )
-        return (b"", tail)
+        return Piece(b"", tail)
 
     async def _deliver_chunks(self) -> None:
         on_chunk = self.ctx.on_chunk
@@ -531,7 +539,7 @@ class Exchange:
         """Await the caller's own code (a body iterator, a coroutine on_chunk)
         within what is left of request_timeout: it bounds the whole fetch."""
         ctx = self.ctx
-        timeout = ctx.arm(None, "request_timeout")
+        timeout = ctx.step_timeout(None, "request_timeout")
         if timeout is None:
             return await awaitable
 
@@ -560,7 +568,7 @@ class Exchange:
             piece = await self.next_piece()
             if piece is None:
                 break
-            data = piece[1]
+            data = piece.data
             if data:
                 size += len(data)
                 if limit is not None and size > limit:
@@ -576,6 +584,20 @@ class Exchange:
         if buffer is not None:
             return buffer.getvalue()
         return b"" if first is None else bytes(first)
+
+    async def read_redirect_body(self, limit: int) -> bytes | None:
+        """A redirect's body, read to reuse its connection and never decoded (a
+        bomb in a 3xx costs nothing); None when it is larger than ``limit``
+        bytes: then the connection is dropped instead."""
+        self.decoder = None
+        parts, size = [], 0
+        while (piece := await self.next_piece()) is not None:
+            size += len(piece.raw)
+            if size > limit:
+                self.release(f"redirect body larger than max_redirect_body={limit}")
+                return None
+            parts.append(piece.raw)
+        return b"".join(parts)
 
     def _too_large(self, message: str):
         exc = TooLargeError(
@@ -621,5 +643,5 @@ class Exchange:
     def _detach(self) -> None:
         """A finished Response keeps its events and body, not the connection
         machinery: 10,000 finished fetches must not hold 10,000 exchanges."""
-        if self.response is not None and self.response._exchange is self:
-            self.response._exchange = None
+        if self.response is not None:
+            self.response.detach_body()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import InvalidRequest
+from .errors import InvalidRequest
 from .headers import Headers, HeaderSource
 from .protocol import build_request
 from .urls import URL

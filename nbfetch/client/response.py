@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
-from .core.headers import Headers
-from .core.models import Request
-from .core.urls import URL
-from .errors import FetchError, HTTPStatusError
-from .events import Event, Recorder, Timing
-
-if TYPE_CHECKING:
-    from .exchange import Exchange
+from ..core.errors import FetchError, HTTPStatusError
+from ..core.events import Event, Timing
+from ..core.headers import Headers
+from ..core.request import Request
+from ..core.urls import URL
+from .recorder import Recorder
 
 
 class Chunk:
@@ -75,6 +73,27 @@ class Chunk:
         return f"<Chunk #{self.index} size={self.size}{ext}{piece} +{self.offset * 1000:.1f}ms>"
 
 
+class Piece(NamedTuple):
+    """One step of a body: ``raw`` as received (chunk framing removed), ``data``
+    what it decoded to (the same object when nothing is decoded)."""
+
+    raw: bytes
+    data: bytes
+
+
+class BodySource(Protocol):
+    """What a Response reads its body from: the exchange of its hop
+    (``nbfetch.client.exchange.Exchange``)."""
+
+    async def next_piece(self) -> Piece | None: ...
+    async def read_all(self) -> bytes: ...
+    async def read_redirect_body(self, limit: int) -> bytes | None: ...
+    def skip_decoding(self) -> None: ...
+    def collect_chunks(self) -> list[Chunk]: ...
+    def release(self) -> None: ...
+    def fail(self, exc: BaseException, phase: str) -> None: ...
+
+
 def _charset(content_type: str | None) -> str | None:
     if not content_type:
         return None
@@ -100,6 +119,9 @@ class Response:
         recorder: Recorder,
         hop: int,
         history: list[Response],
+        *,
+        content_length: int | None = None,
+        source: BodySource | None = None,
     ):
         self.request = request
         self.url: URL = request.url
@@ -116,9 +138,9 @@ class Response:
         self._recorder = recorder
         self._hop = hop
         self._body: bytes | None = None
-        self._exchange: Exchange | None = None
+        self._source = source  # None once the body was read or its connection released
         self._consumed = False
-        self._content_length: int | bool | None = False  # False: not computed yet
+        self._content_length = content_length
 
     # -- status ----------------------------------------------------------------
     @property
@@ -137,12 +159,7 @@ class Response:
     @property
     def content_length(self) -> int | None:
         """The declared body length (None for chunked or close-delimited bodies)."""
-        if self._content_length is not False:
-            return self._content_length
-        values = self.headers.get_raw("content-length")
-        if len(values) == 1 and values[0].isdigit():
-            return int(values[0])
-        return None
+        return self._content_length
 
     # -- events and timing -----------------------------------------------------
     @property
@@ -191,19 +208,19 @@ class Response:
     async def aread(self) -> bytes:
         """Read the rest of the body (bounded by ``max_body_size``) and return it."""
         if self._body is None:
-            if self._exchange is None or self._consumed:
+            if self._source is None or self._consumed:
                 raise FetchError(
                     "the body stream was already consumed", url=self.url, phase="download"
                 )
             self._consumed = True
-            self._body = await self._exchange.read_all()
+            self._body = await self._source.read_all()
         return self._body
 
-    def _take_stream(self) -> Exchange:
-        if self._consumed or self._exchange is None:
+    def _take_stream(self) -> BodySource:
+        if self._consumed or self._source is None:
             raise FetchError("the body stream was already consumed", url=self.url, phase="download")
         self._consumed = True
-        return self._exchange
+        return self._source
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body, decoded (Content-Encoding removed), as it arrives."""
@@ -215,41 +232,53 @@ class Response:
             piece = await exchange.next_piece()
             if piece is None:
                 return
-            if piece[1]:
-                yield piece[1]
+            if piece.data:
+                yield piece.data
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         """The body exactly as received (still compressed, chunk framing removed).
         Nothing is decoded, so ``decoded_bytes`` counts the same bytes as ``wire_bytes``."""
         exchange = self._take_stream()
-        exchange.decoder = None
+        exchange.skip_decoding()
         while True:
             piece = await exchange.next_piece()
             if piece is None:
                 return
-            if piece[0]:
-                yield bytes(piece[0])
+            if piece.raw:
+                yield bytes(piece.raw)
 
     async def aiter_chunks(self) -> AsyncIterator[Chunk]:
         """One ``Chunk`` per wire chunk (chunked bodies) or per read (others)."""
         exchange = self._take_stream()
-        exchange.want_chunks = True
+        chunks = exchange.collect_chunks()
         while True:
             piece = await exchange.next_piece()
             if piece is None:
                 return
-            while exchange.ready_chunks:
-                yield exchange.ready_chunks.pop(0)
+            while chunks:
+                yield chunks.pop(0)
 
     async def aclose(self) -> None:
         """Release the connection (back to the pool if the body was read in full)."""
-        if self._exchange is not None:
-            self._exchange.release()
+        if self._source is not None:
+            self._source.release()
+
+    async def read_redirect_body(self, limit: int) -> None:
+        """For the client, on a redirect hop: read the body to reuse the
+        connection, undecoded; a body over ``limit`` bytes is not kept (its
+        connection is dropped instead)."""
+        body = await self._take_stream().read_redirect_body(limit)
+        if body is not None:
+            self._body = body
+
+    def detach_body(self) -> None:
+        """For the exchange, once it ended: forget it (the body, if read, stays)."""
+        self._source = None
 
     def _interrupted(self, exc: BaseException) -> None:
         """The reader was cancelled mid-body: close the connection, record it."""
-        if self._exchange is not None:
-            self._exchange.fail(exc, "download")
+        if self._source is not None:
+            self._source.fail(exc, "download")
 
     # -- export ----------------------------------------------------------------
     def to_har(self, *, redact: bool = True) -> dict:
@@ -266,10 +295,31 @@ class Response:
         return events_frame(self, redact=redact)
 
     # -- display ---------------------------------------------------------------
+    # Rich display (text/html in a notebook) is the notebook layer's: it registers
+    # its formatter with IPython (nbfetch.notebook.display.register).
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}] {self.url}>"
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from .notebook.display import response_mimebundle
 
-        return response_mimebundle(self)
+class StreamContext:
+    """``async with client.stream(...) as r``: the response, released on exit."""
+
+    __slots__ = ("_opener", "_response")
+
+    def __init__(self, opener):
+        self._opener = opener
+        self._response: Response | None = None
+
+    async def __aenter__(self) -> Response:
+        self._response = await self._opener()
+        return self._response
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if self._response is None:
+            return
+        if exc is not None and not isinstance(exc, (Exception, GeneratorExit)):
+            # The caller was cancelled (or interrupted) while reading the body:
+            # the fetch was cancelled, not merely closed early. (GeneratorExit is
+            # an async generator around the stream being closed: closed early.)
+            self._response._interrupted(exc)
+        await self._response.aclose()

@@ -16,7 +16,7 @@ userinfo redacted (``http://***@host/``), even for a string the parser rejected.
 
 from __future__ import annotations
 
-from .core.redact import redact_url
+from .redact import redact_url
 
 __all__ = [
     "FetchError",

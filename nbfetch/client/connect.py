@@ -1,0 +1,222 @@
+"""Opening a connection: resolving (``hostname_mapping``, a custom resolver),
+TCP to each address in turn, the TLS handshake, and the TLS context.
+
+One ``connect_timeout`` budget covers all of it, from ``resolve.start`` to
+``tls.done``, as curl's ``--connect-timeout``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..core.errors import ConnectError, TLSError
+from ..core.urls import URL
+from ..drivers.base import Driver, IOTimeout
+from .context import FetchContext
+from .hostnames import HostnameMapping, ip_family
+from .pool import Connection, Pool
+
+if TYPE_CHECKING:
+    import ssl
+
+
+def ssl_errors() -> tuple[type[BaseException], ...]:
+    import ssl
+
+    return (ssl.SSLError, ssl.CertificateError)
+
+
+def _new_ssl_context(verify, cert) -> ssl.SSLContext:
+    """A TLS context as ``verify`` and ``cert`` ask. Blocking: loading the system
+    CAs and certifi's takes ~75 ms of CPU, so fetches call it in a worker thread."""
+    import ssl  # only https fetches pay for it
+
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is True:
+        try:
+            import certifi
+
+            ctx.load_verify_locations(certifi.where())
+        except ImportError:
+            pass
+    elif verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    if cert is not None:
+        if isinstance(cert, tuple):
+            ctx.load_cert_chain(*cert)
+        else:
+            ctx.load_cert_chain(cert)
+    return ctx
+
+
+#: The context of ``verify=True`` without a client certificate, built once per
+#: process: every client with the defaults shares it (aiohttp does the same).
+_default_ssl_context: ssl.SSLContext | None = None
+# Clients on several loops (threads: Dask workers, kernels) may build it at once.
+_default_ssl_lock = threading.Lock()
+
+
+def _shared_default_ssl_context() -> ssl.SSLContext:
+    global _default_ssl_context
+    with _default_ssl_lock:
+        if _default_ssl_context is None:
+            _default_ssl_context = _new_ssl_context(True, None)
+        return _default_ssl_context
+
+
+class Connector:
+    """Opens the connections of one client; holds its TLS context."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        pool: Pool,
+        *,
+        mapping: HostnameMapping,
+        resolver: Callable | None,
+        local_address: str | None,
+        verify,
+        cert,
+        max_header_bytes: int,
+    ):
+        self.driver = driver
+        self.pool = pool
+        self.mapping = mapping
+        self.resolver = resolver
+        self.local_address = local_address
+        self.verify = verify
+        self.cert = cert
+        self.max_header_bytes = max_header_bytes
+        self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_building = None  # a driver Signal while a worker thread builds it
+
+    async def connect(self, url: URL, key: tuple, ctx: FetchContext) -> Connection:
+        """A new connection to ``url``'s origin (``key``), TLS included for https."""
+        rec, driver = ctx.recorder, self.driver
+        host, port = url.hostname, url.port
+        # One connect_timeout from resolve.start to tls.done, as curl's
+        # --connect-timeout: DNS, every address tried and the handshake share it.
+        budget = ctx.deadline_in(ctx.connect_timeout)
+        if ip_family(host) is not None:
+            addresses = [(ip_family(host), (host, port))]  # an IP literal: nothing to resolve
+        else:
+            start: dict = {"host": host, "port": port}
+            if self.mapping:
+                host, port = self.mapping.apply(host, port)
+                if (host, port) != (url.hostname, url.port):
+                    start["mapped_to"] = (host, port)  # Tornado's OverrideResolver
+            rec.emit("resolve.start", start)
+            family = ip_family(host)
+            if family is not None:
+                addresses = [(family, (host, port))]
+            else:
+                timeout = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+                try:
+                    if self.resolver is not None:
+                        addresses = await driver.wait_for(self.resolver(host, port), timeout)
+                    else:
+                        addresses = await driver.resolve(host, port, timeout)
+                except IOTimeout:
+                    raise ctx.timeout_error("resolve") from None
+                except OSError as exc:
+                    raise ConnectError(f"cannot resolve {host!r}: {exc}", phase="resolve") from None
+                if not addresses:
+                    raise ConnectError(f"no address found for {host!r}", phase="resolve")
+            rec.emit("resolve.done", {"host": host, "addresses": [a[1][0] for a in addresses]})
+
+        errors = []
+        for tried, (family, sockaddr) in enumerate(addresses):
+            rec.emit("connect.start", {"address": sockaddr[0], "port": sockaddr[1]})
+            wait = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+            # Each address gets an equal share of what is left, so one that never
+            # answers leaves time for the next (as curl splits its budget).
+            others = len(addresses) - tried - 1
+            share = None if wait is None else wait / (others + 1)
+            try:
+                stream = await driver.connect(family, sockaddr, share, self.local_address)
+                break
+            except IOTimeout:
+                if others:
+                    errors.append(f"{sockaddr[0]} port {sockaddr[1]}: no answer in {share:.3g} s")
+                    continue
+                raise ctx.timeout_error("connect") from None
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                errors.append(f"{sockaddr[0]} port {sockaddr[1]}: {reason}")
+        else:
+            raise ConnectError("cannot connect: " + "; ".join(errors), phase="connect")
+
+        conn = Connection(stream, key, self.max_header_bytes)
+        rec.emit("connect.done", {"local": conn.local, "remote": conn.remote})
+        if url.scheme == "https":
+            await self._start_tls(conn, url, ctx, budget)
+        conn.pool = self.pool  # from now on its closing is counted by the pool
+        return conn
+
+    async def _start_tls(
+        self, conn: Connection, url: URL, ctx: FetchContext, budget: float | None
+    ) -> None:
+        server_hostname = None if ip_family(url.hostname) else url.hostname
+        ctx.recorder.emit("tls.start", {"server_hostname": server_hostname or url.hostname})
+        try:
+            context = await self._ssl_context_off_loop(ctx, budget)
+            info = await conn.stream.start_tls(
+                context,
+                url.hostname,
+                ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget),
+            )
+        except IOTimeout:
+            conn.abort()
+            raise ctx.timeout_error("tls") from None
+        except ssl_errors() as exc:
+            conn.abort()
+            reason = (
+                getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+            )
+            raise TLSError(f"TLS handshake failed: {reason}", phase="tls") from None
+        except OSError as exc:
+            conn.abort()
+            raise TLSError(f"TLS handshake failed: {exc}", phase="tls") from None
+        except BaseException:  # cancelled while the context was built or in the handshake
+            conn.abort()
+            raise
+        conn.tls = info
+        ctx.recorder.emit("tls.done", info)
+
+    async def _ssl_context_off_loop(self, ctx: FetchContext, budget: float | None):
+        """``ssl_context()`` built in a worker thread, so the loop never waits for
+        the CA bundles; concurrent first fetches wait for the same build."""
+        driver = self.driver
+        while self._ssl_context is None:
+            timeout = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+            building = self._ssl_building
+            if building is not None:
+                await building.wait(timeout)
+                continue  # built, or the build failed and this fetch tries its own
+            self._ssl_building = building = driver.signal()
+            try:
+                await driver.run_sync(self.ssl_context, timeout)
+            finally:
+                self._ssl_building = None
+                building.set()
+        return self._ssl_context
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context: system CAs plus certifi's when installed; or as ``verify``.
+
+        Built on first use (fetches build it in a worker thread). With the defaults
+        (``verify=True``, no ``cert``) it is one context per process, shared by
+        every such client: do not change it; pass ``verify=`` your own instead."""
+        if self._ssl_context is None:
+            if self.verify is True and self.cert is None:
+                self._ssl_context = _shared_default_ssl_context()
+            else:
+                self._ssl_context = _new_ssl_context(self.verify, self.cert)
+        return self._ssl_context
