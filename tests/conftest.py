@@ -1,17 +1,51 @@
-"""Shared fixtures: the demo server, a scriptable raw-socket server, and anyio.
+"""Shared fixtures: the demo server, a scriptable raw-socket server, anyio, and the
+loop watchdog for modules marked ``loop_watchdog`` (tests/loopwatch.py).
 
 Every server listens on 127.0.0.1 only and is stopped by the fixture itself.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import socket
 import threading
 from collections.abc import Callable
 
+import loopwatch
 import pytest
 
 from nbfetch.demo import DemoServer
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "loop_watchdog: run each async test under tests/loopwatch.py's watch(): it fails"
+        " when the event loop was blocked for more than 100 ms of CPU",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Wrap a marked coroutine test in ``loopwatch.watch()``, on the test's own
+    loop and only while the test body runs (fixtures set up outside it)."""
+    original = pyfuncitem.obj
+    if not (
+        pyfuncitem.get_closest_marker("loop_watchdog") and inspect.iscoroutinefunction(original)
+    ):
+        return (yield)
+
+    @functools.wraps(original)
+    async def watched(**kwargs):
+        async with loopwatch.watch():
+            await original(**kwargs)
+
+    pyfuncitem.obj = watched
+    try:
+        return (yield)
+    finally:
+        pyfuncitem.obj = original
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import nbfetch
 from nbfetch import AsyncClient, Limits
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 P, T, L, D, N, R = (
     nbfetch.ProtocolError,

@@ -12,7 +12,7 @@ import nbfetch
 from nbfetch import AsyncClient
 from nbfetch.demo import DemoServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 
 def names(r):

@@ -10,7 +10,7 @@ import nbfetch
 from nbfetch import AsyncClient
 from nbfetch.notebook.live import ResponseView, show_events
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 

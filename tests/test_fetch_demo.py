@@ -9,7 +9,7 @@ import pytest
 import nbfetch
 from nbfetch import AsyncClient
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 PHASE_NAMES = ("redirect", "queue", "dns", "connect", "tls", "send", "wait", "download")
 

@@ -8,6 +8,7 @@ import time
 import pytest
 import trustme
 from conftest import client_sockets_to
+from loopwatch import run_trio
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -17,7 +18,8 @@ trio = pytest.importorskip("trio")
 
 
 def run(fn, *args):
-    return trio.run(fn, *args)
+    """trio.run under the loop watchdog: fails if the loop was blocked > 100 ms."""
+    return run_trio(fn, *args)
 
 
 def test_trio_driver_is_picked_inside_trio_and_records_the_same_events(demo):

@@ -10,7 +10,7 @@ from conftest import wait_until
 import nbfetch
 from nbfetch.notebook.many_view import ManyView
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 
 async def test_fetch_many_keeps_order_contains_failures_and_respects_max_clients(demo):
@@ -107,8 +107,13 @@ async def test_har_export(demo):
     assert entries[0]["startedDateTime"] <= entries[-1]["startedDateTime"]
 
 
-async def test_events_frame(demo):
-    pytest.importorskip("pandas")
+@pytest.fixture
+def pandas():
+    # Imported outside the test body: a first import of pandas blocks the loop.
+    return pytest.importorskip("pandas")
+
+
+async def test_events_frame(demo, pandas):
     r = await nbfetch.fetch(demo.url + "/chunked?sizes=3,4")
     df = r.events_frame()
     assert list(df["name"])[:2] == ["queued", "dequeued"]
