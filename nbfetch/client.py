@@ -674,9 +674,14 @@ class AsyncClient:
     async def _start_tls(self, conn: Connection, url: URL, ctx: FetchContext) -> None:
         server_hostname = None if ip_family(url.hostname) else url.hostname
         ctx.recorder.emit("tls.start", {"server_hostname": server_hostname or url.hostname})
+        context = self._ssl_context
+        if context is None:
+            # Loading the CA certificates costs ~100 ms of CPU (more for a large
+            # bundle): done in a thread, once per client, so the loop runs on.
+            context = await self.driver.run_in_thread(self.ssl_context)
         try:
             info = await conn.stream.start_tls(
-                self.ssl_context(), url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout")
+                context, url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout")
             )
         except IOTimeout:
             conn.abort()

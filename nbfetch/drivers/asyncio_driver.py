@@ -331,5 +331,8 @@ class AsyncioDriver:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    async def run_in_thread(self, fn):
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
     def signal(self) -> _Signal:
         return _Signal(asyncio.get_running_loop())

@@ -86,4 +86,7 @@ class Driver(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def run_in_thread(self, fn):
+        """``fn()`` in a worker thread, for blocking work that must stay off the loop."""
+
     def signal(self) -> Signal: ...

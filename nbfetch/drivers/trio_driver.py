@@ -184,5 +184,8 @@ class TrioDriver:
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
 
+    async def run_in_thread(self, fn):
+        return await trio.to_thread.run_sync(fn)
+
     def signal(self) -> _Signal:
         return _Signal()
