@@ -88,15 +88,21 @@ class Watchdog:
 
     # -- the hang monitor --------------------------------------------------------
     def _watch_for_hang(self) -> None:
+        last_tick, interrupts = None, 0
         while not self._stop.wait(0.05):
+            if self._cpu != last_tick:  # the loop ticked: not hung (any more)
+                last_tick, interrupts = self._cpu, 0
             spun = time.clock_gettime(self._clock) - self._cpu - (self._gc_total - self._gc)
-            if spun > self.hang_cpu and not self.hung:
+            # Again after each further hang_cpu: an exception raised where Python
+            # ignores it (a GC callback, a __del__) does not stop the spin.
+            if spun > self.hang_cpu * (interrupts + 1):
+                interrupts += 1
                 self.hung = True
                 signal.pthread_kill(self._ident, signal.SIGUSR1)
 
     def _raise_hang(self, signum, frame) -> None:
         raise LoopHang(
-            f"the event loop ran {self.hang_cpu:.1f} s of CPU without yielding: hung, interrupted"
+            f"the event loop ran {self.hang_cpu:g} s of CPU without yielding: hung, interrupted"
         )
 
     # -- start, stop, verdict ----------------------------------------------------

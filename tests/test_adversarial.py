@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 from adversary import Adversary
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import nbfetch
 from nbfetch import AsyncClient, Limits
@@ -217,81 +215,7 @@ async def test_request_side_injection_is_refused_before_resolving(kwargs):
     assert events == []  # not even queued
 
 
-# -- fuzzing: arbitrary responses over a real socket -------------------------------------------
-@pytest.fixture(scope="module")
-def echo_back():
-    """A server that answers every connection with the bytes put in ``payloads``."""
-    payloads: list[bytes] = []
-    sock = socket.create_server(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            try:
-                conn.settimeout(2)
-                conn.recv(65536)
-                if payloads:
-                    conn.sendall(payloads.pop())
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/", payloads
-    stop.set()
-    t.join(2)
-    sock.close()
-
-
-RESPONSE_PARTS = st.lists(
-    st.sampled_from(
-        [
-            b"HTTP/1.1 200 OK\r\n",
-            b"HTTP/1.1 302 Found\r\nLocation: /x\r\n",
-            b"HTTP/1.1 100 Continue\r\n\r\n",
-            b"Content-Length: 5\r\n",
-            b"Content-Length: 99\r\n",
-            b"Transfer-Encoding: chunked\r\n",
-            b"Content-Encoding: gzip\r\n",
-            b"Content-Encoding: br\r\n",
-            b"\r\n",
-            b"5\r\nhello\r\n",
-            b"0\r\n\r\n",
-            b"hello",
-            b"\x1f\x8b\x08\x00",
-            b"\xff\xfe\x00",
-            b"X: \x80\x81\r\n",
-        ]
-    )
-    | st.binary(max_size=40),
-    max_size=8,
-)
-
-
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(parts=RESPONSE_PARTS)
-def test_fuzz_any_response_gives_a_result_or_an_nbfetch_error(echo_back, parts):
-    url, payloads = echo_back
-
-    async def one():
-        payloads.append(b"".join(parts))
-        async with AsyncClient(read_timeout=0.5, request_timeout=1, max_redirects=0) as c:
-            try:
-                r = await c.fetch(url)
-                assert isinstance(r.body, bytes)
-            except nbfetch.FetchError:
-                pass
-
-    asyncio.run(one())
+# Arbitrary responses over a real socket: tests/test_wire_fuzz.py.
 
 
 # -- leaks: thousands of faults and cancellations --------------------------------------------
