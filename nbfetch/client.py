@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import ssl
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: The phase a connection was opening in, after each of its events.
+CANCELLED_IN = {"resolve.start": "resolve", "tls.start": "tls"}
 #: Every option ``fetch()`` and ``stream()`` accept.
 FETCH_OPTIONS = frozenset(
     {
@@ -611,8 +613,12 @@ class AsyncClient:
         pool.opening(key)
         try:
             return await self._connect(url, key, ctx), False
-        except BaseException:
+        except BaseException as exc:
             pool.open_failed(key)
+            if not isinstance(exc, Exception):
+                # Cancelled: record where (errors carry their own phase).
+                last = ctx.recorder.events[-1].name
+                ctx.note_failure(exc, CANCELLED_IN.get(last, "connect"))
             raise
 
     async def _connect(self, url: URL, key: tuple, ctx: FetchContext) -> Connection:
@@ -674,12 +680,12 @@ class AsyncClient:
     async def _start_tls(self, conn: Connection, url: URL, ctx: FetchContext) -> None:
         server_hostname = None if ip_family(url.hostname) else url.hostname
         ctx.recorder.emit("tls.start", {"server_hostname": server_hostname or url.hostname})
-        context = self._ssl_context
-        if context is None:
-            # Loading the CA certificates costs ~100 ms of CPU (more for a large
-            # bundle): done in a thread, once per client, so the loop runs on.
-            context = await self.driver.run_in_thread(self.ssl_context)
         try:
+            context = self._ssl_context
+            if context is None:
+                # Loading the CA certificates costs ~100 ms of CPU (more for a large
+                # bundle): done in a thread, once per client, so the loop runs on.
+                context = await self.driver.run_in_thread(self.ssl_context)
             info = await conn.stream.start_tls(
                 context, url.hostname, ctx.arm(ctx.connect_timeout, "connect_timeout")
             )
@@ -695,6 +701,9 @@ class AsyncClient:
         except OSError as exc:
             conn.abort()
             raise TLSError(f"TLS handshake failed: {exc}", phase="tls") from None
+        except BaseException:
+            conn.abort()  # cancelled mid-handshake: the socket goes with it
+            raise
         conn.tls = info
         ctx.recorder.emit("tls.done", info)
 

@@ -10,6 +10,7 @@ import functools
 import inspect
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import loopwatch
@@ -175,6 +176,28 @@ async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def stalled_connect():
+    """A listening socket whose accept queue is full: a new connect never completes."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(s)
+    time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    for s in [*fillers, srv]:
+        s.close()
 
 
 def client_sockets_to(port: int) -> int:

@@ -169,28 +169,6 @@ async def test_cancel_mid_body_closes_the_socket_and_frees_the_slot():
 # -- timeouts --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def stalled_connect():
-    """A listening socket whose accept queue is full: a new connect never completes."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(0)
-    port = srv.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(s)
-    time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    for s in [*fillers, srv]:
-        s.close()
-
-
 async def test_connect_timeout(stalled_connect):
     port = int(stalled_connect.rsplit(":", 1)[1].strip("/"))
     async with AsyncClient() as c:
