@@ -220,6 +220,31 @@ def client_sockets_to(port: int) -> int:
     return count
 
 
+def client_unread_bytes(port: int) -> int:
+    """Bytes the kernel holds for client sockets to ``port`` that their process
+    has not read yet (rx_queue in the kernel's tables)."""
+    total = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] != "0":
+                        total += int(fields[4].split(":")[1], 16)
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def assert_timing_sane(timing) -> None:
+    """No phase is negative, and the phases add up to the total. (The sum holds
+    by construction; a negative phase is how a wrong milestone order shows.)"""
+    phases = timing.phases()
+    assert all(v is None or v >= 0 for v in phases.values()), phases
+    assert timing.total >= 0 and abs(sum(v or 0 for v in phases.values()) - timing.total) < 1e-9
+
+
 def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:
     """Send ``data``, optionally one byte per send (each its own TCP segment)."""
     if per_byte:

@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import reply
+from conftest import client_unread_bytes, reply, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
@@ -145,3 +145,113 @@ async def test_error_event_is_recorded_once(raw_server):
     errors = [e for e in events if e.name == "error"]
     assert len(errors) == 1 and errors[0]["phase"] == "download"
     assert c._slots.active == 0 and c._pool.count() == 0
+
+
+async def test_a_slow_consumer_pauses_reading_above_the_high_water_mark(raw_server):
+    from nbfetch.drivers.asyncio_driver import HIGH_WATER
+
+    body = bytes(range(256)) * (32 * 2**20 // 256)  # 8x the 4 MiB mark
+    srv = raw_server(
+        serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    )
+    async with AsyncClient() as c, c.stream("GET", srv.url) as s:
+        pieces = s.aiter_raw()
+        got = [await pieces.__anext__()]
+        proto = s._exchange.conn.stream.proto
+        # The consumer stops: the transport buffers up to the mark, then stops
+        # reading, and the rest waits in the kernel (TCP flow control).
+        await wait_until(lambda: proto.reading_paused, what="reading to pause")
+        await wait_until(
+            lambda: client_unread_bytes(srv.port) >= 2**20,
+            what="the kernel to hold what the client no longer reads",
+        )
+        assert HIGH_WATER < proto.buffered <= HIGH_WATER + 2**20  # one read past the mark
+        got += [piece async for piece in pieces]
+    assert b"".join(got) == body and not proto.reading_paused
+
+
+def serve_in_turn(*responses: bytes):
+    """One response per request, in order, on as many requests as the client
+    sends on one connection; a later connection continues the list."""
+    queue = list(responses)
+
+    def handler(conn, server):
+        while queue:
+            head = server.read_request(conn)
+            if not head:
+                return
+            reply(conn, queue.pop(0))
+
+    return handler
+
+
+NEXT = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"
+
+
+@pytest.mark.parametrize(
+    "status,body,framing",
+    [
+        (b"404 Not Found", b"no such page" * 100, b"Content-Length: 1200"),
+        (b"401 Unauthorized", b"", b"Content-Length: 0"),
+        (b"429 Too Many Requests", b"5\r\nslow!\r\n0\r\n\r\n", b"Transfer-Encoding: chunked"),
+    ],
+)
+async def test_a_4xx_with_a_body_read_to_its_end_keeps_the_connection(
+    raw_server, status, body, framing
+):
+    srv = raw_server(serve_in_turn(b"HTTP/1.1 %s\r\n%s\r\n\r\n%s" % (status, framing, body), NEXT))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/missing")
+        again = await c.fetch(srv.url + "/next")
+    assert r.status_code == int(status[:3]) and not r.ok
+    assert again.body == b"next" and "connection.reused" in [e.name for e in again.events]
+    assert srv.connections == 1
+
+
+async def test_a_4xx_is_not_reused_when_its_body_was_not_read_or_it_says_close(raw_server):
+    big = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000
+    closing = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbad"
+    srv = raw_server(serve_in_turn(big, NEXT, closing, NEXT))
+    async with AsyncClient() as c:
+        async with c.stream("GET", srv.url + "/forbidden") as s:
+            assert s.status_code == 403  # left without reading its body
+        r = await c.fetch(srv.url + "/next")
+        assert r.body == b"next" and "connection.reused" not in [e.name for e in r.events]
+        r = await c.fetch(srv.url + "/bad")
+        assert r.body == b"bad" and "connection.reused" in [e.name for e in r.events]
+        r = await c.fetch(srv.url + "/next")
+        assert r.body == b"next" and "connection.reused" not in [e.name for e in r.events]
+    assert srv.connections == 3
+
+
+@pytest.mark.parametrize(
+    "method,head",
+    [
+        # RFC 9110 9.3.2 and 8.6: a HEAD response's Content-Length describes a GET's body.
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"),
+        # RFC 9110 15.3.5 and 15.4.5: 204 and 304 never have a body (RFC 9112 6.3).
+        ("GET", b"HTTP/1.1 204 No Content\r\n"),
+        ("GET", b'HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\nETag: "x"\r\n'),
+    ],
+)
+async def test_head_204_and_304_have_no_body_and_keep_the_connection(raw_server, method, head):
+    srv = raw_server(serve_in_turn(head + b"\r\n", NEXT))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/resource", method)
+        again = await c.fetch(srv.url + "/next")
+    assert r.body == b"" and r.wire_bytes == 0
+    assert again.body == b"next" and "connection.reused" in [e.name for e in again.events]
+    assert srv.connections == 1
+
+
+async def test_bytes_after_a_204_are_never_read_as_the_next_response(raw_server):
+    # A server that sends a body after 204 anyway: the stray bytes must not
+    # become the next request's response (RFC 9112 6.3: the 204 ends at its head).
+    stray = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+    srv = raw_server(serve_in_turn(stray, NEXT))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/empty")
+        again = await c.fetch(srv.url + "/next")
+    assert r.status_code == 204 and r.body == b""
+    assert again.body == b"next" and srv.connections == 2
