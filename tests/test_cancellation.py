@@ -12,10 +12,11 @@ import socket
 import threading
 
 import pytest
-from conftest import client_sockets_to, wait_until
+from conftest import assert_timing_sane, client_sockets_to, wait_until
 from loopwatch import run_trio
 
 from nbfetch import AsyncClient
+from nbfetch.events import Timing
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
@@ -70,6 +71,7 @@ async def cancel_when(client, url, event_name, server=None, port=None, **options
         await task
     cancelled = [e for e in events if e.name == "cancelled"]
     assert len(cancelled) == 1 and events[-1] is cancelled[0], [e.name for e in events]
+    assert_timing_sane(Timing(events, events[0].time))
     # Closed transports give their sockets back on the next loop passes.
     await wait_until(
         lambda: client_sockets_to(port) == before_sockets, what="the client socket to close"
