@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import loopwatch
 import pytest
 from adversary import Adversary
 
@@ -283,7 +284,11 @@ def test_no_leaks_after_thousands_of_faults_and_cancellations():
                 len(asyncio.all_tasks()),
             )
 
-        fds, threads, tasks, fds_after, threads_after, tasks_after = asyncio.run(main())
+        async def watched():
+            async with loopwatch.watch():
+                return await main()
+
+        fds, threads, tasks, fds_after, threads_after, tasks_after = asyncio.run(watched())
         assert fds_after <= fds, (fds, fds_after)
         assert threads_after <= threads and tasks_after <= tasks
     finally:
