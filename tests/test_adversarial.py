@@ -155,6 +155,21 @@ async def test_bomb_memory_stays_bounded(adversary):
         tracemalloc.stop()
 
 
+@pytest.mark.parametrize("path", ["/gzip-bomb", "/br-bomb"])
+async def test_decoding_a_200_mb_body_lets_the_loop_run(adversary, path):
+    # 200 MB of zeros arrive as ~200 KB: a few reads, then only decoding, in
+    # bounded steps. The loop must get turns between the steps (the watchdog
+    # fails the test otherwise), as it does between reads of a slow body.
+    async with (
+        AsyncClient(read_timeout=5, request_timeout=60) as c,
+        c.stream("GET", adversary.url + path) as s,
+    ):
+        decoded = 0
+        async for data in s.aiter_bytes():
+            decoded += len(data)
+    assert decoded == 200 * 2**20
+
+
 async def test_cross_origin_redirect_between_loopback_addresses_drops_credentials():
     # 127.0.0.2 is another host: Authorization, Cookie and Proxy-Authorization stay behind.
     got = {}

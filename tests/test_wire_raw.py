@@ -255,3 +255,20 @@ async def test_bytes_after_a_204_are_never_read_as_the_next_response(raw_server)
         again = await c.fetch(srv.url + "/next")
     assert r.status_code == 204 and r.body == b""
     assert again.body == b"next" and srv.connections == 2
+
+
+async def test_a_256_mib_buffered_body_does_not_block_the_loop(raw_server):
+    # fetch() returns the body as one bytes object. Joining 256 MiB of pieces is
+    # ~250 ms of CPU here: done on the loop, it blocks it (the watchdog checks).
+    size, piece = 256 * 2**20, b"\0" * 2**20
+
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for _ in range(size // len(piece)):
+            conn.sendall(piece)
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url)
+    assert len(r.body) == size
