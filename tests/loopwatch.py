@@ -5,17 +5,20 @@ ran only callbacks and task steps, so the CPU time that thread spent in the gap
 (``time.thread_time``) is the loop's own work; the wall-clock gap would also
 count the OS preempting the thread on a loaded 2-core CI machine, which no code
 on the loop can cause. A gap of more than ``LIMIT`` CPU seconds fails the test,
-naming the worst gap (CPU and wall). Garbage collections in the loop thread are
-left out (their cost follows the whole test process's heap, not the fetch) and
-shown in the message.
+naming the worst gap (CPU and wall) and, when the monitor thread below could
+sample it while the gap lasted, where the loop thread was. Garbage collections
+in the loop thread are left out (their cost follows the whole test process's
+heap, not the fetch) and shown in the message. Blocking the loop without CPU
+(a blocking call, or waiting for the GIL another thread holds) is not counted:
+to the watchdog it looks the same as preemption.
 
 A loop that never yields (a busy loop) never lets the ticker run, and never
-lets a timer fire: a monitor thread reads the loop thread's CPU clock and, after
+lets a timer fire: the monitor thread reads the loop thread's CPU clock and, after
 ``HANG_CPU`` CPU seconds without a tick, interrupts it with SIGUSR1, whose
 handler raises ``LoopHang`` where the loop is spinning. The test then fails
 with that error instead of hanging CI (Python runs signal handlers in the main
 thread between bytecodes, so this needs the loop in the main thread, as in
-pytest; a spin inside one C call is left to pytest-timeout).
+pytest; a spin inside one C call is left to pytest-timeout's thread method).
 
     async with watch() as dog:       # asyncio: fails on leaving when blocked
         await client.fetch(url)
@@ -29,8 +32,10 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
 import threading
 import time
+import traceback
 from contextlib import asynccontextmanager
 
 #: The most CPU the loop thread may spend without yielding to the loop, seconds.
@@ -56,6 +61,9 @@ class Watchdog:
         #: The worst gap: (CPU seconds without GC, wall seconds, GC CPU seconds).
         self.worst = (0.0, 0.0, 0.0)
         self.hung = False
+        #: Where the loop thread was during the worst gap (sampled while it lasted).
+        self.where: str | None = None
+        self._sample: tuple[float, str] | None = None
         self._ident = threading.get_ident()
         self._clock = time.pthread_getcpuclockid(self._ident)
         self._gc_total = 0.0
@@ -74,6 +82,8 @@ class Watchdog:
         own = cpu - self._cpu - gc_cpu
         if own > self.worst[0]:
             self.worst = (own, wall - self._wall, gc_cpu)
+            sample = self._sample
+            self.where = sample[1] if sample is not None and sample[0] == self._cpu else None
         self._cpu, self._wall, self._gc = cpu, wall, gc_total
         self.ticks += 1
 
@@ -86,16 +96,22 @@ class Watchdog:
             self._gc_total += time.thread_time() - self._gc_started
             self._gc_started = None
 
-    # -- the hang monitor --------------------------------------------------------
-    def _watch_for_hang(self) -> None:
+    # -- the monitor thread ------------------------------------------------------
+    def _monitor_loop(self, interrupt: bool) -> None:
         last_tick, interrupts = None, 0
-        while not self._stop.wait(0.05):
-            if self._cpu != last_tick:  # the loop ticked: not hung (any more)
-                last_tick, interrupts = self._cpu, 0
-            spun = time.clock_gettime(self._clock) - self._cpu - (self._gc_total - self._gc)
+        while not self._stop.wait(0.02):
+            tick_cpu = self._cpu
+            if tick_cpu != last_tick:  # the loop ticked: not hung (any more)
+                last_tick, interrupts = tick_cpu, 0
+            spun = time.clock_gettime(self._clock) - tick_cpu - (self._gc_total - self._gc)
+            if spun > self.limit and (self._sample is None or self._sample[0] != tick_cpu):
+                # A gap past the limit, still going: note where, for the report.
+                frame = sys._current_frames().get(self._ident)
+                if frame is not None:
+                    self._sample = (tick_cpu, "".join(traceback.format_stack(frame)[-8:]))
             # Again after each further hang_cpu: an exception raised where Python
             # ignores it (a GC callback, a __del__) does not stop the spin.
-            if spun > self.hang_cpu * (interrupts + 1):
+            if interrupt and spun > self.hang_cpu * (interrupts + 1):
                 interrupts += 1
                 self.hung = True
                 signal.pthread_kill(self._ident, signal.SIGUSR1)
@@ -109,16 +125,18 @@ class Watchdog:
     def start(self) -> None:
         self._mark()
         gc.callbacks.append(self._on_gc)
-        if threading.current_thread() is threading.main_thread():
+        interrupt = threading.current_thread() is threading.main_thread()
+        if interrupt:
             self._old_handler = signal.signal(signal.SIGUSR1, self._raise_hang)
-            self._monitor = threading.Thread(target=self._watch_for_hang, daemon=True)
-            self._monitor.start()
+        self._monitor = threading.Thread(target=self._monitor_loop, args=(interrupt,), daemon=True)
+        self._monitor.start()
 
     def stop(self) -> None:
         self.tick()  # the gap up to now counts too
         self._stop.set()
         if self._monitor is not None:
             self._monitor.join()
+        if self._old_handler is not None:
             signal.signal(signal.SIGUSR1, self._old_handler)
         gc.callbacks.remove(self._on_gc)
 
@@ -128,6 +146,7 @@ class Watchdog:
             f"worst gap between loop ticks: {cpu * 1000:.0f} ms CPU in the loop thread"
             f" ({wall * 1000:.0f} ms wall, {gc_cpu * 1000:.0f} ms GC left out);"
             f" limit {self.limit * 1000:.0f} ms; {self.ticks} ticks"
+            + (f"\nthe loop thread was at:\n{self.where}" if self.where else "")
         )
 
     def check(self) -> None:
