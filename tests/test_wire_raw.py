@@ -162,7 +162,7 @@ async def test_a_slow_consumer_pauses_reading_above_the_high_water_mark(raw_serv
         # reading, and the rest waits in the kernel (TCP flow control).
         await wait_until(lambda: proto.reading_paused, what="reading to pause")
         await wait_until(
-            lambda: client_unread_bytes(srv.port) >= 2**20,
+            lambda: client_unread_bytes(srv.port) >= 65536,
             what="the kernel to hold what the client no longer reads",
         )
         assert HIGH_WATER < proto.buffered <= HIGH_WATER + 2**20  # one read past the mark
