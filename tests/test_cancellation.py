@@ -21,6 +21,8 @@ from nbfetch.events import Timing
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+#: More than the socket buffers hold: the client waits to send the rest.
+BIG_BODY = b"x" * (16 * 2**20)
 
 
 @pytest.fixture
@@ -140,10 +142,9 @@ async def test_cancelled_during_the_tls_handshake(holding_server):
 
 async def test_cancelled_while_sending_a_body(holding_server):
     srv = holding_server()  # reads the head, never the body
-    body = b"x" * (16 * 2**20)  # more than the socket buffers: the client waits to send
     async with AsyncClient() as c:
         cancelled = await cancel_when(
-            c, srv.url + "/upload", "request.headers_sent", srv, method="PUT", body=body
+            c, srv.url + "/upload", "request.headers_sent", srv, method="PUT", body=BIG_BODY
         )
     assert cancelled["phase"] == "send"
 

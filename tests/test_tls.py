@@ -31,6 +31,15 @@ def tls_server(ca):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def client_context(ca):
+    # Built outside the test bodies: loading CA certificates blocks the loop, and
+    # it is not what a timed handshake measures.
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
 @pytest.fixture
 def ca_file(ca, tmp_path):
     path = tmp_path / "ca.pem"
@@ -75,10 +84,8 @@ async def test_untrusted_certificate_is_a_tls_error(tls_server):
     assert isinstance(exc.value, nbfetch.ConnectError)
 
 
-async def test_custom_ssl_context_and_verify_false(tls_server, ca):
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    async with AsyncClient(verify=ctx) as c:
+async def test_custom_ssl_context_and_verify_false(tls_server, client_context):
+    async with AsyncClient(verify=client_context) as c:
         assert (await c.fetch(tls_server.url + "/get")).status_code == 200
     async with AsyncClient(verify=False) as c:
         assert (await c.fetch(tls_server.url + "/get")).status_code == 200
@@ -100,14 +107,6 @@ async def test_client_certificate(ca, ca_file, tmp_path):
             # handshake, so the refusal may surface on the first read.
             with pytest.raises((nbfetch.TLSError, nbfetch.NetworkError, nbfetch.ProtocolError)):
                 await c.fetch(server.url + "/get")
-
-
-@pytest.fixture(scope="module")
-def client_context(ca):
-    # Built outside the timed fetch: loading CA certificates is not the handshake.
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
 
 
 async def test_tls_handshake_timeout(raw_server, client_context):
