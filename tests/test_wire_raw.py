@@ -1,5 +1,6 @@
 """Exact wire cases against raw-socket servers: what the server sends, byte for byte."""
 
+import hashlib
 import time
 
 import pytest
@@ -147,16 +148,25 @@ async def test_error_event_is_recorded_once(raw_server):
     assert c._slots.active == 0 and c._pool.count() == 0
 
 
-async def test_a_slow_consumer_pauses_reading_above_the_high_water_mark(raw_server):
+@pytest.fixture(scope="module")
+def response_32_mib():
+    # Made outside the test body (it would block the loop): the bytes of a
+    # response with a 32 MiB body, 8x the 4 MiB mark, and the body's digest.
+    body = bytes(range(256)) * (32 * 2**20 // 256)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    return head + body, hashlib.sha256(body).digest()
+
+
+async def test_a_slow_consumer_pauses_reading_above_the_high_water_mark(
+    raw_server, response_32_mib
+):
     from nbfetch.drivers.asyncio_driver import HIGH_WATER
 
-    body = bytes(range(256)) * (32 * 2**20 // 256)  # 8x the 4 MiB mark
-    srv = raw_server(
-        serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    )
+    response, digest = response_32_mib
+    srv = raw_server(serve_once(response))
     async with AsyncClient() as c, c.stream("GET", srv.url) as s:
         pieces = s.aiter_raw()
-        got = [await pieces.__anext__()]
+        got = hashlib.sha256(await pieces.__anext__())
         proto = s._exchange.conn.stream.proto
         # The consumer stops: the transport buffers up to the mark, then stops
         # reading, and the rest waits in the kernel (TCP flow control).
@@ -166,8 +176,9 @@ async def test_a_slow_consumer_pauses_reading_above_the_high_water_mark(raw_serv
             what="the kernel to hold what the client no longer reads",
         )
         assert HIGH_WATER < proto.buffered <= HIGH_WATER + 2**20  # one read past the mark
-        got += [piece async for piece in pieces]
-    assert b"".join(got) == body and not proto.reading_paused
+        async for piece in pieces:
+            got.update(piece)
+    assert got.digest() == digest and not proto.reading_paused
 
 
 def serve_in_turn(*responses: bytes):
@@ -272,3 +283,32 @@ async def test_a_256_mib_buffered_body_does_not_block_the_loop(raw_server):
     async with AsyncClient() as c:
         r = await c.fetch(srv.url)
     assert len(r.body) == size
+
+
+@pytest.fixture(scope="module")
+def body_128_mib():
+    return bytes(128 * 2**20)  # made outside the test body: it would block the loop
+
+
+async def test_a_128_mib_upload_does_not_block_the_loop(raw_server, body_128_mib):
+    # Handing the whole body to h11 and the transport at once copies it twice
+    # on the loop (~180 ms here); sent in pieces, the loop runs between them.
+    received = []
+
+    def handler(conn, server):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        count = len(data.partition(b"\r\n\r\n")[2])
+        while count < len(body_128_mib):
+            piece = conn.recv(2**20)
+            if not piece:
+                break
+            count += len(piece)
+        received.append(count)
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url, "PUT", body=body_128_mib)
+    assert r.status_code == 204 and received == [len(body_128_mib)]
