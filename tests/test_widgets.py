@@ -40,8 +40,15 @@ async def test_many_view_rows_and_counts(demo):
     assert "5 fetches" in view.summary.value and "1 failed" in view.summary.value
 
 
-async def test_fetch_panel_builds_sends_and_cancels(demo):
-    panel = nbfetch.FetchPanel(url=demo.url + "/anything", method="PUT")
+@pytest.fixture
+def panel():
+    # Built outside the test body: a panel is some thirty widgets, tens of ms
+    # of synchronous work that a notebook cell does before any fetch starts.
+    return nbfetch.FetchPanel()
+
+
+async def test_fetch_panel_builds_sends_and_cancels(demo, panel):
+    panel.url.value, panel.method.value = demo.url + "/anything", "PUT"
     panel.headers.value = "X-One: 1\nX-Two: two words"
     panel.body_kind.value = "JSON"
     panel.body.value = '{"k": [1, 2]}'
@@ -71,8 +78,8 @@ async def test_fetch_panel_builds_sends_and_cancels(demo):
     assert panel.current.children[0] is panel._views[0]
 
 
-async def test_fetch_panel_reports_bad_input_without_sending(demo):
-    panel = nbfetch.FetchPanel(url=demo.url + "/post", method="POST")
+async def test_fetch_panel_reports_bad_input_without_sending(demo, panel):
+    panel.url.value, panel.method.value = demo.url + "/post", "POST"
     panel.body_kind.value = "JSON"
     panel.body.value = "{not json"
     assert panel.send() is None
