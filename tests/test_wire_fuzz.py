@@ -50,6 +50,7 @@ MAX_PEAK_BYTES = 32 * 2**20
 #: A busy loop is interrupted after this much CPU without yielding (an example
 #: needs a few ms; shrinking a hang replays it many times, each costing this).
 HANG_CPU = 0.25
+#: Seconds between the pieces of a response (see ``wire_server``).
 PIECE_GAP = 0.001
 PHASES = {"queue", "resolve", "connect", "tls", "send", "wait", "download", "decode", "redirect"}
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -393,9 +394,10 @@ async def fetch_one(c: AsyncClient, url: str, method: str, wire: Wire) -> None:
             event("a response")
 
 
-@pytest.mark.timeout(
-    600, method="thread"
-)  # a hang in C: a stack dump, not a stuck CI; ~30 s here when nothing fails; shrinking a failure takes longer
+# ~30 s of CPU here when nothing fails; shrinking a failure takes longer. The
+# thread method is the last resort for a hang inside one C call: a stack dump
+# and a failed run, not a CI run stuck until it is killed.
+@pytest.mark.timeout(600, method="thread")
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
