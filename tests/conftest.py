@@ -1,17 +1,52 @@
-"""Shared fixtures: the demo server, a scriptable raw-socket server, and anyio.
+"""Shared fixtures: the demo server, a scriptable raw-socket server, anyio, and the
+loop watchdog for modules marked ``loop_watchdog`` (tests/loopwatch.py).
 
 Every server listens on 127.0.0.1 only and is stopped by the fixture itself.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import socket
 import threading
+import time
 from collections.abc import Callable
 
+import loopwatch
 import pytest
 
 from nbfetch.demo import DemoServer
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "loop_watchdog: run each async test under tests/loopwatch.py's watch(): it fails"
+        " when the event loop was blocked for more than 100 ms of CPU",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Wrap a marked coroutine test in ``loopwatch.watch()``, on the test's own
+    loop and only while the test body runs (fixtures set up outside it)."""
+    original = pyfuncitem.obj
+    if not (
+        pyfuncitem.get_closest_marker("loop_watchdog") and inspect.iscoroutinefunction(original)
+    ):
+        return (yield)
+
+    @functools.wraps(original)
+    async def watched(**kwargs):
+        async with loopwatch.watch():
+            await original(**kwargs)
+
+    pyfuncitem.obj = watched
+    try:
+        return (yield)
+    finally:
+        pyfuncitem.obj = original
 
 
 @pytest.fixture
@@ -160,6 +195,28 @@ def assert_timer_fired(
     assert seconds - CLOCK_EPSILON <= elapsed < before, (elapsed, seconds, before)
 
 
+@pytest.fixture
+def stalled_connect():
+    """A listening socket whose accept queue is full: a new connect never completes."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(s)
+    time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    for s in [*fillers, srv]:
+        s.close()
+
+
 def client_sockets_to(port: int) -> int:
     """Sockets connected (or connecting) *to* ``port`` that a process still holds
     open: the client side of connections to a test server. Read from the kernel's
@@ -178,6 +235,31 @@ def client_sockets_to(port: int) -> int:
         except FileNotFoundError:
             continue
     return count
+
+
+def client_unread_bytes(port: int) -> int:
+    """Bytes the kernel holds for client sockets to ``port`` that their process
+    has not read yet (rx_queue in the kernel's tables)."""
+    total = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] != "0":
+                        total += int(fields[4].split(":")[1], 16)
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def assert_timing_sane(timing) -> None:
+    """No phase is negative, and the phases add up to the total. (The sum holds
+    by construction; a negative phase is how a wrong milestone order shows.)"""
+    phases = timing.phases()
+    assert all(v is None or v >= 0 for v in phases.values()), phases
+    assert timing.total >= 0 and abs(sum(v or 0 for v in phases.values()) - timing.total) < 1e-9
 
 
 def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:

@@ -11,7 +11,7 @@ from nbfetch import AsyncClient
 from nbfetch.notebook.display import response_mimebundle
 from nbfetch.notebook.live import ResponseView, show_events
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 

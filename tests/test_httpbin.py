@@ -8,7 +8,7 @@ import pytest_httpbin.certs
 import nbfetch
 from nbfetch import AsyncClient
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 
 async def test_get_and_anything(httpbin):

@@ -139,8 +139,9 @@ def test_background_fetch_view_keeps_updating_after_the_cell(kernel):
     )
 
 
-def test_throttle_bounds_widget_updates(kernel):
-    # 2 s of a stream of 5,000 chunks: at most ~25 updates per second per widget.
+def test_throttle_bounds_widget_updates_and_they_keep_coming(kernel):
+    # 2 s of a stream of 5,000 chunks: the view renders at most every 50 ms
+    # (~20 updates per second per widget), and does render all along.
     msg_id = kernel.submit(
         "r = %fetch {base}/chunked?sizes=" + ",".join(["20"] * 5000) + "&delay=0.0004"
     )
@@ -154,7 +155,32 @@ def test_throttle_bounds_widget_updates(kernel):
     for w in html:
         n = len(kernel.updates(w["comm_id"]))
         assert n <= 25 * duration + 3, (n, duration)
+
+    def values(w):
+        return [
+            (m["header"]["date"], m["content"]["data"]["state"]["value"])
+            for m in kernel.updates(w["comm_id"])
+            if "value" in m["content"]["data"]["state"]
+        ]
+
+    chunk_table = [w for w in html if any("chunks, " in v for _, v in values(w))]
+    assert len(chunk_table) == 1
+    updates = values(chunk_table[0])
+    # A quarter of the throttle's pace at least, spread over the stream (not all
+    # at its end), and the exact final count last.
+    assert len(updates) >= max(5, 5 * duration), (len(updates), duration)
+    assert _seconds(updates[-1][0]) - _seconds(updates[0][0]) >= duration / 2
+    assert "5,000 chunks, 100,000 bytes in all" in updates[-1][1]
     assert kernel.value("sum(1 for e in r.events if e.name == 'response.chunk')") == "5000"
+
+
+def _seconds(date) -> float:
+    """A message header's date (a datetime, or its ISO text) in seconds."""
+    from datetime import datetime
+
+    if isinstance(date, str):
+        date = datetime.fromisoformat(date.replace("Z", "+00:00"))
+    return date.timestamp()
 
 
 def _cancel_button(kernel, msg_id):

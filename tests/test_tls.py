@@ -5,16 +5,24 @@ import socket
 import ssl
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import trustme
-from conftest import assert_timer_fired, client_sockets_to, wait_until
+from conftest import (
+    RawServer,
+    assert_timer_fired,
+    assert_timing_sane,
+    client_sockets_to,
+    wait_until,
+)
+from nbfetch.events import PHASES
 
 import nbfetch
 from nbfetch import AsyncClient
 from nbfetch.demo import DemoServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +37,15 @@ def tls_server(ca):
     server = DemoServer(ssl_context=ctx).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def client_context(ca):
+    # Built outside the test bodies: loading CA certificates blocks the loop, and
+    # it is not what a timed handshake measures.
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
 
 
 @pytest.fixture
@@ -75,10 +92,8 @@ async def test_untrusted_certificate_is_a_tls_error(tls_server):
     assert isinstance(exc.value, nbfetch.ConnectError)
 
 
-async def test_custom_ssl_context_and_verify_false(tls_server, ca):
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    async with AsyncClient(verify=ctx) as c:
+async def test_custom_ssl_context_and_verify_false(tls_server, client_context):
+    async with AsyncClient(verify=client_context) as c:
         assert (await c.fetch(tls_server.url + "/get")).status_code == 200
     async with AsyncClient(verify=False) as c:
         assert (await c.fetch(tls_server.url + "/get")).status_code == 200
@@ -225,3 +240,72 @@ async def test_cancel_during_tls_set_up_leaves_no_socket(raw_server, after_hands
         assert "cancelled" in [e.name for e in events]
         await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket closed")
         assert c._queue.active == 0 and not c._pool.idle
+
+
+async def test_loading_a_large_ca_bundle_does_not_block_the_loop(tls_server, ca, tmp_path):
+    # A corporate bundle of several hundred CAs: parsing it costs this process
+    # 200 ms of CPU or more, which must not be spent on the loop (the watchdog checks).
+    import certifi
+
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(Path(certifi.where()).read_text() * 8 + ca.cert_pem.bytes().decode())
+    async with AsyncClient(verify=str(bundle)) as c:
+        assert (await c.fetch(tls_server.url + "/get")).status_code == 200
+
+
+async def test_every_phase_is_measured_and_none_is_negative(tls_server, ca_file):
+    # One fetch through all eight phases: queued behind another (queue), a
+    # mapped name (dns), TCP (connect), TLS, a redirect, send, wait, download.
+    async with AsyncClient(
+        verify=ca_file, max_clients=1, hostname_mapping={"demo.test": "127.0.0.1"}
+    ) as c:
+        url = f"https://demo.test:{tls_server.port}/redirect/1"
+        first, second = await asyncio.gather(c.fetch(url), c.fetch(url))
+    seen = set()
+    for r in (first, second, *first.history, *second.history):
+        assert_timing_sane(r.timing)
+        seen |= {name for name, value in r.timing.phases().items() if value is not None}
+    assert seen == set(PHASES)
+    assert second.history[0].timing.queue > 0 and first.history[0].timing.tls > 0
+
+
+@pytest.fixture(scope="module")
+def both_schemes(ca):
+    """A server speaking TLS or plain HTTP on one port, whichever the client
+    starts with: an https URL that redirects to http on the same host and port
+    changes nothing but the scheme."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    plain_requests = []
+
+    def handler(conn, server):
+        if conn.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS handshake record
+            conn = ctx.wrap_socket(conn, server_side=True)
+            server.read_request(conn)
+            conn.sendall(
+                b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/landing\r\n"
+                b"Content-Length: 0\r\n\r\n" % server.port
+            )
+        else:
+            plain_requests.append(server.read_request(conn))
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = RawServer(handler)
+    server.plain_requests = plain_requests
+    yield server
+    server.close()
+
+
+async def test_an_https_to_http_redirect_drops_credentials(both_schemes, ca_file):
+    async with AsyncClient(verify=ca_file) as c:
+        r = await c.fetch(
+            f"https://127.0.0.1:{both_schemes.port}/start",
+            headers={"Cookie": "session=1", "Proxy-Authorization": "Basic eA==", "X-Keep": "1"},
+            auth=("user", "secret"),
+        )
+    assert r.status_code == 204 and r.url.scheme == "http" and r.history[0].url.scheme == "https"
+    sent = both_schemes.plain_requests[-1].lower()
+    # RFC 9110 15.4: a redirect to another origin (the scheme is part of it,
+    # section 4.3.1) must not carry them, and over plain HTTP anyone could read them.
+    assert b"authorization" not in sent and b"cookie" not in sent and b"secret" not in sent
+    assert b"x-keep: 1" in sent and b"host: 127.0.0.1:%d" % both_schemes.port in sent

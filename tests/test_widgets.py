@@ -10,7 +10,7 @@ from conftest import wait_until
 import nbfetch
 from nbfetch.notebook.many_view import ManyView
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 
 async def test_fetch_many_keeps_order_contains_failures_and_respects_max_clients(demo):
@@ -40,8 +40,15 @@ async def test_many_view_rows_and_counts(demo):
     assert "5 fetches" in view.summary.value and "1 failed" in view.summary.value
 
 
-async def test_fetch_panel_builds_sends_and_cancels(demo):
-    panel = nbfetch.FetchPanel(url=demo.url + "/anything", method="PUT")
+@pytest.fixture
+def panel():
+    # Built outside the test body: a panel is some thirty widgets, tens of ms
+    # of synchronous work that a notebook cell does before any fetch starts.
+    return nbfetch.FetchPanel()
+
+
+async def test_fetch_panel_builds_sends_and_cancels(demo, panel):
+    panel.url.value, panel.method.value = demo.url + "/anything", "PUT"
     panel.headers.value = "X-One: 1\nX-Two: two words"
     panel.body_kind.value = "JSON"
     panel.body.value = '{"k": [1, 2]}'
@@ -71,8 +78,8 @@ async def test_fetch_panel_builds_sends_and_cancels(demo):
     assert panel.current.children[0] is panel._views[0]
 
 
-async def test_fetch_panel_reports_bad_input_without_sending(demo):
-    panel = nbfetch.FetchPanel(url=demo.url + "/post", method="POST")
+async def test_fetch_panel_reports_bad_input_without_sending(demo, panel):
+    panel.url.value, panel.method.value = demo.url + "/post", "POST"
     panel.body_kind.value = "JSON"
     panel.body.value = "{not json"
     assert panel.send() is None
@@ -107,8 +114,13 @@ async def test_har_export(demo):
     assert entries[0]["startedDateTime"] <= entries[-1]["startedDateTime"]
 
 
-async def test_events_frame(demo):
-    pytest.importorskip("pandas")
+@pytest.fixture
+def pandas():
+    # Imported outside the test body: a first import of pandas blocks the loop.
+    return pytest.importorskip("pandas")
+
+
+async def test_events_frame(demo, pandas):
     r = await nbfetch.fetch(demo.url + "/chunked?sizes=3,4")
     df = r.events_frame()
     assert list(df["name"])[:2] == ["queued", "dequeued"]

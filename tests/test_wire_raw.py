@@ -1,14 +1,15 @@
 """Exact wire cases against raw-socket servers: what the server sends, byte for byte."""
 
+import hashlib
 import time
 
 import pytest
-from conftest import idle_connections, reply
+from conftest import client_unread_bytes, idle_connections, reply, wait_until
 
 import nbfetch
 from nbfetch import AsyncClient
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
@@ -178,6 +179,52 @@ def _one_huge_chunk(size: int, piece: int = 256 * 1024):
             conn.sendall(block)
         conn.sendall(b"z" * (size % piece) + b"\r\n3\r\nend\r\n0\r\n\r\n")
 
+
+@pytest.fixture(scope="module")
+def response_32_mib():
+    # Made outside the test body (it would block the loop): the bytes of a
+    # response with a 32 MiB body, 8x the 4 MiB mark, and the body's digest.
+    body = bytes(range(256)) * (32 * 2**20 // 256)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    return head + body, hashlib.sha256(body).digest()
+
+
+async def test_a_slow_consumer_pauses_reading_above_the_high_water_mark(
+    raw_server, response_32_mib
+):
+    from nbfetch.drivers.asyncio_driver import HIGH_WATER
+
+    response, digest = response_32_mib
+    srv = raw_server(serve_once(response))
+    async with AsyncClient() as c, c.stream("GET", srv.url) as s:
+        pieces = s.aiter_raw()
+        got = hashlib.sha256(await pieces.__anext__())
+        proto = s._exchange.conn.stream.proto
+        # The consumer stops: the transport buffers up to the mark, then stops
+        # reading, and the rest waits in the kernel (TCP flow control).
+        await wait_until(lambda: proto.reading_paused, what="reading to pause")
+        await wait_until(
+            lambda: client_unread_bytes(srv.port) >= 65536,
+            what="the kernel to hold what the client no longer reads",
+        )
+        assert HIGH_WATER < proto.buffered <= HIGH_WATER + 2**20  # one read past the mark
+        async for piece in pieces:
+            got.update(piece)
+    assert got.digest() == digest and not proto.reading_paused
+
+
+def serve_in_turn(*responses: bytes):
+    """One response per request, in order, on as many requests as the client
+    sends on one connection; a later connection continues the list."""
+    queue = list(responses)
+
+    def handler(conn, server):
+        while queue:
+            head = server.read_request(conn)
+            if not head:
+                return
+            reply(conn, queue.pop(0))
+
     return handler
 
 
@@ -232,3 +279,121 @@ async def test_huge_wire_chunk_memory_is_bounded(raw_server):
     assert sum(seen) == 2 * (size + 3)
     assert max(seen) <= 1024 * 1024
     assert peak < 32 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+
+
+NEXT = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"
+
+
+@pytest.mark.parametrize(
+    "status,body,framing",
+    [
+        (b"404 Not Found", b"no such page" * 100, b"Content-Length: 1200"),
+        (b"401 Unauthorized", b"", b"Content-Length: 0"),
+        (b"429 Too Many Requests", b"5\r\nslow!\r\n0\r\n\r\n", b"Transfer-Encoding: chunked"),
+    ],
+)
+async def test_a_4xx_with_a_body_read_to_its_end_keeps_the_connection(
+    raw_server, status, body, framing
+):
+    srv = raw_server(serve_in_turn(b"HTTP/1.1 %s\r\n%s\r\n\r\n%s" % (status, framing, body), NEXT))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/missing")
+        again = await c.fetch(srv.url + "/next")
+    assert r.status_code == int(status[:3]) and not r.ok
+    assert again.body == b"next" and "connection.reused" in [e.name for e in again.events]
+    assert srv.connections == 1
+
+
+async def test_a_4xx_is_not_reused_when_its_body_was_not_read_or_it_says_close(raw_server):
+    big = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000
+    closing = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbad"
+    srv = raw_server(serve_in_turn(big, NEXT, closing, NEXT))
+    async with AsyncClient() as c:
+        async with c.stream("GET", srv.url + "/forbidden") as s:
+            assert s.status_code == 403  # left without reading its body
+        r = await c.fetch(srv.url + "/next")
+        assert r.body == b"next" and "connection.reused" not in [e.name for e in r.events]
+        r = await c.fetch(srv.url + "/bad")
+        assert r.body == b"bad" and "connection.reused" in [e.name for e in r.events]
+        r = await c.fetch(srv.url + "/next")
+        assert r.body == b"next" and "connection.reused" not in [e.name for e in r.events]
+    assert srv.connections == 3
+
+
+@pytest.mark.parametrize(
+    "method,head",
+    [
+        # RFC 9110 9.3.2 and 8.6: a HEAD response's Content-Length describes a GET's body.
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"),
+        # RFC 9110 15.3.5 and 15.4.5: 204 and 304 never have a body (RFC 9112 6.3).
+        ("GET", b"HTTP/1.1 204 No Content\r\n"),
+        ("GET", b'HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\nETag: "x"\r\n'),
+    ],
+)
+async def test_head_204_and_304_have_no_body_and_keep_the_connection(raw_server, method, head):
+    srv = raw_server(serve_in_turn(head + b"\r\n", NEXT))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/resource", method)
+        again = await c.fetch(srv.url + "/next")
+    assert r.body == b"" and r.wire_bytes == 0
+    assert again.body == b"next" and "connection.reused" in [e.name for e in again.events]
+    assert srv.connections == 1
+
+
+async def test_bytes_after_a_204_are_never_read_as_the_next_response(raw_server):
+    # A server that sends a body after 204 anyway: the stray bytes must not
+    # become the next request's response (RFC 9112 6.3: the 204 ends at its head).
+    stray = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+    srv = raw_server(serve_in_turn(stray, NEXT))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/empty")
+        again = await c.fetch(srv.url + "/next")
+    assert r.status_code == 204 and r.body == b""
+    assert again.body == b"next" and srv.connections == 2
+
+
+async def test_a_256_mib_buffered_body_does_not_block_the_loop(raw_server):
+    # fetch() returns the body as one bytes object. Joining 256 MiB of pieces is
+    # ~250 ms of CPU here: done on the loop, it blocks it (the watchdog checks).
+    size, piece = 256 * 2**20, b"\0" * 2**20
+
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for _ in range(size // len(piece)):
+            conn.sendall(piece)
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url)
+    assert len(r.body) == size
+
+
+@pytest.fixture(scope="module")
+def body_128_mib():
+    return bytes(128 * 2**20)  # made outside the test body: it would block the loop
+
+
+async def test_a_128_mib_upload_does_not_block_the_loop(raw_server, body_128_mib):
+    # Handing the whole body to h11 and the transport at once copies it twice
+    # on the loop (~180 ms here); sent in pieces, the loop runs between them.
+    received = []
+
+    def handler(conn, server):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        count = len(data.partition(b"\r\n\r\n")[2])
+        while count < len(body_128_mib):
+            piece = conn.recv(2**20)
+            if not piece:
+                break
+            count += len(piece)
+        received.append(count)
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url, "PUT", body=body_128_mib)
+    assert r.status_code == 204 and received == [len(body_128_mib)]

@@ -46,6 +46,8 @@ from .response import Response, StreamContext
 if TYPE_CHECKING:
     import ssl
 
+#: The phase a connection was opening in, after each of its events.
+CANCELLED_IN = {"resolve.start": "resolve", "tls.start": "tls"}
 #: Every option ``fetch()`` and ``stream()`` accept.
 FETCH_OPTIONS = frozenset(
     {
@@ -508,8 +510,12 @@ class AsyncClient:
         pool.opening(key)
         try:
             return await self._connector.connect(url, key, ctx), False
-        except BaseException:
+        except BaseException as exc:
             pool.open_failed(key)
+            if not isinstance(exc, Exception):
+                # Cancelled: record where (errors carry their own phase).
+                last = ctx.recorder.events[-1].name
+                ctx.note_failure(exc, CANCELLED_IN.get(last, "connect"))
             raise
 
     def ssl_context(self) -> ssl.SSLContext:

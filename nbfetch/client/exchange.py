@@ -161,11 +161,15 @@ class Exchange:
         )
 
     async def _send_body(self, body) -> None:
-        """The body after the head: bytes at once, or an async iterable piece by piece."""
+        """The body after the head: bytes in 1 MiB slices (each written and drained
+        before the next, so a large body never holds the loop while it is copied),
+        or an async iterable piece by piece."""
         proto = self.conn.proto
         if isinstance(body, bytes):
-            self._send_bytes(proto.send_data(body))
-            await self._drain()
+            view = memoryview(body)
+            for start in range(0, len(body), PIECE_BYTES):
+                self._send_bytes(proto.send_data(view[start : start + PIECE_BYTES]))
+                await self._drain()
             self._send_bytes(proto.send_end())
             self.ctx.recorder.emit("request.body_sent", {"bytes": len(body)})
             return
