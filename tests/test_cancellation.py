@@ -14,9 +14,9 @@ import threading
 import pytest
 from conftest import assert_timing_sane, client_sockets_to, idle_connections, wait_until
 from loopwatch import run_trio
-from nbfetch.events import Timing
 
 from nbfetch import AsyncClient
+from nbfetch.core.events import Timing
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 

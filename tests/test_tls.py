@@ -16,10 +16,10 @@ from conftest import (
     client_sockets_to,
     wait_until,
 )
-from nbfetch.events import PHASES
 
 import nbfetch
 from nbfetch import AsyncClient
+from nbfetch.core.events import PHASES
 from nbfetch.demo import DemoServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
