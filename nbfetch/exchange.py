@@ -331,6 +331,11 @@ class Exchange:
                     event = proto.next_event()
                     kind = type(event)
                     if kind is Data:
+                        if decoder is not None:
+                            # A decoding step is bounded, but receive() returns
+                            # what the driver has buffered without yielding: a
+                            # fast server's pieces would all decode in one turn.
+                            await self.ctx.driver.sleep(0)
                         piece = self._on_data(event)
                         break
                     if kind is EndOfMessage:
@@ -573,7 +578,9 @@ class Exchange:
             return
         self._released = True
         proto = self.conn.proto
-        if self._done and proto.reusable():
+        # A server may close (or send more) right after a complete response: the
+        # pool would find out at the next checkout; it is not worth keeping.
+        if self._done and proto.reusable() and not self.conn.stream.is_stale():
             proto.start_next_cycle()
             self._on_release(self, True)
         else:

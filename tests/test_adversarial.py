@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from adversary import Adversary
+from conftest import wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +150,22 @@ async def test_connection_with_extra_bytes_or_a_framing_conflict_is_never_reused
         for path in ("/cl-too-short", "/cl-and-chunked", "/until-close"):
             await c.fetch(adversary.url + path)
             assert c._pool.count() == 0, path
+
+
+async def test_a_connection_the_server_closed_after_the_response_is_not_pooled(raw_server):
+    # A complete response without "Connection: close", then the server hangs up:
+    # the connection is closed at release, not pooled to be found stale later.
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        async with c.stream("GET", srv.url) as r:
+            proto = r._exchange.conn.stream.proto  # the asyncio driver's
+            await wait_until(lambda: proto.eof, what="the server's FIN")
+            assert await r.aread() == b"ok"
+        assert c._pool.count() == 0
 
 
 BOMBS = [

@@ -5,19 +5,23 @@ test_adversarial.py (every bomb there, buffered and streamed, under
 tracemalloc); the ones here are bodies of empty blocks, which cost CPU time
 rather than memory."""
 
+import asyncio
 import functools
 import gzip
 import math
+import random
+import time
 import tracemalloc
 import zlib
 
 import brotli
 import pytest
 import zstandard
+from conftest import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbfetch import DecodeError, TooLargeError
+from nbfetch import AsyncClient, DecodeError, TooLargeError
 from nbfetch.core.decoders import _GZIP_MEMBERS, _ZSTD_HEADERS, INPUT_STEP, drain, make_decoder
 
 MiB = 1024 * 1024
@@ -342,6 +346,78 @@ def test_a_body_of_empty_blocks_takes_steps_in_proportion_to_its_size(name):
     expected = math.ceil(units / per_step)
     assert expected <= calls <= expected + 2, (calls, expected)
     assert len(b"".join(out)) == (MiB // 4 if "rle" in name else 0)
+
+
+async def fetch_slowly(url: str, min_buffered: int, turns: list) -> list[bytes]:
+    """Stream ``url``, first letting the body pile up in the driver's buffer as it
+    does behind a slow reader, then reading it as fast as possible while a ticker
+    task records the loop thread's CPU time between two of its turns."""
+    running = True
+
+    async def ticker():
+        while running:
+            before = time.thread_time()
+            await asyncio.sleep(0)
+            turns.append(time.thread_time() - before)
+
+    pieces = []
+    async with AsyncClient() as c, c.stream("GET", url, request_timeout=60) as r:
+        proto = r._exchange.conn.stream.proto  # the asyncio driver's buffer
+        await wait_until(lambda: proto.buffered >= min_buffered, 10, "a buffered body")
+        task = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        try:
+            async for piece in r.aiter_bytes():
+                pieces.append(piece)
+        finally:
+            running = False
+            await task
+    return pieces
+
+
+def serve(coding: str, body: bytes):
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+            % (coding.encode(), len(body))
+            + body
+        )
+        conn.recv(1)  # until the client closes
+
+    return handler
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", EMPTY)
+async def test_a_body_of_empty_blocks_never_holds_the_loop(raw_server, name):
+    # 4 MiB of nothing; 2 MiB of it waiting in the driver's buffer decoded in one
+    # turn of the loop (zstd: 0.6 s of CPU). No garbage collection in the middle
+    # (not nbfetch's doing); CPU time, not wall time, so that a loaded machine
+    # preempting the loop thread does not count.
+    import gc
+
+    coding, body, _, _ = empty_body(name, 4 * MiB)
+    srv = raw_server(serve(coding, body))
+    turns = []
+    gc.disable()
+    try:
+        await fetch_slowly(srv.url, 2 * MiB, turns)
+    finally:
+        gc.enable()
+    assert max(turns) < 0.1, f"the loop thread ran {max(turns) * 1000:.0f} ms without a turn"
+
+
+@pytest.mark.anyio
+async def test_each_buffered_piece_of_a_decoded_body_gives_other_tasks_a_turn(raw_server):
+    # Ordinary data: each piece decodes in one step, and receive() hands out what
+    # the driver has buffered without yielding; the exchange yields per piece.
+    text = random.Random(1).randbytes(3 * MiB).hex().encode()  # about 2x compressible
+    srv = raw_server(serve("gzip", gzip.compress(text, 1)))
+    turns = []
+    pieces = await fetch_slowly(srv.url, 2 * MiB, turns)
+    assert b"".join(pieces) == text
+    assert len(turns) >= len(pieces) - 1, (len(turns), len(pieces))
 
 
 @settings(max_examples=200, deadline=None)
