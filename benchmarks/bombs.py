@@ -1,15 +1,20 @@
-"""Decompression bombs: peak RSS of one fetch, and zstd's ordinary decode speed.
+"""Decompression bombs: peak RSS of one fetch, decode speed, and the work of one step.
 
     python benchmarks/bombs.py rss [--max-decoded-size N] [--max-body-size N]
     python benchmarks/bombs.py speed
+    python benchmarks/bombs.py steps
 
 ``rss``: a server process on 127.0.0.1 serves 2 GiB of zeros compressed with
 each coding (built once, streaming: about 30 s); every case is one fetch, buffered
 (``await c.fetch(url)``) or streamed (``aiter_bytes``), in a fresh interpreter
 that prints its VmHWM (/proc/self/status) before and after the fetch.
-``speed``: 100 MiB of text-like data (about 3x compressible, zstd level 3) fed
-to nbfetch's zstd decoder and to zstandard's decompressobj alone, in 64 KiB
-pieces as a socket delivers them; median CPU time of 7 interleaved rounds.
+``speed``: 100 MiB of text-like data (about 3x compressible; gzip level 6, br
+quality 5, zstd level 3) fed to nbfetch's decoder and to the library alone, in
+64 KiB pieces (``--piece``) as a socket delivers them; median CPU time of 7 interleaved rounds.
+``steps``: the longest single ``decode()`` call (thread CPU time) and the number of
+calls, on 8 MiB bodies (``--mib``) that decode to nothing or almost nothing (empty blocks,
+frames or members: cheap to send, costly to parse) and on ordinary data, fed in
+256 KiB pieces (what asyncio reads at once) and as one piece.
 """
 
 from __future__ import annotations
@@ -150,45 +155,131 @@ def text_like(size: int) -> bytes:
     return "".join(lines).encode()[:size]
 
 
-def speed() -> None:
+def library_decoder(coding: str):
+    """The library's own streaming decompress, with no bound per call."""
+    if coding in ("gzip", "deflate"):
+        return zlib.decompressobj(31 if coding == "gzip" else 15).decompress
+    if coding == "br":
+        import brotli
+
+        return brotli.Decompressor().process
     import zstandard
 
+    return zstandard.ZstdDecompressor().decompressobj().decompress
+
+
+def speed(piece: int) -> None:
     sys.path.insert(0, str(ROOT))
     from nbfetch.core.decoders import drain, make_decoder
 
     data = text_like(100 << 20)
-    body = zstandard.ZstdCompressor(level=3).compress(data)
-    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
-    print(f"{len(data) / 2**20:.0f} MiB -> {len(body) / 2**20:.1f} MiB zstd, in 64 KiB pieces")
+    for coding, level in (("gzip", 6), ("br", 5), ("zstd", 3)):
+        if coding == "gzip":
+            body = zlib.compress(data, level, wbits=31)
+        elif coding == "br":
+            import brotli
 
-    def library():  # what nbfetch did before: no bound per call
-        d = zstandard.ZstdDecompressor().decompressobj()
-        return sum(len(d.decompress(p)) for p in pieces)
+            body = brotli.compress(data, quality=level)
+        else:
+            import zstandard
 
-    def nbfetch():
-        d = make_decoder(["zstd"], max_size=None)
-        return sum(len(drain(d, p)) for p in pieces) + len(d.flush())
+            body = zstandard.ZstdCompressor(level=level).compress(data)
+        pieces = [body[i : i + piece] for i in range(0, len(body), piece)]
+        print(f"{coding}: {len(data) / 2**20:.0f} MiB -> {len(body) / 2**20:.1f} MiB")
 
-    times = {library: [], nbfetch: []}
-    for _ in range(7):  # interleaved rounds: the machine is shared
-        for f in times:
-            start = time.process_time()
-            assert f() == len(data)
-            times[f].append(time.process_time() - start)
-    for f, t in times.items():
-        m = statistics.median(t)
-        print(f"{f.__name__:8} median CPU {m:.3f} s, {len(data) / m / 2**20:.0f} MiB/s")
+        def library(coding, pieces):  # no bound per call
+            decompress = library_decoder(coding)
+            return sum(len(decompress(p)) for p in pieces)
+
+        def nbfetch(coding, pieces):
+            d = make_decoder([coding], max_size=None)
+            return sum(len(drain(d, p)) for p in pieces) + len(d.flush())
+
+        times = {library: [], nbfetch: []}
+        for _ in range(7):  # interleaved rounds: the machine is shared
+            for f in times:
+                start = time.process_time()
+                assert f(coding, pieces) == len(data)
+                times[f].append(time.process_time() - start)
+        for f, t in times.items():
+            m = statistics.median(t)
+            print(f"  {f.__name__:8} median CPU {m:.3f} s, {len(data) / m / 2**20:.0f} MiB/s")
+
+
+def empty_bodies(size: int) -> dict[str, tuple[str, bytes]]:
+    """Bodies of about ``size`` bytes that decode to (almost) nothing."""
+    zstd_frame = b"\x28\xb5\x2f\xfd\x00\x00"  # magic, descriptor, 1 KiB window
+    # Empty fixed-Huffman deflate blocks (RFC 1951 3.2.6): 3 header bits and a
+    # 7-bit end-of-block code, 4 blocks in 5 bytes; then a final empty block.
+    fixed = sum(1 << (10 * i + 1) for i in range(4)).to_bytes(5, "little")
+    # An empty dynamic-Huffman block (zlib builds tables for each) and an empty
+    # stored block: DYNAMIC_EMPTY in tests/test_bombs.py shows its fields.
+    dynamic = bytes.fromhex("04c0810800000000207feb030000ffff")
+    gzip_member = zlib.compress(b"", wbits=31)
+    return {
+        "zstd, empty raw blocks": ("zstd", zstd_frame + bytes(size // 3 * 3) + b"\x01\0\0"),
+        "zstd, 1-byte RLE blocks": ("zstd", zstd_frame + b"\x0a\0\0x" * (size // 4) + b"\x01\0\0"),
+        "zstd, empty frames": ("zstd", (b"\x28\xb5\x2f\xfd\x20\x00\x01\0\0") * (size // 9)),
+        "deflate, empty fixed": (
+            "deflate",
+            b"\x78\x9c" + fixed * (size // 5) + b"\x03\0\0\0\0\x01",
+        ),
+        "deflate, empty dynamic": (
+            "deflate",
+            b"\x78\x9c" + dynamic * (size // 16) + b"\x03\0\0\0\0\x01",
+        ),
+        "gzip, empty members": ("gzip", gzip_member * (size // len(gzip_member))),
+        # Brotli (RFC 7932 9.2): empty metadata meta-blocks, one byte each.
+        "br, empty metadata": ("br", b"\x0c" + b"\x06" * size + b"\x03"),
+    }
+
+
+def steps(mib: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from nbfetch.core.decoders import make_decoder
+
+    size = mib << 20
+    bodies = empty_bodies(size)
+    text = text_like(3 * size)
+    for coding in ("gzip", "br", "zstd"):
+        compress, finish = compressor(coding)
+        bodies[f"{coding}, ordinary {3 * mib} MiB"] = (coding, compress(text) + finish())
+    print("longest decode() call (thread CPU ms), number of calls, total CPU s")
+    for name, (coding, body) in bodies.items():
+        row = []
+        for piece in (256 << 10, len(body)):
+            d = make_decoder([coding], max_size=None)
+            longest = calls = 0
+            total = time.thread_time()
+            for i in range(0, len(body), piece):
+                data = body[i : i + piece]
+                while True:
+                    start = time.thread_time()
+                    d.decode(data)
+                    longest = max(longest, time.thread_time() - start)
+                    calls += 1
+                    data = b""
+                    if not d.more:
+                        break
+            d.flush()
+            total = time.thread_time() - total
+            row.append(f"{longest * 1000:7.2f} ms {calls:7d} calls {total:6.2f} s")
+        print(f"{name:24} 256 KiB pieces: {row[0]} | one piece: {row[1]}")
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["rss", "speed", "serve"])
+    p.add_argument("what", choices=["rss", "speed", "steps", "serve"])
     p.add_argument("--max-decoded-size", type=int)
     p.add_argument("--max-body-size", type=int)
+    p.add_argument("--mib", type=int, default=8, help="steps: body size")
+    p.add_argument("--piece", type=int, default=64, help="speed: KiB per piece")
     args = p.parse_args()
     if args.what == "serve":
         serve()
     elif args.what == "speed":
-        speed()
+        speed(args.piece << 10)
+    elif args.what == "steps":
+        steps(args.mib)
     else:
         rss({k: v for k, v in vars(args).items() if k.startswith("max_") and v is not None})

@@ -634,7 +634,9 @@ class Exchange:
             return
         self._released = True
         proto = self.conn.proto
-        if self._done and proto.reusable():
+        # A server may close (or send more) right after a complete response: the
+        # pool would find out at the next checkout; it is not worth keeping.
+        if self._done and proto.reusable() and not self.conn.stream.is_stale():
             proto.start_next_cycle()
             self._on_release(self, True)
         else:

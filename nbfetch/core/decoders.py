@@ -2,11 +2,15 @@
 
 Every decoder is bounded: it never produces more than ``max_size`` bytes in total
 (decompression bombs: urllib3 CVE-2025-66471, curl CVE-2023-23916), and one
-``decode`` call returns at most ``STEP`` bytes (brotli: under twice that), whatever
-the input, so one small input cannot allocate a huge buffer at once. Input not
-decoded yet is kept: while ``more`` is true, ``decode(b"")`` returns the next step,
-and new data is given only once it is false. ``flush`` returns nothing more; it
-raises DecodeError for a body that stopped mid-stream. A chain of encodings
+``decode`` call returns at most ``STEP`` bytes, whatever the input, so one small
+input cannot allocate a huge buffer at once. One call also does bounded work on
+its input, so that a body of empty blocks (it decodes to nothing, so the output
+bound never stops it) cannot hold the event loop either: gzip, deflate and br read
+at most ``INPUT_STEP`` bytes per call (gzip: and ``_GZIP_MEMBERS`` members), zstd
+parses at most ``_ZSTD_HEADERS`` frame and block headers. Input not decoded yet
+is kept: while ``more`` is true, ``decode(b"")`` returns the next step, and new
+data is given only once it is false. ``flush`` returns nothing more; it raises
+DecodeError for a body that stopped mid-stream. A chain of encodings
 (``Content-Encoding: gzip, br``) is decoded last-applied first (RFC 9110 section
 8.4), in the same bounded steps.
 
@@ -23,6 +27,16 @@ import zlib
 from .errors import DecodeError, TooLargeError
 
 STEP = 1024 * 1024
+#: Input one zlib or brotli step reads. Blocks that produce no output cost their C
+#: code up to about 125 ms per MiB (deflate's empty dynamic-Huffman blocks: new
+#: tables for every 11 bytes; brotli's empty metadata: 45 ms).
+INPUT_STEP = 64 * 1024
+#: gzip members one step decodes: about 4 us each (a new zlib stream), 20 bytes
+#: each at least (an empty member).
+_GZIP_MEMBERS = 1024
+#: Headers one zstd step parses, in Python: about 1 us each, 3 bytes each at
+#: least (an empty raw block). Ordinary data has about 8 blocks per step.
+_ZSTD_HEADERS = 4096
 _ZSTD_MAX_WINDOW = 8 * 1024 * 1024
 _ZSTD_BLOCK_MAX = 128 * 1024
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # 0xFD2FB528, little-endian
@@ -74,47 +88,78 @@ class _Budget:
 class _ZlibDecoder:
     """gzip (wbits 31, member after member) and deflate (zlib, else raw).
 
-    ``decode`` returns at most one step of output; input it has not consumed yet
-    is kept, ``more`` says so, and ``decode(b"")`` continues. A streaming reader
+    ``decode`` returns at most one step of output from at most ``INPUT_STEP``
+    bytes of input and ``_GZIP_MEMBERS`` members; input it has not read yet is
+    kept, ``more`` says so, and ``decode(b"")`` continues. A streaming reader
     therefore never holds more than a step of a bomb at once.
     """
 
     def __init__(self, name: str, budget: _Budget):
         self.name = name
         self.budget = budget
-        self.first = True
+        self.head = b"" if name == "deflate" else None  # until zlib or raw is known
         self.seen = False
-        self.tail = b""
+        self.full = False  # the last step filled its limit: zlib may hold more
+        self.pending = memoryview(b"")  # input zlib has not consumed yet
         self.obj = zlib.decompressobj(31 if name == "gzip" else zlib.MAX_WBITS)
 
     @property
     def more(self) -> bool:
-        return bool(self.tail)
+        return self.full or bool(self.pending)
 
     def decode(self, data: bytes) -> bytes:
-        if self.first and self.name == "deflate" and data:
-            self.first = False
-            # RFC 9110 8.4.1.2 says zlib format, but many servers send raw deflate.
-            if (data[0] & 0x0F) != 8 or ((data[0] << 8) | data[1 if len(data) > 1 else 0]) % 31:
-                self.obj = zlib.decompressobj(-zlib.MAX_WBITS)
         if data:
             self.seen = True
-        if self.tail:
-            data = self.tail + data if data else self.tail
-        if not data:
+            if self.head is not None:
+                data = self._sniff(data)
+                if not data:
+                    return b""
+            self.pending = memoryview(bytes(self.pending) + data if self.pending else data)
+        elif not self.more:
             return b""
-        try:
-            out = self.obj.decompress(data, self.budget.step())
-        except zlib.error as exc:
-            raise DecodeError(f"invalid {self.name} data: {exc}") from None
-        self.budget.take(len(out))
-        tail = self.obj.unconsumed_tail
-        if not tail and self.obj.eof and self.obj.unused_data and self.name == "gzip":
-            # Multi-member gzip (RFC 1952 section 2.2): the next member follows.
-            tail = self.obj.unused_data
-            self.obj = zlib.decompressobj(31)
-        self.tail = tail
-        return out
+        limit = self.budget.step()
+        parts = []
+        size = used = members = 0
+        # Member after member (RFC 1952 section 2.2) while the step has room:
+        # a body of tiny gzip members must not take one step per member.
+        while True:
+            obj = self.obj
+            if obj.eof and self.name == "deflate":
+                # Bytes after the end of the stream are ignored; handed to zlib,
+                # they would pile up in its unused_data, copied at every call.
+                self.pending = memoryview(b"")
+                break
+            feed = self.pending[: INPUT_STEP - used]
+            try:
+                out = obj.decompress(feed, limit - size)
+            except zlib.error as exc:
+                raise DecodeError(f"invalid {self.name} data: {exc}") from None
+            parts.append(out)
+            size += len(out)
+            left = len(obj.unconsumed_tail)
+            if obj.eof and obj.unused_data and self.name == "gzip":
+                left = len(obj.unused_data)  # the next member starts there
+                self.obj = zlib.decompressobj(31)
+                members += 1
+            used += len(feed) - left
+            self.pending = self.pending[len(feed) - left :]
+            if not self.pending or size >= limit or used >= INPUT_STEP or members == _GZIP_MEMBERS:
+                break
+        self.full = size >= limit
+        self.budget.take(size)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _sniff(self, data: bytes) -> bytes:
+        """RFC 9110 8.4.1.2 says zlib format, but many servers send raw deflate:
+        a zlib header is 2 bytes (RFC 1950 2.2), told apart once both are in."""
+        data = self.head + data
+        if len(data) < 2:
+            self.head = data
+            return b""
+        self.head = None
+        if (data[0] & 0x0F) != 8 or ((data[0] << 8) | data[1]) % 31:
+            self.obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        return data
 
     def flush(self) -> bytes:
         if self.seen and not self.obj.eof:
@@ -124,7 +169,8 @@ class _ZlibDecoder:
 
 
 class _BrotliDecoder:
-    """br, one bounded step per ``decode`` (brotli >= 1.2's output_buffer_limit)."""
+    """br, one bounded step per ``decode`` (brotli >= 1.2's output_buffer_limit),
+    from at most ``INPUT_STEP`` bytes of new input."""
 
     def __init__(self, budget: _Budget):
         import brotli
@@ -133,17 +179,28 @@ class _BrotliDecoder:
         self.obj = brotli.Decompressor()
         self.budget = budget
         self.more = False
+        self.pending = memoryview(b"")  # input not given to brotli yet
 
     def decode(self, data: bytes) -> bytes:
-        step = self.budget.step()
+        if data:
+            self.pending = memoryview(bytes(self.pending) + data if self.pending else data)
+        feed = b""
+        if self.obj.can_accept_more_data():
+            feed = self.pending[:INPUT_STEP]
+            self.pending = self.pending[len(feed) :]
+        # brotli grows its output in blocks of doubling size (32 KiB, 64 KiB, ...,
+        # less 16 bytes each) until they reach the limit: asking for half a step,
+        # a call returns at most 1015728 bytes (five blocks), under STEP; asking
+        # for a whole step, up to 2 MiB.
+        limit = min(self.budget.step(), STEP // 2)
         try:
-            out = self.obj.process(data, output_buffer_limit=step)
+            out = self.obj.process(feed, output_buffer_limit=limit)
         except self.error as exc:
             raise DecodeError(f"invalid br data: {exc}") from None
         self.budget.take(len(out))
         # Output may still be buffered inside the decoder even when it says it
         # can accept input: whenever a call filled its step, ask again.
-        self.more = len(out) >= step or not self.obj.can_accept_more_data()
+        self.more = bool(self.pending) or len(out) >= limit or not self.obj.can_accept_more_data()
         return out
 
     def flush(self) -> bytes:
@@ -160,7 +217,9 @@ class _ZstdDecoder:
     the frame and block headers itself (RFC 8878 section 3.1) and hands zstandard
     only as many blocks as fit in a step: a block decodes to at most 128 KiB
     (Block_Maximum_Size, 3.1.1.2.4), an RLE or raw one to exactly its Block_Size.
-    Input past the cut is kept, as in ``_ZlibDecoder``; frames may follow each other.
+    A step parses at most ``_ZSTD_HEADERS`` headers: empty blocks decode to
+    nothing, so only their count bounds the work. Input past the cut is kept, as
+    in ``_ZlibDecoder``; frames may follow each other.
     """
 
     def __init__(self, budget: _Budget):
@@ -175,6 +234,7 @@ class _ZstdDecoder:
         self.more = False
         self.pending = memoryview(b"")  # input not given to zstandard yet
         self.left = 0  # bytes of the current block (or skipped frame) still to pass
+        self.bound = 0  # what the current block decodes to at most (0: no block)
         self.in_frame = False  # next comes a block header, else a frame header
         self.checksum = 0  # bytes of Content_Checksum after the frame's last block
 
@@ -195,8 +255,11 @@ class _ZstdDecoder:
 
     def _cut(self, data: memoryview, limit: int) -> tuple[int, bool]:
         """How much of ``data`` decodes to at most ``limit`` bytes (or to one block,
-        whatever the limit), and whether the cut left whole headers behind."""
-        pos = out = 0
+        whatever the limit) through at most ``_ZSTD_HEADERS`` headers, and whether
+        the cut left whole headers behind."""
+        pos = headers = 0
+        # A block cut by the end of the last input decodes now, when it is whole.
+        out = self.bound if self.left else 0
         end = len(data)
         while True:
             if self.left:
@@ -205,6 +268,9 @@ class _ZstdDecoder:
                 self.left -= n
                 if self.left:
                     return pos, False
+            if headers == _ZSTD_HEADERS:
+                return pos, pos < end
+            headers += 1
             if self.in_frame:
                 if end - pos < 3:
                     return pos, False
@@ -218,6 +284,7 @@ class _ZstdDecoder:
                 out += bound
                 pos += 3
                 self.left = 1 if kind == 1 else size
+                self.bound = bound
                 if header & 1:  # Last_Block
                     self.left += self.checksum
                     self.in_frame = False
@@ -229,6 +296,7 @@ class _ZstdDecoder:
                 if end - pos < 8:
                     return pos, False
                 self.left = int.from_bytes(data[pos + 4 : pos + 8], "little")
+                self.bound = 0
                 pos += 8
                 continue
             if magic != _ZSTD_MAGIC:
