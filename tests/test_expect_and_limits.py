@@ -154,11 +154,21 @@ async def test_informational_flood_while_waiting_for_continue(raw_server):
     assert idle_connections(c) == 0
 
 
-async def test_a_large_redirect_body_drops_the_connection_without_a_false_cancel(raw_server):
-    """Dropping a connection is not cancelling the fetch: its own event, and the
-    live view ends in the true state of the fetch (200, done)."""
+@pytest.fixture
+def live_view():
+    # Built outside the watched test body: importing ipywidgets and making the
+    # first widgets is the test's own set-up, not nbfetch blocking the loop.
     from nbfetch.notebook.live import ResponseView
 
+    return ResponseView("GET", "")
+
+
+async def test_a_large_redirect_body_drops_the_connection_without_a_false_cancel(
+    raw_server, live_view
+):
+    """Dropping a connection is not cancelling the fetch: its own event, and the
+    live view ends in the true state of the fetch (200, done)."""
+    view = live_view
     big = b"r" * (2 * 1024 * 1024)
 
     def handler(conn, server):
@@ -173,7 +183,6 @@ async def test_a_large_redirect_body_drops_the_connection_without_a_false_cancel
             reply(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     srv = raw_server(handler)
-    view = ResponseView("GET", srv.url + "/start")
     async with AsyncClient(limits=Limits(max_redirect_body=1024 * 1024)) as c:
         r = await c.fetch(srv.url + "/start", trace=view.trace)
     view.attach_response(r)
