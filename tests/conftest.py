@@ -217,30 +217,10 @@ def stalled_connect():
         s.close()
 
 
-def client_sockets_to(port: int) -> int:
-    """Sockets connected (or connecting) *to* ``port`` that a process still holds
-    open: the client side of connections to a test server. Read from the kernel's
-    tables; a socket closed by its process but still finishing its TCP shutdown
-    (FIN_WAIT, TIME_WAIT) has inode 0 there and is not counted."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                    if remote_port == port and fields[9] != "0":
-                        count += 1
-        except FileNotFoundError:
-            continue
-    return count
-
-
-def client_unread_bytes(port: int) -> int:
-    """Bytes the kernel holds for client sockets to ``port`` that their process
-    has not read yet (rx_queue in the kernel's tables)."""
-    total = 0
+def _client_sockets(port: int):
+    """The kernel's table rows of sockets connected (or connecting) *to* ``port``
+    that a process still holds open. A socket closed by its process but still
+    finishing its TCP shutdown (FIN_WAIT, TIME_WAIT) has inode 0 there: skipped."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
@@ -248,10 +228,20 @@ def client_unread_bytes(port: int) -> int:
                 for line in f:
                     fields = line.split()
                     if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] != "0":
-                        total += int(fields[4].split(":")[1], 16)
+                        yield fields
         except FileNotFoundError:
             continue
-    return total
+
+
+def client_sockets_to(port: int) -> int:
+    """Client sockets to a test server's ``port`` that a process still holds open."""
+    return sum(1 for _ in _client_sockets(port))
+
+
+def client_unread_bytes(port: int) -> int:
+    """Bytes the kernel holds for client sockets to ``port`` that their process
+    has not read yet (rx_queue in the kernel's tables)."""
+    return sum(int(fields[4].split(":")[1], 16) for fields in _client_sockets(port))
 
 
 def assert_timing_sane(timing) -> None:
