@@ -211,6 +211,9 @@ def test_two_jobs_at_once_each_see_only_their_own_progress(dask_client, servers,
 
     results = asyncio.run(main())
     assert [[r.url for r in rs] for rs in results] == [long, short]
+    # The jobs register their worker plugin off the loop, so which one makes its
+    # Progress first is not fixed: pair each with its job by its size.
+    made.sort(key=lambda p: -p.total)
     assert [p.total for p in made] == [400, 100]
     for progress, urls in zip(made, (long, short), strict=True):
         summary = progress.summary()
