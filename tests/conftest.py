@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import select
 import socket
 import threading
 import time
@@ -68,7 +69,6 @@ def demo(demo_server):
     A request an earlier test cancelled may still be sleeping in the server
     (``/delay``, ``/drip``); counting it would inflate this test's in-flight peak.
     """
-    import time
 
     deadline = time.monotonic() + 15
     while demo_server.stats["in_flight"] and time.monotonic() < deadline:
@@ -169,7 +169,6 @@ def raw_server():
 async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
     """Poll ``predicate`` on the running loop until true; fail after ``timeout``."""
     import asyncio
-    import time
 
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -211,7 +210,10 @@ def stalled_connect():
         except BlockingIOError:
             pass
         fillers.append(s)
-    time.sleep(0.05)
+    # The queue is full once the first filler is connected (the rest wait in
+    # SYN_SENT): wait for that, not for a fixed time.
+    _, writable, _ = select.select([], fillers[:1], [], 10)
+    assert writable and not fillers[0].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     yield f"http://127.0.0.1:{port}/"
     for s in [*fillers, srv]:
         s.close()
