@@ -72,6 +72,7 @@ class Event:
         return {"name": self.name, "offset": self.offset, **self.details}
 
     def __repr__(self) -> str:
+        # The reprs of URL and Headers details mask credentials (core.redact).
         details = ", ".join(f"{k}={v!r}" for k, v in self.details.items())
         return f"<Event +{self.offset * 1000:.3f}ms {self.name}{' ' + details if details else ''}>"
 
