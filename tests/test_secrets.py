@@ -586,3 +586,12 @@ def test_no_secret_reaches_the_front_end_of_a_real_kernel(demo_server, tmp_path,
     finally:
         k.shutdown()
     assert not leaks, f"secrets on iopub: {leaks}"
+
+
+async def test_event_describe_is_the_text_a_view_shows_of_event_details(demo):
+    r = await demo_fetch(demo)
+    text = "\n".join(e.describe() for e in r.events)
+    assert_no_secret({"describe": text}, (API_KEY, BEARER))
+    assert "api_key=***" in text and "Bearer ***" in text
+    (sent,) = [e for e in r.events if e.name == "request.headers_sent"]
+    assert sent.describe(skip=("headers",)) == f"method=GET, url={redact_url(r.url)}"
