@@ -130,8 +130,9 @@ def saved_leaks(nb: dict, secrets: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="the live ResponseView and Response rich display do not scrub yet (VIEWS helper, "
-    "issue 15 D1/D4); remove this marker when the VIEWS branch is merged",
+    reason="before the VIEWS merge (issue 15 D1/D4) the Response rich display and the live "
+    "view's saved widget state show the echoed body; it passes with i15-views merged: "
+    "remove this marker then",
 )
 def test_a_saved_notebook_keeps_neither_the_token_nor_the_api_key(lab, browser):
     page = open_notebook(browser, lab, "secrets.ipynb", CELLS)
