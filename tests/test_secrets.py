@@ -363,6 +363,7 @@ BEARER = "tok-7Hq2Lr9w"
         ("X-Amz-Signature", True),
         ("api%5Fkey", True),  # percent-encoded
         ("client_secret", True),
+        ("refresh_tokens", True),
         ("keyword", False),
         ("monkey", False),
         ("page", False),
@@ -596,3 +597,19 @@ async def test_event_describe_is_the_text_a_view_shows_of_event_details(demo):
     assert "api_key=***" in text and "Bearer ***" in text
     (sent,) = [e for e in r.events if e.name == "request.headers_sent"]
     assert sent.describe(skip=("headers",)) == f"method=GET, url={redact_url(r.url)}"
+
+
+async def test_secret_fields_of_a_json_body_are_scrubbed_from_its_echo(demo):
+    async with AsyncClient() as client:
+        r = await client.fetch(
+            f"{demo.url}/post",
+            "POST",
+            json={"user": "al", "auth": {"password": PASSWORD}, "tokens": ["tkn-aa11", 7]},
+        )
+    assert PASSWORD in r.text and "tkn-aa11" in r.text
+    texts = {
+        "har": json.dumps(r.to_har()),
+        "cli": render_text(r, parse_options([str(r.url)]), head=False),
+    }
+    assert_no_secret(texts, (PASSWORD, "tkn-aa11"))
+    assert '"user": "al"' in texts["cli"]

@@ -17,7 +17,13 @@ through these functions, so a new kind of secret is added here once.
 * ``Secrets`` remembers the values a request sent (credentials in headers,
   userinfo, secret query values) and scrubs them from any text, whatever
   carries them: a server that echoes the request (``/get``) cannot make a saved
-  notebook show them.
+  notebook show them. Over-masking is the safe error: a secret "json" also
+  masks "application/***".
+
+Not recognised (send such secrets in a header named as one, or mask them
+yourself): a secret in a URL path (``/hooks/T00/B00/XXXX``), in a header or
+field with an ordinary name, in a body that is neither a form nor JSON, and
+values under 4 characters in text other than URLs and headers.
 
 >>> redact_url("http://user:secret@[bad/x")         # one the parser rejects, too
 'http://***@[bad/x'
@@ -77,13 +83,16 @@ _QUERY_PAIR = re.compile(r"([^?&;=#]*)=([^&;#]*)")
 
 def is_secret_name(name: str) -> bool:
     """Whether a parameter called ``name`` holds a credential: one of its words
-    (split at ``_``, ``-``, ``.`` and camelCase) is in ``SECRET_NAME_WORDS``.
+    (split at ``_``, ``-``, ``.`` and camelCase; a plural too), or all of them
+    run together, is in ``SECRET_NAME_WORDS``.
 
     >>> [is_secret_name(n) for n in ("api_key", "X-Amz-Signature", "ACCESS_TOKEN", "keyword")]
     [True, True, True, False]
     """
     words = [w.lower() for w in _NAME_WORDS.findall(unquote(name))]
-    return any(w in SECRET_NAME_WORDS for w in words) or "".join(words) in SECRET_NAME_WORDS
+    candidates = {*words, "".join(words)}  # "ApiKey" is "apikey" too
+    candidates |= {w[:-1] for w in candidates if w.endswith("s")}  # plurals: "tokens"
+    return not candidates.isdisjoint(SECRET_NAME_WORDS)
 
 
 def _mask_pair(m: re.Match) -> str:
@@ -166,6 +175,9 @@ def redact_headers(
 #: A longer value is masked wherever it occurs, inside other words too: a
 #: password "json" also masks "application/***". Over-masking is the safe error.
 MIN_SECRET_LENGTH = 4
+#: A request body larger than this is not parsed for secret fields (a form or
+#: JSON body with credentials is small; an upload is not parsed on the loop).
+MAX_BODY_SCANNED = 64 * 1024
 # RFC 9110 section 11.4: credentials = auth-scheme [ token68 / #auth-param ].
 _AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
 #: auth-params that are credentials besides the secret-named ones: Digest's
@@ -287,14 +299,30 @@ class Secrets:
                 self.add(raw.strip('"'))
 
     def add_request(self, request) -> None:
-        """A ``Request``'s URL, headers and the secret fields of a form body."""
+        """A ``Request``'s URL, headers and the secret fields of a form or JSON body."""
         self.add_url(request.url)
         self.add_headers(request.headers.items())
-        form = "application/x-www-form-urlencoded"
-        if isinstance(request.body, bytes) and request.headers.get("content-type", "").startswith(
-            form
-        ):
-            self._add_pairs(request.body.decode("utf-8", errors="replace"))
+        body, ctype = request.body, request.headers.get("content-type", "")
+        if not isinstance(body, bytes) or len(body) > MAX_BODY_SCANNED:
+            return
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            self._add_pairs(body.decode("utf-8", errors="replace"))
+        elif "json" in ctype:
+            try:
+                self._add_json(json.loads(body))
+            except ValueError:  # not JSON after all: nothing to take apart
+                pass
+
+    def _add_json(self, value, secret: bool = False) -> None:
+        """String values under secret-named keys (``{"password": ...}``), at any depth."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._add_json(v, secret or is_secret_name(str(k)))
+        elif isinstance(value, list):
+            for v in value:
+                self._add_json(v, secret)
+        elif secret and isinstance(value, str):
+            self.add(value)
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``***``."""
