@@ -83,6 +83,11 @@ def build_parser(prog: str, need_url: bool = True) -> _Parser:
     p.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--raw", action="store_true", help="do not decompress the body")
     p.add_argument("-u", "--user", default=None, metavar="USER:PASSWORD", help="Basic auth")
+    p.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="show credentials (Authorization, cookies, api_key=...) instead of ***",
+    )
     return p
 
 
@@ -100,6 +105,7 @@ class FetchOptions:
     quiet: bool = False
     background: bool = False
     timing: bool = False
+    show_secrets: bool = False
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -173,4 +179,5 @@ def parse_options(
         quiet=ns.quiet,
         background=ns.bg,
         timing=ns.timing,
+        show_secrets=ns.show_secrets,
     )
