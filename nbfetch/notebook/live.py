@@ -186,6 +186,9 @@ class ResponseView(widgets.VBox):
                 "message": getattr(exc, "message", str(exc)),
                 "phase": getattr(exc, "phase", None),
             }
+        hint = getattr(exc, "hint", None)  # FetchError.hint: what to try
+        if hint:
+            self.error = {**self.error, "hint": hint}
         self._throttle.now()
 
     def show_tab(self, title: str) -> None:
@@ -224,7 +227,9 @@ class ResponseView(widgets.VBox):
             e = self.error
             self.error_html.value = (
                 f'<div style="color:#c62828"><b>{esc(e.get("type"))}</b> in phase '
-                f"<b>{esc(e.get('phase'))}</b>: {esc(e.get('message'))}</div>"
+                f"<b>{esc(e.get('phase'))}</b>: {esc(e.get('message'))}"
+                + (f"<br>hint: {esc(e['hint'])}" if e.get("hint") else "")
+                + "</div>"
             )
 
     def _render_progress(self) -> None:
