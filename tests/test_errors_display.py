@@ -121,8 +121,11 @@ def test_an_awaited_fetch_error_is_a_few_lines_with_a_hint(kernel, refused_port,
     assert "__nbfetch" not in "\n".join(lines) and "File " not in "\n".join(lines)
 
 
-def test_tb_shows_the_whole_stack_afterwards(kernel):
-    failing(kernel, "await nbfetch.fetch('http://nosuch.invalid/')")
+@pytest.mark.parametrize(
+    "code", ["await nbfetch.fetch('http://nosuch.invalid/')", "%fetch http://nosuch.invalid/"]
+)
+def test_tb_shows_the_whole_stack_afterwards(kernel, code):
+    failing(kernel, code)
     msg_id = kernel.submit("%tb")
     kernel.wait(msg_id)
     text = "\n".join(output_lines(kernel, msg_id))
@@ -209,6 +212,36 @@ def test_interrupt_during_a_fetch_is_one_line(kernel):
     assert lines == [f"FetchCancelled: {reply['evalue']}"]
     assert reply["evalue"].startswith("interrupted [download] (http://127.0.0.1:")
     assert kernel.value("1 + 1") == "2"
+
+
+def test_interrupt_during_an_awaited_fetch_is_one_line(kernel):
+    msg_id = kernel.submit(
+        "r = await nbfetch.fetch(base + '/drip?numbytes=10&duration=8&chunks=10',"
+        " trace=lambda e: e.name == 'response.headers' and print('headers'))"
+    )
+    kernel.wait_for(
+        lambda m: (
+            m["msg_type"] == "stream"
+            and m["parent_header"].get("msg_id") == msg_id
+            and "headers" in m["content"]["text"]
+        ),
+        timeout=15,
+    )
+    kernel.km.interrupt_kernel()
+    reply = kernel.wait(msg_id, timeout=10)
+    assert reply["ename"] == "CancelledError"
+    lines = [line for line in output_lines(kernel, msg_id) if line != "headers"]
+    assert lines == [
+        "CancelledError: the fetch was cancelled (Kernel → Interrupt?); %tb: full traceback"
+    ]
+    assert kernel.value("1 + 1") == "2"
+
+
+def test_a_cancellation_elsewhere_keeps_its_traceback(kernel):
+    _, lines, _ = failing(
+        kernel, "import asyncio\nasyncio.current_task().cancel()\nawait asyncio.sleep(1)"
+    )
+    assert len(lines) > 3 and "CancelledError" in lines[1], lines  # IPython's own
 
 
 def test_a_cancellation_that_is_not_ours_propagates(kernel):

@@ -17,12 +17,15 @@ there too; the handler only decides what the failing cell prints, and leaves
 
 A handler already set (by the user or another extension) is kept: the exceptions
 it was registered for still go to it, first; only other ``FetchError``\\ s are
-ours. A handler set after this one replaces it (IPython holds one); nbfetch's
-errors then show IPython's usual traceback.
+ours, and a ``CancelledError`` that came up through nbfetch (Kernel → Interrupt
+during ``await nbfetch.fetch(...)``: one line). A handler set after this one
+replaces it (IPython holds one); nbfetch's errors then show IPython's usual
+traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import weakref
 
@@ -39,9 +42,20 @@ def mark_shown(exc: BaseException) -> None:
     setattr(exc, _IN_VIEW, True)
 
 
-def short_traceback(exc: FetchError) -> list[str]:
+def _through_nbfetch(tb) -> bool:
+    """Did the exception come up through nbfetch's code?"""
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("nbfetch."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def short_traceback(exc: BaseException) -> list[str]:
     """The lines a cell that raised ``exc`` shows."""
     name = f"{_RED}{type(exc).__name__}{_RESET}"
+    if not isinstance(exc, FetchError):  # a CancelledError out of a fetch
+        return [f"{name}: the fetch was cancelled (Kernel → Interrupt?); %tb: full traceback"]
     if isinstance(exc, FetchCancelled):  # the user's own doing: what and where, no more
         return [f"{name}: {exc}"]
     if getattr(exc, _IN_VIEW, False):
@@ -67,6 +81,9 @@ def install(ip) -> None:
     def handler(shell, etype, value, tb, tb_offset=None):
         if previous is not None and issubclass(etype, theirs):
             return previous(etype, value, tb, tb_offset=tb_offset)
+        if not isinstance(value, FetchError) and not _through_nbfetch(tb):
+            # A cancellation elsewhere: IPython's own traceback, as without us.
+            return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         # What showtraceback would record: %tb then shows this error's whole stack.
         sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
         if sys.version_info >= (3, 12):
@@ -75,5 +92,7 @@ def install(ip) -> None:
         shell._showtraceback(etype, value, stb)  # the kernel's hook: sends the error message
         return stb
 
-    ip.set_custom_exc((*theirs, FetchError), handler)
+    # CancelledError: ipykernel cancels an awaiting cell on Kernel → Interrupt;
+    # inside ``await nbfetch.fetch(...)`` that is a one-line result too.
+    ip.set_custom_exc((*theirs, FetchError, asyncio.CancelledError), handler)
     _installed[ip] = ip.CustomTB
