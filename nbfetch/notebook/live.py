@@ -175,6 +175,22 @@ class ResponseView(widgets.VBox):
             return
         self._throttle.request()
 
+    def fail(self, exc: BaseException) -> None:
+        """The final state for a fetch that ended with ``exc``, also when no event
+        said so (an invalid URL fails before the first event)."""
+        if not self.finished:
+            self.finished = True
+            cancelled = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+            self.error = {
+                "type": "cancelled" if cancelled else type(exc).__name__,
+                "message": getattr(exc, "message", str(exc)),
+                "phase": getattr(exc, "phase", None),
+            }
+        hint = getattr(exc, "hint", None)  # FetchError.hint: what to try
+        if hint:
+            self.error = {**self.error, "hint": hint}
+        self._throttle.now()
+
     def show_tab(self, title: str) -> None:
         """Open the tab called ``title`` (Timing, Headers, Chunks, Events, Body)."""
         self.tabs.selected_index = list(self.tabs.titles).index(title)
@@ -204,13 +220,16 @@ class ResponseView(widgets.VBox):
             line = f'<b style="color:{status_colour(code)}">{code} {esc(reason)}</b> {target} <span style="color:#666">{esc(version)}</span>'
         else:
             current = self._milestones[-1].name if self._milestones else "starting"
-            line = f'<b style="color:#666">{esc(current)}…</b> {target}'
+            current = "error" if self.error is not None else f"{current}…"
+            line = f'<b style="color:#666">{esc(current)}</b> {target}'
         self.status_html.value = line
         if self.error is not None:
             e = self.error
             self.error_html.value = (
                 f'<div style="color:#c62828"><b>{esc(e.get("type"))}</b> in phase '
-                f"<b>{esc(e.get('phase'))}</b>: {esc(e.get('message'))}</div>"
+                f"<b>{esc(e.get('phase'))}</b>: {esc(e.get('message'))}"
+                + (f"<br>hint: {esc(e['hint'])}" if e.get("hint") else "")
+                + "</div>"
             )
 
     def _render_progress(self) -> None:

@@ -21,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         # argparse quotes what it could not place: a URL may carry a password.
-        raise InvalidRequest(f"{self.prog}: {redact_url(message)}")
+        # One line and a pointer to --help, instead of argparse's usage block.
+        raise InvalidRequest(f"{self.prog}: {redact_url(message)}", hint=f"see {self.prog} --help")
 
     def exit(self, status: int = 0, message: str | None = None):
         if message:
