@@ -52,35 +52,53 @@ class FetchPanel(widgets.VBox):
     ):
         self.client = client
         self.show_secrets = show_secrets
-        self.method = widgets.Dropdown(options=METHODS, value=method, layout={"width": "110px"})
+        # Widgets of a kind share one Layout and one Style where they look alike:
+        # every model is a comm a front end opens (65 models before, 40 now).
+        from ipywidgets.widgets import widget_bool, widget_description, widget_string
+
+        plain, wide = widgets.Layout(), widgets.Layout(width="600px")
+        described = widget_description.DescriptionStyle()
+        text = widget_string.TextStyle()
+        html = {"layout": plain, "style": widget_string.HTMLStyle()}
+        label = {"layout": plain, "style": widget_string.LabelStyle()}
+        button = {"layout": plain, "style": widgets.ButtonStyle()}
+        check = {"layout": plain, "style": widget_bool.CheckboxStyle()}
+        self.method = widgets.Dropdown(
+            options=METHODS, value=method, layout={"width": "110px"}, style=described
+        )
         self.url = widgets.Text(
-            value=url, placeholder="http://127.0.0.1:8000/get", layout={"width": "460px"}
+            value=url,
+            placeholder="http://127.0.0.1:8000/get",
+            layout={"width": "460px"},
+            style=text,
         )
         self.send_button = widgets.Button(
-            description="Send", button_style="primary", icon="paper-plane"
+            description="Send", button_style="primary", icon="paper-plane", **button
         )
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="stop", disabled=True, **button
+        )
         self.headers = widgets.Textarea(
-            placeholder="Name: value (one per line)", layout={"width": "600px"}
+            placeholder="Name: value (one per line)", layout=wide, style=text
         )
         self.body_kind = widgets.ToggleButtons(
-            options=["none", "raw", "JSON", "form"], value="none"
+            options=["none", "raw", "JSON", "form"], value="none", layout=plain
         )
         self.body = widgets.Textarea(
-            placeholder='raw text, {"json": true}, or a=1&b=2', layout={"width": "600px"}
+            placeholder='raw text, {"json": true}, or a=1&b=2', layout=wide, style=text
         )
-        self.follow = widgets.Checkbox(value=True, description="follow redirects")
-        self.decompress = widgets.Checkbox(value=True, description="decompress")
+        self.follow = widgets.Checkbox(value=True, description="follow redirects", **check)
+        self.decompress = widgets.Checkbox(value=True, description="decompress", **check)
         self.timeout = widgets.FloatText(
-            value=30.0, description="timeout (s)", layout={"width": "200px"}
+            value=30.0, description="timeout (s)", layout={"width": "200px"}, style=described
         )
-        self.error = widgets.HTML()
-        self.as_curl = widgets.Textarea(layout={"width": "600px", "height": "60px"})
-        self.as_python = widgets.Textarea(layout={"width": "600px", "height": "80px"})
-        self.copy_buttons = widgets.HTML()
-        self.history = widgets.Select(options=[], rows=4, layout={"width": "600px"})
-        self.current = widgets.Box()
-        self.sent = widgets.HTML()
+        self.error = widgets.HTML(**html)
+        self.as_curl = widgets.Textarea(layout={"width": "600px", "height": "60px"}, style=text)
+        self.as_python = widgets.Textarea(layout={"width": "600px", "height": "80px"}, style=text)
+        self.copy_buttons = widgets.HTML(**html)
+        self.history = widgets.Select(options=[], rows=4, layout=wide, style=described)
+        self.current = widgets.Box(layout=plain)
+        self.sent = widgets.HTML(**html)
         self._views: list[ResponseView] = []
         self._forms: list[dict] = []
         self._sent: list[str] = []
@@ -89,30 +107,34 @@ class FetchPanel(widgets.VBox):
         request_tabs = widgets.Tab(
             children=[
                 self.headers,
-                widgets.VBox([self.body_kind, self.body]),
-                widgets.HBox([self.follow, self.decompress, self.timeout]),
+                widgets.VBox([self.body_kind, self.body], layout=plain),
+                widgets.HBox([self.follow, self.decompress, self.timeout], layout=plain),
                 widgets.VBox(
                     [
-                        widgets.Label("curl"),
+                        widgets.Label("curl", **label),
                         self.as_curl,
-                        widgets.Label("Python"),
+                        widgets.Label("Python", **label),
                         self.as_python,
                         self.copy_buttons,
-                    ]
+                    ],
+                    layout=plain,
                 ),
             ],
             titles=["Headers", "Body", "Options", "Copy as"],
+            layout=plain,
         )
+        top = [self.method, self.url, self.send_button, self.cancel_button]
         super().__init__(
             [
-                widgets.HBox([self.method, self.url, self.send_button, self.cancel_button]),
+                widgets.HBox(top, layout=plain),
                 request_tabs,
                 self.error,
                 self.current,
                 self.sent,
-                widgets.Label("History"),
+                widgets.Label("History", **label),
                 self.history,
-            ]
+            ],
+            layout=plain,
         )
         self.send_button.on_click(lambda _b: self.send())
         self.cancel_button.on_click(lambda _b: self.cancel())
