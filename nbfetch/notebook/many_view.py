@@ -417,7 +417,10 @@ class ManyView(widgets.VBox):
         cols = "".join(f'<col style="width:{w}">' for w in COLUMNS)
         tds = "".join(cells)
         return (
-            f'<table style="width:100%;table-layout:fixed;border-collapse:collapse;{style}">'
+            # margin and text-align: JupyterLab's rendered-HTML CSS centres tables
+            # with a bottom margin and right-aligns cells.
+            f'<table style="width:100%;margin:0;table-layout:fixed;border-collapse:collapse;'
+            f'{style}">'
             f"<colgroup>{cols}</colgroup><tr>{tds}</tr></table>"
         )
 
@@ -468,7 +471,7 @@ class ManyView(widgets.VBox):
         cell = 'style="text-align:right;padding:1px 4px;white-space:nowrap;overflow:hidden"'
         line = self._grid(
             [
-                f'<td style="padding:1px 4px;white-space:nowrap;overflow:hidden;'
+                f'<td style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;'
                 f'text-overflow:ellipsis;font-family:{MONO}" title="{esc(self.urls[i])}">'
                 f'<span style="color:{FG_DIM}">▸</span> {esc(self.labels[i])}</td>',
                 f'<td {cell}><span style="color:{colour}">{esc(status)}</span></td>',
@@ -535,7 +538,7 @@ class ManyView(widgets.VBox):
             f"{esc(v if self.show_secrets else redact_header(n, v))}</td></tr>"
             for n, v in headers
         )
-        return f'<table style="font-family:{MONO};font-size:12px">{rows}</table>'
+        return f'<table style="font-family:{MONO};font-size:12px;margin:0">{rows}</table>'
 
     @staticmethod
     def _timing(row: _Row) -> Timing | None:
