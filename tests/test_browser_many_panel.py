@@ -111,6 +111,8 @@ def test_fetch_panel_enter_sends_and_copy_fills_the_clipboard(lab, browser, demo
     box.press("Enter")
     panel.locator("text=200 OK").first.wait_for(timeout=20_000)
     assert demo.stats["requests"] == 1
+    panel.locator("summary", has_text="Request headers as sent").click()
+    panel.locator("td", has_text="User-Agent").first.wait_for(timeout=5_000)
     panel.locator(".lm-TabBar-tab:has-text('Copy as')").first.click()
     button = panel.locator("button.nbfetch-copy", has_text="Copy curl")
     button.click()

@@ -225,3 +225,20 @@ def test_panel_enter_sends_and_history_selection_refills(kernel, server):
     )
     assert kernel.value("panel.current.children[0] is panel._views[0]") == "True"
     assert kernel.value("'from=enter' in panel.as_curl.value") == "True"
+
+
+@pytest.mark.timeout(120)
+def test_an_interrupted_fetch_many_still_ends_as_a_static_bundle(kernel):
+    msg_id = kernel.submit("rs = await nbfetch.fetch_many([base + '/delay/20'] * 4, max_clients=2)")
+    kernel.wait_for(
+        lambda m: m["msg_type"] == "display_data" and m["parent_header"].get("msg_id") == msg_id,
+        timeout=20,
+    )
+    kernel.km.interrupt_kernel()  # what Kernel → Interrupt sends
+    kernel.wait(msg_id, timeout=30)
+    (final,) = kernel.messages(msg_id, "update_display_data")
+    data = final["content"]["data"]
+    assert "application/vnd.jupyter.widget-view+json" not in data
+    assert data["text/plain"].startswith("4 fetches, max_clients=2: 0 done")
+    assert len(kernel.messages(msg_id, "comm_close")) == 5
+    assert kernel.value("1 + 1") == "2"  # the kernel goes on

@@ -317,13 +317,16 @@ class ManyView(widgets.VBox):
 
     def settle(self) -> None:
         """The end of the run: every output this view was displayed in becomes a
-        static text/html + text/plain bundle, then the widget models close."""
+        static text/html + text/plain bundle, then the widget models close. A
+        view never displayed as an output of its own (inside another widget, or
+        only fed) stays a live widget with its final state."""
         self.finish()
-        self._static = {"text/plain": self.text(), "text/html": self.html()}
-        if self._display_id is not None:
-            from IPython.display import update_display
+        if self._display_id is None:
+            return
+        from IPython.display import update_display
 
-            update_display(self._static, raw=True, display_id=self._display_id)
+        self._static = {"text/plain": self.text(), "text/html": self.html()}
+        update_display(self._static, raw=True, display_id=self._display_id)
         layout, style = self.layout, self.summary.style
         for w in (self.summary, self.chart, self):
             w.close()
