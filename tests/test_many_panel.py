@@ -18,6 +18,9 @@ from nbfetch.demo import DemoServer
 from nbfetch.notebook import many_view
 from nbfetch.notebook.many_view import ManyView, human_bytes, labels, nice_ticks
 
+# Async tests fail if the event loop is blocked for more than 100 ms (conftest).
+pytestmark = pytest.mark.loop_watchdog
+
 TOKEN = "tok-9f8e7d6c"
 API_KEY = "k3y-abc123"
 
@@ -53,8 +56,8 @@ async def test_waterfall_columns_axis_and_rows_that_open(demo):
         show=False,
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
-    view.finish()
     view.attach_results(results)
+    view.finish()
     html = view.html()
     for column in ("Name", "Status", "Time", "Size"):
         assert f">{column}</td>" in html
@@ -80,8 +83,8 @@ async def test_show_secrets_reveals_them(demo):
     url = demo.url + f"/get?api_key={API_KEY}"
     view = ManyView([url], max_clients=1, show_secrets=True)
     results = await nbfetch.fetch_many([url], trace=view.trace, show=False)
-    view.finish()
     view.attach_results(results)
+    view.finish()
     assert API_KEY in view.html()
 
 
