@@ -292,7 +292,8 @@ def test_fetch_many_waterfall_updates_live(kernel, server):
     assert len(chart) == 1
     values = values(chart[0]["comm_id"])
     assert len(values) >= 3  # it filled in while the fetches ran
-    assert values[-1].count("<tr>") == 12 and values[-1].count('title="queued:') == 12
+    rows = values[-1].count('<details class="nbfetch-many-row"')
+    assert rows == 12 and values[-1].count('title="queued:') == 12
     assert server.stats["max_in_flight"] == 3
     assert kernel.value("[r.status_code for r in rs].count(200)") == "12"
 

@@ -33,7 +33,7 @@ async def test_many_view_rows_and_counts(demo):
     view.finish()
     assert view.counts() == {"done": 4, "failed": 1, "in_flight": 0, "queued": 0}
     html = view.chart.value
-    assert html.count("<tr>") == 5 and "ConnectError" in html
+    assert html.count('<details class="nbfetch-many-row"') == 5 and "ConnectError" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     # the later fetches were queued behind max_clients=2: their rows have a queued bar
     assert html.count('title="queued:') == 5

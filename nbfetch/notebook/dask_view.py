@@ -1,13 +1,19 @@
 """The live view of a distributed fetch: totals, throughput, per-worker rows and
 the latency distribution (p50/p95/p99) of every timing phase, from the
-aggregated snapshots the workers publish (never every event)."""
+aggregated snapshots the workers publish (never every event). Colours come from
+``theme`` (JupyterLab's variables); worker addresses are shown through
+``redact_url`` like every other address."""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..core.redact import redact_url
 from .display import esc
+from .theme import BORDER, FG, FG_DIM, MONO
 
+TABLE = f"font-size:12px;color:{FG};font-family:{MONO};border-collapse:collapse"
+HEAD = f"color:{FG_DIM};border-bottom:1px solid {BORDER}"
 PHASE_ORDER = ("queue", "dns", "connect", "tls", "send", "wait", "download", "total")
 
 
@@ -29,18 +35,19 @@ class ClusterView(widgets.VBox):
             "success" if final and not s["failed"] else ("warning" if final else "info")
         )
         self.summary.value = (
+            f'<span style="color:{FG}">'
             f"<b>{s['total']:,} URLs</b> on {len(s['workers'])} worker(s): "
             f"{s['done']:,} done, {s['in_flight']:,} in flight, {s['failed']:,} failed — "
-            f"{s['per_second']:,.0f} fetches/s over {s['elapsed']:.1f} s"
+            f"{s['per_second']:,.0f} fetches/s over {s['elapsed']:.1f} s</span>"
         )
         rows = "".join(
-            f"<tr><td>{esc(addr)}</td><td>{w['done']:,}</td><td>{w['in_flight']:,}</td>"
+            f"<tr><td>{esc(redact_url(addr))}</td><td>{w['done']:,}</td><td>{w['in_flight']:,}</td>"
             f"<td>{w['failed']:,}</td><td>{w['batches']}</td></tr>"
             for addr, w in sorted(s["workers"].items())
         )
         self.workers.value = (
-            '<table style="font-size:12px;margin-right:2em"><tr><th>worker</th><th>done</th>'
-            f"<th>in flight</th><th>failed</th><th>batches</th></tr>{rows}</table>"
+            f'<table style="{TABLE};margin-right:2em"><tr style="{HEAD}"><th>worker</th>'
+            f"<th>done</th><th>in flight</th><th>failed</th><th>batches</th></tr>{rows}</table>"
         )
 
         def ms(value):
@@ -53,6 +60,6 @@ class ClusterView(widgets.VBox):
             if p in s["latency"]
         )
         self.latency.value = (
-            '<table style="font-size:12px"><tr><th>phase (ms)</th><th>p50</th><th>p95</th>'
-            f"<th>p99</th></tr>{lat}</table>"
+            f'<table style="{TABLE}"><tr style="{HEAD}"><th>phase (ms)</th><th>p50</th>'
+            f"<th>p95</th><th>p99</th></tr>{lat}</table>"
         )

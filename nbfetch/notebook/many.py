@@ -29,11 +29,13 @@ async def fetch_many(
     show: bool | None = None,
     trace: Callable[[int, Event], Any] | None = None,
     cluster: Any = None,
+    show_secrets: bool = False,
     **options: Any,
 ) -> list:
     """Fetch every URL, at most ``max_clients`` at a time (or through ``client``'s
     queue). ``trace(index, event)`` sees every event of every fetch. ``show``:
-    display a live waterfall (default: when running in a notebook kernel).
+    display a live waterfall (default: when running in a notebook kernel); it
+    masks credentials unless ``show_secrets=True``.
 
     ``cluster=`` a ``dask.distributed.Client``: spread the URLs over its workers
     (see ``nbfetch.dask``; then the results are ``FetchResult`` records)."""
@@ -56,12 +58,26 @@ async def fetch_many(
         from .many_view import ManyView
 
         urls = list(urls)
-        view = ManyView(urls, max_clients=client.max_clients if client else max_clients)
+        view = ManyView(
+            urls,
+            max_clients=client.max_clients if client else max_clients,
+            method=options.get("method", "GET"),
+            show_secrets=show_secrets,
+        )
         display(view)
         views.append(view)
-    results: list[Any] = await many.fetch_many(
-        urls, max_clients=max_clients, client=client, trace=trace, views=views, **options
-    )
+    results: list[Any] | None = None
+    try:
+        results = await many.fetch_many(
+            urls, max_clients=max_clients, client=client, trace=trace, views=views, **options
+        )
+    finally:
+        # Whatever happened (an Interrupt too), the output ends as a static
+        # waterfall and the widget models close (D1).
+        for view in views:
+            if results is not None:
+                view.attach_results(results)
+            view.settle()
     return results
 
 

@@ -4,13 +4,20 @@
     panel                      # URL, method, headers, body, options, Send, Cancel,
                                # history, and the request as curl and as Python
 
-Each Send runs on the kernel's loop with its own live ``ResponseView``; the
-history keeps the views, so selecting an earlier fetch shows it again.
+Each Send (the button, or Enter in the URL box) runs on the kernel's loop with
+its own live ``ResponseView``; the history keeps the views and the form, so
+selecting an earlier fetch shows it again and refills the form and "Copy as".
+The request's headers as sent are shown under the view.
+
+Credentials (``core.redact``: Authorization, Cookie, userinfo, secret-named
+query values) are masked in the history, the "Copy as" texts, the Copy buttons
+and the views, unless the panel is built with ``show_secrets=True``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import shlex
 import time
@@ -18,71 +25,122 @@ import time
 import ipywidgets as widgets
 
 from ..core.errors import FetchError, InvalidRequest
-from ..core.redact import redact_url
+from ..core.redact import Secrets, redact_header, redact_url
 from ..text.options import parse_header
 from .display import esc
 from .live import ResponseView
+from .theme import ERROR, FG_DIM, MONO
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 MAX_HISTORY = 50
+#: The form fields a history entry restores.
+FORM = ("method", "url", "headers", "body_kind", "body", "follow", "decompress", "timeout")
+#: navigator.clipboard from the button's own click (a user gesture, as the
+#: Clipboard API requires); the text is the button's data attribute, so the
+#: widget carries no script. A secure context (https or 127.0.0.1) is needed.
+COPY_BUTTON = (
+    '<button class="nbfetch-copy" data-text="{text}" title="copy to the clipboard" '
+    'onclick="navigator.clipboard.writeText(this.dataset.text).then('
+    "() => {{ this.textContent = 'Copied'; }}, "
+    "() => {{ this.textContent = 'Copy failed'; }})\">{label}</button>"
+)
 
 
 class FetchPanel(widgets.VBox):
-    def __init__(self, url: str = "", method: str = "GET", client=None):
+    def __init__(
+        self, url: str = "", method: str = "GET", client=None, *, show_secrets: bool = False
+    ):
         self.client = client
-        self.method = widgets.Dropdown(options=METHODS, value=method, layout={"width": "110px"})
+        self.show_secrets = show_secrets
+        # Widgets of a kind share one Layout and one Style where they look alike:
+        # every model is a comm a front end opens (65 models before, 40 now).
+        from ipywidgets.widgets import widget_bool, widget_description, widget_string
+
+        plain, wide = widgets.Layout(), widgets.Layout(width="600px")
+        described = widget_description.DescriptionStyle()
+        text = widget_string.TextStyle()
+        html = {"layout": plain, "style": widget_string.HTMLStyle()}
+        label = {"layout": plain, "style": widget_string.LabelStyle()}
+        button = {"layout": plain, "style": widgets.ButtonStyle()}
+        check = {"layout": plain, "style": widget_bool.CheckboxStyle()}
+        self.method = widgets.Dropdown(
+            options=METHODS, value=method, layout={"width": "110px"}, style=described
+        )
         self.url = widgets.Text(
-            value=url, placeholder="http://127.0.0.1:8000/get", layout={"width": "460px"}
+            value=url,
+            placeholder="http://127.0.0.1:8000/get",
+            layout={"width": "460px"},
+            style=text,
         )
         self.send_button = widgets.Button(
-            description="Send", button_style="primary", icon="paper-plane"
+            description="Send", button_style="primary", icon="paper-plane", **button
         )
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="stop", disabled=True, **button
+        )
         self.headers = widgets.Textarea(
-            placeholder="Name: value (one per line)", layout={"width": "600px"}
+            placeholder="Name: value (one per line)", layout=wide, style=text
         )
         self.body_kind = widgets.ToggleButtons(
-            options=["none", "raw", "JSON", "form"], value="none"
+            options=["none", "raw", "JSON", "form"], value="none", layout=plain
         )
         self.body = widgets.Textarea(
-            placeholder='raw text, {"json": true}, or a=1&b=2', layout={"width": "600px"}
+            placeholder='raw text, {"json": true}, or a=1&b=2', layout=wide, style=text
         )
-        self.follow = widgets.Checkbox(value=True, description="follow redirects")
-        self.decompress = widgets.Checkbox(value=True, description="decompress")
+        self.follow = widgets.Checkbox(value=True, description="follow redirects", **check)
+        self.decompress = widgets.Checkbox(value=True, description="decompress", **check)
         self.timeout = widgets.FloatText(
-            value=30.0, description="timeout (s)", layout={"width": "200px"}
+            value=30.0, description="timeout (s)", layout={"width": "200px"}, style=described
         )
-        self.error = widgets.HTML()
-        self.as_curl = widgets.Textarea(layout={"width": "600px", "height": "60px"})
-        self.as_python = widgets.Textarea(layout={"width": "600px", "height": "80px"})
-        self.history = widgets.Select(options=[], rows=4, layout={"width": "600px"})
-        self.current = widgets.Box()
+        self.error = widgets.HTML(**html)
+        self.as_curl = widgets.Textarea(layout={"width": "600px", "height": "60px"}, style=text)
+        self.as_python = widgets.Textarea(layout={"width": "600px", "height": "80px"}, style=text)
+        self.copy_buttons = widgets.HTML(**html)
+        self.history = widgets.Select(options=[], rows=4, layout=wide, style=described)
+        self.current = widgets.Box(layout=plain)
+        self.sent = widgets.HTML(**html)
         self._views: list[ResponseView] = []
+        self._forms: list[dict] = []
+        self._sent: list[str] = []
         self._task: asyncio.Future | None = None
 
         request_tabs = widgets.Tab(
             children=[
                 self.headers,
-                widgets.VBox([self.body_kind, self.body]),
-                widgets.HBox([self.follow, self.decompress, self.timeout]),
+                widgets.VBox([self.body_kind, self.body], layout=plain),
+                widgets.HBox([self.follow, self.decompress, self.timeout], layout=plain),
                 widgets.VBox(
-                    [widgets.Label("curl"), self.as_curl, widgets.Label("Python"), self.as_python]
+                    [
+                        widgets.Label("curl", **label),
+                        self.as_curl,
+                        widgets.Label("Python", **label),
+                        self.as_python,
+                        self.copy_buttons,
+                    ],
+                    layout=plain,
                 ),
             ],
             titles=["Headers", "Body", "Options", "Copy as"],
+            layout=plain,
         )
+        top = [self.method, self.url, self.send_button, self.cancel_button]
         super().__init__(
             [
-                widgets.HBox([self.method, self.url, self.send_button, self.cancel_button]),
+                widgets.HBox(top, layout=plain),
                 request_tabs,
                 self.error,
                 self.current,
-                widgets.Label("History"),
+                self.sent,
+                widgets.Label("History", **label),
                 self.history,
-            ]
+            ],
+            layout=plain,
         )
         self.send_button.on_click(lambda _b: self.send())
         self.cancel_button.on_click(lambda _b: self.cancel())
+        # Enter in the URL box: ipywidgets 8's TextView sends {"event": "submit"}
+        # (on_submit would do the same, with a deprecation warning).
+        self.url.on_msg(self._on_url_msg)
         self.history.observe(self._show_history, names="value")
         for w in (
             self.method,
@@ -125,7 +183,26 @@ class FetchPanel(widgets.VBox):
             options["data"] = dict(parse_qsl(text, keep_blank_values=True))
         return options
 
+    def _secrets(self) -> Secrets:
+        """The credentials the current inputs carry (URL userinfo, secret query
+        values, Authorization/Cookie header values)."""
+        secrets = Secrets()
+        secrets.add_url(self.url.value)
+        lines = [line.partition(":") for line in self.headers.value.splitlines()]
+        secrets.add_headers((n.strip(), v.strip()) for n, sep, v in lines if sep)
+        return secrets
+
+    def _mask(self, text: str, secrets: Secrets | None = None) -> str:
+        if self.show_secrets:
+            return text
+        return (secrets or self._secrets()).scrub(text)
+
+    def _redacted_url(self) -> str:
+        return self.url.value if self.show_secrets else redact_url(self.url.value)
+
     def curl_command(self) -> str:
+        """The request as a curl command line (credentials masked unless
+        ``show_secrets``)."""
         parts = ["curl", "-X", self.method.value]
         if self.follow.value:
             parts.append("-L")
@@ -139,23 +216,61 @@ class FetchPanel(widgets.VBox):
             parts += ["-H", "Content-Type: application/json"]
         if kind != "none":
             parts += ["--data-raw", text]
-        parts.append(self.url.value)
-        return " ".join(shlex.quote(p) for p in parts)
+        parts.append(self._redacted_url())
+        return self._mask(" ".join(shlex.quote(p) for p in parts))
 
     def python_code(self) -> str:
+        """The request as nbfetch code (credentials masked unless ``show_secrets``)."""
         try:
             options = self.request_options()
         except (InvalidRequest, ValueError) as exc:
             return f"# {exc}"
-        args = [repr(self.url.value)]
+        args = [repr(self._redacted_url())]
         if self.method.value != "GET":
             args.append(f"method={self.method.value!r}")
         args += [f"{k}={v!r}" for k, v in options.items()]
-        return "import nbfetch\n\nr = await nbfetch.fetch(" + ", ".join(args) + ")"
+        return self._mask("import nbfetch\n\nr = await nbfetch.fetch(" + ", ".join(args) + ")")
 
     def _update_copies(self) -> None:
         self.as_curl.value = self.curl_command()
         self.as_python.value = self.python_code()
+        self.copy_buttons.value = " ".join(
+            COPY_BUTTON.format(text=esc(text), label=label)
+            for text, label in (
+                (self.as_curl.value, "Copy curl"),
+                (self.as_python.value, "Copy Python"),
+            )
+        )
+
+    def _on_url_msg(self, _widget, content, _buffers) -> None:
+        if content.get("event") == "submit" and not self.send_button.disabled:
+            self.send()
+
+    def _form(self) -> dict:
+        return {name: getattr(self, name).value for name in FORM}
+
+    def _new_view(self) -> ResponseView:
+        """A view for the panel's output: embedded (it stays a live widget inside
+        the panel) and masked as the panel is, where this ResponseView supports it."""
+        params = inspect.signature(ResponseView).parameters
+        wanted = {"embedded": True, "show_secrets": self.show_secrets}
+        return ResponseView(
+            self.method.value, self.url.value, **{k: v for k, v in wanted.items() if k in params}
+        )
+
+    def _sent_html(self, headers, secrets: Secrets) -> str:
+        rows = "".join(
+            f'<tr><td style="font-weight:600;padding-right:1em;text-align:left">{esc(n)}</td>'
+            f'<td style="text-align:left">'
+            f"{esc(v if self.show_secrets else redact_header(n, v))}</td></tr>"
+            for n, v in headers
+        )
+        return self._mask(
+            f'<details><summary style="color:{FG_DIM}">Request headers as sent '
+            f'({len(headers)})</summary><table style="font-family:{MONO};font-size:12px">'
+            f"{rows}</table></details>",
+            secrets,
+        )
 
     # -- running ------------------------------------------------------------------------------
     def send(self) -> asyncio.Future | None:
@@ -167,25 +282,43 @@ class FetchPanel(widgets.VBox):
             options = self.request_options()
             client = self.client or default_client()
         except (InvalidRequest, ValueError) as exc:
-            self.error.value = f'<span style="color:#c62828">{esc(exc)}</span>'
+            self.error.value = f'<span style="color:{ERROR}">{esc(exc)}</span>'
             return None
-        view = ResponseView(self.method.value, self.url.value)
+        view = self._new_view()
         self._views.append(view)
-        del self._views[:-MAX_HISTORY]
+        self._forms.append(self._form())
+        self._sent.append("")
+        del self._views[:-MAX_HISTORY], self._forms[:-MAX_HISTORY], self._sent[:-MAX_HISTORY]
         self.current.children = [view]
-        label = f"{time.strftime('%H:%M:%S')}  {self.method.value} {redact_url(self.url.value)}"
-        index = len(self._views) - 1
+        self.sent.value = ""
+        label = self._mask(
+            f"{time.strftime('%H:%M:%S')}  {self.method.value} {self._redacted_url()}"
+        )
+        entry = len(self._views) - 1
+        url, method, secrets = self.url.value, self.method.value, self._secrets()
+
+        def show_sent(headers) -> None:
+            html = self._sent_html(list(headers), secrets)
+            if view in self._views:  # not yet dropped from the history
+                self._sent[self._views.index(view)] = html
+            if self.current.children and self.current.children[0] is view:
+                self.sent.value = html
+
+        def trace(event) -> None:
+            view.trace(event)
+            headers = event.details.get("headers") if event.name == "request.headers_sent" else None
+            if headers is not None:
+                show_sent(headers.items())
 
         async def go():
             try:
-                response = await client.fetch(
-                    self.url.value, self.method.value, trace=view.trace, **options
-                )
+                response = await client.fetch(url, method, trace=trace, **options)
                 view.attach_response(response)
-                self._relabel(index, f"{label}  → {response.status_code}")
+                show_sent(response.request.headers.items())
+                self._relabel(entry, f"{label}  → {response.status_code}")
                 return response
             except FetchError as exc:
-                self._relabel(index, f"{label}  → {type(exc).__name__}")
+                self._relabel(entry, f"{label}  → {type(exc).__name__}")
                 return exc
             finally:
                 self.cancel_button.disabled = True
@@ -193,7 +326,9 @@ class FetchPanel(widgets.VBox):
 
         self._task = asyncio.ensure_future(go())
         view.bind(self._task)
+        self.history.unobserve(self._show_history, names="value")
         self.history.options = [*self.history.options[-(MAX_HISTORY - 1) :], label]
+        self.history.observe(self._show_history, names="value")
         self.cancel_button.disabled = False
         return self._task
 
@@ -211,8 +346,13 @@ class FetchPanel(widgets.VBox):
             self._views[-1].cancel()
 
     def _show_history(self, change) -> None:
+        """Selecting a history entry shows its view and sent headers, and
+        refills the form (and so the "Copy as" texts) with its request."""
         options = list(self.history.options)
         if change["new"] in options:
             index = options.index(change["new"]) - (len(options) - len(self._views))
             if 0 <= index < len(self._views):
                 self.current.children = [self._views[index]]
+                self.sent.value = self._sent[index]
+                for name, value in self._forms[index].items():
+                    getattr(self, name).value = value
