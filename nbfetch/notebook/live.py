@@ -196,6 +196,8 @@ class ResponseView(widgets.VBox):
     def attach_response(self, response) -> None:
         """Show the body preview once the fetch returned its Response."""
         self.state.response = response
+        if not self.state.request_headers:  # before the headers_sent event carried them
+            self.state.request_headers = list(response.request.headers.items())
         for hop in (*response.history, response):
             self.state.secrets.add_url(hop.request.url)
             self.state.secrets.add_headers(hop.request.headers.items())

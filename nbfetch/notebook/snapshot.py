@@ -47,7 +47,7 @@ FINAL = frozenset({"response.done", "error", "cancelled"})
 #: A FetchError's phase as the waterfall's phase (a failed getaddrinfo is "dns").
 ERROR_PHASE = {"resolve": "dns", "decode": "download", **{p: p for p in PHASES}}
 #: Height of the scrolling tables (Chunks, Events, Body).
-PANE_HEIGHT = "320px"
+PANE_HEIGHT = "240px"
 #: Rows of a table a saved snapshot keeps (the live view keeps 200).
 SNAPSHOT_ROWS = 50
 
@@ -352,6 +352,7 @@ def waterfall_html(state: FetchState, now: float | None = None) -> str:
     phases, total = state.timing(now)
     end = max(total, 1e-6)
     rows, start = [], 0.0
+    # Inline padding: JupyterLab's rendered-HTML tables pad every cell by 0.5em.
     cell = "padding:1px 8px 1px 0;text-align:left"
     for name, value, running in phases:
         left, width = start / end * 100, max(value / end * 100, 0.3)
@@ -362,7 +363,8 @@ def waterfall_html(state: FetchState, now: float | None = None) -> str:
             f'background:{theme.BG_RAISED}">'
             f'<div style="margin-left:{left:.2f}%;width:{width:.2f}%;height:12px;'
             f'background:{theme.PHASE_COLOURS[name]}"></div></td>'
-            f'<td style="text-align:right;padding-left:8px;font-family:{theme.MONO}">{label}</td></tr>'
+            f'<td style="text-align:right;padding:1px 0 1px 8px;font-family:{theme.MONO}">'
+            f"{label}</td></tr>"
         )
         start += value
     shown = f"{total * 1000:.1f} ms" if state.finished else "…"
@@ -395,7 +397,7 @@ def _row(cells: list[str], numeric: set[int]) -> str:
     return (
         "<tr>"
         + "".join(
-            f'<td align="{"right" if i in numeric else "left"}">{c}</td>'
+            f'<td align="{"right" if i in numeric else "left"}" style="padding:0 6px">{c}</td>'
             for i, c in enumerate(cells)
         )
         + "</tr>"
