@@ -106,6 +106,24 @@ def test_a_view_is_at_most_ten_models_and_ends_as_a_static_snapshot(kernel):
     assert "200 OK" in view["text"] and not view["cancel_shown"]
 
 
+def test_a_bg_handle_shows_as_its_view_and_both_outputs_become_the_snapshot(kernel):
+    first = kernel.submit("h = %fetch --bg {base}/drip?numbytes=5&duration=1&chunks=5")
+    kernel.wait(first)
+    again = kernel.submit("h")
+    kernel.wait(again)
+    assert kernel.messages(again, "execute_result") == []
+    ids = {
+        m["content"]["transient"]["display_id"]
+        for msg_id in (first, again)
+        for m in kernel.messages(msg_id, "display_data")
+    }
+    assert len(ids) == 1  # one display_id: one update replaces both outputs
+    kernel.run("await h")
+    data = snapshot_update(kernel, again)
+    assert WIDGET_VIEW not in data and "200 OK" in data["text/html"]
+    assert "5 B · 5 chunks" in data["text/html"]
+
+
 def test_an_error_ends_the_view_in_an_error_state(kernel):
     msg_id = kernel.submit("r = %fetch http://127.0.0.1:1/refused")
     assert kernel.wait(msg_id)["status"] == "error"

@@ -9,64 +9,10 @@ script); bodies are truncated so a notebook never stores megabytes of output.
 
 from __future__ import annotations
 
-import base64
-import html
-import json
-
 from ..core.redact import SENSITIVE_HEADERS, redact_header, redact_url
-from ..text.render import looks_textual, status_line, timing_waterfall
+from ..text.render import status_line, timing_waterfall
+from .snapshot import FetchState, body_preview, esc, snapshot_html
 from .theme import status_colour  # noqa: F401 (the views' import of it from here)
-
-#: Body bytes shown at most in a notebook output.
-MAX_PREVIEW = 20_000
-MAX_IMAGE = 1_000_000
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def hexdump(data: bytes, limit: int = 256) -> str:
-    lines = []
-    for offset in range(0, min(len(data), limit), 16):
-        row = data[offset : offset + 16]
-        hexpart = " ".join(f"{b:02x}" for b in row)
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-        lines.append(f"{offset:08x}  {hexpart:<47}  {text}")
-    if len(data) > limit:
-        lines.append(f"… {len(data):,} bytes in all")
-    return "\n".join(lines)
-
-
-def body_preview(response) -> tuple[str, str]:
-    """(kind, text) for the body: kind is json, text, image, binary or empty."""
-    if response.path is not None:
-        return ("empty", f"(saved {response.decoded_bytes:,} bytes to {response.path})")
-    try:
-        body = response.body
-    except Exception:
-        return ("empty", "(the body has not been read)")
-    if not body:
-        return ("empty", "(empty body)")
-    ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if ctype in IMAGE_TYPES and len(body) <= MAX_IMAGE:
-        return ("image", f"data:{ctype};base64,{base64.b64encode(body).decode('ascii')}")
-    if "json" in ctype:
-        try:
-            text = json.dumps(response.json(), indent=2, ensure_ascii=False)
-            return ("json", _truncate(text, len(body)))
-        except ValueError:
-            pass
-    if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or looks_textual(body):
-        return ("text", _truncate(response.text, len(body)))
-    return ("binary", hexdump(body))
-
-
-def _truncate(text: str, size: int) -> str:
-    if len(text) <= MAX_PREVIEW:
-        return text
-    return text[:MAX_PREVIEW] + f"\n… truncated: {size:,} bytes in all"
 
 
 def headers_table(headers, *, show_secrets: bool = False) -> str:
@@ -83,8 +29,6 @@ def headers_table(headers, *, show_secrets: bool = False) -> str:
 
 def response_html(response) -> str:
     """The Response's rich HTML: the same renderer as a finished view's snapshot."""
-    from .snapshot import FetchState, snapshot_html
-
     return snapshot_html(FetchState.of_response(response))
 
 
@@ -105,8 +49,6 @@ def response_text(response) -> str:
 def response_mimebundle(response) -> dict[str, str]:
     """text/plain and text/html, credentials masked and scrubbed (a server that
     echoes the request cannot put them into a saved output)."""
-    from .snapshot import FetchState, snapshot_html
-
     state = FetchState.of_response(response)
     return {"text/plain": state.scrub(response_text(response)), "text/html": snapshot_html(state)}
 

@@ -24,8 +24,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 from ..core.errors import FetchCancelled
 from ..core.events import Event
 from . import snapshot
-from .display import esc
-from .snapshot import FetchState
+from .snapshot import FetchState, esc
 from .throttle import Throttle
 
 #: The view's tabs, in order.

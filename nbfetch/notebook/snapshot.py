@@ -12,13 +12,16 @@ all text through the fetch's ``Secrets`` unless ``show_secrets`` (D4).
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import time
 from collections import deque
 
 from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
 from ..core.redact import Secrets, redact_header, redact_url
+from ..text.render import looks_textual
 from . import theme
-from .display import body_preview, esc
 
 #: Events the waterfall is computed from (never the per-chunk ones).
 MILESTONES = frozenset(
@@ -49,7 +52,7 @@ ERROR_PHASE = {"resolve": "dns", "decode": "download", **{p: p for p in PHASES}}
 #: Height of the scrolling tables (Chunks, Events, Body).
 PANE_HEIGHT = "240px"
 #: Rows of a table a saved snapshot keeps (the live view keeps 200).
-SNAPSHOT_ROWS = 50
+SNAPSHOT_ROWS = 40
 
 
 def human_bytes(n: float) -> str:
@@ -71,6 +74,58 @@ def human_seconds(s: float) -> str:
         return f"{s:.1f} s"
     m, sec = divmod(int(s), 60)
     return f"{m}:{sec:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{sec:02d}"
+
+
+#: Body bytes shown at most in a notebook output.
+MAX_PREVIEW = 20_000
+MAX_IMAGE = 1_000_000
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def hexdump(data: bytes, limit: int = 256) -> str:
+    lines = []
+    for offset in range(0, min(len(data), limit), 16):
+        row = data[offset : offset + 16]
+        hexpart = " ".join(f"{b:02x}" for b in row)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        lines.append(f"{offset:08x}  {hexpart:<47}  {text}")
+    if len(data) > limit:
+        lines.append(f"… {len(data):,} bytes in all")
+    return "\n".join(lines)
+
+
+def body_preview(response) -> tuple[str, str]:
+    """(kind, text) for the body: kind is json, text, image, binary or empty."""
+    if response.path is not None:
+        return ("empty", f"(saved {response.decoded_bytes:,} bytes to {response.path})")
+    try:
+        body = response.body
+    except Exception:
+        return ("empty", "(the body has not been read)")
+    if not body:
+        return ("empty", "(empty body)")
+    ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype in IMAGE_TYPES and len(body) <= MAX_IMAGE:
+        return ("image", f"data:{ctype};base64,{base64.b64encode(body).decode('ascii')}")
+    if "json" in ctype:
+        try:
+            text = json.dumps(response.json(), indent=2, ensure_ascii=False)
+            return ("json", _truncate(text, len(body)))
+        except ValueError:
+            pass
+    if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or looks_textual(body):
+        return ("text", _truncate(response.text, len(body)))
+    return ("binary", hexdump(body))
+
+
+def _truncate(text: str, size: int) -> str:
+    if len(text) <= MAX_PREVIEW:
+        return text
+    return text[:MAX_PREVIEW] + f"\n… truncated: {size:,} bytes in all"
 
 
 class FetchState:
@@ -379,9 +434,10 @@ def waterfall_html(state: FetchState, now: float | None = None) -> str:
 
 
 def _table(header: list[str], rows: list[str], numeric: set[int], note: str = "") -> str:
+    # text-align inline, not align=: JupyterLab's CSS right-aligns every table cell.
     th = "".join(
-        f'<th align="{"right" if i in numeric else "left"}" '
-        f'style="position:sticky;top:0;background:{theme.BG_RAISED}">{h}</th>'
+        f'<th style="text-align:{"right" if i in numeric else "left"};position:sticky;top:0;'
+        f'background:{theme.BG_RAISED}">{h}</th>'
         for i, h in enumerate(header)
     )
     return (
@@ -397,7 +453,7 @@ def _row(cells: list[str], numeric: set[int]) -> str:
     return (
         "<tr>"
         + "".join(
-            f'<td align="{"right" if i in numeric else "left"}" style="padding:0 6px">{c}</td>'
+            f'<td style="text-align:{"right" if i in numeric else "left"};padding:0 6px">{c}</td>'
             for i, c in enumerate(cells)
         )
         + "</tr>"
