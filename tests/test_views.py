@@ -12,7 +12,13 @@ from kernel import Kernel
 
 from nbfetch.core.events import Event
 from nbfetch.demo import DemoServer
-from nbfetch.notebook.snapshot import FetchState, progress_html, snapshot_html, waterfall_html
+from nbfetch.notebook.snapshot import (
+    FetchState,
+    chunks_html,
+    progress_html,
+    snapshot_html,
+    waterfall_html,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -311,3 +317,11 @@ def test_the_snapshot_masks_what_the_request_sent():
     assert "Bearer ***" in html and "api_key=***" in html
     shown = FetchState("GET", "http://127.0.0.1/get?api_key=key-sekrit", show_secrets=True)
     assert "key-sekrit" in snapshot_html(shown)
+
+
+def test_a_finished_content_length_body_says_what_it_was():
+    state = progress_state(10)
+    state.feed(Event("response.done", 101.2, 1.2, {}))
+    html = chunks_html(state)
+    assert "no chunked body" not in html
+    assert "not chunked: a Content-Length body, 10 bytes" in html
