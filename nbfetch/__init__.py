@@ -58,23 +58,28 @@ def load_ipython_extension(ip) -> None:
     """``%load_ext nbfetch``: registers ``%fetch`` and ``%%fetch``."""
     from .notebook.display import register
     from .notebook.magics import load
+    from .notebook.tracebacks import install
 
     register(ip)
+    install(ip)
     load(ip)
 
 
 def _register_rich_display() -> None:
-    """Inside a running IPython (a kernel), a ``Response`` shows as HTML without
-    ``%load_ext``: the notebook layer registers its formatter with IPython. A
-    script never loads IPython for it (only an IPython already imported is asked)."""
+    """Inside a running IPython (a kernel), a ``Response`` shows as HTML and a
+    ``FetchError`` as a few lines without ``%load_ext``: the notebook layer registers
+    its formatter and exception handler with IPython. A script never loads IPython
+    for it (only an IPython already imported is asked)."""
     import sys
 
     ipython = sys.modules.get("IPython")
     ip = ipython.get_ipython() if ipython is not None else None
     if ip is not None:
         from .notebook.display import register
+        from .notebook.tracebacks import install
 
         register(ip)
+        install(ip)
 
 
 def unload_ipython_extension(ip) -> None:

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except FetchError as exc:
         print(f"nbfetch: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"nbfetch: hint: {exc.hint}", file=sys.stderr)
         return 2 if isinstance(exc, InvalidRequest) else 1
     except KeyboardInterrupt:
         return 130

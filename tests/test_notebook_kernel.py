@@ -268,6 +268,12 @@ def _models_of(kernel, msg_id, name):
 
 
 def test_fetch_many_waterfall_updates_live(kernel, server):
+    # A drip an earlier test cut short ends server-side at its next write: wait
+    # for it, or it counts in max_in_flight below.
+    deadline = time.monotonic() + 10
+    while server.stats["in_flight"]:
+        assert time.monotonic() < deadline, "an earlier request is still being served"
+        time.sleep(0.05)
     server.reset_stats()
     msg_id = kernel.submit(
         "rs = await nbfetch.fetch_many([base + '/delay/0.2'] * 12, max_clients=3)"

@@ -8,17 +8,23 @@ redirect whose Location carries userinfo, and credentials given with ``auth=``.
 The wire still carries the real credentials.
 """
 
+import asyncio
 import base64
+import html
 import io
 import json
 import logging
+from urllib.parse import quote, quote_plus
 
 import pytest
 from conftest import reply
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from nbfetch import AsyncClient, InvalidRequest, RedirectError
 from nbfetch.cli import main, run_cli
-from nbfetch.core.redact import redact_header, redact_url
+from nbfetch.core.headers import Headers
+from nbfetch.core.redact import Secrets, is_secret_name, redact_header, redact_url
 from nbfetch.core.urls import URL
 from nbfetch.dask import FetchResult
 from nbfetch.notebook.display import headers_table, response_mimebundle
@@ -34,9 +40,12 @@ PASSWORD = "s3cretPW7f2a"
 TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 SESSION = "sessionid9b41"
 SECRETS = (PASSWORD, TOKEN)
-#: Writers that hide cookies too; the display and the CLI show the Set-Cookie a
-#: server sent (as curl -i does), only URL userinfo is redacted there.
-COOKIE_FREE = ("history", "events repr", "event details", "request headers", "events_frame", "har")
+#: Writers that hide cookies too. The CLI hides the Set-Cookie a server sent
+#: unless --show-secrets; the rich display is the notebook layer's (VIEWS).
+COOKIE_FREE = (
+    *("history", "events repr", "event details", "request headers", "events_frame", "har"),
+    "cli",
+)
 
 
 def assert_no_secret(texts: dict[str, str], secrets=SECRETS) -> None:
@@ -338,3 +347,269 @@ def test_option_errors_do_not_echo_credentials(argv):
     with pytest.raises(InvalidRequest) as exc:
         parse_options(argv, prog="%fetch")
     assert PASSWORD not in str(exc.value) and PASSWORD not in repr(exc.value)
+
+
+# -- secret query values, headers and echoed bodies (issue 15, item 10) --------------------------
+API_KEY = "k3y-Zq81aV"
+BEARER = "tok-7Hq2Lr9w"
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("api_key", True),
+        ("ACCESS_TOKEN", True),  # an all-caps name is words too
+        ("APIKey", True),
+        ("X-Amz-Signature", True),
+        ("api%5Fkey", True),  # percent-encoded
+        ("client_secret", True),
+        ("refresh_tokens", True),
+        ("keyword", False),
+        ("monkey", False),
+        ("page", False),
+    ],
+)
+def test_is_secret_name(name, secret):
+    assert is_secret_name(name) is secret
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://h/?a=1&token=x;sig=y", "http://h/?a=1&token=***;sig=***"),  # ";" separates too
+        ("http://h/?token=a&token=b", "http://h/?token=***&token=***"),  # repeated
+        ("http://h/?api_key=a+b%2Bc&q=1", "http://h/?api_key=***&q=1"),
+        ("http://h/?token==abc", "http://h/?token=***"),
+        ("http://h/cb#access_token=x&state=1", "http://h/cb#access_token=***&state=1"),  # OAuth
+        ("http://h/a?q=key#sig=x", "http://h/a?q=key#sig=***"),
+        ("http://h/?keyword=python&token=", "http://h/?keyword=python&token="),
+    ],
+)
+def test_redact_url_masks_secret_values_in_query_and_fragment(text, shown):
+    assert redact_url(text) == shown
+
+
+_VALUE = st.text(st.characters(exclude_characters="&;#\r\n", codec="utf-8"), min_size=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(["api_key", "token", "X-Signature", "password"]), value=_VALUE)
+def test_redact_url_masks_any_secret_value(name, value):
+    for written in (value, quote(value, safe=""), quote_plus(value)):
+        assert redact_url(f"http://h/p?q=1&{name}={written}#f") == f"http://h/p?q=1&{name}=***#f"
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(st.characters(codec="utf-8", exclude_characters="*"), min_size=4))
+def test_secrets_scrub_every_form_an_echo_gives_a_query_value(value):
+    assume(value == value.strip())
+    secrets = Secrets()
+    secrets.add_url(URL.parse(f"http://h/get?api_key={quote_plus(value)}"))
+    echo = (
+        f'{{"args": {{"api_key": {json.dumps(value)}}}, "raw": {json.dumps(value, ensure_ascii=False)},'
+        f' "url": "http://h/get?api_key={quote_plus(value)}"}} <td>{html.escape(value)}</td>'
+    )
+    scrubbed = secrets.scrub(echo)
+    for form in (value, quote_plus(value), json.dumps(value)[1:-1], html.escape(value)):
+        assert form not in scrubbed
+
+
+def test_secrets_of_basic_digest_aws_cookies_and_named_headers():
+    digest = "6629fae49393a05397450978507c4ef1"
+    secrets = Secrets()
+    secrets.add_headers(
+        [
+            ("Authorization", f"Basic {TOKEN}"),
+            ("Proxy-Authorization", f'Digest username="u", realm="r", response="{digest}"'),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=AKIA4EXAMPLE/x, Signature=ab12cd34"),
+            ("Cookie", f'a=val-1234; sid="{SESSION}"; loneval99'),
+            ("Set-Cookie", "s2=srvcookie77; HttpOnly"),
+            ("X-Api-Key", API_KEY),
+            ("Content-Type", "application/json"),
+        ]
+    )
+    body = (
+        f'{{"user": "{USER}", "password": "{PASSWORD}", "auth": "Basic {TOKEN}",'
+        f' "r": "{digest}", "sig": "ab12cd34", "cred": "AKIA4EXAMPLE/x", "c": "val-1234 {SESSION}'
+        f' loneval99 srvcookie77", "k": "{API_KEY}", "ct": "application/json"}}'
+    )
+    scrubbed = secrets.scrub(body)
+    for secret in (PASSWORD, TOKEN, digest, "ab12cd34", "AKIA4EXAMPLE", "val-1234", SESSION):
+        assert secret not in scrubbed
+    for secret in ("loneval99", "srvcookie77", API_KEY):
+        assert secret not in scrubbed
+    # Basic's user name is no secret, nor is an ordinary header value
+    assert USER in scrubbed and "application/json" in scrubbed
+
+
+def test_secret_named_headers_are_hidden_unless_asked():
+    assert redact_header("X-Api-Key", API_KEY) == "***"
+    assert redact_header("X-Auth-Token", "abc", hidden=frozenset()) == "abc"
+    assert redact_header("Keep-Alive", "timeout=5") == "timeout=5"
+    h = Headers([("X-Api-Key", API_KEY), ("Authorization", f"Bearer {BEARER}")])
+    assert API_KEY not in repr(h) and BEARER not in repr(h) and "Bearer ***" in repr(h)
+    # shown: a Location's query stays, its userinfo never does
+    location = f"http://u:{PASSWORD}@h/?token=t0k"
+    assert redact_header("Location", location, hidden=frozenset()) == "http://***@h/?token=t0k"
+    assert redact_header("Location", location) == "http://***@h/?token=***"
+
+
+def test_str_of_a_url_keeps_query_values_and_every_repr_masks_them():
+    """str(URL) is what a program fetches next; reprs and errors are what a notebook saves."""
+    u = URL.parse(f"http://127.0.0.1/get?page=2&api_key={API_KEY}")
+    assert str(u) == f"http://127.0.0.1/get?page=2&api_key={API_KEY}"
+    assert repr(u) == "URL('http://127.0.0.1/get?page=2&api_key=***')"
+    exc = InvalidRequest("bad", url=u)
+    assert API_KEY not in str(exc) and API_KEY not in repr(exc)
+
+
+async def demo_fetch(demo, **kwargs):
+    async with AsyncClient() as client:
+        return await client.fetch(
+            f"{demo.url}/get?page=2&api_key={API_KEY}",
+            headers={"Authorization": f"Bearer {BEARER}", "X-Api-Key": API_KEY},
+            **kwargs,
+        )
+
+
+async def test_an_echoing_server_cannot_make_any_text_form_show_the_secrets(demo):
+    r = await demo_fetch(demo)
+    assert API_KEY in r.text and BEARER in r.text  # /get echoed both
+    (sent,) = [e for e in r.events if e.name == "request.headers_sent"]
+    assert sent["headers"]["authorization"] == f"Bearer {BEARER}"  # the Headers as sent
+    assert sent["headers"]["host"] == f"127.0.0.1:{demo.port}"
+    texts = response_texts(r)
+    del texts["str(url)"], texts["event as_dict"]  # programmatic: they keep the values
+    del texts["mimebundle"]  # the notebook layer's (VIEWS)
+    texts["request repr"] = repr(r.request)
+    texts["cli -i --timing"] = render_text(r, parse_options([str(r.url), "-i"]), head=True)
+    assert_no_secret(texts, (API_KEY, BEARER))
+    assert "api_key=***" in texts["repr(response)"] and "Bearer ***" in texts["events repr"]
+    har = r.to_har()["log"]["entries"][0]
+    assert har["request"]["url"].endswith("?page=2&api_key=***")
+    assert {"name": "api_key", "value": "***"} in har["request"]["queryString"]
+    assert {"name": "page", "value": "2"} in har["request"]["queryString"]
+
+
+async def test_har_keeps_query_values_form_fields_and_echoes_only_when_asked(demo):
+    async with AsyncClient() as client:
+        r = await client.fetch(
+            f"{demo.url}/post?api_key={API_KEY}",
+            "POST",
+            body=f"user=al&password={PASSWORD}".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": "sid=abcd1234"},
+        )
+    entry = r.to_har()["log"]["entries"][0]["request"]
+    assert entry["postData"]["text"] == "user=al&password=***"
+    assert {"name": "password", "value": "***"} in entry["postData"]["params"]
+    assert entry["cookies"] == [{"name": "sid", "value": "***"}]
+    assert_no_secret({"har": json.dumps(r.to_har())}, (API_KEY, PASSWORD, "abcd1234"))
+    kept = json.dumps(r.to_har(redact=False))
+    assert API_KEY in kept and PASSWORD in kept and "abcd1234" in kept
+
+
+def test_show_secrets_reveals_in_the_cli_output(demo):
+    url = f"{demo.url}/get?api_key={API_KEY}"
+    argv = ["-i", "-H", f"Authorization: Bearer {BEARER}", url]
+
+    def cli(argv) -> str:
+        out = io.StringIO()
+        assert asyncio.run(run_cli(parse_options(argv, prog="nbfetch"), out=out)) == 0
+        return out.getvalue()
+
+    masked = cli(argv)
+    assert API_KEY not in masked and BEARER not in masked and '"api_key": "***"' in masked
+    shown = cli(["--show-secrets", *argv])
+    assert API_KEY in shown and BEARER in shown
+
+
+async def test_a_set_cookie_is_masked_in_include_output_unless_shown(raw_server):
+    srv = redirecting_server(raw_server, b"/final")
+    async with AsyncClient() as client:
+        r = await client.fetch(srv.url + "/final")
+    assert "Set-Cookie: ***" in render_text(r, parse_options([srv.url, "-i"]), head=True)
+    shown = render_text(r, parse_options([srv.url, "-i", "--show-secrets"]), head=True)
+    assert f"Set-Cookie: sid={SESSION}; HttpOnly" in shown
+
+
+# -- a real kernel: what a front end receives, and so what a notebook saves ----------------------
+#: The cells read the secrets from the kernel's environment: iopub carries each
+#: cell's source (execute_input), which must not be what leaks them.
+KERNEL_CELLS = [
+    '%fetch -H "Authorization: Bearer {tok}" "{base}/get?api_key={key}"',
+    'r = await nbfetch.fetch(f"{base}/get?api_key={key}", headers={"Authorization": f"Bearer {tok}"})'
+    "\ndisplay(r)",
+    "r",
+    "repr(r), r.request, r.events[-1]",
+]
+
+
+def iopub_leaks(messages: list[dict], secrets: tuple[str, ...]) -> dict[str, list[str]]:
+    """Which message types (with the mime type or comm method) carry which secret."""
+    leaks: dict[str, set[str]] = {}
+    for m in messages:
+        content = m["content"]
+        kinds = [m["msg_type"]]
+        if isinstance(content.get("data"), dict):
+            kinds = [f"{m['msg_type']} {k}" for k in content["data"]] or kinds
+        for kind in kinds:
+            part = content["data"].get(kind.split(" ", 1)[-1]) if " " in kind else content
+            text = json.dumps(part)
+            for s in secrets:
+                if s in text:
+                    leaks.setdefault(kind, set()).add(s)
+    return {k: sorted(v) for k, v in leaks.items()}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(
+    strict=False,
+    reason="before the VIEWS merge (issue 15 D1/D4) the live view's comm state and the Response "
+    "rich display (display_data, execute_result) show the echoed body and str(url); it passes "
+    "with i15-views merged: remove this marker then",
+)
+def test_no_secret_reaches_the_front_end_of_a_real_kernel(demo_server, tmp_path, monkeypatch):
+    from kernel import Kernel
+
+    monkeypatch.setenv("NBFETCH_TEST_TOKEN", BEARER)
+    monkeypatch.setenv("NBFETCH_TEST_KEY", API_KEY)
+    k = Kernel(cwd=str(tmp_path))
+    try:
+        k.run(
+            "%load_ext nbfetch\nimport os, nbfetch\n"
+            f"base = {demo_server.url!r}\n"
+            "tok, key = os.environ['NBFETCH_TEST_TOKEN'], os.environ['NBFETCH_TEST_KEY']"
+        )
+        for code in KERNEL_CELLS:
+            k.run(code)
+        k.pump_for(1.0)  # a view's last updates may follow its cell's reply
+        leaks = iopub_leaks(k.iopub, (BEARER, API_KEY))
+        assert k.value(f"{API_KEY!r} in r.text and {BEARER!r} in r.text") == "True"  # echoed
+    finally:
+        k.shutdown()
+    assert not leaks, f"secrets on iopub: {leaks}"
+
+
+async def test_event_describe_is_the_text_a_view_shows_of_event_details(demo):
+    r = await demo_fetch(demo)
+    text = "\n".join(e.describe() for e in r.events)
+    assert_no_secret({"describe": text}, (API_KEY, BEARER))
+    assert "api_key=***" in text and "Bearer ***" in text
+    (sent,) = [e for e in r.events if e.name == "request.headers_sent"]
+    assert sent.describe(skip=("headers",)) == f"method=GET, url={redact_url(r.url)}"
+
+
+async def test_secret_fields_of_a_json_body_are_scrubbed_from_its_echo(demo):
+    async with AsyncClient() as client:
+        r = await client.fetch(
+            f"{demo.url}/post",
+            "POST",
+            json={"user": "al", "auth": {"password": PASSWORD}, "tokens": ["tkn-aa11", 7]},
+        )
+    assert PASSWORD in r.text and "tkn-aa11" in r.text
+    texts = {
+        "har": json.dumps(r.to_har()),
+        "cli": render_text(r, parse_options([str(r.url)]), head=False),
+    }
+    assert_no_secret(texts, (PASSWORD, "tkn-aa11"))
+    assert '"user": "al"' in texts["cli"]

@@ -157,7 +157,10 @@ class Exchange:
     def _headers_sent(self) -> None:
         request = self.request
         self.ctx.recorder.emit(
-            "request.headers_sent", {"method": request.method, "url": request.url}
+            "request.headers_sent",
+            # The Headers as sent (Host included); every text form of events
+            # redacts them (Headers repr, HAR, events_frame).
+            {"method": request.method, "url": request.url, "headers": request.headers},
         )
 
     async def _send_body(self, body) -> None:

@@ -5,9 +5,13 @@
 >>> r.events_frame()                      # doctest: +SKIP
 
 Both redact by default (``core.redact``): the values of Authorization,
-Proxy-Authorization, Cookie and Set-Cookie become ``***`` (``Basic ***``), and
-userinfo in URLs ``***@``. ``redact=False`` keeps those header values, e.g. to
-replay the requests; URL userinfo is never written (Authorization carries it).
+Proxy-Authorization, Cookie, Set-Cookie and secret-named fields (``X-Api-Key``)
+become ``***`` (``Basic ***``), so do cookie values, secret query values
+(``api_key=***``, in ``url`` and ``queryString``) and secret fields of a form
+body; userinfo in URLs becomes ``***@``; and the values the request sent are
+scrubbed from every other text (a body that echoes them: ``Secrets``).
+``redact=False`` keeps them, e.g. to replay the requests; URL userinfo is never
+written (Authorization carries it).
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from urllib.parse import parse_qsl
 from .._version import __version__
 from ..core.errors import FetchError
 from ..core.headers import Headers
-from ..core.redact import SENSITIVE_HEADERS, redact_headers, redact_url
+from ..core.redact import (
+    REDACTED,
+    SENSITIVE_HEADERS,
+    Secrets,
+    is_secret_name,
+    redact_headers,
+    redact_pairs,
+    redact_url,
+)
+from ..core.urls import URL
 
 MAX_HAR_TEXT = 1_000_000
 
@@ -33,29 +46,53 @@ def _headers(headers, hidden: frozenset[str]) -> list[dict]:
     return [{"name": n, "value": v} for n, v in redact_headers(headers.items(), hidden)]
 
 
-def _entry(
-    response, hop_start: float, fetch_wall: float, fetch_start: float, hidden: frozenset[str]
-) -> dict:
+def _pairs(text: str, redact: bool) -> list[dict]:
+    """Form-style name=value pairs (a query, a urlencoded body), secret values masked."""
+    return [
+        {"name": k, "value": REDACTED if redact and v and is_secret_name(k) else v}
+        for k, v in parse_qsl(text, keep_blank_values=True)
+    ]
+
+
+def _cookies(values: list[str], redact: bool) -> list[dict]:
+    """HAR cookies of Cookie values (``a=1; b=2``) or Set-Cookie values (the first
+    pair is the cookie, RFC 6265 section 4.1.1; its attributes are not kept)."""
+    cookies = []
+    for value in values:
+        for pair in value.split(";"):
+            name, _, v = pair.strip().partition("=")
+            cookies.append({"name": name, "value": REDACTED if redact else v})
+    return cookies
+
+
+def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float, redact: bool) -> dict:
+    hidden = SENSITIVE_HEADERS if redact else frozenset()
     request = response.request
+    secrets = Secrets()
+    if redact:
+        secrets.add_request(request)
+        secrets.add_headers(response.headers.items())
     timing = response.timing
     body = request.body if isinstance(request.body, bytes) else None
     entry_request = {
         "method": request.method,
-        "url": str(request.url),
+        "url": redact_url(request.url) if redact else str(request.url),
         "httpVersion": "HTTP/1.1",
-        "cookies": [],
+        "cookies": _cookies(request.headers.get_list("cookie"), redact),
         "headers": _headers(request.headers, hidden),
-        "queryString": [
-            {"name": k, "value": v} for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-        ],
+        "queryString": _pairs(request.url.query, redact),
         "headersSize": -1,
         "bodySize": len(body) if body is not None else 0,
     }
     if body is not None:
-        entry_request["postData"] = {
-            "mimeType": request.headers.get("content-type", ""),
-            "text": body.decode("utf-8", errors="replace"),
-        }
+        mime = request.headers.get("content-type", "")
+        text = body.decode("utf-8", errors="replace")
+        post = {"mimeType": mime, "text": secrets.scrub(text)}
+        if mime.startswith("application/x-www-form-urlencoded"):
+            post["params"] = _pairs(text, redact)
+            if redact:  # a form's secret fields are what a query's are
+                post["text"] = redact_pairs(post["text"])
+        entry_request["postData"] = post
     content = {"size": response.decoded_bytes, "mimeType": response.headers.get("content-type", "")}
     try:
         body_bytes = response.body
@@ -63,7 +100,7 @@ def _entry(
         body_bytes = None
     if body_bytes is not None and len(body_bytes) <= MAX_HAR_TEXT:
         try:
-            content["text"] = body_bytes.decode("utf-8")
+            content["text"] = secrets.scrub(body_bytes.decode("utf-8"))
         except UnicodeDecodeError:
             content["text"] = base64.b64encode(body_bytes).decode("ascii")
             content["encoding"] = "base64"
@@ -88,7 +125,10 @@ def _entry(
             "status": response.status_code,
             "statusText": response.reason,
             "httpVersion": response.http_version,
-            "cookies": [],
+            "cookies": [
+                _cookies([v.partition(";")[0]], redact)[0]
+                for v in response.headers.get_list("set-cookie")
+            ],
             "headers": _headers(response.headers, hidden),
             "content": content,
             "redirectURL": redact_url(response.headers.get("location", "")),
@@ -102,15 +142,14 @@ def _entry(
 
 def to_har(response, *, redact: bool = True) -> dict:
     """HAR 1.2 for the fetch: one entry per hop (redirects first), timings from the events.
-    ``redact=False`` keeps the credential header values (see the module docstring)."""
-    hidden = SENSITIVE_HEADERS if redact else frozenset()
+    ``redact=False`` keeps the credentials (see the module docstring)."""
     rec = response._recorder
     fetch_start = rec.events[0].time if rec.events else rec.start
     entries = []
     for hop in [*response.history, response]:
         start_index = rec.hop_starts[hop._hop]
         hop_start = rec.events[start_index].time if start_index < len(rec.events) else fetch_start
-        entries.append(_entry(hop, hop_start, rec.wall, fetch_start, hidden))
+        entries.append(_entry(hop, hop_start, rec.wall, fetch_start, redact))
     return {
         "log": {
             "version": "1.2",
@@ -123,22 +162,31 @@ def to_har(response, *, redact: bool = True) -> dict:
 
 def events_frame(response, *, redact: bool = True):
     """The events as a pandas DataFrame: name, offset (s), time, and one column per detail
-    (text for anything else than a number, str, bool or None; URLs with userinfo
-    redacted, header values as in ``to_har``)."""
+    (text for anything else than a number, str, bool or None; URLs and header
+    values redacted as in ``to_har``, and the request's secret values scrubbed
+    from every text)."""
     hidden = SENSITIVE_HEADERS if redact else frozenset()
     try:
         import pandas as pd
     except ImportError:
         raise ImportError("events_frame() needs pandas: pip install pandas") from None
+    secrets = Secrets()
+    if redact:
+        for hop in [*response.history, response]:
+            secrets.add_request(hop.request)
     rows = []
     for e in response.events:
         row = {"name": e.name, "offset": e.offset, "time": e.time}
         for key, value in e.details.items():
-            if isinstance(value, (int, float, str, bool, type(None))):
+            if isinstance(value, str):
+                row[key] = secrets.scrub(value)
+            elif isinstance(value, (int, float, bool, type(None))):
                 row[key] = value
             elif isinstance(value, Headers):
                 row[key] = value.describe(hidden)
+            elif isinstance(value, URL):
+                row[key] = redact_url(value) if redact else str(value)
             else:
-                row[key] = str(value)  # a URL's str redacts its userinfo
+                row[key] = secrets.scrub(str(value))
         rows.append(row)
     return pd.DataFrame(rows)

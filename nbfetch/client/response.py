@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol
 from ..core.errors import FetchError, HTTPStatusError
 from ..core.events import Event, Timing
 from ..core.headers import Headers
+from ..core.redact import redact_url
 from ..core.request import Request
 from ..core.urls import URL
 from .recorder import Recorder
@@ -298,7 +299,7 @@ class Response:
     # Rich display (text/html in a notebook) is the notebook layer's: it registers
     # its formatter with IPython (nbfetch.notebook.display.register).
     def __repr__(self) -> str:
-        return f"<Response [{self.status_code} {self.reason}] {self.url}>"
+        return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}>"
 
 
 class StreamContext:

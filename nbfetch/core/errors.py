@@ -16,6 +16,8 @@ userinfo redacted (``http://***@host/``), even for a string the parser rejected.
 
 from __future__ import annotations
 
+import re
+
 from .redact import redact_url
 
 __all__ = [
@@ -45,8 +47,16 @@ class FetchError(Exception):
 
     default_phase = "request"
 
-    def __init__(self, message: str, *, url: object = None, phase: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: object = None,
+        phase: str | None = None,
+        hint: str | None = None,
+    ):
         self.message = message
+        self._hint = hint
         # Redacted when stored: the password never reaches str(), repr(), events or logs.
         self.url = None if url is None else redact_url(url)
         # A class with its own phase (ConnectError: connect) knows where it happened.
@@ -60,6 +70,13 @@ class FetchError(Exception):
         where = f" [{self.phase}]" if self.phase else ""
         target = f" ({self.url})" if self.url else ""
         return f"{self.message}{where}{target}"
+
+    @property
+    def hint(self) -> str | None:
+        """What to try for a common cause (a host that does not resolve, a refused
+        port, a certificate, which timeout or limit fired), or None. Plain text,
+        so the notebook and the ``nbfetch`` command both show it."""
+        return self._hint or _hint_for(self)
 
     def with_context(self, url: object, phase: str | None = None) -> FetchError:
         """Fill in the URL and phase where the raiser did not know them."""
@@ -103,8 +120,9 @@ class FetchTimeout(FetchError):
         phase: str | None = None,
         timeout: str | None = None,
         seconds: float | None = None,
+        hint: str | None = None,
     ):
-        super().__init__(message, url=url, phase=phase)
+        super().__init__(message, url=url, phase=phase, hint=hint)
         self.timeout = timeout
         self.seconds = seconds
 
@@ -151,3 +169,64 @@ class HTTPStatusError(FetchError):
     def __init__(self, message: str, *, url: object = None, response: object = None):
         super().__init__(message, url=url)
         self.response = response
+
+
+# The %fetch / nbfetch option that sets each timeout (queue_timeout has none).
+_TIMEOUT_OPTIONS = {
+    "request_timeout": "--timeout",
+    "connect_timeout": "--connect-timeout",
+    "read_timeout": "--read-timeout",
+}
+_LIMIT = re.compile(r"\b(max_[a-z_]+)\b")
+_LIMIT_BY_TEXT = (("header fields", "max_headers"), ("informational", "max_informational"))
+
+
+def _hint_for(exc: FetchError) -> str | None:
+    """The hint for the common causes, from the error's class, phase and message."""
+    text = exc.message.lower()
+    if isinstance(exc, TLSError):
+        if "mismatch" in text:
+            return (
+                "the certificate is for another host name: use the name it was issued for"
+                " (or an IP address it lists)"
+            )
+        if "expired" in text:
+            return "the server's certificate has expired (or this machine's clock is wrong)"
+        if "certificate" in text or "issuer" in text or "self-signed" in text:
+            return (
+                "the certificate is not signed by a CA this machine trusts: pass"
+                " verify='ca.pem' (the CA bundle) to AsyncClient; -k / verify=False"
+                " only for a test server"
+            )
+        if "wrong version number" in text or "record layer" in text:
+            return "the port does not speak TLS: is it a plain http:// server?"
+        return None
+    if isinstance(exc, ConnectError):
+        if exc.phase == "resolve":
+            return "the host name does not resolve: check its spelling, then the network/DNS"
+        if "refused" in text:
+            return "nothing listens on that port: is the server running, is the port right?"
+        if "unreachable" in text:
+            return "no route to that address: check the address and the network"
+        return None
+    if isinstance(exc, FetchTimeout) and exc.timeout:
+        option = _TIMEOUT_OPTIONS.get(exc.timeout)
+        how = f"{exc.timeout}=... (%fetch {option} SECONDS)" if option else f"{exc.timeout}=..."
+        return f"{exc.timeout} is {exc.seconds} s: if the server is just slow, raise it: {how}"
+    if isinstance(exc, TooLargeError):
+        if "raise the limit" in text:
+            return None  # the message already says which limit and what to do
+        found = _LIMIT.search(exc.message)
+        name = found.group(1) if found else None
+        for words, limit in _LIMIT_BY_TEXT:
+            if name is None and words in text:
+                name = limit
+        if name is None:
+            return None
+        return (
+            f"the limit is {name}: raise it with AsyncClient(limits=Limits({name}=...))"
+            " if you trust the server"
+        )
+    if isinstance(exc, ProtocolError) and exc.phase == "wait" and not isinstance(exc, DecodeError):
+        return "the reply is not HTTP/1.1: is that port HTTPS (use https://) or not a web server?"
+    return None

@@ -28,7 +28,11 @@ gaps between consecutive milestones, so they add up to ``total`` exactly::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
+
+from .headers import Headers
+from .redact import redact_url
+from .urls import URL
 
 PHASES = ("redirect", "queue", "dns", "connect", "tls", "send", "wait", "download")
 
@@ -71,9 +75,25 @@ class Event:
     def as_dict(self) -> dict:
         return {"name": self.name, "offset": self.offset, **self.details}
 
+    def describe(self, skip: Container[str] = ()) -> str:
+        """The details as ``key=value`` text a view or log may show: a URL (``str``
+        keeps its secret query values) as ``redact_url`` shows it, Headers with
+        their credentials hidden. ``skip`` leaves keys out (``headers``)."""
+        return ", ".join(f"{k}={detail_text(v)}" for k, v in self.details.items() if k not in skip)
+
     def __repr__(self) -> str:
+        # The reprs of URL and Headers details mask credentials (core.redact).
         details = ", ".join(f"{k}={v!r}" for k, v in self.details.items())
         return f"<Event +{self.offset * 1000:.3f}ms {self.name}{' ' + details if details else ''}>"
+
+
+def detail_text(value: object) -> str:
+    """An event detail as text, credentials masked (``Event.describe``)."""
+    if isinstance(value, URL):
+        return redact_url(value)
+    if isinstance(value, Headers):
+        return value.describe()
+    return str(value)
 
 
 Subscriber = Callable[[Event], object]

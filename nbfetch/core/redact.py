@@ -11,13 +11,19 @@ through these functions, so a new kind of secret is added here once.
   it, and only its text forms are redacted.
 * Query parameters whose names mark them as credentials (``api_key``,
   ``token``, ``signature``, ... : ``is_secret_name``) are shown as ``name=***``.
-* ``SENSITIVE_HEADERS`` hold credentials: their values are hidden in exports
-  (HAR), in ``Headers`` reprs and in the notebook views unless the caller asks
-  to keep them.
+* ``SENSITIVE_HEADERS``, and fields with a secret name (``X-Api-Key``), hold
+  credentials: their values are hidden in exports (HAR), in ``Headers`` reprs,
+  in ``-i`` text and in the notebook views unless the caller asks to keep them.
 * ``Secrets`` remembers the values a request sent (credentials in headers,
   userinfo, secret query values) and scrubs them from any text, whatever
   carries them: a server that echoes the request (``/get``) cannot make a saved
-  notebook show them.
+  notebook show them. Over-masking is the safe error: a secret "json" also
+  masks "application/***".
+
+Not recognised (send such secrets in a header named as one, or mask them
+yourself): a secret in a URL path (``/hooks/T00/B00/XXXX``), in a header or
+field with an ordinary name, in a body that is neither a form nor JSON, and
+values under 4 characters in text other than URLs and headers.
 
 >>> redact_url("http://user:secret@[bad/x")         # one the parser rejects, too
 'http://***@[bad/x'
@@ -29,9 +35,13 @@ through these functions, so a new kind of secret is added here once.
 
 from __future__ import annotations
 
+import binascii
+import html
+import json
 import re
+from base64 import b64decode
 from collections.abc import Iterable
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 REDACTED = "***"
 
@@ -59,36 +69,51 @@ SECRET_NAME_WORDS = frozenset(
         "credentials",
         "session",
         "sessionid",
+        "jwt",
+        "bearer",
     }
 )
-_NAME_WORDS = re.compile(r"[A-Za-z][a-z]*|[0-9]+")
+# Words of a name: an all-caps run (``ACCESS_TOKEN``, the ``API`` of ``APIKey``),
+# a capitalised or lower-case word (``accessToken``), digits.
+_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # A query parameter: RFC 3986 section 3.4 leaves its syntax to the application;
 # "&" (or ";") separated name=value pairs are the HTML form convention.
-_QUERY_PAIR = re.compile(r"([^&;=#]*)=([^&;#]*)")
+_QUERY_PAIR = re.compile(r"([^?&;=#]*)=([^&;#]*)")
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a parameter called ``name`` holds a credential: one of its words
-    (split at ``_``, ``-``, ``.`` and camelCase) is in ``SECRET_NAME_WORDS``.
+    (split at ``_``, ``-``, ``.`` and camelCase; a plural too), or all of them
+    run together, is in ``SECRET_NAME_WORDS``.
 
-    >>> [is_secret_name(n) for n in ("api_key", "X-Amz-Signature", "accessToken", "keyword")]
+    >>> [is_secret_name(n) for n in ("api_key", "X-Amz-Signature", "ACCESS_TOKEN", "keyword")]
     [True, True, True, False]
     """
-    words = [w.lower() for w in _NAME_WORDS.findall(unquote_plus(name))]
-    return any(w in SECRET_NAME_WORDS for w in words) or "".join(words) in SECRET_NAME_WORDS
+    words = [w.lower() for w in _NAME_WORDS.findall(unquote(name))]
+    candidates = {*words, "".join(words)}  # "ApiKey" is "apikey" too
+    candidates |= {w[:-1] for w in candidates if w.endswith("s")}  # plurals: "tokens"
+    return not candidates.isdisjoint(SECRET_NAME_WORDS)
+
+
+def _mask_pair(m: re.Match) -> str:
+    name, value = m.group(1), m.group(2)
+    return f"{name}={REDACTED}" if value and is_secret_name(name) else m.group(0)
+
+
+def redact_pairs(text: str) -> str:
+    """``name=value`` pairs (a query, a form body) with secret-named values masked.
+
+    >>> redact_pairs("user=al&password=hunter2&x=1")
+    'user=al&password=***&x=1'
+    """
+    return _QUERY_PAIR.sub(_mask_pair, text)
 
 
 def _redact_query(text: str) -> str:
-    before, q, rest = text.partition("?")
-    if not q:
-        return text
-    query, hash_, fragment = rest.partition("#")
-
-    def mask(m: re.Match) -> str:
-        name, value = m.group(1), m.group(2)
-        return f"{name}={REDACTED}" if value and is_secret_name(name) else m.group(0)
-
-    return f"{before}?{_QUERY_PAIR.sub(mask, query)}{hash_}{fragment}"
+    # The fragment too: OAuth 2.0's implicit grant (RFC 6749 section 4.2.2)
+    # returns "#access_token=..." there, and the browser's address is shown.
+    cut = min((i for i in map(text.find, "?#") if i != -1), default=len(text))
+    return text[:cut] + redact_pairs(text[cut:])
 
 
 def redact_url(url: object) -> str:
@@ -123,17 +148,19 @@ def _bad_port(authority: str) -> bool:
 
 
 def redact_header(name: str, value: str, hidden: frozenset[str] = SENSITIVE_HEADERS) -> str:
-    """``value`` as text may show it: the credentials of a header in ``hidden``
-    are replaced (the authentication scheme stays: ``Basic ***``), and the
-    userinfo of a URL-valued header is always redacted."""
+    """``value`` as text may show it: the credentials of a header in ``hidden``,
+    or with a secret name (``X-Api-Key``, ``X-Auth-Token``) unless ``hidden`` is
+    empty, are replaced (the authentication scheme stays: ``Basic ***``); a
+    URL-valued header is shown as ``redact_url`` shows it, always."""
     lowered = name.lower()
-    if lowered in hidden:
+    if lowered in hidden or (hidden and is_secret_name(name)):
         if lowered in ("authorization", "proxy-authorization"):
             scheme, space, _ = value.strip().partition(" ")
             return f"{scheme} {REDACTED}" if space else REDACTED
         return REDACTED
     if lowered in URL_HEADERS:
-        return redact_url(value)
+        # Shown (hidden empty): the query stays, userinfo never (the URL docs).
+        return redact_url(value) if hidden else _redact_userinfo(value)
     return value
 
 
@@ -145,7 +172,17 @@ def redact_headers(
 
 
 #: Shorter values are not scrubbed from text: "1" or "on" would mask half a page.
+#: A longer value is masked wherever it occurs, inside other words too: a
+#: password "json" also masks "application/***". Over-masking is the safe error.
 MIN_SECRET_LENGTH = 4
+#: A request body larger than this is not parsed for secret fields (a form or
+#: JSON body with credentials is small; an upload is not parsed on the loop).
+MAX_BODY_SCANNED = 64 * 1024
+# RFC 9110 section 11.4: credentials = auth-scheme [ token68 / #auth-param ].
+_AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+#: auth-params that are credentials besides the secret-named ones: Digest's
+#: response is a hash of the password (RFC 7616 section 3.4.1), open to guessing.
+_SECRET_AUTH_PARAMS = frozenset({"response", "cnonce", "nonce"})
 
 
 class Secrets:
@@ -168,16 +205,29 @@ class Secrets:
         return bool(self._values)
 
     def add(self, value: str) -> None:
-        """Scrub ``value`` (if it is long enough to mean something) from now on."""
+        """Scrub ``value`` (if it is long enough to mean something) from now on,
+        also as the text a JSON or HTML writer makes of it (an echo in a JSON
+        body, a view's escaped HTML)."""
         value = value.strip()
-        if len(value) >= MIN_SECRET_LENGTH and value not in self._values:
-            self._values.add(value)
-            # Longest first, so a value that contains another is masked whole.
-            alternatives = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+        if len(value) < MIN_SECRET_LENGTH:
+            return
+        forms = {value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
+        if forms <= self._values:
+            return
+        self._values |= forms
+        # Longest first, so a value that contains another is masked whole.
+        alternatives = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+
+    def _add_encoded(self, value: str) -> None:
+        """A value from a URL: as written, and as a server decodes it (``%2B``
+        is "+", and a form decoder reads "+" as a space)."""
+        for form in (value, unquote(value), unquote_plus(value)):
+            self.add(form)
 
     def add_url(self, url: object) -> None:
-        """The userinfo and the secret query values of ``url`` (text or ``URL``)."""
+        """The userinfo and the secret query and fragment values of ``url``
+        (text or ``URL``)."""
         username, password = getattr(url, "username", None), getattr(url, "password", None)
         text = str(url) if username is None else ""
         if text:  # a string: take its userinfo apart the way the parser does
@@ -188,29 +238,91 @@ class Secrets:
                 username, _, password = userinfo.partition(":")
         for part in (username, password):
             if part:
-                self.add(part)
-                self.add(unquote_plus(part))
+                self._add_encoded(part)
         query = getattr(url, "query", None)
         if query is None:
-            query = str(url).partition("?")[2].partition("#")[0]
-        for m in _QUERY_PAIR.finditer(query):
-            if is_secret_name(m.group(1)) and m.group(2):
-                self.add(m.group(2))
-                self.add(unquote_plus(m.group(2)))
+            query = str(url).partition("?")[2]
+        fragment = getattr(url, "fragment", None) or ""
+        self._add_pairs(f"{query}#{fragment}")
+
+    def _add_pairs(self, text: str) -> None:
+        for m in _QUERY_PAIR.finditer(text):
+            if m.group(2) and is_secret_name(m.group(1)):
+                self._add_encoded(m.group(2))
 
     def add_headers(self, items: Iterable[tuple[str, str]]) -> None:
-        """The credentials of the ``SENSITIVE_HEADERS`` among ``items``: the
-        whole value and, for ``Authorization``, the part after the scheme; each
-        cookie value of a ``Cookie`` header (RFC 6265 section 4.2.1)."""
+        """The credentials among header fields ``items``: for ``Authorization``
+        the part after the scheme, Basic's password decoded, the values of
+        auth-params (Digest, AWS ``Signature=``); each cookie value of a
+        ``Cookie`` (RFC 6265 section 4.2.1) or ``Set-Cookie``; the value of a
+        secret-named field (``X-Api-Key``, ``X-Auth-Token``)."""
         for name, value in items:
             lowered = name.lower()
             if lowered in ("authorization", "proxy-authorization"):
-                self.add(value.strip().partition(" ")[2] or value)
+                self._add_credentials(value.strip())
             elif lowered == "cookie":
                 for pair in value.split(";"):
-                    self.add(pair.partition("=")[2])
+                    self._add_cookie(pair)
             elif lowered == "set-cookie":
-                self.add(value.partition(";")[0].partition("=")[2])
+                self._add_cookie(value.partition(";")[0])
+            elif is_secret_name(name):
+                self.add(value)
+
+    def _add_cookie(self, pair: str) -> None:
+        name, eq, value = pair.partition("=")
+        value = value.strip() if eq else name.strip()
+        self.add(value)
+        if len(value) > 1 and value[0] == value[-1] == '"':  # RFC 6265 4.1.1 DQUOTE
+            self.add(value[1:-1])
+
+    def _add_credentials(self, value: str) -> None:
+        scheme, _, rest = value.partition(" ")
+        rest = rest.strip()
+        if not rest:  # no scheme: the whole value is the credential
+            self.add(value)
+            return
+        self.add(rest)
+        if scheme.lower() == "basic":
+            # RFC 7617 section 2: base64 of user-id ":" password; a body may
+            # echo the password decoded. The user name is not a secret, unless
+            # it is all there is (a token as the user: "TOKEN:").
+            try:
+                decoded = b64decode(rest, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return
+            user, _, password = decoded.partition(":")
+            self.add(password or user)
+            return
+        for m in _AUTH_PARAM.finditer(rest):
+            param, raw = m.group(1), m.group(2)
+            if param.lower() in _SECRET_AUTH_PARAMS or is_secret_name(param):
+                self.add(raw.strip('"'))
+
+    def add_request(self, request) -> None:
+        """A ``Request``'s URL, headers and the secret fields of a form or JSON body."""
+        self.add_url(request.url)
+        self.add_headers(request.headers.items())
+        body, ctype = request.body, request.headers.get("content-type", "")
+        if not isinstance(body, bytes) or len(body) > MAX_BODY_SCANNED:
+            return
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            self._add_pairs(body.decode("utf-8", errors="replace"))
+        elif "json" in ctype:
+            try:
+                self._add_json(json.loads(body))
+            except ValueError:  # not JSON after all: nothing to take apart
+                pass
+
+    def _add_json(self, value, secret: bool = False) -> None:
+        """String values under secret-named keys (``{"password": ...}``), at any depth."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._add_json(v, secret or is_secret_name(str(k)))
+        elif isinstance(value, list):
+            for v in value:
+                self._add_json(v, secret)
+        elif secret and isinstance(value, str):
+            self.add(value)
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``***``."""

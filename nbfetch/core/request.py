@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from .errors import InvalidRequest
 from .headers import Headers, HeaderSource
 from .protocol import build_request
+from .redact import redact_url
 from .urls import URL
 
 BodySource = bytes | bytearray | memoryview | str | AsyncIterable[bytes] | None
@@ -206,4 +207,4 @@ class Request:
         return request
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url}>"
+        return f"<Request {self.method} {redact_url(self.url)}>"

@@ -7,7 +7,9 @@ query are percent-encoded where RFC 3986 requires it. Control characters (CR, LF
 NUL, TAB, ...) anywhere in a URL are refused before anything is resolved or sent:
 they are how header injection through a URL starts (CPython CVE-2019-9740).
 A URL's text forms (``str``, ``repr``) show userinfo as ``***@`` (``core.redact``);
-the ``username`` and ``password`` attributes keep it for Basic auth.
+the ``username`` and ``password`` attributes keep it for Basic auth. ``repr``
+also masks secret query values (``?api_key=***``); ``str`` keeps them, so
+``str(r.url)`` can build the next request.
 
 >>> u = URL.parse("http://Bücher.example:8080/a b?q=ü#top")
 >>> u.host, u.port, u.target
@@ -154,7 +156,9 @@ class URL:
         return self._text("" if self.username is None else f"{REDACTED}@")
 
     def __repr__(self) -> str:
-        return f"URL({str(self)!r})"
+        """Secret query values masked too (``redact_url``); ``str`` keeps them, as
+        it is the URL a program fetches next (httpx's reprs mask, its str keeps)."""
+        return f"URL({redact_url(self)!r})"
 
     def _key(self) -> tuple:
         return (self._text(""), self.username, self.password)

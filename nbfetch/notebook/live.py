@@ -186,6 +186,14 @@ class ResponseView(widgets.VBox):
                 self.state.end_cancelled(None)
         else:
             self.state.fail(exc)
+        hint = getattr(exc, "hint", None)  # FetchError.hint: what to try
+        if hint and self.state.error is not None:
+            self.state.error["hint"] = hint
+        if self._finalised:  # already ended by its task: show the hint too
+            self._render_all()
+            if self._closed:
+                self._publish_snapshot()
+            return
         self._finish()
 
     def show_tab(self, title: str) -> None:

@@ -23,15 +23,19 @@ Client and JetBrains HTTP Client::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shlex
+import signal
+import threading
 from typing import Any
 
 from ..client import AsyncClient
 from ..client.api import default_client
-from ..core.errors import FetchCancelled, InvalidRequest
+from ..core.errors import FetchCancelled, FetchError, InvalidRequest
 from ..text.options import FetchOptions, HelpShown, parse_header, parse_options
 from ..text.render import render_text
+from .tracebacks import mark_shown
 
 HELPER = "__nbfetch_magics__"
 _LINE = re.compile(r"^(?P<target>[A-Za-z_][\w.]*\s*=\s*)?%fetch(?P<args>(\s.*)?)$")
@@ -71,13 +75,46 @@ def _ipython():
 def _expand(text: str) -> list[str]:
     """IPython's ``{var}`` / ``$var`` expansion, one shell word at a time: a word
     that is not a valid template (JSON such as ``{"a": 1}``) stays as written,
-    instead of making the whole line fall back to no expansion at all."""
+    instead of making the whole line fall back to no expansion at all. A template
+    naming an undefined variable is an error before anything is sent (IPython
+    would leave ``{nosuchvar}`` in the URL)."""
     try:
         words = shlex.split(text)
     except ValueError as exc:
         raise InvalidRequest(f"%fetch: {exc}") from None
     ip = _ipython()
-    return [ip.var_expand(word) for word in words] if ip is not None else words
+    if ip is None:
+        return words
+    expanded = [ip.var_expand(word) for word in words]
+    for word, out in zip(words, expanded, strict=True):
+        if out == word and _TEMPLATE_NAME.search(word):
+            _check_template(word, ip.user_ns)
+    return expanded
+
+
+# "{name...}" or "$name": what IPython's var_expand tries to fill in.
+_TEMPLATE_NAME = re.compile(r"\{[A-Za-z_]|(?<!\$)\$[A-Za-z_]")
+
+
+def _check_template(word: str, namespace: dict) -> None:
+    """Why IPython left ``word`` unexpanded, if it names a variable that is not
+    there; other failures (JSON braces, a format spec) leave the word as written."""
+    from IPython.utils.text import DollarFormatter
+
+    try:
+        DollarFormatter().vformat(word, [], namespace)
+    except (KeyError, NameError) as exc:
+        # "{name}" is a NameError from DollarFormatter's eval, "$name" a KeyError.
+        name = str(getattr(exc, "name", None) or (exc.args[0] if exc.args else ""))
+        if name.isidentifier():
+            raise InvalidRequest(
+                f"%fetch: name {name!r} is not defined",
+                hint=f"define {name} first, or write {{{{{name}}}}} for a literal {{{name}}}",
+            ) from None
+    except AttributeError as exc:
+        raise InvalidRequest(f"%fetch: {exc}") from None
+    except Exception:  # not a template (JSON, a format spec): keep the word
+        pass
 
 
 def _client_for(opts: FetchOptions) -> tuple[AsyncClient, bool]:
@@ -94,17 +131,48 @@ def _display(obj) -> None:
 
 async def run_fetch(opts: FetchOptions):
     """Start one fetch on the running loop with a live view; returns the Response,
-    or a ``FetchHandle`` at once with ``--bg``."""
+    or a ``FetchHandle`` at once with ``--bg``. The view always ends in a final
+    state: done, or the error (invalid URL included), cancelled or interrupted."""
     from .live import FetchHandle, ResponseView
 
-    client, own_client = _client_for(opts)
-    view = None if opts.quiet else ResponseView(opts.method, opts.url)
-    kwargs = dict(opts.fetch_kwargs)
+    view = (
+        None if opts.quiet else ResponseView(opts.method, opts.url, show_secrets=opts.show_secrets)
+    )
     if view is not None:
-        kwargs["trace"] = view.trace
         if opts.stream:
             view.show_tab("Chunks")  # --stream: watch the chunks come in
         _display(view)
+    try:
+        task = _start(opts, view)
+    except BaseException as exc:
+        _fail(view, exc)
+        raise
+    if opts.background:
+        return FetchHandle(task, view)
+    with _watch_interrupt() as interrupted:
+        try:
+            return await task
+        except asyncio.CancelledError:
+            cancel = _our_cancellation(opts, view, interrupted())
+            if cancel is None:
+                raise  # someone else's: propagate it untouched
+            _fail(view, cancel)
+            raise cancel from None
+        except KeyboardInterrupt:  # SIGINT with Python's own handler (no asyncio kernel)
+            task.cancel()
+            cancel = FetchCancelled("interrupted", url=opts.url, phase=_phase(view))
+            _fail(view, cancel)
+            raise cancel from None
+        except BaseException as exc:
+            _fail(view, exc)
+            raise
+
+
+def _start(opts: FetchOptions, view) -> asyncio.Future:
+    client, own_client = _client_for(opts)
+    kwargs = dict(opts.fetch_kwargs)
+    if view is not None:
+        kwargs["trace"] = view.trace
 
     async def go():
         try:
@@ -112,6 +180,9 @@ async def run_fetch(opts: FetchOptions):
                 response = await client.download(opts.url, opts.output, opts.method, **kwargs)
             else:
                 response = await client.fetch(opts.url, opts.method, **kwargs)
+        except BaseException as exc:
+            _fail(view, exc)  # a --bg view finishes too, awaited or not
+            raise
         finally:
             if own_client:
                 await client.aclose()
@@ -124,18 +195,60 @@ async def run_fetch(opts: FetchOptions):
     task = asyncio.ensure_future(go())
     if view is not None:
         view.bind(task)
-    if opts.background:
-        return FetchHandle(task, view)
+    return task
+
+
+def _fail(view, exc: BaseException) -> None:
+    """Drive the view to its final state; an error it shows is then one line in the cell."""
+    if view is None:
+        return
+    view.fail(exc)
+    if isinstance(exc, FetchError):
+        mark_shown(exc)
+
+
+def _phase(view) -> str | None:
+    return (view.error or {}).get("phase") if view is not None else None
+
+
+def _our_cancellation(opts: FetchOptions, view, interrupted: bool) -> FetchCancelled | None:
+    """The FetchCancelled a CancelledError of the awaiting cell stands for, or None
+    when the cancellation is not ours to turn into an error."""
+    task = asyncio.current_task()
+    if interrupted:
+        # ipykernel turns Kernel → Interrupt (SIGINT) into cancelling the cell's
+        # task: the cell ends here, as the Cancel button would end it.
+        if task is not None and hasattr(task, "uncancel"):
+            task.uncancel()  # the cancellation is consumed (Python 3.11+ bookkeeping)
+        return FetchCancelled("interrupted", url=opts.url, phase=_phase(view))
+    if view is not None and view.cancel_requested and not _current_task_cancelling():
+        # The Cancel button: the fetch stopped, the cell did not fail on its own.
+        return FetchCancelled("cancelled by the Cancel button", url=opts.url, phase=_phase(view))
+    return None
+
+
+@contextlib.contextmanager
+def _watch_interrupt():
+    """Notes a SIGINT (Kernel → Interrupt) while the cell awaits, passing it on to
+    the handler in place (ipykernel's, which cancels the cell's task): only then
+    is a CancelledError an interrupt rather than someone else's cancellation
+    (an ``asyncio.timeout`` around the cell, a task group)."""
+    seen = [False]
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield lambda: False  # signals reach the main thread only; SIG_DFL/SIG_IGN: nothing to chain
+        return
+
+    def on_sigint(signum, frame):
+        seen[0] = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
     try:
-        return await task
-    except asyncio.CancelledError:
-        if view is not None and view.cancel_requested and not _current_task_cancelling():
-            # The Cancel button: the fetch stopped, the cell did not fail on its own.
-            phase = (view.error or {}).get("phase")
-            raise FetchCancelled(
-                "cancelled by the Cancel button", url=opts.url, phase=phase
-            ) from None
-        raise
+        yield lambda: seen[0]
+    finally:
+        if signal.getsignal(signal.SIGINT) is on_sigint:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _current_task_cancelling() -> bool:
@@ -144,7 +257,8 @@ def _current_task_cancelling() -> bool:
 
 
 async def fetch_line(args: str):
-    """What ``%fetch ARGS`` runs (awaited by the transformed cell)."""
+    """What ``%fetch ARGS`` runs (awaited by the transformed cell). An argument
+    error shows no view: it is the error, in two lines."""
     try:
         opts = parse_options(_expand(args))
     except HelpShown:

@@ -347,8 +347,11 @@ def error_html(state: FetchState) -> str:
     # FetchError's str() ends in " [phase] (url)": the view shows those apart.
     if phase and f" [{phase}]" in message:
         message = message[: message.rindex(f" [{phase}]")]
+    hint = e.get("hint")  # FetchError.hint: what to try
+    hint = f'<div style="color:{theme.FG_DIM}">hint: {esc(hint)}</div>' if hint else ""
     return (
-        f'<div style="color:{theme.ERROR}"><b>{esc(e.get("type"))}</b>{where}: {esc(message)}</div>'
+        f'<div style="color:{theme.ERROR}"><b>{esc(e.get("type"))}</b>{where}: '
+        f"{esc(message)}</div>{hint}"
     )
 
 
@@ -526,20 +529,12 @@ def chunks_html(state: FetchState, limit: int | None = None) -> str:
     return _table(["#", "size", "at (ms)", "gap (ms)", "extensions"], rows, numeric, note)
 
 
-def _details_text(e: Event, state: FetchState) -> str:
-    parts = []
-    for k, v in e.details.items():
-        if k in ("headers", "trailers"):
-            continue
-        if k in ("url", "to"):
-            v = v if state.show_secrets else redact_url(v)
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
 def events_html(state: FetchState, limit: int | None = None) -> str:
     def row(e: Event) -> str:
-        return _row([f"{e.offset * 1000:.3f}", esc(e.name), esc(_details_text(e, state))], {0})
+        return _row(
+            [f"{e.offset * 1000:.3f}", esc(e.name), esc(e.describe(skip=("headers", "trailers")))],
+            {0},
+        )
 
     half = (limit or state.MAX_EVENT_ROWS) // 2
     head, tail = state.events_head[:half], list(state.events_tail)[-half:]

@@ -21,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         # argparse quotes what it could not place: a URL may carry a password.
-        raise InvalidRequest(f"{self.prog}: {redact_url(message)}")
+        # One line and a pointer to --help, instead of argparse's usage block.
+        raise InvalidRequest(f"{self.prog}: {redact_url(message)}", hint=f"see {self.prog} --help")
 
     def exit(self, status: int = 0, message: str | None = None):
         if message:
@@ -83,6 +84,11 @@ def build_parser(prog: str, need_url: bool = True) -> _Parser:
     p.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--raw", action="store_true", help="do not decompress the body")
     p.add_argument("-u", "--user", default=None, metavar="USER:PASSWORD", help="Basic auth")
+    p.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="show credentials (Authorization, cookies, api_key=...) instead of ***",
+    )
     return p
 
 
@@ -100,6 +106,7 @@ class FetchOptions:
     quiet: bool = False
     background: bool = False
     timing: bool = False
+    show_secrets: bool = False
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -173,4 +180,5 @@ def parse_options(
         quiet=ns.quiet,
         background=ns.bg,
         timing=ns.timing,
+        show_secrets=ns.show_secrets,
     )

@@ -1,11 +1,16 @@
 """A response as plain text: the terminal's output and ``text/plain`` in a
-notebook (status line, headers, body, an httpstat-style timing waterfall)."""
+notebook (status line, headers, body, an httpstat-style timing waterfall).
+
+A notebook saves this text, so credentials are masked unless
+``--show-secrets``: header values as ``core.redact`` hides them (``-i`` shows
+``Set-Cookie: ***`` where curl -i shows the cookie), and the values the
+request sent are scrubbed from the body too (a server that echoes them)."""
 
 from __future__ import annotations
 
 import json as jsonlib
 
-from ..core.redact import redact_headers, redact_url
+from ..core.redact import SENSITIVE_HEADERS, Secrets, redact_header, redact_headers
 from .options import FetchOptions
 
 BAR_WIDTH = 40
@@ -35,14 +40,22 @@ def status_line(response) -> str:
     return f"{response.http_version} {response.status_code} {response.reason}".rstrip()
 
 
-def head_text(response) -> str:
+def head_text(response, show_secrets: bool = False) -> str:
+    hidden = frozenset() if show_secrets else SENSITIVE_HEADERS
     lines = [status_line(response)]
-    # Only URL userinfo is redacted: -i shows what the server sent, as curl -i does.
     lines += [
-        f"{name}: {value}"
-        for name, value in redact_headers(response.headers.items(), hidden=frozenset())
+        f"{name}: {value}" for name, value in redact_headers(response.headers.items(), hidden)
     ]
     return "\n".join(lines)
+
+
+def response_secrets(response) -> Secrets:
+    """What every hop of ``response`` sent (URL, headers) and was sent (Set-Cookie)."""
+    secrets = Secrets()
+    for hop in [*response.history, response]:
+        secrets.add_request(hop.request)
+        secrets.add_headers(hop.headers.items())
+    return secrets
 
 
 def body_text(response, limit: int = 100_000) -> str:
@@ -74,11 +87,13 @@ def looks_textual(data: bytes) -> bool:
 
 
 def render_text(response, opts: FetchOptions, *, head: bool) -> str:
+    hidden = frozenset() if opts.show_secrets else SENSITIVE_HEADERS
     parts = []
     for earlier in response.history:
-        parts.append(f"{status_line(earlier)}  → {redact_url(earlier.headers.get('location', ''))}")
+        location = redact_header("location", earlier.headers.get("location", ""), hidden)
+        parts.append(f"{status_line(earlier)}  → {location}")
     if head:
-        parts.append(head_text(response))
+        parts.append(head_text(response, opts.show_secrets))
         parts.append("")
     if response.path is not None:
         parts.append(f"[saved {response.decoded_bytes:,} bytes to {response.path}]")
@@ -87,4 +102,5 @@ def render_text(response, opts: FetchOptions, *, head: bool) -> str:
     if opts.timing:
         parts.append("")
         parts.append(timing_waterfall(response.timing))
-    return "\n".join(parts).rstrip("\n")
+    text = "\n".join(parts).rstrip("\n")
+    return text if opts.show_secrets else response_secrets(response).scrub(text)
