@@ -139,9 +139,8 @@ def test_an_error_ends_the_view_in_an_error_state(kernel):
     assert "ConnectError" in snapshot_update(kernel, msg_id)["text/html"]
 
 
-@pytest.mark.parametrize("line", ["%fetch htp://x", "%fetch {nosuchvar}/get"])
-def test_invalid_input_ends_the_view(kernel, line):
-    msg_id = kernel.submit(line)
+def test_invalid_input_ends_the_view(kernel):
+    msg_id = kernel.submit("%fetch htp://x")
     assert kernel.wait(msg_id)["status"] == "error"
     view = final_view(kernel, msg_id)
     # before: "starting…" for ever, with an enabled Cancel button

@@ -254,6 +254,7 @@ class ResponseView(widgets.VBox):
             return
         self._finalised = True
         self._throttle.now()
+        self.cancel_button.disabled = True
         self._top.children = (self.status_html,)  # no Cancel button at the end
         if self._display_id is not None and not self.embedded:
             self._publish_snapshot()

@@ -583,20 +583,29 @@ def snapshot_html(state: FetchState) -> str:
             f"</summary>{body}</details>"
         )
 
+    # Only what the fetch got to: a URL refused before anything was sent is
+    # its status and error lines, not a page of empty sections.
+    responded = state.status is not None
     parts = [
         f'<div class="nbfetch-response" style="font-family:{theme.UI_FONT};font-size:13px;'
         f'color:{theme.FG}">',
         history_html(state),
         status_html(state),
         error_html(state),
-        progress_html(state, live=False),
-        section("Timing", waterfall_html(state), open_=True),
-        section(f"Headers ({n_headers})", headers_html(state)),
-        section(f"Chunks ({state.chunk_count:,})", chunks_html(state, SNAPSHOT_ROWS)),
-        section(f"Events ({state.events_total:,})", events_html(state, SNAPSHOT_ROWS)),
-        section("Body", body_html(state), open_=state.response is not None),
-        "</div>",
     ]
+    if responded:
+        parts.append(progress_html(state, live=False))
+    if state.timing()[0]:
+        parts.append(section("Timing", waterfall_html(state), open_=True))
+    if n_headers:
+        parts.append(section(f"Headers ({n_headers})", headers_html(state)))
+    if responded:
+        parts.append(section(f"Chunks ({state.chunk_count:,})", chunks_html(state, SNAPSHOT_ROWS)))
+    if state.events_total:
+        parts.append(section(f"Events ({state.events_total:,})", events_html(state, SNAPSHOT_ROWS)))
+    if responded:
+        parts.append(section("Body", body_html(state), open_=state.response is not None))
+    parts.append("</div>")
     return state.scrub("".join(parts))
 
 
