@@ -128,12 +128,6 @@ def saved_leaks(nb: dict, secrets: tuple[str, ...]) -> list[str]:
     return places
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="before the VIEWS merge (issue 15 D1/D4) the Response rich display and the live "
-    "view's saved widget state show the echoed body; it passes with i15-views merged: "
-    "remove this marker then",
-)
 def test_a_saved_notebook_keeps_neither_the_token_nor_the_api_key(lab, browser):
     page = open_notebook(browser, lab, "secrets.ipynb", CELLS)
     for i in range(len(CELLS)):

@@ -127,13 +127,13 @@ def test_background_fetch_view_keeps_updating_after_the_cell(kernel):
         w["comm_id"]: [m for m in kernel.updates(w["comm_id"]) if kernel.iopub.index(m) >= idle_at]
         for w in html
     }
-    # the fetch went on after its cell had finished: the byte counter and the
-    # chunk table kept changing, and the final state arrived
+    # the fetch went on after its cell had finished: the byte and chunk counters
+    # of the status line kept changing, and the final state arrived
     assert max(len(v) for v in later.values()) >= 5
     last_values = [
         m["content"]["data"]["state"].get("value", "") for v in later.values() for m in v
     ]
-    assert any("20 chunks, 20 bytes" in value for value in last_values)
+    assert any("20 B · 20 chunks" in value for value in last_values)
     assert (
         kernel.value("h.done(), (await h).status_code, len(h.result().body)") == "(True, 200, 20)"
     )
@@ -163,14 +163,14 @@ def test_throttle_bounds_widget_updates_and_they_keep_coming(kernel):
             if "value" in m["content"]["data"]["state"]
         ]
 
-    chunk_table = [w for w in html if any("chunks, " in v for _, v in values(w))]
-    assert len(chunk_table) == 1
-    updates = values(chunk_table[0])
+    status = [w for w in html if any(" chunks · " in v for _, v in values(w))]
+    assert len(status) == 1
+    updates = values(status[0])
     # A quarter of the throttle's pace at least, spread over the stream (not all
     # at its end), and the exact final count last.
     assert len(updates) >= max(5, 5 * duration), (len(updates), duration)
     assert _seconds(updates[-1][0]) - _seconds(updates[0][0]) >= duration / 2
-    assert "5,000 chunks, 100,000 bytes in all" in updates[-1][1]
+    assert "97.7 KiB · 5,000 chunks" in updates[-1][1]
     assert kernel.value("sum(1 for e in r.events if e.name == 'response.chunk')") == "5000"
 
 

@@ -562,12 +562,6 @@ def iopub_leaks(messages: list[dict], secrets: tuple[str, ...]) -> dict[str, lis
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=False,
-    reason="before the VIEWS merge (issue 15 D1/D4) the live view's comm state and the Response "
-    "rich display (display_data, execute_result) show the echoed body and str(url); it passes "
-    "with i15-views merged: remove this marker then",
-)
 def test_no_secret_reaches_the_front_end_of_a_real_kernel(demo_server, tmp_path, monkeypatch):
     from kernel import Kernel
 

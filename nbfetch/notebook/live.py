@@ -16,333 +16,278 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+import uuid
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..core.errors import FetchCancelled
-from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
-from ..core.redact import redact_url
-from .display import PHASE_COLOURS, body_preview, esc, headers_table, status_colour
+from ..core.events import Event
+from . import snapshot
+from .snapshot import FetchState, esc
 from .throttle import Throttle
 
-#: Events the waterfall is computed from (never the per-chunk ones).
-MILESTONES = frozenset(
-    {
-        "queued",
-        "dequeued",
-        "resolve.start",
-        "resolve.done",
-        "connect.start",
-        "connect.done",
-        "tls.start",
-        "tls.done",
-        "connection.reused",
-        "request.headers_sent",
-        "request.body_sent",
-        "response.informational",
-        "response.headers",
-        "response.done",
-        "redirect",
-        "retry",
-        "error",
-        "cancelled",
-    }
-)
-FINAL = frozenset({"response.done", "error", "cancelled"})
+#: The view's tabs, in order.
+TABS = ("Timing", "Headers", "Chunks", "Events", "Body")
+
+
+class _Pane:
+    """One tab's rendered HTML, kept so the tab bar switches without re-rendering."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = ""
 
 
 class ResponseView(widgets.VBox):
     """A live view of one fetch: status, progress, headers, wire chunks, waterfall,
-    event timeline, body preview, and a Cancel button."""
+    event timeline, body preview, and a Cancel button.
 
-    MAX_CHUNK_ROWS = 200
-    MAX_EVENT_ROWS = 200
+    Ten widget models at most (D2): the tables are HTML in one content widget
+    that a tab bar switches, and the widgets share one Layout and one Style.
+    Displayed as an output, it becomes a static HTML snapshot when the fetch
+    ends and closes its models (a saved notebook, nbconvert and a reloaded page
+    show the result without a kernel); ``embedded=True`` keeps it a live widget
+    (inside a FetchPanel). ``show_secrets=True`` shows credentials unmasked.
+    """
 
-    def __init__(self, method: str = "GET", url: str = "", *, throttle: float = 0.05):
-        self.method, self.url = method, redact_url(url)
+    MAX_CHUNK_ROWS = FetchState.MAX_CHUNK_ROWS
+    MAX_EVENT_ROWS = FetchState.MAX_EVENT_ROWS
+
+    def __init__(
+        self,
+        method: str = "GET",
+        url: object = "",
+        *,
+        throttle: float = 0.05,
+        show_secrets: bool = False,
+        embedded: bool = False,
+        headers=(),
+    ):
+        self.state = FetchState(method, url, show_secrets=show_secrets, headers=headers)
+        self.method = method
         self.throttle = throttle
-        self.response = None
-        self.error: BaseException | None = None
-        self.finished = False
-        self.cancel_requested = False
+        self.embedded = embedded
         self._task: asyncio.Future | None = None
         self._throttle = Throttle(self._render_all, throttle)
-        # bounded state
-        self._milestones: list[Event] = []
-        self._events_head: list[Event] = []
-        self._events_tail: deque[Event] = deque(maxlen=self.MAX_EVENT_ROWS // 2)
-        self._events_total = 0
-        self._chunks: deque[tuple] = deque(maxlen=self.MAX_CHUNK_ROWS)
-        self._chunk_count = 0
-        self._chunk_bytes = 0
-        self._last_chunk_offset = 0.0
-        self._wire = 0
-        self._decoded = 0
-        self._expected: int | None = None
-        self._status = ""
-        self._headers = None
+        self._display_id: str | None = None
+        self._closed = False
+        self._finalised = False
+        self.waterfall_html, self.headers_html = _Pane(), _Pane()
+        self.chunks_html, self.events_html, self.body_html = _Pane(), _Pane(), _Pane()
+        self.error_html, self.progress_html = _Pane(), _Pane()
+        self._panes = dict(
+            zip(
+                TABS,
+                (
+                    self.waterfall_html,
+                    self.headers_html,
+                    self.chunks_html,
+                    self.events_html,
+                    self.body_html,
+                ),
+                strict=True,
+            )
+        )
 
-        self.status_html = widgets.HTML()
+        layout = widgets.Layout()
+        style = HTMLStyle()
+        self.status_html = widgets.HTML(layout=layout, style=style)
         self.cancel_button = widgets.Button(
-            description="Cancel", icon="stop", button_style="warning", layout={"width": "90px"}
+            description="Cancel", icon="stop", button_style="warning", layout=layout
         )
         self.cancel_button.on_click(lambda _button: self.cancel())
-        self.progress = widgets.FloatProgress(
-            min=0.0, max=1.0, value=0.0, layout={"width": "320px"}
+        self.tab_bar = widgets.ToggleButtons(
+            options=TABS,
+            value="Timing",
+            layout=layout,
+            style=widgets.ToggleButtonsStyle(button_width="auto"),
         )
-        self.progress_html = widgets.HTML()
-        self.error_html = widgets.HTML()
-        self.headers_html = widgets.HTML()
-        self.chunks_html = widgets.HTML()
-        self.waterfall_html = widgets.HTML()
-        self.events_html = widgets.HTML()
-        self.body_html = widgets.HTML()
-        self.tabs = widgets.Tab(
-            children=[
-                self.waterfall_html,
-                self.headers_html,
-                self.chunks_html,
-                self.events_html,
-                self.body_html,
-            ],
-            titles=["Timing", "Headers", "Chunks", "Events", "Body"],
-        )
-        super().__init__(
-            [
-                widgets.HBox([self.status_html, self.cancel_button]),
-                widgets.HBox([self.progress, self.progress_html]),
-                self.error_html,
-                self.tabs,
-            ]
-        )
+        self.tab_bar.observe(lambda _change: self._show_content(), names="value")
+        self.content = widgets.HTML(layout=layout, style=style)
+        self._top = widgets.HBox([self.status_html, self.cancel_button], layout=layout)
+        super().__init__([self._top, self.tab_bar, self.content], layout=layout)
+        self._models = [
+            self,
+            self._top,
+            self.status_html,
+            self.cancel_button,
+            self.cancel_button.style,
+            self.tab_bar,
+            self.tab_bar.style,
+            self.content,
+            layout,
+            style,
+        ]
         self._render_all()
+
+    # -- compatibility with the state ----------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.state.url
+
+    @property
+    def response(self):
+        return self.state.response
+
+    @property
+    def error(self) -> dict | None:
+        return self.state.error
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.state.cancel_requested
+
+    @property
+    def _chunks(self):
+        return self.state.chunks
+
+    @property
+    def _chunk_count(self) -> int:
+        return self.state.chunk_count
 
     # -- wiring ------------------------------------------------------------------------
     def bind(self, task: asyncio.Future) -> None:
-        """The task the Cancel button cancels."""
+        """The task the Cancel button cancels; its end is the view's end."""
         self._task = task
+        task.add_done_callback(self._task_done)
 
     def cancel(self) -> None:
         """Cancel the bound fetch (what the Cancel button does)."""
         if self._task is not None and not self._task.done():
-            self.cancel_requested = True
+            self.state.cancel_requested = True
             self._task.cancel()
             self.cancel_button.description = "Cancelling"
             self.cancel_button.disabled = True
 
     def trace(self, event: Event) -> None:
         """The ``trace=`` subscriber: cheap bookkeeping, throttled rendering."""
-        name = event.name
-        self._events_total += 1
-        if len(self._events_head) < self.MAX_EVENT_ROWS // 2:
-            self._events_head.append(event)
-        else:
-            self._events_tail.append(event)
-        if name in MILESTONES:
-            self._milestones.append(event)
-        if name == "response.data":
-            self._decoded += event.details["bytes"]
-            self._wire = event.details["wire_bytes"]
-        elif name == "response.chunk":
-            d = event.details
-            gap = event.offset - self._last_chunk_offset if self._chunk_count else event.offset
-            self._last_chunk_offset = event.offset
-            self._chunk_count += 1
-            self._chunk_bytes += d["size"]
-            self._chunks.append((d["index"], d["size"], event.offset, gap, d["extensions"]))
-        elif name == "response.headers":
-            d = event.details
-            self._status = (d["status"], d["reason"], d["http_version"])
-            self._headers = d["headers"]
-            self._expected = d["content_length"]
-            self._wire = self._decoded = 0
-        elif name == "redirect":
-            self.url = str(event.details["to"])
-            self._chunks.clear()
-            self._chunk_count = self._chunk_bytes = 0
-        if name in FINAL:
-            self.finished = True
-            if name == "error":
-                self.error = event.details
-            elif name == "cancelled":
-                self.error = {
-                    "type": "cancelled",
-                    "message": "cancelled",
-                    "phase": event.details.get("phase"),
-                }
-            self._throttle.now()
+        if self.state.feed(event):
+            # A bound view ends with its task (the Response comes after this
+            # event); a view fed by hand ends here.
+            if self._task is None or self._task.done():
+                self._finish()
+            else:
+                self._throttle.now()
             return
         self._throttle.request()
 
     def fail(self, exc: BaseException) -> None:
-        """The final state for a fetch that ended with ``exc``, also when no event
-        said so (an invalid URL fails before the first event)."""
-        if not self.finished:
-            self.finished = True
-            cancelled = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
-            self.error = {
-                "type": "cancelled" if cancelled else type(exc).__name__,
-                "message": getattr(exc, "message", str(exc)),
-                "phase": getattr(exc, "phase", None),
-            }
+        """Drive the view to its final error state from any exception (an invalid
+        URL, a %fetch argument error, anything raised before or after the events)."""
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, FetchCancelled)):
+            if not self.state.finished:
+                self.state.end = time.perf_counter()
+                self.state.end_cancelled(None)
+        else:
+            self.state.fail(exc)
         hint = getattr(exc, "hint", None)  # FetchError.hint: what to try
-        if hint:
-            self.error = {**self.error, "hint": hint}
-        self._throttle.now()
+        if hint and self.state.error is not None:
+            self.state.error["hint"] = hint
+        if self._finalised:  # already ended by its task: show the hint too
+            self._render_all()
+            if self._closed:
+                self._publish_snapshot()
+            return
+        self._finish()
 
     def show_tab(self, title: str) -> None:
         """Open the tab called ``title`` (Timing, Headers, Chunks, Events, Body)."""
-        self.tabs.selected_index = list(self.tabs.titles).index(title)
+        self.tab_bar.value = title
 
     def attach_response(self, response) -> None:
         """Show the body preview once the fetch returned its Response."""
-        self.response = response
-        self._render_body()
+        self.state.response = response
+        if not self.state.request_headers:  # before the headers_sent event carried them
+            self.state.request_headers = list(response.request.headers.items())
+        for hop in (*response.history, response):
+            self.state.secrets.add_url(hop.request.url)
+            self.state.secrets.add_headers(hop.request.headers.items())
+        if self.state.outcome is None:
+            self.state.outcome = "done"
+        self._render_all()
+        if self._closed:
+            self._publish_snapshot()
+
+    def _task_done(self, task: asyncio.Future) -> None:
+        if task.cancelled():
+            self.fail(asyncio.CancelledError())
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.fail(exc)
+            return
+        result = task.result()
+        if self.state.response is None and hasattr(result, "status_code"):
+            self.attach_response(result)
+        self._finish()
+
+    # -- display (D1) --------------------------------------------------------------------
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.embedded:
+            display(self._repr_mimebundle_(), raw=True)
+            return
+        if self._display_id is None:
+            self._display_id = uuid.uuid4().hex
+        bundle = self.snapshot_bundle() if self._closed else self._repr_mimebundle_()
+        display(bundle, raw=True, display_id=self._display_id)
+
+    def snapshot_bundle(self) -> dict[str, str]:
+        """The static text/html + text/plain of the view as it is now."""
+        return {
+            "text/html": snapshot.snapshot_html(self.state),
+            "text/plain": snapshot.snapshot_text(self.state),
+        }
+
+    def _finish(self) -> None:
+        """The final state: written to the widgets, then (a displayed, top-level
+        view) every output of the view replaced by the static snapshot and the
+        widget models closed."""
+        if self._finalised:
+            return
+        self._finalised = True
+        self._throttle.now()
+        self.cancel_button.disabled = True
+        self._top.children = (self.status_html,)  # no Cancel button at the end
+        if self._display_id is not None and not self.embedded:
+            self._publish_snapshot()
+            self._closed = True
+            for model in self._models:
+                model.close()
+
+    def _publish_snapshot(self) -> None:
+        from IPython.display import update_display
+
+        update_display(self.snapshot_bundle(), raw=True, display_id=self._display_id)
 
     # -- rendering ---------------------------------------------------------------------
     def _render_all(self) -> None:
-        self._render_status()
-        self._render_progress()
-        self._render_waterfall()
-        if self._headers is not None:
-            self.headers_html.value = headers_table(self._headers)
-        self._render_chunks()
-        self._render_events()
-        if self.finished:
-            self.cancel_button.disabled = True
-            self.cancel_button.description = "Done" if self.error is None else "Stopped"
-
-    def _render_status(self) -> None:
-        target = f"<code>{esc(self.method)} {esc(self.url)}</code>"
-        if self._status:
-            code, reason, version = self._status
-            line = f'<b style="color:{status_colour(code)}">{code} {esc(reason)}</b> {target} <span style="color:#666">{esc(version)}</span>'
-        else:
-            current = self._milestones[-1].name if self._milestones else "starting"
-            current = "error" if self.error is not None else f"{current}…"
-            line = f'<b style="color:#666">{esc(current)}</b> {target}'
-        self.status_html.value = line
-        if self.error is not None:
-            e = self.error
-            self.error_html.value = (
-                f'<div style="color:#c62828"><b>{esc(e.get("type"))}</b> in phase '
-                f"<b>{esc(e.get('phase'))}</b>: {esc(e.get('message'))}"
-                + (f"<br>hint: {esc(e['hint'])}" if e.get("hint") else "")
-                + "</div>"
-            )
-
-    def _render_progress(self) -> None:
-        expected = self._expected
-        if expected:
-            self.progress.bar_style = "success" if self.finished and self.error is None else "info"
-            self.progress.value = min(self._wire / expected, 1.0)
-        elif self.finished:
-            self.progress.value = 1.0
-            self.progress.bar_style = "success" if self.error is None else "danger"
-        else:
-            # Unknown length: an indeterminate (striped) bar.
-            self.progress.value = 1.0
-            self.progress.bar_style = "info" if self._status else ""
-        if self.error is not None:
-            self.progress.bar_style = "danger"
-        wire = f"{self._wire:,} B on the wire"
-        decoded = f", {self._decoded:,} B decoded" if self._decoded != self._wire else ""
-        of = f" of {expected:,}" if expected else ""
-        n = self._chunk_count
-        chunks = f", {n:,} chunk{'' if n == 1 else 's'}" if n else ""
-        self.progress_html.value = (
-            f'<span style="font-size:12px">{wire}{of}{decoded}{chunks}</span>'
-        )
-
-    def _timing(self) -> tuple[Timing, str | None, float]:
-        """Timing of the current hop from the milestones, the running phase, and now."""
-        hop = self._milestones
-        starts = [i for i, e in enumerate(hop) if e.name == "redirect"]
-        hop_events = hop[starts[-1] :] if starts else hop
-        fetch_start = hop[0].time if hop else time.perf_counter()
-        timing = Timing(hop_events, fetch_start)
-        running = None
-        if hop and not self.finished:
-            for e in reversed(hop_events):
-                if e.name in RUNNING_PHASE:
-                    running = RUNNING_PHASE[e.name]
-                    break
-        return timing, running, time.perf_counter() - fetch_start
-
-    def _render_waterfall(self) -> None:
-        timing, running, now = self._timing()
-        end = timing.total if self.finished and timing.total else max(now, 1e-6)
-        rows = []
-        start = 0.0
-        for name in PHASES:
-            value = getattr(timing, name)
-            grow = running == name and value is None
-            if value is None and not grow:
-                continue
-            if grow:  # the phase under way: from its start until now
-                value = max(end - start, 0.0)
-            left = start / end * 100 if end else 0
-            width = max(value / end * 100, 0.3) if end else 0
-            label = f"{value * 1000:.1f} ms" + (" …" if grow else "")
-            rows.append(
-                f'<tr><td style="text-align:left;padding-right:8px">{name}</td>'
-                f'<td style="width:360px;background:#f4f4f4;position:relative;padding:0">'
-                f'<div style="margin-left:{left:.2f}%;width:{width:.2f}%;height:12px;background:{PHASE_COLOURS[name]}"></div></td>'
-                f'<td style="text-align:right;padding-left:8px;font-family:monospace">{label}</td></tr>'
-            )
-            start += value
-        total = f"{timing.total * 1000:.1f} ms" if self.finished and timing.total else "…"
-        rows.append(
-            f'<tr><td style="text-align:left"><b>total</b></td><td></td><td style="text-align:right;font-family:monospace">{total}</td></tr>'
-        )
-        self.waterfall_html.value = f'<table style="font-size:12px">{"".join(rows)}</table>'
-
-    def _render_chunks(self) -> None:
-        if not self._chunk_count:
-            self.chunks_html.value = '<span style="color:#666">no chunked body (yet)</span>'
+        s = self.state
+        scrub = s.scrub
+        self.error_html.value = scrub(snapshot.error_html(s))
+        self.progress_html.value = scrub(snapshot.progress_html(s, live=True))
+        self.waterfall_html.value = scrub(snapshot.waterfall_html(s))
+        self.headers_html.value = scrub(snapshot.headers_html(s))
+        self.chunks_html.value = scrub(snapshot.chunks_html(s))
+        self.events_html.value = scrub(snapshot.events_html(s))
+        self.body_html.value = scrub(snapshot.body_html(s))
+        if self._closed:
             return
-        rows = "".join(
-            f"<tr><td>{i}</td><td>{size:,}</td><td>{off * 1000:.1f}</td><td>{gap * 1000:.1f}</td>"
-            f"<td>{esc(';'.join(n if v is None else f'{n}={v}' for n, v in ext))}</td></tr>"
-            for i, size, off, gap, ext in self._chunks
+        self.status_html.value = (
+            scrub(snapshot.status_html(s)) + self.progress_html.value + self.error_html.value
         )
-        shown = len(self._chunks)
-        note = (
-            f"<div>last {shown} of {self._chunk_count:,} chunks, {self._chunk_bytes:,} bytes in all</div>"
-            if shown < self._chunk_count
-            else f"<div>{self._chunk_count:,} chunks, {self._chunk_bytes:,} bytes</div>"
-        )
-        self.chunks_html.value = (
-            f'{note}<table style="font-family:monospace;font-size:12px"><tr><th>#</th><th>size</th>'
-            f"<th>at (ms)</th><th>gap (ms)</th><th>extensions</th></tr>{rows}</table>"
-        )
+        self._show_content()
 
-    def _render_events(self) -> None:
-        def row(e: Event) -> str:
-            details = ", ".join(
-                f"{k}={v}" for k, v in e.details.items() if k not in ("headers", "trailers")
-            )
-            return f"<tr><td>{e.offset * 1000:9.3f}</td><td>{esc(e.name)}</td><td>{esc(details)}</td></tr>"
-
-        rows = [row(e) for e in self._events_head]
-        hidden = self._events_total - len(self._events_head) - len(self._events_tail)
-        if hidden > 0:
-            rows.append(f'<tr><td></td><td colspan="2">… {hidden:,} more events …</td></tr>')
-        rows += [row(e) for e in self._events_tail]
-        self.events_html.value = (
-            '<table style="font-family:monospace;font-size:12px;text-align:left">'
-            f"<tr><th>ms</th><th>event</th><th>details</th></tr>{''.join(rows)}</table>"
-        )
-
-    def _render_body(self) -> None:
-        if self.response is None:
-            return
-        kind, text = body_preview(self.response)
-        if kind == "image":
-            self.body_html.value = f'<img src="{esc(text)}" style="max-width:400px">'
-        else:
-            self.body_html.value = f'<pre style="max-height:300px;overflow:auto">{esc(text)}</pre>'
+    def _show_content(self) -> None:
+        if not self._closed:
+            self.content.value = self._panes[self.tab_bar.value].value
 
 
 class FetchHandle:
@@ -390,10 +335,14 @@ class FetchHandle:
         )
         return f"<FetchHandle {state} {self.view.url if self.view else ''}>"
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
+    def _ipython_display_(self) -> None:
+        """Shown as its view (the same display_id: the snapshot replaces it at the end)."""
         if self.view is not None:
-            return self.view._repr_mimebundle_(include=include, exclude=exclude)
-        return {"text/plain": repr(self)}
+            self.view._ipython_display_()
+            return
+        from IPython.display import display
+
+        display({"text/plain": repr(self)}, raw=True)
 
 
 def show_events(response) -> widgets.HTML:

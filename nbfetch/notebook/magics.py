@@ -135,7 +135,9 @@ async def run_fetch(opts: FetchOptions):
     state: done, or the error (invalid URL included), cancelled or interrupted."""
     from .live import FetchHandle, ResponseView
 
-    view = None if opts.quiet else ResponseView(opts.method, opts.url)
+    view = (
+        None if opts.quiet else ResponseView(opts.method, opts.url, show_secrets=opts.show_secrets)
+    )
     if view is not None:
         if opts.stream:
             view.show_tab("Chunks")  # --stream: watch the chunks come in

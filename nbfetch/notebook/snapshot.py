@@ -1,0 +1,628 @@
+"""One renderer for a fetch: the live view's panes, its final static snapshot and
+the ``Response`` rich display all come from a ``FetchState`` and these functions.
+
+``FetchState`` is fed the public events (live, as a ``trace=`` subscriber, or
+replayed from ``Response.events``) and keeps bounded state: the last rows of
+chunks and events with counts of the rest, running byte totals. The HTML uses
+inline styles and theme colours only (``theme``), no script, so a saved
+notebook, nbconvert and GitHub show it as it was. Everything a server sent is
+escaped; URLs go through ``redact_url``, headers through ``redact_header`` and
+all text through the fetch's ``Secrets`` unless ``show_secrets`` (D4).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from collections import deque
+
+from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
+from ..core.redact import Secrets, redact_header, redact_url
+from ..text.render import looks_textual
+from . import theme
+
+#: Events the waterfall is computed from (never the per-chunk ones).
+MILESTONES = frozenset(
+    {
+        "queued",
+        "dequeued",
+        "resolve.start",
+        "resolve.done",
+        "connect.start",
+        "connect.done",
+        "tls.start",
+        "tls.done",
+        "connection.reused",
+        "request.headers_sent",
+        "request.body_sent",
+        "response.informational",
+        "response.headers",
+        "response.done",
+        "redirect",
+        "retry",
+        "error",
+        "cancelled",
+    }
+)
+FINAL = frozenset({"response.done", "error", "cancelled"})
+#: A FetchError's phase as the waterfall's phase (a failed getaddrinfo is "dns").
+ERROR_PHASE = {"resolve": "dns", "decode": "download", **{p: p for p in PHASES}}
+#: Height of the scrolling tables (Chunks, Events, Body).
+PANE_HEIGHT = "240px"
+#: Rows of a table a saved snapshot keeps (the live view keeps 200).
+SNAPSHOT_ROWS = 40
+
+
+def human_bytes(n: float) -> str:
+    """1023 B, 1.0 KiB, 97.7 KiB, 100.0 MiB: binary units, like tqdm's unit_scale."""
+    if n < 1024:
+        return f"{int(n):,} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_seconds(s: float) -> str:
+    """12 ms, 2.4 s, 1:05 (m:ss), like tqdm's elapsed and remaining."""
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(s), 60)
+    return f"{m}:{sec:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{sec:02d}"
+
+
+#: Body bytes shown at most in a notebook output.
+MAX_PREVIEW = 20_000
+MAX_IMAGE = 1_000_000
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def hexdump(data: bytes, limit: int = 256) -> str:
+    lines = []
+    for offset in range(0, min(len(data), limit), 16):
+        row = data[offset : offset + 16]
+        hexpart = " ".join(f"{b:02x}" for b in row)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        lines.append(f"{offset:08x}  {hexpart:<47}  {text}")
+    if len(data) > limit:
+        lines.append(f"… {len(data):,} bytes in all")
+    return "\n".join(lines)
+
+
+def body_preview(response) -> tuple[str, str]:
+    """(kind, text) for the body: kind is json, text, image, binary or empty."""
+    if response.path is not None:
+        return ("empty", f"(saved {response.decoded_bytes:,} bytes to {response.path})")
+    try:
+        body = response.body
+    except Exception:
+        return ("empty", "(the body has not been read)")
+    if not body:
+        return ("empty", "(empty body)")
+    ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype in IMAGE_TYPES and len(body) <= MAX_IMAGE:
+        return ("image", f"data:{ctype};base64,{base64.b64encode(body).decode('ascii')}")
+    if "json" in ctype:
+        try:
+            text = json.dumps(response.json(), indent=2, ensure_ascii=False)
+            return ("json", _truncate(text, len(body)))
+        except ValueError:
+            pass
+    if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or looks_textual(body):
+        return ("text", _truncate(response.text, len(body)))
+    return ("binary", hexdump(body))
+
+
+def _truncate(text: str, size: int) -> str:
+    if len(text) <= MAX_PREVIEW:
+        return text
+    return text[:MAX_PREVIEW] + f"\n… truncated: {size:,} bytes in all"
+
+
+class FetchState:
+    """What the views know about one fetch, fed event by event; bounded."""
+
+    MAX_CHUNK_ROWS = 200
+    MAX_EVENT_ROWS = 200
+
+    def __init__(self, method: str, url: object, *, show_secrets: bool = False, headers=()):
+        self.method = method
+        self.show_secrets = show_secrets
+        self.secrets = Secrets()
+        self.raw_url = str(url)
+        self.secrets.add_url(url)
+        self.request_headers: list[tuple[str, str]] = list(_items(headers))
+        self.secrets.add_headers(self.request_headers)
+        self.milestones: list[Event] = []
+        self.events_head: list[Event] = []
+        self.events_tail: deque[Event] = deque(maxlen=self.MAX_EVENT_ROWS // 2)
+        self.events_total = 0
+        self.chunks: deque[tuple] = deque(maxlen=self.MAX_CHUNK_ROWS)
+        self.chunk_count = 0
+        self.chunk_bytes = 0
+        self._last_chunk_offset = 0.0
+        self.wire = 0
+        self.decoded = 0
+        self.expected: int | None = None
+        self.status: tuple | None = None
+        self.headers = None
+        self.body_started: float | None = None
+        self.start: float | None = None
+        self.end: float | None = None
+        #: None while running, then done, error, cancelled or interrupted.
+        self.outcome: str | None = None
+        self.error: dict | None = None
+        self.response = None
+        self.cancel_requested = False
+        #: The URL of the current hop after a redirect.
+        self.url_override = None
+
+    @classmethod
+    def of_response(cls, response, *, show_secrets: bool = False) -> FetchState:
+        """The state of a finished fetch, replayed from its recorded events."""
+        first = response.history[0].request if response.history else response.request
+        state = cls(
+            first.method, first.url, show_secrets=show_secrets, headers=first.headers.items()
+        )
+        for hop in (*response.history, response):
+            state.secrets.add_url(hop.request.url)
+            state.secrets.add_headers(hop.request.headers.items())
+        for event in response.events:
+            state.feed(event)
+        state.url_override = response.url
+        state.response = response
+        if state.outcome is None:
+            state.outcome = "done"
+        return state
+
+    @property
+    def url(self) -> str:
+        url = self.raw_url if self.url_override is None else str(self.url_override)
+        return url if self.show_secrets else redact_url(url)
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    def feed(self, event: Event) -> bool:
+        """Take one event; True when it ends the fetch."""
+        name = event.name
+        if self.start is None:
+            self.start = event.time
+        self.events_total += 1
+        if len(self.events_head) < self.MAX_EVENT_ROWS // 2:
+            self.events_head.append(event)
+        else:
+            self.events_tail.append(event)
+        if name in MILESTONES:
+            self.milestones.append(event)
+        d = event.details
+        if name == "response.data":
+            self.decoded += d["bytes"]
+            self.wire = d["wire_bytes"]
+        elif name == "response.chunk":
+            gap = event.offset - self._last_chunk_offset if self.chunk_count else event.offset
+            self._last_chunk_offset = event.offset
+            self.chunk_count += 1
+            self.chunk_bytes += d["size"]
+            self.chunks.append((d["index"], d["size"], event.offset, gap, d["extensions"]))
+        elif name == "request.headers_sent":
+            sent = d.get("headers")
+            if sent is not None:
+                self.request_headers = list(_items(sent))
+                self.secrets.add_headers(self.request_headers)
+            if d.get("url") is not None:
+                self.secrets.add_url(d["url"])
+        elif name == "response.headers":
+            self.status = (d["status"], d["reason"], d["http_version"])
+            self.headers = d["headers"]
+            self.expected = d["content_length"]
+            self.wire = self.decoded = 0
+            self.body_started = event.time
+        elif name == "redirect":
+            self.url_override = d["to"]
+            self.secrets.add_url(d["to"])
+            self.chunks.clear()
+            self.chunk_count = self.chunk_bytes = 0
+        if name not in FINAL or self.finished:
+            return False
+        self.end = event.time
+        if name == "response.done":
+            self.outcome = "done"
+        elif name == "error":
+            self.outcome, self.error = "error", dict(d)
+        else:
+            self.end_cancelled(d.get("phase"))
+        return True
+
+    def end_cancelled(self, phase: str | None) -> None:
+        """Cancelled by the view's Cancel (or ``cancel()``), else interrupted
+        from outside (Kernel → Interrupt, a cancelled cell or task)."""
+        self.outcome = "cancelled" if self.cancel_requested else "interrupted"
+        self.error = {"type": self.outcome, "phase": phase}
+
+    def fail(self, exc: BaseException) -> None:
+        """End in the error state of ``exc`` (an exception raised before or
+        outside the events: an invalid URL, a bad %fetch argument)."""
+        if self.finished:
+            return
+        self.end = time.perf_counter()
+        self.outcome = "error"
+        self.error = {
+            "type": type(exc).__name__,
+            "message": getattr(exc, "message", None) or str(exc) or type(exc).__name__,
+            "phase": getattr(exc, "phase", None),
+        }
+
+    # -- derived -----------------------------------------------------------------------
+    def timing(self, now: float | None = None) -> tuple[list[tuple[str, float, bool]], float]:
+        """The current hop's phases as (name, seconds, running) and the total.
+
+        The phases that ended come from ``Timing``; the time after the last
+        milestone belongs to the failed phase (the error's own), or to the
+        phase under way (growing until ``now`` while the fetch runs)."""
+        hop = self.milestones
+        starts = [i for i, e in enumerate(hop) if e.name == "redirect"]
+        hop_events = hop[starts[-1] :] if starts else hop
+        fetch_start = hop[0].time if hop else (self.start or time.perf_counter())
+        ended = [e for e in hop_events if e.name not in ("error", "cancelled")]
+        timing = Timing(ended, fetch_start)
+        phases = [(name, v, False) for name, v in timing.phases().items() if v is not None]
+        cursor = timing.end if timing.end is not None else fetch_start
+        stop = self.end if self.finished else (now or time.perf_counter())
+        if self.outcome != "done" and stop is not None and stop > cursor:
+            phase = None
+            if self.error is not None:
+                phase = ERROR_PHASE.get(self.error.get("phase") or "")
+            if phase is None:
+                last = max(
+                    (e for e in ended if e.name in RUNNING_PHASE),
+                    key=lambda e: e.time,
+                    default=None,
+                )
+                phase = RUNNING_PHASE[last.name] if last is not None else "queue"
+            tail = stop - cursor
+            merged = dict((n, v) for n, v, _ in phases)
+            merged[phase] = merged.get(phase, 0.0) + tail
+            phases = [
+                (n, merged[n], n == phase and not self.finished) for n in PHASES if n in merged
+            ]
+            cursor = stop
+        return phases, max(cursor - fetch_start, 0.0)
+
+    def scrub(self, text: str) -> str:
+        return text if self.show_secrets else self.secrets.scrub(text)
+
+    def header(self, name: str, value: str) -> str:
+        if self.show_secrets:
+            return redact_header(name, value, hidden=frozenset())
+        return redact_header(name, value)
+
+
+def _items(headers):
+    if headers is None:
+        return []
+    return headers.items() if hasattr(headers, "items") else headers
+
+
+# -- pieces -----------------------------------------------------------------------------
+def status_html(state: FetchState) -> str:
+    target = f"<code>{esc(state.method)} {esc(state.url)}</code>"
+    dim = f"color:{theme.FG_DIM}"
+    if state.status:
+        code, reason, version = state.status
+        head = f'<b style="color:{theme.status_colour(code)}">{code} {esc(reason)}</b>'
+        tail = f' <span style="{dim}">{esc(version)}</span>'
+    elif state.finished:
+        colour = theme.ERROR if state.outcome == "error" else theme.WARN
+        head, tail = f'<b style="color:{colour}">{esc(state.outcome)}</b>', ""
+    else:
+        current = state.milestones[-1].name if state.milestones else "starting"
+        head, tail = f'<b style="{dim}">{esc(current)}…</b>', ""
+    if state.status and state.outcome in ("error", "cancelled", "interrupted"):
+        colour = theme.ERROR if state.outcome == "error" else theme.WARN
+        tail += f' <b style="color:{colour}">{esc(state.outcome)}</b>'
+    return f'<div style="color:{theme.FG}">{head} {target}{tail}</div>'
+
+
+def error_html(state: FetchState) -> str:
+    e = state.error
+    if e is None:
+        return ""
+    phase = e.get("phase")
+    where = f" during <b>{esc(phase)}</b>" if phase else ""
+    if state.outcome in ("cancelled", "interrupted"):
+        how = "by the Cancel button" if state.outcome == "cancelled" else "from outside the view"
+        return f'<div style="color:{theme.WARN}"><b>{state.outcome}</b>{where} ({how})</div>'
+    message = str(e.get("message") or "")
+    # FetchError's str() ends in " [phase] (url)": the view shows those apart.
+    if phase and f" [{phase}]" in message:
+        message = message[: message.rindex(f" [{phase}]")]
+    hint = e.get("hint")  # FetchError.hint: what to try
+    hint = f'<div style="color:{theme.FG_DIM}">hint: {esc(hint)}</div>' if hint else ""
+    return (
+        f'<div style="color:{theme.ERROR}"><b>{esc(e.get("type"))}</b>{where}: '
+        f"{esc(message)}</div>{hint}"
+    )
+
+
+def progress_html(state: FetchState, *, live: bool, now: float | None = None) -> str:
+    """A bar and a tqdm-like line: size, of total, rate, elapsed, ETA.
+
+    A known length draws a solid bar of the fraction received. An unknown one
+    draws stripes (sliding while live): it never looks complete before the end."""
+    now = now or time.perf_counter()
+    expected, wire = state.expected, state.wire
+    colour = {"done": theme.OK, "error": theme.ERROR}.get(state.outcome or "", theme.INFO)
+    if state.outcome in ("cancelled", "interrupted"):
+        colour = theme.WARN
+    track = (
+        f"display:inline-block;vertical-align:middle;width:240px;height:10px;"
+        f"background:{theme.BG_RAISED};border:1px solid {theme.BORDER};overflow:hidden"
+    )
+    if expected:
+        fraction = min(wire / expected, 1.0)
+        fill = f'<div style="width:{fraction * 100:.1f}%;height:100%;background:{colour}"></div>'
+        kind = "determinate"
+    else:
+        stripes = f"repeating-linear-gradient(45deg,{colour} 0 6px,transparent 6px 12px)"
+        if live and not state.finished:
+            fill = (
+                f'<div class="nbfetch-slide" style="width:35%;height:100%;background:{stripes};'
+                'animation:nbfetch-slide 1.2s ease-in-out infinite alternate"></div>'
+                "<style>@keyframes nbfetch-slide{from{margin-left:0}to{margin-left:65%}}</style>"
+            )
+        else:
+            fill = f'<div style="width:100%;height:100%;background:{stripes}"></div>'
+        kind = "indeterminate"
+    parts = [human_bytes(wire) + (f" of {human_bytes(expected)}" if expected else "")]
+    if state.decoded != wire:
+        parts.append(f"{human_bytes(state.decoded)} decoded")
+    if state.chunk_count:
+        n = state.chunk_count
+        parts.append(f"{n:,} chunk{'' if n == 1 else 's'}")
+    if state.body_started is not None:
+        stop = state.end if state.finished and state.end else now
+        elapsed = max(stop - state.body_started, 1e-9)
+        if wire:
+            parts.append(f"{human_bytes(wire / elapsed)}/s")
+        parts.append(human_seconds(elapsed))
+        if expected and not state.finished and wire:
+            parts.append(f"ETA {human_seconds(max(expected - wire, 0) / (wire / elapsed))}")
+    line = " · ".join(parts)
+    return (
+        f'<div style="font-size:12px;color:{theme.FG_DIM}">'
+        f'<span class="nbfetch-bar nbfetch-{kind}" style="{track}">{fill}</span> '
+        f'<span style="font-family:{theme.MONO}">{esc(line)}</span></div>'
+    )
+
+
+def waterfall_html(state: FetchState, now: float | None = None) -> str:
+    phases, total = state.timing(now)
+    end = max(total, 1e-6)
+    rows, start = [], 0.0
+    # Inline padding: JupyterLab's rendered-HTML tables pad every cell by 0.5em.
+    cell = "padding:1px 8px 1px 0;text-align:left"
+    for name, value, running in phases:
+        left, width = start / end * 100, max(value / end * 100, 0.3)
+        label = f"{value * 1000:.1f} ms" + (" …" if running else "")
+        rows.append(
+            f'<tr><td style="{cell}">{name}</td>'
+            f'<td class="nbfetch-track" style="width:360px;min-width:120px;padding:0;'
+            f'background:{theme.BG_RAISED}">'
+            f'<div style="margin-left:{left:.2f}%;width:{width:.2f}%;height:12px;'
+            f'background:{theme.PHASE_COLOURS[name]}"></div></td>'
+            f'<td style="text-align:right;padding:1px 0 1px 8px;font-family:{theme.MONO}">'
+            f"{label}</td></tr>"
+        )
+        start += value
+    shown = f"{total * 1000:.1f} ms" if state.finished else "…"
+    rows.append(
+        f'<tr><td style="{cell}"><b>total</b></td><td></td>'
+        f'<td style="text-align:right;font-family:{theme.MONO}">{shown}</td></tr>'
+    )
+    return (
+        f'<table class="nbfetch-waterfall" style="font-size:12px;color:{theme.FG};'
+        f'border-collapse:collapse">{"".join(rows)}</table>'
+    )
+
+
+def _table(header: list[str], rows: list[str], numeric: set[int], note: str = "") -> str:
+    # text-align inline, not align=: JupyterLab's CSS right-aligns every table cell.
+    th = "".join(
+        f'<th style="text-align:{"right" if i in numeric else "left"};position:sticky;top:0;'
+        f'background:{theme.BG_RAISED}">{h}</th>'
+        for i, h in enumerate(header)
+    )
+    return (
+        f'<div style="color:{theme.FG};font-size:12px">{note}'
+        f'<div style="max-height:{PANE_HEIGHT};overflow:auto;border:1px solid {theme.BORDER}">'
+        f'<table style="font-family:{theme.MONO};font-size:12px;white-space:nowrap;'
+        f'border-spacing:12px 0"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        "</div></div>"
+    )
+
+
+def _row(cells: list[str], numeric: set[int]) -> str:
+    return (
+        "<tr>"
+        + "".join(
+            f'<td style="text-align:{"right" if i in numeric else "left"};padding:0 6px">{c}</td>'
+            for i, c in enumerate(cells)
+        )
+        + "</tr>"
+    )
+
+
+def headers_html(state: FetchState) -> str:
+    def table(title: str, items) -> str:
+        rows = "".join(
+            f'<tr><td style="text-align:left;font-weight:600;padding-right:1em;'
+            f'vertical-align:top">{esc(n)}</td>'
+            f'<td style="text-align:left;word-break:break-all">{esc(state.header(n, v))}</td></tr>'
+            for n, v in items
+        )
+        return (
+            f'<div style="color:{theme.FG_DIM};margin-top:4px">{title}</div>'
+            f'<table style="font-family:{theme.MONO};font-size:12px;color:{theme.FG}">{rows}</table>'
+        )
+
+    parts = []
+    if state.request_headers:
+        parts.append(table("Request headers", state.request_headers))
+    if state.headers is not None:
+        parts.append(table("Response headers", state.headers.items()))
+    trailers = getattr(state.response, "trailers", None)
+    if trailers is not None and len(trailers):
+        parts.append(table("Trailers", trailers.items()))
+    if not parts:
+        return f'<span style="color:{theme.FG_DIM}">no headers yet</span>'
+    return "".join(parts)
+
+
+def framing(state: FetchState) -> str:
+    """How the body was framed, when it had no chunks (RFC 9112 section 6.3)."""
+    if state.status is None:
+        return "no response yet"
+    if state.expected is not None:
+        return f"not chunked: a Content-Length body, {state.expected:,} bytes"
+    if not state.finished:
+        return "no chunks yet"
+    if state.outcome == "done":
+        return f"not chunked: {state.wire:,} bytes read until the connection closed"
+    return "no chunks received"
+
+
+def chunks_html(state: FetchState, limit: int | None = None) -> str:
+    if not state.chunk_count:
+        return f'<span style="color:{theme.FG_DIM}">{esc(framing(state))}</span>'
+    numeric = {0, 1, 2, 3}
+    rows = [
+        _row(
+            [
+                f"{i:,}",
+                f"{size:,}",
+                f"{off * 1000:.1f}",
+                f"{gap * 1000:.1f}",
+                esc(";".join(n if v is None else f"{n}={v}" for n, v in ext)),
+            ],
+            numeric,
+        )
+        for i, size, off, gap, ext in list(state.chunks)[-(limit or len(state.chunks)) :]
+    ]
+    shown = len(rows)
+    n, total = state.chunk_count, state.chunk_bytes
+    note = (
+        f"last {shown} of {n:,} chunks, {total:,} bytes in all"
+        if shown < n
+        else f"{n:,} chunks, {total:,} bytes"
+    )
+    return _table(["#", "size", "at (ms)", "gap (ms)", "extensions"], rows, numeric, note)
+
+
+def events_html(state: FetchState, limit: int | None = None) -> str:
+    def row(e: Event) -> str:
+        return _row(
+            [f"{e.offset * 1000:.3f}", esc(e.name), esc(e.describe(skip=("headers", "trailers")))],
+            {0},
+        )
+
+    half = (limit or state.MAX_EVENT_ROWS) // 2
+    head, tail = state.events_head[:half], list(state.events_tail)[-half:]
+    rows = [row(e) for e in head]
+    hidden = state.events_total - len(head) - len(tail)
+    if hidden > 0:
+        rows.append(f'<tr><td></td><td colspan="2">{hidden:,} more events</td></tr>')
+    rows += [row(e) for e in tail]
+    return _table(["ms", "event", "details"], rows, {0}, f"{state.events_total:,} events")
+
+
+def body_html(state: FetchState) -> str:
+    if state.response is None:
+        text = "the body arrives with the response" if not state.finished else "no body"
+        return f'<span style="color:{theme.FG_DIM}">{text}</span>'
+    kind, text = body_preview(state.response)
+    if kind == "image":
+        return f'<img src="{esc(text)}" style="max-width:400px;max-height:{PANE_HEIGHT}">'
+    return (
+        f'<pre style="max-height:{PANE_HEIGHT};overflow:auto;font-size:12px;margin:0;'
+        f'color:{theme.FG}">{esc(text)}</pre>'
+    )
+
+
+def history_html(state: FetchState) -> str:
+    r = state.response
+    if r is None:
+        return ""
+    return "".join(
+        f'<div style="color:{theme.FG_DIM}">{esc(e.request.method)} '
+        f"{esc(e.url if state.show_secrets else redact_url(e.url))} → "
+        f"{e.status_code} {esc(e.reason)} → "
+        f"{esc(state.header('location', e.headers.get('location', '')))}</div>"
+        for e in r.history
+    )
+
+
+# -- the whole ------------------------------------------------------------------------------
+def snapshot_html(state: FetchState) -> str:
+    """The static view of a finished fetch: what a saved notebook shows."""
+    n_headers = len(state.request_headers) + (len(state.headers) if state.headers else 0)
+
+    def section(title: str, body: str, open_: bool = False) -> str:
+        return (
+            f'<details{" open" if open_ else ""}><summary style="cursor:pointer">{title}'
+            f"</summary>{body}</details>"
+        )
+
+    # Only what the fetch got to: a URL refused before anything was sent is
+    # its status and error lines, not a page of empty sections.
+    responded = state.status is not None
+    parts = [
+        f'<div class="nbfetch-response" style="font-family:{theme.UI_FONT};font-size:13px;'
+        f'color:{theme.FG}">',
+        history_html(state),
+        status_html(state),
+        error_html(state),
+    ]
+    if responded:
+        parts.append(progress_html(state, live=False))
+    if state.timing()[0]:
+        parts.append(section("Timing", waterfall_html(state), open_=True))
+    if n_headers:
+        parts.append(section(f"Headers ({n_headers})", headers_html(state)))
+    if responded:
+        parts.append(section(f"Chunks ({state.chunk_count:,})", chunks_html(state, SNAPSHOT_ROWS)))
+    if state.events_total:
+        parts.append(section(f"Events ({state.events_total:,})", events_html(state, SNAPSHOT_ROWS)))
+    if responded:
+        parts.append(section("Body", body_html(state), open_=state.response is not None))
+    parts.append("</div>")
+    return state.scrub("".join(parts))
+
+
+def snapshot_text(state: FetchState) -> str:
+    """One line, as a terminal would show the fetch."""
+    if state.status:
+        code, reason, version = state.status
+        head = f"{version} {code} {reason}"
+    else:
+        head = state.outcome or "running"
+    _, total = state.timing()
+    parts = [f"{head}  {state.method} {state.url}", human_bytes(state.wire)]
+    if state.chunk_count:
+        parts.append(f"{state.chunk_count:,} chunks")
+    parts.append(human_seconds(total))
+    if state.status and state.outcome != "done":
+        parts.append(state.outcome or "running")
+    if state.outcome == "error" and state.error:
+        parts.append(str(state.error.get("type")))
+    return state.scrub(" · ".join(parts))
