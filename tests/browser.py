@@ -172,14 +172,16 @@ def browser_fixture(lab):
         chromium.close()
 
 
-def open_notebook(context, lab: Lab, name: str, cells: list[str] | None = None):
+def open_notebook(context, lab: Lab, name: str, cells: list[str] | None = None, kernel=True):
     """A new page with notebook ``name`` (written first from ``cells`` if given),
-    once its kernel is idle."""
+    once its kernel is idle. ``?reset`` starts from an empty workspace: without
+    it, JupyterLab restores the notebook an earlier test opened beside this one,
+    and ``cell()`` would count the cells of both."""
     if cells is not None:
         lab.write_notebook(name, cells)
     page = context.new_page()
-    page.goto(f"{lab.url}/lab/tree/{name}")
-    wait_ready(page)
+    page.goto(f"{lab.url}/lab/tree/{name}?reset")
+    wait_ready(page, kernel=kernel)
     return page
 
 

@@ -2,7 +2,8 @@
 
 A notebook runs a live ResponseView on a slow drip from the demo server, a
 fetch_many waterfall, and a fetch cancelled by clicking Cancel in the page. We
-assert the rendered text and take screenshots (``tests/browser.py`` says where).
+assert the rendered text (the docs' screenshots come from test_browser_views.py
+and test_browser_many_panel.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from browser import (  # noqa: F401 (fixtures)
     lab_fixture,
     open_notebook,
     run_cell,
-    shots_dir,
     wait_done,
 )
 
@@ -33,9 +33,8 @@ CELLS = [
 ]
 
 
-def test_live_view_waterfall_and_cancel_in_a_real_browser(lab, browser, tmp_path):
+def test_live_view_waterfall_and_cancel_in_a_real_browser(lab, browser):
     page = open_notebook(browser, lab, "live.ipynb", CELLS)
-    out = shots_dir(tmp_path)
     run_cell(page, 0)
     run_cell(page, 1)
     view = run_cell(page, 2)  # --bg: the cell ends, the view keeps updating
@@ -46,7 +45,6 @@ def test_live_view_waterfall_and_cancel_in_a_real_browser(lab, browser, tmp_path
         timeout=20_000,
     )
     mid = view.locator(".jp-OutputArea").inner_text()
-    view.screenshot(path=str(out / "live-view-mid-fetch.png"))
     assert "download" in mid and "…" in mid  # the running phase grows in the waterfall
     run_cell(page, 3, timeout=30_000)
     view.locator(".nbfetch-response").wait_for(timeout=10_000)
@@ -60,12 +58,10 @@ def test_live_view_waterfall_and_cancel_in_a_real_browser(lab, browser, tmp_path
     view.locator("tr", has=page.locator("td", has_text="index=39;name=chunk 39")).wait_for(
         timeout=5_000
     )
-    view.screenshot(path=str(out / "live-view-done.png"))
 
     many = run_cell(page, 4, timeout=60_000)
     text = many.locator(".jp-OutputArea").inner_text()
     assert "12 fetches" in text and "12 done" in text and "max_clients=4" in text
-    many.screenshot(path=str(out / "fetch-many-waterfall.png"))
 
     slow = run_cell(page, 5, wait=False)
     slow.locator("text=200 OK").wait_for(timeout=20_000)
@@ -76,6 +72,5 @@ def test_live_view_waterfall_and_cancel_in_a_real_browser(lab, browser, tmp_path
     output = slow.locator(".jp-OutputArea").inner_text()
     assert "FetchCancelled" in output and "cancelled by the Cancel button" in output
     assert "cancelled during download" in output
-    slow.screenshot(path=str(out / "live-view-cancelled.png"))
     run_cell(page, 6)  # the kernel goes on
     assert "after cancel" in cell(page, 6).locator(".jp-OutputArea").inner_text()

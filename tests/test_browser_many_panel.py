@@ -14,24 +14,12 @@ from browser import (  # noqa: F401 (fixtures)
     browser_fixture,
     cell,
     lab_fixture,
+    open_notebook,
     run_cell,
     shots_dir,
-    wait_ready,
 )
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def open_notebook(context, lab, name, cells=None, kernel=True):
-    """browser.open_notebook with ``?reset``: a fresh workspace, so the notebook
-    an earlier test opened is not restored beside this one (``cell()`` counts the
-    cells of every open notebook)."""
-    if cells is not None:
-        lab.write_notebook(name, cells)
-    page = context.new_page()
-    page.goto(f"{lab.url}/lab/tree/{name}?reset")
-    wait_ready(page, kernel=kernel)
-    return page
 
 
 def test_fetch_many_waterfall_rows_axis_and_saved_output(lab, browser, demo, tmp_path):
