@@ -9,6 +9,8 @@ Each notebook starts the embedded demo server itself and needs no internet.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +26,38 @@ def notebooks() -> list[Path]:
     return sorted(HERE.glob("[0-9][0-9]-*.ipynb"))
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_unused_widget_state(nb: nbformat.NotebookNode) -> None:
+    """Keep the saved state of the widgets an output still shows (and the models
+    they refer to). nbclient also saves closed models: a finished live view
+    becomes a static snapshot and closes its widgets, so their state is dead
+    weight in the file."""
+    saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
+    if not saved:
+        return
+    state = saved["state"]
+    wanted = [
+        output["data"][WIDGET_VIEW]["model_id"]
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW in output.get("data", {})
+    ]
+    keep: set[str] = set()
+    while wanted:
+        model_id = wanted.pop()
+        if model_id in keep or model_id not in state:
+            continue
+        keep.add(model_id)
+        # a model refers to others as "IPY_MODEL_<id>" (children, layout, style)
+        wanted += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(state[model_id]))
+    saved["state"] = {k: v for k, v in state.items() if k in keep}
+    if not keep:
+        del nb.metadata["widgets"]
+
+
 def execute(path: Path) -> nbformat.NotebookNode:
     """Execute ``path`` in a fresh kernel; raises CellExecutionError on any error."""
     nb = nbformat.read(path, as_version=4)
@@ -35,6 +69,7 @@ def execute(path: Path) -> nbformat.NotebookNode:
             resources={"metadata": {"path": cwd}},
             store_widget_state=True,
         ).execute()
+    drop_unused_widget_state(nb)
     return nb
 
 

@@ -1,6 +1,7 @@
 """Every tutorial runs top to bottom in a real kernel, offline, and stays small."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
@@ -52,4 +53,12 @@ def test_committed_tutorial_has_outputs_and_stays_small(name):
     )
     if shows_widgets:  # so the live views render when the notebook is read statically
         assert "widgets" in nb.metadata, "saved without widget state"
+    # A finished view is a static snapshot, never a widget's raw repr
+    # ("ResponseView(children=(HBox(...": what a saved notebook showed before).
+    plain = [
+        "".join(o.get("data", {}).get("text/plain", ""))
+        for c in code
+        for o in c.get("outputs", [])
+    ]
+    assert not any(re.match(r"(ResponseView|ManyView|VBox|HBox)\(", t) for t in plain)
     assert path.stat().st_size < 400_000
