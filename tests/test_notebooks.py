@@ -56,9 +56,7 @@ def test_committed_tutorial_has_outputs_and_stays_small(name):
     # A finished view is a static snapshot, never a widget's raw repr
     # ("ResponseView(children=(HBox(...": what a saved notebook showed before).
     plain = [
-        "".join(o.get("data", {}).get("text/plain", ""))
-        for c in code
-        for o in c.get("outputs", [])
+        "".join(o.get("data", {}).get("text/plain", "")) for c in code for o in c.get("outputs", [])
     ]
     assert not any(re.match(r"(ResponseView|ManyView|VBox|HBox)\(", t) for t in plain)
     assert path.stat().st_size < 400_000
