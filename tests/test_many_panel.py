@@ -73,7 +73,7 @@ async def test_waterfall_columns_axis_and_rows_that_open(demo):
     assert not re.search(r"width:\d+px", html)
     assert "#f6f6f6" not in html and "#666" not in html
     own = view.view(1)
-    assert own._status[0] == 200 and own.response is results[1]
+    assert own.state.status[0] == 200 and own.response is results[1]
     assert view.result(2) is results[2]
     assert "3 fetches" in view.summary.value and "1 failed" in view.summary.value
 

@@ -11,6 +11,7 @@ The wire still carries the real credentials.
 import asyncio
 import base64
 import html
+import html.parser
 import io
 import json
 import logging
@@ -21,8 +22,10 @@ from conftest import reply
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import nbfetch
 from nbfetch import AsyncClient, InvalidRequest, RedirectError
 from nbfetch.cli import main, run_cli
+from nbfetch.core import redact
 from nbfetch.core.headers import Headers
 from nbfetch.core.redact import Secrets, is_secret_name, redact_header, redact_url
 from nbfetch.core.urls import URL
@@ -607,3 +610,132 @@ async def test_secret_fields_of_a_json_body_are_scrubbed_from_its_echo(demo):
     }
     assert_no_secret(texts, (PASSWORD, "tkn-aa11"))
     assert '"user": "al"' in texts["cli"]
+
+
+# -- text is scrubbed before it is cut, hex-dumped, quoted or escaped --------------------
+ECHOED = "tok-R3view-0123456789abcdef"
+
+
+def _rich(response) -> str:
+    bundle = response_mimebundle(response)
+    return bundle["text/plain"] + bundle["text/html"]
+
+
+def _serve_once(raw_server, response: bytes):
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(response)
+
+    return raw_server(handler)
+
+
+async def test_an_error_that_quotes_an_echoed_secret_is_scrubbed(raw_server):
+    # h11's message quotes the bad chunk-size line the server sent
+    s = _serve_once(
+        raw_server,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz " + ECHOED.encode() + b"\r\n",
+    )
+    async with AsyncClient() as client:
+        with pytest.raises(nbfetch.ProtocolError) as exc:
+            await client.fetch(s.url + "/", headers={"Authorization": f"Bearer {ECHOED}"})
+    assert ECHOED not in str(exc.value) and "***" in str(exc.value)
+
+
+async def test_an_http_error_reason_that_echoes_a_secret_is_scrubbed(raw_server):
+    s = _serve_once(
+        raw_server, b"HTTP/1.1 401 bad token " + ECHOED.encode() + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+    async with AsyncClient() as client:
+        r = await client.fetch(s.url + "/", headers={"Authorization": f"Bearer {ECHOED}"})
+    with pytest.raises(nbfetch.HTTPStatusError) as exc:
+        r.raise_for_status()
+    assert ECHOED not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        # a hex dump must not spell the secret in hex, nor in its text column
+        ("application/octet-stream", b"\x00\x01" + ECHOED.encode() + b"\x00"),
+        # a secret across the 20,000-character cut must not survive in part
+        ("text/plain", b"x" * 19_980 + ECHOED.encode()),
+    ],
+    ids=["hexdump", "cut"],
+)
+async def test_a_body_preview_never_shows_part_of_an_echoed_secret(raw_server, ctype, body):
+    s = _serve_once(
+        raw_server,
+        b"HTTP/1.1 200 OK\r\nContent-Type: "
+        + ctype.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body,
+    )
+    async with AsyncClient() as client:
+        r = await client.fetch(s.url + "/", headers={"Authorization": f"Bearer {ECHOED}"})
+    shown = _rich(r)
+    hexed = " ".join(f"{b:02x}" for b in ECHOED.encode()[:8])
+    assert ECHOED[:12] not in shown and hexed not in shown
+
+
+async def test_a_set_cookie_value_echoed_in_the_body_is_scrubbed(raw_server):
+    body = f"your session is {ECHOED}".encode()
+    s = _serve_once(
+        raw_server,
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=" + ECHOED.encode() + b"; HttpOnly\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body,
+    )
+    async with AsyncClient() as client:
+        r = await client.fetch(s.url + "/")
+    assert ECHOED not in _rich(r)
+
+
+async def test_quoted_values_and_json_body_fields_echoed_by_the_server_are_scrubbed(demo):
+    async with AsyncClient() as client:
+        quoted = await client.fetch(demo.url + "/get", params={"password": 'hunter"22-quoted'})
+        posted = await client.fetch(
+            demo.url + "/post", method="POST", json={"password": "hunter2-body-pw"}
+        )
+    # JSON writes the quote as \", HTML then as \&quot;: neither form survives
+    assert "hunter" not in _rich(quoted)
+    assert "hunter2-body-pw" not in _rich(posted)
+
+
+async def test_a_server_planted_secret_cannot_cut_open_an_attribute(raw_server):
+    # The redirect's secret-named value equals a piece of the views' own markup;
+    # scrubbing finished HTML would cut the style attribute open and let the
+    # next header value in as CSS. Text is scrubbed before it is escaped.
+    style = "position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:9999"
+
+    def handler(conn, server):
+        for answer in (
+            b"HTTP/1.1 302 Found\r\nLocation: /final?token=break-all%22%3E\r\n"
+            b"Content-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Note: ;" + style.encode() + b";x:\r\nContent-Length: 0\r\n\r\n",
+        ):
+            server.read_request(conn)
+            conn.sendall(answer)
+
+    s = raw_server(handler)
+    async with AsyncClient() as client:
+        r = await client.fetch(s.url + "/start")
+    styles: list[str] = []
+
+    class Styles(html.parser.HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            styles.extend(v or "" for k, v in attrs if k == "style")
+
+    Styles().feed(response_mimebundle(r)["text/html"])
+    assert styles and not any("position:fixed" in s for s in styles)
+
+
+def test_many_secret_named_parameters_stay_bounded_and_the_first_secret_stays_masked():
+    secrets = Secrets()
+    secrets.add(ECHOED)  # the request's own credential comes first
+    secrets.add_url("http://h/?" + "&".join(f"t{i}_token=value{i:06d}" for i in range(1500)))
+    assert len(secrets._values) <= redact.MAX_SECRET_FORMS
+    assert ECHOED not in secrets.scrub(f"echo {ECHOED} and value000001")

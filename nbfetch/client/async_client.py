@@ -29,6 +29,7 @@ from ..core.errors import (
 from ..core.events import Subscriber
 from ..core.headers import Headers, HeaderSource
 from ..core.limits import Limits
+from ..core.redact import request_secrets
 from ..core.redirects import is_followed, next_request
 from ..core.request import Request
 from ..core.urls import URL
@@ -407,7 +408,7 @@ class AsyncClient:
             return response
         except BaseException as exc:
             if isinstance(exc, FetchError):
-                exc.with_context(request.url, phase)
+                exc.with_context(request.url, phase).scrub(request_secrets(request))
             ctx.note_failure(exc, getattr(exc, "phase", phase))
             if ctx.final is not None:
                 ctx.final.fail(exc, "wait")

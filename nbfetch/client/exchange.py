@@ -16,6 +16,7 @@ from ..core.decoders import make_decoder, parse_content_encoding
 from ..core.errors import FetchError, NetworkError, ProtocolError, TooLargeError
 from ..core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
 from ..core.protocol import Response as H11Response
+from ..core.redact import request_secrets
 from ..drivers.base import IOTimeout
 from .response import Chunk, Piece, Response
 
@@ -622,7 +623,7 @@ class Exchange:
         if self._released:
             return
         if isinstance(exc, FetchError):
-            exc.with_context(self.request.url, phase)
+            exc.with_context(self.request.url, phase).scrub(request_secrets(self.request))
         self.ctx.note_failure(exc, phase)
         self._released = True
         self.conn.abort()

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 from ..core.errors import FetchError, HTTPStatusError
 from ..core.events import Event, Timing
 from ..core.headers import Headers
-from ..core.redact import redact_url
+from ..core.redact import redact_url, request_secrets
 from ..core.request import Request
 from ..core.urls import URL
 from .recorder import Recorder
@@ -154,7 +154,7 @@ class Response:
             kind = "client error" if self.status_code < 500 else "server error"
             raise HTTPStatusError(
                 f"{self.status_code} {self.reason} ({kind})", url=self.url, response=self
-            )
+            ).scrub(request_secrets(self.request))
         return self
 
     @property

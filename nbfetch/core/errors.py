@@ -78,6 +78,16 @@ class FetchError(Exception):
         so the notebook and the ``nbfetch`` command both show it."""
         return self._hint or _hint_for(self)
 
+    def scrub(self, secrets) -> FetchError:
+        """Take ``secrets`` (a ``core.redact.Secrets``) out of the message. An
+        error that quotes what the server sent (a chunk-size line, a header
+        line, a reason phrase) may quote a credential the server echoed back."""
+        scrubbed = secrets.scrub(self.message)
+        if scrubbed != self.message:
+            self.message = scrubbed
+            self.args = (scrubbed, *self.args[1:])
+        return self
+
     def with_context(self, url: object, phase: str | None = None) -> FetchError:
         """Fill in the URL and phase where the raiser did not know them."""
         if self.url is None and url is not None:

@@ -185,6 +185,13 @@ _AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)
 _SECRET_AUTH_PARAMS = frozenset({"response", "cnonce", "nonce"})
 
 
+#: At most this many remembered forms. The request's own credentials are added
+#: first; only a server flooding secret-named parameters into Locations (1,500
+#: fit in a 27 KB header) reaches the bound, and then its later values are not
+#: masked rather than the loop stalling on one alternation of thousands.
+MAX_SECRET_FORMS = 1024
+
+
 class Secrets:
     """The secret values one request sent, to scrub from text shown or saved.
 
@@ -195,11 +202,15 @@ class Secrets:
     '{"args": {"api_key": "***"}, "Authorization": "Bearer ***"}'
     """
 
-    __slots__ = ("_pattern", "_values")
+    __slots__ = ("_bytes_pattern", "_pattern", "_values")
 
     def __init__(self) -> None:
         self._values: set[str] = set()
+        # Compiled when first needed after a change, not on every add: a
+        # Location with thousands of secret-named parameters is one compile,
+        # not thousands (each add used to sort and recompile everything).
         self._pattern: re.Pattern | None = None
+        self._bytes_pattern: re.Pattern | None = None
 
     def __bool__(self) -> bool:
         return bool(self._values)
@@ -212,12 +223,10 @@ class Secrets:
         if len(value) < MIN_SECRET_LENGTH:
             return
         forms = {value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
-        if forms <= self._values:
+        if forms <= self._values or len(self._values) >= MAX_SECRET_FORMS:
             return
         self._values |= forms
-        # Longest first, so a value that contains another is masked whole.
-        alternatives = sorted(self._values, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+        self._pattern = self._bytes_pattern = None
 
     def _add_encoded(self, value: str) -> None:
         """A value from a URL: as written, and as a server decodes it (``%2B``
@@ -324,8 +333,36 @@ class Secrets:
         elif secret and isinstance(value, str):
             self.add(value)
 
+    def _alternatives(self) -> list[str]:
+        # Longest first, so a value that contains another is masked whole.
+        return sorted(self._values, key=len, reverse=True)
+
+    @property
+    def longest(self) -> int:
+        """The length of the longest remembered value (0 if none)."""
+        return max(map(len, self._values), default=0)
+
     def scrub(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``***``."""
-        if self._pattern is None or not text:
+        if not self._values or not text:
             return text
+        if self._pattern is None:
+            self._pattern = re.compile("|".join(map(re.escape, self._alternatives())))
         return self._pattern.sub(REDACTED, text)
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """``data`` with the UTF-8 form of every remembered value replaced by
+        ``***``: a body shown as a hex dump must not spell a secret in hex."""
+        if not self._values or not data:
+            return data
+        if self._bytes_pattern is None:
+            encoded = (re.escape(v.encode("utf-8")) for v in self._alternatives())
+            self._bytes_pattern = re.compile(b"|".join(encoded))
+        return self._bytes_pattern.sub(REDACTED.encode(), bytes(data))
+
+
+def request_secrets(request) -> Secrets:
+    """The ``Secrets`` of one ``Request`` (its URL, headers and body fields)."""
+    secrets = Secrets()
+    secrets.add_request(request)
+    return secrets

@@ -32,25 +32,27 @@ def response_html(response) -> str:
     return snapshot_html(FetchState.of_response(response))
 
 
-def response_text(response) -> str:
-    kind, text = body_preview(response)
+def response_text(response, secrets=None) -> str:
+    """The Response's ``text/plain``; scrubbed of ``secrets`` (a ``Secrets``)."""
+    kind, text = body_preview(response, secrets)
     if kind == "image":
         text = f"[{len(response.body):,} bytes of {response.headers.get('content-type')}]"
     lines = [
         f"  {status_line(e)} → {redact_url(e.headers.get('location', ''))}"
         for e in response.history
     ]
-    lines.append(f"<Response [{status_line(response)}] {response.url}>")
+    lines.append(f"<Response [{status_line(response)}] {redact_url(response.url)}>")
     lines.append(text if len(text) < 2000 else text[:2000] + "\n…")
     lines.append(timing_waterfall(response.timing))
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    return text if secrets is None else secrets.scrub(text)
 
 
 def response_mimebundle(response) -> dict[str, str]:
     """text/plain and text/html, credentials masked and scrubbed (a server that
     echoes the request cannot put them into a saved output)."""
     state = FetchState.of_response(response)
-    return {"text/plain": state.scrub(response_text(response)), "text/html": snapshot_html(state)}
+    return {"text/plain": response_text(response, state.secrets), "text/html": snapshot_html(state)}
 
 
 def register(ip) -> None:

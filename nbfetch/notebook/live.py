@@ -206,8 +206,7 @@ class ResponseView(widgets.VBox):
         if not self.state.request_headers:  # before the headers_sent event carried them
             self.state.request_headers = list(response.request.headers.items())
         for hop in (*response.history, response):
-            self.state.secrets.add_url(hop.request.url)
-            self.state.secrets.add_headers(hop.request.headers.items())
+            self.state.secrets.add_request(hop.request)  # URL, headers, secret body fields
         if self.state.outcome is None:
             self.state.outcome = "done"
         self._render_all()
@@ -269,19 +268,18 @@ class ResponseView(widgets.VBox):
 
     # -- rendering ---------------------------------------------------------------------
     def _render_all(self) -> None:
-        s = self.state
-        scrub = s.scrub
-        self.error_html.value = scrub(snapshot.error_html(s))
-        self.progress_html.value = scrub(snapshot.progress_html(s, live=True))
-        self.waterfall_html.value = scrub(snapshot.waterfall_html(s))
-        self.headers_html.value = scrub(snapshot.headers_html(s))
-        self.chunks_html.value = scrub(snapshot.chunks_html(s))
-        self.events_html.value = scrub(snapshot.events_html(s))
-        self.body_html.value = scrub(snapshot.body_html(s))
+        s = self.state  # each renderer scrubs text before it escapes it
+        self.error_html.value = snapshot.error_html(s)
+        self.progress_html.value = snapshot.progress_html(s, live=True)
+        self.waterfall_html.value = snapshot.waterfall_html(s)
+        self.headers_html.value = snapshot.headers_html(s)
+        self.chunks_html.value = snapshot.chunks_html(s)
+        self.events_html.value = snapshot.events_html(s)
+        self.body_html.value = snapshot.body_html(s)
         if self._closed:
             return
         self.status_html.value = (
-            scrub(snapshot.status_html(s)) + self.progress_html.value + self.error_html.value
+            snapshot.status_html(s) + self.progress_html.value + self.error_html.value
         )
         self._show_content()
 

@@ -381,8 +381,12 @@ class ManyView(widgets.VBox):
         size = human_bytes(row.wire) if row.status is not None else ""
         return status, took, size
 
-    def _scrub(self, row: _Row, text: str) -> str:
-        return text if self.show_secrets else row.secrets.scrub(text)
+    def _esc(self, row: _Row, value: object) -> str:
+        """``value`` as HTML text: scrubbed of the row's secrets, then escaped
+        (never scrubbed as finished HTML: a server-planted secret could match
+        markup and cut an attribute open)."""
+        text = str(value)
+        return esc(text if self.show_secrets else row.secrets.scrub(text))
 
     def _scrub_all(self, text: str) -> str:
         if self.show_secrets:
@@ -478,41 +482,40 @@ class ManyView(widgets.VBox):
         line = self._grid(
             [
                 f'<td style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;'
-                f'text-overflow:ellipsis;font-family:{MONO}" title="{esc(self.urls[i])}">'
-                f'<span style="color:{FG_DIM}">▸</span> {esc(self.labels[i])}</td>',
-                f'<td {cell}><span style="color:{colour}">{esc(status)}</span></td>',
+                f'text-overflow:ellipsis;font-family:{MONO}" title="{self._esc(row, self.urls[i])}">'
+                f'<span style="color:{FG_DIM}">▸</span> {self._esc(row, self.labels[i])}</td>',
+                f'<td {cell}><span style="color:{colour}">{self._esc(row, status)}</span></td>',
                 f"<td {cell}>{took}</td>",
                 f"<td {cell}>{size}</td>",
                 f'<td style="position:relative;height:16px;background:{BG_RAISED};padding:0">'
                 f"{''.join(bars)}</td>",
             ]
         )
-        return self._scrub(
-            row,
+        return (
             f'<details class="nbfetch-many-row" style="border-bottom:1px solid {BORDER}">'
             f'<summary style="display:block;list-style:none;cursor:pointer">{line}</summary>'
             # Live, the chart is re-rendered (an open row would close again):
             # the details come with the final render.
-            f"{self._details(i, row) if self.finished else ''}</details>",
+            f"{self._details(i, row) if self.finished else ''}</details>"
         )
 
     def _details(self, i: int, row: _Row) -> str:
         """What a fetch's own view shows, as static HTML."""
-        target = f"<code>{esc(self.method)} {esc(self.urls[i])}</code>"
+        target = f"<code>{self._esc(row, self.method)} {self._esc(row, self.urls[i])}</code>"
         if row.status is not None:
             head = (
-                f'<b style="color:{status_colour(row.status)}">{row.status} {esc(row.reason)}</b>'
-                f' {target} <span style="color:{FG_DIM}">{esc(row.version)}</span>'
+                f'<b style="color:{status_colour(row.status)}">{row.status} {self._esc(row, row.reason)}</b>'
+                f' {target} <span style="color:{FG_DIM}">{self._esc(row, row.version)}</span>'
             )
         else:
             head = f'<b style="color:{FG_DIM}">{"failed" if row.error else "pending"}</b> {target}'
         parts = [f"<div>{head}</div>"]
         if row.error is not None:
             e = row.error
-            phase = f" in phase <b>{esc(e['phase'])}</b>" if e.get("phase") else ""
+            phase = f" in phase <b>{self._esc(row, e['phase'])}</b>" if e.get("phase") else ""
             parts.append(
-                f'<div style="color:{ERROR}"><b>{esc(e["type"])}</b>{phase}: '
-                f"{esc(e['message'])}</div>"
+                f'<div style="color:{ERROR}"><b>{self._esc(row, e["type"])}</b>{phase}: '
+                f"{self._esc(row, e['message'])}</div>"
             )
         timing = self._timing(row)
         if timing is not None:
@@ -530,18 +533,18 @@ class ManyView(widgets.VBox):
             if headers is not None:
                 parts.append(
                     f'<div style="margin-top:4px"><b>{title}</b> ({len(headers)})'
-                    f"{self._headers(headers)}</div>"
+                    f"{self._headers(row, headers)}</div>"
                 )
         return (
             f'<div style="padding:4px 4px 6px 1.5em;font-size:12px;border-top:1px solid {BORDER}">'
             f"{''.join(parts)}</div>"
         )
 
-    def _headers(self, headers: list[tuple[str, str]]) -> str:
+    def _headers(self, row: _Row, headers: list[tuple[str, str]]) -> str:
         rows = "".join(
             f'<tr><td style="text-align:left;font-weight:600;padding-right:1em;'
-            f'vertical-align:top">{esc(n)}</td><td style="text-align:left;word-break:break-all">'
-            f"{esc(v if self.show_secrets else redact_header(n, v))}</td></tr>"
+            f'vertical-align:top">{self._esc(row, n)}</td><td style="text-align:left;word-break:break-all">'
+            f"{self._esc(row, v if self.show_secrets else redact_header(n, v))}</td></tr>"
             for n, v in headers
         )
         return f'<table style="font-family:{MONO};font-size:12px;margin:0">{rows}</table>'

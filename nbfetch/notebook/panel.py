@@ -259,17 +259,19 @@ class FetchPanel(widgets.VBox):
         )
 
     def _sent_html(self, headers, secrets: Secrets) -> str:
+        def text(value: str) -> str:  # scrubbed, then escaped: never the other way round
+            return esc(self._mask(value, secrets))
+
         rows = "".join(
-            f'<tr><td style="font-weight:600;padding-right:1em;text-align:left">{esc(n)}</td>'
+            f'<tr><td style="font-weight:600;padding-right:1em;text-align:left">{text(n)}</td>'
             f'<td style="text-align:left">'
-            f"{esc(v if self.show_secrets else redact_header(n, v))}</td></tr>"
+            f"{text(v if self.show_secrets else redact_header(n, v))}</td></tr>"
             for n, v in headers
         )
-        return self._mask(
+        return (
             f'<details><summary style="color:{FG_DIM}">Request headers as sent '
             f'({len(headers)})</summary><table style="font-family:{MONO};font-size:12px">'
-            f"{rows}</table></details>",
-            secrets,
+            f"{rows}</table></details>"
         )
 
     # -- running ------------------------------------------------------------------------------

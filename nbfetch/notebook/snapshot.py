@@ -86,20 +86,27 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def hexdump(data: bytes, limit: int = 256) -> str:
+HEXDUMP_BYTES = 256
+
+
+def hexdump(data: bytes, limit: int = HEXDUMP_BYTES, size: int | None = None) -> str:
     lines = []
     for offset in range(0, min(len(data), limit), 16):
         row = data[offset : offset + 16]
         hexpart = " ".join(f"{b:02x}" for b in row)
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
         lines.append(f"{offset:08x}  {hexpart:<47}  {text}")
-    if len(data) > limit:
-        lines.append(f"… {len(data):,} bytes in all")
+    size = len(data) if size is None else size
+    if size > limit:
+        lines.append(f"… {size:,} bytes in all")
     return "\n".join(lines)
 
 
-def body_preview(response) -> tuple[str, str]:
-    """(kind, text) for the body: kind is json, text, image, binary or empty."""
+def body_preview(response, secrets=None) -> tuple[str, str]:
+    """(kind, text) for the body: kind is json, text, image, binary or empty.
+    With ``secrets`` (a ``Secrets``), text is scrubbed before it is cut to
+    ``MAX_PREVIEW`` (a secret across the cut would survive in part) and bytes
+    before the hex dump (whose hex digits would spell it)."""
     if response.path is not None:
         return ("empty", f"(saved {response.decoded_bytes:,} bytes to {response.path})")
     try:
@@ -114,16 +121,36 @@ def body_preview(response) -> tuple[str, str]:
     if "json" in ctype:
         try:
             text = json.dumps(response.json(), indent=2, ensure_ascii=False)
-            return ("json", _truncate(text, len(body)))
+            return ("json", _truncate(text, len(body), secrets))
         except ValueError:
             pass
     if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or looks_textual(body):
-        return ("text", _truncate(response.text, len(body)))
-    return ("binary", hexdump(body))
+        return ("text", _truncate(response.text, len(body), secrets))
+    if secrets is not None:
+        body = _scrubbed_window(body, HEXDUMP_BYTES, 4 * secrets.longest, secrets.scrub_bytes)
+    return ("binary", hexdump(body, size=len(response.body)))
 
 
-def _truncate(text: str, size: int) -> str:
-    if len(text) <= MAX_PREVIEW:
+def _scrubbed_window(data, keep: int, longest: int, scrub):
+    """The first ``keep`` items of ``data`` scrubbed, without scanning all of it.
+
+    The window scrubbed is ``keep + longest`` long, so a secret that straddles
+    ``keep`` is inside it whole. If ``data`` goes on past the window, the last
+    ``longest`` items of the scrubbed window may hold the start of a secret the
+    window cut in two: they are dropped (scrubbing earlier secrets shortens the
+    text and would pull them into the kept part)."""
+    window = data[: keep + longest]
+    scrubbed = scrub(window)
+    if len(data) > len(window):
+        scrubbed = scrubbed[: max(len(scrubbed) - longest, 0)]
+    return scrubbed[:keep]
+
+
+def _truncate(text: str, size: int, secrets=None) -> str:
+    cut = len(text) > MAX_PREVIEW
+    if secrets is not None:  # scrubbed before the cut, never all of 100 MiB
+        text = _scrubbed_window(text, MAX_PREVIEW, secrets.longest, secrets.scrub)
+    if not cut:
         return text
     return text[:MAX_PREVIEW] + f"\n… truncated: {size:,} bytes in all"
 
@@ -174,8 +201,7 @@ class FetchState:
             first.method, first.url, show_secrets=show_secrets, headers=first.headers.items()
         )
         for hop in (*response.history, response):
-            state.secrets.add_url(hop.request.url)
-            state.secrets.add_headers(hop.request.headers.items())
+            state.secrets.add_request(hop.request)  # URL, headers, secret body fields
         for event in response.events:
             state.feed(event)
         state.url_override = response.url
@@ -228,6 +254,9 @@ class FetchState:
             self.expected = d["content_length"]
             self.wire = self.decoded = 0
             self.body_started = event.time
+            # What the server sets (Set-Cookie, a secret-named field) is as
+            # secret as what we sent: a body may repeat it.
+            self.secrets.add_headers(_items(d["headers"]))
         elif name == "redirect":
             self.url_override = d["to"]
             self.secrets.add_url(d["to"])
@@ -302,6 +331,13 @@ class FetchState:
     def scrub(self, text: str) -> str:
         return text if self.show_secrets else self.secrets.scrub(text)
 
+    def esc(self, value: object) -> str:
+        """``value`` as HTML text: scrubbed of this fetch's secrets, then escaped.
+        Never the other way round: scrubbing finished HTML could cut a secret
+        that a server planted to match markup (``break-all">``) out of an
+        attribute, and the escaped forms of a value are not the value."""
+        return esc(self.scrub(str(value)))
+
     def header(self, name: str, value: str) -> str:
         if self.show_secrets:
             return redact_header(name, value, hidden=frozenset())
@@ -316,21 +352,21 @@ def _items(headers):
 
 # -- pieces -----------------------------------------------------------------------------
 def status_html(state: FetchState) -> str:
-    target = f"<code>{esc(state.method)} {esc(state.url)}</code>"
+    target = f"<code>{state.esc(state.method)} {state.esc(state.url)}</code>"
     dim = f"color:{theme.FG_DIM}"
     if state.status:
         code, reason, version = state.status
-        head = f'<b style="color:{theme.status_colour(code)}">{code} {esc(reason)}</b>'
-        tail = f' <span style="{dim}">{esc(version)}</span>'
+        head = f'<b style="color:{theme.status_colour(code)}">{code} {state.esc(reason)}</b>'
+        tail = f' <span style="{dim}">{state.esc(version)}</span>'
     elif state.finished:
         colour = theme.ERROR if state.outcome == "error" else theme.WARN
-        head, tail = f'<b style="color:{colour}">{esc(state.outcome)}</b>', ""
+        head, tail = f'<b style="color:{colour}">{state.esc(state.outcome)}</b>', ""
     else:
         current = state.milestones[-1].name if state.milestones else "starting"
-        head, tail = f'<b style="{dim}">{esc(current)}…</b>', ""
+        head, tail = f'<b style="{dim}">{state.esc(current)}…</b>', ""
     if state.status and state.outcome in ("error", "cancelled", "interrupted"):
         colour = theme.ERROR if state.outcome == "error" else theme.WARN
-        tail += f' <b style="color:{colour}">{esc(state.outcome)}</b>'
+        tail += f' <b style="color:{colour}">{state.esc(state.outcome)}</b>'
     return f'<div style="color:{theme.FG}">{head} {target}{tail}</div>'
 
 
@@ -339,7 +375,7 @@ def error_html(state: FetchState) -> str:
     if e is None:
         return ""
     phase = e.get("phase")
-    where = f" during <b>{esc(phase)}</b>" if phase else ""
+    where = f" during <b>{state.esc(phase)}</b>" if phase else ""
     if state.outcome in ("cancelled", "interrupted"):
         how = "by the Cancel button" if state.outcome == "cancelled" else "from outside the view"
         return f'<div style="color:{theme.WARN}"><b>{state.outcome}</b>{where} ({how})</div>'
@@ -348,10 +384,10 @@ def error_html(state: FetchState) -> str:
     if phase and f" [{phase}]" in message:
         message = message[: message.rindex(f" [{phase}]")]
     hint = e.get("hint")  # FetchError.hint: what to try
-    hint = f'<div style="color:{theme.FG_DIM}">hint: {esc(hint)}</div>' if hint else ""
+    hint = f'<div style="color:{theme.FG_DIM}">hint: {state.esc(hint)}</div>' if hint else ""
     return (
-        f'<div style="color:{theme.ERROR}"><b>{esc(e.get("type"))}</b>{where}: '
-        f"{esc(message)}</div>{hint}"
+        f'<div style="color:{theme.ERROR}"><b>{state.esc(e.get("type"))}</b>{where}: '
+        f"{state.esc(message)}</div>{hint}"
     )
 
 
@@ -402,7 +438,7 @@ def progress_html(state: FetchState, *, live: bool, now: float | None = None) ->
     return (
         f'<div style="font-size:12px;color:{theme.FG_DIM}">'
         f'<span class="nbfetch-bar nbfetch-{kind}" style="{track}">{fill}</span> '
-        f'<span style="font-family:{theme.MONO}">{esc(line)}</span></div>'
+        f'<span style="font-family:{theme.MONO}">{state.esc(line)}</span></div>'
     )
 
 
@@ -467,8 +503,8 @@ def headers_html(state: FetchState) -> str:
     def table(title: str, items) -> str:
         rows = "".join(
             f'<tr><td style="text-align:left;font-weight:600;padding-right:1em;'
-            f'vertical-align:top">{esc(n)}</td>'
-            f'<td style="text-align:left;word-break:break-all">{esc(state.header(n, v))}</td></tr>'
+            f'vertical-align:top">{state.esc(n)}</td>'
+            f'<td style="text-align:left;word-break:break-all">{state.esc(state.header(n, v))}</td></tr>'
             for n, v in items
         )
         return (
@@ -504,7 +540,7 @@ def framing(state: FetchState) -> str:
 
 def chunks_html(state: FetchState, limit: int | None = None) -> str:
     if not state.chunk_count:
-        return f'<span style="color:{theme.FG_DIM}">{esc(framing(state))}</span>'
+        return f'<span style="color:{theme.FG_DIM}">{state.esc(framing(state))}</span>'
     numeric = {0, 1, 2, 3}
     rows = [
         _row(
@@ -513,7 +549,7 @@ def chunks_html(state: FetchState, limit: int | None = None) -> str:
                 f"{size:,}",
                 f"{off * 1000:.1f}",
                 f"{gap * 1000:.1f}",
-                esc(";".join(n if v is None else f"{n}={v}" for n, v in ext)),
+                state.esc(";".join(n if v is None else f"{n}={v}" for n, v in ext)),
             ],
             numeric,
         )
@@ -532,7 +568,11 @@ def chunks_html(state: FetchState, limit: int | None = None) -> str:
 def events_html(state: FetchState, limit: int | None = None) -> str:
     def row(e: Event) -> str:
         return _row(
-            [f"{e.offset * 1000:.3f}", esc(e.name), esc(e.describe(skip=("headers", "trailers")))],
+            [
+                f"{e.offset * 1000:.3f}",
+                state.esc(e.name),
+                state.esc(e.describe(skip=("headers", "trailers"))),
+            ],
             {0},
         )
 
@@ -550,12 +590,12 @@ def body_html(state: FetchState) -> str:
     if state.response is None:
         text = "the body arrives with the response" if not state.finished else "no body"
         return f'<span style="color:{theme.FG_DIM}">{text}</span>'
-    kind, text = body_preview(state.response)
+    kind, text = body_preview(state.response, None if state.show_secrets else state.secrets)
     if kind == "image":
         return f'<img src="{esc(text)}" style="max-width:400px;max-height:{PANE_HEIGHT}">'
     return (
         f'<pre style="max-height:{PANE_HEIGHT};overflow:auto;font-size:12px;margin:0;'
-        f'color:{theme.FG}">{esc(text)}</pre>'
+        f'color:{theme.FG}">{state.esc(text)}</pre>'
     )
 
 
@@ -564,10 +604,10 @@ def history_html(state: FetchState) -> str:
     if r is None:
         return ""
     return "".join(
-        f'<div style="color:{theme.FG_DIM}">{esc(e.request.method)} '
-        f"{esc(e.url if state.show_secrets else redact_url(e.url))} → "
-        f"{e.status_code} {esc(e.reason)} → "
-        f"{esc(state.header('location', e.headers.get('location', '')))}</div>"
+        f'<div style="color:{theme.FG_DIM}">{state.esc(e.request.method)} '
+        f"{state.esc(e.url if state.show_secrets else redact_url(e.url))} → "
+        f"{e.status_code} {state.esc(e.reason)} → "
+        f"{state.esc(state.header('location', e.headers.get('location', '')))}</div>"
         for e in r.history
     )
 
@@ -606,7 +646,7 @@ def snapshot_html(state: FetchState) -> str:
     if responded:
         parts.append(section("Body", body_html(state), open_=state.response is not None))
     parts.append("</div>")
-    return state.scrub("".join(parts))
+    return "".join(parts)
 
 
 def snapshot_text(state: FetchState) -> str:
