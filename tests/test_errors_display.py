@@ -8,6 +8,7 @@ the issue's bar is 10 lines for any error cell.
 import re
 import socket
 import ssl
+import time
 
 import pytest
 import trustme
@@ -320,3 +321,58 @@ def test_the_command_prints_the_hint(refused_port, capsys):
     )
     assert main(["--nosuch", "http://127.0.0.1/"]) == 2
     assert capsys.readouterr().err.splitlines()[1] == "nbfetch: hint: see nbfetch --help"
+
+
+# -- what the second review found -------------------------------------------------------
+def test_interrupt_while_waiting_for_the_head_ends_at_once(kernel):
+    """The loop sleeps in select() while a fetch waits: the interrupt must wake
+    it, not wait for the server's answer (30 s away)."""
+    msg_id = kernel.submit("r = %fetch {base}/delay/30")
+    kernel.wait_for(
+        lambda m: (
+            m["msg_type"] == "comm_msg"
+            and m["parent_header"].get("msg_id") == msg_id
+            and "request.body_sent" in str(m["content"]["data"].get("state", {}).get("value", ""))
+        ),
+        timeout=15,
+    )
+    kernel.km.interrupt_kernel()
+    reply = kernel.wait(msg_id, timeout=20)  # long before the 30 s answer
+    assert reply["ename"] == "FetchCancelled"
+    assert reply["evalue"].startswith("interrupted [wait]")
+
+
+def test_interrupt_of_a_fetch_inside_a_def_is_one_line_and_stops_it(kernel, server):
+    kernel.run(
+        "def g():\n    r = %fetch -q {base}/drip?numbytes=8&duration=8&chunks=8\n    return r"
+    )
+    # an earlier test's request may still be served (the server finishes a
+    # /delay its client left): count from what is in flight now
+    before = server.stats["in_flight"]
+    msg_id = kernel.submit("rr = g()")
+    deadline = time.monotonic() + 15
+    while server.stats["in_flight"] <= before and time.monotonic() < deadline:
+        kernel.pump_for(0.05)
+    kernel.km.interrupt_kernel()
+    reply = kernel.wait(msg_id, timeout=20)
+    assert reply["ename"] == "FetchCancelled" and reply["evalue"].startswith("interrupted")
+    assert output_lines(kernel, msg_id) == [f"FetchCancelled: {reply['evalue']}"]
+    # the fetch stopped with the cell: its connection is gone long before 8 s
+    deadline = time.monotonic() + 5
+    while server.stats["in_flight"] > before and time.monotonic() < deadline:
+        kernel.pump_for(0.05)
+    assert server.stats["in_flight"] <= before
+    assert kernel.value("1 + 1") == "2"
+
+
+def test_a_users_own_cancelled_error_keeps_its_message_and_traceback(kernel):
+    def cb_code(where):
+        return (
+            "import asyncio\n"
+            "def boom(chunk):\n"
+            "    raise asyncio.CancelledError('mine: stop here')\n"
+            f"await nbfetch.fetch(base + '/chunked?count=3', {where}=boom)"
+        )
+
+    _, lines, _ = failing(kernel, cb_code("on_chunk"))
+    assert len(lines) > 3 and any("mine: stop here" in line for line in lines), lines

@@ -245,3 +245,40 @@ def test_an_interrupted_fetch_many_still_ends_as_a_static_bundle(kernel):
     assert data["text/plain"].startswith("4 fetches, max_clients=2: 0 done")
     assert len(kernel.messages(msg_id, "comm_close")) == 5
     assert kernel.value("1 + 1") == "2"  # the kernel goes on
+
+
+# -- what the second review found -------------------------------------------------------
+@pytest.mark.anyio
+async def test_panel_invalid_url_ends_its_view_and_says_why(panel):
+    panel.url.value = "htp://x"
+    result = await panel.send()
+    view = panel._views[-1]
+    assert isinstance(result, nbfetch.InvalidRequest)
+    assert view.finished and view.state.outcome == "error"
+    assert "unsupported URL scheme" in panel.error.value
+
+
+@pytest.mark.anyio
+async def test_panel_closes_the_views_that_leave_its_history(demo, panel, monkeypatch):
+    from nbfetch.notebook import panel as panel_module
+
+    monkeypatch.setattr(panel_module, "MAX_HISTORY", 2)
+    panel.url.value = demo.url + "/get"
+    first = None
+    for _ in range(3):
+        await panel.send()
+        first = first or panel._views[0]
+    assert first not in panel._views and len(panel._views) == 2
+    assert all(m.comm is None for m in first._models)  # every model of it closed
+    assert all(m.comm is not None for m in panel._views[-1]._models)
+
+
+@pytest.mark.anyio
+async def test_fetches_refused_before_sending_are_failed_rows_not_queued(demo):
+    urls = ["htp://x", demo.url + "/get"]
+    view = ManyView(urls, max_clients=2)
+    results = await nbfetch.fetch_many(urls, trace=view.trace, show=False)
+    view.attach_results(results)
+    view.finish()
+    assert view.counts() == {"done": 1, "failed": 1, "in_flight": 0, "queued": 0}
+    assert "InvalidRequest" in view.text()

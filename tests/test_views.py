@@ -324,3 +324,76 @@ def test_a_finished_content_length_body_says_what_it_was():
     html = chunks_html(state)
     assert "no chunked body" not in html
     assert "not chunked: a Content-Length body, 10 bytes" in html
+
+
+# -- what the second review found -------------------------------------------------------
+def test_a_view_displayed_after_its_fetch_ended_is_the_snapshot(kernel):
+    msg_id = kernel.submit(
+        "from nbfetch.notebook.live import ResponseView\n"
+        "v = ResponseView('GET', base + '/get')\n"
+        "r = await nbfetch.fetch(base + '/get', trace=v.trace)\n"
+        "display(v)"
+    )
+    kernel.wait(msg_id)
+    (shown,) = kernel.messages(msg_id, "display_data")
+    assert WIDGET_VIEW not in shown["content"]["data"]
+    assert "200 OK" in shown["content"]["data"]["text/html"]
+    closed = {m["content"]["comm_id"] for m in kernel.iopub if m["msg_type"] == "comm_close"}
+    assert set(opened(kernel, msg_id)) <= closed
+
+
+def test_a_redirect_then_a_failure_is_shown_as_the_failure(kernel):
+    msg_id = kernel.submit("r = %fetch {base}/redirect/9")
+    kernel.wait(msg_id)
+    html = snapshot_update(kernel, msg_id)["text/html"]
+    # the last response read was a 302; the fetch ended in the error, said as such
+    head = html.split("<details")[0]
+    assert "TooManyRedirects" in head and ">error<" in head
+
+
+async def _traced(url, **options):
+    import nbfetch
+
+    events = []
+    try:
+        await nbfetch.fetch(url, trace=events.append, **options)
+    except nbfetch.FetchError:
+        pass
+    return events
+
+
+@pytest.mark.anyio
+async def test_the_state_finishes_with_the_last_hop_not_the_first(server):
+    state = FetchState("GET", server.url + "/redirect/2")
+    ended = [e.name for e in await _traced(server.url + "/redirect/2") if state.feed(e)]
+    assert ended == ["response.done"] and state.status[0] == 200 and state.outcome == "done"
+    # a timeout on the second hop: an error, not the first hop's 302
+    url = server.url + "/redirect-to?url=/delay/5"
+    state = FetchState("GET", url)
+    for e in await _traced(url, read_timeout=0.3):
+        state.feed(e)
+    assert state.outcome == "error" and state.error["type"] == "FetchTimeout"
+    assert state.status is None
+
+
+@pytest.mark.anyio
+async def test_a_head_with_content_length_is_complete(server):
+    url = server.url + "/bytes/1000"
+    state = FetchState("HEAD", url)
+    for e in await _traced(url, method="HEAD"):
+        state.feed(e)
+    assert state.expected is None and "of 1,000" not in progress_html(state, live=False)
+
+
+def test_a_large_json_body_is_previewed_as_text_without_parsing_it():
+    from nbfetch.notebook import snapshot
+
+    class Big:  # just what body_preview reads
+        path = None
+        body = json.dumps(list(range(300_000))).encode()
+        headers = {"content-type": "application/json"}
+        encoding = "utf-8"
+
+    kind, text = snapshot.body_preview(Big())
+    assert len(Big.body) > snapshot.MAX_PRETTY_JSON
+    assert kind == "text" and text.startswith("[0, 1, 2") and "truncated" in text

@@ -78,6 +78,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     another thread's loop, which would freeze every other task of the kernel.
     """
     import asyncio
+    import contextlib
 
     try:
         loop = asyncio.get_running_loop()
@@ -86,7 +87,18 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     import nest_asyncio2  # applied lazily: only a sync call inside a running loop needs it
 
     nest_asyncio2.apply(loop)
-    return loop.run_until_complete(coro)
+    task = asyncio.ensure_future(coro)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        # A KeyboardInterrupt (Kernel → Interrupt while a def runs a fetch)
+        # stops run_until_complete but not the task: cancel it, and let it
+        # close its socket and end its view before the interrupt goes on.
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        raise
 
 
 async def _fetch_once(url: str, method: str, options: dict) -> Response:

@@ -449,6 +449,7 @@ class AsyncClient:
             except RedirectError:
                 exchange.release()
                 raise
+            exchange.redirected = True
             await response.read_redirect_body(self.limits.max_redirect_body)
             history.append(response)
             rec.new_hop()

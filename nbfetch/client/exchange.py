@@ -48,6 +48,7 @@ class Exchange:
         "response",
         "decoder",
         "want_chunks",
+        "redirected",
         "ready_chunks",
         "_piece_raw",
         "_piece_data",
@@ -77,6 +78,9 @@ class Exchange:
         self.response: Response | None = None
         self.decoder = None
         self.want_chunks = ctx.on_chunk is not None
+        #: Set before a redirect's body is read: its response.done ends a hop,
+        #: not the fetch, and says so (a view must not finish there).
+        self.redirected = False
         self.ready_chunks: list[Chunk] = []  # few at a time: a list, not a deque
         # The wire chunk being read, and the Chunk piece being gathered from it.
         self._piece_raw: list = []
@@ -530,6 +534,7 @@ class Exchange:
                 "decoded_bytes": response.decoded_bytes,
                 "trailers": response.trailers if event.headers else None,
                 "events_dropped": self.ctx.recorder.dropped,
+                "redirected": self.redirected,
             },
         )
         return Piece(b"", tail)

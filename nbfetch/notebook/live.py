@@ -177,6 +177,13 @@ class ResponseView(widgets.VBox):
             return
         self._throttle.request()
 
+    def close(self) -> None:
+        """Close the view and every widget model it is made of (its layout and
+        styles too: ``Widget.close`` alone would leave nine of ten open)."""
+        for model in getattr(self, "_models", [self])[1:]:
+            model.close()
+        super().close()
+
     def fail(self, exc: BaseException) -> None:
         """Drive the view to its final error state from any exception (an invalid
         URL, a %fetch argument error, anything raised before or after the events)."""
@@ -235,6 +242,10 @@ class ResponseView(widgets.VBox):
             return
         if self._display_id is None:
             self._display_id = uuid.uuid4().hex
+        if self._finalised and not self._closed:
+            # Shown only after it finished: the snapshot straight away.
+            self._closed = True
+            self.close()
         bundle = self.snapshot_bundle() if self._closed else self._repr_mimebundle_()
         display(bundle, raw=True, display_id=self._display_id)
 
@@ -258,8 +269,7 @@ class ResponseView(widgets.VBox):
         if self._display_id is not None and not self.embedded:
             self._publish_snapshot()
             self._closed = True
-            for model in self._models:
-                model.close()
+            self.close()
 
     def _publish_snapshot(self) -> None:
         from IPython.display import update_display

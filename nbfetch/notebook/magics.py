@@ -239,9 +239,15 @@ def _watch_interrupt():
         yield lambda: False  # signals reach the main thread only; SIG_DFL/SIG_IGN: nothing to chain
         return
 
+    loop = asyncio.get_running_loop()
+
     def on_sigint(signum, frame):
         seen[0] = True
         previous(signum, frame)
+        # ipykernel's handler cancels the cell's task from the signal handler,
+        # but a loop asleep in select() (a fetch queued, connecting or waiting
+        # for the head) would not see it until its next timer or byte: wake it.
+        loop.call_soon_threadsafe(lambda: None)
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -357,7 +363,10 @@ def fetch_magic(line: str, cell: str | None = None):
     except HelpShown:
         return None
     # With --bg, run_fetch returns the handle at once: nothing blocks.
-    return run_sync(run_fetch(opts))
+    try:
+        return run_sync(run_fetch(opts))
+    except KeyboardInterrupt:  # run_sync cancelled the fetch: one line, as in a cell
+        raise FetchCancelled("interrupted", url=opts.url) from None
 
 
 def load(ip) -> None:

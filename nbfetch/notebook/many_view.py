@@ -253,13 +253,16 @@ class ManyView(widgets.VBox):
                 row.marks.pop(mark, None)
         elif name == "response.done":
             row.marks["end"] = event.time
-        elif name in ("error", "cancelled"):
+        elif name == "error":
             row.marks["end"] = event.time
             row.error = {
-                "type": d.get("type", name),
-                "message": d.get("message", "cancelled"),
+                "type": d["type"],
+                "message": d.get("message", ""),
                 "phase": d.get("phase"),
             }
+        elif name == "cancelled":  # "cancelled in phase download", said once
+            row.marks["end"] = event.time
+            row.error = {"type": "cancelled", "message": "", "phase": d.get("phase")}
         self._throttle.request()
 
     def finish(self) -> None:
@@ -273,6 +276,15 @@ class ManyView(widgets.VBox):
         the next render (``settle`` draws the final one)."""
         for row, result in zip(self.rows, results, strict=True):
             row.result = result
+            if isinstance(result, BaseException) and row.error is None:
+                # Refused before anything was sent (an invalid URL): no event
+                # told the row, so the result does; it is not "queued".
+                row.error = {
+                    "type": type(result).__name__,
+                    "message": getattr(result, "message", str(result)),
+                    "phase": getattr(result, "phase", None),
+                }
+                row.marks.setdefault("end", self.start or time.perf_counter())
             request = getattr(result, "request", None)
             if request is not None and row.request_headers is None:
                 row.request_headers = list(request.headers.items())
@@ -514,8 +526,8 @@ class ManyView(widgets.VBox):
             e = row.error
             phase = f" in phase <b>{self._esc(row, e['phase'])}</b>" if e.get("phase") else ""
             parts.append(
-                f'<div style="color:{ERROR}"><b>{self._esc(row, e["type"])}</b>{phase}: '
-                f"{self._esc(row, e['message'])}</div>"
+                f'<div style="color:{ERROR}"><b>{self._esc(row, e["type"])}</b>{phase}'
+                f"{': ' + self._esc(row, e['message']) if e['message'] else ''}</div>"
             )
         timing = self._timing(row)
         if timing is not None:

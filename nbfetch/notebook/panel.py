@@ -290,6 +290,8 @@ class FetchPanel(widgets.VBox):
         self._views.append(view)
         self._forms.append(self._form())
         self._sent.append("")
+        for old in self._views[:-MAX_HISTORY]:
+            old.close()  # out of the history: its widget models go too
         del self._views[:-MAX_HISTORY], self._forms[:-MAX_HISTORY], self._sent[:-MAX_HISTORY]
         self.current.children = [view]
         self.sent.value = ""
@@ -320,6 +322,10 @@ class FetchPanel(widgets.VBox):
                 self._relabel(entry, f"{label}  → {response.status_code}")
                 return response
             except FetchError as exc:
+                # Refused before anything was sent (no event reached the view)
+                # or failed later: the view ends in its error state either way.
+                view.fail(exc)
+                self.error.value = f'<span style="color:{ERROR}">{esc(self._mask(str(exc)))}</span>'
                 self._relabel(entry, f"{label}  → {type(exc).__name__}")
                 return exc
             finally:

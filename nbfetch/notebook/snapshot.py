@@ -79,6 +79,9 @@ def human_seconds(s: float) -> str:
 #: Body bytes shown at most in a notebook output.
 MAX_PREVIEW = 20_000
 MAX_IMAGE = 1_000_000
+#: Larger JSON bodies are shown as text, not parsed and re-indented: parsing
+#: 7 MB of JSON held the loop for about 2 s.
+MAX_PRETTY_JSON = 256 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
 
 
@@ -118,14 +121,14 @@ def body_preview(response, secrets=None) -> tuple[str, str]:
     ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype in IMAGE_TYPES and len(body) <= MAX_IMAGE:
         return ("image", f"data:{ctype};base64,{base64.b64encode(body).decode('ascii')}")
-    if "json" in ctype:
+    if "json" in ctype and len(body) <= MAX_PRETTY_JSON:
         try:
             text = json.dumps(response.json(), indent=2, ensure_ascii=False)
             return ("json", _truncate(text, len(body), secrets))
         except ValueError:
             pass
     if ctype.startswith("text/") or "xml" in ctype or "json" in ctype or looks_textual(body):
-        return ("text", _truncate(response.text, len(body), secrets))
+        return ("text", _truncate(_head_text(response, body), len(body), secrets))
     if secrets is not None:
         body = _scrubbed_window(body, HEXDUMP_BYTES, 4 * secrets.longest, secrets.scrub_bytes)
     return ("binary", hexdump(body, size=len(response.body)))
@@ -144,6 +147,17 @@ def _scrubbed_window(data, keep: int, longest: int, scrub):
     if len(data) > len(window):
         scrubbed = scrubbed[: max(len(scrubbed) - longest, 0)]
     return scrubbed[:keep]
+
+
+def _head_text(response, body: bytes) -> str:
+    """The start of the body as text: only what a preview can show is decoded
+    (4 bytes a character at most in UTF-8), so a 100 MiB body costs no more
+    than a small one."""
+    head = body[: 4 * MAX_PREVIEW + 1024]
+    try:
+        return head.decode(response.encoding, errors="replace")
+    except LookupError:  # a charset Python does not know
+        return head.decode("utf-8", errors="replace")
 
 
 def _truncate(text: str, size: int, secrets=None) -> str:
@@ -251,7 +265,10 @@ class FetchState:
         elif name == "response.headers":
             self.status = (d["status"], d["reason"], d["http_version"])
             self.headers = d["headers"]
-            self.expected = d["content_length"]
+            # RFC 9110 9.3.2, 15.3.5, 15.4.5: a HEAD, 204 or 304 has no body,
+            # whatever Content-Length says (it describes the GET's body).
+            no_body = self.method == "HEAD" or d["status"] in (204, 304)
+            self.expected = None if no_body else d["content_length"]
             self.wire = self.decoded = 0
             self.body_started = event.time
             # What the server sets (Set-Cookie, a secret-named field) is as
@@ -262,7 +279,10 @@ class FetchState:
             self.secrets.add_url(d["to"])
             self.chunks.clear()
             self.chunk_count = self.chunk_bytes = 0
-        if name not in FINAL or self.finished:
+            # The next hop has no status yet: a failure there is not the 3xx's.
+            self.status = self.headers = self.expected = None
+            self.wire = self.decoded = 0
+        if name not in FINAL or self.finished or (name == "response.done" and d.get("redirected")):
             return False
         self.end = event.time
         if name == "response.done":

@@ -81,8 +81,10 @@ def install(ip) -> None:
     def handler(shell, etype, value, tb, tb_offset=None):
         if previous is not None and issubclass(etype, theirs):
             return previous(etype, value, tb, tb_offset=tb_offset)
-        if not isinstance(value, FetchError) and not _through_nbfetch(tb):
-            # A cancellation elsewhere: IPython's own traceback, as without us.
+        if not isinstance(value, FetchError) and (value.args or not _through_nbfetch(tb)):
+            # A cancellation elsewhere, or one with a message of its own (a
+            # user's on_chunk raising CancelledError("why")): IPython's own
+            # traceback, as without us.
             return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         # What showtraceback would record: %tb then shows this error's whole stack.
         sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
