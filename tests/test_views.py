@@ -397,3 +397,12 @@ def test_a_large_json_body_is_previewed_as_text_without_parsing_it():
     kind, text = snapshot.body_preview(Big())
     assert len(Big.body) > snapshot.MAX_PRETTY_JSON
     assert kind == "text" and text.startswith("[0, 1, 2") and "truncated" in text
+
+
+@pytest.mark.anyio
+async def test_a_request_refused_before_sending_still_ends_a_traced_view():
+
+    events = await _traced("htp://x")
+    assert [e.name for e in events] == ["error"]
+    state = FetchState("GET", "htp://x")
+    assert state.feed(events[0]) and state.outcome == "error"

@@ -285,6 +285,21 @@ class AsyncClient:
 
     # -- the fetch -------------------------------------------------------------------
     def _prepare(self, url, method: str, options: dict) -> tuple[Request, FetchContext, Any]:
+        try:
+            return self._prepare_checked(url, method, options)
+        except InvalidRequest as exc:
+            # Refused before anything was sent, before a recorder existed: the
+            # trace subscribers still get the fetch's last event (a live view
+            # waiting for one would wait for ever).
+            trace = options.get("trace")
+            subscribers = tuple(s for s in (self.trace, trace) if callable(s))
+            if subscribers:
+                Recorder(subscribers, 1).emit(
+                    "error", {"phase": exc.phase, "type": type(exc).__name__, "message": str(exc)}
+                )
+            raise
+
+    def _prepare_checked(self, url, method, options) -> tuple[Request, FetchContext, Any]:
         if self._closed:
             raise InvalidRequest("the client is closed", url=url)
         unknown = options.keys() - FETCH_OPTIONS
