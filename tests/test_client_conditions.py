@@ -16,6 +16,7 @@ from conftest import (
 
 import nbfetch
 from nbfetch import AsyncClient
+from nbfetch.core.events import Timing
 from nbfetch.demo import DemoServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
@@ -330,11 +331,20 @@ async def test_hostname_mapping_host_port_pairs(demo):
     assert r.json()["headers"]["Host"] == "api.test:443"
 
 
-async def test_unresolvable_host_is_a_connect_error():
-    async with AsyncClient() as c:
+async def test_unresolvable_host_is_a_connect_error_and_its_time_is_dns():
+    # The resolver hook answers as getaddrinfo does for an unknown name (EAI_NONAME),
+    # without a query leaving the machine.
+    async def resolver(host, port):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    events = []
+    async with AsyncClient(resolver=resolver) as c:
         with pytest.raises(nbfetch.ConnectError) as exc:
-            await c.fetch("http://does-not-exist.invalid/")
+            await c.fetch("http://does-not-exist.invalid/", trace=events.append)
     assert exc.value.phase == "resolve"
+    timing = Timing(events, events[0].time)
+    # the time after resolve.start is the dns phase's, not the queue's
+    assert timing.dns is not None and timing.dns > 0 and timing.connect is None
 
 
 def _ipv6_available() -> bool:

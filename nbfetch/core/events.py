@@ -145,8 +145,10 @@ class Timing:
             # that was under way, so the phases still add up to the total.
             stop = marks.get("error", marks.get("cancelled"))
             if stop is not None and stop > cursor:
+                # The last phase event before the end, not before the cursor: a
+                # DNS failure comes after resolve.start, which no mark closed.
                 last = max(
-                    (e for e in hop_events if e.name in RUNNING_PHASE and e.time <= cursor),
+                    (e for e in hop_events if e.name in RUNNING_PHASE and e.time <= stop),
                     key=lambda e: e.time,
                     default=None,
                 )
