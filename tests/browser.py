@@ -93,25 +93,26 @@ class Lab:
         return path
 
 
-@pytest.fixture(scope="module", name="lab")
-def lab_fixture(tmp_path_factory):
-    """A JupyterLab server on 127.0.0.1 with its own settings (module scope)."""
+def running_lab(root: Path, env: dict | None = None, settings: dict | None = None):
+    """Start JupyterLab on 127.0.0.1 with its settings under ``root``; yields
+    the ``Lab``, stops the server by its PID after. ``env``: more environment
+    for the server (and so its kernels); ``settings``: more
+    ``{"<extension>/<plugin>": {...}}`` settings files."""
     require()
-    root = tmp_path_factory.mktemp("lab")
     port = _free_port()
-    settings = root / ".settings"
-    apputils = settings / "@jupyterlab" / "apputils-extension"
-    apputils.mkdir(parents=True)
+    settings_dir = root / ".settings"
     # no "get Jupyter news?" toast over the screenshots, no update checks
-    (apputils / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+    files = {
+        "@jupyterlab/apputils-extension/notification": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
+        **(settings or {}),
     }
+    for name, values in files.items():
+        path = settings_dir / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -128,7 +129,13 @@ def lab_fixture(tmp_path_factory):
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
-        env=env,
+        env={
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
+            "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
+            **(env or {}),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -143,12 +150,20 @@ def lab_fixture(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("JupyterLab did not start")
-    yield Lab(base, root, settings)
-    proc.terminate()  # the server we started, by its PID
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield Lab(base, root, settings_dir)
+    finally:
+        proc.terminate()  # the server we started, by its PID
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module", name="lab")
+def lab_fixture(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1 with its own settings (module scope)."""
+    yield from running_lab(tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module", name="browser")

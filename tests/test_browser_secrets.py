@@ -12,20 +12,13 @@ state and metadata alike.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from browser import (  # noqa: F401 (fixtures)
-    Lab,
-    _free_port,
     browser_fixture,
     open_notebook,
-    require,
     run_cell,
+    running_lab,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -50,63 +43,11 @@ CELLS = [
 def lab_fixture(tmp_path_factory):
     """tests/browser.py's lab, with the secrets in the server's environment and
     widget state saved in the notebook file."""
-    require()
-    root = tmp_path_factory.mktemp("lab")
-    port = _free_port()
-    settings = root / ".settings"
-    apputils = settings / "@jupyterlab" / "apputils-extension"
-    apputils.mkdir(parents=True)
-    (apputils / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    yield from running_lab(
+        tmp_path_factory.mktemp("lab"),
+        env={"NBFETCH_SECRET_TOKEN": TOKEN, "NBFETCH_SECRET_KEY": API_KEY},
+        settings={"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}},
     )
-    widgets = settings / "@jupyter-widgets" / "jupyterlab-manager"
-    widgets.mkdir(parents=True)
-    (widgets / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "NBFETCH_SECRET_TOKEN": TOKEN,
-        "NBFETCH_SECRET_KEY": API_KEY,
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/api/status", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("JupyterLab did not start")
-    yield Lab(base, root, settings)
-    proc.terminate()  # the server we started, by its PID
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def saved_leaks(nb: dict, secrets: tuple[str, ...]) -> list[str]:

@@ -33,6 +33,7 @@ import ipywidgets as widgets
 from ..core.events import Event, Timing
 from ..core.redact import Secrets, redact_header, redact_url
 from .display import esc
+from .snapshot import MILESTONES
 from .theme import (
     BG_RAISED,
     BORDER,
@@ -65,27 +66,6 @@ MAX_MILESTONES = 120
 LABEL_CHARS = 48
 #: Column widths: label, status, time, size, waterfall (the rest).
 COLUMNS = ("30%", "9%", "8%", "8%", "45%")
-MILESTONES = frozenset(
-    {
-        "queued",
-        "dequeued",
-        "resolve.start",
-        "resolve.done",
-        "connect.start",
-        "connect.done",
-        "tls.start",
-        "tls.done",
-        "connection.reused",
-        "request.headers_sent",
-        "request.body_sent",
-        "response.headers",
-        "response.done",
-        "redirect",
-        "retry",
-        "error",
-        "cancelled",
-    }
-)
 
 
 def human_bytes(n: int) -> str:
