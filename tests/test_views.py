@@ -188,7 +188,7 @@ def test_cancel_ends_as_cancelled_once(kernel):
     kernel.wait(msg_id, timeout=10)
     view = final_view(kernel, msg_id)
     assert "cancelled during download" in view["text"], view["text"]
-    assert view["text"].count("cancelled") == 2  # the state after 200 OK, and what it was
+    assert view["text"].count("cancelled") == 1  # said once: what it was, and where
     assert "…" not in view["text"] and not view["cancel_shown"]
 
 

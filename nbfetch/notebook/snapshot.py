@@ -384,9 +384,10 @@ def status_html(state: FetchState) -> str:
     else:
         current = state.milestones[-1].name if state.milestones else "starting"
         head, tail = f'<b style="{dim}">{state.esc(current)}…</b>', ""
-    if state.status and state.outcome in ("error", "cancelled", "interrupted"):
-        colour = theme.ERROR if state.outcome == "error" else theme.WARN
-        tail += f' <b style="color:{colour}">{state.esc(state.outcome)}</b>'
+    if state.status and state.outcome == "error":
+        # A cancel or an interrupt is said once, by the line under the status
+        # ("cancelled during download (by the Cancel button)"), not here too.
+        tail += f' <b style="color:{theme.ERROR}">error</b>'
     return f'<div style="color:{theme.FG}">{head} {target}{tail}</div>'
 
 
