@@ -16,7 +16,8 @@ from kernel import Kernel
 import nbfetch
 from nbfetch.demo import DemoServer
 from nbfetch.notebook import many_view
-from nbfetch.notebook.many_view import ManyView, human_bytes, labels, nice_ticks
+from nbfetch.notebook.many_view import ManyView, labels, nice_ticks
+from nbfetch.notebook.snapshot import human_bytes
 
 # Async tests fail if the event loop is blocked for more than 100 ms (conftest).
 pytestmark = pytest.mark.loop_watchdog

@@ -739,3 +739,12 @@ def test_many_secret_named_parameters_stay_bounded_and_the_first_secret_stays_ma
     secrets.add_url("http://h/?" + "&".join(f"t{i}_token=value{i:06d}" for i in range(1500)))
     assert len(secrets._values) <= redact.MAX_SECRET_FORMS
     assert ECHOED not in secrets.scrub(f"echo {ECHOED} and value000001")
+
+
+async def test_show_events_masks_secret_query_values(demo):
+    from nbfetch.notebook.live import show_events
+
+    async with AsyncClient() as client:
+        r = await client.fetch(demo.url + f"/get?api_key={ECHOED}")
+    shown = show_events(r).value
+    assert "request.headers_sent" in shown and "api_key=***" in shown and ECHOED not in shown

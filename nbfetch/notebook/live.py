@@ -357,7 +357,7 @@ def show_events(response) -> widgets.HTML:
     """Every event of a finished fetch, in order, with its offset and details."""
     rows = "".join(
         f"<tr><td>{e.offset * 1000:9.3f}</td><td>{esc(e.name)}</td>"
-        f"<td>{esc(', '.join(f'{k}={v}' for k, v in e.details.items() if k not in ('headers', 'trailers')))}</td></tr>"
+        f"<td>{esc(e.describe(skip=('headers', 'trailers')))}</td></tr>"
         for e in response.events
     )
     return widgets.HTML(

@@ -33,7 +33,7 @@ import ipywidgets as widgets
 from ..core.events import Event, Timing
 from ..core.redact import Secrets, redact_header, redact_url
 from .display import esc
-from .snapshot import MILESTONES
+from .snapshot import MILESTONES, human_bytes, human_seconds
 from .theme import (
     BG_RAISED,
     BORDER,
@@ -66,25 +66,6 @@ MAX_MILESTONES = 120
 LABEL_CHARS = 48
 #: Column widths: label, status, time, size, waterfall (the rest).
 COLUMNS = ("30%", "9%", "8%", "8%", "45%")
-
-
-def human_bytes(n: int) -> str:
-    """1023 B, 1.0 KiB, 2.5 MiB (IEC binary prefixes, as DevTools and tqdm)."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{n:,} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
-def human_seconds(s: float) -> str:
-    """850 ms, 1.25 s, 2.0 min."""
-    if s < 1:
-        return f"{s * 1000:.0f} ms"
-    if s < 60:
-        return f"{s:.2f} s"
-    return f"{s / 60:.1f} min"
 
 
 def middle_ellipsis(text: str, limit: int = LABEL_CHARS) -> str:
