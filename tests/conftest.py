@@ -62,6 +62,15 @@ def demo_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def server():
+    """A demo server for one module: the kernel tests count its requests
+    (``stats``), which another module's traffic must not disturb."""
+    s = DemoServer().start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture
 def demo(demo_server):
     """The session's demo server, idle and with its counters reset for this test.

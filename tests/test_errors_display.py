@@ -24,13 +24,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = DemoServer().start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
 def refused_port():
     with socket.socket() as s:  # bound then closed: nothing listens there
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,6 @@ import pytest
 from kernel import Kernel
 
 import nbfetch
-from nbfetch.demo import DemoServer
 from nbfetch.notebook import many_view
 from nbfetch.notebook.many_view import ManyView, labels, nice_ticks
 from nbfetch.notebook.snapshot import human_bytes
@@ -141,13 +140,6 @@ async def test_panel_show_secrets_copies_the_real_values(demo):
 
 
 # -- in a real kernel -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server():
-    s = DemoServer().start()
-    yield s
-    s.stop()
-
-
 @pytest.fixture(scope="module")
 def kernel(server, tmp_path_factory):
     k = Kernel(cwd=str(tmp_path_factory.mktemp("kernel")))

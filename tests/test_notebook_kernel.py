@@ -6,16 +6,7 @@ import pytest
 from conftest import client_sockets_to
 from kernel import Kernel
 
-from nbfetch.demo import DemoServer
-
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = DemoServer().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 from kernel import Kernel
 
 from nbfetch.core.events import Event
-from nbfetch.demo import DemoServer
 from nbfetch.notebook.snapshot import (
     FetchState,
     chunks_html,
@@ -23,13 +22,6 @@ from nbfetch.notebook.snapshot import (
 pytestmark = pytest.mark.timeout(120)
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = DemoServer().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
