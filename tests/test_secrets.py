@@ -30,7 +30,7 @@ from nbfetch.core.headers import Headers
 from nbfetch.core.redact import Secrets, is_secret_name, redact_header, redact_url
 from nbfetch.core.urls import URL
 from nbfetch.dask import FetchResult
-from nbfetch.notebook.display import headers_table, response_mimebundle
+from nbfetch.notebook.display import response_mimebundle
 from nbfetch.notebook.live import ResponseView
 from nbfetch.notebook.many_view import ManyView
 from nbfetch.text.options import parse_options
@@ -215,7 +215,7 @@ async def test_a_redirect_location_with_userinfo_is_followed_but_never_shown(raw
     texts = response_texts(r)
     texts["live view"] = view_html(view)
     texts["302 with -i"] = render_text(unfollowed, parse_options([srv.url, "-i"]), head=True)
-    texts["302 headers table"] = headers_table(unfollowed.headers)
+    texts["302 rich display"] = response_mimebundle(unfollowed)["text/html"]
     assert_no_credentials(texts, USER)
     assert "http://***@127.0.0.1" in texts["har"] and "Basic ***" in texts["har"]
     assert f"Location: http://***@127.0.0.1:{srv.port}/final" in texts["302 with -i"]

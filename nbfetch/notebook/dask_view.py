@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ..core.redact import redact_url
-from .display import esc
+from .snapshot import esc
 from .theme import BORDER, FG, FG_DIM, MONO
 
 TABLE = f"font-size:12px;color:{FG};font-family:{MONO};border-collapse:collapse"

@@ -9,22 +9,9 @@ script); bodies are truncated so a notebook never stores megabytes of output.
 
 from __future__ import annotations
 
-from ..core.redact import SENSITIVE_HEADERS, redact_header, redact_url
+from ..core.redact import redact_url
 from ..text.render import status_line, timing_waterfall
-from .snapshot import FetchState, body_preview, esc, snapshot_html
-from .theme import status_colour  # noqa: F401 (the views' import of it from here)
-
-
-def headers_table(headers, *, show_secrets: bool = False) -> str:
-    """A table of header fields, credentials masked (``redact_header``) unless
-    ``show_secrets``."""
-    hidden = frozenset() if show_secrets else SENSITIVE_HEADERS
-    rows = "".join(
-        f'<tr><td style="text-align:left;font-weight:600;padding-right:1em">{esc(n)}</td>'
-        f'<td style="text-align:left">{esc(redact_header(n, v, hidden=hidden))}</td></tr>'
-        for n, v in headers.items()
-    )
-    return f'<table style="font-family:monospace;font-size:12px">{rows}</table>'
+from .snapshot import FetchState, body_preview, snapshot_html
 
 
 def response_html(response) -> str:

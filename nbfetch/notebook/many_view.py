@@ -23,7 +23,6 @@ through its fetch's ``Secrets.scrub``; ``show_secrets=True`` reveals them.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import uuid
@@ -32,8 +31,7 @@ import ipywidgets as widgets
 
 from ..core.events import Event, Timing
 from ..core.redact import Secrets, redact_header, redact_url
-from .display import esc
-from .snapshot import MILESTONES, human_bytes, human_seconds
+from .snapshot import MILESTONES, esc, human_bytes, human_seconds
 from .theme import (
     BG_RAISED,
     BORDER,
@@ -258,10 +256,7 @@ class ManyView(widgets.VBox):
         from .live import ResponseView
 
         row = self.rows[index]
-        kwargs = {"show_secrets": self.show_secrets} if self.show_secrets else {}
-        params = inspect.signature(ResponseView).parameters
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-        view = ResponseView(self.method, self.raw_urls[index], **kwargs)
+        view = ResponseView(self.method, self.raw_urls[index], show_secrets=self.show_secrets)
         events = getattr(row.result, "events", None) or row.milestones
         for event in events:
             view.trace(event)

@@ -17,7 +17,6 @@ and the views, unless the panel is built with ``show_secrets=True``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import shlex
 import time
@@ -27,8 +26,8 @@ import ipywidgets as widgets
 from ..core.errors import FetchError, InvalidRequest
 from ..core.redact import Secrets, redact_header, redact_url
 from ..text.options import parse_header
-from .display import esc
 from .live import ResponseView
+from .snapshot import esc
 from .theme import ERROR, FG_DIM, MONO
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -251,11 +250,9 @@ class FetchPanel(widgets.VBox):
 
     def _new_view(self) -> ResponseView:
         """A view for the panel's output: embedded (it stays a live widget inside
-        the panel) and masked as the panel is, where this ResponseView supports it."""
-        params = inspect.signature(ResponseView).parameters
-        wanted = {"embedded": True, "show_secrets": self.show_secrets}
+        the panel) and masked as the panel is."""
         return ResponseView(
-            self.method.value, self.url.value, **{k: v for k, v in wanted.items() if k in params}
+            self.method.value, self.url.value, embedded=True, show_secrets=self.show_secrets
         )
 
     def _sent_html(self, headers, secrets: Secrets) -> str:
