@@ -90,6 +90,12 @@ class AsyncClient:
     the whole fetch including the queue (aiohttp's total); ``queue_timeout=None``
     (the request_timeout bounds it); ``max_redirects=5``.
 
+    ``verify=``: True (the system CAs plus certifi's), False (no check), a CA file,
+    a directory of hashed CA files, an ``ssl.SSLContext``, or ``"truststore"`` (the
+    operating system's trust store: ``pip install 'nbfetch[truststore]'``). With
+    ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
+    replace the default CAs; they are read when the client is made.
+
     >>> async with AsyncClient(hostname_mapping={"demo.test": "127.0.0.1"}) as c:  # doctest: +SKIP
     ...     r = await c.fetch("http://demo.test:8000/get", headers={"X-A": "1"})
     """
@@ -100,8 +106,9 @@ class AsyncClient:
         max_clients: int = 10,
         max_connections_per_host: int | None = None,
         hostname_mapping: Mapping | None = None,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: bool | str | os.PathLike | ssl.SSLContext = True,
         cert: str | tuple[str, str] | None = None,
+        trust_env: bool = True,
         headers: HeaderSource = None,
         user_agent: str | None = None,
         connect_timeout: float | None = 20.0,
@@ -130,6 +137,7 @@ class AsyncClient:
         self.decompress = decompress
         self.trace = trace
         self.continue_timeout = continue_timeout
+        self.trust_env = trust_env
         if local_address is not None and ip_family(local_address) is None:
             raise InvalidRequest(f"local_address must be an IP address, not {local_address!r}")
         self._queue = MaxClientsQueue(self.driver, max_clients)
@@ -142,6 +150,7 @@ class AsyncClient:
             local_address=local_address,
             verify=verify,
             cert=cert,
+            trust_env=trust_env,
             max_header_bytes=self.limits.max_header_bytes,
         )
         self._prepared: dict[tuple, Request] = {}
@@ -536,7 +545,8 @@ class AsyncClient:
             raise
 
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context: system CAs plus certifi's when installed; or as ``verify``.
+        """The TLS context: system CAs plus certifi's when installed (or
+        SSL_CERT_FILE/SSL_CERT_DIR with ``trust_env``); or as ``verify``.
 
         Built on first use (fetches build it in a worker thread). With the defaults
         (``verify=True``, no ``cert``) it is one context per process, shared by
