@@ -121,11 +121,12 @@ def new_ssl_context(trust: Trust) -> ssl.SSLContext:
             ctx = ssl.create_default_context(
                 cafile=None if is_dir else verify, capath=verify if is_dir else None
             )
+        elif verify is False:  # no CAs to load: nothing is checked
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         else:
             ctx = _system_context()
-            if verify is False:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
         ctx.set_alpn_protocols(["http/1.1"])
         if trust.cert is not None:
             if isinstance(trust.cert, tuple):
@@ -310,5 +311,6 @@ def issuer_name(der: bytes) -> str | None:
         return None
     if not parts:
         return None
-    # repr() escapes control characters: the name is the server's text.
-    return repr(", ".join(reversed(parts))[:_MAX_NAME])
+    # In the certificate's order, as ``openssl x509 -issuer`` prints it; repr()
+    # escapes control characters: the name is the server's text.
+    return repr(", ".join(parts)[:_MAX_NAME])
