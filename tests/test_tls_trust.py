@@ -11,6 +11,8 @@ import shutil
 import ssl
 import subprocess
 import sys
+import time
+from contextlib import suppress
 
 import pytest
 import trustme
@@ -161,6 +163,27 @@ async def test_a_name_mismatch_is_not_told_to_add_a_ca(server, ca_file):
     )
     assert "certificate verify failed for 'wrong.test': Hostname mismatch" in str(err)
     assert "made for another name" in str(err) and "company-ca" not in str(err)
+
+
+async def test_the_issuer_probe_is_bounded(raw_server, ca):
+    """The second handshake that reads the issuer meets a server that stalls: the
+    error still comes, without the issuer, within a bound (the connect budget, at most PROBE_TIMEOUT)."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+
+    def handler(conn, server):
+        if server.connections == 1:  # the fetch's own handshake: an untrusted certificate
+            with suppress(ssl.SSLError):
+                server_ctx.wrap_socket(conn, server_side=True)
+        while conn.recv(65536):  # the probe's: never answered
+            pass
+
+    srv = raw_server(handler)
+    start = time.monotonic()
+    err = await fetch_error(f"https://127.0.0.1:{srv.port}/", connect_timeout=1.0)
+    elapsed = time.monotonic() - start
+    assert srv.connections == 2 and "issued by" not in str(err) and HINT in str(err)
+    assert elapsed < 10, elapsed  # the 1 s budget bounds the probe; 10 s: only a missing bound
 
 
 def test_the_issuer_reader_takes_hostile_bytes():
