@@ -197,11 +197,10 @@ def explain(exc: BaseException, host: str, trust: Trust, issuer: str | None) -> 
     text = f"certificate verify failed for {host!r}: {reason} (X509 error {code})"
     if code == _HOSTNAME_MISMATCH:
         return text + "; the certificate was made for another name"
-    if issuer:
-        text += f"; the certificate was issued by {issuer}"
     if code in _UNTRUSTED_ISSUER:
+        who = f"the certificate was issued by {issuer}, which is" if issuer else "its issuer is"
         text += (
-            f", which is not among the trusted CAs ({trust.describe()}). If a company "
+            f"; {who} not among the trusted CAs ({trust.describe()}). If a company "
             "proxy or CA signs this site, point nbfetch at its CA certificate: "
             "AsyncClient(verify='company-ca.pem'), or SSL_CERT_FILE=company-ca.pem "
             "in the environment (read with trust_env=True)"
@@ -219,7 +218,9 @@ async def explain_failure(
     timeout: float | None,
 ) -> str:
     """``explain()``, with the issuer read by ``probe_issuer`` when no trusted CA
-    signed the certificate and ``address`` (the server reached directly) is known."""
+    signed the certificate. ``address``: the server's, reached directly; None for a
+    connection through a proxy, where a direct probe would not reach what the
+    fetch reached. ``timeout``: what is left of the connect budget."""
     issuer = None
     wait = PROBE_TIMEOUT if timeout is None else min(timeout, PROBE_TIMEOUT)
     if address and getattr(exc, "verify_code", None) in _UNTRUSTED_ISSUER and wait > 0:
@@ -235,8 +236,9 @@ async def explain_failure(
 def probe_issuer(address: tuple, server_hostname: str | None, timeout: float) -> str | None:
     """The issuer of the certificate that ``address`` shows for ``server_hostname``,
     read from a second handshake that checks nothing; blocking (call it in a worker
-    thread). Safe and bounded: the address the failed handshake just reached (never
-    through a proxy), nothing sent but the ClientHello, ``timeout`` for all of it,
+    thread, whose wait the caller bounds). Safe and bounded: the address the failed
+    handshake just reached, nothing sent but the ClientHello, ``timeout`` for each
+    socket operation, the certificate list as large as OpenSSL accepts (100 KiB),
     and only the escaped issuer name kept. None when it cannot be had."""
     import ssl
 
