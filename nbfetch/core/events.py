@@ -102,7 +102,8 @@ Subscriber = Callable[[Event], object]
 class Timing:
     """Phase durations in seconds (None where a phase did not happen).
 
-    ``redirect`` (earlier hops), ``queue``, ``dns``, ``connect``, ``tls``, ``send``,
+    ``redirect`` (earlier hops: redirects, earlier attempts of a retried fetch
+    and the waits between them), ``queue``, ``dns``, ``connect``, ``tls``, ``send``,
     ``wait`` (time to first byte of the response head), ``download`` and ``total``
     — like curl's ``-w`` variables and the browser's Resource Timing.
     """
@@ -119,7 +120,11 @@ class Timing:
         for e in hop_events:
             marks[e.name] = e.time  # the last occurrence wins (after a retry)
         first = hop_events[0].time
-        if first > fetch_start and hop_events[0].name == "redirect":
+        if hop_events[0].name == "retry" and len(hop_events) > 1:
+            # An attempt after the first: its hop starts with the retry event,
+            # then the backoff wait; the attempt itself with the next event.
+            first = hop_events[1].time
+        if first > fetch_start and hop_events[0].name in ("redirect", "retry"):
             self.redirect = first - fetch_start
         cursor = first
         for phase, begin, end in (
