@@ -245,3 +245,38 @@ def test_retries_on_trio(demo):
     r, cancelled, active = run_trio(main)
     assert r.status_code == 200 and len(retries(r)) == 1
     assert cancelled and active == 0
+
+
+# -- the views ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_each_attempt_is_a_bar_in_the_waterfall_and_in_fetch_many(demo):
+    from nbfetch.notebook.many_view import ManyView
+    from nbfetch.notebook.snapshot import FetchState, waterfall_html
+
+    url = unavailable(demo, 2)
+    async with AsyncClient(retries=Retry(total=2, backoff_factor=0.01, jitter=0)) as c:
+        r = await c.fetch(url)
+    assert r.status_code == 200 and len(retries(r)) == 2
+    html = waterfall_html(FetchState.of_response(r))
+    assert html.count('class="nbfetch-attempt"') == 4  # 2 attempts, 2 waits
+    assert "attempt 1 · 503" in html and "attempt 2 · 503" in html and "wait 0.02 s" in html
+    assert ">redirect<" not in html  # the earlier hops are the attempt bars instead
+    assert ">wait<" in html and ">download<" in html  # the last attempt's phases
+
+    # Live, in the wait before attempt 2: the wait is the last bar, growing.
+    state = FetchState("GET", url)
+    first_retry = next(e for e in r.events if e.name == "retry")
+    for e in r.events[: r.events.index(first_retry) + 1]:
+        state.feed(e)
+    live = waterfall_html(state, now=first_retry.time + 0.25)
+    assert live.count('class="nbfetch-attempt"') == 2 and "250.0 ms" in live
+    assert ">connect<" not in live
+
+    view = ManyView([url], max_clients=1)
+    for e in r.events:
+        view.trace(0, e)
+    view.finish()
+    assert view.html().count('class="nbfetch-attempt"') == 4
+    assert 'title="attempt 2: 503' in view.html()

@@ -40,7 +40,7 @@ ENDPOINTS = {
     "/post, /put, /patch, /delete, /anything": "echo method, args, headers, body, json and form",
     "/basic-auth/{user}/{password}": "200 with the right Basic credentials, 401 otherwise",
     "/close": "a response with Connection: close",
-    "/unavailable/{token}/{n}?retry_after=&status=": "503 (or status) with Retry-After the first n times per token, then 200",
+    "/unavailable/{token}/{n}?retry_after=&status=": "503 (or status; with ?retry_after, a Retry-After) the first n times per token, then 200",
     "/html": "a small HTML page",
 }
 
@@ -491,8 +491,9 @@ class DemoServer:
         code = int(ex.query.get("status") or "503")
         if code not in (429, 502, 503, 504):
             raise ValueError("status must be 429, 502, 503 or 504")
-        retry_after = ex.query.get("retry_after", "0")
-        await ex.send_json({"requests": seen}, code, [("Retry-After", retry_after)])
+        retry_after = ex.query.get("retry_after")
+        headers = [] if retry_after is None else [("Retry-After", retry_after)]
+        await ex.send_json({"requests": seen}, code, headers)
 
     async def _ep_close(self, ex, parts):
         await ex.send_json(self._echo(ex), headers=[("Connection", "close")])
