@@ -78,6 +78,7 @@ async def test_challenges_that_cannot_be_answered():
         'Digest realm="r", nonce="n", qop="auth-int"',  # only auth-int
         'Digest realm="r", nonce="n", qop="auth", algorithm=SHA-512',  # not RFC 7616's
         'Digest nonce="n", qop="auth"',  # no realm
+        'Digest realm="unterminated, nonce="n", qop="auth"',
     ):
         assert auth.authorization([challenge], "GET", "/", cnonce="c") is None, challenge
 
@@ -87,6 +88,8 @@ async def test_the_password_is_masked():
     assert PASSWORD not in repr(auth) and PASSWORD not in str(auth)
     with pytest.raises(nbfetch.InvalidRequest):
         DigestAuth("joe", None)
+    with pytest.raises(nbfetch.InvalidRequest):
+        DigestAuth("joe\r\nX-Injected: 1", "pw")
 
 
 # -- against httpbin --------------------------------------------------------------------
@@ -152,3 +155,26 @@ async def test_a_body_that_cannot_be_replayed_is_not_answered(raw_server):
         r = await c.fetch(server.url + "/", "PUT", body=body(), auth=DigestAuth("u", PASSWORD))
     assert r.status_code == 401 and retries(r) == []
     assert server.connections == 1 and len(server.received) == 1
+
+
+async def test_a_challenge_from_another_origin_after_a_redirect_is_not_answered(raw_server):
+    def challenge(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
+            b'WWW-Authenticate: Digest realm="r", nonce="n", qop="auth"\r\n\r\n'
+        )
+
+    other = raw_server(challenge)
+
+    def redirect(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            f"HTTP/1.1 302 Found\r\nLocation: {other.url}/\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+
+    first = raw_server(redirect)
+    async with AsyncClient() as c:
+        r = await c.fetch(first.url + "/", auth=DigestAuth("u", PASSWORD))
+    assert r.status_code == 401 and retries(r) == []
+    assert len(other.received) == 1 and b"authorization" not in other.received[0].lower()

@@ -231,8 +231,6 @@ class AsyncClient:
         an HTTP error status (``HTTPStatusError``, nothing written) the temporary
         file is removed and ``path`` is left as it was. Takes ``stream()``'s options.
         """
-        import secrets
-
         target = Path(path)
         if not target.name or target.is_dir():
             raise InvalidRequest(f"cannot write to {str(target)!r}: not a file name", url=url)

@@ -78,6 +78,8 @@ class DigestAuth:
     def __init__(self, username: str, password: str):
         if not isinstance(username, str) or not isinstance(password, str):
             raise InvalidRequest("DigestAuth takes a user name and a password (str)")
+        if any(c in username for c in "\r\n\x00"):  # it is sent in a header field
+            raise InvalidRequest("DigestAuth's user name has CR, LF or NUL in it")
         self.username = username
         self._password = password
 

@@ -17,6 +17,10 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     connection.dropped                    a connection closed with its body unread
                                           (a large redirect body, a stream closed early)
     redirect, retry, error, cancelled     cancelled: only when the caller cancelled
+    retry: {attempt, reason, delay}       the next attempt of a retried fetch (a hop of
+                                          its own, starting with the wait of delay s);
+                                          {reason} alone: a stale keep-alive connection
+                                          replaced within the hop
 
 ``Timing`` is derived from those events, never measured twice. Its phases are the
 gaps between consecutive milestones, so they add up to ``total`` exactly::
