@@ -105,6 +105,10 @@ def test_retries_option_values():
             Retry.of(bad)
     with pytest.raises(nbfetch.InvalidRequest):
         Retry(jitter=2)
+    with pytest.raises(
+        nbfetch.InvalidRequest, match=r"retries= takes .*\(http://127\.0\.0\.1:9/\)"
+    ):
+        nbfetch.fetch_sync("http://127.0.0.1:9/", retries="3")
 
 
 # -- against real servers -------------------------------------------------------------

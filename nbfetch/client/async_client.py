@@ -350,7 +350,10 @@ class AsyncClient:
         ctx.continue_timeout = self.continue_timeout
         ctx.follow_redirects = get("follow_redirects", self.follow_redirects)
         ctx.max_redirects = get("max_redirects", self.max_redirects)
-        ctx.retry = Retry.of(get("retries", self.retries))
+        try:
+            ctx.retry = Retry.of(get("retries", self.retries))
+        except InvalidRequest as exc:
+            raise exc.with_context(request.url) from None
         if isinstance(get("auth"), DigestAuth):
             ctx.digest = get("auth")
         if request_timeout is not None:
