@@ -14,6 +14,7 @@ from ._version import __version__
 from .client.api import default_client, download, fetch, fetch_sync
 from .client.async_client import AsyncClient
 from .client.response import Chunk, Response
+from .core.auth import DigestAuth
 from .core.errors import (
     ConnectError,
     DecodeError,
@@ -32,6 +33,7 @@ from .core.errors import (
 from .core.events import Event, Timing
 from .core.headers import Headers
 from .core.limits import Limits
+from .core.retry import Retry
 from .core.urls import URL
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.
@@ -96,6 +98,7 @@ __all__ = [
     "Chunk",
     "ConnectError",
     "DecodeError",
+    "DigestAuth",
     "Event",
     "FetchCancelled",
     "FetchError",
@@ -108,6 +111,7 @@ __all__ = [
     "ProtocolError",
     "RedirectError",
     "Response",
+    "Retry",
     "TLSError",
     "Timing",
     "TooLargeError",

@@ -11,6 +11,8 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from functools import partial
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..core.auth import DigestAuth
 from ..core.decoders import AVAILABLE_ENCODINGS
 from ..core.errors import (
     FetchError,
@@ -32,6 +35,7 @@ from ..core.limits import Limits
 from ..core.redact import request_secrets
 from ..core.redirects import is_followed, next_request
 from ..core.request import Request
+from ..core.retry import Retry, attempts_error
 from ..core.urls import URL
 from ..drivers.auto import current_driver
 from ..drivers.base import Driver, IOTimeout
@@ -70,6 +74,7 @@ FETCH_OPTIONS = frozenset(
         "follow_redirects",
         "max_redirects",
         "expect_100_continue",
+        "retries",
     }
 )
 
@@ -125,8 +130,12 @@ class AsyncClient:
         limits: Limits | None = None,
         trace: Subscriber | None = None,
         driver: Driver | None = None,
+        retries: int | Retry | None = None,
     ):
         self.driver = driver or current_driver()
+        # No retries unless asked (as httpx and aiohttp): a notebook user sees
+        # the 503 at once, and a retry is never a surprise on a server's logs.
+        self.retries = Retry.of(retries)
         self.limits = limits or Limits()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -231,8 +240,6 @@ class AsyncClient:
         an HTTP error status (``HTTPStatusError``, nothing written) the temporary
         file is removed and ``path`` is left as it was. Takes ``stream()``'s options.
         """
-        import secrets
-
         target = Path(path)
         if not target.name or target.is_dir():
             raise InvalidRequest(f"cannot write to {str(target)!r}: not a file name", url=url)
@@ -287,6 +294,9 @@ class AsyncClient:
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
         ``expect_100_continue`` (send the body after ``100 Continue``),
+        ``retries`` (an int or a ``nbfetch.Retry``: statuses such as 503 and
+        connect errors retried with backoff, each attempt a ``retry`` event),
+        ``auth=nbfetch.DigestAuth(user, password)`` (answers a Digest 401 once),
         ``on_headers(response)``, ``on_chunk(chunk)`` (a coroutine applies
         backpressure) and ``trace(event)``.
         """
@@ -349,6 +359,12 @@ class AsyncClient:
         ctx.continue_timeout = self.continue_timeout
         ctx.follow_redirects = get("follow_redirects", self.follow_redirects)
         ctx.max_redirects = get("max_redirects", self.max_redirects)
+        try:
+            ctx.retry = Retry.of(get("retries", self.retries))
+        except InvalidRequest as exc:
+            raise exc.with_context(request.url) from None
+        if isinstance(get("auth"), DigestAuth):
+            ctx.digest = get("auth")
         if request_timeout is not None:
             ctx.deadline = self.driver.monotonic() + request_timeout
         return request, ctx, get("on_headers")
@@ -389,7 +405,7 @@ class AsyncClient:
             body=body,
             json=json,
             data=data,
-            auth=get("auth"),
+            auth=None if isinstance(get("auth"), DigestAuth) else get("auth"),
             allow_body=get("allow_body", False),
             expect_continue=bool(get("expect_100_continue")),
             params=get("params"),
@@ -457,7 +473,7 @@ class AsyncClient:
         history: list[Response] = []
         rec = ctx.recorder
         while True:
-            exchange, response = await self._send_hop(request, ctx, history)
+            exchange, response = await self._attempts(request, ctx, history)
             status = response.status_code
             location = response.headers.get("location")
             if not is_followed(status, location, ctx.follow_redirects):
@@ -486,6 +502,85 @@ class AsyncClient:
                     "method": request.method,
                 },
             )
+
+    async def _attempts(self, request: Request, ctx: FetchContext, history: list):
+        """One hop, tried again as ``ctx.retry`` says, and sent once more with
+        the answer to a Digest challenge. Every attempt after the first starts
+        a hop of the recorder with a ``retry`` event (attempt, reason, delay)."""
+        policy, digest = ctx.retry, ctx.digest
+        reasons: list[str] = []  # why each earlier attempt was not the last
+        retried = 0  # the policy's retries (a Digest answer is not one)
+        while True:
+            try:
+                exchange, response = await self._send_hop(request, ctx, history)
+            except FetchError as exc:
+                delay = policy and policy.error_delay(exc, retries_done=retried)
+                if delay is None or not self._fits(ctx, delay):
+                    note = None
+                    if delay is not None:
+                        note = (
+                            f"no attempt {len(reasons) + 2}: its wait of {delay:.3g} s"
+                            f" would end after request_timeout={ctx.request_timeout}s"
+                        )
+                    if reasons or note:
+                        attempts_error(exc, reasons, note)
+                    raise
+                retried += 1
+                reason = f"{type(exc).__name__}: {exc.message}"
+            else:
+                status = response.status_code
+                delay = None
+                if digest is not None and status == 401 and request.replayable:
+                    answer = self._digest_answer(request, response, ctx)
+                    if answer is not None:
+                        request, digest, delay = answer, None, 0.0
+                        reason = "401: answering the Digest challenge"
+                if delay is None and policy is not None:
+                    delay = policy.status_delay(
+                        request.method,
+                        status,
+                        response.headers.get("retry-after"),
+                        now=time.time(),
+                        retries_done=retried,
+                        replayable=request.replayable,
+                    )
+                    retried += delay is not None
+                    reason = f"status {status}"
+                if delay is None or not self._fits(ctx, delay):
+                    return exchange, response
+                # Not the fetch's last hop; its connection goes back to the pool
+                # (or is closed) before the wait, not held through it.
+                exchange.redirected = True
+                await response.read_redirect_body(self.limits.max_redirect_body)
+            reasons.append(reason)
+            ctx.recorder.new_hop()
+            ctx.recorder.emit(
+                "retry", {"attempt": len(reasons) + 1, "reason": reason, "delay": delay}
+            )
+            if delay:
+                try:
+                    await self.driver.sleep(delay)
+                except BaseException as exc:  # cancelled while waiting: say so
+                    ctx.note_failure(exc, "retry")
+                    raise
+
+    def _fits(self, ctx: FetchContext, delay: float) -> bool:
+        """Whether a wait of ``delay`` leaves time for an attempt before the
+        request_timeout: never sleep into the deadline only to fail there."""
+        return ctx.deadline is None or self.driver.monotonic() + delay < ctx.deadline
+
+    def _digest_answer(self, request: Request, response, ctx: FetchContext) -> Request | None:
+        """The request answering a Digest challenge of the fetch's own origin
+        (the credentials were given for it, not for where a redirect went)."""
+        if request.url.origin != ctx.url.origin:
+            return None
+        value = ctx.digest.authorization(
+            response.headers.get_list("www-authenticate"),
+            request.method,
+            request.url.target,
+            cnonce=secrets.token_hex(16),
+        )
+        return None if value is None else request.with_header(b"Authorization", value.encode())
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False

@@ -40,6 +40,8 @@ class FetchContext:
         "final",
         "slot_held",
         "failed",
+        "retry",
+        "digest",
         "_chosen",
     )
 
@@ -52,6 +54,8 @@ class FetchContext:
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False
+        self.retry = None  # the core.retry.Retry policy, or None: no retries
+        self.digest = None  # the core.auth.DigestAuth answering a 401, or None
         self._chosen: tuple[str, float | None] = ("", None)
 
     def step_timeout(

@@ -17,6 +17,10 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     connection.dropped                    a connection closed with its body unread
                                           (a large redirect body, a stream closed early)
     redirect, retry, error, cancelled     cancelled: only when the caller cancelled
+    retry: {attempt, reason, delay}       the next attempt of a retried fetch (a hop of
+                                          its own, starting with the wait of delay s);
+                                          {reason} alone: a stale keep-alive connection
+                                          replaced within the hop
 
 ``Timing`` is derived from those events, never measured twice. Its phases are the
 gaps between consecutive milestones, so they add up to ``total`` exactly::
@@ -102,7 +106,8 @@ Subscriber = Callable[[Event], object]
 class Timing:
     """Phase durations in seconds (None where a phase did not happen).
 
-    ``redirect`` (earlier hops), ``queue``, ``dns``, ``connect``, ``tls``, ``send``,
+    ``redirect`` (earlier hops: redirects, earlier attempts of a retried fetch
+    and the waits between them), ``queue``, ``dns``, ``connect``, ``tls``, ``send``,
     ``wait`` (time to first byte of the response head), ``download`` and ``total``
     — like curl's ``-w`` variables and the browser's Resource Timing.
     """
@@ -119,7 +124,11 @@ class Timing:
         for e in hop_events:
             marks[e.name] = e.time  # the last occurrence wins (after a retry)
         first = hop_events[0].time
-        if first > fetch_start and hop_events[0].name == "redirect":
+        if hop_events[0].name == "retry" and len(hop_events) > 1:
+            # An attempt after the first: its hop starts with the retry event,
+            # then the backoff wait; the attempt itself with the next event.
+            first = hop_events[1].time
+        if first > fetch_start and hop_events[0].name in ("redirect", "retry"):
             self.redirect = first - fetch_start
         cursor = first
         for phase, begin, end in (

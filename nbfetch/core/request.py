@@ -146,7 +146,9 @@ class Request:
             auth = (url.username, url.password or "")
         if auth is not None:
             if not (isinstance(auth, tuple) and len(auth) == 2):
-                raise InvalidRequest("auth= takes a (username, password) tuple", url=url)
+                raise InvalidRequest(
+                    "auth= takes a (username, password) tuple or a nbfetch.DigestAuth", url=url
+                )
             h[b"Authorization"] = basic_auth(*auth)
         if headers is not None:
             h.update(headers)
@@ -204,6 +206,15 @@ class Request:
             h[b"Authorization"] = basic_auth(url.username, url.password or "")
         request = Request(method, url, h, body)
         request._h11 = _validated(method, url, h)
+        return request
+
+    def with_header(self, name: bytes, value: bytes) -> Request:
+        """This request with the field ``name`` set to ``value`` (a Digest
+        ``Authorization`` answering a challenge)."""
+        h = self.headers.copy()
+        h[name] = value
+        request = Request(self.method, self.url, h, self.body)
+        request._h11 = _validated(self.method, self.url, h)
         return request
 
     def __repr__(self) -> str:

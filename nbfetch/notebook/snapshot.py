@@ -320,7 +320,7 @@ class FetchState:
         milestone belongs to the failed phase (the error's own), or to the
         phase under way (growing until ``now`` while the fetch runs)."""
         hop = self.milestones
-        starts = [i for i, e in enumerate(hop) if e.name == "redirect"]
+        starts = [i for i, e in enumerate(hop) if starts_hop(e)]
         hop_events = hop[starts[-1] :] if starts else hop
         fetch_start = hop[0].time if hop else (self.start or time.perf_counter())
         ended = [e for e in hop_events if e.name not in ("error", "cancelled")]
@@ -362,6 +362,57 @@ class FetchState:
         if self.show_secrets:
             return redact_header(name, value, hidden=frozenset())
         return redact_header(name, value)
+
+
+def starts_hop(event: Event) -> bool:
+    """A redirect, or a retry of the policy (the retry of a stale keep-alive
+    connection, without an attempt number, stays within its hop)."""
+    return event.name == "redirect" or (event.name == "retry" and "attempt" in event.details)
+
+
+def attempt_colour(status: int | None) -> str:
+    """An earlier attempt's bar: its status's colour (an error's without one)."""
+    return theme.status_colour(status) if status else theme.ERROR
+
+
+#: The bar of a wait between attempts: stripes.
+WAIT_COLOUR = (
+    f"repeating-linear-gradient(45deg,{theme.PHASE_COLOURS['redirect']} 0 4px,transparent 4px 8px)"
+)
+
+
+def attempt_rows(
+    state: FetchState, now: float | None = None
+) -> list[tuple[str, float, float, str]]:
+    """The earlier attempts of a retried fetch and the waits after them, as
+    (label, start, end, colour), times in seconds since the fetch started: one
+    waterfall bar each, in place of the one ``redirect`` bar of the earlier
+    hops. Empty for a fetch that was never retried."""
+    ms = state.milestones
+    if not any(starts_hop(e) and e.name == "retry" for e in ms):
+        return []
+    origin, rows = ms[0].time, []
+    begin, status, wait = origin, None, None
+    for e in ms:
+        if wait is not None:  # the next attempt's first event ends the wait
+            rows.append((wait, begin - origin, e.time - origin, WAIT_COLOUR))
+            begin, wait = e.time, None
+        if e.name == "response.headers":
+            status = e.details["status"]
+        elif starts_hop(e):
+            if e.name == "redirect":
+                label = f"redirect {status}"
+            else:  # after "status 503", "ConnectError: ...", "401: answering ..."
+                why = status or e.details["reason"].split(":")[0]
+                label = f"attempt {e.details['attempt'] - 1} · {why}"
+            rows.append((label, begin - origin, e.time - origin, attempt_colour(status)))
+            begin, status = e.time, None
+            if e.name == "retry":
+                wait = f"wait {e.details.get('delay') or 0:.3g} s"
+    if wait is not None:  # waiting still (or cancelled while waiting)
+        stop = state.end if state.finished else (now or time.perf_counter())
+        rows.append((wait, begin - origin, max(stop, begin) - origin, WAIT_COLOUR))
+    return rows
 
 
 def _items(headers):
@@ -465,10 +516,24 @@ def progress_html(state: FetchState, *, live: bool, now: float | None = None) ->
 
 def waterfall_html(state: FetchState, now: float | None = None) -> str:
     phases, total = state.timing(now)
+    attempts = attempt_rows(state, now)
+    if attempts:
+        total = max(total, attempts[-1][2])
     end = max(total, 1e-6)
     rows, start = [], 0.0
     # Inline padding: JupyterLab's rendered-HTML tables pad every cell by 0.5em.
     cell = "padding:1px 8px 1px 0;text-align:left"
+    if attempts:
+        rows = [_attempt_row(*attempt, end, cell) for attempt in attempts]
+        start = attempts[-1][2]
+        # The earlier hops are drawn one bar each; while the fetch waits for
+        # its next attempt (or when it ended waiting), the wait is the last bar.
+        ms = state.milestones
+        last = max(i for i, e in enumerate(ms) if starts_hop(e))
+        waiting = ms[last].name == "retry" and all(
+            e.name in ("error", "cancelled") for e in ms[last + 1 :]
+        )
+        phases = [] if waiting else [p for p in phases if p[0] != "redirect"]
     for name, value, running in phases:
         left, width = start / end * 100, max(value / end * 100, 0.3)
         label = f"{value * 1000:.1f} ms" + (" …" if running else "")
@@ -490,6 +555,20 @@ def waterfall_html(state: FetchState, now: float | None = None) -> str:
     return (
         f'<table class="nbfetch-waterfall" style="font-size:12px;color:{theme.FG};'
         f'border-collapse:collapse">{"".join(rows)}</table>'
+    )
+
+
+def _attempt_row(label: str, t0: float, t1: float, colour: str, end: float, cell: str) -> str:
+    """One bar of an earlier attempt, or of the wait before the next."""
+    left, width = t0 / end * 100, max((t1 - t0) / end * 100, 0.3)
+    return (
+        f'<tr class="nbfetch-attempt"><td style="{cell}">{esc(label)}</td>'
+        f'<td class="nbfetch-track" style="width:360px;min-width:120px;padding:0;'
+        f'background:{theme.BG_RAISED}">'
+        f'<div style="margin-left:{left:.2f}%;width:{width:.2f}%;height:12px;'
+        f'background:{colour}"></div></td>'
+        f'<td style="text-align:right;padding:1px 0 1px 8px;font-family:{theme.MONO}">'
+        f"{(t1 - t0) * 1000:.1f} ms</td></tr>"
     )
 
 
