@@ -14,6 +14,7 @@ from ._version import __version__
 from .client.api import default_client, download, fetch, fetch_sync
 from .client.async_client import AsyncClient
 from .client.response import Chunk, Response
+from .core.cookies import Cookie, CookieJar
 from .core.errors import (
     ConnectError,
     DecodeError,
@@ -95,6 +96,8 @@ __all__ = [
     "AsyncClient",
     "Chunk",
     "ConnectError",
+    "Cookie",
+    "CookieJar",
     "DecodeError",
     "Event",
     "FetchCancelled",

@@ -11,6 +11,7 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from functools import partial
@@ -18,6 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..core.cookies import (
+    CookieJar,
+    checked_cookies,
+    cookie_header,
+    cookie_names,
+    public_suffixes,
+    public_suffixes_loaded,
+)
 from ..core.decoders import AVAILABLE_ENCODINGS
 from ..core.errors import (
     FetchError,
@@ -58,6 +67,7 @@ FETCH_OPTIONS = frozenset(
         "data",
         "params",
         "auth",
+        "cookies",
         "allow_body",
         "on_headers",
         "on_chunk",
@@ -90,6 +100,15 @@ class AsyncClient:
     the whole fetch including the queue (aiohttp's total); ``queue_timeout=None``
     (the request_timeout bounds it); ``max_redirects=5``.
 
+    ``cookies``: None (the default) keeps the cookies servers set in a new
+    ``CookieJar``, as browsers and the sessions of requests, httpx and aiohttp
+    do, so a login that sets a cookie on a redirect works; a ``CookieJar``
+    (another client's ``client.cookies``) shares that one; ``False`` keeps none.
+    A mapping of names to values starts a new jar and is sent with every fetch
+    as the fetch's own ``cookies=`` are: a cookie without a domain is scoped to
+    each fetch's origin, never sent to another after a redirect. The jar is
+    ``client.cookies`` (None with ``cookies=False``).
+
     >>> async with AsyncClient(hostname_mapping={"demo.test": "127.0.0.1"}) as c:  # doctest: +SKIP
     ...     r = await c.fetch("http://demo.test:8000/get", headers={"X-A": "1"})
     """
@@ -118,6 +137,7 @@ class AsyncClient:
         limits: Limits | None = None,
         trace: Subscriber | None = None,
         driver: Driver | None = None,
+        cookies: CookieJar | Mapping[str, str] | bool | None = None,
     ):
         self.driver = driver or current_driver()
         self.limits = limits or Limits()
@@ -156,6 +176,19 @@ class AsyncClient:
             base.update(headers)
         self.headers = base
         self._accept_encoding = ", ".join(AVAILABLE_ENCODINGS).encode("ascii")
+        self.default_cookies: dict[str, str] = {}
+        if isinstance(cookies, CookieJar):
+            self.cookies: CookieJar | None = cookies
+        elif cookies is False:
+            self.cookies = None
+        elif cookies is None or cookies is True:
+            self.cookies = CookieJar(clock=time.time)
+        else:
+            try:
+                self.default_cookies = checked_cookies(cookies)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            self.cookies = CookieJar(clock=time.time)
 
     # -- lifecycle ---------------------------------------------------------------
     async def __aenter__(self) -> AsyncClient:
@@ -275,6 +308,8 @@ class AsyncClient:
         Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
         str or async iterable of bytes),
         ``json``, ``data`` (form dict), ``auth=(user, password)``, ``allow_body``,
+        ``cookies`` (a mapping of names to values sent with this fetch only, to
+        its origin and same-origin redirects; over the jar's of the same name),
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
         ``expect_100_continue`` (send the body after ``100 Continue``),
@@ -340,6 +375,12 @@ class AsyncClient:
         ctx.continue_timeout = self.continue_timeout
         ctx.follow_redirects = get("follow_redirects", self.follow_redirects)
         ctx.max_redirects = get("max_redirects", self.max_redirects)
+        ctx.cookies = self.default_cookies
+        if get("cookies") is not None:
+            try:
+                ctx.cookies = {**self.default_cookies, **checked_cookies(get("cookies"))}
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), url=request.url) from None
         if request_timeout is not None:
             ctx.deadline = self.driver.monotonic() + request_timeout
         return request, ctx, get("on_headers")
@@ -447,8 +488,16 @@ class AsyncClient:
     async def _follow_redirects(self, request: Request, ctx: FetchContext) -> Response:
         history: list[Response] = []
         rec = ctx.recorder
+        origin = request.url.origin
         while True:
-            exchange, response = await self._send_hop(request, ctx, history)
+            # ``request`` stays without the jar's cookies: each hop gets those of its URL.
+            sent = self._with_cookies(request, ctx, origin)
+            exchange, response = await self._send_hop(sent, ctx, history)
+            try:
+                await self._store_cookies(response, ctx)
+            except BaseException as exc:
+                exchange.fail(exc, "wait")
+                raise
             status = response.status_code
             location = response.headers.get("location")
             if not is_followed(status, location, ctx.follow_redirects):
@@ -477,6 +526,41 @@ class AsyncClient:
                     "method": request.method,
                 },
             )
+
+    def _with_cookies(self, request: Request, ctx: FetchContext, origin: tuple) -> Request:
+        """``request`` with the ``Cookie`` header of its hop: the fetch's own
+        cookies (on the first origin only, as a ``Cookie`` header of
+        ``headers=`` is), then the jar's for this URL. A ``Cookie`` header
+        given by the caller is kept, and its names win; one header in all
+        (RFC 6265 section 5.4: at most one Cookie field)."""
+        jar = self.cookies
+        own = ctx.cookies if request.url.origin == origin else None
+        if jar is None and not own:
+            return request
+        given = request.headers.get_list("cookie")
+        value, names = cookie_header(
+            jar.matching(request.url) if jar is not None else (),
+            own,
+            skip=[n for v in given for n in cookie_names(v)],
+        )
+        if not names:
+            return request
+        ctx.recorder.emit("cookies.sent", {"names": names})
+        return request.with_header("Cookie", "; ".join([*given, value]))
+
+    async def _store_cookies(self, response: Response, ctx: FetchContext) -> None:
+        """Store what the hop's ``Set-Cookie`` fields set (RFC 6265 section 5.3)."""
+        values = response.headers.get_list("set-cookie") if self.cookies is not None else ()
+        if not values:
+            return
+        if not public_suffixes_loaded() and any("domain" in v.lower() for v in values):
+            # Only a Domain attribute needs the list; it takes ~0.1 s to load.
+            await self.driver.run_sync(public_suffixes, None)
+        stored = self.cookies.store(response.url, values)
+        ctx.recorder.emit(
+            "cookies.stored",
+            {"cookies": [c.describe() for c in stored], "ignored": len(values) - len(stored)},
+        )
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False

@@ -206,5 +206,13 @@ class Request:
         request._h11 = _validated(method, url, h)
         return request
 
+    def with_header(self, name: str, value: str) -> Request:
+        """This request with the field ``name`` set to ``value`` (a hop's ``Cookie``)."""
+        h = self.headers.copy()
+        h[name] = value
+        request = Request(self.method, self.url, h, self.body)
+        request._h11 = _validated(self.method, self.url, h)
+        return request
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {redact_url(self.url)}>"
