@@ -559,7 +559,12 @@ class AsyncClient:
         stored = self.cookies.store(response.url, values)
         ctx.recorder.emit(
             "cookies.stored",
-            {"cookies": [c.describe() for c in stored], "ignored": len(values) - len(stored)},
+            {
+                # Names and attributes, never values; the last 50 (a flood is counted).
+                "cookies": [c.describe() for c in stored[-50:]],
+                "stored": len(stored),
+                "ignored": len(values) - len(stored),
+            },
         )
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):

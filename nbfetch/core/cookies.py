@@ -246,7 +246,6 @@ def parse_set_cookie(
         if len(val) <= MAX_ATTRIBUTE_SIZE:
             attrs[key] = val  # the last of each wins (section 5.3 step 1)
     host = url.hostname.lower()
-    secure_origin = url.scheme == "https" or is_loopback(host)
     expires = None
     if "max-age" in attrs and re.fullmatch(r"-?\d+", attrs["max-age"]):
         expires = now + min(int(attrs["max-age"]), MAX_AGE_CAP)
@@ -268,7 +267,7 @@ def parse_set_cookie(
     if not path.startswith("/"):
         path = default_path(url.path)
     secure = "secure" in attrs
-    if secure and not secure_origin:
+    if secure and not _secure(url):
         return None
     if name.startswith("__Secure-") and not secure:
         return None
@@ -327,10 +326,13 @@ class CookieJar:
             for key in [k for k, c in self._cookies.items() if _expired(c, now)]:
                 self._remove(key)
         stored = []
+        secure_origin = _secure(url)
         for header in headers:
             cookie = parse_set_cookie(header, url, now)
-            if cookie is not None and self._add(cookie, now, secure_origin=_secure(url)):
+            if cookie is not None and self._add(cookie, now, secure_origin):
                 stored.append(cookie)
+        # Once per response, not per cookie: a flood of thousands stays linear.
+        self._evict({c.domain for c in stored}, now)
         return stored
 
     def _add(self, cookie: Cookie, now: float, secure_origin: bool = True) -> bool:
@@ -344,8 +346,7 @@ class CookieJar:
             return old is not None  # a deletion (section 5.3 step 11.3)
         self._cookies[cookie.key] = cookie
         self._domains.setdefault(cookie.domain, OrderedDict())[cookie.key] = None
-        self._evict(cookie.domain, now)
-        return cookie.key in self._cookies
+        return True
 
     def _remove(self, key: tuple) -> None:
         del self._cookies[key]
@@ -354,12 +355,13 @@ class CookieJar:
         if not keys:
             del self._domains[key[0]]
 
-    def _evict(self, domain: str, now: float) -> None:
+    def _evict(self, domains: Iterable[str], now: float) -> None:
         """Section 5.3 step 12: expired cookies first, then the least recently
-        used of a domain over its bound, then of all (``store()`` purges the
-        expired ones of all domains once, not per cookie)."""
-        keys = self._domains[domain]
-        if len(keys) > self.max_per_domain:
+        used of each of ``domains`` over its bound, then of all."""
+        for domain in domains:
+            keys = self._domains.get(domain)
+            if keys is None or len(keys) <= self.max_per_domain:
+                continue
             for key in [k for k in keys if _expired(self._cookies[k], now)]:
                 self._remove(key)
             keys = self._domains.get(domain)
@@ -398,6 +400,7 @@ class CookieJar:
             created=self.clock(),
         )
         self._add(cookie, cookie.created)
+        self._evict([cookie.domain], cookie.created)
         return cookie
 
     # -- sending --------------------------------------------------------------------
@@ -550,6 +553,7 @@ class CookieJar:
                 created=now,
             )
             added += self._add(cookie, now)
+            self._evict([cookie.domain], now)
         return added
 
     def save(self, path) -> None:
