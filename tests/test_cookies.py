@@ -417,3 +417,76 @@ async def test_a_flood_of_set_cookie_headers_is_bounded(raw_server):
         line for line in srv.received[-1].split(b"\r\n") if line.lower().startswith(b"cookie:")
     )
     assert cookie.count(b"=") == 50 and len(cookie) < 50 * 32
+
+
+# -- the public suffix list loads off the loop ---------------------------------------------------------
+def domain_cookie_server(raw_server):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    return raw_server(handler)
+
+
+async def fetch_twice(port: int) -> list[bytes]:
+    """A Domain cookie from app.demo.test, then a fetch to other.demo.test."""
+    mapping = {"app.demo.test": "127.0.0.1", "other.demo.test": "127.0.0.1"}
+    async with AsyncClient(hostname_mapping=mapping) as client:
+        await client.fetch(f"http://app.demo.test:{port}/")
+        r = await client.fetch(f"http://other.demo.test:{port}/")
+        return r.request.headers.get_list("cookie")
+
+
+@pytest.fixture
+def suffix_list_loads(monkeypatch) -> list[str]:
+    """The names of the threads that build the public suffix list (~75 ms of
+    CPU here, more on CI: never on the event loop's thread)."""
+    import threading
+
+    import publicsuffixlist
+
+    threads = []
+    real = publicsuffixlist.PublicSuffixList
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publicsuffixlist, "PublicSuffixList", recording)
+    monkeypatch.setattr(nbfetch.core.cookies, "_suffixes", None)  # as in a new process
+    return threads
+
+
+@pytest.mark.anyio
+@pytest.mark.loop_watchdog
+async def test_the_suffix_list_loads_in_a_worker_thread(raw_server, suffix_list_loads):
+    import threading
+
+    srv = domain_cookie_server(raw_server)
+    assert await fetch_twice(srv.port) == ["k=v"]
+    assert len(suffix_list_loads) == 1
+    assert suffix_list_loads[0] != threading.current_thread().name
+
+
+def test_the_suffix_list_loads_in_a_worker_thread_on_trio(raw_server, suffix_list_loads):
+    import threading
+
+    from loopwatch import run_trio
+
+    pytest.importorskip("trio")
+    srv = domain_cookie_server(raw_server)
+    assert run_trio(fetch_twice, srv.port) == ["k=v"]
+    assert len(suffix_list_loads) == 1
+    assert suffix_list_loads[0] != threading.current_thread().name
+
+
+@pytest.mark.anyio
+async def test_the_tornado_adapter_keeps_no_cookies_as_tornado(demo):
+    tornado_adapter = pytest.importorskip("nbfetch.tornado")
+    client = tornado_adapter.AsyncHTTPClient(force_instance=True)
+    try:
+        r = await client.fetch(demo.url + "/login?user=ada", raise_error=False)
+        assert r.code == 401  # the 302's cookie was not sent to /whoami
+    finally:
+        client.close()

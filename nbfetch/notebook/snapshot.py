@@ -578,7 +578,8 @@ def cookies_html(state: FetchState) -> str:
         for pair in v.split(";")
     ]
     parts = []
-    style = f"font-family:{theme.MONO};font-size:12px;color:{theme.FG}"
+    # text-align inline: JupyterLab's CSS right-aligns every table cell.
+    style = f"font-family:{theme.MONO};font-size:12px;color:{theme.FG};text-align:left"
     if sent:
         rows = "".join(f"<tr><td>{state.esc(n)}</td><td>{value(v)}</td></tr>" for n, _, v in sent)
         parts.append(
@@ -595,8 +596,12 @@ def cookies_html(state: FetchState) -> str:
         )
         parts.append(
             f'<div style="color:{theme.FG_DIM};margin-top:4px">Cookies stored</div>'
-            f'<table style="{style}"><tr><th>name</th><th>value</th><th>domain</th>'
-            f"<th>path</th><th>flags</th><th>expires</th></tr>{rows}</table>"
+            f'<table style="{style}"><tr>'
+            + "".join(
+                f'<th style="text-align:left;padding-right:1em">{h}</th>'
+                for h in ("name", "value", "domain", "path", "flags", "expires")
+            )
+            + f"</tr>{rows}</table>"
         )
     return "".join(parts)
 
