@@ -535,7 +535,7 @@ class AsyncClient:
         (RFC 6265 section 5.4: at most one Cookie field)."""
         jar = self.cookies
         own = ctx.cookies if request.url.origin == origin else None
-        if jar is None and not own:
+        if not own and (jar is None or jar.empty):
             return request
         given = request.headers.get_list("cookie")
         value, names = cookie_header(

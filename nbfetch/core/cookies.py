@@ -39,6 +39,7 @@ import ipaddress
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import lru_cache
 
 from .urls import URL
 
@@ -73,7 +74,10 @@ def public_suffixes_loaded() -> bool:
     return _suffixes is not None
 
 
+@lru_cache(maxsize=1024)  # every hop asks of its host: parsing an address costs µs
 def _is_ip(host: str) -> bool:
+    if not (host[-1:].isdigit() or ":" in host):  # a host name (a TLD is never all digits)
+        return False
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -81,6 +85,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is this machine: ``localhost`` (and ``*.localhost``,
     RFC 6761 section 6.3), 127.0.0.0/8 or ``::1``."""
@@ -443,8 +448,13 @@ class CookieJar:
         now = self.clock()
         return [c for c in self._cookies.values() if not _expired(c, now)]
 
+    @property
+    def empty(self) -> bool:
+        """No cookie stored (expired ones included): the fast path of every hop."""
+        return not self._cookies
+
     def __len__(self) -> int:
-        return len(self._cookies)
+        return len(self.cookies())
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys(c.name for c in self.cookies()))
