@@ -159,6 +159,11 @@ def parse_cookie_date(text: str) -> float | None:
     return float(days * 86400 + hour * 3600 + minute * 60 + second)
 
 
+#: rfc6265bis section 5.6 step 2: a cookie with a control character is ignored
+#: (and could not be sent again: h11 refuses them in a field value).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 class Cookie:
     """One stored cookie (RFC 6265 section 5.3's fields). ``expires`` is seconds
     since the epoch, or None for a session cookie. Its repr never shows the value."""
@@ -242,7 +247,7 @@ def parse_set_cookie(
     name, value = name.strip(" \t"), value.strip(" \t")
     if not eq or not name or len(name) + len(value) > MAX_COOKIE_SIZE:
         return None
-    if any(c in name + value for c in "\x00\r\n\x7f") or any(c in name for c in " \t="):
+    if _CONTROL.search(name + value) or any(c in name for c in " \t="):
         return None
     attrs: dict[str, str] = {}
     for av in rest.split(";") if rest else ():
@@ -547,6 +552,8 @@ class CookieJar:
                 continue
             domain, subdomains, path, secure, expiry, name, value = fields
             if len(name) + len(value) > MAX_COOKIE_SIZE or not path.startswith("/"):
+                continue
+            if _CONTROL.search(name + value + domain + path):
                 continue
             expires = float(expiry) or None
             if expires is not None and expires <= now:
