@@ -493,3 +493,31 @@ async def test_the_tornado_adapter_keeps_no_cookies_as_tornado(demo):
         assert r.code == 401  # the 302's cookie was not sent to /whoami
     finally:
         client.close()
+
+
+@pytest.mark.anyio
+async def test_cookies_txt_is_curls_format_both_ways(demo, tmp_path):
+    import shutil
+    import subprocess
+
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    curl_jar, our_jar = tmp_path / "curl.txt", tmp_path / "ours.txt"
+    subprocess.run(
+        [curl, "-sS", "-m", "20", "-c", str(curl_jar), demo.url + "/login?user=linus"],
+        check=True,
+        capture_output=True,
+    )
+    async with AsyncClient() as client:
+        assert client.cookies.load(curl_jar) == 1  # curl's "#HttpOnly_" line
+        assert (await client.fetch(demo.url + "/whoami")).json()["user"] == "linus"
+        client.cookies.clear()
+        await client.fetch(demo.url + "/login?user=ada")
+        client.cookies.save(our_jar)
+    out = subprocess.run(
+        [curl, "-sS", "-m", "20", "-b", str(our_jar), demo.url + "/whoami"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert json.loads(out)["user"] == "ada"
