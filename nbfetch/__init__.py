@@ -15,6 +15,7 @@ from .client.api import default_client, download, fetch, fetch_sync
 from .client.async_client import AsyncClient
 from .client.response import Chunk, Response
 from .core.auth import DigestAuth
+from .core.cookies import Cookie, CookieJar
 from .core.errors import (
     ConnectError,
     DecodeError,
@@ -97,6 +98,8 @@ __all__ = [
     "AsyncClient",
     "Chunk",
     "ConnectError",
+    "Cookie",
+    "CookieJar",
     "DecodeError",
     "DigestAuth",
     "Event",

@@ -21,6 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..core.auth import DigestAuth
+from ..core.cookies import (
+    CookieJar,
+    checked_cookies,
+    cookie_header,
+    cookie_names,
+    public_suffixes,
+    public_suffixes_loaded,
+)
 from ..core.decoders import AVAILABLE_ENCODINGS
 from ..core.errors import (
     FetchError,
@@ -62,6 +70,7 @@ FETCH_OPTIONS = frozenset(
         "data",
         "params",
         "auth",
+        "cookies",
         "allow_body",
         "on_headers",
         "on_chunk",
@@ -100,6 +109,14 @@ class AsyncClient:
     operating system's trust store: ``pip install 'nbfetch[truststore]'``). With
     ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
     replace the default CAs; they are read when the client is made.
+    ``cookies``: None (the default) keeps the cookies servers set in a new
+    ``CookieJar``, as browsers and the sessions of requests, httpx and aiohttp
+    do, so a login that sets a cookie on a redirect works; a ``CookieJar``
+    (another client's ``client.cookies``) shares that one; ``False`` keeps none.
+    A mapping of names to values starts a new jar and is sent with every fetch
+    as the fetch's own ``cookies=`` are: a cookie without a domain is scoped to
+    each fetch's origin, never sent to another after a redirect. The jar is
+    ``client.cookies`` (None with ``cookies=False``).
 
     >>> async with AsyncClient(hostname_mapping={"demo.test": "127.0.0.1"}) as c:  # doctest: +SKIP
     ...     r = await c.fetch("http://demo.test:8000/get", headers={"X-A": "1"})
@@ -131,6 +148,7 @@ class AsyncClient:
         trace: Subscriber | None = None,
         driver: Driver | None = None,
         retries: int | Retry | None = None,
+        cookies: CookieJar | Mapping[str, str] | bool | None = None,
     ):
         self.driver = driver or current_driver()
         # No retries unless asked (as httpx and aiohttp): a notebook user sees
@@ -174,6 +192,19 @@ class AsyncClient:
             base.update(headers)
         self.headers = base
         self._accept_encoding = ", ".join(AVAILABLE_ENCODINGS).encode("ascii")
+        self.default_cookies: dict[str, str] = {}
+        if isinstance(cookies, CookieJar):
+            self.cookies: CookieJar | None = cookies
+        elif cookies is False:
+            self.cookies = None
+        elif cookies is None or cookies is True:
+            self.cookies = CookieJar(clock=time.time)
+        else:
+            try:
+                self.default_cookies = checked_cookies(cookies)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            self.cookies = CookieJar(clock=time.time)
 
     # -- lifecycle ---------------------------------------------------------------
     async def __aenter__(self) -> AsyncClient:
@@ -291,6 +322,8 @@ class AsyncClient:
         Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
         str or async iterable of bytes),
         ``json``, ``data`` (form dict), ``auth=(user, password)``, ``allow_body``,
+        ``cookies`` (a mapping of names to values sent with this fetch only, to
+        its origin and same-origin redirects; over the jar's of the same name),
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
         ``expect_100_continue`` (send the body after ``100 Continue``),
@@ -365,6 +398,12 @@ class AsyncClient:
             raise exc.with_context(request.url) from None
         if isinstance(get("auth"), DigestAuth):
             ctx.digest = get("auth")
+        ctx.cookies = self.default_cookies
+        if get("cookies") is not None:
+            try:
+                ctx.cookies = {**self.default_cookies, **checked_cookies(get("cookies"))}
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), url=request.url) from None
         if request_timeout is not None:
             ctx.deadline = self.driver.monotonic() + request_timeout
         return request, ctx, get("on_headers")
@@ -472,8 +511,9 @@ class AsyncClient:
     async def _follow_redirects(self, request: Request, ctx: FetchContext) -> Response:
         history: list[Response] = []
         rec = ctx.recorder
+        origin = request.url.origin
         while True:
-            exchange, response = await self._attempts(request, ctx, history)
+            exchange, response = await self._attempts(request, ctx, history, origin)
             status = response.status_code
             location = response.headers.get("location")
             if not is_followed(status, location, ctx.follow_redirects):
@@ -503,16 +543,25 @@ class AsyncClient:
                 },
             )
 
-    async def _attempts(self, request: Request, ctx: FetchContext, history: list):
+    async def _attempts(self, request: Request, ctx: FetchContext, history: list, origin):
         """One hop, tried again as ``ctx.retry`` says, and sent once more with
         the answer to a Digest challenge. Every attempt after the first starts
-        a hop of the recorder with a ``retry`` event (attempt, reason, delay)."""
+        a hop of the recorder with a ``retry`` event (attempt, reason, delay).
+        Each attempt sends the jar's cookies of the moment and stores what its
+        response set (a 503 or a 401 may set a cookie the next attempt needs)."""
         policy, digest = ctx.retry, ctx.digest
         reasons: list[str] = []  # why each earlier attempt was not the last
         retried = 0  # the policy's retries (a Digest answer is not one)
         while True:
             try:
-                exchange, response = await self._send_hop(request, ctx, history)
+                # ``request`` stays without the jar's cookies: each hop gets those of its URL.
+                sent = self._with_cookies(request, ctx, origin)
+                exchange, response = await self._send_hop(sent, ctx, history)
+                try:
+                    await self._store_cookies(response, ctx)
+                except BaseException as exc:
+                    exchange.fail(exc, "wait")
+                    raise
             except FetchError as exc:
                 delay = policy and policy.error_delay(exc, retries_done=retried)
                 if delay is None or not self._fits(ctx, delay):
@@ -581,6 +630,46 @@ class AsyncClient:
             cnonce=secrets.token_hex(16),
         )
         return None if value is None else request.with_header(b"Authorization", value.encode())
+
+    def _with_cookies(self, request: Request, ctx: FetchContext, origin: tuple) -> Request:
+        """``request`` with the ``Cookie`` header of its hop: the fetch's own
+        cookies (on the first origin only, as a ``Cookie`` header of
+        ``headers=`` is), then the jar's for this URL. A ``Cookie`` header
+        given by the caller is kept, and its names win; one header in all
+        (RFC 6265 section 5.4: at most one Cookie field)."""
+        jar = self.cookies
+        own = ctx.cookies if request.url.origin == origin else None
+        if not own and (jar is None or jar.empty):
+            return request
+        given = request.headers.get_list("cookie")
+        value, names = cookie_header(
+            jar.matching(request.url) if jar is not None else (),
+            own,
+            skip=[n for v in given for n in cookie_names(v)],
+        )
+        if not names:
+            return request
+        ctx.recorder.emit("cookies.sent", {"names": names})
+        return request.with_header("Cookie", "; ".join([*given, value]))
+
+    async def _store_cookies(self, response: Response, ctx: FetchContext) -> None:
+        """Store what the hop's ``Set-Cookie`` fields set (RFC 6265 section 5.3)."""
+        values = response.headers.get_list("set-cookie") if self.cookies is not None else ()
+        if not values:
+            return
+        if not public_suffixes_loaded() and any("domain" in v.lower() for v in values):
+            # Only a Domain attribute needs the list; it takes ~0.1 s to load.
+            await self.driver.run_sync(public_suffixes, None)
+        stored = self.cookies.store(response.url, values)
+        ctx.recorder.emit(
+            "cookies.stored",
+            {
+                # Names and attributes, never values; the last 50 (a flood is counted).
+                "cookies": [c.describe() for c in stored[-50:]],
+                "stored": len(stored),
+                "ignored": len(values) - len(stored),
+            },
+        )
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False

@@ -37,6 +37,7 @@ class FetchContext:
         "limits",
         "follow_redirects",
         "max_redirects",
+        "cookies",
         "final",
         "slot_held",
         "failed",
@@ -51,6 +52,7 @@ class FetchContext:
         self.url = url
         self.limits = limits
         self.deadline: float | None = None
+        self.cookies: dict[str, str] = {}  # the fetch's own cookies=
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False

@@ -208,9 +208,9 @@ class Request:
         request._h11 = _validated(method, url, h)
         return request
 
-    def with_header(self, name: bytes, value: bytes) -> Request:
+    def with_header(self, name: str | bytes, value: str | bytes) -> Request:
         """This request with the field ``name`` set to ``value`` (a Digest
-        ``Authorization`` answering a challenge)."""
+        ``Authorization`` answering a challenge, a hop's ``Cookie``)."""
         h = self.headers.copy()
         h[name] = value
         request = Request(self.method, self.url, h, self.body)

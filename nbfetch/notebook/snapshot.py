@@ -19,7 +19,7 @@ import time
 from collections import deque
 
 from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
-from ..core.redact import Secrets, redact_header, redact_url
+from ..core.redact import REDACTED, Secrets, redact_header, redact_url
 from ..text.render import looks_textual
 from . import theme
 
@@ -206,6 +206,8 @@ class FetchState:
         self.cancel_requested = False
         #: The URL of the current hop after a redirect.
         self.url_override = None
+        #: What ``cookies.stored`` stored, over every hop (bounded), with values.
+        self.cookies_stored: list[dict] = []
 
     @classmethod
     def of_response(cls, response, *, show_secrets: bool = False) -> FetchState:
@@ -274,6 +276,8 @@ class FetchState:
             # What the server sets (Set-Cookie, a secret-named field) is as
             # secret as what we sent: a body may repeat it.
             self.secrets.add_headers(_items(d["headers"]))
+        elif name == "cookies.stored":
+            self._stored_cookies(d["cookies"])
         elif name == "redirect":
             self.url_override = d["to"]
             self.secrets.add_url(d["to"])
@@ -292,6 +296,19 @@ class FetchState:
         else:
             self.end_cancelled(d.get("phase"))
         return True
+
+    MAX_COOKIE_ROWS = 50
+
+    def _stored_cookies(self, cookies: list[dict]) -> None:
+        # The event holds no values (events never do); the hop's Set-Cookie
+        # fields do, for a view asked to show secrets.
+        values = {}
+        for field_name, field in _items(self.headers):
+            if field_name.lower() == "set-cookie":
+                name, _, rest = field.partition("=")
+                values[name.strip()] = rest.partition(";")[0].strip()
+        room = self.MAX_COOKIE_ROWS - len(self.cookies_stored)
+        self.cookies_stored += [{**c, "value": values.get(c["name"], "")} for c in cookies[:room]]
 
     def end_cancelled(self, phase: str | None) -> None:
         """Cancelled by the view's Cancel (or ``cancel()``), else interrupted
@@ -615,6 +632,7 @@ def headers_html(state: FetchState) -> str:
     parts = []
     if state.request_headers:
         parts.append(table("Request headers", state.request_headers))
+    parts.append(cookies_html(state))
     if state.headers is not None:
         parts.append(table("Response headers", state.headers.items()))
     trailers = getattr(state.response, "trailers", None)
@@ -623,6 +641,54 @@ def headers_html(state: FetchState) -> str:
     if not parts:
         return f'<span style="color:{theme.FG_DIM}">no headers yet</span>'
     return "".join(parts)
+
+
+def cookies_html(state: FetchState) -> str:
+    """The cookies this hop sent and those the fetch stored: values as ``***``
+    unless ``show_secrets`` (a cookie is a credential)."""
+
+    def value(v: str) -> str:
+        return state.esc(v) if state.show_secrets else REDACTED
+
+    sent = [
+        pair.strip().partition("=")
+        for n, v in state.request_headers
+        if n.lower() == "cookie"
+        for pair in v.split(";")
+    ]
+    parts = []
+    # text-align inline: JupyterLab's CSS right-aligns every table cell.
+    style = f"font-family:{theme.MONO};font-size:12px;color:{theme.FG};text-align:left"
+    if sent:
+        rows = "".join(f"<tr><td>{state.esc(n)}</td><td>{value(v)}</td></tr>" for n, _, v in sent)
+        parts.append(
+            f'<div style="color:{theme.FG_DIM};margin-top:4px">Cookies sent</div>'
+            f'<table style="{style}">{rows}</table>'
+        )
+    if state.cookies_stored:
+        rows = "".join(
+            f"<tr><td>{state.esc(c['name'])}</td><td>{value(c['value'])}</td>"
+            f"<td>{state.esc(c['domain'])}</td><td>{state.esc(c['path'])}</td>"
+            f"<td>{state.esc(c['flags'])}</td>"
+            f"<td>{_expiry(c['expires'])}</td></tr>"
+            for c in state.cookies_stored
+        )
+        parts.append(
+            f'<div style="color:{theme.FG_DIM};margin-top:4px">Cookies stored</div>'
+            f'<table style="{style}"><tr>'
+            + "".join(
+                f'<th style="text-align:left;padding-right:1em">{h}</th>'
+                for h in ("name", "value", "domain", "path", "flags", "expires")
+            )
+            + f"</tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
+def _expiry(expires: float | None) -> str:
+    if expires is None:
+        return "session"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires))
 
 
 def framing(state: FetchState) -> str:
