@@ -52,12 +52,12 @@ class UploadPieces:
     are, each file in ``READ_BYTES`` reads done in a worker thread (disk I/O stays
     off the loop; at most one read is held per file)."""
 
-    __slots__ = ("_segments", "_file", "_run")
+    __slots__ = ("_segments", "_file", "_read")
 
-    def __init__(self, body: MultipartBody, run_sync):
+    def __init__(self, body: MultipartBody, read):
         self._segments = body.segments()
         self._file: FileSource | None = None
-        self._run = run_sync
+        self._read = read
 
     def __aiter__(self):
         return self
@@ -65,7 +65,7 @@ class UploadPieces:
     async def __anext__(self) -> bytes:
         while True:
             if self._file is not None:
-                data = await self._run(self._file.read, None)
+                data = await self._read(self._file)
                 if data:
                     return data
                 self._file = None
@@ -227,26 +227,35 @@ class Exchange:
         length = self.request.headers.get("content-length")
         total = int(length) if length is not None and length.isdigit() else None
         step = max(PROGRESS_BYTES, (total or 0) // PROGRESS_STEPS)
-        progress_at = step
+        reported = 0
+
+        def progress(sent: int, last: bool = False) -> None:
+            nonlocal reported
+            # The last event (when there were others) says it all went: the bar's end.
+            if sent - reported >= step or (last and reported and sent != reported):
+                reported = sent
+                self.ctx.recorder.emit(
+                    "request.body_progress", {"bytes": sent, "total": total}, True
+                )
+
         if isinstance(body, bytes):
             view = memoryview(body)
             for start in range(0, len(body), PIECE_BYTES):
                 self._send_bytes(proto.send_data(view[start : start + PIECE_BYTES]))
                 await self._drain()
-                if (sent := min(start + PIECE_BYTES, len(body))) >= progress_at:
-                    self._progress(sent, total)
-                    progress_at = sent + step
+                progress(min(start + PIECE_BYTES, len(body)))
+            progress(len(body), last=True)
             self._send_bytes(proto.send_end())
             self.ctx.recorder.emit("request.body_sent", {"bytes": len(body)})
             return
         sent = 0
-        if isinstance(body, MultipartBody):
-            pieces = UploadPieces(body, self.ctx.driver.run_sync)
-        else:
-            pieces = body.__aiter__()
+        ours = isinstance(body, MultipartBody)
+        pieces = UploadPieces(body, self._read_file) if ours else body.__aiter__()
         while True:
             try:
-                piece = await self._bounded(pieces.__anext__(), "send")
+                # Each of our file reads has its own timer (_read_file).
+                next_piece = pieces.__anext__()
+                piece = await (next_piece if ours else self._bounded(next_piece, "send"))
             except StopAsyncIteration:
                 break
             if isinstance(piece, str):
@@ -256,14 +265,19 @@ class Exchange:
             sent += len(piece)
             self._send_bytes(proto.send_data(piece))
             await self._drain()
-            if sent >= progress_at:
-                self._progress(sent, total)
-                progress_at = sent + step
+            progress(sent)
+        progress(sent, last=True)
         self._send_bytes(proto.send_end())
         self.ctx.recorder.emit("request.body_sent", {"bytes": sent})
 
-    def _progress(self, sent: int, total: int | None) -> None:
-        self.ctx.recorder.emit("request.body_progress", {"bytes": sent, "total": total}, True)
+    async def _read_file(self, source: FileSource) -> bytes:
+        """One read of an upload's file in a worker thread, within what is left
+        of request_timeout (a stuck network file system must not hang the fetch)."""
+        ctx = self.ctx
+        try:
+            return await ctx.driver.run_sync(source.read, ctx.step_timeout(None, "request_timeout"))
+        except IOTimeout:
+            raise ctx.timeout_error("send") from None
 
     async def _send_expecting_continue(self, head: bytes) -> None:
         """RFC 9110 10.1.1: send the head, wait for 100 Continue (or at most
