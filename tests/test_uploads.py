@@ -21,10 +21,15 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 import nbfetch
 from nbfetch import AsyncClient
 from nbfetch.core.multipart import MultipartBody, form_param
+from nbfetch.core.request import Request
+from nbfetch.notebook import live, magics  # noqa: F401 - live (ipywidgets, IPython) is
+
+# imported by %%fetch on first use: here, not inside a watched test
 from nbfetch.notebook.snapshot import FetchState, snapshot_html, upload_html
 from nbfetch.text.options import parse_options
 
-pytestmark = pytest.mark.anyio
+# Every fetch here runs under the watchdog: file reads stay off the loop.
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
 MiB = 1024 * 1024
 
@@ -103,7 +108,9 @@ def upload_handler(conn, server):
                 extra = [("Content-Type", "application/json")]
             length = ("Content-Length", str(len(payload)))
             reply = h11.Response(status_code=status, headers=[*extra, length])
-            conn.sendall(h.send(reply) + h.send(h11.Data(data=payload)) + h.send(h11.EndOfMessage()))
+            conn.sendall(
+                h.send(reply) + h.send(h11.Data(data=payload)) + h.send(h11.EndOfMessage())
+            )
             h.start_next_cycle()
 
 
@@ -148,15 +155,14 @@ def test_the_boundary_never_occurs_in_in_memory_parts():
 
 
 def test_files_refuses_what_it_cannot_send(tmp_path):
-    with pytest.raises(nbfetch.InvalidRequest, match="text mode"):
-        with open(tmp_path / "t.txt", "w") as text:
-            nbfetch.core.request.Request.build("POST", "http://127.0.0.1/", files={"f": text})
+    with open(tmp_path / "t.txt", "w") as text, pytest.raises(nbfetch.InvalidRequest, match="text"):
+        Request.build("POST", "http://127.0.0.1/", files={"f": text})
     with pytest.raises(nbfetch.InvalidRequest, match="Content-Type itself"):
-        nbfetch.core.request.Request.build(
+        Request.build(
             "POST", "http://127.0.0.1/", files={"f": b"x"}, headers={"Content-Type": "a/b"}
         )
     with pytest.raises(nbfetch.InvalidRequest, match="not body= or json="):
-        nbfetch.core.request.Request.build("POST", "http://127.0.0.1/", files={"f": b"x"}, body=b"")
+        Request.build("POST", "http://127.0.0.1/", files={"f": b"x"}, body=b"")
 
 
 # -- against real servers -----------------------------------------------------------------------
@@ -212,7 +218,7 @@ async def test_parts_as_the_server_parses_them(upload_server, tmp_path):
 
 async def test_content_length_when_sizes_are_known_chunked_otherwise(upload_server, tmp_path):
     path = tmp_path / "f.bin"
-    digest = make_file(path, 300_000)
+    digest = await asyncio.to_thread(make_file, path, 300_000)
     read_end, write_end = os.pipe()
     os.write(write_end, b"from a pipe")
     os.close(write_end)
@@ -220,7 +226,9 @@ async def test_content_length_when_sizes_are_known_chunked_otherwise(upload_serv
         known = (await c.fetch(upload_server.url + "/upload", "POST", files={"f": path})).json()
         with open(read_end, "rb") as pipe:
             r = await c.fetch(upload_server.url + "/upload", "POST", files={"p": pipe})
-    assert known["framing"] == "content-length" and int(known["content_length"]) == known["body_bytes"]
+    assert (
+        known["framing"] == "content-length" and int(known["content_length"]) == known["body_bytes"]
+    )
     assert known["parts"][0]["sha256"] == digest and known["parts"][0]["size"] == 300_000
     piped = r.json()
     assert piped["framing"] == "chunked" and piped["parts"][0]["sha256"] == sha(b"from a pipe")
@@ -230,7 +238,7 @@ async def test_content_length_when_sizes_are_known_chunked_otherwise(upload_serv
 
 async def test_progress_events_count_up_to_the_total(upload_server, tmp_path):
     path = tmp_path / "f.bin"
-    make_file(path, 4 * MiB)
+    await asyncio.to_thread(make_file, path, 4 * MiB)
     async with AsyncClient() as c:
         r = await c.fetch(upload_server.url + "/upload", "POST", files={"f": path})
     progress = [e.details for e in r.events if e.name == "request.body_progress"]
@@ -244,7 +252,7 @@ async def test_progress_events_count_up_to_the_total(upload_server, tmp_path):
 
     state = FetchState.of_response(r)
     bar = upload_html(state)
-    assert "upload 4.0 MiB of 4.0 MiB" in bar and 'width:100.0%' in bar
+    assert "upload 4.0 MiB of 4.0 MiB" in bar and "width:100.0%" in bar
     assert bar in snapshot_html(state)
 
 
@@ -253,7 +261,7 @@ async def test_a_file_that_changes_size_while_sent_fails_and_no_body_completes(
     upload_server, tmp_path, change
 ):
     path = tmp_path / "log.bin"
-    make_file(path, MiB)
+    await asyncio.to_thread(make_file, path, MiB)
     changed = []
 
     def trace(event):
@@ -277,7 +285,7 @@ async def test_a_file_that_changes_size_while_sent_fails_and_no_body_completes(
 
 async def test_a_307_replays_a_seekable_body_and_refuses_a_pipe(upload_server, tmp_path):
     path = tmp_path / "f.bin"
-    digest = make_file(path, 200_000)
+    digest = await asyncio.to_thread(make_file, path, 200_000)
     async with AsyncClient() as c:
         with open(path, "rb") as f:
             f.read(1000)  # sent from where the caller left it, on every hop
@@ -294,9 +302,9 @@ async def test_a_307_replays_a_seekable_body_and_refuses_a_pipe(upload_server, t
         read_end, write_end = os.pipe()
         os.write(write_end, b"once only")
         os.close(write_end)
-        with open(read_end, "rb") as pipe:
-            with pytest.raises(nbfetch.RedirectError, match="307 redirect needs the body again"):
-                await c.fetch(upload_server.url + "/307", "POST", files={"p": pipe})
+        needs = pytest.raises(nbfetch.RedirectError, match="307 redirect needs the body again")
+        with open(read_end, "rb") as pipe, needs:
+            await c.fetch(upload_server.url + "/307", "POST", files={"p": pipe})
     assert upload_server.uploads[-1]["framing"] == "chunked"
 
 
@@ -313,7 +321,7 @@ def open_fds_to(path) -> int:
 
 async def test_cancel_mid_upload_closes_the_file_and_the_connection(upload_server, tmp_path):
     path = tmp_path / "big.bin"
-    make_file(path, 32 * MiB)
+    await asyncio.to_thread(make_file, path, 32 * MiB)
     task = None
     progressed = []
 
@@ -350,6 +358,18 @@ def test_the_form_option_is_curls_minus_F(tmp_path):
     assert opts.fetch_kwargs["files"] == [("f", ("x.csv", tmp_path / "x.csv", "text/plain"))]
     with pytest.raises(nbfetch.InvalidRequest, match="NAME=VALUE"):
         parse_options(["http://h/", "-F", "novalue"])
+
+
+async def test_fetch_cell_uploads_with_minus_F(upload_server, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"x,y\n")
+    cell = f"POST {upload_server.url}/upload\n"
+    r = await magics.fetch_cell(cell, f"-q -F kind=csv -F 'file=@{path};type=text/x-csv'")
+    got = r.json()
+    assert [(p["name"], p["filename"], p["content_type"], p["head"]) for p in got["parts"]] == [
+        ("kind", None, None, "csv"),
+        ("file", "data.csv", "text/x-csv", "x,y\n"),
+    ]
 
 
 # -- bounded memory ---------------------------------------------------------------------------
