@@ -187,6 +187,19 @@ async def test_fields_and_small_files_reach_httpbin(httpbin, tmp_path):
     assert got["headers"]["Content-Length"] == r.request.headers["content-length"]
 
 
+async def test_secret_named_fields_are_masked_in_views_as_in_a_urlencoded_form(httpbin):
+    async with AsyncClient() as c:
+        r = await c.fetch(
+            httpbin.url + "/post",
+            "POST",
+            data={"user": "ada", "password": "hunter2-s3cret"},
+            files={"f": ("a.txt", b"x")},
+        )
+    assert r.json()["form"]["password"] == "hunter2-s3cret"  # the server echoes it
+    html = snapshot_html(FetchState.of_response(r))
+    assert "ada" in html and "hunter2-s3cret" not in html
+
+
 async def test_parts_as_the_server_parses_them(upload_server, tmp_path):
     path = tmp_path / "report.csv"
     path.write_bytes(b"a,b\n1,2\n")

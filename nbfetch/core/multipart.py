@@ -234,21 +234,29 @@ def _file_part(name: str, value: Any) -> tuple[bytes, bytes | FileSource]:
 class MultipartBody:
     """A multipart/form-data body: parts of in-memory bytes and files."""
 
-    __slots__ = ("boundary", "parts")
+    __slots__ = ("boundary", "parts", "fields")
 
-    def __init__(self, boundary: str, parts: list[tuple[bytes, bytes | FileSource]]):
+    def __init__(
+        self,
+        boundary: str,
+        parts: list[tuple[bytes, bytes | FileSource]],
+        fields: list[tuple[str, bytes]] = (),
+    ):
         self.boundary = boundary
         self.parts = parts
+        #: The data= fields as (name, value): secret-named ones are masked in
+        #: views and errors as a urlencoded form's are (Secrets.add_request).
+        self.fields = list(fields)
 
     @classmethod
     def build(cls, data: Any, files: Any, boundary: str | None = None) -> MultipartBody:
         """From ``data=`` fields and ``files=`` (both a dict or a list of pairs)."""
-        parts = [
-            (
-                b"Content-Disposition: form-data; " + form_param("name", name),
-                _as_bytes(value, f"data={name!r}"),
-            )
-            for name, value in _pairs(data, "data=")
+        fields = [
+            (name, _as_bytes(value, f"data={name!r}")) for name, value in _pairs(data, "data=")
+        ]
+        parts: list[tuple[bytes, bytes | FileSource]] = [
+            (b"Content-Disposition: form-data; " + form_param("name", name), value)
+            for name, value in fields
         ]
         parts.extend(_file_part(name, value) for name, value in _pairs(files, "files="))
         memory = [b for head, content in parts for b in (head, content) if isinstance(b, bytes)]
@@ -257,7 +265,7 @@ class MultipartBody:
         # what is in memory is checked (a body may embed a previous upload).
         while boundary is None or any(boundary.encode() in b for b in memory):
             boundary = secrets.token_hex(16)
-        return cls(boundary, parts)
+        return cls(boundary, parts, fields)
 
     @property
     def content_type(self) -> bytes:
