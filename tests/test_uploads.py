@@ -22,9 +22,10 @@ import nbfetch
 from nbfetch import AsyncClient
 from nbfetch.core.multipart import MultipartBody, form_param
 from nbfetch.core.request import Request
-from nbfetch.notebook import live, magics  # noqa: F401 - live (ipywidgets, IPython) is
 
-# imported by %%fetch on first use: here, not inside a watched test
+# live (ipywidgets, IPython) is imported here, not by the first %%fetch inside a
+# watched test: that import is set-up cost, not nbfetch blocking the loop.
+from nbfetch.notebook import live, magics
 from nbfetch.notebook.snapshot import FetchState, snapshot_html, upload_html
 from nbfetch.text.options import parse_options
 
@@ -269,6 +270,30 @@ async def test_progress_events_count_up_to_the_total(upload_server, tmp_path):
     assert bar in snapshot_html(state)
 
 
+@pytest.fixture
+def live_view():
+    # Built outside the watched test body (the first widgets are set-up cost).
+    return live.ResponseView("POST", "")
+
+
+async def test_the_live_view_draws_the_upload_bar_while_it_runs(upload_server, tmp_path, live_view):
+    path = tmp_path / "f.bin"
+    await asyncio.to_thread(make_file, path, 4 * MiB)
+    seen = []
+
+    def trace(event):
+        live_view.trace(event)
+        if event.name == "request.body_progress" and not seen:
+            live_view._render_all()  # what the throttled render shows at this point
+            seen.append(live_view.progress_html.value)
+
+    async with AsyncClient() as c:
+        r = await c.fetch(upload_server.url + "/upload", "POST", files={"f": path}, trace=trace)
+    live_view.attach_response(r)
+    assert "nbfetch-upload" in seen[0] and "ETA" in seen[0] and "of 4.0 MiB" in seen[0]
+    assert "upload 4.0 MiB of 4.0 MiB" in live_view.progress_html.value
+
+
 @pytest.mark.parametrize("change", ["grows", "shrinks"])
 async def test_a_file_that_changes_size_while_sent_fails_and_no_body_completes(
     upload_server, tmp_path, change
@@ -362,6 +387,21 @@ async def test_a_missing_file_fails_before_anything_is_sent(upload_server, tmp_p
             await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "none"})
     assert info.value.url.startswith(upload_server.url)
     assert upload_server.uploads == []
+
+
+def test_an_upload_under_trio(upload_server, tmp_path):
+    import trio
+
+    path = tmp_path / "f.bin"
+    digest = make_file(path, 3 * MiB)
+
+    async def main():
+        async with AsyncClient() as c:
+            return await c.fetch(upload_server.url + "/upload", "POST", files={"f": path})
+
+    r = trio.run(main)
+    assert r.json()["parts"][0]["sha256"] == digest
+    assert any(e.name == "request.body_progress" for e in r.events)
 
 
 def test_the_form_option_is_curls_minus_F(tmp_path):

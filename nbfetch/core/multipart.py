@@ -291,25 +291,38 @@ class MultipartBody:
             raise
         if None in sizes:
             return None
-        fixed = sum(len(b) for b in self.segments() if not isinstance(b, FileSource))
+        fixed = sum(len(b) for b in self._segments() if not isinstance(b, FileSource))
         return fixed + sum(sizes)
 
     def segments(self) -> Iterator[bytes | FileSource]:
-        """The body in order: bytes (in slices of at most SLICE_BYTES) and files."""
+        """The body in order: files, and the bytes between them joined into
+        pieces of at most SLICE_BYTES (a form of small parts is one write)."""
+        buffer = bytearray()
+        for segment in self._segments():
+            if isinstance(segment, FileSource):
+                if buffer:
+                    yield bytes(buffer)
+                    buffer.clear()
+                yield segment
+                continue
+            if buffer and len(buffer) + len(segment) > SLICE_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+            buffer += segment
+        if buffer:
+            yield bytes(buffer)
+
+    def _segments(self) -> Iterator[bytes | memoryview | FileSource]:
         delimiter = b"--" + self.boundary.encode("ascii")
         for head, content in self.parts:
+            yield delimiter + b"\r\n" + head + b"\r\n\r\n"
             if isinstance(content, FileSource):
-                yield delimiter + b"\r\n" + head + b"\r\n\r\n"
                 yield content
-                yield b"\r\n"
-            elif len(content) <= SLICE_BYTES:
-                yield delimiter + b"\r\n" + head + b"\r\n\r\n" + content + b"\r\n"
             else:
-                yield delimiter + b"\r\n" + head + b"\r\n\r\n"
                 view = memoryview(content)
                 for at in range(0, len(content), SLICE_BYTES):
-                    yield bytes(view[at : at + SLICE_BYTES])
-                yield b"\r\n"
+                    yield view[at : at + SLICE_BYTES]
+            yield b"\r\n"
         yield delimiter + b"--\r\n"
 
     def close(self) -> None:
