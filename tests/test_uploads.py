@@ -211,7 +211,7 @@ async def test_parts_as_the_server_parses_them(upload_server, tmp_path):
             data=[("x\r\nX-Evil: 1", "v"), ("x", "w")],
             files={
                 "csv": path,
-                "odd": ('données "q".bin', b"\x00\x01", None, {"X-Part": "1"}),
+                "odd": ('données "q" a\\b.bin', b"\x00\x01", None, {"X-Part": "1"}),
             },
         )
     got = r.json()
@@ -223,7 +223,7 @@ async def test_parts_as_the_server_parses_them(upload_server, tmp_path):
         ("x", None, None),
         ("csv", "report.csv", "text/csv"),
         # werkzeug undoes the browsers' %22 in filenames: a round trip
-        ("odd", 'données "q".bin', "application/octet-stream"),
+        ("odd", 'données "q" a\\b.bin', "application/octet-stream"),
     ]
     assert all("x-evil" not in {k.lower() for k in p["headers"]} for p in got["parts"])
     assert got["parts"][3]["headers"]["X-Part"] == "1"
@@ -379,6 +379,28 @@ async def test_cancel_mid_upload_closes_the_file_and_the_connection(upload_serve
         assert progressed[-1] < 32 * MiB and c._queue.active == 0 and not c._pool.idle
     await wait_until(lambda: upload_server.incomplete == 1, what="the server saw a cut body")
     assert upload_server.uploads == []
+
+
+async def test_an_early_answer_to_expect_100_continue_sends_no_file_and_closes_it(
+    raw_server, tmp_path
+):
+    path = tmp_path / "f.bin"
+    await asyncio.to_thread(make_file, path, MiB)
+
+    def handler(conn, server):
+        head = b""
+        while b"\r\n\r\n" not in head:  # the head only: the body is never read
+            head += conn.recv(65536)
+        server.received.append(head)
+        conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url, "POST", files={"f": path}, expect_100_continue=True)
+    assert r.status_code == 401 and open_fds_to(path) == 0
+    assert b"expect: 100-continue" in srv.received[0].lower()
+    sent = [e.details for e in r.events if e.name == "request.body_sent"]
+    assert sent == [{"bytes": 0, "skipped": True}]
 
 
 async def test_a_missing_file_fails_before_anything_is_sent(upload_server, tmp_path):

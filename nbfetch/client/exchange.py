@@ -179,9 +179,12 @@ class Exchange:
             await self._send_request(body)
             return
         try:
-            # Files are opened and measured off the loop, before the head: its
-            # framing depends on their sizes now (a retry measures again).
-            self.request.framed(await self.ctx.driver.run_sync(body.open, None))
+            # Files are opened and measured (fstat) before the head, whose framing
+            # depends on their sizes now (a retry measures again). On the loop, as
+            # download() opens its file: open and fstat are quick, and a worker
+            # thread would open a file after a cancellation, and leak it. Their
+            # reads, the slow part, are done in a worker thread (UploadPieces).
+            self.request.framed(body.open())
             await self._send_request(body)
         finally:
             body.close()  # the files nbfetch opened, on every path (cancel too)

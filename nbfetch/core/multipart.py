@@ -1,5 +1,5 @@
 """multipart/form-data bodies (RFC 7578) for ``files=``, as pure data plus
-blocking file reads that the client layer runs in a worker thread.
+the blocking file reads that the client layer runs in a worker thread.
 
 >>> body = MultipartBody.build({"a": "1"}, {"f": ("x.txt", b"hi")}, boundary="B")
 >>> b"".join(s for s in body.segments())
@@ -79,8 +79,8 @@ class FileSource:
             return False
 
     def open(self) -> int | None:
-        """Blocking: open (a path) or rewind (a file object sent before), and
-        return the size to send from here, or None when it cannot be known."""
+        """Open (a path) or rewind (a file object sent before), and return the
+        size to send from here, or None when it cannot be known."""
         if self.path is not None:
             try:
                 self.file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
@@ -280,8 +280,9 @@ class MultipartBody:
         return all(f.replayable for f in self.files)
 
     def open(self) -> int | None:
-        """Blocking: open every file; the body's length, None if a size is unknown.
-        On an error the files opened so far are closed again."""
+        """Open every file (quick: open, fstat or seek, no read); the body's
+        length, None if a size is unknown. On an error the files opened so far
+        are closed again."""
         sizes = []
         try:
             for source in self.files:
