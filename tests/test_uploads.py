@@ -449,7 +449,7 @@ async def test_fetch_cell_uploads_with_minus_F(upload_server, tmp_path):
 
 # -- bounded memory ---------------------------------------------------------------------------
 UPLOAD = r"""
-import asyncio, json, sys
+import asyncio, json, sys, time
 import nbfetch
 
 def peak():
@@ -461,10 +461,13 @@ async def main(url, path):
     async with nbfetch.AsyncClient(request_timeout=None) as c:
         # Warm up: the worker thread, the code paths, the buffers of one upload.
         await c.fetch(url, "POST", files={"w": ("w.bin", b"x" * 100_000)})
-        before = peak()
+        before, start = peak(), time.perf_counter()
         r = await c.fetch(url, "POST", data={"note": "big"}, files={"blob": path})
-        growth = peak() - before
-    print(json.dumps({"growth": growth, "server": r.json(), "sent": r.request.headers["content-length"]}))
+        seconds, growth = time.perf_counter() - start, peak() - before
+    events = sum(e.name == "request.body_progress" for e in r.events)
+    sent = r.request.headers["content-length"]
+    print(json.dumps({"growth": growth, "seconds": seconds, "progress_events": events,
+                      "server": r.json(), "sent": sent}))
 
 asyncio.run(main(*sys.argv[1:]))
 """
@@ -489,5 +492,8 @@ def test_a_200_mib_upload_arrives_intact_in_bounded_memory(upload_server, tmp_pa
     note, blob = server["parts"]
     assert note["head"] == "big"
     assert blob["size"] == 200 * MiB and blob["sha256"] == digest
-    print(f"peak RSS growth of the client: {result['growth'] / MiB:.1f} MiB")
+    print(
+        f"200 MiB upload: client peak RSS growth {result['growth'] / MiB:.1f} MiB,"
+        f" {result['seconds']:.1f} s, {result['progress_events']} progress events"
+    )
     assert result["growth"] < 32 * MiB
