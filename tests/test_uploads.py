@@ -403,11 +403,15 @@ async def test_an_early_answer_to_expect_100_continue_sends_no_file_and_closes_i
     assert sent == [{"bytes": 0, "skipped": True}]
 
 
-async def test_a_missing_file_fails_before_anything_is_sent(upload_server, tmp_path):
+async def test_a_missing_file_or_a_fifo_fails_before_anything_is_sent(upload_server, tmp_path):
     async with AsyncClient() as c:
         with pytest.raises(nbfetch.InvalidRequest, match="cannot read upload file") as info:
             await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "none"})
     assert info.value.url.startswith(upload_server.url)
+    os.mkfifo(tmp_path / "fifo")  # open() would wait for a writer, on the loop
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.InvalidRequest, match="not a regular file"):
+            await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "fifo"})
     assert upload_server.uploads == []
 
 

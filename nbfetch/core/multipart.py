@@ -82,11 +82,19 @@ class FileSource:
         """Open (a path) or rewind (a file object sent before), and return the
         size to send from here, or None when it cannot be known."""
         if self.path is not None:
+            label = _label(self.path)
             try:
+                # A FIFO would block open() itself until a writer came (and
+                # closing it, a read waiting for one): regular files only.
+                if not stat.S_ISREG(os.stat(self.path).st_mode):
+                    raise InvalidRequest(
+                        f"upload file {label!r} is not a regular file:"
+                        " pass it open ('rb') to stream it"
+                    )
                 self.file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise InvalidRequest(
-                    f"cannot read upload file {_label(self.path)!r}: {exc.strerror or exc}"
+                    f"cannot read upload file {label!r}: {exc.strerror or exc}"
                 ) from None
             self.owned, self.start = True, 0
         elif self.replayable:
