@@ -68,6 +68,7 @@ FETCH_OPTIONS = frozenset(
         "body",
         "json",
         "data",
+        "files",
         "params",
         "auth",
         "cookies",
@@ -321,7 +322,11 @@ class AsyncClient:
 
         Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
         str or async iterable of bytes),
-        ``json``, ``data`` (form dict), ``auth=(user, password)``, ``allow_body``,
+        ``json``, ``data`` (form dict), ``files`` (multipart/form-data upload with
+        ``data`` as its fields: name -> path, binary file object, bytes or
+        ``(filename, content[, content_type[, headers]])``, or a list of pairs;
+        files are streamed from disk, ``request.body_progress`` events say how
+        far), ``auth=(user, password)``, ``allow_body``,
         ``cookies`` (a mapping of names to values sent with this fetch only, to
         its origin and same-origin redirects; over the jar's of the same name),
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
@@ -412,9 +417,9 @@ class AsyncClient:
         """The validated Request. Requests without a body are cached per URL, method
         and headers: a loop fetching the same URL builds and validates it once."""
         get = options.get
-        body, json, data = get("body"), get("json"), get("data")
+        body, json, data, files = get("body"), get("json"), get("data"), get("files")
         key = None
-        if body is None and json is None and data is None:
+        if body is None and json is None and data is None and files is None:
             headers = get("headers")
             params = get("params")
             try:
@@ -444,6 +449,7 @@ class AsyncClient:
             body=body,
             json=json,
             data=data,
+            files=files,
             auth=None if isinstance(get("auth"), DigestAuth) else get("auth"),
             allow_body=get("allow_body", False),
             expect_continue=bool(get("expect_100_continue")),

@@ -9,6 +9,8 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     tls.start, tls.done                   the TLS handshake (https)
     connection.reused                     a keep-alive connection from the pool
     request.headers_sent, request.body_sent
+    request.body_progress                 bytes of a body sent in pieces so far, and its
+                                          total (None: chunked); about 256 per upload
     response.informational                a 1xx response (100 Continue, 103 Early Hints)
     response.headers                      the status line and header block
     response.chunk                        one chunk as the server framed it (chunked bodies)

@@ -208,6 +208,10 @@ class FetchState:
         self.url_override = None
         #: What ``cookies.stored`` stored, over every hop (bounded), with values.
         self.cookies_stored: list[dict] = []
+        #: An upload of this hop from request.body_progress: [bytes sent, total
+        #: or None, first event's time, body_sent's time] (None for a body sent
+        #: in one write).
+        self.upload: list | None = None
 
     @classmethod
     def of_response(cls, response, *, show_secrets: bool = False) -> FetchState:
@@ -264,6 +268,12 @@ class FetchState:
                 self.secrets.add_headers(self.request_headers)
             if d.get("url") is not None:
                 self.secrets.add_url(d["url"])
+        elif name == "request.body_progress":
+            if self.upload is None:
+                self.upload = [0, d["total"], event.time, None]
+            self.upload[0] = d["bytes"]
+        elif name == "request.body_sent" and self.upload is not None:
+            self.upload[0], self.upload[3] = d["bytes"], event.time
         elif name == "response.headers":
             self.status = (d["status"], d["reason"], d["http_version"])
             self.headers = d["headers"]
@@ -284,7 +294,7 @@ class FetchState:
             self.chunks.clear()
             self.chunk_count = self.chunk_bytes = 0
             # The next hop has no status yet: a failure there is not the 3xx's.
-            self.status = self.headers = self.expected = None
+            self.status = self.headers = self.expected = self.upload = None
             self.wire = self.decoded = 0
         if name not in FINAL or self.finished or (name == "response.done" and d.get("redirected")):
             return False
@@ -528,6 +538,39 @@ def progress_html(state: FetchState, *, live: bool, now: float | None = None) ->
         f'<div style="font-size:12px;color:{theme.FG_DIM}">'
         f'<span class="nbfetch-bar nbfetch-{kind}" style="{track}">{fill}</span> '
         f'<span style="font-family:{theme.MONO}">{state.esc(line)}</span></div>'
+    )
+
+
+def upload_html(state: FetchState, *, now: float | None = None) -> str:
+    """The upload's bar (a body sent in pieces: files=, a large or streamed
+    body): sent of total, rate, ETA; stripes when the total is unknown. Empty
+    for a body sent in one write."""
+    if state.upload is None:
+        return ""
+    sent, total, start, end = state.upload
+    colour = theme.OK if end is not None else theme.INFO
+    if state.outcome in ("error", "cancelled", "interrupted") and end is None:
+        colour = theme.ERROR if state.outcome == "error" else theme.WARN
+    track = (
+        f"display:inline-block;vertical-align:middle;width:240px;height:10px;"
+        f"background:{theme.BG_RAISED};border:1px solid {theme.BORDER};overflow:hidden"
+    )
+    if total:
+        width = f"{min(sent / total, 1.0) * 100:.1f}%"
+        fill = f'<div style="width:{width};height:100%;background:{colour}"></div>'
+    else:
+        stripes = f"repeating-linear-gradient(45deg,{colour} 0 6px,transparent 6px 12px)"
+        fill = f'<div style="width:100%;height:100%;background:{stripes}"></div>'
+    stop = end or (state.end if state.finished and state.end else now or time.perf_counter())
+    elapsed = max(stop - start, 1e-9)
+    parts = ["upload " + human_bytes(sent) + (f" of {human_bytes(total)}" if total else "")]
+    parts += [f"{human_bytes(sent / elapsed)}/s", human_seconds(elapsed)]
+    if total and end is None and not state.finished and sent:
+        parts.append(f"ETA {human_seconds(max(total - sent, 0) / (sent / elapsed))}")
+    return (
+        f'<div class="nbfetch-upload" style="font-size:12px;color:{theme.FG_DIM}">'
+        f'<span class="nbfetch-bar" style="{track}">{fill}</span> '
+        f'<span style="font-family:{theme.MONO}">{state.esc(" · ".join(parts))}</span></div>'
     )
 
 
@@ -798,6 +841,7 @@ def snapshot_html(state: FetchState) -> str:
         history_html(state),
         status_html(state),
         error_html(state),
+        upload_html(state),
     ]
     if responded:
         parts.append(progress_html(state, live=False))
