@@ -497,6 +497,7 @@ class DemoServer:
         retry_after = ex.query.get("retry_after")
         headers = [] if retry_after is None else [("Retry-After", retry_after)]
         await ex.send_json({"requests": seen}, code, headers)
+
     async def _ep_login(self, ex, parts):
         import secrets
 
