@@ -84,9 +84,11 @@ class ClientProtocol:
 
     # -- receiving -------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the server; ``b""`` means the server closed."""
+        """Feed bytes from the server; ``b""`` means the server closed. A view
+        is copied before this returns (h11 copies it into its buffer; the tap,
+        which may hold bytes for a while, gets its own copy)."""
         if self.tap is not None:
-            self.tap.feed(data)
+            self.tap.feed(data if type(data) is bytes else bytes(data))
         self.h11.receive_data(data)
 
     def next_event(self):

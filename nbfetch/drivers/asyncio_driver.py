@@ -1,8 +1,10 @@
 """The asyncio driver (the default; in a notebook, the kernel's own loop).
 
-Built on ``asyncio.Protocol`` rather than streams: ``data_received`` hands bytes
-straight to a waiting ``receive()`` when one is pending (no StreamReader buffer,
-no extra copy), and buffers otherwise, pausing the transport above a high-water
+Built on ``asyncio.BufferedProtocol`` rather than streams: the transport reads
+into a buffer the connection owns and reuses (``recv_into``: no new bytes object
+per read), and the bytes go straight to a waiting ``receive()`` as a view of that
+buffer (no StreamReader buffer, no extra copy). Bytes that arrive while nobody
+waits are copied out and queued, and the transport pauses above a high-water
 mark so a slow consumer applies backpressure to the server (TCP flow control).
 
 Timeouts are timers (``loop.call_later``) that fail the awaited future, never
@@ -22,13 +24,19 @@ from .base import IOTimeout, unique_addresses
 #: Above this many buffered, unread bytes the transport stops reading.
 HIGH_WATER = 4 * 1024 * 1024
 
+#: The read buffer starts small (most responses are small) and doubles, up to
+#: READ_MAX, each time a read fills it: a bulk body is then read in large
+#: pieces, so each byte costs fewer passes through the loop and the parser.
+READ_MIN = 64 * 1024
+READ_MAX = 512 * 1024
+
 
 def _fail_with_timeout(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_exception(IOTimeout())
 
 
-class _Protocol(asyncio.Protocol):
+class _Protocol(asyncio.BufferedProtocol):
     __slots__ = (
         "loop",
         "transport",
@@ -40,6 +48,9 @@ class _Protocol(asyncio.Protocol):
         "reading_paused",
         "write_paused",
         "drain_waiter",
+        "read_view",
+        "spare",
+        "lent",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
@@ -53,24 +64,69 @@ class _Protocol(asyncio.Protocol):
         self.reading_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future | None = None
+        # Two buffers: the one the transport reads into next, and at most one
+        # lent to the reader (valid until its next receive(), see below).
+        self.read_view: memoryview | None = None
+        self.spare: memoryview | None = None
+        self.lent: memoryview | None = None
 
     def connection_made(self, transport):
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self.read_view
+        if view is None:
+            view = self.read_view = memoryview(bytearray(READ_MIN))
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        view = self.read_view
         waiter = self.waiter
-        if waiter is not None and not self.buffer:
-            # Hand the bytes straight to the pending receive(): no buffering.
+        if waiter is not None and not self.buffer and not waiter.done():
+            # Lend the bytes to the pending receive() without copying them; the
+            # transport reads into the other buffer until the reader is done.
             self.waiter = None
-            if not waiter.done():
-                waiter.set_result(data)
-                return
+            self.lent = view
+            self.read_view = self._next_buffer(len(view), nbytes == len(view))
+            waiter.set_result(view[:nbytes])
+            return
+        if nbytes == len(view) and len(view) < READ_MAX:
+            self.read_view = memoryview(bytearray(2 * len(view)))
+        self._queue(bytes(view[:nbytes]))
+
+    def _next_buffer(self, size: int, filled: bool) -> memoryview:
+        if filled and size < READ_MAX:
+            self.spare = None
+            return memoryview(bytearray(2 * size))
+        spare, self.spare = self.spare, None
+        if spare is not None and len(spare) == size:
+            return spare
+        return memoryview(bytearray(size))
+
+    def data_received(self, data: bytes) -> None:
+        # Not called for a BufferedProtocol by asyncio's own transports; kept
+        # for transports that only know the plain Protocol interface.
+        waiter = self.waiter
+        if waiter is not None and not self.buffer and not waiter.done():
+            self.waiter = None
+            waiter.set_result(data)
+            return
+        self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
         self.buffer.append(data)
         self.buffered += len(data)
         if self.buffered > HIGH_WATER and not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()
         self._wake()
+
+    def release_lent(self) -> None:
+        """The reader is done with the bytes last lent to it: their buffer is
+        the spare again."""
+        lent, self.lent = self.lent, None
+        if lent is not None and lent is not self.read_view:
+            self.spare = lent
 
     def eof_received(self):
         self.eof = True
@@ -122,8 +178,12 @@ class AsyncioStream:
             p.transport.resume_reading()
         return data
 
-    async def receive(self, timeout: float | None) -> bytes:
+    async def receive(self, timeout: float | None) -> bytes | memoryview:
+        """See ``drivers.base.Stream.receive``. The result may be a view of the
+        connection's read buffer: it is valid until the next ``receive()``."""
         p = self.proto
+        if p.lent is not None:
+            p.release_lent()
         while True:
             if p.buffer:
                 return self._take_buffer()

@@ -34,9 +34,11 @@ def unique_addresses(infos) -> list[tuple[int, tuple]]:
 class Stream(Protocol):
     """One TCP (or TLS) connection."""
 
-    async def receive(self, timeout: float | None) -> bytes:
+    async def receive(self, timeout: float | None) -> bytes | memoryview:
         """Bytes from the peer; ``b""`` once it has closed. Raises ``IOTimeout``
-        when nothing arrives within ``timeout`` seconds, ``OSError`` on a reset."""
+        when nothing arrives within ``timeout`` seconds, ``OSError`` on a reset.
+        The result may be a view of the connection's read buffer, valid until
+        the next ``receive()``: copy what you keep (h11 copies what it is fed)."""
 
     def write(self, data: bytes) -> None:
         """Queue bytes to send (never blocks; see ``drain``)."""
