@@ -37,6 +37,7 @@ class FetchContext:
         "limits",
         "follow_redirects",
         "max_redirects",
+        "proxies",
         "final",
         "slot_held",
         "failed",
@@ -49,6 +50,7 @@ class FetchContext:
         self.url = url
         self.limits = limits
         self.deadline: float | None = None
+        self.proxies = None  # url -> Proxy | None (the client's choice, or this fetch's)
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False
