@@ -342,6 +342,7 @@ cache_log {self.dir}/cache.log
 logformat nbfetch %rm %ru %>Hs %un
 access_log stdio:{self.log} nbfetch
 buffered_logs off
+strip_query_terms off
 cache deny all
 cache_mem 0 MB
 shutdown_lifetime 0 seconds
@@ -405,12 +406,20 @@ http_access deny all
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def entries(self) -> list[tuple[str, str, str, str]]:
-        """The access log so far: (method, URL, status, user) per request."""
+        """The access log so far: (method, URL, status, user) per request (not
+        the fixture's own readiness probe, which sent no request)."""
         try:
             with open(self.log) as f:
-                return [tuple(line.split()[:4]) for line in f if line.strip()]
+                rows = [tuple(line.split()[:4]) for line in f if line.strip()]
         except FileNotFoundError:
             return []
+        return [row for row in rows if row[0] != "-"]
+
+    async def logged(self, before: int, count: int) -> list[tuple[str, str, str, str]]:
+        """The entries after the first ``before``, once there are ``count``:
+        squid logs a transaction when it ends, which may be after our reply."""
+        await wait_until(lambda: len(self.entries()) >= before + count, 10, "squid's log")
+        return self.entries()[before:]
 
 
 def _free_port() -> int:
