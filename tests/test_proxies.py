@@ -385,3 +385,51 @@ async def test_the_waterfall_shows_the_tunnel(squid, tls_origin, trust):
     phases = [name for name, _, _ in state.timing()[0]]
     assert phases.index("connect") < phases.index("tunnel") < phases.index("tls")
     assert (await squid.logged(before, 1))[0][0] == "CONNECT"
+
+
+# -- the Tornado adapter -----------------------------------------------------------------
+async def test_tornado_proxy_options(squid_auth, origin, tls_origin, ca, tmp_path):
+    import nbfetch.tornado
+
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    client = nbfetch.tornado.AsyncHTTPClient(force_instance=True)
+    proxy = {"proxy_host": "127.0.0.1", "proxy_port": squid_auth.port}
+    before = len(squid_auth.entries())
+    try:
+        plain = await client.fetch(
+            f"http://origin.test:{origin.port}/headers",
+            proxy_username="alice",
+            proxy_password="s3cret",
+            **proxy,
+        )
+        secure = await client.fetch(
+            f"https://origin.test:{tls_origin.port}/headers",
+            proxy_username="alice",
+            proxy_password="s3cret",
+            ca_certs=str(ca_file),
+            **proxy,
+        )
+        with pytest.raises(ProxyError, match="407"):
+            await client.fetch(f"http://origin.test:{origin.port}/get", **proxy)
+        with pytest.raises(ValueError, match="proxy_port"):
+            await client.fetch(f"http://origin.test:{origin.port}/", proxy_host="127.0.0.1")
+    finally:
+        client.close()
+    assert (
+        "Via" in json_of(plain)["headers"]
+        and "Proxy-Authorization" not in json_of(plain)["headers"]
+    )
+    assert "Proxy-Authorization" not in json_of(secure)["headers"]
+    # A tunnel is logged when it closes: after the requests that came later.
+    assert sorted(e[:3] for e in await squid_auth.logged(before, 3)) == [
+        ("CONNECT", f"origin.test:{tls_origin.port}", "200"),
+        ("GET", f"http://origin.test:{origin.port}/get", "407"),
+        ("GET", f"http://origin.test:{origin.port}/headers", "200"),
+    ]
+
+
+def json_of(response) -> dict:
+    import json
+
+    return json.loads(response.body)
