@@ -433,3 +433,66 @@ def json_of(response) -> dict:
     import json
 
     return json.loads(response.body)
+
+
+def test_fetch_and_the_cli_take_a_proxy_option():
+    from nbfetch.text.options import parse_options
+
+    opts = parse_options("-x http://alice:s3cret@127.0.0.1:3128 http://origin.test/")
+    assert opts.fetch_kwargs["proxy"] == "http://alice:s3cret@127.0.0.1:3128"
+    assert "proxy" not in parse_options("http://origin.test/").fetch_kwargs
+
+
+async def test_the_cli_options_fetch_through_squid(squid, origin):
+    from nbfetch.text.options import parse_options
+
+    before = len(squid.entries())
+    opts = parse_options(f"--proxy {squid.url} http://origin.test:{origin.port}/headers")
+    async with AsyncClient(**opts.client_kwargs) as c:
+        r = await c.fetch(opts.url, opts.method, **opts.fetch_kwargs)
+    assert "Via" in r.json()["headers"]
+    assert [e[1] for e in await squid.logged(before, 1)] == [opts.url]
+
+
+def test_tls_inside_tls_on_trio(squid_auth, tls_origin, ca, tmp_path):
+    pytest.importorskip("trio")
+    from loopwatch import run_trio
+
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with TLSFront(ca, squid_auth.port) as front:
+        proxy = f"https://alice:s3cret@127.0.0.1:{front.port}"
+
+        async def main():
+            async with AsyncClient(proxy=proxy, verify=str(ca_file)) as c:
+                return c.driver.name, await c.fetch(f"https://origin.test:{tls_origin.port}/get")
+
+        driver, r = run_trio(main)
+    assert driver == "trio" and r.status_code == 200
+    assert [e.name for e in r.events].count("tls.done") == 2  # the proxy's, then the origin's
+    assert_timing_sane(r.timing)
+
+
+# -- a misbehaving proxy (exact bytes) ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n", "head .* is over 16 KiB"),
+        (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "invalid answer to CONNECT"),
+        (b"HTTP/1.1 200 OK\r\n\r\nEXTRA", "sent data after opening the tunnel"),
+        (b"", "closed the connection before answering CONNECT"),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", "refused CONNECT a.test:443: 403"),
+    ],
+    ids=["huge-head", "bad-header", "extra-bytes", "closed", "forbidden"],
+)
+async def test_a_misbehaving_proxy_is_a_proxy_error(raw_server, answer, message):
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(answer)
+
+    proxy = raw_server(handler)
+    async with AsyncClient(proxy=proxy.url) as c:
+        with pytest.raises(ProxyError, match=message) as info:
+            await c.fetch("https://a.test/")
+    assert info.value.phase == "tunnel"
+    assert proxy.received[0].startswith(b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n")

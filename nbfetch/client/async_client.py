@@ -92,6 +92,13 @@ class AsyncClient:
     the whole fetch including the queue (aiohttp's total); ``queue_timeout=None``
     (the request_timeout bounds it); ``max_redirects=5``.
 
+    Proxies: ``proxy="http://user:pw@host:port"`` (or ``https://``) for every
+    fetch; else, with ``trust_env=True`` (the default, as requests and httpx),
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` as they
+    were when the client was made, loopback targets always direct
+    (``core/proxies.py`` says why). A fetch's ``proxy=`` overrides both
+    (``proxy=None``: direct).
+
     >>> async with AsyncClient(hostname_mapping={"demo.test": "127.0.0.1"}) as c:  # doctest: +SKIP
     ...     r = await c.fetch("http://demo.test:8000/get", headers={"X-A": "1"})
     """

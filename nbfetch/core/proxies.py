@@ -268,13 +268,14 @@ class Tunnel:
     True
     """
 
-    __slots__ = ("proxy", "authority", "_h11", "status", "reason")
+    __slots__ = ("proxy", "authority", "_h11", "_start", "status", "reason")
 
     def __init__(self, proxy: Proxy, host: str, port: int):
         self.proxy = proxy
         # RFC 9112 section 3.2.3: authority-form, an IPv6 literal in brackets.
         self.authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_TUNNEL_HEAD)
+        self._start = b""  # the answer's first bytes, to bound its head
         self.status: int | None = None
         self.reason = ""
 
@@ -288,11 +289,22 @@ class Tunnel:
     def receive(self, data: bytes) -> bool:
         """Feed the proxy's bytes (``b""`` when it closed); True once its final
         answer has come: ``established()`` raises unless it was a 2xx."""
+        # h11 bounds an incomplete head only: a whole one may come in one read.
+        if len(self._start) <= MAX_TUNNEL_HEAD:
+            self._start += data[: MAX_TUNNEL_HEAD + 1 - len(self._start)]
+            if len(self._start) > MAX_TUNNEL_HEAD and b"\r\n\r\n" not in self._start:
+                raise ProxyError(
+                    f"proxy {self.proxy.display}: the head of its answer to CONNECT is"
+                    f" over {MAX_TUNNEL_HEAD // 1024} KiB",
+                    phase="tunnel",
+                )
         self._h11.receive_data(data)
         while True:
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
+                if not data:  # closed mid-answer
+                    raise self._closed() from None
                 raise ProxyError(
                     f"proxy {self.proxy.display} sent an invalid answer to CONNECT: {exc}",
                     phase="tunnel",
@@ -305,11 +317,14 @@ class Tunnel:
                 self.status = event.status_code
                 self.reason = event.reason.decode("latin-1", "replace")
                 return True
-            raise ProxyError(
-                f"proxy {self.proxy.display} closed the connection before"
-                f" answering CONNECT {self.authority}",
-                phase="tunnel",
-            )
+            raise self._closed()
+
+    def _closed(self) -> ProxyError:
+        return ProxyError(
+            f"proxy {self.proxy.display} closed the connection before"
+            f" answering CONNECT {self.authority}",
+            phase="tunnel",
+        )
 
     def established(self) -> None:
         """Raise ``ProxyError`` unless the proxy opened the tunnel: any 2xx
