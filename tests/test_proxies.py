@@ -10,6 +10,7 @@ works went through squid).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import threading
 
@@ -248,26 +249,40 @@ async def test_environment_proxies_and_no_proxy(squid, origin, monkeypatch):
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", squid.url)
-    mapping = {"origin.test": "127.0.0.1"}  # the client's own name for the origin
+    # origin.test resolves in squid's hosts file only: fetched, it went through squid.
     named = f"http://origin.test:{origin.port}/headers"
     before = len(squid.entries())
 
-    async with AsyncClient(hostname_mapping=mapping) as c:
+    async with AsyncClient() as c:
         via_env = await c.fetch(named)
         loopback = await c.fetch(f"http://127.0.0.1:{origin.port}/headers")
+        localhost = await c.fetch(f"http://localhost:{origin.port}/headers")
     assert "Via" in via_env.json()["headers"]
-    assert "Via" not in loopback.json()["headers"]  # 127.0.0.0/8 goes direct
+    # 127.0.0.0/8 and localhost go direct (core/proxies.py says why).
+    assert "Via" not in loopback.json()["headers"] and "Via" not in localhost.json()["headers"]
+
+    # The client's own name for the origin: direct when NO_PROXY, the mapping
+    # itself, trust_env=False or proxy=None says so. (A resolver of our own: no
+    # DNS query leaves the machine.)
+    resolved = []
+
+    async def resolver(host, port):
+        resolved.append(host)
+        return [(socket.AF_INET, ("127.0.0.1", port))]
 
     monkeypatch.setenv("NO_PROXY", f"example.org, origin.test:{origin.port}")
-    async with AsyncClient(hostname_mapping=mapping) as c:
+    async with AsyncClient(resolver=resolver) as c:
         excluded = await c.fetch(named)
     monkeypatch.delenv("NO_PROXY")
-    async with AsyncClient(hostname_mapping=mapping, trust_env=False) as c:
+    async with AsyncClient(hostname_mapping={"origin.test": "127.0.0.1"}) as c:
+        mapped = await c.fetch(named)
+    async with AsyncClient(resolver=resolver, trust_env=False) as c:
         untrusted = await c.fetch(named)
-    async with AsyncClient(hostname_mapping=mapping) as c:
+    async with AsyncClient(resolver=resolver) as c:
         per_fetch_direct = await c.fetch(named, proxy=None)
-    for r in (excluded, untrusted, per_fetch_direct):
+    for r in (excluded, mapped, untrusted, per_fetch_direct):
         assert "Via" not in r.json()["headers"]
+    assert resolved == ["origin.test"] * 3
     assert [e[1] for e in await squid.logged(before, 1)] == [named]  # only the first went through
 
 

@@ -161,11 +161,11 @@ class AsyncClient:
         self.proxy = as_proxy(proxy)
         # Read once, as httpx does: a fetch never re-reads the environment.
         env = EnvProxies.from_environ(os.environ) if trust_env and self.proxy is None else None
-        self._proxies: Callable[[URL], Proxy | None] | None = (
-            partial(_fixed, self.proxy)
-            if self.proxy is not None
-            else (env.proxy_for if env else None)
-        )
+        self._proxies: Callable[[URL], Proxy | None] | None = None
+        if self.proxy is not None:
+            self._proxies = partial(_fixed, self.proxy)
+        elif env:
+            self._proxies = partial(_from_env, env, self._connector.mapping)
         base = Headers(
             [
                 ("User-Agent", user_agent or f"nbfetch/{__version__}"),
@@ -580,8 +580,17 @@ class AsyncClient:
 
 
 def _fixed(proxy: Proxy | None, url: URL) -> Proxy | None:
-    """The per-fetch ``proxy=``: the same proxy for every hop."""
+    """``proxy=``: the same proxy for every hop."""
     return proxy
+
+
+def _from_env(env: EnvProxies, mapping: HostnameMapping, url: URL) -> Proxy | None:
+    """The environment's proxy for ``url``; none for a name ``hostname_mapping``
+    maps: it says where to connect, which a proxy (resolving names itself)
+    would not honour."""
+    if mapping and mapping.apply(url.hostname, url.port) != (url.hostname, url.port):
+        return None
+    return env.proxy_for(url)
 
 
 __all__ = ["AsyncClient", "Limits"]
