@@ -283,6 +283,14 @@ def idle_connections(client) -> int:
 
 
 # -- proxies (issue 17, item 1): a real squid from Debian -----------------------
+# A developer's own proxy settings must not route the suite's traffic (names
+# such as demo.test would go to that proxy; loopback goes direct anyway). The
+# proxy tests set what they need with monkeypatch; kernels inherit the cleared
+# environment.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+
 SQUID = shutil.which("squid") or next(
     (p for p in ("/usr/sbin/squid", "/usr/local/sbin/squid") if os.path.exists(p)), None
 )
