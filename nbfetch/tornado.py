@@ -372,7 +372,7 @@ def time_info(timing) -> dict[str, float]:
     info = {"redirect": t["redirect"], "queue": t["redirect"] + t["queue"]}
     info["namelookup"] = info["queue"] + t["dns"]
     info["connect"] = info["namelookup"] + t["connect"]
-    info["appconnect"] = info["connect"] + t["tls"]
+    info["appconnect"] = info["connect"] + t["tunnel"] + t["tls"]  # a CONNECT tunnel first, as curl
     info["pretransfer"] = info["appconnect"]
     info["starttransfer"] = info["pretransfer"] + t["send"] + t["wait"]
     info["total"] = t["total"]

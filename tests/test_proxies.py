@@ -399,6 +399,16 @@ async def test_the_waterfall_shows_the_tunnel(squid, tls_origin, trust):
     assert ">tunnel</td>" in html
     phases = [name for name, _, _ in state.timing()[0]]
     assert phases.index("connect") < phases.index("tunnel") < phases.index("tls")
+    # HAR has no tunnel field: its "connect" holds it (and the TLS, also "ssl");
+    # Tornado's curl-style time_info puts it before appconnect, as curl does.
+    from nbfetch.client.export import to_har
+    from nbfetch.tornado import time_info
+
+    t = r.timing
+    har = to_har(r)["log"]["entries"][0]["timings"]
+    assert har["connect"] == pytest.approx((t.connect + t.tunnel + t.tls) * 1000, abs=0.01)
+    info = time_info(t)
+    assert info["appconnect"] - info["connect"] == pytest.approx(t.tunnel + t.tls)
     assert (await squid.logged(before, 1))[0][0] == "CONNECT"
 
 
