@@ -10,10 +10,7 @@ import functools
 import inspect
 import os
 import select
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +19,8 @@ import loopwatch
 import pytest
 
 from nbfetch.demo import DemoServer
+from nbfetch.demo import squid as demo_squid
+from nbfetch.demo.squid import squid_missing
 
 
 def pytest_configure(config):
@@ -291,149 +290,23 @@ for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
     os.environ.pop(_name, None)
     os.environ.pop(_name.lower(), None)
 
-SQUID = shutil.which("squid") or next(
-    (p for p in ("/usr/sbin/squid", "/usr/local/sbin/squid") if os.path.exists(p)), None
-)
-SQUID_NCSA = "/usr/lib/squid/basic_ncsa_auth"  # Debian's squid package puts it there
-
 
 def need_squid() -> None:
     """Skip without squid locally; in CI (CI=true, where .ci/run installs it) fail."""
-    if SQUID is not None and os.path.exists(SQUID_NCSA):
+    reason = squid_missing()
+    if reason is None:
         return
-    reason = "squid (Debian package 'squid', with basic_ncsa_auth) is not installed"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}: .ci/run installs it, so CI must have it")
     pytest.skip(f"{reason}: apt-get install squid")
 
 
-class Squid:
-    """One squid on a free 127.0.0.1 port, with its own config, log and PID
-    file in a temporary directory. ``user`` and ``password`` set: Basic auth
-    (basic_ncsa_auth against an htpasswd file made here).
-
-    Names in ``hosts`` resolve through squid's own hosts file, so an origin
-    can have a name only squid knows (a test proves which path a fetch took)."""
-
-    def __init__(self, user: str | None = None, password: str | None = None, hosts=()):
-        self.user, self.password = user, password
-        self.dir = tempfile.mkdtemp(prefix="nbfetch-squid-")
-        self.log = os.path.join(self.dir, "access.log")
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
-        with open(os.path.join(self.dir, "hosts"), "w") as f:
-            f.writelines(f"127.0.0.1 {name}\n" for name in hosts)
-        access = "http_access allow loopback"
-        auth = ""
-        if user is not None:
-            digest = subprocess.run(
-                ["openssl", "passwd", "-apr1", password],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            ).stdout.strip()
-            with open(os.path.join(self.dir, "passwd"), "w") as f:
-                f.write(f"{user}:{digest}\n")
-            auth = (
-                f"auth_param basic program {SQUID_NCSA} {self.dir}/passwd\n"
-                "auth_param basic children 1 startup=1 idle=1\n"
-                "auth_param basic realm nbfetch-test\n"
-                "acl authed proxy_auth REQUIRED\n"
-            )
-            access = "http_access allow loopback authed"
-        config = f"""
-http_port 127.0.0.1:{self.port}
-visible_hostname nbfetch-squid
-pid_filename {self.dir}/squid.pid
-cache_log {self.dir}/cache.log
-logformat nbfetch %rm %ru %>Hs %un
-access_log stdio:{self.log} nbfetch
-buffered_logs off
-strip_query_terms off
-cache deny all
-cache_mem 0 MB
-shutdown_lifetime 0 seconds
-hosts_file {self.dir}/hosts
-dns_nameservers 127.0.0.1
-pinger_enable off
-coredump_dir {self.dir}
-acl loopback src 127.0.0.0/8
-{auth}{access}
-http_access deny all
-"""
-        self.config = os.path.join(self.dir, "squid.conf")
-        with open(self.config, "w") as f:
-            f.write(config)
-        if os.geteuid() == 0:
-            # squid drops root for its cache_effective_user (Debian: proxy),
-            # which must read the config and passwd and write the logs.
-            import pwd
-
-            ids = pwd.getpwnam("proxy")
-            for name in [self.dir, *(os.path.join(self.dir, n) for n in os.listdir(self.dir))]:
-                os.chown(name, ids.pw_uid, ids.pw_gid)
-
-    @property
-    def url(self) -> str:
-        if self.user is None:
-            return f"http://127.0.0.1:{self.port}"
-        return f"http://{self.user}:{self.password}@127.0.0.1:{self.port}"
-
-    def start(self) -> Squid:
-        # -N: in the foreground, so the PID is squid's own and stops it.
-        self.process = subprocess.Popen(
-            [SQUID, "-N", "-f", self.config],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace")
-                raise RuntimeError(f"squid exited ({self.process.returncode}): {err[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("squid did not listen within 30 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM to its PID: shutdown_lifetime 0
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process is not None:
-            self.process.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def entries(self) -> list[tuple[str, str, str, str]]:
-        """The access log so far: (method, URL, status, user) per request (not
-        the fixture's own readiness probe, which sent no request)."""
-        try:
-            with open(self.log) as f:
-                rows = [tuple(line.split()[:4]) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
-        return [row for row in rows if row[0] != "-"]
-
+class Squid(demo_squid.Squid):
     async def logged(self, before: int, count: int) -> list[tuple[str, str, str, str]]:
         """The entries after the first ``before``, once there are ``count``:
         squid logs a transaction when it ends, which may be after our reply."""
         await wait_until(lambda: len(self.entries()) >= before + count, 10, "squid's log")
         return self.entries()[before:]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
