@@ -47,6 +47,7 @@ class Squid:
         self.log = os.path.join(self.dir, "access.log")
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
+        self._final: list | None = None  # the log as it was when stopped
         with open(os.path.join(self.dir, "hosts"), "w") as f:
             f.writelines(f"127.0.0.1 {name}\n" for name in hosts)
         access = "http_access allow loopback"
@@ -128,8 +129,9 @@ http_access deny all
         raise RuntimeError("squid did not listen within 30 s")
 
     def stop(self) -> None:
+        """Stop squid by its PID; what it logged stays readable (``entries``)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM to its PID: shutdown_lifetime 0
+            self.process.terminate()  # SIGTERM: shutdown_lifetime 0, open tunnels logged
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
@@ -137,11 +139,15 @@ http_access deny all
                 self.process.wait(5)
         if self.process is not None:
             self.process.stderr.close()
+        if self._final is None:
+            self._final = self.entries()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def entries(self) -> list[tuple[str, str, str, str]]:
         """The access log so far: (method, URL, status, user) per request (not
-        the fixture's own readiness probe, which sent no request)."""
+        start()'s own readiness probe, which sent no request)."""
+        if self._final is not None:
+            return self._final
         try:
             with open(self.log) as f:
                 rows = [tuple(line.split()[:4]) for line in f if line.strip()]
