@@ -18,7 +18,7 @@ import pytest
 import trustme
 from conftest import assert_timing_sane
 
-from nbfetch import AsyncClient, InvalidRequest, ProxyError
+from nbfetch import AsyncClient, FetchTimeout, InvalidRequest, ProxyError
 from nbfetch.core.proxies import EnvProxies, NoProxy, Proxy, is_loopback
 from nbfetch.core.urls import URL
 from nbfetch.demo import DemoServer
@@ -521,3 +521,16 @@ async def test_a_misbehaving_proxy_is_a_proxy_error(raw_server, answer, message)
             await c.fetch("https://a.test/")
     assert info.value.phase == "tunnel"
     assert proxy.received[0].startswith(b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n")
+
+
+async def test_a_proxy_that_never_answers_connect_times_out_in_the_tunnel(raw_server):
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.recv(1)  # silent until the client gives up and closes
+
+    proxy = raw_server(handler)
+    async with AsyncClient(proxy=proxy.url, connect_timeout=0.3) as c:
+        with pytest.raises(FetchTimeout) as info:
+            await c.fetch("https://a.test/")
+    exc = info.value
+    assert exc.phase == "tunnel" and exc.timeout == "connect_timeout" and exc.seconds == 0.3

@@ -123,8 +123,6 @@ class Connector:
         target, the tunnel to ``url``'s origin."""
         try:
             conn = await self._open(proxy.url, key, ctx, budget, proxy)
-        except ProxyError:
-            raise
         except ConnectError as exc:
             # Unreachable is a ProxyError; a TLSError (the proxy's own certificate) stays one.
             raise (TLSError if isinstance(exc, TLSError) else ProxyError)(
