@@ -99,6 +99,8 @@ _LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
 
 
 def _ip(host: str):
+    if not (host[:1].isdigit() or ":" in host):
+        return None  # a name: no address parse (and its exception) per fetch
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -204,11 +206,12 @@ class EnvProxies:
     the variable when a target would use it: going direct instead would bypass
     a proxy the user relies on."""
 
-    __slots__ = ("by_scheme", "no_proxy")
+    __slots__ = ("by_scheme", "no_proxy", "_parsed")
 
     def __init__(self, by_scheme: dict[str, tuple[str, str]], no_proxy: NoProxy):
         self.by_scheme = by_scheme  # scheme -> (variable, value)
         self.no_proxy = no_proxy
+        self._parsed: dict[str, Proxy | InvalidRequest] = {}
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EnvProxies:
@@ -230,15 +233,26 @@ class EnvProxies:
         chosen = self.by_scheme.get(url.scheme)
         if chosen is None or is_loopback(url.hostname) or self.no_proxy.matches(url):
             return None
-        name, value = chosen
-        scheme = value.partition("://")[0].lower() if "://" in value else "http"
-        if scheme not in ("http", "https"):
-            raise InvalidRequest(
-                f"{name} is a {scheme}:// proxy: nbfetch speaks to http:// and https://"
-                " proxies only (pass proxy=... or trust_env=False)",
-                url=url,
-            )
+        proxy = self._parsed.get(url.scheme)
+        if proxy is None:
+            proxy = self._parsed[url.scheme] = _env_proxy(*chosen)
+        if isinstance(proxy, InvalidRequest):
+            raise InvalidRequest(proxy.message, url=url)
+        return proxy
+
+
+def _env_proxy(name: str, value: str) -> Proxy | InvalidRequest:
+    """The proxy of variable ``name``, or the error to raise when it is used."""
+    scheme = value.partition("://")[0].lower() if "://" in value else "http"
+    if scheme not in ("http", "https"):
+        return InvalidRequest(
+            f"{name} is a {scheme}:// proxy: nbfetch speaks to http:// and https://"
+            " proxies only (pass proxy=... or trust_env=False)"
+        )
+    try:
         return Proxy(value, name)
+    except InvalidRequest as exc:
+        return exc
 
 
 # -- on the wire -----------------------------------------------------------------
