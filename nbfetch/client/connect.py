@@ -218,12 +218,10 @@ class Connector:
         rec.emit("tunnel.start", {"proxy": proxy.display, "target": tunnel.authority})
         try:
             conn.stream.write(tunnel.request_bytes())
-            while not tunnel.receive(
-                await conn.stream.receive(
-                    ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
-                )
-            ):
-                pass
+            answered = False
+            while not answered:
+                timeout = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+                answered = tunnel.receive(await conn.stream.receive(timeout))
             tunnel.established()
         except IOTimeout:
             conn.abort()
