@@ -14,6 +14,8 @@ from ._version import __version__
 from .client.api import default_client, download, fetch, fetch_sync
 from .client.async_client import AsyncClient
 from .client.response import Chunk, Response
+from .core.auth import DigestAuth
+from .core.cookies import Cookie, CookieJar
 from .core.errors import (
     ConnectError,
     DecodeError,
@@ -33,6 +35,7 @@ from .core.errors import (
 from .core.events import Event, Timing
 from .core.headers import Headers
 from .core.limits import Limits
+from .core.retry import Retry
 from .core.urls import URL
 
 # The notebook layer (ipywidgets, IPython) loads on first use only.
@@ -96,7 +99,10 @@ __all__ = [
     "AsyncClient",
     "Chunk",
     "ConnectError",
+    "Cookie",
+    "CookieJar",
     "DecodeError",
+    "DigestAuth",
     "Event",
     "FetchCancelled",
     "FetchError",
@@ -110,6 +116,7 @@ __all__ = [
     "ProxyError",
     "RedirectError",
     "Response",
+    "Retry",
     "TLSError",
     "Timing",
     "TooLargeError",

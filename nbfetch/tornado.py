@@ -112,6 +112,9 @@ class AsyncHTTPClient(_TornadoAsyncHTTPClient):
                 ),
                 # Tornado has connect and request timeouts only.
                 read_timeout=None,
+                # Tornado's clients keep no cookies: a server fetching for many
+                # users must not send one user's cookies on another's behalf.
+                cookies=False,
             )
             self._clients[key] = client
         return client

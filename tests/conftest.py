@@ -325,3 +325,83 @@ def squid_auth():
     proxy = Squid("alice", "s3cret", hosts=["origin.test"]).start()
     yield proxy
     proxy.stop()
+
+
+# -- Corporate TLS (issue 17): mitmproxy, a TLS-intercepting proxy with its own CA --
+#
+# mitmproxy pins h11<=0.14, cryptography<44.1, Brotli<=1.1 (nbfetch needs h11>=0.16,
+# brotli>=1.2), so it lives in a venv of its own that .ci/run makes
+# (.ci/mitmproxy-venv); NBFETCH_MITMDUMP names another mitmdump.
+
+
+def mitmdump_path() -> str:
+    """The mitmdump to run; in CI (CI=true) a missing one fails, elsewhere it skips."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    venv = Path(__file__).resolve().parent.parent / ".ci" / "mitmproxy-venv" / "bin" / "mitmdump"
+    for candidate in (os.environ.get("NBFETCH_MITMDUMP"), str(venv), shutil.which("mitmdump")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    reason = "mitmdump not found: .ci/run installs it into .ci/mitmproxy-venv"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class MitmProxy:
+    """A running mitmdump: ``port`` it listens on (127.0.0.1), ``ca`` the path of
+    its CA certificate (PEM), ``output`` its log lines so far; ``stop()`` by PID."""
+
+    def __init__(self, process, port: int, ca: str, output: list[str]):
+        self.process, self.port, self.ca, self.output = process, port, ca, output
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except Exception:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+def start_mitmdump(args: list[str], confdir, timeout: float = 45.0) -> MitmProxy:
+    """Start mitmdump with ``args`` (a ``--mode``, options) on a free port of
+    127.0.0.1, its CA made at first start in ``confdir``; returns once it listens.
+    The caller stops it (``stop()``), e.g. in a fixture's teardown."""
+    import os
+    import re
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    command = [mitmdump_path(), "--set", f"confdir={confdir}"]
+    command += ["--listen-host", "127.0.0.1", "--listen-port", "0", *args]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
+    output: list[str] = []
+    listening = threading.Event()
+
+    def read() -> None:  # drains the pipe for the process's whole life
+        for line in process.stdout:
+            output.append(line.rstrip("\n"))
+            if re.search(r"listening at 127\.0\.0\.1:\d+", line):
+                listening.set()
+        listening.set()  # exited
+
+    threading.Thread(target=read, daemon=True).start()
+    if not listening.wait(timeout) or process.poll() is not None:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+        raise AssertionError("mitmdump did not start:\n" + "\n".join(output[-20:]))
+    port = int(re.search(r"listening at 127\.0\.0\.1:(\d+)", "\n".join(output)).group(1))
+    ca = Path(confdir) / "mitmproxy-ca-cert.pem"
+    assert ca.is_file(), f"mitmdump made no CA in {confdir}"
+    return MitmProxy(process, port, str(ca), output)

@@ -53,6 +53,11 @@ TESTS = [
 ]
 APT = ["apt-get update -qq", "apt-get install -y -qq chromium"]
 APT_SQUID = ["apt-get update -qq", "apt-get install -y -qq squid openssl"]
+MITMPROXY = [
+    "python3 -m venv .ci/mitmproxy-venv",
+    "mitmproxy-venv/python -m pip install -q mitmproxy>=11",
+    "mitmproxy-venv/mitmdump --version",
+]
 
 
 def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=None):
@@ -69,18 +74,34 @@ def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=
         'for p in "$@"; do case "$p" in -*|install) ;;'
         f" *) printf '#!/bin/sh\\n' > {bin_dir}/$p; {chmod} +x {bin_dir}/$p;; esac; done"
     )
-    squid = chromium if squid is None else squid
-    present = (["chromium"] if chromium else []) + (["squid", "openssl"] if squid else [])
-    for name in ["python3", "apt-get", *present]:
+
+    def stub(path, name, extra=()):
         lines = [
             "#!/bin/sh",
             f'echo "{name} $*" >> "$CI_LOG"',
             f'if [ "{name} $*" = "$CI_FAIL" ]; then exit "$CI_STATUS"; fi',
+            *extra,
         ]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o755)
+
+    # `python3 -m venv .ci/mitmproxy-venv` makes its python and mitmdump: stubs too.
+    template = tmp_path / "venv-template"
+    template.mkdir()
+    for tool in ("python", "mitmdump"):
+        stub(template / tool, f"mitmproxy-venv/{tool}")
+    venv_bin = tmp_path / ".ci" / "mitmproxy-venv" / "bin"
+    make_venv = (
+        f'case "$*" in "-m venv "*) {shutil.which("mkdir")} -p {venv_bin};'
+        f" {shutil.which('cp')} {template}/* {venv_bin};; esac"
+    )
+    squid = chromium if squid is None else squid
+    present = (["chromium"] if chromium else []) + (["squid", "openssl"] if squid else [])
+    for name in ["python3", "apt-get", *present]:
+        extra = [make_venv] if name == "python3" else []
         if name == "apt-get" and apt_installs:
-            lines.append(f'case "$*" in *install*) {install};; esac')
-        (bin_dir / name).write_text("\n".join(lines) + "\n")
-        (bin_dir / name).chmod(0o755)
+            extra.append(f'case "$*" in *install*) {install};; esac')
+        stub(bin_dir / name, name, extra)
     (bin_dir / "dirname").symlink_to(shutil.which("dirname"))
     log = tmp_path / "log"
     log.touch()
@@ -98,9 +119,9 @@ def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=
 def test_ci_runs_every_step_in_order(tmp_path):
     out, ran = run_ci(tmp_path, chromium=False)
     assert out.returncode == 0, out.stderr
-    assert ran == [*APT, *APT_SQUID, *MAIN_JOB, *TESTS]
+    assert ran == [*APT, *APT_SQUID, *MITMPROXY, *MAIN_JOB, *TESTS]
     out, ran = run_ci(tmp_path / "again")  # chromium and squid already there: no apt
-    assert out.returncode == 0 and ran == [*MAIN_JOB, *TESTS], out.stderr
+    assert out.returncode == 0 and ran == [*MITMPROXY, *MAIN_JOB, *TESTS], out.stderr
 
 
 @pytest.mark.parametrize(
@@ -108,7 +129,7 @@ def test_ci_runs_every_step_in_order(tmp_path):
     [
         *[(step, 100, False) for step in APT],
         ("apt-get install -y -qq squid openssl", 100, False),
-        *[(step, 1, True) for step in MAIN_JOB + TESTS],
+        *[(step, 1, True) for step in MITMPROXY + MAIN_JOB + TESTS],
         ("python3 -m pytest", 5, True),  # no tests collected
     ],
 )

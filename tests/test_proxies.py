@@ -18,7 +18,7 @@ import pytest
 import trustme
 from conftest import assert_timing_sane
 
-from nbfetch import AsyncClient, FetchTimeout, InvalidRequest, ProxyError
+from nbfetch import AsyncClient, FetchTimeout, InvalidRequest, ProxyError, TLSError
 from nbfetch.core.proxies import EnvProxies, NoProxy, Proxy, is_loopback
 from nbfetch.core.urls import URL
 from nbfetch.demo import DemoServer
@@ -534,3 +534,31 @@ async def test_a_proxy_that_never_answers_connect_times_out_in_the_tunnel(raw_se
             await c.fetch("https://a.test/")
     exc = info.value
     assert exc.phase == "tunnel" and exc.timeout == "connect_timeout" and exc.seconds == 0.3
+
+
+async def test_an_untrusted_origin_through_a_tunnel_is_a_tls_error_and_no_probe_of_the_proxy(
+    squid, tls_origin
+):
+    def raw_lines() -> int:
+        with open(squid.log) as f:
+            return sum(1 for line in f if line.strip())
+
+    before, lines = len(squid.entries()), raw_lines()
+    async with AsyncClient(proxy=squid.url) as c:  # the trustme CA is not trusted
+        with pytest.raises(TLSError) as info:
+            await c.fetch(f"https://origin.test:{tls_origin.port}/")
+    assert info.value.phase == "tls" and "origin.test" in str(info.value)
+    assert [e[0] for e in await squid.logged(before, 1)] == ["CONNECT"]
+    # The issuer probe (tests/test_tls_trust.py) connects to the address the
+    # handshake reached; through a tunnel that is the proxy, so there is none.
+    assert raw_lines() == lines + 1
+
+
+async def test_retries_do_not_repeat_a_proxy_refusal(squid_auth, origin):
+    before = len(squid_auth.entries())
+    async with AsyncClient(proxy=f"http://127.0.0.1:{squid_auth.port}", retries=3) as c:
+        with pytest.raises(ProxyError) as info:
+            await c.fetch(f"http://origin.test:{origin.port}/get")
+    assert info.value.status == 407 and "attempts" not in str(info.value)
+    assert [e[2] for e in await squid_auth.logged(before, 1)] == ["407"]
+    assert len(squid_auth.entries()) == before + 1

@@ -163,9 +163,9 @@ async def test_the_ca_bundle_is_not_loaded_on_the_loop(tls_server, monkeypatch):
     does not count; and no garbage collection in the middle (not nbfetch's doing)."""
     import gc
 
-    import nbfetch.client.connect
+    import nbfetch.client.tls
 
-    monkeypatch.setattr(nbfetch.client.connect, "_default_ssl_context", None, raising=False)  # cold
+    monkeypatch.setattr(nbfetch.client.tls, "_shared", {})  # cold
     longest, running = 0.0, True
 
     async def ticker():
@@ -196,14 +196,14 @@ async def test_concurrent_first_fetches_build_the_context_once(tls_server, ca_fi
     import nbfetch.client.connect
 
     builds, release = [], threading.Event()
-    build = nbfetch.client.connect._new_ssl_context
+    build = nbfetch.client.connect.ssl_context_for
 
-    def slow_build(verify, cert):
-        builds.append(verify)
+    def slow_build(trust):
+        builds.append(trust.verify)
         release.wait(10)  # until both fetches are in their handshake phase
-        return build(verify, cert)
+        return build(trust)
 
-    monkeypatch.setattr(nbfetch.client.connect, "_new_ssl_context", slow_build)
+    monkeypatch.setattr(nbfetch.client.connect, "ssl_context_for", slow_build)
     events = []
     async with AsyncClient(verify=ca_file) as c:
         both = asyncio.gather(

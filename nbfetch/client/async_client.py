@@ -11,6 +11,8 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from functools import partial
@@ -18,6 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..core.auth import DigestAuth
+from ..core.cookies import (
+    CookieJar,
+    checked_cookies,
+    cookie_header,
+    cookie_names,
+    public_suffixes,
+    public_suffixes_loaded,
+)
 from ..core.decoders import AVAILABLE_ENCODINGS
 from ..core.errors import (
     FetchError,
@@ -33,6 +44,7 @@ from ..core.proxies import EnvProxies, Proxy, absolute_form, as_proxy, proxy_ref
 from ..core.redact import redact_url, request_secrets
 from ..core.redirects import is_followed, next_request
 from ..core.request import Request
+from ..core.retry import Retry, attempts_error
 from ..core.urls import URL
 from ..drivers.auto import current_driver
 from ..drivers.base import Driver, IOTimeout
@@ -57,8 +69,10 @@ FETCH_OPTIONS = frozenset(
         "body",
         "json",
         "data",
+        "files",
         "params",
         "auth",
+        "cookies",
         "allow_body",
         "on_headers",
         "on_chunk",
@@ -72,6 +86,7 @@ FETCH_OPTIONS = frozenset(
         "max_redirects",
         "expect_100_continue",
         "proxy",
+        "retries",
     }
 )
 
@@ -92,6 +107,20 @@ class AsyncClient:
     the whole fetch including the queue (aiohttp's total); ``queue_timeout=None``
     (the request_timeout bounds it); ``max_redirects=5``.
 
+    ``verify=``: True (the system CAs plus certifi's), False (no check), a CA file,
+    a directory of hashed CA files, an ``ssl.SSLContext``, or ``"truststore"`` (the
+    operating system's trust store: ``pip install 'nbfetch[truststore]'``). With
+    ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
+    replace the default CAs; they are read when the client is made.
+    ``cookies``: None (the default) keeps the cookies servers set in a new
+    ``CookieJar``, as browsers and the sessions of requests, httpx and aiohttp
+    do, so a login that sets a cookie on a redirect works; a ``CookieJar``
+    (another client's ``client.cookies``) shares that one; ``False`` keeps none.
+    A mapping of names to values starts a new jar and is sent with every fetch
+    as the fetch's own ``cookies=`` are: a cookie without a domain is scoped to
+    each fetch's origin, never sent to another after a redirect. The jar is
+    ``client.cookies`` (None with ``cookies=False``).
+
     Proxies: ``proxy="http://user:pw@host:port"`` (or ``https://``) for every
     fetch; else, with ``trust_env=True`` (the default, as requests and httpx),
     ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` as they
@@ -109,8 +138,9 @@ class AsyncClient:
         max_clients: int = 10,
         max_connections_per_host: int | None = None,
         hostname_mapping: Mapping | None = None,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: bool | str | os.PathLike | ssl.SSLContext = True,
         cert: str | tuple[str, str] | None = None,
+        trust_env: bool = True,
         headers: HeaderSource = None,
         user_agent: str | None = None,
         connect_timeout: float | None = 20.0,
@@ -128,9 +158,13 @@ class AsyncClient:
         trace: Subscriber | None = None,
         driver: Driver | None = None,
         proxy: str | URL | Proxy | None = None,
-        trust_env: bool = True,
+        retries: int | Retry | None = None,
+        cookies: CookieJar | Mapping[str, str] | bool | None = None,
     ):
         self.driver = driver or current_driver()
+        # No retries unless asked (as httpx and aiohttp): a notebook user sees
+        # the 503 at once, and a retry is never a surprise on a server's logs.
+        self.retries = Retry.of(retries)
         self.limits = limits or Limits()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -141,6 +175,7 @@ class AsyncClient:
         self.decompress = decompress
         self.trace = trace
         self.continue_timeout = continue_timeout
+        self.trust_env = trust_env
         if local_address is not None and ip_family(local_address) is None:
             raise InvalidRequest(f"local_address must be an IP address, not {local_address!r}")
         self._queue = MaxClientsQueue(self.driver, max_clients)
@@ -153,11 +188,11 @@ class AsyncClient:
             local_address=local_address,
             verify=verify,
             cert=cert,
+            trust_env=trust_env,
             max_header_bytes=self.limits.max_header_bytes,
         )
         self._prepared: dict[tuple, Request] = {}
         self._closed = False
-        self.trust_env = trust_env
         self.proxy = as_proxy(proxy)
         # Read once, as httpx does: a fetch never re-reads the environment.
         env = EnvProxies.from_environ(os.environ) if trust_env and self.proxy is None else None
@@ -176,6 +211,19 @@ class AsyncClient:
             base.update(headers)
         self.headers = base
         self._accept_encoding = ", ".join(AVAILABLE_ENCODINGS).encode("ascii")
+        self.default_cookies: dict[str, str] = {}
+        if isinstance(cookies, CookieJar):
+            self.cookies: CookieJar | None = cookies
+        elif cookies is False:
+            self.cookies = None
+        elif cookies is None or cookies is True:
+            self.cookies = CookieJar(clock=time.time)
+        else:
+            try:
+                self.default_cookies = checked_cookies(cookies)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            self.cookies = CookieJar(clock=time.time)
 
     # -- lifecycle ---------------------------------------------------------------
     async def __aenter__(self) -> AsyncClient:
@@ -242,8 +290,6 @@ class AsyncClient:
         an HTTP error status (``HTTPStatusError``, nothing written) the temporary
         file is removed and ``path`` is left as it was. Takes ``stream()``'s options.
         """
-        import secrets
-
         target = Path(path)
         if not target.name or target.is_dir():
             raise InvalidRequest(f"cannot write to {str(target)!r}: not a file name", url=url)
@@ -294,11 +340,20 @@ class AsyncClient:
 
         Options: ``headers``, ``params`` (added to the query), ``body`` (bytes,
         str or async iterable of bytes),
-        ``json``, ``data`` (form dict), ``auth=(user, password)``, ``allow_body``,
+        ``json``, ``data`` (form dict), ``files`` (multipart/form-data upload with
+        ``data`` as its fields: name -> path, binary file object, bytes or
+        ``(filename, content[, content_type[, headers]])``, or a list of pairs;
+        files are streamed from disk, ``request.body_progress`` events say how
+        far), ``auth=(user, password)``, ``allow_body``,
+        ``cookies`` (a mapping of names to values sent with this fetch only, to
+        its origin and same-origin redirects; over the jar's of the same name),
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
         ``expect_100_continue`` (send the body after ``100 Continue``),
         ``proxy`` (a proxy URL for this fetch, or None to go direct),
+        ``retries`` (an int or a ``nbfetch.Retry``: statuses such as 503 and
+        connect errors retried with backoff, each attempt a ``retry`` event),
+        ``auth=nbfetch.DigestAuth(user, password)`` (answers a Digest 401 once),
         ``on_headers(response)``, ``on_chunk(chunk)`` (a coroutine applies
         backpressure) and ``trace(event)``.
         """
@@ -366,6 +421,18 @@ class AsyncClient:
             ctx.proxies = (
                 None if options["proxy"] is None else partial(_fixed, as_proxy(options["proxy"]))
             )
+        try:
+            ctx.retry = Retry.of(get("retries", self.retries))
+        except InvalidRequest as exc:
+            raise exc.with_context(request.url) from None
+        if isinstance(get("auth"), DigestAuth):
+            ctx.digest = get("auth")
+        ctx.cookies = self.default_cookies
+        if get("cookies") is not None:
+            try:
+                ctx.cookies = {**self.default_cookies, **checked_cookies(get("cookies"))}
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), url=request.url) from None
         if request_timeout is not None:
             ctx.deadline = self.driver.monotonic() + request_timeout
         return request, ctx, get("on_headers")
@@ -374,9 +441,9 @@ class AsyncClient:
         """The validated Request. Requests without a body are cached per URL, method
         and headers: a loop fetching the same URL builds and validates it once."""
         get = options.get
-        body, json, data = get("body"), get("json"), get("data")
+        body, json, data, files = get("body"), get("json"), get("data"), get("files")
         key = None
-        if body is None and json is None and data is None:
+        if body is None and json is None and data is None and files is None:
             headers = get("headers")
             params = get("params")
             try:
@@ -406,7 +473,8 @@ class AsyncClient:
             body=body,
             json=json,
             data=data,
-            auth=get("auth"),
+            files=files,
+            auth=None if isinstance(get("auth"), DigestAuth) else get("auth"),
             allow_body=get("allow_body", False),
             expect_continue=bool(get("expect_100_continue")),
             params=get("params"),
@@ -473,8 +541,9 @@ class AsyncClient:
     async def _follow_redirects(self, request: Request, ctx: FetchContext) -> Response:
         history: list[Response] = []
         rec = ctx.recorder
+        origin = request.url.origin
         while True:
-            exchange, response = await self._send_hop(request, ctx, history)
+            exchange, response = await self._attempts(request, ctx, history, origin)
             status = response.status_code
             location = response.headers.get("location")
             if not is_followed(status, location, ctx.follow_redirects):
@@ -503,6 +572,134 @@ class AsyncClient:
                     "method": request.method,
                 },
             )
+
+    async def _attempts(self, request: Request, ctx: FetchContext, history: list, origin):
+        """One hop, tried again as ``ctx.retry`` says, and sent once more with
+        the answer to a Digest challenge. Every attempt after the first starts
+        a hop of the recorder with a ``retry`` event (attempt, reason, delay).
+        Each attempt sends the jar's cookies of the moment and stores what its
+        response set (a 503 or a 401 may set a cookie the next attempt needs)."""
+        policy, digest = ctx.retry, ctx.digest
+        reasons: list[str] = []  # why each earlier attempt was not the last
+        retried = 0  # the policy's retries (a Digest answer is not one)
+        while True:
+            try:
+                # ``request`` stays without the jar's cookies: each hop gets those of its URL.
+                sent = self._with_cookies(request, ctx, origin)
+                exchange, response = await self._send_hop(sent, ctx, history)
+                try:
+                    await self._store_cookies(response, ctx)
+                except BaseException as exc:
+                    exchange.fail(exc, "wait")
+                    raise
+            except FetchError as exc:
+                delay = policy and policy.error_delay(exc, retries_done=retried)
+                if delay is None or not self._fits(ctx, delay):
+                    note = None
+                    if delay is not None:
+                        note = (
+                            f"no attempt {len(reasons) + 2}: its wait of {delay:.3g} s"
+                            f" would end after request_timeout={ctx.request_timeout}s"
+                        )
+                    if reasons or note:
+                        attempts_error(exc, reasons, note)
+                    raise
+                retried += 1
+                reason = f"{type(exc).__name__}: {exc.message}"
+            else:
+                status = response.status_code
+                delay = None
+                if digest is not None and status == 401 and request.replayable:
+                    answer = self._digest_answer(request, response, ctx)
+                    if answer is not None:
+                        request, digest, delay = answer, None, 0.0
+                        reason = "401: answering the Digest challenge"
+                if delay is None and policy is not None:
+                    delay = policy.status_delay(
+                        request.method,
+                        status,
+                        response.headers.get("retry-after"),
+                        now=time.time(),
+                        retries_done=retried,
+                        replayable=request.replayable,
+                    )
+                    retried += delay is not None
+                    reason = f"status {status}"
+                if delay is None or not self._fits(ctx, delay):
+                    return exchange, response
+                # Not the fetch's last hop; its connection goes back to the pool
+                # (or is closed) before the wait, not held through it.
+                exchange.redirected = True
+                await response.read_redirect_body(self.limits.max_redirect_body)
+            reasons.append(reason)
+            ctx.recorder.new_hop()
+            ctx.recorder.emit(
+                "retry", {"attempt": len(reasons) + 1, "reason": reason, "delay": delay}
+            )
+            if delay:
+                try:
+                    await self.driver.sleep(delay)
+                except BaseException as exc:  # cancelled while waiting: say so
+                    ctx.note_failure(exc, "retry")
+                    raise
+
+    def _fits(self, ctx: FetchContext, delay: float) -> bool:
+        """Whether a wait of ``delay`` leaves time for an attempt before the
+        request_timeout: never sleep into the deadline only to fail there."""
+        return ctx.deadline is None or self.driver.monotonic() + delay < ctx.deadline
+
+    def _digest_answer(self, request: Request, response, ctx: FetchContext) -> Request | None:
+        """The request answering a Digest challenge of the fetch's own origin
+        (the credentials were given for it, not for where a redirect went)."""
+        if request.url.origin != ctx.url.origin:
+            return None
+        value = ctx.digest.authorization(
+            response.headers.get_list("www-authenticate"),
+            request.method,
+            request.url.target,
+            cnonce=secrets.token_hex(16),
+        )
+        return None if value is None else request.with_header(b"Authorization", value.encode())
+
+    def _with_cookies(self, request: Request, ctx: FetchContext, origin: tuple) -> Request:
+        """``request`` with the ``Cookie`` header of its hop: the fetch's own
+        cookies (on the first origin only, as a ``Cookie`` header of
+        ``headers=`` is), then the jar's for this URL. A ``Cookie`` header
+        given by the caller is kept, and its names win; one header in all
+        (RFC 6265 section 5.4: at most one Cookie field)."""
+        jar = self.cookies
+        own = ctx.cookies if request.url.origin == origin else None
+        if not own and (jar is None or jar.empty):
+            return request
+        given = request.headers.get_list("cookie")
+        value, names = cookie_header(
+            jar.matching(request.url) if jar is not None else (),
+            own,
+            skip=[n for v in given for n in cookie_names(v)],
+        )
+        if not names:
+            return request
+        ctx.recorder.emit("cookies.sent", {"names": names})
+        return request.with_header("Cookie", "; ".join([*given, value]))
+
+    async def _store_cookies(self, response: Response, ctx: FetchContext) -> None:
+        """Store what the hop's ``Set-Cookie`` fields set (RFC 6265 section 5.3)."""
+        values = response.headers.get_list("set-cookie") if self.cookies is not None else ()
+        if not values:
+            return
+        if not public_suffixes_loaded() and any("domain" in v.lower() for v in values):
+            # Only a Domain attribute needs the list; it takes ~0.1 s to load.
+            await self.driver.run_sync(public_suffixes, None)
+        stored = self.cookies.store(response.url, values)
+        ctx.recorder.emit(
+            "cookies.stored",
+            {
+                # Names and attributes, never values; the last 50 (a flood is counted).
+                "cookies": [c.describe() for c in stored[-50:]],
+                "stored": len(stored),
+                "ignored": len(values) - len(stored),
+            },
+        )
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False
@@ -571,7 +768,8 @@ class AsyncClient:
             raise
 
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context: system CAs plus certifi's when installed; or as ``verify``.
+        """The TLS context: system CAs plus certifi's when installed (or
+        SSL_CERT_FILE/SSL_CERT_DIR with ``trust_env``); or as ``verify``.
 
         Built on first use (fetches build it in a worker thread). With the defaults
         (``verify=True``, no ``cert``) it is one context per process, shared by

@@ -9,7 +9,6 @@ One ``connect_timeout`` budget covers all of it, from ``resolve.start`` to
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from ..drivers.base import Driver, IOTimeout
 from .context import FetchContext
 from .hostnames import HostnameMapping, ip_family
 from .pool import Connection, Pool
+from .tls import Trust, explain_failure, ssl_context_for
 
 if TYPE_CHECKING:
     import ssl
@@ -29,48 +29,6 @@ def ssl_errors() -> tuple[type[BaseException], ...]:
     import ssl
 
     return (ssl.SSLError, ssl.CertificateError)
-
-
-def _new_ssl_context(verify, cert) -> ssl.SSLContext:
-    """A TLS context as ``verify`` and ``cert`` ask. Blocking: loading the system
-    CAs and certifi's takes ~75 ms of CPU, so fetches call it in a worker thread."""
-    import ssl  # only https fetches pay for it
-
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-    if verify is True:
-        try:
-            import certifi
-
-            ctx.load_verify_locations(certifi.where())
-        except ImportError:
-            pass
-    elif verify is False:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
-    if cert is not None:
-        if isinstance(cert, tuple):
-            ctx.load_cert_chain(*cert)
-        else:
-            ctx.load_cert_chain(cert)
-    return ctx
-
-
-#: The context of ``verify=True`` without a client certificate, built once per
-#: process: every client with the defaults shares it (aiohttp does the same).
-_default_ssl_context: ssl.SSLContext | None = None
-# Clients on several loops (threads: Dask workers, kernels) may build it at once.
-_default_ssl_lock = threading.Lock()
-
-
-def _shared_default_ssl_context() -> ssl.SSLContext:
-    global _default_ssl_context
-    with _default_ssl_lock:
-        if _default_ssl_context is None:
-            _default_ssl_context = _new_ssl_context(True, None)
-        return _default_ssl_context
 
 
 class Connector:
@@ -86,6 +44,7 @@ class Connector:
         local_address: str | None,
         verify,
         cert,
+        trust_env: bool = True,
         max_header_bytes: int,
     ):
         self.driver = driver
@@ -95,6 +54,7 @@ class Connector:
         self.local_address = local_address
         self.verify = verify
         self.cert = cert
+        self.trust = Trust.of(verify, cert, trust_env)  # SSL_CERT_FILE/DIR read now
         self.max_header_bytes = max_header_bytes
         self._ssl_context: ssl.SSLContext | None = None
         self._ssl_building = None  # a driver Signal while a worker thread builds it
@@ -112,7 +72,7 @@ class Connector:
         else:
             conn = await self._open_proxied(url, key, ctx, budget, proxy)
         if url.scheme == "https":
-            await self._start_tls(conn, url, ctx, budget)
+            await self._start_tls(conn, url, ctx, budget, tunneled=proxy is not None)
         conn.pool = self.pool  # from now on its closing is counted by the pool
         return conn
 
@@ -246,9 +206,11 @@ class Connector:
         ctx: FetchContext,
         budget: float | None,
         proxy: Proxy | None = None,
+        tunneled: bool = False,
     ) -> None:
-        """TLS to ``url``'s host: the origin, or an https:// ``proxy`` (whose
-        handshake is not the origin's: ``conn.tls`` stays the origin's)."""
+        """TLS to ``url``'s host: the origin (``tunneled``: through a proxy's
+        CONNECT), or an https:// ``proxy`` (whose handshake is not the
+        origin's: ``conn.tls`` stays the origin's)."""
         server_hostname = None if ip_family(url.hostname) else url.hostname
         start = {"server_hostname": server_hostname or url.hostname}
         if proxy is not None:
@@ -266,10 +228,14 @@ class Connector:
             raise ctx.timeout_error("tls") from None
         except ssl_errors() as exc:
             conn.abort()
-            reason = (
-                getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+            left = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+            # Through a tunnel, conn.remote is the proxy: a direct probe of it
+            # would not reach the origin the handshake reached.
+            address = None if tunneled else conn.remote
+            message = await explain_failure(
+                exc, url.hostname, self.trust, self.driver, address, server_hostname, left
             )
-            raise TLSError(f"TLS handshake failed: {reason}", phase="tls") from None
+            raise TLSError(message, phase="tls") from None
         except OSError as exc:
             conn.abort()
             raise TLSError(f"TLS handshake failed: {exc}", phase="tls") from None
@@ -299,14 +265,12 @@ class Connector:
         return self._ssl_context
 
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context: system CAs plus certifi's when installed; or as ``verify``.
+        """The TLS context: system CAs plus certifi's when installed (or
+        SSL_CERT_FILE/SSL_CERT_DIR with ``trust_env``); or as ``verify``.
 
         Built on first use (fetches build it in a worker thread). With the defaults
         (``verify=True``, no ``cert``) it is one context per process, shared by
         every such client: do not change it; pass ``verify=`` your own instead."""
         if self._ssl_context is None:
-            if self.verify is True and self.cert is None:
-                self._ssl_context = _shared_default_ssl_context()
-            else:
-                self._ssl_context = _new_ssl_context(self.verify, self.cert)
+            self._ssl_context = ssl_context_for(self.trust)
         return self._ssl_context

@@ -37,10 +37,13 @@ class FetchContext:
         "limits",
         "follow_redirects",
         "max_redirects",
+        "cookies",
         "proxies",
         "final",
         "slot_held",
         "failed",
+        "retry",
+        "digest",
         "_chosen",
     )
 
@@ -50,10 +53,13 @@ class FetchContext:
         self.url = url
         self.limits = limits
         self.deadline: float | None = None
+        self.cookies: dict[str, str] = {}  # the fetch's own cookies=
         self.proxies = None  # url -> Proxy | None (the client's choice, or this fetch's)
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False
+        self.retry = None  # the core.retry.Retry policy, or None: no retries
+        self.digest = None  # the core.auth.DigestAuth answering a 401, or None
         self._chosen: tuple[str, float | None] = ("", None)
 
     def step_timeout(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..core.decoders import make_decoder, parse_content_encoding
 from ..core.errors import FetchError, NetworkError, ProtocolError, TooLargeError
+from ..core.multipart import FileSource, MultipartBody
 from ..core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
 from ..core.protocol import Response as H11Response
 from ..core.redact import request_secrets
@@ -33,10 +34,47 @@ YIELD_EVERY = 0.02
 #: reaches ``on_chunk`` / ``aiter_chunks()`` as several pieces.
 PIECE_BYTES = 1024 * 1024
 
+#: request.body_progress comes after at least this many more bytes are sent,
+#: and at least 1/PROGRESS_STEPS of a known total: at most about 256 events per
+#: upload (body events, capped in r.events like response.data), yet every
+#: 64 KiB (one file read) of a slow upload moves the bar.
+PROGRESS_BYTES = 64 * 1024
+PROGRESS_STEPS = 256
+
 
 class StaleConnection(Exception):
     """A reused connection failed before any byte of the response: safe to retry
     an idempotent request on a new connection (RFC 9110 section 9.2.2)."""
+
+
+class UploadPieces:
+    """A ``files=`` body as an async iterator of bytes: in-memory segments as they
+    are, each file in ``READ_BYTES`` reads done in a worker thread (disk I/O stays
+    off the loop; at most one read is held per file)."""
+
+    __slots__ = ("_segments", "_file", "_read")
+
+    def __init__(self, body: MultipartBody, read):
+        self._segments = body.segments()
+        self._file: FileSource | None = None
+        self._read = read
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            if self._file is not None:
+                data = await self._read(self._file)
+                if data:
+                    return data
+                self._file = None
+            segment = next(self._segments, None)
+            if segment is None:
+                raise StopAsyncIteration
+            if not isinstance(segment, FileSource):
+                return segment
+            self._file = segment
 
 
 class Exchange:
@@ -136,10 +174,25 @@ class Exchange:
 
     # -- request ---------------------------------------------------------------
     async def send_request(self) -> None:
+        body = self.request.body
+        if not isinstance(body, MultipartBody):
+            await self._send_request(body)
+            return
+        try:
+            # Files are opened and measured (fstat) before the head, whose framing
+            # depends on their sizes now (a retry measures again). On the loop, as
+            # download() opens its file: open and fstat are quick, and a worker
+            # thread would open a file after a cancellation, and leak it. Their
+            # reads, the slow part, are done in a worker thread (UploadPieces).
+            self.request.framed(body.open())
+            await self._send_request(body)
+        finally:
+            body.close()  # the files nbfetch opened, on every path (cancel too)
+
+    async def _send_request(self, body) -> None:
         ctx, proto, request = self.ctx, self.conn.proto, self.request
         rec = ctx.recorder
         head = proto.send_request(request.h11_request())
-        body = request.body
         self.conn.requests += 1
         if body is None:
             self._send_bytes(head + proto.send_end())
@@ -171,21 +224,41 @@ class Exchange:
     async def _send_body(self, body) -> None:
         """The body after the head: bytes in 1 MiB slices (each written and drained
         before the next, so a large body never holds the loop while it is copied),
-        or an async iterable piece by piece."""
+        or an async iterable piece by piece (a ``files=`` body is one: its files
+        read in a worker thread). ``request.body_progress`` says how far it got."""
         proto = self.conn.proto
+        length = self.request.headers.get("content-length")
+        total = int(length) if length is not None and length.isdigit() else None
+        step = max(PROGRESS_BYTES, (total or 0) // PROGRESS_STEPS)
+        reported = 0
+
+        def progress(sent: int, last: bool = False) -> None:
+            nonlocal reported
+            # The last event (when there were others) says it all went: the bar's end.
+            if sent - reported >= step or (last and reported and sent != reported):
+                reported = sent
+                self.ctx.recorder.emit(
+                    "request.body_progress", {"bytes": sent, "total": total}, True
+                )
+
         if isinstance(body, bytes):
             view = memoryview(body)
             for start in range(0, len(body), PIECE_BYTES):
                 self._send_bytes(proto.send_data(view[start : start + PIECE_BYTES]))
                 await self._drain()
+                progress(min(start + PIECE_BYTES, len(body)))
+            progress(len(body), last=True)
             self._send_bytes(proto.send_end())
             self.ctx.recorder.emit("request.body_sent", {"bytes": len(body)})
             return
         sent = 0
-        pieces = body.__aiter__()
+        ours = isinstance(body, MultipartBody)
+        pieces = UploadPieces(body, self._read_file) if ours else body.__aiter__()
         while True:
             try:
-                piece = await self._bounded(pieces.__anext__(), "send")
+                # Each of our file reads has its own timer (_read_file).
+                next_piece = pieces.__anext__()
+                piece = await (next_piece if ours else self._bounded(next_piece, "send"))
             except StopAsyncIteration:
                 break
             if isinstance(piece, str):
@@ -195,8 +268,19 @@ class Exchange:
             sent += len(piece)
             self._send_bytes(proto.send_data(piece))
             await self._drain()
+            progress(sent)
+        progress(sent, last=True)
         self._send_bytes(proto.send_end())
         self.ctx.recorder.emit("request.body_sent", {"bytes": sent})
+
+    async def _read_file(self, source: FileSource) -> bytes:
+        """One read of an upload's file in a worker thread, within what is left
+        of request_timeout (a stuck network file system must not hang the fetch)."""
+        ctx = self.ctx
+        try:
+            return await ctx.driver.run_sync(source.read, ctx.step_timeout(None, "request_timeout"))
+        except IOTimeout:
+            raise ctx.timeout_error("send") from None
 
     async def _send_expecting_continue(self, head: bytes) -> None:
         """RFC 9110 10.1.1: send the head, wait for 100 Continue (or at most

@@ -10,14 +10,21 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     tls.start, tls.done                   the TLS handshake (https; an https:// proxy's too)
     connection.reused                     a keep-alive connection from the pool
     request.headers_sent, request.body_sent
+    request.body_progress                 bytes of a body sent in pieces so far, and its
+                                          total (None: chunked); about 256 per upload
     response.informational                a 1xx response (100 Continue, 103 Early Hints)
     response.headers                      the status line and header block
     response.chunk                        one chunk as the server framed it (chunked bodies)
     response.data                         decoded body bytes handed to the caller
     response.done                         the body is complete
+    cookies.sent, cookies.stored          cookie names sent; what Set-Cookie stored (never values)
     connection.dropped                    a connection closed with its body unread
                                           (a large redirect body, a stream closed early)
     redirect, retry, error, cancelled     cancelled: only when the caller cancelled
+    retry: {attempt, reason, delay}       the next attempt of a retried fetch (a hop of
+                                          its own, starting with the wait of delay s);
+                                          {reason} alone: a stale keep-alive connection
+                                          replaced within the hop
 
 ``Timing`` is derived from those events, never measured twice. Its phases are the
 gaps between consecutive milestones, so they add up to ``total`` exactly::
@@ -105,7 +112,8 @@ Subscriber = Callable[[Event], object]
 class Timing:
     """Phase durations in seconds (None where a phase did not happen).
 
-    ``redirect`` (earlier hops), ``queue``, ``dns``, ``connect``, ``tunnel`` (the
+    ``redirect`` (earlier hops: redirects, earlier attempts of a retried fetch
+    and the waits between them), ``queue``, ``dns``, ``connect``, ``tunnel`` (the
     CONNECT through a proxy), ``tls``, ``send``,
     ``wait`` (time to first byte of the response head), ``download`` and ``total``
     — like curl's ``-w`` variables and the browser's Resource Timing.
@@ -123,7 +131,11 @@ class Timing:
         for e in hop_events:
             marks[e.name] = e.time  # the last occurrence wins (after a retry)
         first = hop_events[0].time
-        if first > fetch_start and hop_events[0].name == "redirect":
+        if hop_events[0].name == "retry" and len(hop_events) > 1:
+            # An attempt after the first: its hop starts with the retry event,
+            # then the backoff wait; the attempt itself with the next event.
+            first = hop_events[1].time
+        if first > fetch_start and hop_events[0].name in ("redirect", "retry"):
             self.redirect = first - fetch_start
         cursor = first
         for phase, begin, end in (

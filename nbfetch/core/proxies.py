@@ -369,4 +369,6 @@ def proxy_refused(
         )
     else:
         hint = "the proxy would not open a tunnel to that host and port (its access rules?)"
-    return ProxyError(f"proxy {proxy.display} refused {what}: {text}", phase=phase, hint=hint)
+    return ProxyError(
+        f"proxy {proxy.display} refused {what}: {text}", phase=phase, hint=hint, status=status
+    )

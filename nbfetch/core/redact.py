@@ -312,6 +312,9 @@ class Secrets:
         self.add_url(request.url)
         self.add_headers(request.headers.items())
         body, ctype = request.body, request.headers.get("content-type", "")
+        for name, value in getattr(body, "fields", ()):  # a files= body's data= fields
+            if is_secret_name(name):
+                self.add(value.decode("utf-8", errors="replace"))
         if not isinstance(body, bytes) or len(body) > MAX_BODY_SCANNED:
             return
         if ctype.startswith("application/x-www-form-urlencoded"):

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from .errors import InvalidRequest
 from .headers import Headers, HeaderSource
+from .multipart import MultipartBody
 from .protocol import build_request
 from .redact import redact_url
 from .urls import URL
@@ -72,11 +73,18 @@ def with_params(url: URL, params: Mapping[str, Any] | list[tuple[str, Any]]) -> 
 
 
 class Request:
-    """A validated request. ``body`` is bytes, an async iterable of bytes, or None."""
+    """A validated request. ``body`` is bytes, an async iterable of bytes, a
+    ``MultipartBody`` (``files=``: framed when it is sent), or None."""
 
     __slots__ = ("method", "url", "headers", "body", "_h11")
 
-    def __init__(self, method: str, url: URL, headers: Headers, body: bytes | AsyncIterable | None):
+    def __init__(
+        self,
+        method: str,
+        url: URL,
+        headers: Headers,
+        body: bytes | AsyncIterable | MultipartBody | None,
+    ):
         self.method = method
         self.url = url
         self.headers = headers
@@ -94,6 +102,7 @@ class Request:
         body: BodySource = None,
         json: Any = None,
         data: Mapping[str, Any] | None = None,
+        files: Any = None,
         auth: tuple[str, str] | None = None,
         allow_body: bool = False,
         expect_continue: bool = False,
@@ -111,7 +120,15 @@ class Request:
         if given > 1:
             raise InvalidRequest("pass only one of body=, json= and data=", url=url)
         content_type = None
-        if json is not None:
+        if files is not None:
+            if body is not None or json is not None:
+                raise InvalidRequest("files= goes with data= fields, not body= or json=", url=url)
+            try:
+                body = MultipartBody.build(data, files)
+            except InvalidRequest as exc:
+                raise exc.with_context(url) from None
+            content_type = body.content_type
+        elif json is not None:
             body = jsonlib.dumps(json, ensure_ascii=False).encode("utf-8")
             content_type = b"application/json"
         elif data is not None:
@@ -146,11 +163,26 @@ class Request:
             auth = (url.username, url.password or "")
         if auth is not None:
             if not (isinstance(auth, tuple) and len(auth) == 2):
-                raise InvalidRequest("auth= takes a (username, password) tuple", url=url)
+                raise InvalidRequest(
+                    "auth= takes a (username, password) tuple or a nbfetch.DigestAuth", url=url
+                )
             h[b"Authorization"] = basic_auth(*auth)
         if headers is not None:
             h.update(headers)
-        if isinstance(body, bytes):
+        if isinstance(body, MultipartBody):
+            # The boundary is in our Content-Type; the framing is known only once
+            # the files are open (framed()).
+            for name, ours in (
+                (b"content-type", [content_type]),
+                (b"content-length", []),
+                (b"transfer-encoding", []),
+            ):
+                if h.get_raw(name) != ours:
+                    raise InvalidRequest(
+                        f"files= sets {name.decode().title()} itself: do not pass it in headers=",
+                        url=url,
+                    )
+        elif isinstance(body, bytes):
             if b"transfer-encoding" not in (k for _, k, _ in h._items):
                 h[b"Content-Length"] = str(len(body)).encode("ascii")
         elif body is not None:
@@ -171,10 +203,30 @@ class Request:
     def idempotent(self) -> bool:
         return self.method in IDEMPOTENT_METHODS
 
+    def framed(self, length: int | None) -> None:
+        """Frame a ``files=`` body now that its length is known (it was measured
+        when sent, so a file rewritten before a retry is framed as it is now):
+        Content-Length, or chunked when a part's size is unknown."""
+        h = self.headers
+        for name in ("content-length", "transfer-encoding"):
+            if name in h:
+                del h[name]
+        if length is None:
+            h[b"Transfer-Encoding"] = b"chunked"
+        else:
+            h[b"Content-Length"] = str(length).encode("ascii")
+        self._h11 = _validated(self.method, self.url, h)
+
     @property
     def replayable(self) -> bool:
-        """Whether the body can be sent again (a retry or a 307/308 redirect)."""
-        return self.body is None or isinstance(self.body, bytes)
+        """Whether the body can be sent again (a retry or a 307/308 redirect):
+        bytes, or ``files=`` whose files are paths or can seek back."""
+        body = self.body
+        return (
+            body is None
+            or isinstance(body, bytes)
+            or (isinstance(body, MultipartBody) and body.replayable)
+        )
 
     def redirected(
         self, url: URL, method: str, keep_body: bool, strip_credentials: bool
@@ -204,6 +256,15 @@ class Request:
             h[b"Authorization"] = basic_auth(url.username, url.password or "")
         request = Request(method, url, h, body)
         request._h11 = _validated(method, url, h)
+        return request
+
+    def with_header(self, name: str | bytes, value: str | bytes) -> Request:
+        """This request with the field ``name`` set to ``value`` (a Digest
+        ``Authorization`` answering a challenge, a hop's ``Cookie``)."""
+        h = self.headers.copy()
+        h[name] = value
+        request = Request(self.method, self.url, h, self.body)
+        request._h11 = _validated(self.method, self.url, h)
         return request
 
     def __repr__(self) -> str:

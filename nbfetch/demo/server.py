@@ -40,6 +40,9 @@ ENDPOINTS = {
     "/post, /put, /patch, /delete, /anything": "echo method, args, headers, body, json and form",
     "/basic-auth/{user}/{password}": "200 with the right Basic credentials, 401 otherwise",
     "/close": "a response with Connection: close",
+    "/unavailable/{token}/{n}?retry_after=&status=": "503 (or status; with ?retry_after, a Retry-After) the first n times per token, then 200",
+    "/login?user=": "sets a session cookie and redirects to /whoami (a login flow)",
+    "/whoami": "the user of the session cookie (401 without one), and the cookies received",
     "/html": "a small HTML page",
 }
 
@@ -148,6 +151,8 @@ class DemoServer:
         self._error: BaseException | None = None
         self._tasks: set[asyncio.Task] = set()
         self.stats = {"connections": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
+        self._unavailable: dict[str, int] = {}  # /unavailable: token -> requests seen
+        self.sessions: dict[str, str] = {}  # /login's session tokens: their users
 
     @property
     def url(self) -> str:
@@ -474,6 +479,42 @@ class DemoServer:
             await ex.send_json(
                 {"authenticated": False}, 401, [("WWW-Authenticate", 'Basic realm="demo"')]
             )
+
+    async def _ep_unavailable(self, ex, parts):
+        # For retries: "come back later" n times, then a 200 that says how many
+        # requests it took. Bounded: at most 1,000 tokens are remembered.
+        token, n = parts[0], int(parts[1])
+        seen = self._unavailable.get(token, 0) + 1
+        if len(self._unavailable) >= 1000 and token not in self._unavailable:
+            self._unavailable.clear()
+        self._unavailable[token] = seen
+        if seen > n:
+            await ex.send_json({"requests": seen, "method": ex.method})
+            return
+        code = int(ex.query.get("status") or "503")
+        if code not in (429, 502, 503, 504):
+            raise ValueError("status must be 429, 502, 503 or 504")
+        retry_after = ex.query.get("retry_after")
+        headers = [] if retry_after is None else [("Retry-After", retry_after)]
+        await ex.send_json({"requests": seen}, code, headers)
+
+    async def _ep_login(self, ex, parts):
+        import secrets
+
+        token = secrets.token_hex(8)
+        if len(self.sessions) >= 1000:  # a demo: bounded, not a session store
+            self.sessions.clear()
+        self.sessions[token] = ex.query.get("user", "guest")
+        cookie = f"session={token}; Path=/; HttpOnly; SameSite=Lax"
+        await ex.send(302, b"", [("Location", "/whoami"), ("Set-Cookie", cookie)], "text/plain")
+
+    async def _ep_whoami(self, ex, parts):
+        from http.cookies import SimpleCookie
+
+        jar = SimpleCookie(ex.header("cookie") or "")
+        cookies = {name: morsel.value for name, morsel in jar.items()}
+        user = self.sessions.get(cookies.get("session", ""))
+        await ex.send_json({"user": user, "cookies": cookies}, 200 if user else 401)
 
     async def _ep_close(self, ex, parts):
         await ex.send_json(self._echo(ex), headers=[("Connection", "close")])

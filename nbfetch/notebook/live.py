@@ -280,7 +280,7 @@ class ResponseView(widgets.VBox):
     def _render_all(self) -> None:
         s = self.state  # each renderer scrubs text before it escapes it
         self.error_html.value = snapshot.error_html(s)
-        self.progress_html.value = snapshot.progress_html(s, live=True)
+        self.progress_html.value = snapshot.upload_html(s) + snapshot.progress_html(s, live=True)
         self.waterfall_html.value = snapshot.waterfall_html(s)
         self.headers_html.value = snapshot.headers_html(s)
         self.chunks_html.value = snapshot.chunks_html(s)

@@ -31,7 +31,15 @@ import ipywidgets as widgets
 
 from ..core.events import Event, Timing
 from ..core.redact import Secrets, redact_header, redact_url
-from .snapshot import MILESTONES, esc, human_bytes, human_seconds
+from .snapshot import (
+    MILESTONES,
+    WAIT_COLOUR,
+    attempt_colour,
+    esc,
+    human_bytes,
+    human_seconds,
+    starts_hop,
+)
 from .theme import (
     BG_RAISED,
     BORDER,
@@ -48,7 +56,8 @@ from .throttle import Throttle
 
 SEGMENTS = (
     ("queued", PHASE_COLOURS["queue"], "queued", "dequeued"),
-    ("connecting", PHASE_COLOURS["connect"], "dequeued", "request.headers_sent"),
+    # "attempt": dequeued, or the start of the last attempt of a retried fetch.
+    ("connecting", PHASE_COLOURS["connect"], "attempt", "request.headers_sent"),
     ("waiting", PHASE_COLOURS["wait"], "request.headers_sent", "response.headers"),
     ("receiving", PHASE_COLOURS["download"], "response.headers", "end"),
 )
@@ -125,6 +134,7 @@ def tick_label(t: float) -> str:
 
 class _Row:
     __slots__ = (
+        "attempts",
         "error",
         "marks",
         "milestones",
@@ -141,6 +151,10 @@ class _Row:
     def __init__(self, url: str):
         self.marks: dict[str, float] = {}
         self.milestones: list[Event] = []
+        #: Earlier attempts of a retried fetch and the waits after them:
+        #: [label, start, end, colour]; a wait's end is None until the next
+        #: attempt starts.
+        self.attempts: list[list] = []
         self.status: int | None = None
         self.reason = self.version = ""
         self.error: dict | None = None
@@ -196,8 +210,12 @@ class ManyView(widgets.VBox):
         if name in MILESTONES and len(row.milestones) < MAX_MILESTONES:
             row.milestones.append(event)
         d = event.details
+        if row.attempts and row.attempts[-1][2] is None:  # a wait ends: the next attempt
+            row.attempts[-1][2] = row.marks["attempt"] = event.time
         if name in ("queued", "dequeued", "request.headers_sent", "response.headers"):
             row.marks.setdefault(name, event.time)
+        if name == "dequeued":
+            row.marks.setdefault("attempt", event.time)
         if name == "request.headers_sent" and d.get("headers") is not None:
             row.request_headers = list(d["headers"].items())
             row.secrets.add_headers(row.request_headers)
@@ -210,6 +228,8 @@ class ManyView(widgets.VBox):
         elif name == "redirect":  # the next hop's marks start again
             for mark in ("request.headers_sent", "response.headers"):
                 row.marks.pop(mark, None)
+        elif starts_hop(event):  # a retry: the attempt and the wait get bars of their own
+            self._retried(row, event)
         elif name == "response.done":
             row.marks["end"] = event.time
         elif name == "error":
@@ -223,6 +243,18 @@ class ManyView(widgets.VBox):
             row.marks["end"] = event.time
             row.error = {"type": "cancelled", "message": "", "phase": d.get("phase")}
         self._throttle.request()
+
+    @staticmethod
+    def _retried(row: _Row, event: Event) -> None:
+        begin = row.marks.pop("attempt", event.time)
+        why = row.status or event.details["reason"].split(":")[0]
+        label = f"attempt {event.details['attempt'] - 1}: {why}"
+        row.attempts.append([label, begin, event.time, attempt_colour(row.status)])
+        wait = f"wait {event.details.get('delay') or 0:.3g} s"
+        row.attempts.append([wait, event.time, None, WAIT_COLOUR])
+        for mark in ("request.headers_sent", "response.headers"):
+            row.marks.pop(mark, None)
+        row.status = None
 
     def finish(self) -> None:
         """The final, exact render."""
@@ -423,8 +455,21 @@ class ManyView(widgets.VBox):
             f"border-bottom:1px solid {BORDER}",
         )
 
-    def _row_html(self, i: int, row: _Row, start: float, span: float, now: float) -> str:
+    def _attempt_bars(self, row: _Row, start: float, span: float, now: float) -> list[str]:
+        """A bar per earlier attempt (its status's colour), a striped one per wait."""
         bars = []
+        for label, t0, t1, colour in row.attempts:
+            t1 = t1 if t1 is not None else row.marks.get("end", now)
+            bars.append(
+                f'<span class="nbfetch-attempt" title="{esc(label)}: {(t1 - t0) * 1000:.1f} ms"'
+                f' style="position:absolute;left:{(t0 - start) / span * 100:.2f}%;'
+                f"width:{max((t1 - t0) / span * 100, 0.2):.2f}%;height:10px;top:3px;"
+                f'background:{colour}"></span>'
+            )
+        return bars
+
+    def _row_html(self, i: int, row: _Row, start: float, span: float, now: float) -> str:
+        bars = self._attempt_bars(row, start, span, now)
         for label, colour, begin, end in SEGMENTS:
             if begin not in row.marks:
                 continue
@@ -521,6 +566,6 @@ class ManyView(widgets.VBox):
     def _timing(row: _Row) -> Timing | None:
         if not row.milestones or "end" not in row.marks:
             return None
-        hops = [i for i, e in enumerate(row.milestones) if e.name == "redirect"]
+        hops = [i for i, e in enumerate(row.milestones) if starts_hop(e)]
         hop = row.milestones[hops[-1] :] if hops else row.milestones
         return Timing(hop, row.milestones[0].time)

@@ -19,7 +19,7 @@ import time
 from collections import deque
 
 from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
-from ..core.redact import Secrets, redact_header, redact_url
+from ..core.redact import REDACTED, Secrets, redact_header, redact_url
 from ..text.render import looks_textual
 from . import theme
 
@@ -208,6 +208,12 @@ class FetchState:
         self.cancel_requested = False
         #: The URL of the current hop after a redirect.
         self.url_override = None
+        #: What ``cookies.stored`` stored, over every hop (bounded), with values.
+        self.cookies_stored: list[dict] = []
+        #: An upload of this hop from request.body_progress: [bytes sent, total
+        #: or None, first event's time, body_sent's time] (None for a body sent
+        #: in one write).
+        self.upload: list | None = None
 
     @classmethod
     def of_response(cls, response, *, show_secrets: bool = False) -> FetchState:
@@ -264,6 +270,12 @@ class FetchState:
                 self.secrets.add_headers(self.request_headers)
             if d.get("url") is not None:
                 self.secrets.add_url(d["url"])
+        elif name == "request.body_progress":
+            if self.upload is None:
+                self.upload = [0, d["total"], event.time, None]
+            self.upload[0] = d["bytes"]
+        elif name == "request.body_sent" and self.upload is not None:
+            self.upload[0], self.upload[3] = d["bytes"], event.time
         elif name == "response.headers":
             self.status = (d["status"], d["reason"], d["http_version"])
             self.headers = d["headers"]
@@ -276,13 +288,15 @@ class FetchState:
             # What the server sets (Set-Cookie, a secret-named field) is as
             # secret as what we sent: a body may repeat it.
             self.secrets.add_headers(_items(d["headers"]))
+        elif name == "cookies.stored":
+            self._stored_cookies(d["cookies"])
         elif name == "redirect":
             self.url_override = d["to"]
             self.secrets.add_url(d["to"])
             self.chunks.clear()
             self.chunk_count = self.chunk_bytes = 0
             # The next hop has no status yet: a failure there is not the 3xx's.
-            self.status = self.headers = self.expected = None
+            self.status = self.headers = self.expected = self.upload = None
             self.wire = self.decoded = 0
         if name not in FINAL or self.finished or (name == "response.done" and d.get("redirected")):
             return False
@@ -294,6 +308,19 @@ class FetchState:
         else:
             self.end_cancelled(d.get("phase"))
         return True
+
+    MAX_COOKIE_ROWS = 50
+
+    def _stored_cookies(self, cookies: list[dict]) -> None:
+        # The event holds no values (events never do); the hop's Set-Cookie
+        # fields do, for a view asked to show secrets.
+        values = {}
+        for field_name, field in _items(self.headers):
+            if field_name.lower() == "set-cookie":
+                name, _, rest = field.partition("=")
+                values[name.strip()] = rest.partition(";")[0].strip()
+        room = self.MAX_COOKIE_ROWS - len(self.cookies_stored)
+        self.cookies_stored += [{**c, "value": values.get(c["name"], "")} for c in cookies[:room]]
 
     def end_cancelled(self, phase: str | None) -> None:
         """Cancelled by the view's Cancel (or ``cancel()``), else interrupted
@@ -322,7 +349,7 @@ class FetchState:
         milestone belongs to the failed phase (the error's own), or to the
         phase under way (growing until ``now`` while the fetch runs)."""
         hop = self.milestones
-        starts = [i for i, e in enumerate(hop) if e.name == "redirect"]
+        starts = [i for i, e in enumerate(hop) if starts_hop(e)]
         hop_events = hop[starts[-1] :] if starts else hop
         fetch_start = hop[0].time if hop else (self.start or time.perf_counter())
         ended = [e for e in hop_events if e.name not in ("error", "cancelled")]
@@ -364,6 +391,57 @@ class FetchState:
         if self.show_secrets:
             return redact_header(name, value, hidden=frozenset())
         return redact_header(name, value)
+
+
+def starts_hop(event: Event) -> bool:
+    """A redirect, or a retry of the policy (the retry of a stale keep-alive
+    connection, without an attempt number, stays within its hop)."""
+    return event.name == "redirect" or (event.name == "retry" and "attempt" in event.details)
+
+
+def attempt_colour(status: int | None) -> str:
+    """An earlier attempt's bar: its status's colour (an error's without one)."""
+    return theme.status_colour(status) if status else theme.ERROR
+
+
+#: The bar of a wait between attempts: stripes.
+WAIT_COLOUR = (
+    f"repeating-linear-gradient(45deg,{theme.PHASE_COLOURS['redirect']} 0 4px,transparent 4px 8px)"
+)
+
+
+def attempt_rows(
+    state: FetchState, now: float | None = None
+) -> list[tuple[str, float, float, str]]:
+    """The earlier attempts of a retried fetch and the waits after them, as
+    (label, start, end, colour), times in seconds since the fetch started: one
+    waterfall bar each, in place of the one ``redirect`` bar of the earlier
+    hops. Empty for a fetch that was never retried."""
+    ms = state.milestones
+    if not any(starts_hop(e) and e.name == "retry" for e in ms):
+        return []
+    origin, rows = ms[0].time, []
+    begin, status, wait = origin, None, None
+    for e in ms:
+        if wait is not None:  # the next attempt's first event ends the wait
+            rows.append((wait, begin - origin, e.time - origin, WAIT_COLOUR))
+            begin, wait = e.time, None
+        if e.name == "response.headers":
+            status = e.details["status"]
+        elif starts_hop(e):
+            if e.name == "redirect":
+                label = f"redirect {status}"
+            else:  # after "status 503", "ConnectError: ...", "401: answering ..."
+                why = status or e.details["reason"].split(":")[0]
+                label = f"attempt {e.details['attempt'] - 1} · {why}"
+            rows.append((label, begin - origin, e.time - origin, attempt_colour(status)))
+            begin, status = e.time, None
+            if e.name == "retry":
+                wait = f"wait {e.details.get('delay') or 0:.3g} s"
+    if wait is not None:  # waiting still (or cancelled while waiting)
+        stop = state.end if state.finished else (now or time.perf_counter())
+        rows.append((wait, begin - origin, max(stop, begin) - origin, WAIT_COLOUR))
+    return rows
 
 
 def _items(headers):
@@ -465,12 +543,59 @@ def progress_html(state: FetchState, *, live: bool, now: float | None = None) ->
     )
 
 
+def upload_html(state: FetchState, *, now: float | None = None) -> str:
+    """The upload's bar (a body sent in pieces: files=, a large or streamed
+    body): sent of total, rate, ETA; stripes when the total is unknown. Empty
+    for a body sent in one write."""
+    if state.upload is None:
+        return ""
+    sent, total, start, end = state.upload
+    colour = theme.OK if end is not None else theme.INFO
+    if state.outcome in ("error", "cancelled", "interrupted") and end is None:
+        colour = theme.ERROR if state.outcome == "error" else theme.WARN
+    track = (
+        f"display:inline-block;vertical-align:middle;width:240px;height:10px;"
+        f"background:{theme.BG_RAISED};border:1px solid {theme.BORDER};overflow:hidden"
+    )
+    if total:
+        width = f"{min(sent / total, 1.0) * 100:.1f}%"
+        fill = f'<div style="width:{width};height:100%;background:{colour}"></div>'
+    else:
+        stripes = f"repeating-linear-gradient(45deg,{colour} 0 6px,transparent 6px 12px)"
+        fill = f'<div style="width:100%;height:100%;background:{stripes}"></div>'
+    stop = end or (state.end if state.finished and state.end else now or time.perf_counter())
+    elapsed = max(stop - start, 1e-9)
+    parts = ["upload " + human_bytes(sent) + (f" of {human_bytes(total)}" if total else "")]
+    parts += [f"{human_bytes(sent / elapsed)}/s", human_seconds(elapsed)]
+    if total and end is None and not state.finished and sent:
+        parts.append(f"ETA {human_seconds(max(total - sent, 0) / (sent / elapsed))}")
+    return (
+        f'<div class="nbfetch-upload" style="font-size:12px;color:{theme.FG_DIM}">'
+        f'<span class="nbfetch-bar" style="{track}">{fill}</span> '
+        f'<span style="font-family:{theme.MONO}">{state.esc(" · ".join(parts))}</span></div>'
+    )
+
+
 def waterfall_html(state: FetchState, now: float | None = None) -> str:
     phases, total = state.timing(now)
+    attempts = attempt_rows(state, now)
+    if attempts:
+        total = max(total, attempts[-1][2])
     end = max(total, 1e-6)
     rows, start = [], 0.0
     # Inline padding: JupyterLab's rendered-HTML tables pad every cell by 0.5em.
     cell = "padding:1px 8px 1px 0;text-align:left"
+    if attempts:
+        rows = [_attempt_row(*attempt, end, cell) for attempt in attempts]
+        start = attempts[-1][2]
+        # The earlier hops are drawn one bar each; while the fetch waits for
+        # its next attempt (or when it ended waiting), the wait is the last bar.
+        ms = state.milestones
+        last = max(i for i, e in enumerate(ms) if starts_hop(e))
+        waiting = ms[last].name == "retry" and all(
+            e.name in ("error", "cancelled") for e in ms[last + 1 :]
+        )
+        phases = [] if waiting else [p for p in phases if p[0] != "redirect"]
     for name, value, running in phases:
         left, width = start / end * 100, max(value / end * 100, 0.3)
         label = f"{value * 1000:.1f} ms" + (" …" if running else "")
@@ -492,6 +617,20 @@ def waterfall_html(state: FetchState, now: float | None = None) -> str:
     return (
         f'<table class="nbfetch-waterfall" style="font-size:12px;color:{theme.FG};'
         f'border-collapse:collapse">{"".join(rows)}</table>'
+    )
+
+
+def _attempt_row(label: str, t0: float, t1: float, colour: str, end: float, cell: str) -> str:
+    """One bar of an earlier attempt, or of the wait before the next."""
+    left, width = t0 / end * 100, max((t1 - t0) / end * 100, 0.3)
+    return (
+        f'<tr class="nbfetch-attempt"><td style="{cell}">{esc(label)}</td>'
+        f'<td class="nbfetch-track" style="width:360px;min-width:120px;padding:0;'
+        f'background:{theme.BG_RAISED}">'
+        f'<div style="margin-left:{left:.2f}%;width:{width:.2f}%;height:12px;'
+        f'background:{colour}"></div></td>'
+        f'<td style="text-align:right;padding:1px 0 1px 8px;font-family:{theme.MONO}">'
+        f"{(t1 - t0) * 1000:.1f} ms</td></tr>"
     )
 
 
@@ -538,6 +677,7 @@ def headers_html(state: FetchState) -> str:
     parts = []
     if state.request_headers:
         parts.append(table("Request headers", state.request_headers))
+    parts.append(cookies_html(state))
     if state.headers is not None:
         parts.append(table("Response headers", state.headers.items()))
     trailers = getattr(state.response, "trailers", None)
@@ -546,6 +686,54 @@ def headers_html(state: FetchState) -> str:
     if not parts:
         return f'<span style="color:{theme.FG_DIM}">no headers yet</span>'
     return "".join(parts)
+
+
+def cookies_html(state: FetchState) -> str:
+    """The cookies this hop sent and those the fetch stored: values as ``***``
+    unless ``show_secrets`` (a cookie is a credential)."""
+
+    def value(v: str) -> str:
+        return state.esc(v) if state.show_secrets else REDACTED
+
+    sent = [
+        pair.strip().partition("=")
+        for n, v in state.request_headers
+        if n.lower() == "cookie"
+        for pair in v.split(";")
+    ]
+    parts = []
+    # text-align inline: JupyterLab's CSS right-aligns every table cell.
+    style = f"font-family:{theme.MONO};font-size:12px;color:{theme.FG};text-align:left"
+    if sent:
+        rows = "".join(f"<tr><td>{state.esc(n)}</td><td>{value(v)}</td></tr>" for n, _, v in sent)
+        parts.append(
+            f'<div style="color:{theme.FG_DIM};margin-top:4px">Cookies sent</div>'
+            f'<table style="{style}">{rows}</table>'
+        )
+    if state.cookies_stored:
+        rows = "".join(
+            f"<tr><td>{state.esc(c['name'])}</td><td>{value(c['value'])}</td>"
+            f"<td>{state.esc(c['domain'])}</td><td>{state.esc(c['path'])}</td>"
+            f"<td>{state.esc(c['flags'])}</td>"
+            f"<td>{_expiry(c['expires'])}</td></tr>"
+            for c in state.cookies_stored
+        )
+        parts.append(
+            f'<div style="color:{theme.FG_DIM};margin-top:4px">Cookies stored</div>'
+            f'<table style="{style}"><tr>'
+            + "".join(
+                f'<th style="text-align:left;padding-right:1em">{h}</th>'
+                for h in ("name", "value", "domain", "path", "flags", "expires")
+            )
+            + f"</tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
+def _expiry(expires: float | None) -> str:
+    if expires is None:
+        return "session"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires))
 
 
 def framing(state: FetchState) -> str:
@@ -655,6 +843,7 @@ def snapshot_html(state: FetchState) -> str:
         history_html(state),
         status_html(state),
         error_html(state),
+        upload_html(state),
     ]
     if responded:
         parts.append(progress_html(state, live=False))

@@ -59,6 +59,16 @@ def build_parser(prog: str, need_url: bool = True) -> _Parser:
         "-d", "--data", dest="data", default=None, help="request body; @file reads a file"
     )
     p.add_argument(
+        "-F",
+        "--form",
+        dest="form",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a multipart/form-data field (repeatable); NAME=@FILE[;type=TYPE] uploads FILE,"
+        " streamed from disk (curl's -F)",
+    )
+    p.add_argument(
         "--json", dest="json", default=None, help="JSON request body (sets Content-Type)"
     )
     p.add_argument(
@@ -126,6 +136,23 @@ def parse_header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def _form(items: list[str]) -> tuple[list, list]:
+    """curl's ``-F`` arguments as ``data=`` and ``files=`` pairs: ``name=value``
+    is a field, ``name=@path[;type=TYPE]`` a file, opened only when it is sent."""
+    data, files = [], []
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise InvalidRequest(f"-F {item!r} must look like NAME=VALUE or NAME=@FILE")
+        if not value.startswith("@"):
+            data.append((name, value))
+            continue
+        path, _, content_type = value[1:].partition(";type=")
+        file = Path(path).expanduser()
+        files.append((name, (file.name, file, content_type or None)))
+    return data, files
+
+
 def parse_options(
     args: list[str] | str, prog: str = "%fetch", need_url: bool = True
 ) -> FetchOptions:
@@ -155,6 +182,10 @@ def parse_options(
             kwargs.setdefault("headers", []).append(
                 ("Content-Type", "application/x-www-form-urlencoded")
             )
+    if ns.form:
+        if ns.data is not None or ns.json is not None:
+            raise InvalidRequest("-F/--form goes with neither -d/--data nor --json")
+        kwargs["data"], kwargs["files"] = _form(ns.form)
     if ns.json is not None:
         try:
             kwargs["json"] = jsonlib.loads(ns.json)
@@ -177,7 +208,7 @@ def parse_options(
     if ns.user is not None:
         user, _, password = ns.user.partition(":")
         kwargs["auth"] = (user, password)
-    method = ns.method or ("POST" if ("body" in kwargs or "json" in kwargs) else "GET")
+    method = ns.method or ("POST" if kwargs.keys() & {"body", "json", "files"} else "GET")
     return FetchOptions(
         url=ns.url or "",
         method=method.upper(),

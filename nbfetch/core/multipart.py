@@ -1,0 +1,340 @@
+"""multipart/form-data bodies (RFC 7578) for ``files=``, as pure data plus
+the blocking file reads that the client layer runs in a worker thread.
+
+>>> body = MultipartBody.build({"a": "1"}, {"f": ("x.txt", b"hi")}, boundary="B")
+>>> b"".join(s for s in body.segments())
+b'--B\\r\\nContent-Disposition: form-data; name="a"\\r\\n\\r\\n1\\r\\n--B\\r\\nContent-Disposition: form-data; name="f"; filename="x.txt"\\r\\nContent-Type: text/plain\\r\\n\\r\\nhi\\r\\n--B--\\r\\n'
+
+A part's content is bytes (in memory) or a ``FileSource``: a path (opened when
+the body is sent, closed when it is done) or a file object (read from its
+position then; never closed by nbfetch). ``MultipartBody.open()`` measures every
+file (``fstat`` for a regular file, seek to the end for other seekable ones):
+when all sizes are known the body is sent with Content-Length, else chunked.
+A file that then grows or shrinks while it is read fails the upload before the
+rest of the body is sent: the server never receives a complete, wrong body.
+"""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .errors import FetchError, InvalidRequest
+
+#: One blocking read of a file (one worker-thread call): the memory an upload
+#: holds per file at a time.
+READ_BYTES = 64 * 1024
+#: In-memory contents are handed out in slices of at most this, as the client
+#: writes large bodies.
+SLICE_BYTES = 1024 * 1024
+
+# Names and filenames as browsers and httpx write them (WHATWG HTML "multipart/
+# form-data encoding algorithm"; httpx _multipart.py): '"' as %22, C0 controls
+# (CR and LF above all: they would end the header line) percent-encoded except
+# ESC, and the backslash doubled, since RFC 7578 section 4.2's parameter is a
+# quoted-string. Non-ASCII stays raw UTF-8: section 4.2 forbids RFC 5987's filename*.
+_ESCAPES = {'"': "%22", "\\": "\\\\"}
+_ESCAPES.update({chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B})
+_ESCAPE = re.compile("|".join(re.escape(c) for c in _ESCAPES))
+
+
+def form_param(name: str, value: str) -> bytes:
+    """``name="value"`` for a Content-Disposition header, escaped."""
+    return f'{name}="{_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value)}"'.encode()
+
+
+def _label(source: object) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else repr(source)
+
+
+class FileSource:
+    """One file of an upload: opened (a path), measured and read at send time."""
+
+    __slots__ = ("path", "file", "owned", "start", "size", "remaining", "sent")
+
+    def __init__(self, path: str | os.PathLike | None = None, file: Any = None):
+        self.path = path
+        self.file = file
+        self.owned = False  # opened by nbfetch: closed by it
+        self.start: int | None = None  # where a caller's file object was when first sent
+        self.size: int | None = None
+        self.remaining: int | None = None
+        self.sent = 0
+
+    @property
+    def replayable(self) -> bool:
+        """A path is opened again; a file object only if it can seek back."""
+        if self.path is not None:
+            return True
+        seekable = getattr(self.file, "seekable", None)
+        try:
+            return bool(seekable and seekable())
+        except (OSError, ValueError):
+            return False
+
+    def open(self) -> int | None:
+        """Open (a path) or rewind (a file object sent before), and return the
+        size to send from here, or None when it cannot be known."""
+        if self.path is not None:
+            label = _label(self.path)
+            try:
+                # A FIFO would block open() itself until a writer came (and
+                # closing it, a read waiting for one): regular files only.
+                if not stat.S_ISREG(os.stat(self.path).st_mode):
+                    raise InvalidRequest(
+                        f"upload file {label!r} is not a regular file:"
+                        " pass it open ('rb') to stream it"
+                    )
+                self.file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise InvalidRequest(
+                    f"cannot read upload file {label!r}: {exc.strerror or exc}"
+                ) from None
+            self.owned, self.start = True, 0
+        elif self.replayable:
+            if self.start is None:
+                self.start = self.file.tell()
+            else:  # a retry or a 307/308: the same bytes again
+                self.file.seek(self.start)
+        self.size = self._measure()
+        self.remaining, self.sent = self.size, 0
+        return self.size
+
+    def _measure(self) -> int | None:
+        try:
+            st = os.fstat(self.file.fileno())
+            if stat.S_ISREG(st.st_mode) and self.start is not None:
+                return max(st.st_size - self.start, 0)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            pass  # no file descriptor (BytesIO, a wrapper): try seeking
+        if self.start is None:
+            return None  # a pipe, a socket, a generator-like reader: chunked
+        end = self.file.seek(0, os.SEEK_END)
+        self.file.seek(self.start)
+        return end - self.start
+
+    def read(self) -> bytes:
+        """Blocking: the next at most READ_BYTES, ``b""`` at the end. With a known
+        size, a file that ends early or has bytes past it fails here, before the
+        body's next delimiter is sent (RFC 2046 section 5.1.1)."""
+        want = READ_BYTES if self.remaining is None else min(READ_BYTES, self.remaining)
+        data = self.file.read(want) if want else b""
+        if not isinstance(data, bytes):
+            raise InvalidRequest(
+                f"upload file {self._name()!r} gave {type(data).__name__}, not bytes:"
+                " open it in binary mode ('rb')"
+            )
+        self.sent += len(data)
+        if self.remaining is None:
+            return data
+        if want and not data:
+            raise self._changed(f"it ended after {self.sent:,} bytes")
+        self.remaining -= len(data)
+        if self.remaining == 0 and want and self.file.read(1):
+            raise self._changed("it has more bytes now")
+        return data
+
+    def _name(self) -> str:
+        return (
+            _label(self.path)
+            if self.path is not None
+            else _label(getattr(self.file, "name", self.file))
+        )
+
+    def _changed(self, what: str) -> FetchError:
+        return FetchError(
+            f"upload file {self._name()!r} changed size while it was sent: it had"
+            f" {self.size:,} bytes when the upload started, {what}; the upload was"
+            " stopped before the body was complete",
+            phase="send",
+        )
+
+    def close(self) -> None:
+        if self.owned and self.file is not None:
+            self.file.close()
+            self.file, self.owned = None, False
+
+
+def _content_type(filename: str | None) -> str:
+    guessed = mimetypes.guess_type(filename)[0] if filename else None
+    return guessed or "application/octet-stream"
+
+
+def _as_bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value).encode("ascii")
+    raise InvalidRequest(f"{what} takes str, bytes, int or float, not {type(value).__name__}")
+
+
+def _pairs(source: Any, what: str) -> list[tuple[str, Any]]:
+    """(name, value) pairs of a dict (a list value repeats the name) or a list of pairs."""
+    if source is None:
+        return []
+    if isinstance(source, Mapping):
+        items = []
+        for name, value in source.items():
+            values = value if isinstance(value, (list, tuple)) and what == "data=" else [value]
+            items.extend((name, v) for v in values)
+    elif isinstance(source, (list, tuple)):
+        items = list(source)
+        if not all(isinstance(p, tuple) and len(p) == 2 for p in items):
+            raise InvalidRequest(f"{what} takes a dict or a list of (name, value) pairs")
+    else:
+        raise InvalidRequest(f"{what} takes a dict or a list of (name, value) pairs")
+    for name, _ in items:
+        if not isinstance(name, str):
+            raise InvalidRequest(f"{what} field names are str, not {type(name).__name__}")
+    return items
+
+
+def _file_part(name: str, value: Any) -> tuple[bytes, bytes | FileSource]:
+    """A file's part head and content, from the forms requests and httpx take."""
+    headers: Mapping[str, str] = {}
+    content_type = None
+    if isinstance(value, tuple):
+        if not 2 <= len(value) <= 4:
+            raise InvalidRequest("a files= tuple is (filename, content[, content_type[, headers]])")
+        filename, content, *rest = value
+        content_type = rest[0] if rest else None
+        headers = rest[1] if len(rest) > 1 else {}
+    else:
+        content, filename = value, None
+        if isinstance(value, (str, os.PathLike)):
+            filename = os.path.basename(os.fspath(value))
+        elif hasattr(value, "read"):
+            filename = os.path.basename(str(getattr(value, "name", None) or "upload"))
+        else:
+            filename = "upload"  # as httpx names bytes without a filename
+    # A bare str is a path (as the value of a name); in a tuple, text content
+    # (as in httpx and requests), and only an os.PathLike is a path there.
+    if isinstance(content, os.PathLike) or (isinstance(content, str) and content is value):
+        body: bytes | FileSource = FileSource(path=content)
+    elif hasattr(content, "read"):
+        if isinstance(content, io.TextIOBase):
+            raise InvalidRequest(
+                f"files={name!r}: the file is open in text mode; open it with 'rb'"
+            )
+        body = FileSource(file=content)
+    else:
+        body = _as_bytes(content, f"files={name!r} content")
+    lines = [b"Content-Disposition: form-data; " + form_param("name", name)]
+    if filename is not None:
+        lines[0] += b"; " + form_param("filename", str(filename))
+    lines.append(b"Content-Type: " + (content_type or _content_type(filename)).encode())
+    for key, text in headers.items():
+        line = f"{key}: {text}"
+        if any(c in line for c in "\r\n\x00"):
+            raise InvalidRequest(f"files={name!r}: a part header has CR, LF or NUL")
+        lines.append(line.encode())
+    return b"\r\n".join(lines), body
+
+
+class MultipartBody:
+    """A multipart/form-data body: parts of in-memory bytes and files."""
+
+    __slots__ = ("boundary", "parts", "fields")
+
+    def __init__(
+        self,
+        boundary: str,
+        parts: list[tuple[bytes, bytes | FileSource]],
+        fields: list[tuple[str, bytes]] = (),
+    ):
+        self.boundary = boundary
+        self.parts = parts
+        #: The data= fields as (name, value): secret-named ones are masked in
+        #: views and errors as a urlencoded form's are (Secrets.add_request).
+        self.fields = list(fields)
+
+    @classmethod
+    def build(cls, data: Any, files: Any, boundary: str | None = None) -> MultipartBody:
+        """From ``data=`` fields and ``files=`` (both a dict or a list of pairs)."""
+        fields = [
+            (name, _as_bytes(value, f"data={name!r}")) for name, value in _pairs(data, "data=")
+        ]
+        parts: list[tuple[bytes, bytes | FileSource]] = [
+            (b"Content-Disposition: form-data; " + form_param("name", name), value)
+            for name, value in fields
+        ]
+        parts.extend(_file_part(name, value) for name, value in _pairs(files, "files="))
+        memory = [b for head, content in parts for b in (head, content) if isinstance(b, bytes)]
+        # RFC 2046 section 5.1.1: the boundary must not occur in the content.
+        # Random 128 bits cannot be checked against files not yet read, but
+        # what is in memory is checked (a body may embed a previous upload).
+        while boundary is None or any(boundary.encode() in b for b in memory):
+            boundary = secrets.token_hex(16)
+        return cls(boundary, parts, fields)
+
+    @property
+    def content_type(self) -> bytes:
+        return b"multipart/form-data; boundary=" + self.boundary.encode("ascii")
+
+    @property
+    def files(self) -> list[FileSource]:
+        return [c for _, c in self.parts if isinstance(c, FileSource)]
+
+    @property
+    def replayable(self) -> bool:
+        return all(f.replayable for f in self.files)
+
+    def open(self) -> int | None:
+        """Open every file (quick: open, fstat or seek, no read); the body's
+        length, None if a size is unknown. On an error the files opened so far
+        are closed again."""
+        sizes = []
+        try:
+            for source in self.files:
+                sizes.append(source.open())
+        except BaseException:
+            self.close()
+            raise
+        if None in sizes:
+            return None
+        fixed = sum(len(b) for b in self._segments() if not isinstance(b, FileSource))
+        return fixed + sum(sizes)
+
+    def segments(self) -> Iterator[bytes | FileSource]:
+        """The body in order: files, and the bytes between them joined into
+        pieces of at most SLICE_BYTES (a form of small parts is one write)."""
+        buffer = bytearray()
+        for segment in self._segments():
+            if isinstance(segment, FileSource):
+                if buffer:
+                    yield bytes(buffer)
+                    buffer.clear()
+                yield segment
+                continue
+            if buffer and len(buffer) + len(segment) > SLICE_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+            buffer += segment
+        if buffer:
+            yield bytes(buffer)
+
+    def _segments(self) -> Iterator[bytes | memoryview | FileSource]:
+        delimiter = b"--" + self.boundary.encode("ascii")
+        for head, content in self.parts:
+            yield delimiter + b"\r\n" + head + b"\r\n\r\n"
+            if isinstance(content, FileSource):
+                yield content
+            else:
+                view = memoryview(content)
+                for at in range(0, len(content), SLICE_BYTES):
+                    yield view[at : at + SLICE_BYTES]
+            yield b"\r\n"
+        yield delimiter + b"--\r\n"
+
+    def close(self) -> None:
+        """Close the files nbfetch opened (never a caller's file object)."""
+        for source in self.files:
+            source.close()
