@@ -562,3 +562,32 @@ async def test_retries_do_not_repeat_a_proxy_refusal(squid_auth, origin):
     assert info.value.status == 407 and "attempts" not in str(info.value)
     assert [e[2] for e in await squid_auth.logged(before, 1)] == ["407"]
     assert len(squid_auth.entries()) == before + 1
+
+
+# -- a TLS-intercepting corporate proxy: mitmproxy (conftest's start_mitmdump) -------------
+async def test_https_through_an_intercepting_proxy_needs_its_ca(ca, tmp_path):
+    from conftest import start_mitmdump
+
+    origin_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(origin_ctx)
+    origin_ca = tmp_path / "origin-ca.pem"
+    ca.cert_pem.write_to_path(str(origin_ca))
+    with DemoServer(ssl_context=origin_ctx).start() as server:
+        # Regular mode: the proxy clients are told to use (CONNECT), re-signing each site.
+        mitm = start_mitmdump(
+            ["--set", f"ssl_verify_upstream_trusted_ca={origin_ca}"], tmp_path / "mitm"
+        )
+        try:
+            url = f"https://127.0.0.1:{server.port}/get"
+            proxy = f"http://127.0.0.1:{mitm.port}"
+            async with AsyncClient(proxy=proxy, verify=mitm.ca) as c:
+                r = await c.fetch(url)
+            for verify in (True, str(origin_ca)):  # the default trust, the origin's own CA
+                async with AsyncClient(proxy=proxy, verify=verify) as c:
+                    with pytest.raises(TLSError) as info:
+                        await c.fetch(url)
+                assert info.value.phase == "tls" and "127.0.0.1" in str(info.value)
+        finally:
+            mitm.stop()
+    assert r.status_code == 200 and server.stats["requests"] == 1
+    assert [e.name for e in r.events].count("tunnel.done") == 1
