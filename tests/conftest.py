@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import select
 import socket
 import threading
@@ -18,6 +19,8 @@ import loopwatch
 import pytest
 
 from nbfetch.demo import DemoServer
+from nbfetch.demo import squid as demo_squid
+from nbfetch.demo.squid import squid_missing
 
 
 def pytest_configure(config):
@@ -276,6 +279,52 @@ def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:
 def idle_connections(client) -> int:
     """Connections waiting in ``client``'s keep-alive pool."""
     return sum(len(conns) for conns in client._pool.idle.values())
+
+
+# -- proxies (issue 17, item 1): a real squid from Debian -----------------------
+# A developer's own proxy settings must not route the suite's traffic (names
+# such as demo.test would go to that proxy; loopback goes direct anyway). The
+# proxy tests set what they need with monkeypatch; kernels inherit the cleared
+# environment.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+
+
+def need_squid() -> None:
+    """Skip without squid locally; in CI (CI=true, where .ci/run installs it) fail."""
+    reason = squid_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}: .ci/run installs it, so CI must have it")
+    pytest.skip(f"{reason}: apt-get install squid")
+
+
+class Squid(demo_squid.Squid):
+    async def logged(self, before: int, count: int) -> list[tuple[str, str, str, str]]:
+        """The entries after the first ``before``, once there are ``count``:
+        squid logs a transaction when it ends, which may be after our reply."""
+        await wait_until(lambda: len(self.entries()) >= before + count, 10, "squid's log")
+        return self.entries()[before:]
+
+
+@pytest.fixture(scope="module")
+def squid():
+    """A squid without auth; its names: ``origin.test`` (127.0.0.1)."""
+    need_squid()
+    proxy = Squid(hosts=["origin.test"]).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def squid_auth():
+    """A squid that wants Basic credentials ``alice`` / ``s3cret``."""
+    need_squid()
+    proxy = Squid("alice", "s3cret", hosts=["origin.test"]).start()
+    yield proxy
+    proxy.stop()
 
 
 # -- Corporate TLS (issue 17): mitmproxy, a TLS-intercepting proxy with its own CA --

@@ -52,6 +52,7 @@ TESTS = [
     "python3 -m pytest",
 ]
 APT = ["apt-get update -qq", "apt-get install -y -qq chromium"]
+APT_SQUID = ["apt-get update -qq", "apt-get install -y -qq squid openssl"]
 MITMPROXY = [
     "python3 -m venv .ci/mitmproxy-venv",
     "mitmproxy-venv/python -m pip install -q mitmproxy>=11",
@@ -59,16 +60,20 @@ MITMPROXY = [
 ]
 
 
-def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True):
+def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=None):
     """.ci/run with each command it calls replaced by a stub that logs its command
-    line and exits with ``status`` when that line is ``fail``. ``chromium``: it is
-    on PATH from the start; ``apt_installs``: apt-get install puts it there."""
+    line and exits with ``status`` when that line is ``fail``. ``chromium``: it
+    is on PATH from the start, ``squid`` (default: as ``chromium``) squid and
+    openssl too; ``apt_installs``: apt-get install puts the packages it names there."""
     (tmp_path / ".ci").mkdir(parents=True)
     (tmp_path / ".ci" / "run").write_text((ROOT / ".ci" / "run").read_text())
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    chromium_stub = bin_dir / "chromium"
-    install = f"printf '#!/bin/sh\\n' > {chromium_stub}; {shutil.which('chmod')} +x {chromium_stub}"
+    chmod = shutil.which("chmod")
+    install = (
+        'for p in "$@"; do case "$p" in -*|install) ;;'
+        f" *) printf '#!/bin/sh\\n' > {bin_dir}/$p; {chmod} +x {bin_dir}/$p;; esac; done"
+    )
 
     def stub(path, name, extra=()):
         lines = [
@@ -90,7 +95,9 @@ def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True):
         f'case "$*" in "-m venv "*) {shutil.which("mkdir")} -p {venv_bin};'
         f" {shutil.which('cp')} {template}/* {venv_bin};; esac"
     )
-    for name in ["python3", "apt-get"] + (["chromium"] if chromium else []):
+    squid = chromium if squid is None else squid
+    present = (["chromium"] if chromium else []) + (["squid", "openssl"] if squid else [])
+    for name in ["python3", "apt-get", *present]:
         extra = [make_venv] if name == "python3" else []
         if name == "apt-get" and apt_installs:
             extra.append(f'case "$*" in *install*) {install};; esac')
@@ -112,8 +119,8 @@ def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True):
 def test_ci_runs_every_step_in_order(tmp_path):
     out, ran = run_ci(tmp_path, chromium=False)
     assert out.returncode == 0, out.stderr
-    assert ran == [*APT, *MITMPROXY, *MAIN_JOB, *TESTS]
-    out, ran = run_ci(tmp_path / "again")  # chromium already there: no apt
+    assert ran == [*APT, *APT_SQUID, *MITMPROXY, *MAIN_JOB, *TESTS]
+    out, ran = run_ci(tmp_path / "again")  # chromium and squid already there: no apt
     assert out.returncode == 0 and ran == [*MITMPROXY, *MAIN_JOB, *TESTS], out.stderr
 
 
@@ -121,6 +128,7 @@ def test_ci_runs_every_step_in_order(tmp_path):
     "fail,status,chromium",
     [
         *[(step, 100, False) for step in APT],
+        ("apt-get install -y -qq squid openssl", 100, False),
         *[(step, 1, True) for step in MITMPROXY + MAIN_JOB + TESTS],
         ("python3 -m pytest", 5, True),  # no tests collected
     ],
@@ -129,6 +137,12 @@ def test_ci_stops_at_the_first_failing_step(tmp_path, fail, status, chromium):
     out, ran = run_ci(tmp_path, fail, status, chromium)
     assert out.returncode == status and "FAILED" in out.stderr, out.stderr
     assert ran[-1] == fail  # nothing after it ran
+
+
+def test_ci_fails_when_apt_leaves_no_squid(tmp_path):
+    out, ran = run_ci(tmp_path, chromium=True, apt_installs=False, squid=False)
+    assert out.returncode != 0 and "command -v squid" in out.stderr, out.stderr
+    assert ran == APT_SQUID
 
 
 def test_ci_fails_when_apt_leaves_no_chromium(tmp_path):

@@ -40,7 +40,8 @@ from ..core.errors import (
 from ..core.events import Subscriber
 from ..core.headers import Headers, HeaderSource
 from ..core.limits import Limits
-from ..core.redact import request_secrets
+from ..core.proxies import EnvProxies, Proxy, absolute_form, as_proxy, proxy_refused
+from ..core.redact import redact_url, request_secrets
 from ..core.redirects import is_followed, next_request
 from ..core.request import Request
 from ..core.retry import Retry, attempts_error
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     import ssl
 
 #: The phase a connection was opening in, after each of its events.
-CANCELLED_IN = {"resolve.start": "resolve", "tls.start": "tls"}
+CANCELLED_IN = {"resolve.start": "resolve", "tunnel.start": "tunnel", "tls.start": "tls"}
 #: Every option ``fetch()`` and ``stream()`` accept.
 FETCH_OPTIONS = frozenset(
     {
@@ -84,6 +85,7 @@ FETCH_OPTIONS = frozenset(
         "follow_redirects",
         "max_redirects",
         "expect_100_continue",
+        "proxy",
         "retries",
     }
 )
@@ -119,6 +121,13 @@ class AsyncClient:
     each fetch's origin, never sent to another after a redirect. The jar is
     ``client.cookies`` (None with ``cookies=False``).
 
+    Proxies: ``proxy="http://user:pw@host:port"`` (or ``https://``) for every
+    fetch; else, with ``trust_env=True`` (the default, as requests and httpx),
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` as they
+    were when the client was made, loopback targets always direct
+    (``core/proxies.py`` says why). A fetch's ``proxy=`` overrides both
+    (``proxy=None``: direct).
+
     >>> async with AsyncClient(hostname_mapping={"demo.test": "127.0.0.1"}) as c:  # doctest: +SKIP
     ...     r = await c.fetch("http://demo.test:8000/get", headers={"X-A": "1"})
     """
@@ -148,6 +157,7 @@ class AsyncClient:
         limits: Limits | None = None,
         trace: Subscriber | None = None,
         driver: Driver | None = None,
+        proxy: str | URL | Proxy | None = None,
         retries: int | Retry | None = None,
         cookies: CookieJar | Mapping[str, str] | bool | None = None,
     ):
@@ -183,6 +193,14 @@ class AsyncClient:
         )
         self._prepared: dict[tuple, Request] = {}
         self._closed = False
+        self.proxy = as_proxy(proxy)
+        # Read once, as httpx does: a fetch never re-reads the environment.
+        env = EnvProxies.from_environ(os.environ) if trust_env and self.proxy is None else None
+        self._proxies: Callable[[URL], Proxy | None] | None = None
+        if self.proxy is not None:
+            self._proxies = partial(_fixed, self.proxy)
+        elif env:
+            self._proxies = partial(_from_env, env, self._connector.mapping)
         base = Headers(
             [
                 ("User-Agent", user_agent or f"nbfetch/{__version__}"),
@@ -332,6 +350,7 @@ class AsyncClient:
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
         ``expect_100_continue`` (send the body after ``100 Continue``),
+        ``proxy`` (a proxy URL for this fetch, or None to go direct),
         ``retries`` (an int or a ``nbfetch.Retry``: statuses such as 503 and
         connect errors retried with backoff, each attempt a ``retry`` event),
         ``auth=nbfetch.DigestAuth(user, password)`` (answers a Digest 401 once),
@@ -397,6 +416,11 @@ class AsyncClient:
         ctx.continue_timeout = self.continue_timeout
         ctx.follow_redirects = get("follow_redirects", self.follow_redirects)
         ctx.max_redirects = get("max_redirects", self.max_redirects)
+        ctx.proxies = self._proxies
+        if "proxy" in options:
+            ctx.proxies = (
+                None if options["proxy"] is None else partial(_fixed, as_proxy(options["proxy"]))
+            )
         try:
             ctx.retry = Retry.of(get("retries", self.retries))
         except InvalidRequest as exc:
@@ -679,14 +703,21 @@ class AsyncClient:
 
     async def _send_hop(self, request: Request, ctx: FetchContext, history: list):
         retried = False
+        # Chosen per hop: a redirect may lead to a NO_PROXY host or another scheme.
+        proxy = ctx.proxies(request.url) if ctx.proxies is not None else None
+        forwarded = proxy is not None and request.url.scheme == "http"
+        sent = absolute_form(request, proxy) if forwarded else request
         while True:
-            conn, reused = await self._connection_for(request.url, ctx, fresh=retried)
-            exchange = Exchange(conn, request, ctx, reused, self._on_release)
+            conn, reused = await self._connection_for(request.url, ctx, retried, proxy)
+            exchange = Exchange(conn, sent, ctx, reused, self._on_release)
             phase = "send"
             try:
                 await exchange.send_request()
                 phase = "wait"
                 response = await exchange.read_head(history)
+                if forwarded and response.status_code == 407:
+                    what = f"{request.method} {redact_url(request.url)}"
+                    raise proxy_refused(proxy, 407, response.reason, what, "wait")
                 return exchange, response
             except StaleConnection as exc:
                 conn.abort()
@@ -702,9 +733,11 @@ class AsyncClient:
                 raise
 
     async def _connection_for(
-        self, url: URL, ctx: FetchContext, fresh: bool
+        self, url: URL, ctx: FetchContext, fresh: bool, proxy: Proxy | None = None
     ) -> tuple[Connection, bool]:
-        key = url.origin
+        # Through a proxy, (origin, proxy): a tunnel is to one origin, opened
+        # with one proxy user's credentials.
+        key = url.origin if proxy is None else (*url.origin, proxy)
         pool = self._pool
         while True:
             if not fresh:
@@ -725,7 +758,7 @@ class AsyncClient:
             fresh = False
         pool.opening(key)
         try:
-            return await self._connector.connect(url, key, ctx), False
+            return await self._connector.connect(url, key, ctx, proxy), False
         except BaseException as exc:
             pool.open_failed(key)
             if not isinstance(exc, Exception):
@@ -742,6 +775,20 @@ class AsyncClient:
         (``verify=True``, no ``cert``) it is one context per process, shared by
         every such client: do not change it; pass ``verify=`` your own instead."""
         return self._connector.ssl_context()
+
+
+def _fixed(proxy: Proxy | None, url: URL) -> Proxy | None:
+    """``proxy=``: the same proxy for every hop."""
+    return proxy
+
+
+def _from_env(env: EnvProxies, mapping: HostnameMapping, url: URL) -> Proxy | None:
+    """The environment's proxy for ``url``; none for a name ``hostname_mapping``
+    maps: it says where to connect, which a proxy (resolving names itself)
+    would not honour."""
+    if mapping and mapping.apply(url.hostname, url.port) != (url.hostname, url.port):
+        return None
+    return env.proxy_for(url)
 
 
 __all__ = ["AsyncClient", "Limits"]

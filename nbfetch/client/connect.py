@@ -1,8 +1,9 @@
 """Opening a connection: resolving (``hostname_mapping``, a custom resolver),
-TCP to each address in turn, the TLS handshake, and the TLS context.
+TCP to each address in turn, through a proxy the TLS to an https:// proxy and
+the ``CONNECT`` tunnel, the TLS handshake, and the TLS context.
 
 One ``connect_timeout`` budget covers all of it, from ``resolve.start`` to
-``tls.done``, as curl's ``--connect-timeout``.
+``tls.done``, as curl's ``--connect-timeout`` (the tunnel included, as curl's).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..core.errors import ConnectError, TLSError
+from ..core.errors import ConnectError, ProxyError, TLSError
+from ..core.proxies import Proxy, Tunnel
 from ..core.urls import URL
 from ..drivers.base import Driver, IOTimeout
 from .context import FetchContext
@@ -57,13 +59,57 @@ class Connector:
         self._ssl_context: ssl.SSLContext | None = None
         self._ssl_building = None  # a driver Signal while a worker thread builds it
 
-    async def connect(self, url: URL, key: tuple, ctx: FetchContext) -> Connection:
-        """A new connection to ``url``'s origin (``key``), TLS included for https."""
-        rec, driver = ctx.recorder, self.driver
-        host, port = url.hostname, url.port
+    async def connect(
+        self, url: URL, key: tuple, ctx: FetchContext, proxy: Proxy | None = None
+    ) -> Connection:
+        """A new connection to ``url``'s origin (``key``), TLS included for https;
+        through ``proxy``: to the proxy, and for https through a tunnel."""
         # One connect_timeout from resolve.start to tls.done, as curl's
         # --connect-timeout: DNS, every address tried and the handshake share it.
         budget = ctx.deadline_in(ctx.connect_timeout)
+        if proxy is None:
+            conn = await self._open(url, key, ctx, budget)
+        else:
+            conn = await self._open_proxied(url, key, ctx, budget, proxy)
+        if url.scheme == "https":
+            await self._start_tls(conn, url, ctx, budget, tunneled=proxy is not None)
+        conn.pool = self.pool  # from now on its closing is counted by the pool
+        return conn
+
+    async def _open_proxied(
+        self, url: URL, key: tuple, ctx: FetchContext, budget: float | None, proxy: Proxy
+    ) -> Connection:
+        """A connection to ``proxy`` (TLS for an https:// one) and, for an https
+        target, the tunnel to ``url``'s origin."""
+        try:
+            conn = await self._open(proxy.url, key, ctx, budget, proxy)
+        except ConnectError as exc:
+            # Unreachable is a ProxyError; a TLSError (the proxy's own certificate) stays one.
+            raise (TLSError if isinstance(exc, TLSError) else ProxyError)(
+                f"proxy {proxy.display}: {exc.message}", phase=exc.phase, hint=exc.hint
+            ) from None
+        if url.scheme == "https":
+            if proxy.tls and not getattr(self.driver, "tls_in_tls", True):
+                conn.abort()
+                raise ProxyError(
+                    f"proxy {proxy.display} is https:// and the URL too: TLS inside TLS needs"
+                    " Python 3.11+ with asyncio (or the trio driver); use an http:// proxy URL",
+                    phase="tunnel",
+                )
+            await self._tunnel(conn, url, proxy, ctx, budget)
+        return conn
+
+    async def _open(
+        self,
+        url: URL,
+        key: tuple,
+        ctx: FetchContext,
+        budget: float | None,
+        proxy: Proxy | None = None,
+    ) -> Connection:
+        """TCP to ``url``'s host (TLS too when it is an https:// proxy)."""
+        rec, driver = ctx.recorder, self.driver
+        host, port = url.hostname, url.port
         if ip_family(host) is not None:
             addresses = [(ip_family(host), (host, port))]  # an IP literal: nothing to resolve
         else:
@@ -93,7 +139,10 @@ class Connector:
 
         errors = []
         for tried, (family, sockaddr) in enumerate(addresses):
-            rec.emit("connect.start", {"address": sockaddr[0], "port": sockaddr[1]})
+            start = {"address": sockaddr[0], "port": sockaddr[1]}
+            if proxy is not None:
+                start["proxy"] = proxy.display
+            rec.emit("connect.start", start)
             wait = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
             # Each address gets an equal share of what is left, so one that never
             # answers leaves time for the next (as curl splits its budget).
@@ -115,16 +164,58 @@ class Connector:
 
         conn = Connection(stream, key, self.max_header_bytes)
         rec.emit("connect.done", {"local": conn.local, "remote": conn.remote})
-        if url.scheme == "https":
-            await self._start_tls(conn, url, ctx, budget)
-        conn.pool = self.pool  # from now on its closing is counted by the pool
+        if proxy is not None and proxy.tls:
+            await self._start_tls(conn, url, ctx, budget, proxy)
         return conn
 
-    async def _start_tls(
-        self, conn: Connection, url: URL, ctx: FetchContext, budget: float | None
+    async def _tunnel(
+        self, conn: Connection, url: URL, proxy: Proxy, ctx: FetchContext, budget: float | None
     ) -> None:
+        """``CONNECT host:port`` (RFC 9110 section 9.3.6); after its 2xx the
+        connection carries the origin's bytes (TLS to the origin follows)."""
+        rec = ctx.recorder
+        tunnel = Tunnel(proxy, url.hostname, url.port)
+        rec.emit("tunnel.start", {"proxy": proxy.display, "target": tunnel.authority})
+        try:
+            conn.stream.write(tunnel.request_bytes())
+            answered = False
+            while not answered:
+                timeout = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+                answered = tunnel.receive(await conn.stream.receive(timeout))
+            tunnel.established()
+        except IOTimeout:
+            conn.abort()
+            raise ctx.timeout_error("tunnel") from None
+        except OSError as exc:
+            conn.abort()
+            raise ProxyError(
+                f"proxy {proxy.display}: connection broken during CONNECT: {exc}", phase="tunnel"
+            ) from None
+        except BaseException:
+            conn.abort()
+            raise
+        rec.emit(
+            "tunnel.done",
+            {"proxy": proxy.display, "status": tunnel.status, "reason": tunnel.reason},
+        )
+
+    async def _start_tls(
+        self,
+        conn: Connection,
+        url: URL,
+        ctx: FetchContext,
+        budget: float | None,
+        proxy: Proxy | None = None,
+        tunneled: bool = False,
+    ) -> None:
+        """TLS to ``url``'s host: the origin (``tunneled``: through a proxy's
+        CONNECT), or an https:// ``proxy`` (whose handshake is not the
+        origin's: ``conn.tls`` stays the origin's)."""
         server_hostname = None if ip_family(url.hostname) else url.hostname
-        ctx.recorder.emit("tls.start", {"server_hostname": server_hostname or url.hostname})
+        start = {"server_hostname": server_hostname or url.hostname}
+        if proxy is not None:
+            start["proxy"] = proxy.display
+        ctx.recorder.emit("tls.start", start)
         try:
             context = await self._ssl_context_off_loop(ctx, budget)
             info = await conn.stream.start_tls(
@@ -138,8 +229,11 @@ class Connector:
         except ssl_errors() as exc:
             conn.abort()
             left = ctx.step_timeout(ctx.connect_timeout, "connect_timeout", budget)
+            # Through a tunnel, conn.remote is the proxy: a direct probe of it
+            # would not reach the origin the handshake reached.
+            address = None if tunneled else conn.remote
             message = await explain_failure(
-                exc, url.hostname, self.trust, self.driver, conn.remote, server_hostname, left
+                exc, url.hostname, self.trust, self.driver, address, server_hostname, left
             )
             raise TLSError(message, phase="tls") from None
         except OSError as exc:
@@ -148,7 +242,8 @@ class Connector:
         except BaseException:  # cancelled while the context was built or in the handshake
             conn.abort()
             raise
-        conn.tls = info
+        if proxy is None:
+            conn.tls = info
         ctx.recorder.emit("tls.done", info)
 
     async def _ssl_context_off_loop(self, ctx: FetchContext, budget: float | None):

@@ -38,6 +38,7 @@ class FetchContext:
         "follow_redirects",
         "max_redirects",
         "cookies",
+        "proxies",
         "final",
         "slot_held",
         "failed",
@@ -53,6 +54,7 @@ class FetchContext:
         self.limits = limits
         self.deadline: float | None = None
         self.cookies: dict[str, str] = {}  # the fetch's own cookies=
+        self.proxies = None  # url -> Proxy | None (the client's choice, or this fetch's)
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False
         self.failed = False

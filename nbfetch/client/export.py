@@ -104,8 +104,13 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float, re
         except UnicodeDecodeError:
             content["text"] = base64.b64encode(body_bytes).decode("ascii")
             content["encoding"] = "base64"
-    # HAR's "connect" includes the TLS time, which is also given alone as "ssl".
-    connect = None if timing.connect is None else timing.connect + (timing.tls or 0)
+    # HAR's "connect" includes the TLS time, which is also given alone as "ssl",
+    # and a proxy's CONNECT tunnel (HAR has no field of its own for it).
+    connect = (
+        None
+        if timing.connect is None
+        else timing.connect + (timing.tunnel or 0) + (timing.tls or 0)
+    )
     timings = {
         "blocked": _ms(timing.queue),
         "dns": _ms(timing.dns),

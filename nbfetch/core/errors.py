@@ -25,6 +25,7 @@ __all__ = [
     "InvalidRequest",
     "ConnectError",
     "TLSError",
+    "ProxyError",
     "NetworkError",
     "FetchTimeout",
     "ProtocolError",
@@ -111,6 +112,17 @@ class TLSError(ConnectError):
     """The TLS handshake failed (certificate, hostname, protocol)."""
 
     default_phase = "tls"
+
+
+class ProxyError(ConnectError):
+    """The proxy failed us: it could not be reached, asked for credentials
+    (407), or refused the ``CONNECT`` tunnel. The message names the proxy
+    (never its password) and the status it answered; ``status`` is that
+    status (None when it answered none)."""
+
+    def __init__(self, message: str, *, status: int | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.status = status
 
 
 class NetworkError(FetchError):

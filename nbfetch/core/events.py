@@ -6,7 +6,8 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     queued, dequeued                      the max_clients queue (Tornado's self.queue)
     resolve.start, resolve.done           getaddrinfo off the loop, hostname_mapping
     connect.start, connect.done           the TCP connection
-    tls.start, tls.done                   the TLS handshake (https)
+    tunnel.start, tunnel.done             the CONNECT tunnel through a proxy (https targets)
+    tls.start, tls.done                   the TLS handshake (https; an https:// proxy's too)
     connection.reused                     a keep-alive connection from the pool
     request.headers_sent, request.body_sent
     request.body_progress                 bytes of a body sent in pieces so far, and its
@@ -41,7 +42,7 @@ from .headers import Headers
 from .redact import redact_url
 from .urls import URL
 
-PHASES = ("redirect", "queue", "dns", "connect", "tls", "send", "wait", "download")
+PHASES = ("redirect", "queue", "dns", "connect", "tunnel", "tls", "send", "wait", "download")
 
 #: The phase under way after each milestone: where the time goes when a fetch
 #: ends without its next milestone (an error, a cancellation) or is still running.
@@ -52,6 +53,8 @@ RUNNING_PHASE = {
     "resolve.done": "connect",
     "connect.start": "connect",
     "connect.done": "send",
+    "tunnel.start": "tunnel",
+    "tunnel.done": "tls",
     "tls.start": "tls",
     "tls.done": "send",
     "connection.reused": "send",
@@ -110,7 +113,8 @@ class Timing:
     """Phase durations in seconds (None where a phase did not happen).
 
     ``redirect`` (earlier hops: redirects, earlier attempts of a retried fetch
-    and the waits between them), ``queue``, ``dns``, ``connect``, ``tls``, ``send``,
+    and the waits between them), ``queue``, ``dns``, ``connect``, ``tunnel`` (the
+    CONNECT through a proxy), ``tls``, ``send``,
     ``wait`` (time to first byte of the response head), ``download`` and ``total``
     — like curl's ``-w`` variables and the browser's Resource Timing.
     """
@@ -138,6 +142,9 @@ class Timing:
             ("queue", "queued", "dequeued"),
             ("dns", None, "resolve.done"),
             ("connect", None, "connect.done"),
+            # Through a proxy: CONNECT (and an https:// proxy's own handshake,
+            # whose tls.done comes before tunnel.done) until the tunnel is open.
+            ("tunnel", None, "tunnel.done"),
             ("tls", None, "tls.done"),
         ):
             if end in marks and (begin is None or begin in marks):

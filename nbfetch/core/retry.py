@@ -165,6 +165,8 @@ class Retry:
             retried = exc.timeout == "connect_timeout"  # not the whole fetch's budget
         else:
             retried = isinstance(exc, ConnectError) and not isinstance(exc, TLSError)
+            # A proxy that answered with a refusal (407, a CONNECT denied) would again.
+            retried = retried and getattr(exc, "status", None) is None
         return self.backoff(retries_done + 1) if retried else None
 
     def __repr__(self) -> str:

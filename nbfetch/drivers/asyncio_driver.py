@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import sys
 import time
 
 from .base import IOTimeout, unique_addresses
@@ -358,6 +359,8 @@ class AsyncioDriver:
     """Runs on whatever asyncio loop is running (the kernel's, in a notebook)."""
 
     name = "asyncio"
+    # start_tls on a TLS transport (an https:// proxy's tunnel): 3.11+ (bpo-37179).
+    tls_in_tls = sys.version_info >= (3, 11)
 
     monotonic = staticmethod(time.monotonic)
 

@@ -75,6 +75,9 @@ class Signal(Protocol):
 
 class Driver(Protocol):
     name: str
+    #: Whether ``Stream.start_tls`` works on a stream that is already TLS (an
+    #: https:// proxy's tunnel to an https:// origin).
+    tls_in_tls: bool
 
     def monotonic(self) -> float: ...
 

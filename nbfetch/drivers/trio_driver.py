@@ -154,6 +154,7 @@ class _Signal:
 
 class TrioDriver:
     name = "trio"
+    tls_in_tls = True  # an SSLStream wraps any stream, an SSLStream too
 
     monotonic = staticmethod(time.monotonic)
 

@@ -32,6 +32,8 @@ MILESTONES = frozenset(
         "resolve.done",
         "connect.start",
         "connect.done",
+        "tunnel.start",
+        "tunnel.done",
         "tls.start",
         "tls.done",
         "connection.reused",

@@ -32,6 +32,7 @@ PHASE_COLOURS = {
     "queue": "#a0a0a0",
     "dns": "#2a9d8f",
     "connect": "#e9a03b",
+    "tunnel": "#c8553d",  # the CONNECT through a proxy
     "tls": "#9b5de5",
     "send": "#4d908e",
     "wait": "#43aa8b",

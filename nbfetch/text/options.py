@@ -93,6 +93,13 @@ def build_parser(prog: str, need_url: bool = True) -> _Parser:
     p.add_argument("--timing", action="store_true", help="show the timing waterfall")
     p.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--raw", action="store_true", help="do not decompress the body")
+    p.add_argument(
+        "-x",
+        "--proxy",
+        default=None,
+        metavar="URL",
+        help="the proxy: http://[user:password@]host:port (default: HTTP(S)_PROXY, NO_PROXY)",
+    )
     p.add_argument("-u", "--user", default=None, metavar="USER:PASSWORD", help="Basic auth")
     p.add_argument(
         "--show-secrets",
@@ -196,6 +203,8 @@ def parse_options(
             kwargs[name] = value
     if ns.raw:
         kwargs["decompress"] = False
+    if ns.proxy is not None:
+        kwargs["proxy"] = ns.proxy
     if ns.user is not None:
         user, _, password = ns.user.partition(":")
         kwargs["auth"] = (user, password)
