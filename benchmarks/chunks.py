@@ -100,35 +100,49 @@ def worker(client: str, base: str, streams: int) -> None:
 CLIENT_ROWS = ["aiohttp", "h11-raw", "asyncio-raw", "nbfetch", "nbfetch-unrecorded"]
 
 
-def run(rounds: int = 7, streams: int = 20, client_cpu: int | None = 0, server_cpu=1) -> dict:
-    pin = (os.cpu_count() or 1) >= 2 and client_cpu is not None
-    port_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"nbfetch-chunks-{os.getpid()}.port"
-    port_file.unlink(missing_ok=True)
-    server = subprocess.Popen(
-        [sys.executable, __file__, "serve", str(port_file), str(server_cpu if pin else "")]
-    )
-    try:
+class Server:
+    """The chunk server in its own process (on ``cpu``), stopped by its PID."""
+
+    def __init__(self, cpu: int | None = 1):
+        self.cpu = cpu if (os.cpu_count() or 1) >= 2 else None
+        self.port_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"nbfetch-chunks-{os.getpid()}"
+        self.proc: subprocess.Popen | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> Server:
+        self.port_file.unlink(missing_ok=True)
+        cpu = "" if self.cpu is None else str(self.cpu)
+        self.proc = subprocess.Popen([sys.executable, __file__, "serve", str(self.port_file), cpu])
         deadline = time.monotonic() + 10
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline or server.poll() is not None:
+        while not self.port_file.exists() or not self.port_file.read_text():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.__exit__()
                 raise RuntimeError("the chunk server did not start")
             time.sleep(0.05)
-        base = f"http://127.0.0.1:{port_file.read_text()}"
-        samples: dict[str, list[float]] = {c: [] for c in CLIENT_ROWS}
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        self.base_url = f"http://127.0.0.1:{self.port_file.read_text()}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.port_file.unlink(missing_ok=True)
+
+
+def run(rounds: int = 7, streams: int = 20, client_cpu: int = 0) -> dict:
+    pin = (os.cpu_count() or 1) >= 2
+    samples: dict[str, list[float]] = {c: [] for c in CLIENT_ROWS}
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    with Server() as server:
         for i in range(rounds):
             order = CLIENT_ROWS[i % len(CLIENT_ROWS) :] + CLIENT_ROWS[: i % len(CLIENT_ROWS)]
             for client in order:
-                cmd = [sys.executable, __file__, "worker", client, base, str(streams)]
+                cmd = [sys.executable, __file__, "worker", client, server.base_url, str(streams)]
                 if pin:
                     cmd = ["taskset", "-c", str(client_cpu), *cmd]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
                 samples[client].append(json.loads(out.stdout)["chunks_per_s"])
                 print(f"  round {i + 1} {client}: {samples[client][-1]:,.0f}", file=sys.stderr)
-    finally:
-        server.terminate()  # the process we started, by its PID
-        server.wait(10)
-        port_file.unlink(missing_ok=True)
     medians = {c: statistics.median(s) for c, s in samples.items()}
     spread = {c: (max(s) - min(s)) / medians[c] for c, s in samples.items()}
     ours = medians["nbfetch"]
