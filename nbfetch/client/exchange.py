@@ -34,6 +34,13 @@ YIELD_EVERY = 0.02
 #: reaches ``on_chunk`` / ``aiter_chunks()`` as several pieces.
 PIECE_BYTES = 1024 * 1024
 
+#: Small wire chunks h11 already holds are handed out together, up to this many
+#: bytes and events: a body of 100-byte chunks costs one piece (one decoding
+#: step, one ``response.data``) per 16 KiB rather than per chunk. Not when
+#: chunks are collected one by one (``aiter_chunks()``, ``on_chunk``).
+COALESCE_BYTES = 16 * 1024
+COALESCE_EVENTS = 256
+
 #: request.body_progress comes after at least this many more bytes are sent,
 #: and at least 1/PROGRESS_STEPS of a known total: at most about 256 events per
 #: upload (body events, capped in r.events like response.data), yet every
@@ -97,6 +104,7 @@ class Exchange:
         "_piece_wire_end",
         "_wire_seen",
         "_early",
+        "_held",
         "_chunk_index",
         "_last_chunk_time",
         "_yield_at",
@@ -133,6 +141,7 @@ class Exchange:
         self._yield_at = ctx.driver.monotonic() + YIELD_EVERY
         self._last_chunk_time = 0.0
         self._early = None  # a final response that came before the body was sent
+        self._held = None  # an event (or error) that came after a coalesced piece
         self._done = False
         self._released = False
         self._got_bytes = False
@@ -453,10 +462,18 @@ class Exchange:
                 piece = self._more_decoded()
             else:
                 while True:
-                    event = proto.next_event()
+                    if self._held is not None:
+                        event, self._held = self._held, None
+                        if isinstance(event, BaseException):
+                            raise event
+                    else:
+                        event = proto.next_event()
                     kind = type(event)
                     if kind is Data:
-                        piece = self._on_data(event)
+                        if proto.chunked and not self.want_chunks:
+                            piece = self._on_chunked_data(event)
+                        else:
+                            piece = self._on_data(event)
                         break
                     if kind is EndOfMessage:
                         piece = self._on_end(event)
@@ -504,6 +521,42 @@ class Exchange:
             self._piece_wire_end = True
         if self.want_chunks:
             self._collect(raw, data)
+        self.ctx.recorder.emit(
+            "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
+        )
+        return Piece(raw, data)
+
+    def _on_chunked_data(self, event) -> Piece:
+        """``event`` and the small chunks after it that h11 already holds, as one
+        piece (see COALESCE_BYTES). What ends the run (the body's end, an error
+        in a later chunk) is held for the next call: the bytes before it are
+        handed out first, as they would have been one chunk at a time."""
+        proto = self.conn.proto
+        raw = event.data
+        self._follow_wire_chunk(event, len(raw))
+        size = len(raw)
+        parts = None
+        while size < COALESCE_BYTES and (parts is None or len(parts) < COALESCE_EVENTS):
+            try:
+                more = proto.next_event()
+                if type(more) is not Data:
+                    if more is not NEED_DATA:
+                        self._held = more
+                    break
+                self._follow_wire_chunk(more, len(more.data))
+            except FetchError as exc:
+                self._held = exc
+                break
+            if parts is None:
+                parts = [raw]
+            parts.append(more.data)
+            size += len(more.data)
+        if parts is not None:
+            raw = b"".join(parts)
+        response = self.response
+        response.wire_bytes += size
+        data = raw if self.decoder is None else self.decoder.decode(raw)
+        response.decoded_bytes += len(data)
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )

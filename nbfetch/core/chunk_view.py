@@ -136,18 +136,35 @@ class ChunkTap:
                 stop = end if nl == -1 else nl
                 if len(self._line) + (stop - pos) > MAX_SIZE_LINE:
                     raise ProtocolError(f"chunk-size line longer than {MAX_SIZE_LINE} bytes")
-                self._line += buf[pos:stop]
                 if nl == -1:
+                    self._line += buf[pos:stop]
                     self._pos = end
                     continue
+                if self._line:  # the line began in an earlier read
+                    self._line += buf[pos:nl]
+                    line = bytes(self._line)
+                    self._line.clear()
+                else:
+                    line = buf[pos:nl]
                 self._pos = nl + 1
-                line = bytes(self._line)
-                self._line.clear()
                 # h11 ends a size line at CRLF only (a bare LF is not a line end).
                 if line[-1:] != b"\r":
                     raise ProtocolError("malformed chunk-size line: bare LF (RFC 9112 7.1)")
                 self._size_line(line[:-1])
                 lines -= 1
+                if self._state == self._DATA:
+                    # The common case, the chunk's data and its CRLF in this
+                    # read too: passed over in one step.
+                    after = nl + 1 + self._skip
+                    if after + 2 <= end:
+                        if buf[after : after + 2] != b"\r\n":
+                            raise ProtocolError(
+                                "malformed chunked body: chunk data not followed by CRLF"
+                            )
+                        self._pos = after + 2
+                        self._state, self._skip = self._SIZE, 0
+                        if lines <= 0:
+                            return
             else:
                 # The trailer section: h11 parses it (RFC 9112 7.1.2).
                 self._buf, self._pos = b"", 0
