@@ -129,17 +129,20 @@ async def test_events_frame(demo, pandas):
 
 
 async def test_recorded_events_are_capped_but_subscribers_see_all(demo):
-    seen = 0
+    seen = {"response.chunk": 0, "response.data": 0}
 
     def count(event):
-        nonlocal seen
-        seen += event.name == "response.chunk"
+        if event.name in seen:
+            seen[event.name] += 1
 
     async with nbfetch.AsyncClient(limits=nbfetch.Limits(max_recorded_events=100)) as c:
         r = await c.fetch(demo.url + "/chunked?count=500&size=4", trace=count)
-    assert seen == 500
+    assert seen["response.chunk"] == 500
+    # Small chunks that arrive together are decoded (response.data) together.
+    assert 1 <= seen["response.data"] <= 500
     body_events = [e for e in r.events if e.name in ("response.chunk", "response.data")]
     assert len(body_events) == 100
     done = r.events[-1]
-    assert done.name == "response.done" and done["events_dropped"] == 900
+    assert done.name == "response.done"
+    assert done["events_dropped"] == sum(seen.values()) - 100
     assert len(r.body) == 2000
