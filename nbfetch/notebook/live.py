@@ -32,12 +32,20 @@ TABS = ("Timing", "Headers", "Chunks", "Events", "Body")
 
 
 class _Pane:
-    """One tab's rendered HTML, kept so the tab bar switches without re-rendering."""
+    """One pane's HTML, rendered when it is looked at (the tab shown, the status
+    line), not at every update: a live view redraws only what can be seen."""
 
-    __slots__ = ("value",)
+    __slots__ = ("_html", "_render", "_state", "dirty")
 
-    def __init__(self) -> None:
-        self.value = ""
+    def __init__(self, render, state: FetchState) -> None:
+        self._render, self._state = render, state
+        self._html, self.dirty = "", True
+
+    @property
+    def value(self) -> str:
+        if self.dirty:
+            self._html, self.dirty = self._render(self._state), False
+        return self._html
 
 
 class ResponseView(widgets.VBox):
@@ -74,9 +82,16 @@ class ResponseView(widgets.VBox):
         self._display_id: str | None = None
         self._closed = False
         self._finalised = False
-        self.waterfall_html, self.headers_html = _Pane(), _Pane()
-        self.chunks_html, self.events_html, self.body_html = _Pane(), _Pane(), _Pane()
-        self.error_html, self.progress_html = _Pane(), _Pane()
+        state = self.state
+        self.waterfall_html = _Pane(snapshot.waterfall_html, state)
+        self.headers_html = _Pane(snapshot.headers_html, state)
+        self.chunks_html = _Pane(snapshot.chunks_html, state)
+        self.events_html = _Pane(snapshot.events_html, state)
+        self.body_html = _Pane(snapshot.body_html, state)
+        self.error_html = _Pane(snapshot.error_html, state)
+        self.progress_html = _Pane(
+            lambda s: snapshot.upload_html(s) + snapshot.progress_html(s, live=True), state
+        )
         self._panes = dict(
             zip(
                 TABS,
@@ -278,18 +293,14 @@ class ResponseView(widgets.VBox):
 
     # -- rendering ---------------------------------------------------------------------
     def _render_all(self) -> None:
-        s = self.state  # each renderer scrubs text before it escapes it
-        self.error_html.value = snapshot.error_html(s)
-        self.progress_html.value = snapshot.upload_html(s) + snapshot.progress_html(s, live=True)
-        self.waterfall_html.value = snapshot.waterfall_html(s)
-        self.headers_html.value = snapshot.headers_html(s)
-        self.chunks_html.value = snapshot.chunks_html(s)
-        self.events_html.value = snapshot.events_html(s)
-        self.body_html.value = snapshot.body_html(s)
+        # Each renderer scrubs text before it escapes it. The panes of hidden
+        # tabs are only marked: they render when their tab is opened.
+        for pane in (self.error_html, self.progress_html, *self._panes.values()):
+            pane.dirty = True
         if self._closed:
             return
         self.status_html.value = (
-            snapshot.status_html(s) + self.progress_html.value + self.error_html.value
+            snapshot.status_html(self.state) + self.progress_html.value + self.error_html.value
         )
         self._show_content()
 
