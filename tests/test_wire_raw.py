@@ -401,3 +401,28 @@ async def test_a_128_mib_upload_does_not_block_the_loop(raw_server, body_128_mib
     async with AsyncClient() as c:
         r = await c.fetch(srv.url, "PUT", body=body_128_mib)
     assert r.status_code == 204 and received == [len(body_128_mib)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "partial"),
+    [(b"zz\r\n", b""), (b"5\r\nabcdeXX", b""), (b"3\r\nab", b"ab")],
+)
+async def test_small_chunks_read_together_keep_their_bytes_before_an_error(
+    raw_server, bad, partial
+):
+    # 50 good chunks of 10 bytes and then a malformed one, in one write: h11
+    # holds them all, and they go out as one piece. The error in the last one
+    # comes after the good bytes, as it did when each chunk was its own piece.
+    good = b"".join(b"a\r\n%s\r\n" % (b"%010d" % i) for i in range(50))
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    srv = raw_server(serve_once(head + good + bad))
+    events, got = [], []
+    async with AsyncClient() as c, c.stream("GET", srv.url + "/", trace=events.append) as r:
+        with pytest.raises((nbfetch.ProtocolError, nbfetch.NetworkError)):
+            async for data in r.aiter_bytes():
+                got.append(bytes(data))
+    # (h11 hands out a chunk's data as it arrives: a cut chunk's first bytes too)
+    assert b"".join(got) == b"".join(b"%010d" % i for i in range(50)) + partial
+    sizes = [e["size"] for e in events if e.name == "response.chunk"]
+    assert sizes == [10] * 50
+    assert len([e for e in events if e.name == "response.data"]) < 50  # read together
