@@ -56,7 +56,7 @@ from nbfetch.core.events import Event
 if sys.argv[2] == "off":
     # The "records nothing" build: emit does no work at all.
     _dummy = Event("", 0.0, 0.0, None)
-    Recorder.emit = lambda self, name, details=None: _dummy
+    Recorder.emit = lambda self, name, details=None, body=False: _dummy
 
 async def main(url, n):
     async with nbfetch.AsyncClient() as c:

@@ -28,7 +28,7 @@ HIGH_WATER = 4 * 1024 * 1024
 #: The read buffer starts small (most responses are small) and doubles, up to
 #: READ_MAX, each time a read fills it: a bulk body is then read in large
 #: pieces, so each byte costs fewer passes through the loop and the parser.
-READ_MIN = 64 * 1024
+READ_MIN = 16 * 1024
 READ_MAX = 512 * 1024
 
 
@@ -137,6 +137,9 @@ class _Protocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc):
         self.eof = True
         self.exc = exc
+        # The buffers go with the connection, not with this object (which a
+        # reference cycle may keep until the garbage collector runs).
+        self.read_view = self.spare = None
         self._wake()
         waiter, self.drain_waiter = self.drain_waiter, None
         if waiter is not None and not waiter.done():
