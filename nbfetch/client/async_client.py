@@ -91,6 +91,9 @@ FETCH_OPTIONS = frozenset(
 )
 
 
+TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "request_timeout", "queue_timeout")
+
+
 def _headers_key(headers) -> tuple:
     if isinstance(headers, Headers):
         return tuple(headers._items)
@@ -198,6 +201,7 @@ class AsyncClient:
             max_header_bytes=self.limits.max_header_bytes,
         )
         self._prepared: dict[tuple, Request] = {}
+        self._valid_timeouts: tuple | None = None  # the last timeouts found valid
         self._closed = False
         self.proxy = as_proxy(proxy)
         # Read once, as httpx does: a fetch never re-reads the environment.
@@ -393,16 +397,14 @@ class AsyncClient:
         read_timeout = get("read_timeout", self.read_timeout)
         request_timeout = get("request_timeout", self.request_timeout)
         queue_timeout = get("queue_timeout", self.queue_timeout)
-        for name, value in (
-            ("connect_timeout", connect_timeout),
-            ("read_timeout", read_timeout),
-            ("request_timeout", request_timeout),
-            ("queue_timeout", queue_timeout),
-        ):
-            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-                raise InvalidRequest(
-                    f"{name} must be a positive number of seconds or None", url=url
-                )
+        timeouts = (connect_timeout, read_timeout, request_timeout, queue_timeout)
+        if timeouts != self._valid_timeouts:  # checked when they change, not at every fetch
+            for name, value in zip(TIMEOUT_NAMES, timeouts, strict=True):
+                if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+                    raise InvalidRequest(
+                        f"{name} must be a positive number of seconds or None", url=url
+                    )
+            self._valid_timeouts = timeouts
         request = self._request_for(url, method, options, decompress)
         trace = get("trace")
         subscribers = (self.trace, trace) if self.trace and trace else (self.trace or trace,)

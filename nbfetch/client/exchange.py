@@ -364,7 +364,7 @@ class Exchange:
                 continue
             raise ProtocolError(f"server closed the connection before the response ({event!r})")
 
-        headers = head_headers(event)
+        headers = proto.head  # this event's, built once by the protocol
         limits = ctx.limits
         # h11 bounds only an *incomplete* head; a complete one that arrived in
         # one large read is measured here (name + value + ": " + CRLF per field).

@@ -57,12 +57,14 @@ def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
 class ClientProtocol:
     """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
 
-    __slots__ = ("_chunked", "_conflict", "_final_head", "_head_request", "h11", "tap")
+    __slots__ = ("_chunked", "_conflict", "_final_head", "_head_request", "h11", "head", "tap")
 
     def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
         # h11 bounds the incomplete header block by max_incomplete_event_size.
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_bytes)
         self.tap: ChunkTap | None = None
+        #: The fields of the last final response head, as ``Headers`` (built once).
+        self.head: Headers | None = None
         self._chunked = False
         self._conflict = False
         self._head_request = False
@@ -118,13 +120,14 @@ class ClientProtocol:
                     f"unsupported HTTP version {event.http_version.decode('ascii')} in the response"
                 )
             if kind is h11.Response:
+                self.head = head_headers(event)
                 self._start_body(event)
         return event
 
     def _start_body(self, head: h11.Response) -> None:
         self._final_head = True
         # h11 already rejected any Transfer-Encoding other than "chunked" (RFC 9112 6.1)
-        names = [name for _, name, _ in head_headers(head)._items]
+        names = [name for _, name, _ in self.head._items]
         # RFC 9112 6.3: a response to HEAD, and a 204 or 304, has no body
         # whatever its Transfer-Encoding says (h11 frames it so too).
         chunked = (
@@ -167,5 +170,5 @@ class ClientProtocol:
 
     def start_next_cycle(self) -> None:
         self.h11.start_next_cycle()
-        self.tap = None
+        self.tap = self.head = None
         self._chunked = self._conflict = self._final_head = False
