@@ -1,7 +1,7 @@
-"""nbfetch's benchmarks: one command for the peer comparison and the checks of
-issue 7 (event overhead, memory, import time, a live view's cost).
+"""nbfetch's benchmarks: one command each for the peer comparison and the checks
+(event overhead, memory, import time, the wire-chunk path, a live view's cost).
 
-    python benchmarks/run.py peers [--quick]   # ../shared/bench/peers.py: nbfetch vs httpx, aiohttp, tornado
+    python benchmarks/run.py peers [--quick] [--rounds 7]  # ../shared/bench/peers.py, then nbfetch / aiohttp, h11, raw
     python benchmarks/run.py overhead          # events recorded vs a build that records nothing
     python benchmarks/run.py memory            # 1 GiB streamed; 10,000 fetches queued
     python benchmarks/run.py imports           # python -c "import nbfetch" vs "import httpx"
@@ -40,10 +40,42 @@ def nginx():
 
 
 # -- peers ---------------------------------------------------------------------------------
-def peers(quick: bool) -> None:
+#: The goals of the performance issue: (workload, peer, at least this ratio).
+PEER_GOALS = [
+    ("seq_small", "h11-raw", 0.9),
+    ("conc_small", "h11-raw", 0.9),
+    ("seq_1m", "aiohttp", 1.0),
+    ("stream_100m", "aiohttp", 1.0),
+    ("gzip_stream", "asyncio-raw", 0.95),
+]
+
+
+def peers(quick: bool, rounds: int | None = None) -> dict:
+    """The shared harness (every client, every workload, one run), then
+    nbfetch's ratios to aiohttp, the bare h11 client and the raw asyncio
+    client, all from that same run."""
+    out = ROOT / "benchmarks" / f"peers-{'quick' if quick else 'full'}.json"
     cmd = [sys.executable, str(SHARED_BENCH / "peers.py")] + (["--quick"] if quick else [])
-    cmd += ["--json", str(ROOT / "benchmarks" / f"peers-{'quick' if quick else 'full'}.json")]
-    subprocess.run(cmd, check=True)
+    if rounds:
+        cmd += ["--rounds", str(rounds)]
+    subprocess.run([*cmd, "--json", str(out)], check=True)
+    import json
+
+    results = json.loads(out.read_text())["results"]
+    ours = results["nbfetch"]
+    peers_ = ("aiohttp", "h11-raw", "asyncio-raw")
+    print("\nnbfetch / peer, medians of the same run:\n")
+    print("| workload | " + " | ".join(peers_) + " |")
+    print("|---|" + "---|" * len(peers_))
+    for workload, cell in ours.items():
+        ratios = [cell["median"] / results[p][workload]["median"] for p in peers_]
+        print(f"| {workload} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+    print("\nGoals:")
+    for workload, peer, goal in PEER_GOALS:
+        ratio = ours[workload]["median"] / results[peer][workload]["median"]
+        verdict = "met" if ratio >= goal else "missed"
+        print(f"  {workload}: {ratio:.2f}x {peer} (goal >= {goal}x): {verdict}")
+    return results
 
 
 # -- event overhead ----------------------------------------------------------------------
@@ -298,11 +330,12 @@ def main() -> None:
         choices=["peers", "overhead", "memory", "imports", "chunks", "widget", "dask", "all"],
     )
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, help="rounds for peers (the harness: 5 full, 3 quick)")
     a = ap.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
     os.environ.pop("http_proxy", None)
     if a.what in ("peers", "all"):
-        peers(a.quick)
+        peers(a.quick, a.rounds)
     if a.what in ("overhead", "all"):
         overhead(rounds=5 if a.quick else 9)
     if a.what in ("memory", "all"):
