@@ -426,3 +426,35 @@ async def test_small_chunks_read_together_keep_their_bytes_before_an_error(
     sizes = [e["size"] for e in events if e.name == "response.chunk"]
     assert sizes == [10] * 50
     assert len([e for e in events if e.name == "response.data"]) < 50  # read together
+
+
+async def test_small_gzip_chunks_read_together_keep_their_decoded_bytes_before_an_error(
+    raw_server,
+):
+    # A gzip body in 100-byte wire chunks whose CRC is wrong, all in one write:
+    # what the good chunks decode to is handed out before the DecodeError, and
+    # the failing chunk has no response.chunk event (as chunk by chunk).
+    import gzip
+    import zlib
+
+    payload = bytes(range(256)) * 52
+    gz = bytearray(gzip.compress(payload))
+    gz[-5] ^= 0xFF
+    parts = [bytes(gz[i : i + 100]) for i in range(0, len(gz), 100)]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+    expected, d = b"", zlib.decompressobj(wbits=31)
+    for part in parts:  # what decoding one chunk at a time gives before the error
+        try:
+            expected += d.decompress(part)
+        except zlib.error:
+            break
+    srv = raw_server(serve_once(head + body))
+    events, got = [], []
+    async with AsyncClient() as c, c.stream("GET", srv.url + "/", trace=events.append) as r:
+        with pytest.raises(nbfetch.DecodeError):
+            async for data in r.aiter_bytes():
+                got.append(bytes(data))
+    assert b"".join(got) == expected and expected
+    chunk_events = [e for e in events if e.name == "response.chunk"]
+    assert len(chunk_events) == len(parts) - 1

@@ -528,34 +528,40 @@ class Exchange:
 
     def _on_chunked_data(self, event) -> Piece:
         """``event`` and the small chunks after it that h11 already holds, as one
-        piece (see COALESCE_BYTES). What ends the run (the body's end, an error
-        in a later chunk) is held for the next call: the bytes before it are
-        handed out first, as they would have been one chunk at a time."""
-        proto = self.conn.proto
+        piece (see COALESCE_BYTES). Each chunk is decoded and checked as it is
+        taken, as one piece per chunk would be; what ends the run (the body's
+        end, an error in a later chunk, its framing or its decoding) is held for
+        the next call: the bytes before it are handed out first."""
+        proto, decoder = self.conn.proto, self.decoder
         raw = event.data
+        data = raw if decoder is None else decoder.decode(raw)
         self._follow_wire_chunk(event, len(raw))
         size = len(raw)
-        parts = None
-        while size < COALESCE_BYTES and (parts is None or len(parts) < COALESCE_EVENTS):
+        raws = datas = None
+        while size < COALESCE_BYTES and (raws is None or len(raws) < COALESCE_EVENTS):
+            if decoder is not None and decoder.more:
+                break  # output pending: handed out step by step by next_piece()
             try:
                 more = proto.next_event()
                 if type(more) is not Data:
                     if more is not NEED_DATA:
                         self._held = more
                     break
+                more_data = more.data if decoder is None else decoder.decode(more.data)
                 self._follow_wire_chunk(more, len(more.data))
             except FetchError as exc:
                 self._held = exc
                 break
-            if parts is None:
-                parts = [raw]
-            parts.append(more.data)
+            if raws is None:
+                raws, datas = [raw], [data]
+            raws.append(more.data)
+            datas.append(more_data)
             size += len(more.data)
-        if parts is not None:
-            raw = b"".join(parts)
+        if raws is not None:
+            raw = b"".join(raws)
+            data = raw if decoder is None else b"".join(datas)
         response = self.response
         response.wire_bytes += size
-        data = raw if self.decoder is None else self.decoder.decode(raw)
         response.decoded_bytes += len(data)
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
