@@ -75,3 +75,27 @@ async def test_a_bulk_body_arrives_intact(raw_server, payload, ca, tmp_path, sch
                 await asyncio.sleep(0.005)
     assert got == SIZE
     assert digest.hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+async def test_idle_connections_keep_no_read_buffers(raw_server, payload):
+    # After bulk reads on 20 connections, the 20 wait in the pool holding no
+    # read buffer; what they read into is kept, bounded, for the next bulk read.
+    from nbfetch.drivers import asyncio_driver
+
+    server = raw_server(_serve(payload[: 4 << 20], None))
+    names = {f"h{i}.test": "127.0.0.1" for i in range(20)}
+    async with AsyncClient(hostname_mapping=names, max_clients=20) as c:
+        responses = await asyncio.gather(
+            *(c.fetch(f"http://{name}:{server.port}/") for name in names)
+        )
+        assert all(len(r.body) == 4 << 20 for r in responses)
+        idle = [conn for conns in c._pool.idle.values() for conn in conns]
+        assert len(idle) == 20
+        held = [
+            v
+            for conn in idle
+            for v in (conn.stream.proto.read_view, conn.stream.proto.spare, conn.stream.proto.lent)
+            if v is not None
+        ]
+        assert held == []
+        assert asyncio_driver._FREE.size <= asyncio_driver.FREE_BYTES

@@ -128,6 +128,7 @@ class Pool:
         if len(conns) >= self.max_idle_per_host:
             conns.pop(0).close()
         conn.idle_since = self.driver.monotonic()
+        conn.stream.idle()
         conns.append(conn)
         self._wake(conn.key)
 

@@ -18,6 +18,7 @@ import asyncio
 import socket
 import ssl
 import sys
+import threading
 import time
 
 from .base import IOTimeout, unique_addresses
@@ -30,6 +31,44 @@ HIGH_WATER = 4 * 1024 * 1024
 #: pieces, so each byte costs fewer passes through the loop and the parser.
 READ_MIN = 16 * 1024
 READ_MAX = 512 * 1024
+
+#: The larger read buffers of connections now idle or closed, for the next bulk
+#: read of any connection (which then grows to one at once): at most this many
+#: bytes in all, per process. An idle connection keeps no buffer of its own.
+FREE_BYTES = 4 * 1024 * 1024
+
+
+class _FreeBuffers:
+    __slots__ = ("lock", "size", "views")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # loops in several threads share it
+        self.views: list[memoryview] = []
+        self.size = 0
+
+    def give(self, view: memoryview | None) -> None:
+        if view is None or len(view) <= READ_MIN:
+            return
+        with self.lock:
+            if self.size + len(view) <= FREE_BYTES:
+                self.views.append(view)
+                self.size += len(view)
+
+    def take(self, at_least: int) -> memoryview | None:
+        """The largest free buffer of at least ``at_least`` bytes, or None."""
+        with self.lock:
+            best = -1
+            for i, view in enumerate(self.views):
+                if len(view) >= at_least and (best < 0 or len(view) > len(self.views[best])):
+                    best = i
+            if best < 0:
+                return None
+            view = self.views.pop(best)
+            self.size -= len(view)
+            return view
+
+
+_FREE = _FreeBuffers()
 
 
 def _fail_with_timeout(fut: asyncio.Future) -> None:
@@ -92,13 +131,16 @@ class _Protocol(asyncio.BufferedProtocol):
             waiter.set_result(view[:nbytes])
             return
         if nbytes == len(view) and len(view) < READ_MAX:
-            self.read_view = memoryview(bytearray(2 * len(view)))
+            grown = _FREE.take(2 * len(view)) or memoryview(bytearray(2 * len(view)))
+            self.read_view = grown
         self._queue(bytes(view[:nbytes]))
+        _FREE.give(view if self.read_view is not view else None)
 
     def _next_buffer(self, size: int, filled: bool) -> memoryview:
         if filled and size < READ_MAX:
+            _FREE.give(self.spare)
             self.spare = None
-            return memoryview(bytearray(2 * size))
+            return _FREE.take(2 * size) or memoryview(bytearray(2 * size))
         spare, self.spare = self.spare, None
         if spare is not None and len(spare) == size:
             return spare
@@ -138,7 +180,10 @@ class _Protocol(asyncio.BufferedProtocol):
         self.eof = True
         self.exc = exc
         # The buffers go with the connection, not with this object (which a
-        # reference cycle may keep until the garbage collector runs).
+        # reference cycle may keep until the garbage collector runs); the one
+        # lent to the reader stays its own until its next receive().
+        _FREE.give(self.read_view)
+        _FREE.give(self.spare)
         self.read_view = self.spare = None
         self._wake()
         waiter, self.drain_waiter = self.drain_waiter, None
@@ -292,6 +337,14 @@ class AsyncioStream:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def idle(self) -> None:
+        """In the pool, waiting: the read buffers go to the free list (a bulk
+        read left two of up to 512 KiB), none is kept."""
+        p = self.proto
+        for view in (p.read_view, p.spare, p.lent):
+            _FREE.give(view)
+        p.read_view = p.spare = p.lent = None
 
     def is_stale(self) -> bool:
         p = self.proto

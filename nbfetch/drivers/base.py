@@ -54,6 +54,10 @@ class Stream(Protocol):
     def close(self) -> None:
         """Close at once (idempotent); never waits."""
 
+    def idle(self) -> None:
+        """The connection now waits in the pool: let go of what reading needed
+        (buffers), so an idle connection costs little memory."""
+
     def is_stale(self) -> bool:
         """True when an idle connection can no longer be used: closed by the peer,
         or bytes arrived that nobody asked for."""

@@ -112,6 +112,9 @@ class TrioStream:
 
     abort = close
 
+    def idle(self) -> None:
+        pass  # each receive() returns bytes of its own: no buffer is kept
+
     def is_stale(self) -> bool:
         if self.closed:
             return True
