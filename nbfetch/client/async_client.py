@@ -587,11 +587,6 @@ class AsyncClient:
                 # ``request`` stays without the jar's cookies: each hop gets those of its URL.
                 sent = self._with_cookies(request, ctx, origin)
                 exchange, response = await self._send_hop(sent, ctx, history)
-                try:
-                    await self._store_cookies(response, ctx)
-                except BaseException as exc:
-                    exchange.fail(exc, "wait")
-                    raise
             except FetchError as exc:
                 delay = policy and policy.error_delay(exc, retries_done=retried)
                 if delay is None or not self._fits(ctx, delay):
@@ -607,30 +602,37 @@ class AsyncClient:
                 retried += 1
                 reason = f"{type(exc).__name__}: {exc.message}"
             else:
-                status = response.status_code
-                delay = None
-                if digest is not None and status == 401 and request.replayable:
-                    answer = self._digest_answer(request, response, ctx)
-                    if answer is not None:
-                        request, digest, delay = answer, None, 0.0
-                        reason = "401: answering the Digest challenge"
-                if delay is None and policy is not None:
-                    delay = policy.status_delay(
-                        request.method,
-                        status,
-                        response.headers.get("retry-after"),
-                        now=time.time(),
-                        retries_done=retried,
-                        replayable=request.replayable,
-                    )
-                    retried += delay is not None
-                    reason = f"status {status}"
-                if delay is None or not self._fits(ctx, delay):
-                    return exchange, response
-                # Not the fetch's last hop; its connection goes back to the pool
-                # (or is closed) before the wait, not held through it.
-                exchange.redirected = True
-                await response.read_redirect_body(self.limits.max_redirect_body)
+                # Until the response is handed on, this exchange holds a pooled
+                # connection: whatever goes wrong (a bug included) must close it.
+                try:
+                    await self._store_cookies(response, ctx)
+                    status = response.status_code
+                    delay = None
+                    if digest is not None and status == 401 and request.replayable:
+                        answer = self._digest_answer(request, response, ctx)
+                        if answer is not None:
+                            request, digest, delay = answer, None, 0.0
+                            reason = "401: answering the Digest challenge"
+                    if delay is None and policy is not None:
+                        delay = policy.status_delay(
+                            request.method,
+                            status,
+                            response.headers.get("retry-after"),
+                            now=time.time(),
+                            retries_done=retried,
+                            replayable=request.replayable,
+                        )
+                        retried += delay is not None
+                        reason = f"status {status}"
+                    if delay is None or not self._fits(ctx, delay):
+                        return exchange, response
+                    # Not the fetch's last hop; its connection goes back to the pool
+                    # (or is closed) before the wait, not held through it.
+                    exchange.redirected = True
+                    await response.read_redirect_body(self.limits.max_redirect_body)
+                except BaseException as exc:
+                    exchange.fail(exc, "wait")  # a no-op once released
+                    raise
             reasons.append(reason)
             ctx.recorder.new_hop()
             ctx.recorder.emit(

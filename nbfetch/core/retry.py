@@ -42,11 +42,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # asctime-date has no zone: HTTP-dates are GMT (5.6.7)
-        when = when.replace(tzinfo=timezone.utc)
-    return max(when.timestamp() - now, 0.0)
+        if when.tzinfo is None:  # asctime-date has no zone: HTTP-dates are GMT (5.6.7)
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # a year 99999999999 is no date: unparseable, as the RFC says to treat it
+    return max(seconds - now, 0.0)
 
 
 class Retry:
@@ -128,7 +129,9 @@ class Retry:
 
     def backoff(self, retry: int) -> float:
         """The wait before retry number ``retry`` (1 for the first)."""
-        base = min(self.backoff_factor * 2 ** (retry - 1), self.backoff_max)
+        # The exponent is capped: 2.0 ** 1024 overflows a float (Retry(total=1100)),
+        # and 2 ** 62 times any factor is already past every backoff_max.
+        base = min(self.backoff_factor * 2.0 ** min(retry - 1, 62), self.backoff_max)
         return base * (1 - self.jitter * self.random())
 
     def status_delay(
