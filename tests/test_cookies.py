@@ -521,3 +521,43 @@ async def test_cookies_txt_is_curls_format_both_ways(demo, tmp_path):
         capture_output=True,
     ).stdout
     assert json.loads(out)["user"] == "ada"
+
+
+# -- hostile values never fail a fetch ---------------------------------------------------------
+def test_max_age_is_clamped_both_ways():
+    clock = Clock()
+    jar = jar_at(clock)
+    jar.store("http://h.test/", ["keep=1", "long=1; Max-Age=" + "9" * 400])
+    assert [c.expires for c in jar.cookies() if c.name == "long"] == [T0 + 400 * 24 * 3600]
+    jar.store("http://h.test/", ["keep=1; Max-Age=-" + "9" * 400])  # a float would overflow
+    assert [c.name for c in jar.cookies()] == ["long"]  # "keep" deleted: expired
+
+
+@pytest.mark.anyio
+async def test_a_hostile_set_cookie_is_ignored_never_fails_the_fetch(raw_server, monkeypatch):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Max-Age=-" + b"9" * 400 + b"\r\n")
+            reply(conn, b"Set-Cookie: b=2; Expires=boom\r\nSet-Cookie: c=3\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as client:
+        r = await client.fetch(srv.url + "/")
+        assert r.status_code == 200 and dict(client.cookies) == {"b": "2", "c": "3"}
+
+        # A bug in parsing one cookie (any exception) ignores that cookie only.
+        real = nbfetch.core.cookies.parse_cookie_date
+
+        def broken(text):
+            if text == "boom":
+                raise RuntimeError("a bug in the date parser")
+            return real(text)
+
+        monkeypatch.setattr(nbfetch.core.cookies, "parse_cookie_date", broken)
+        client.cookies.clear()
+        events = []
+        r = await client.fetch(srv.url + "/", trace=events.append)
+        assert r.status_code == 200 and dict(client.cookies) == {"c": "3"}
+        stored = next(e.details for e in events if e.name == "cookies.stored")
+        assert (stored["stored"], stored["ignored"]) == (1, 2)

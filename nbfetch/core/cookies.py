@@ -258,7 +258,9 @@ def parse_set_cookie(
     host = url.hostname.lower()
     expires = None
     if "max-age" in attrs and re.fullmatch(r"-?\d+", attrs["max-age"]):
-        expires = now + min(int(attrs["max-age"]), MAX_AGE_CAP)
+        # Clamped both ways: -<400 digits> is no float; <= 0 means "expired now"
+        # (rfc6265bis 5.6.2), and past the cap is the cap (5.5).
+        expires = now + max(0, min(int(attrs["max-age"]), MAX_AGE_CAP))
     elif "expires" in attrs:
         expires = parse_cookie_date(attrs["expires"])
         if expires is not None:
@@ -338,7 +340,10 @@ class CookieJar:
         stored = []
         secure_origin = _secure(url)
         for header in headers:
-            cookie = parse_set_cookie(header, url, now)
+            try:
+                cookie = parse_set_cookie(header, url, now)
+            except Exception:  # a server's cookie never fails the fetch:
+                cookie = None  # whatever went wrong with it, it is ignored (5.2)
             if cookie is not None and self._add(cookie, now, secure_origin):
                 stored.append(cookie)
         # Once per response, not per cookie: a flood of thousands stays linear.
