@@ -561,3 +561,35 @@ async def test_a_hostile_set_cookie_is_ignored_never_fails_the_fetch(raw_server,
         assert r.status_code == 200 and dict(client.cookies) == {"c": "3"}
         stored = next(e.details for e in events if e.name == "cookies.stored")
         assert (stored["stored"], stored["ignored"]) == (1, 2)
+
+
+IPV4_FORMS = ["127.1", "127.000.0.1", "0x7f.0.0.1", "0X7F.1", "2130706433", "017700000001"]
+
+
+@pytest.mark.parametrize("host", IPV4_FORMS)
+def test_every_ipv4_literal_form_is_an_address_matching_only_itself(host):
+    import socket
+
+    from nbfetch.core.cookies import ipv4_number, is_loopback
+
+    assert ipv4_number(host) == int.from_bytes(socket.inet_aton(host), "big")
+    assert is_loopback(host)
+    jar = jar_at()
+    jar.store(f"http://{host}/", ["dom=1; Domain=1", "dom2=1; Domain=0.1", "own=1"])
+    assert [(c.name, c.domain, c.host_only) for c in jar.cookies()] == [("own", host.lower(), True)]
+    assert sent(jar, "http://1.1/") == sent(jar, "http://127.001.0.1/") == ""
+
+
+@pytest.mark.anyio
+async def test_a_cookie_of_one_address_never_reaches_another(raw_server):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=SECRET; Domain=0.1; Path=/\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    a = raw_server(handler)  # 127.0.0.1, asked for as 127.000.0.1
+    b = raw_server(handler, host="127.1.0.1")  # asked for as 127.001.0.1
+    async with AsyncClient() as client:
+        await client.fetch(f"http://127.000.0.1:{a.port}/login")
+        await client.fetch(f"http://127.001.0.1:{b.port}/")
+    assert b"SECRET" not in b.received[0]

@@ -74,10 +74,40 @@ def public_suffixes_loaded() -> bool:
     return _suffixes is not None
 
 
+#: One part of an IPv4 literal in inet_aton's forms (which getaddrinfo, curl
+#: and the WHATWG URL parser accept): hex, octal or decimal.
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+
+
+@lru_cache(maxsize=1024)
+def ipv4_number(host: str) -> int | None:
+    """The address of an IPv4 literal in any form inet_aton accepts
+    (``127.0.0.1``, ``127.1``, ``127.000.0.1``, ``0x7f.0.0.1``, ``2130706433``;
+    one trailing dot allowed), or None. A name such as ``127.1`` connects to
+    127.0.0.1: treated as a host name, ``Domain=1`` would share its cookies
+    with every ``*.1`` address."""
+    parts = host.split(".")
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()
+    if not 1 <= len(parts) <= 4 or not all(_IPV4_PART.fullmatch(p) for p in parts):
+        return None
+    numbers = [
+        int(p[2:] or "0", 16) if p[:2] in ("0x", "0X") else int(p, 8 if p[0] == "0" else 10)
+        for p in parts
+    ]
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    number = last
+    for i, n in enumerate(head):
+        number += n << (24 - 8 * i)
+    return number
+
+
 @lru_cache(maxsize=1024)  # every hop asks of its host: parsing an address costs µs
 def _is_ip(host: str) -> bool:
-    if not (host[-1:].isdigit() or ":" in host):  # a host name (a TLD is never all digits)
-        return False
+    if ":" not in host:
+        return ipv4_number(host) is not None
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -88,10 +118,13 @@ def _is_ip(host: str) -> bool:
 @lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is this machine: ``localhost`` (and ``*.localhost``,
-    RFC 6761 section 6.3), 127.0.0.0/8 or ``::1``."""
+    RFC 6761 section 6.3), 127.0.0.0/8 (in any of inet_aton's forms) or ``::1``."""
     host = host.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    number = ipv4_number(host)
+    if number is not None:
+        return number >> 24 == 127
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -267,8 +300,11 @@ def parse_set_cookie(
             expires = min(expires, now + MAX_AGE_CAP)
     domain = attrs.get("domain", "").lstrip(".").lower()
     host_only = True
-    if domain:
-        if not _is_ip(host) and suffixes().is_public(domain):
+    if domain and _is_ip(host):
+        if domain != host:
+            return None  # an IP address only ever matches itself (5.1.3): host-only
+    elif domain:
+        if suffixes().is_public(domain):
             if domain != host:
                 return None  # Domain=co.uk: for every site under it (step 5)
         elif not domain_match(host, domain):
