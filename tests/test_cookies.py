@@ -85,6 +85,29 @@ def test_paths_default_and_match():
     assert sent(jar, "http://h.test/") == "r=3"
 
 
+@pytest.mark.parametrize(
+    ("origin", "set_cookie"),
+    [
+        ("http://example.com/", "sid=EVIL; Path=/app"),  # a longer path: sent first
+        ("http://www.example.com/", "sid=EVIL; Domain=example.com"),  # a parent domain
+        ("http://www.example.com/", "sid=EVIL"),  # a subdomain's host-only cookie
+        ("http://example.com/", "sid=EVIL; Max-Age=0"),  # a deletion
+    ],
+)
+def test_plain_http_cannot_shadow_a_secure_cookie(origin, set_cookie):
+    # rfc6265bis 5.7 step 16: same name, domains that domain-match either way,
+    # and a path that path-matches the Secure cookie's: the new cookie is ignored.
+    jar = jar_at()
+    jar.store("https://example.com/", ["sid=GOOD; Secure; Path=/"])
+    assert jar.store(origin, [set_cookie]) == []
+    assert sent(jar, "https://example.com/app/x") == "sid=GOOD"
+    # Other names, other paths' parents and other sites stay settable from http.
+    assert len(jar.store("http://example.com/", ["other=1"])) == 1
+    assert len(jar.store("http://example.org/", ["sid=x"])) == 1
+    jar.store("https://example.com/", ["deep=1; Secure; Path=/deep"])
+    assert len(jar.store("http://example.com/", ["deep=2; Path=/"])) == 1  # / is no sub-path
+
+
 def test_secure_cookies_need_https_except_to_loopback():
     jar = jar_at()
     assert jar.store("http://example.com/", ["s=1; Secure"]) == []

@@ -363,6 +363,9 @@ class CookieJar:
         # the per-domain index finds a host's cookies without a scan of all.
         self._cookies: OrderedDict[tuple, Cookie] = OrderedDict()
         self._domains: dict[str, OrderedDict[tuple, None]] = {}
+        # Names of the Secure cookies: an insecure origin's cookie is checked
+        # against these only (rfc6265bis 5.7 step 16), not against every cookie.
+        self._secure: dict[str, set[tuple]] = {}
 
     # -- storing -------------------------------------------------------------------
     def store(self, url: str | URL, headers: Iterable[str]) -> list[Cookie]:
@@ -387,20 +390,40 @@ class CookieJar:
         return stored
 
     def _add(self, cookie: Cookie, now: float, secure_origin: bool = True) -> bool:
+        if not secure_origin and self._shadows_secure(cookie):
+            return False
         old = self._cookies.get(cookie.key)
         if old is not None:
-            if old.secure and not secure_origin:
-                return False  # rfc6265bis 5.7 step 16: http cannot replace a Secure cookie
             cookie.created = old.created  # section 5.3 step 11.2
             self._remove(old.key)
         if _expired(cookie, now):
             return old is not None  # a deletion (section 5.3 step 11.3)
         self._cookies[cookie.key] = cookie
         self._domains.setdefault(cookie.domain, OrderedDict())[cookie.key] = None
+        if cookie.secure:
+            self._secure.setdefault(cookie.name, set()).add(cookie.key)
         return True
+
+    def _shadows_secure(self, cookie: Cookie) -> bool:
+        """rfc6265bis 5.7 step 16 ("leave Secure cookies alone"): from an insecure
+        origin, no cookie may replace or shadow a Secure one of the same name
+        whose domain domain-matches its domain (or the reverse) and whose path
+        its path matches: a longer path would be sent first, a parent domain's
+        to the same hosts."""
+        for domain, path, _ in self._secure.get(cookie.name, ()):
+            if (
+                domain_match(domain, cookie.domain) or domain_match(cookie.domain, domain)
+            ) and path_match(cookie.path, path):
+                return True
+        return False
 
     def _remove(self, key: tuple) -> None:
         del self._cookies[key]
+        secure = self._secure.get(key[2])
+        if secure is not None:
+            secure.discard(key)
+            if not secure:
+                del self._secure[key[2]]
         keys = self._domains[key[0]]
         del keys[key]
         if not keys:
@@ -543,6 +566,7 @@ class CookieJar:
         if domain is None:
             self._cookies.clear()
             self._domains.clear()
+            self._secure.clear()
         else:
             for key in list(self._domains.get(domain.lower(), ())):
                 self._remove(key)
