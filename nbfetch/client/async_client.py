@@ -461,6 +461,11 @@ class AsyncClient:
                 key, cached = None, None
             if cached is not None:
                 return cached
+        auth = get("auth")
+        if isinstance(auth, DigestAuth):
+            # An explicit auth= wins over the URL's userinfo (as in requests): a
+            # Digest fetch never sends the password as Basic credentials.
+            url, auth = URL.parse(url).copy_with(username=None, password=None), None
         default_headers = self.headers
         if decompress and self._accept_encoding:
             default_headers = default_headers.copy()
@@ -474,7 +479,7 @@ class AsyncClient:
             json=json,
             data=data,
             files=files,
-            auth=None if isinstance(get("auth"), DigestAuth) else get("auth"),
+            auth=auth,
             allow_body=get("allow_body", False),
             expect_continue=bool(get("expect_100_continue")),
             params=get("params"),
@@ -582,10 +587,16 @@ class AsyncClient:
         policy, digest = ctx.retry, ctx.digest
         reasons: list[str] = []  # why each earlier attempt was not the last
         retried = 0  # the policy's retries (a Digest answer is not one)
+        challenge, answers = None, 0  # the Digest challenge answered, and how often
         while True:
             try:
-                # ``request`` stays without the jar's cookies: each hop gets those of its URL.
-                sent = self._with_cookies(request, ctx, origin)
+                # ``request`` stays without the jar's cookies (each hop gets those of
+                # its URL) and without a Digest answer (each attempt gets its own).
+                sent = request
+                if challenge is not None:
+                    answers += 1
+                    sent = self._digest_answer(request, ctx, challenge, answers)
+                sent = self._with_cookies(sent, ctx, origin)
                 exchange, response = await self._send_hop(sent, ctx, history)
             except FetchError as exc:
                 delay = policy and policy.error_delay(exc, retries_done=retried)
@@ -608,10 +619,16 @@ class AsyncClient:
                     await self._store_cookies(response, ctx)
                     status = response.status_code
                     delay = None
-                    if digest is not None and status == 401 and request.replayable:
-                        answer = self._digest_answer(request, response, ctx)
-                        if answer is not None:
-                            request, digest, delay = answer, None, 0.0
+                    if (
+                        digest is not None
+                        and status == 401
+                        and request.replayable
+                        # Credentials given for the fetch's origin, not where a redirect went.
+                        and request.url.origin == ctx.url.origin
+                    ):
+                        challenge = digest.choose(response.headers.get_list("www-authenticate"))
+                        if challenge is not None:
+                            digest, delay = None, 0.0
                             reason = "401: answering the Digest challenge"
                     if delay is None and policy is not None:
                         delay = policy.status_delay(
@@ -650,18 +667,16 @@ class AsyncClient:
         request_timeout: never sleep into the deadline only to fail there."""
         return ctx.deadline is None or self.driver.monotonic() + delay < ctx.deadline
 
-    def _digest_answer(self, request: Request, response, ctx: FetchContext) -> Request | None:
-        """The request answering a Digest challenge of the fetch's own origin
-        (the credentials were given for it, not for where a redirect went)."""
-        if request.url.origin != ctx.url.origin:
-            return None
-        value = ctx.digest.authorization(
-            response.headers.get_list("www-authenticate"),
-            request.method,
-            request.url.target,
-            cnonce=secrets.token_hex(16),
+    def _digest_answer(
+        self, request: Request, ctx: FetchContext, challenge: tuple, nc: int
+    ) -> Request:
+        """``request`` with the ``nc``-th answer to a Digest ``challenge``: a
+        fresh cnonce each time (RFC 7616 section 3.4), so a retried attempt
+        is no replay a server would refuse."""
+        value = ctx.digest.answer(
+            challenge, request.method, request.url.target, cnonce=secrets.token_hex(16), nc=nc
         )
-        return None if value is None else request.with_header(b"Authorization", value.encode())
+        return request.with_header(b"Authorization", value.encode())
 
     def _with_cookies(self, request: Request, ctx: FetchContext, origin: tuple) -> Request:
         """``request`` with the ``Cookie`` header of its hop: the fetch's own
