@@ -616,3 +616,49 @@ async def test_a_cookie_of_one_address_never_reaches_another(raw_server):
         await client.fetch(f"http://127.000.0.1:{a.port}/login")
         await client.fetch(f"http://127.001.0.1:{b.port}/")
     assert b"SECRET" not in b.received[0]
+
+
+# -- cookie bombs ------------------------------------------------------------------------------
+def test_a_deep_host_cannot_store_more_than_its_sites_bound():
+    from nbfetch.core.cookies import MAX_PER_SITE
+
+    jar = jar_at()
+    host = "a.b.c.d.e.f.g.h.i.j.example.com"
+    labels = host.split(".")
+    for domain in [".".join(labels[i:]) for i in range(len(labels) - 1)]:  # to example.com
+        jar.store(f"http://{host}/", [f"c{i}=v; Domain={domain}" for i in range(50)])
+    assert len(jar) == MAX_PER_SITE  # not 11 domains x 50
+    jar.store("http://other.example.org/", ["o=1"])  # another site keeps its room
+    assert len(jar) == MAX_PER_SITE + 1 and "o" in jar
+
+
+def test_the_cookie_header_keeps_the_most_specific_cookies_within_its_bound():
+    from nbfetch.core.cookies import MAX_COOKIE_HEADER
+
+    jar = jar_at()
+    jar.store("http://www.example.com/", ["own=mine"])
+    # A sibling subdomain floods its parent domain with large, newer cookies.
+    bomb = [f"b{i}={'v' * 1000}; Domain=example.com; Path=/" for i in range(40)]
+    jar.store("http://evil.example.com/", bomb)
+    value, names, dropped = jar.header_for("http://www.example.com/app")
+    assert len(value) <= MAX_COOKIE_HEADER < 40 * 1000
+    assert names[0] == "own" and dropped == 41 - len(names) > 0
+
+
+@pytest.mark.anyio
+async def test_a_request_sends_at_most_8_kib_of_the_jars_cookies(raw_server):
+    bomb = b"".join(b"Set-Cookie: b%d=%s\r\n" % (i, b"v" * 1000) for i in range(30))
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\n" + bomb + b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    events = []
+    async with AsyncClient(trace=events.append) as client:
+        await client.fetch(srv.url + "/")
+        await client.fetch(srv.url + "/")
+    [line] = [x for x in srv.received[1].split(b"\r\n") if x.lower().startswith(b"cookie:")]
+    assert len(line) <= len(b"Cookie: ") + 8192
+    [sent_event] = [e.details for e in events if e.name == "cookies.sent"]
+    assert len(sent_event["names"]) == 8 and sent_event["dropped"] == 22

@@ -26,8 +26,8 @@ from ..core.cookies import (
     checked_cookies,
     cookie_header,
     cookie_names,
+    needs_public_suffixes,
     public_suffixes,
-    public_suffixes_loaded,
 )
 from ..core.decoders import AVAILABLE_ENCODINGS
 from ..core.errors import (
@@ -689,14 +689,15 @@ class AsyncClient:
         if not own and (jar is None or jar.empty):
             return request
         given = request.headers.get_list("cookie")
-        value, names = cookie_header(
+        value, names, dropped = cookie_header(
             jar.matching(request.url) if jar is not None else (),
             own,
             skip=[n for v in given for n in cookie_names(v)],
         )
         if not names:
             return request
-        ctx.recorder.emit("cookies.sent", {"names": names})
+        # A count of the cookies left out (MAX_COOKIE_HEADER), never their values.
+        ctx.recorder.emit("cookies.sent", {"names": names, "dropped": dropped})
         return request.with_header("Cookie", "; ".join([*given, value]))
 
     async def _store_cookies(self, response: Response, ctx: FetchContext) -> None:
@@ -704,8 +705,8 @@ class AsyncClient:
         values = response.headers.get_list("set-cookie") if self.cookies is not None else ()
         if not values:
             return
-        if not public_suffixes_loaded() and any("domain" in v.lower() for v in values):
-            # Only a Domain attribute needs the list; it takes ~0.1 s to load.
+        if needs_public_suffixes(response.url):
+            # The list takes ~0.1 s to load: off the loop, once per process.
             await self.driver.run_sync(public_suffixes, None)
         stored = self.cookies.store(response.url, values)
         ctx.recorder.emit(

@@ -7,10 +7,10 @@ the ``clock`` the jar is given (the client passes ``time.time``).
 >>> jar.store("http://127.0.0.1/login", ["sid=abc; Path=/; Max-Age=60; HttpOnly"])
 [Cookie(name='sid', domain='127.0.0.1', path='/', flags='HttpOnly')]
 >>> jar.header_for("http://127.0.0.1/whoami")
-('sid=abc', ['sid'])
+CookieHeader(value='sid=abc', names=['sid'], dropped=0)
 >>> t[0] += 61                     # Max-Age is over
 >>> jar.header_for("http://127.0.0.1/whoami")
-('', [])
+CookieHeader(value='', names=[], dropped=0)
 
 The policy, as browsers apply it:
 
@@ -28,9 +28,14 @@ The policy, as browsers apply it:
   client without scripts or a "site for cookies" has nothing to apply them to.
 * Bounds (every byte from a server is untrusted; section 6.1 asks for at least
   these): name plus value at most ``MAX_COOKIE_SIZE`` (4096) bytes, attribute
-  values at most 1024 bytes, ``max_per_domain`` (50) cookies per domain and
+  values at most 1024 bytes, ``max_per_domain`` (50) cookies per domain,
+  ``max_per_site`` (180, as Chrome) per registrable domain (a public suffix and
+  one label: a deep host matches every parent domain, 50 each would add up),
   ``max_total`` (3000) in all; past a bound the least recently used cookie goes
-  (section 5.3 step 12).
+  (section 5.3 step 12). A request's ``Cookie`` header carries at most
+  ``MAX_COOKIE_HEADER`` (8 KiB) of the jar's cookies, the most specific first
+  (host-only, then longer domains, then longer paths): servers refuse heads
+  past 8-16 KiB, and a sibling subdomain's cookie bomb would lock a site out.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import NamedTuple
 
 from .urls import URL
 
@@ -49,6 +55,11 @@ MAX_COOKIE_SIZE = 4096
 MAX_ATTRIBUTE_SIZE = 1024
 #: Section 6.1: at least 50 cookies per domain and 3000 in all.
 MAX_PER_DOMAIN = 50
+#: Per registrable domain (Chrome's 180): a host matches each of its parent
+#: domains, and every one of them may hold MAX_PER_DOMAIN.
+MAX_PER_SITE = 180
+#: The jar's cookies in one request's Cookie header (name=value; ...), in bytes.
+MAX_COOKIE_HEADER = 8192
 MAX_TOTAL = 3000
 #: Max-Age beyond this is cut to it (the draft's 400 days, section 5.5).
 MAX_AGE_CAP = 400 * 24 * 3600
@@ -70,8 +81,20 @@ def public_suffixes():
     return _suffixes
 
 
-def public_suffixes_loaded() -> bool:
-    return _suffixes is not None
+def needs_public_suffixes(url: URL) -> bool:
+    """Whether storing cookies from ``url`` would load the list first (every
+    host name needs it, for its registrable domain; an IP address does not)."""
+    return _suffixes is None and not _is_ip(url.hostname.lower())
+
+
+@lru_cache(maxsize=1024)
+def registrable_domain(domain: str) -> str:
+    """The public suffix of ``domain`` and one label more (``example.co.uk`` for
+    ``a.b.example.co.uk``); an IP address, or a name that is a public suffix
+    itself (``localhost``), is its own."""
+    if _is_ip(domain):
+        return domain
+    return public_suffixes().privatesuffix(domain) or domain
 
 
 #: One part of an IPv4 literal in inet_aton's forms (which getaddrinfo, curl
@@ -354,15 +377,18 @@ class CookieJar:
         *,
         clock: Callable[[], float],
         max_per_domain: int = MAX_PER_DOMAIN,
+        max_per_site: int = MAX_PER_SITE,
         max_total: int = MAX_TOTAL,
     ):
         self.clock = clock
         self.max_per_domain = max_per_domain
+        self.max_per_site = max_per_site
         self.max_total = max_total
         # Least recently used first (section 5.3 step 12 evicts in that order);
         # the per-domain index finds a host's cookies without a scan of all.
         self._cookies: OrderedDict[tuple, Cookie] = OrderedDict()
         self._domains: dict[str, OrderedDict[tuple, None]] = {}
+        self._sites: dict[str, OrderedDict[tuple, None]] = {}  # by registrable domain
         # Names of the Secure cookies: an insecure origin's cookie is checked
         # against these only (rfc6265bis 5.7 step 16), not against every cookie.
         self._secure: dict[str, set[tuple]] = {}
@@ -400,6 +426,7 @@ class CookieJar:
             return old is not None  # a deletion (section 5.3 step 11.3)
         self._cookies[cookie.key] = cookie
         self._domains.setdefault(cookie.domain, OrderedDict())[cookie.key] = None
+        self._sites.setdefault(registrable_domain(cookie.domain), OrderedDict())[cookie.key] = None
         if cookie.secure:
             self._secure.setdefault(cookie.name, set()).add(cookie.key)
         return True
@@ -419,6 +446,10 @@ class CookieJar:
 
     def _remove(self, key: tuple) -> None:
         del self._cookies[key]
+        site = registrable_domain(key[0])
+        del self._sites[site][key]
+        if not self._sites[site]:
+            del self._sites[site]
         secure = self._secure.get(key[2])
         if secure is not None:
             secure.discard(key)
@@ -431,16 +462,22 @@ class CookieJar:
 
     def _evict(self, domains: Iterable[str], now: float) -> None:
         """Section 5.3 step 12: expired cookies first, then the least recently
-        used of each of ``domains`` over its bound, then of all."""
-        for domain in domains:
-            keys = self._domains.get(domain)
-            if keys is None or len(keys) <= self.max_per_domain:
-                continue
-            for key in [k for k in keys if _expired(self._cookies[k], now)]:
-                self._remove(key)
-            keys = self._domains.get(domain)
-            while keys and len(keys) > self.max_per_domain:
-                self._remove(next(iter(keys)))
+        used of each of ``domains`` over its bound, of their registrable
+        domains over theirs, then of all."""
+        domains = set(domains)
+        for index, names, bound in (
+            (self._domains, domains, self.max_per_domain),
+            (self._sites, {registrable_domain(d) for d in domains}, self.max_per_site),
+        ):
+            for name in names:
+                keys = index.get(name)
+                if keys is None or len(keys) <= bound:
+                    continue
+                for key in [k for k in keys if _expired(self._cookies[k], now)]:
+                    self._remove(key)
+                keys = index.get(name)
+                while keys and len(keys) > bound:
+                    self._remove(next(iter(keys)))
         while len(self._cookies) > self.max_total:
             self._remove(next(iter(self._cookies)))
 
@@ -503,11 +540,12 @@ class CookieJar:
         for c in found:
             self._cookies.move_to_end(c.key)
             self._domains[c.domain].move_to_end(c.key)
+            self._sites[registrable_domain(c.domain)].move_to_end(c.key)
         return found
 
     def header_for(
         self, url: str | URL, extra: Mapping[str, str] | None = None, skip: Iterable[str] = ()
-    ) -> tuple[str, list[str]]:
+    ) -> CookieHeader:
         """``cookie_header()`` of the cookies ``matching(url)``."""
         return cookie_header(self.matching(url), extra, skip)
 
@@ -566,6 +604,7 @@ class CookieJar:
         if domain is None:
             self._cookies.clear()
             self._domains.clear()
+            self._sites.clear()
             self._secure.clear()
         else:
             for key in list(self._domains.get(domain.lower(), ())):
@@ -660,20 +699,43 @@ def _secure(url: URL) -> bool:
     return url.scheme == "https" or is_loopback(url.hostname)
 
 
+class CookieHeader(NamedTuple):
+    """A ``Cookie`` header value, the names in it, and how many of the jar's
+    matching cookies were left out to keep it within ``MAX_COOKIE_HEADER``."""
+
+    value: str
+    names: list[str]
+    dropped: int
+
+
 def cookie_header(
-    cookies: Iterable[Cookie], extra: Mapping[str, str] | None = None, skip: Iterable[str] = ()
-) -> tuple[str, list[str]]:
+    cookies: Iterable[Cookie],
+    extra: Mapping[str, str] | None = None,
+    skip: Iterable[str] = (),
+    limit: int = MAX_COOKIE_HEADER,
+) -> CookieHeader:
     """A ``Cookie`` header value (RFC 6265 section 5.4) and the names in it:
     ``extra`` (a fetch's own ``cookies=``) first, then ``cookies`` whose names
-    are neither in ``extra`` (its values win) nor in ``skip``."""
+    are neither in ``extra`` (its values win) nor in ``skip``, as many as fit in
+    ``limit`` bytes, the most specific kept first (host-only, longer domains,
+    longer paths, older: a parent domain's flood cannot push a host's own out)."""
     skip = set(skip)
     pairs = []
     for name, value in (extra or {}).items():
         if name not in skip:
             skip.add(name)
             pairs.append((name, value))
-    pairs += [(c.name, c.value) for c in cookies if c.name not in skip]
-    return "; ".join(f"{n}={v}" for n, v in pairs), [n for n, _ in pairs]
+    candidates = [c for c in cookies if c.name not in skip]
+    room, kept = limit, set()
+    for c in sorted(candidates, key=lambda c: (not c.host_only, -len(c.domain), -len(c.path))):
+        size = len(c.name) + len(c.value) + 3  # "; " and "="
+        if size <= room:
+            room -= size
+            kept.add(c.key)
+    pairs += [(c.name, c.value) for c in candidates if c.key in kept]  # section 5.4's order
+    return CookieHeader(
+        "; ".join(f"{n}={v}" for n, v in pairs), [n for n, _ in pairs], len(candidates) - len(kept)
+    )
 
 
 # RFC 6265 section 4.1.1: cookie-name is a token; cookie-octet excludes
