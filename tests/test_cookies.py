@@ -662,3 +662,29 @@ async def test_a_request_sends_at_most_8_kib_of_the_jars_cookies(raw_server):
     assert len(line) <= len(b"Cookie: ") + 8192
     [sent_event] = [e.details for e in events if e.name == "cookies.sent"]
     assert len(sent_event["names"]) == 8 and sent_event["dropped"] == 22
+
+
+# -- bounded work per header (the event loop parses them) -------------------------------------
+def test_absurd_expires_values_and_attribute_floods_are_rejected_up_front():
+    date = "Wed, 09 Jun 2027 10:18:14 GMT"
+    assert parse_cookie_date(date + " x" * 20) is not None  # lenient (5.1.1) within the bound
+    assert parse_cookie_date(date + " x" * 200) is None  # past 128 characters: no date
+    jar = jar_at()
+    stored = jar.store("http://h.test/", ["ok=1" + "; x" * 32, "flood=1" + "; x" * 33])
+    assert [c.name for c in stored] == ["ok"]  # at most 32 attributes
+
+
+@pytest.mark.anyio
+@pytest.mark.loop_watchdog
+async def test_a_head_of_hostile_set_cookie_fields_keeps_the_loop_free(raw_server):
+    fields = b"".join(b"Set-Cookie: c%d=v; Expires=%s\r\n" % (i, b"x " * 500) for i in range(62))
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as client:
+        for _ in range(3):
+            r = await client.fetch(srv.url + "/")
+    assert r.status_code == 200 and len(client.cookies) == 50  # session cookies, bounded

@@ -239,3 +239,18 @@ async def test_each_attempt_after_a_digest_answer_sends_a_fresh_answer(raw_serve
     a1, a2 = sha(f"u:r:{PASSWORD}"), sha("GET:/")
     for a in answers:
         assert a["response"] == sha(f"{a1}:abc:{a['nc']}:{a['cnonce']}:auth:{a2}")
+
+
+def test_the_work_on_a_hostile_www_authenticate_is_bounded():
+    # 64 schemes and parameters in all the values of a response, not 32000.
+    assert len(parse_challenges(["a " * 32000])) == 64
+    many = ["Basic realm=x"] * 1000 + ['Digest realm="r", nonce="n", qop="auth"']
+    assert len(parse_challenges(many)) == 32  # the budget is shared by the values
+
+
+async def test_a_huge_challenge_is_answered_as_no_challenge_without_holding_the_loop(raw_server):
+    srv = raw_server(scripted(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: " + b"a " * 32000))
+    async with AsyncClient() as c:
+        for _ in range(3):
+            r = await c.fetch(srv.url + "/", auth=DigestAuth("u", PASSWORD))
+            assert r.status_code == 401 and retries(r) == []

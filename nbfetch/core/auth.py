@@ -37,15 +37,21 @@ _QUOTED = r'"(?:[^"\\]|\\.)*"'
 #: One element of a WWW-Authenticate list: ``name=value`` or a bare token (an
 #: auth-scheme, starting the next challenge), RFC 9110 section 11.6.1.
 _ITEM = re.compile(rf"\s*(?:({_TOKEN})\s*=\s*({_TOKEN}|{_QUOTED})|({_TOKEN}=*))\s*,?")
+#: Schemes and parameters read from all the WWW-Authenticate values of a
+#: response: a real one has a few challenges of a few parameters each; past
+#: this the rest is not parsed (it would be work on the event loop per byte).
+MAX_CHALLENGE_ITEMS = 64
 
 
 def parse_challenges(values: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
     """Each challenge of the ``WWW-Authenticate`` field values as (scheme in
     lower case, {param name in lower case: value}); a token68 is skipped."""
     challenges: list[tuple[str, dict[str, str]]] = []
+    budget = MAX_CHALLENGE_ITEMS
     for value in values:
         pos = 0
-        while pos < len(value):
+        while pos < len(value) and budget > 0:
+            budget -= 1
             m = _ITEM.match(value, pos)
             if m is None or m.end() == pos:
                 break  # not an auth-param list: what was parsed stands

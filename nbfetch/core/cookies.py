@@ -53,6 +53,12 @@ from .urls import URL
 #: name plus value and 1024 per attribute value are what browsers enforce.
 MAX_COOKIE_SIZE = 4096
 MAX_ATTRIBUTE_SIZE = 1024
+#: A cookie with more attributes is ignored: a real one has fewer than ten, and
+#: each costs work on the event loop (a 64 KiB head of ``;;;;`` would be 64 Ki).
+MAX_ATTRIBUTES = 32
+#: An ``Expires`` value longer than this is no date (a real one has about 30
+#: characters): the section 5.1.1 algorithm tries four patterns per token.
+MAX_DATE_SIZE = 128
 #: Section 6.1: at least 50 cookies per domain and 3000 in all.
 MAX_PER_DOMAIN = 50
 #: Per registrable domain (Chrome's 180): a host matches each of its parent
@@ -181,22 +187,26 @@ def path_match(request_path: str, cookie_path: str) -> bool:
 # RFC 6265 section 5.1.1: the cookie-date algorithm (lenient, as browsers are).
 _DELIMITER = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
 _TIME = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\D|$)")
+_DAY = re.compile(r"(\d{1,2})(?:\D|$)")
+_YEAR = re.compile(r"(\d{2,4})(?:\D|$)")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def parse_cookie_date(text: str) -> float | None:
     """Seconds since the epoch (UTC) of an ``Expires`` value, or None."""
+    if len(text) > MAX_DATE_SIZE:
+        return None  # before the per-token work: a hostile value costs nothing
     found_time = day = month = year = None
-    for token in _DELIMITER.split(text[:MAX_ATTRIBUTE_SIZE]):
+    for token in _DELIMITER.split(text):
         if not token:
             continue
         if found_time is None and (m := _TIME.match(token)):
             found_time = tuple(int(g) for g in m.groups())
-        elif day is None and (m := re.match(r"(\d{1,2})(?:\D|$)", token)):
+        elif day is None and (m := _DAY.match(token)):
             day = int(m.group(1))
         elif month is None and token[:3].lower() in _MONTHS:
             month = _MONTHS.index(token[:3].lower()) + 1
-        elif year is None and (m := re.match(r"(\d{2,4})(?:\D|$)", token)):
+        elif year is None and (m := _YEAR.match(token)):
             year = int(m.group(1))
     if None in (found_time, day, month, year):
         return None
@@ -304,6 +314,8 @@ def parse_set_cookie(
     if not eq or not name or len(name) + len(value) > MAX_COOKIE_SIZE:
         return None
     if _CONTROL.search(name + value) or any(c in name for c in " \t="):
+        return None
+    if rest.count(";") >= MAX_ATTRIBUTES:
         return None
     attrs: dict[str, str] = {}
     for av in rest.split(";") if rest else ():
