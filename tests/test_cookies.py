@@ -688,3 +688,42 @@ async def test_a_head_of_hostile_set_cookie_fields_keeps_the_loop_free(raw_serve
         for _ in range(3):
             r = await client.fetch(srv.url + "/")
     assert r.status_code == 200 and len(client.cookies) == 50  # session cookies, bounded
+
+
+# -- cookies given by the caller or a file follow the Set-Cookie path's rules ------------------
+@pytest.mark.parametrize(
+    ("name", "value", "domain", "path"),
+    [
+        ("a", "x\r\nX-Injected: 1", "h.test", "/"),
+        ("a", "x\x00y", "h.test", "/"),
+        ("a", "x; admin=1", "h.test", "/"),  # a second cookie in the header
+        ("a b", "1", "h.test", "/"),
+        ("a=b", "1", "h.test", "/"),
+        ("", "1", "h.test", "/"),
+        ("a", "1", "h.test; admin=1", "/"),
+        ("a", "1", "h.test", "/x\r\n"),
+        ("a", "1", "h.test", "x"),
+    ],
+)
+def test_set_refuses_what_a_server_could_not_set(name, value, domain, path):
+    jar = jar_at()
+    with pytest.raises(ValueError, match=r"invalid cookie|path"):
+        jar.set(name, value, domain, path)
+    assert len(jar) == 0
+    with pytest.raises(ValueError) as info:
+        jar.set("sid", "SECRET; admin=1", "h.test")
+    assert "SECRET" not in str(info.value)  # the name is said, never the value
+
+
+@pytest.mark.anyio
+async def test_a_cookies_txt_line_cannot_smuggle_a_second_cookie(raw_server):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as client:
+        text = "127.0.0.1\tFALSE\t/\tFALSE\t0\ta\tx; admin=1\n127.0.0.1\tFALSE\t/\tFALSE\t0\tb\t2\n"
+        assert client.cookies.loads(text) == 1
+        await client.fetch(srv.url + "/")
+    assert b"\r\nCookie: b=2\r\n" in srv.received[0] and b"admin" not in srv.received[0]

@@ -230,6 +230,21 @@ def parse_cookie_date(text: str) -> float | None:
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+def _valid_pair(name: str, value: str) -> bool:
+    """Whether a cookie's name and value can be stored and sent (the rule of
+    the Set-Cookie path, for ``set()`` and cookies.txt too): a name without
+    ``=``, ``;`` or whitespace, no control character (rfc6265bis 5.6 step 2),
+    no ``;`` in the value (it would be a second cookie in the Cookie header:
+    ``x; admin=1``), at most ``MAX_COOKIE_SIZE`` in all."""
+    return (
+        bool(name)
+        and len(name) + len(value) <= MAX_COOKIE_SIZE
+        and ";" not in value
+        and not _CONTROL.search(name + value)
+        and not any(c in name for c in " \t=;")
+    )
+
+
 class Cookie:
     """One stored cookie (RFC 6265 section 5.3's fields). ``expires`` is seconds
     since the epoch, or None for a session cookie. Its repr never shows the value."""
@@ -311,9 +326,7 @@ def parse_set_cookie(
     pair, _, rest = header.partition(";")
     name, eq, value = pair.partition("=")
     name, value = name.strip(" \t"), value.strip(" \t")
-    if not eq or not name or len(name) + len(value) > MAX_COOKIE_SIZE:
-        return None
-    if _CONTROL.search(name + value) or any(c in name for c in " \t="):
+    if not eq or not _valid_pair(name, value):
         return None
     if rest.count(";") >= MAX_ATTRIBUTES:
         return None
@@ -508,8 +521,15 @@ class CookieJar:
     ) -> Cookie:
         """Store a cookie for ``domain`` (a host; with ``include_subdomains`` its
         subdomains too) as if a server had set it; bounded like the others."""
-        if not name or len(name) + len(value) > MAX_COOKIE_SIZE:
-            raise ValueError(f"a cookie needs a name and at most {MAX_COOKIE_SIZE} bytes")
+        if not isinstance(name, str) or not isinstance(value, str) or not _valid_pair(name, value):
+            raise ValueError(
+                f"invalid cookie {name!r}: a name without '=', ';' or whitespace, a value"
+                f" without ';' or control characters, at most {MAX_COOKIE_SIZE} bytes in all"
+            )
+        if not domain or _CONTROL.search(domain + path) or any(c in domain for c in " \t;,"):
+            raise ValueError(f"invalid cookie domain {domain!r} or path {path!r}")
+        if not path.startswith("/") or ";" in path:
+            raise ValueError(f"a cookie's path starts with '/' and has no ';', not {path!r}")
         cookie = Cookie(
             name,
             value,
@@ -667,9 +687,9 @@ class CookieJar:
             if len(fields) != 7 or not fields[4].isdigit() or not fields[5]:
                 continue
             domain, subdomains, path, secure, expiry, name, value = fields
-            if len(name) + len(value) > MAX_COOKIE_SIZE or not path.startswith("/"):
+            if not _valid_pair(name, value) or not path.startswith("/") or ";" in path:
                 continue
-            if _CONTROL.search(name + value + domain + path):
+            if _CONTROL.search(domain + path):
                 continue
             expires = float(expiry) or None
             if expires is not None and expires <= now:
