@@ -727,3 +727,32 @@ async def test_a_cookies_txt_line_cannot_smuggle_a_second_cookie(raw_server):
         assert client.cookies.loads(text) == 1
         await client.fetch(srv.url + "/")
     assert b"\r\nCookie: b=2\r\n" in srv.received[0] and b"admin" not in srv.received[0]
+
+
+def test_save_replaces_the_file_atomically_and_private(tmp_path, monkeypatch):
+    path = tmp_path / "cookies.txt"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    jar = jar_at()
+    jar.set("sid", "precious", "h.test")
+    jar.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # not the old file's 0644
+    saved = path.read_text()
+
+    def broken():
+        raise RuntimeError("dumps failed")
+
+    monkeypatch.setattr(jar, "dumps", broken)
+    with pytest.raises(RuntimeError):
+        jar.save(path)
+    assert path.read_text() == saved and os.listdir(tmp_path) == ["cookies.txt"]
+
+
+def test_an_infinite_or_nan_expiry_is_refused():
+    jar = jar_at()
+    line = "h.test\tFALSE\t/\tFALSE\t" + "9" * 400 + "\tother\tx\n"
+    assert jar.loads(line) == 0  # 400 digits: inf
+    for bad in (float("inf"), float("nan"), 10**400, True, "soon"):
+        with pytest.raises(ValueError, match="expires="):
+            jar.set("a", "1", "h.test", expires=bad)
+    jar.dumps()  # nothing stored that it cannot write

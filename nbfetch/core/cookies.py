@@ -41,9 +41,13 @@ The policy, as browsers apply it:
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
 import re
+import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -530,6 +534,8 @@ class CookieJar:
             raise ValueError(f"invalid cookie domain {domain!r} or path {path!r}")
         if not path.startswith("/") or ";" in path:
             raise ValueError(f"a cookie's path starts with '/' and has no ';', not {path!r}")
+        if expires is not None and not _finite(expires):
+            raise ValueError(f"expires= takes seconds since the epoch or None, not {expires!r}")
         cookie = Cookie(
             name,
             value,
@@ -691,8 +697,8 @@ class CookieJar:
                 continue
             if _CONTROL.search(domain + path):
                 continue
-            expires = float(expiry) or None
-            if expires is not None and expires <= now:
+            expires = float(expiry) or None  # 400 digits are inf: skipped, dumps() would fail
+            if expires is not None and (expires <= now or not math.isfinite(expires)):
                 continue
             cookie = Cookie(
                 name,
@@ -710,17 +716,36 @@ class CookieJar:
         return added
 
     def save(self, path) -> None:
-        """Write ``dumps()`` to ``path``, readable by its owner only (0600)."""
-        import os
-
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(self.dumps())
+        """Write ``dumps()`` to ``path``, readable by its owner only (0600),
+        atomically: a temporary file beside it (mkstemp makes it 0600 whatever
+        the old file's mode was) replaces it only once fully written, so a
+        failure leaves the old file as it was."""
+        text = self.dumps()
+        fd, temporary = tempfile.mkstemp(
+            dir=os.path.dirname(os.path.abspath(path)), prefix=".cookies-", suffix=".tmp"
+        )
+        try:
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def load(self, path) -> int:
         """``loads()`` the file ``path``."""
         with open(path, encoding="utf-8") as f:
             return self.loads(f.read(16 * 1024 * 1024))
+
+
+def _finite(value: object) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past any float: no time either
+        return False
 
 
 def _expired(cookie: Cookie, now: float) -> bool:
