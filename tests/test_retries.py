@@ -338,3 +338,29 @@ async def test_any_error_after_a_response_arrived_closes_its_connection(raw_serv
         assert c._pool.open == {} and c._queue.active == 0
         r = await asyncio.wait_for(c.fetch(srv.url + "/", retries=0), 10)
         assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": "POST"}, "methods takes a collection"),  # not {"P", "O", "S", "T"}
+        ({"methods": ["GET", 1]}, "1 is not one of the method names"),
+        ({"methods": ["GET POST"]}, "is not one of the method names"),
+        ({"statuses": "503"}, "statuses takes a collection"),
+        ({"statuses": 503}, "statuses takes a collection"),
+        ({"statuses": [503, "429"]}, "'429' is not one of the status codes"),
+        ({"statuses": [True]}, "True is not one of the status codes"),
+        ({"backoff_factor": float("nan")}, "backoff_factor must be a finite number"),
+        ({"backoff_max": float("inf")}, "backoff_max must be a finite number"),
+        ({"retry_after_max": float("nan")}, "retry_after_max must be a finite number"),
+        ({"jitter": float("nan")}, "jitter must be between 0 and 1"),
+    ],
+)
+def test_retry_refuses_values_it_would_misread(kwargs, message):
+    with pytest.raises(nbfetch.InvalidRequest, match=message):
+        Retry(**kwargs)
+
+
+def test_retry_takes_any_collection_of_methods_and_statuses():
+    policy = Retry(methods=("get", "M-SEARCH"), statuses=range(500, 505))
+    assert policy.methods == {"GET", "M-SEARCH"} and 500 in policy.statuses

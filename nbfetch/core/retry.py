@@ -15,7 +15,9 @@ True
 
 from __future__ import annotations
 
+import math
 import random as _random
+import re
 from collections.abc import Callable, Iterable
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -28,6 +30,33 @@ from .request import IDEMPOTENT_METHODS
 #: usually a bug that the same request hits again (httpx-retries and
 #: aiohttp-retry default to the same set, minus 500).
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _status(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
+
+
+def _method(value: object) -> bool:
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
+
+
+def _members(value: object, name: str, what: str, valid: Callable[[object], bool]) -> tuple:
+    """``value`` (a collection) as a tuple of its members, each ``valid``; a str
+    is refused: it is iterable too, and methods="POST" would be {"P", "O", "S", "T"}."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidRequest(f"Retry {name} takes a collection of {what}, not {value!r}")
+    members = tuple(value)
+    for member in members:
+        if not valid(member):
+            raise InvalidRequest(f"Retry {name}: {member!r} is not one of the {what}")
+    return members
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -103,10 +132,13 @@ class Retry:
             ("backoff_max", backoff_max),
             ("retry_after_max", retry_after_max),
         ):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise InvalidRequest(f"Retry {name} must be a number >= 0, not {value!r}")
-        if not isinstance(jitter, (int, float)) or not 0 <= jitter <= 1:
+            # NaN passes "< 0" and every comparison after it; inf would wait forever.
+            if not _number(value) or not 0 <= value < math.inf:
+                raise InvalidRequest(f"Retry {name} must be a finite number >= 0, not {value!r}")
+        if not _number(jitter) or not 0 <= jitter <= 1:
             raise InvalidRequest(f"Retry jitter must be between 0 and 1, not {jitter!r}")
+        statuses = _members(statuses, "statuses", "status codes (ints)", _status)
+        methods = _members(methods, "methods", "method names", _method)
         self.total = total
         self.backoff_factor = float(backoff_factor)
         self.backoff_max = float(backoff_max)
