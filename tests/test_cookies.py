@@ -4,6 +4,7 @@ cookies.txt, secrets in every writer, and a hostile server's flood."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -756,3 +757,31 @@ def test_an_infinite_or_nan_expiry_is_refused():
         with pytest.raises(ValueError, match="expires="):
             jar.set("a", "1", "h.test", expires=bad)
     jar.dumps()  # nothing stored that it cannot write
+
+
+@pytest.mark.anyio
+async def test_concurrent_first_fetches_build_the_public_suffix_list_once(raw_server, monkeypatch):
+    import publicsuffixlist
+
+    real, built = publicsuffixlist.PublicSuffixList, []
+
+    def slow_build(*args, **kwargs):
+        built.append(1)
+        time.sleep(0.2)  # a slow build: every first fetch arrives while it runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publicsuffixlist, "PublicSuffixList", slow_build)
+    monkeypatch.setattr(nbfetch.core.cookies, "_suffixes", None)
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    mapping = {"app.demo.test": "127.0.0.1"}
+    async with AsyncClient(hostname_mapping=mapping, max_clients=10) as client:
+        urls = [f"http://app.demo.test:{srv.port}/{i}" for i in range(10)]
+        await asyncio.gather(*(client.fetch(url) for url in urls))
+        assert client.cookies["k"] == "v"
+    assert len(built) == 1

@@ -45,6 +45,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
@@ -78,6 +79,9 @@ NETSCAPE_HEADER = "# Netscape HTTP Cookie File"
 _HTTPONLY_PREFIX = "#HttpOnly_"  # curl's mark for an HttpOnly line
 
 _suffixes = None
+#: Concurrent first fetches each load the list in a worker thread: one builds
+#: it, the others wait for it (each build is ~0.1 s of CPU under the GIL).
+_suffixes_lock = threading.Lock()
 
 
 def public_suffixes():
@@ -85,9 +89,11 @@ def public_suffixes():
     loads it in a worker thread before the first cookie that needs it)."""
     global _suffixes
     if _suffixes is None:
-        from publicsuffixlist import PublicSuffixList
+        with _suffixes_lock:
+            if _suffixes is None:
+                from publicsuffixlist import PublicSuffixList
 
-        _suffixes = PublicSuffixList()
+                _suffixes = PublicSuffixList()
     return _suffixes
 
 
