@@ -364,3 +364,16 @@ def test_retry_refuses_values_it_would_misread(kwargs, message):
 def test_retry_takes_any_collection_of_methods_and_statuses():
     policy = Retry(methods=("get", "M-SEARCH"), statuses=range(500, 505))
     assert policy.methods == {"GET", "M-SEARCH"} and 500 in policy.statuses
+
+
+def test_the_error_of_many_attempts_lists_the_first_and_last_few():
+    from nbfetch.core.retry import attempts_error
+
+    reasons = [f"ConnectError: refused #{i}" for i in range(1, 300)]
+    exc = attempts_error(nbfetch.ConnectError("refused"), reasons)
+    message = str(exc)
+    assert "after 300 attempts; attempt 1: ConnectError: refused #1;" in message
+    assert "attempt 3: ConnectError: refused #3; 293 more attempts; attempt 297:" in message
+    assert "; attempt 299: ConnectError: refused #299)" in message and len(message) < 1000
+    few = str(attempts_error(nbfetch.ConnectError("refused"), reasons[:7]))
+    assert "more attempts" not in few and few.count("attempt ") == 7

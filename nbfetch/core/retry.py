@@ -214,12 +214,21 @@ class Retry:
         )
 
 
+#: The earlier attempts an error message lists at its start and at its end.
+SHOWN_ATTEMPTS = 3
+
+
 def attempts_error(exc: FetchError, reasons: list[str], note: str | None = None) -> FetchError:
-    """``exc``, the last attempt's error, with every earlier attempt's failure
-    in its message: "(after 3 attempts; attempt 1: ...; attempt 2: ...)", and
+    """``exc``, the last attempt's error, with the earlier attempts' failures
+    in its message: "(after 3 attempts; attempt 1: ...; attempt 2: ...)" (the
+    first and last ``SHOWN_ATTEMPTS`` of many, the others counted), and
     ``note`` (why there was no further attempt)."""
     parts = [f"after {len(reasons) + 1} attempts"] if reasons else []
-    parts += [f"attempt {i}: {r}" for i, r in enumerate(reasons, 1)]
+    listed = [f"attempt {i}: {r}" for i, r in enumerate(reasons, 1)]
+    if len(listed) > 2 * SHOWN_ATTEMPTS + 1:  # Retry(300): 25 KB of message, else
+        hidden = len(listed) - 2 * SHOWN_ATTEMPTS
+        listed[SHOWN_ATTEMPTS:-SHOWN_ATTEMPTS] = [f"{hidden} more attempts"]
+    parts += listed
     parts += [note] if note else []
     exc.message = f"{exc.message} ({'; '.join(parts)})"
     exc.args = (exc.message, *exc.args[1:])
