@@ -250,9 +250,12 @@ def _valid_pair(name: str, value: str) -> bool:
         bool(name)
         and len(name) + len(value) <= MAX_COOKIE_SIZE
         and ";" not in value
-        and not _CONTROL.search(name + value)
-        and not any(c in name for c in " \t=;")
+        and not _CONTROL.search(value)
+        and not _BAD_NAME.search(name)
     )
+
+
+_BAD_NAME = re.compile(r"[\x00-\x20\x7f=;]")  # controls, space, and the separators
 
 
 class Cookie:
