@@ -597,7 +597,7 @@ def test_every_ipv4_literal_form_is_an_address_matching_only_itself(host):
     from nbfetch.core.cookies import ipv4_number, is_loopback
 
     assert ipv4_number(host) == int.from_bytes(socket.inet_aton(host), "big")
-    assert is_loopback(host)
+    assert is_loopback(host) and is_loopback("::ffff:127.0.0.1") and not is_loopback("127.0.0.1x")
     jar = jar_at()
     jar.store(f"http://{host}/", ["dom=1; Domain=1", "dom2=1; Domain=0.1", "own=1"])
     assert [(c.name, c.domain, c.host_only) for c in jar.cookies()] == [("own", host.lower(), True)]

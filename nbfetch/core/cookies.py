@@ -165,9 +165,11 @@ def is_loopback(host: str) -> bool:
     if number is not None:
         return number >> 24 == 127
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return (mapped or ip).is_loopback
 
 
 def domain_match(host: str, domain: str) -> bool:
