@@ -187,4 +187,7 @@ def _without_quoted_bytes(text: str) -> str:
         return text
     name = _FIELD_NAME.match(text, quoted.start())
     text = text[: quoted.start()].rstrip(": ")
-    return f"{text} (field {name.group(1)})" if name else text
+    # Only a whole line starts with its name (a quoted value may hold "a: b").
+    if name and text == "illegal header line":
+        return f"{text} (field {name.group(1)})"
+    return text
