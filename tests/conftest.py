@@ -91,16 +91,19 @@ def demo(demo_server):
 
 
 class RawServer:
-    """A TCP server on 127.0.0.1 whose every connection runs ``handler(sock, server)``
-    in a thread: for exact wire bytes and misbehaving servers. ``received`` holds
-    what each connection read; ``connections`` counts them."""
+    """A TCP server on 127.0.0.1 (or another ``host`` of 127.0.0.0/8) whose every
+    connection runs ``handler(sock, server)`` in a thread: for exact wire bytes and
+    misbehaving servers. ``received`` holds what each connection read;
+    ``connections`` counts them."""
 
-    def __init__(self, handler: Callable[[socket.socket, RawServer], None]):
+    def __init__(
+        self, handler: Callable[[socket.socket, RawServer], None], host: str = "127.0.0.1"
+    ):
         self.handler = handler
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock = socket.create_server((host, 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.connections = 0
         self.received: list[bytes] = []
         self._stop = threading.Event()
@@ -168,8 +171,8 @@ def raw_server():
     """``raw_server(handler)`` starts a RawServer; all are closed after the test."""
     servers: list[RawServer] = []
 
-    def start(handler):
-        server = RawServer(handler)
+    def start(handler, host: str = "127.0.0.1"):
+        server = RawServer(handler, host)
         servers.append(server)
         return server
 

@@ -4,6 +4,7 @@ cookies.txt, secrets in every writer, and a hostile server's flood."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -83,6 +84,29 @@ def test_paths_default_and_match():
     assert sent(jar, "http://h.test/docs") == "p=2; r=3"
     assert sent(jar, "http://h.test/docsx") == "r=3"  # section 5.1.4: not a path-match
     assert sent(jar, "http://h.test/") == "r=3"
+
+
+@pytest.mark.parametrize(
+    ("origin", "set_cookie"),
+    [
+        ("http://example.com/", "sid=EVIL; Path=/app"),  # a longer path: sent first
+        ("http://www.example.com/", "sid=EVIL; Domain=example.com"),  # a parent domain
+        ("http://www.example.com/", "sid=EVIL"),  # a subdomain's host-only cookie
+        ("http://example.com/", "sid=EVIL; Max-Age=0"),  # a deletion
+    ],
+)
+def test_plain_http_cannot_shadow_a_secure_cookie(origin, set_cookie):
+    # rfc6265bis 5.7 step 16: same name, domains that domain-match either way,
+    # and a path that path-matches the Secure cookie's: the new cookie is ignored.
+    jar = jar_at()
+    jar.store("https://example.com/", ["sid=GOOD; Secure; Path=/"])
+    assert jar.store(origin, [set_cookie]) == []
+    assert sent(jar, "https://example.com/app/x") == "sid=GOOD"
+    # Other names, other paths' parents and other sites stay settable from http.
+    assert len(jar.store("http://example.com/", ["other=1"])) == 1
+    assert len(jar.store("http://example.org/", ["sid=x"])) == 1
+    jar.store("https://example.com/", ["deep=1; Secure; Path=/deep"])
+    assert len(jar.store("http://example.com/", ["deep=2; Path=/"])) == 1  # / is no sub-path
 
 
 def test_secure_cookies_need_https_except_to_loopback():
@@ -521,3 +545,243 @@ async def test_cookies_txt_is_curls_format_both_ways(demo, tmp_path):
         capture_output=True,
     ).stdout
     assert json.loads(out)["user"] == "ada"
+
+
+# -- hostile values never fail a fetch ---------------------------------------------------------
+def test_max_age_is_clamped_both_ways():
+    clock = Clock()
+    jar = jar_at(clock)
+    jar.store("http://h.test/", ["keep=1", "long=1; Max-Age=" + "9" * 400])
+    assert [c.expires for c in jar.cookies() if c.name == "long"] == [T0 + 400 * 24 * 3600]
+    jar.store("http://h.test/", ["keep=1; Max-Age=-" + "9" * 400])  # a float would overflow
+    assert [c.name for c in jar.cookies()] == ["long"]  # "keep" deleted: expired
+
+
+@pytest.mark.anyio
+async def test_a_hostile_set_cookie_is_ignored_never_fails_the_fetch(raw_server, monkeypatch):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Max-Age=-" + b"9" * 400 + b"\r\n")
+            reply(conn, b"Set-Cookie: b=2; Expires=boom\r\nSet-Cookie: c=3\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as client:
+        r = await client.fetch(srv.url + "/")
+        assert r.status_code == 200 and dict(client.cookies) == {"b": "2", "c": "3"}
+
+        # A bug in parsing one cookie (any exception) ignores that cookie only.
+        real = nbfetch.core.cookies.parse_cookie_date
+
+        def broken(text):
+            if text == "boom":
+                raise RuntimeError("a bug in the date parser")
+            return real(text)
+
+        monkeypatch.setattr(nbfetch.core.cookies, "parse_cookie_date", broken)
+        client.cookies.clear()
+        events = []
+        r = await client.fetch(srv.url + "/", trace=events.append)
+        assert r.status_code == 200 and dict(client.cookies) == {"c": "3"}
+        stored = next(e.details for e in events if e.name == "cookies.stored")
+        assert (stored["stored"], stored["ignored"]) == (1, 2)
+
+
+IPV4_FORMS = ["127.1", "127.000.0.1", "0x7f.0.0.1", "0X7F.1", "2130706433", "017700000001"]
+
+
+@pytest.mark.parametrize("host", IPV4_FORMS)
+def test_every_ipv4_literal_form_is_an_address_matching_only_itself(host):
+    import socket
+
+    from nbfetch.core.cookies import ipv4_number, is_loopback
+
+    assert ipv4_number(host) == int.from_bytes(socket.inet_aton(host), "big")
+    assert is_loopback(host) and is_loopback("::ffff:127.0.0.1") and not is_loopback("127.0.0.1x")
+    jar = jar_at()
+    jar.store(f"http://{host}/", ["dom=1; Domain=1", "dom2=1; Domain=0.1", "own=1"])
+    assert [(c.name, c.domain, c.host_only) for c in jar.cookies()] == [("own", host.lower(), True)]
+    assert sent(jar, "http://1.1/") == sent(jar, "http://127.001.0.1/") == ""
+
+
+@pytest.mark.anyio
+async def test_a_cookie_of_one_address_never_reaches_another(raw_server):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=SECRET; Domain=0.1; Path=/\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    a = raw_server(handler)  # 127.0.0.1, asked for as 127.000.0.1
+    b = raw_server(handler, host="127.1.0.1")  # asked for as 127.001.0.1
+    async with AsyncClient() as client:
+        await client.fetch(f"http://127.000.0.1:{a.port}/login")
+        await client.fetch(f"http://127.001.0.1:{b.port}/")
+    assert b"SECRET" not in b.received[0]
+
+
+# -- cookie bombs ------------------------------------------------------------------------------
+def test_a_deep_host_cannot_store_more_than_its_sites_bound():
+    from nbfetch.core.cookies import MAX_PER_SITE
+
+    jar = jar_at()
+    host = "a.b.c.d.e.f.g.h.i.j.example.com"
+    labels = host.split(".")
+    for domain in [".".join(labels[i:]) for i in range(len(labels) - 1)]:  # to example.com
+        jar.store(f"http://{host}/", [f"c{i}=v; Domain={domain}" for i in range(50)])
+    assert len(jar) == MAX_PER_SITE  # not 11 domains x 50
+    jar.store("http://other.example.org/", ["o=1"])  # another site keeps its room
+    assert len(jar) == MAX_PER_SITE + 1 and "o" in jar
+
+
+def test_the_cookie_header_keeps_the_most_specific_cookies_within_its_bound():
+    from nbfetch.core.cookies import MAX_COOKIE_HEADER
+
+    jar = jar_at()
+    jar.store("http://www.example.com/", ["own=mine"])
+    # A sibling subdomain floods its parent domain with large, newer cookies.
+    bomb = [f"b{i}={'v' * 1000}; Domain=example.com; Path=/" for i in range(40)]
+    jar.store("http://evil.example.com/", bomb)
+    value, names, dropped = jar.header_for("http://www.example.com/app")
+    assert len(value) <= MAX_COOKIE_HEADER < 40 * 1000
+    assert names[0] == "own" and dropped == 41 - len(names) > 0
+
+
+@pytest.mark.anyio
+async def test_a_request_sends_at_most_8_kib_of_the_jars_cookies(raw_server):
+    bomb = b"".join(b"Set-Cookie: b%d=%s\r\n" % (i, b"v" * 1000) for i in range(30))
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\n" + bomb + b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    events = []
+    async with AsyncClient(trace=events.append) as client:
+        await client.fetch(srv.url + "/")
+        await client.fetch(srv.url + "/")
+    [line] = [x for x in srv.received[1].split(b"\r\n") if x.lower().startswith(b"cookie:")]
+    assert len(line) <= len(b"Cookie: ") + 8192
+    [sent_event] = [e.details for e in events if e.name == "cookies.sent"]
+    assert len(sent_event["names"]) == 8 and sent_event["dropped"] == 22
+
+
+# -- bounded work per header (the event loop parses them) -------------------------------------
+def test_absurd_expires_values_and_attribute_floods_are_rejected_up_front():
+    date = "Wed, 09 Jun 2027 10:18:14 GMT"
+    assert parse_cookie_date(date + " x" * 20) is not None  # lenient (5.1.1) within the bound
+    assert parse_cookie_date(date + " x" * 200) is None  # past 128 characters: no date
+    jar = jar_at()
+    stored = jar.store("http://h.test/", ["ok=1" + "; x" * 32, "flood=1" + "; x" * 33])
+    assert [c.name for c in stored] == ["ok"]  # at most 32 attributes
+
+
+@pytest.mark.anyio
+@pytest.mark.loop_watchdog
+async def test_a_head_of_hostile_set_cookie_fields_keeps_the_loop_free(raw_server):
+    fields = b"".join(b"Set-Cookie: c%d=v; Expires=%s\r\n" % (i, b"x " * 500) for i in range(62))
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as client:
+        for _ in range(3):
+            r = await client.fetch(srv.url + "/")
+    assert r.status_code == 200 and len(client.cookies) == 50  # session cookies, bounded
+
+
+# -- cookies given by the caller or a file follow the Set-Cookie path's rules ------------------
+@pytest.mark.parametrize(
+    ("name", "value", "domain", "path"),
+    [
+        ("a", "x\r\nX-Injected: 1", "h.test", "/"),
+        ("a", "x\x00y", "h.test", "/"),
+        ("a", "x; admin=1", "h.test", "/"),  # a second cookie in the header
+        ("a b", "1", "h.test", "/"),
+        ("a=b", "1", "h.test", "/"),
+        ("", "1", "h.test", "/"),
+        ("a", "1", "h.test; admin=1", "/"),
+        ("a", "1", "h.test", "/x\r\n"),
+        ("a", "1", "h.test", "x"),
+    ],
+)
+def test_set_refuses_what_a_server_could_not_set(name, value, domain, path):
+    jar = jar_at()
+    with pytest.raises(ValueError, match=r"invalid cookie|path"):
+        jar.set(name, value, domain, path)
+    assert len(jar) == 0
+    with pytest.raises(ValueError) as info:
+        jar.set("sid", "SECRET; admin=1", "h.test")
+    assert "SECRET" not in str(info.value)  # the name is said, never the value
+
+
+@pytest.mark.anyio
+async def test_a_cookies_txt_line_cannot_smuggle_a_second_cookie(raw_server):
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    async with AsyncClient() as client:
+        text = "127.0.0.1\tFALSE\t/\tFALSE\t0\ta\tx; admin=1\n127.0.0.1\tFALSE\t/\tFALSE\t0\tb\t2\n"
+        assert client.cookies.loads(text) == 1
+        await client.fetch(srv.url + "/")
+    assert b"\r\nCookie: b=2\r\n" in srv.received[0] and b"admin" not in srv.received[0]
+
+
+def test_save_replaces_the_file_atomically_and_private(tmp_path, monkeypatch):
+    path = tmp_path / "cookies.txt"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    jar = jar_at()
+    jar.set("sid", "precious", "h.test")
+    jar.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # not the old file's 0644
+    saved = path.read_text()
+
+    def broken():
+        raise RuntimeError("dumps failed")
+
+    monkeypatch.setattr(jar, "dumps", broken)
+    with pytest.raises(RuntimeError):
+        jar.save(path)
+    assert path.read_text() == saved and os.listdir(tmp_path) == ["cookies.txt"]
+
+
+def test_an_infinite_or_nan_expiry_is_refused():
+    jar = jar_at()
+    line = "h.test\tFALSE\t/\tFALSE\t" + "9" * 400 + "\tother\tx\n"
+    assert jar.loads(line) == 0  # 400 digits: inf
+    for bad in (float("inf"), float("nan"), 10**400, True, "soon"):
+        with pytest.raises(ValueError, match="expires="):
+            jar.set("a", "1", "h.test", expires=bad)
+    jar.dumps()  # nothing stored that it cannot write
+
+
+@pytest.mark.anyio
+async def test_concurrent_first_fetches_build_the_public_suffix_list_once(raw_server, monkeypatch):
+    import publicsuffixlist
+
+    real, built = publicsuffixlist.PublicSuffixList, []
+
+    def slow_build(*args, **kwargs):
+        built.append(1)
+        time.sleep(0.2)  # a slow build: every first fetch arrives while it runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publicsuffixlist, "PublicSuffixList", slow_build)
+    monkeypatch.setattr(nbfetch.core.cookies, "_suffixes", None)
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n")
+            reply(conn, b"Content-Length: 0\r\n\r\n")
+
+    srv = raw_server(handler)
+    mapping = {"app.demo.test": "127.0.0.1"}
+    async with AsyncClient(hostname_mapping=mapping, max_clients=10) as client:
+        urls = [f"http://app.demo.test:{srv.port}/{i}" for i in range(10)]
+        await asyncio.gather(*(client.fetch(url) for url in urls))
+        assert client.cookies["k"] == "v"
+    assert len(built) == 1

@@ -178,3 +178,79 @@ async def test_a_challenge_from_another_origin_after_a_redirect_is_not_answered(
         r = await c.fetch(first.url + "/", auth=DigestAuth("u", PASSWORD))
     assert r.status_code == 401 and retries(r) == []
     assert len(other.received) == 1 and b"authorization" not in other.received[0].lower()
+
+
+def scripted(*heads: bytes):
+    """A raw handler answering request ``n`` with ``heads[n - 1]`` (the last one
+    after that), each with an empty body on a kept-alive connection."""
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            head = heads[min(len(server.received), len(heads)) - 1]
+            conn.sendall(head + b"\r\nContent-Length: 0\r\n\r\n")
+
+    return handler
+
+
+CHALLENGE = (
+    b"HTTP/1.1 401 Unauthorized\r\n"
+    b'WWW-Authenticate: Digest realm="r", nonce="abc", qop="auth", algorithm=SHA-256'
+)
+
+
+def authorization(request: bytes) -> dict | None:
+    for line in request.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"authorization":
+            scheme = value.strip().decode().partition(" ")[0]
+            return {"scheme": scheme, **(fields(value.decode()) if scheme == "Digest" else {})}
+    return None
+
+
+async def test_digest_auth_wins_over_the_urls_userinfo_and_never_sends_basic(raw_server):
+    import base64
+
+    srv = raw_server(scripted(CHALLENGE, b"HTTP/1.1 200 OK"))
+    url = srv.url.replace("http://", f"http://u:{PASSWORD}@") + "/"
+    async with AsyncClient() as c:
+        r = await c.fetch(url, auth=DigestAuth("u", PASSWORD))
+    assert r.status_code == 200
+    assert [authorization(q) and authorization(q)["scheme"] for q in srv.received] == [
+        None,
+        "Digest",
+    ]
+    secret = base64.b64encode(f"u:{PASSWORD}".encode())
+    assert not any(secret in q or PASSWORD.encode() in q for q in srv.received)
+
+
+async def test_each_attempt_after_a_digest_answer_sends_a_fresh_answer(raw_server):
+    # RFC 7616 3.4: each request with the nonce counts up nc with a new cnonce;
+    # a replayed Authorization (same nc and cnonce) is refused by a strict server.
+    unavailable = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0"
+    srv = raw_server(scripted(CHALLENGE, unavailable, unavailable, b"HTTP/1.1 200 OK"))
+    async with AsyncClient(retries=2) as c:
+        r = await c.fetch(srv.url + "/", auth=DigestAuth("u", PASSWORD))
+    assert r.status_code == 200 and len(srv.received) == 4
+    answers = [authorization(q) for q in srv.received[1:]]
+    assert [a["nc"] for a in answers] == ["00000001", "00000002", "00000003"]
+    assert len({a["cnonce"] for a in answers}) == 3 and len({a["response"] for a in answers}) == 3
+    # ... and each is right, as the server checks it (RFC 7616 section 3.4.1).
+    sha = lambda text: hashlib.sha256(text.encode()).hexdigest()  # noqa: E731
+    a1, a2 = sha(f"u:r:{PASSWORD}"), sha("GET:/")
+    for a in answers:
+        assert a["response"] == sha(f"{a1}:abc:{a['nc']}:{a['cnonce']}:auth:{a2}")
+
+
+def test_the_work_on_a_hostile_www_authenticate_is_bounded():
+    # 64 schemes and parameters in all the values of a response, not 32000.
+    assert len(parse_challenges(["a " * 32000])) == 64
+    many = ["Basic realm=x"] * 1000 + ['Digest realm="r", nonce="n", qop="auth"']
+    assert len(parse_challenges(many)) == 32  # the budget is shared by the values
+
+
+async def test_a_huge_challenge_is_answered_as_no_challenge_without_holding_the_loop(raw_server):
+    srv = raw_server(scripted(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: " + b"a " * 32000))
+    async with AsyncClient() as c:
+        for _ in range(3):
+            r = await c.fetch(srv.url + "/", auth=DigestAuth("u", PASSWORD))
+            assert r.status_code == 401 and retries(r) == []

@@ -292,3 +292,96 @@ async def test_each_attempt_is_a_bar_in_the_waterfall_and_in_fetch_many(demo):
     view.finish()
     assert view.html().count('class="nbfetch-attempt"') == 4
     assert 'title="attempt 2: 503' in view.html()
+
+
+# -- hostile values and bugs between a response and its caller ---------------------------
+
+
+def answer_503_then_200(retry_after: bytes):
+    """A raw handler: 503 with ``retry_after`` on the first request, then 200s."""
+
+    def handler(conn, server):
+        while server.read_request(conn):
+            if len(server.received) == 1:
+                head = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + retry_after
+                conn.sendall(head + b"\r\nContent-Length: 1\r\n\r\nx")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    return handler
+
+
+def test_absurd_retry_after_dates_and_huge_retry_numbers_do_not_overflow():
+    # Year 99999999999 overflows datetime.timestamp(): unparseable (RFC 9110 10.2.3).
+    assert parse_retry_after("Mon, 01 Jan 99999999999 00:00:00 GMT", 0.0) is None
+    # 2 ** 1024 is no float: retry 1025 of Retry(total=1100) waits its capped backoff.
+    assert Retry(total=1100, backoff_factor=0, jitter=0).backoff(1025) == 0.0
+    assert Retry(total=2000, jitter=0).backoff(2000) == 30.0  # backoff_max
+
+
+@pytest.mark.anyio
+async def test_a_hostile_retry_after_date_is_retried_with_backoff(raw_server):
+    srv = raw_server(answer_503_then_200(b"Mon, 01 Jan 99999999999 00:00:00 GMT"))
+    policy = Retry(total=1, backoff_factor=0, jitter=0)
+    async with AsyncClient(retries=policy, max_connections_per_host=1) as c:
+        r = await c.fetch(srv.url + "/")
+        assert (r.status_code, r.body, len(retries(r))) == (200, b"ok", 1)
+        assert c._pool.open == {("http", "127.0.0.1", srv.port): 1}  # one, reused
+
+
+@pytest.mark.anyio
+async def test_any_error_after_a_response_arrived_closes_its_connection(raw_server, monkeypatch):
+    # A bug in the policy (any exception, not only a FetchError) between the
+    # response head and the caller must not keep the connection checked out:
+    # with max_connections_per_host=1 the next fetch would wait for it forever.
+    srv = raw_server(answer_503_then_200(b"0"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the policy")
+
+    monkeypatch.setattr(Retry, "status_delay", broken)
+    async with AsyncClient(retries=1, max_connections_per_host=1) as c:
+        with pytest.raises(RuntimeError, match="a bug"):
+            await c.fetch(srv.url + "/")
+        assert c._pool.open == {} and c._queue.active == 0
+        r = await asyncio.wait_for(c.fetch(srv.url + "/", retries=0), 10)
+        assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": "POST"}, "methods takes a collection"),  # not {"P", "O", "S", "T"}
+        ({"methods": ["GET", 1]}, "1 is not one of the method names"),
+        ({"methods": ["GET POST"]}, "is not one of the method names"),
+        ({"statuses": "503"}, "statuses takes a collection"),
+        ({"statuses": 503}, "statuses takes a collection"),
+        ({"statuses": [503, "429"]}, "'429' is not one of the status codes"),
+        ({"statuses": [True]}, "True is not one of the status codes"),
+        ({"backoff_factor": float("nan")}, "backoff_factor must be a finite number"),
+        ({"backoff_max": float("inf")}, "backoff_max must be a finite number"),
+        ({"retry_after_max": float("nan")}, "retry_after_max must be a finite number"),
+        ({"jitter": float("nan")}, "jitter must be between 0 and 1"),
+    ],
+)
+def test_retry_refuses_values_it_would_misread(kwargs, message):
+    with pytest.raises(nbfetch.InvalidRequest, match=message):
+        Retry(**kwargs)
+
+
+def test_retry_takes_any_collection_of_methods_and_statuses():
+    policy = Retry(methods=("get", "M-SEARCH"), statuses=range(500, 505))
+    assert policy.methods == {"GET", "M-SEARCH"} and 500 in policy.statuses
+
+
+def test_the_error_of_many_attempts_lists_the_first_and_last_few():
+    from nbfetch.core.retry import attempts_error
+
+    reasons = [f"ConnectError: refused #{i}" for i in range(1, 300)]
+    exc = attempts_error(nbfetch.ConnectError("refused"), reasons)
+    message = str(exc)
+    assert "after 300 attempts; attempt 1: ConnectError: refused #1;" in message
+    assert "attempt 3: ConnectError: refused #3; 293 more attempts; attempt 297:" in message
+    assert "; attempt 299: ConnectError: refused #299)" in message and len(message) < 1000
+    few = str(attempts_error(nbfetch.ConnectError("refused"), reasons[:7]))
+    assert "more attempts" not in few and few.count("attempt ") == 7

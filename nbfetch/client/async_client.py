@@ -26,8 +26,8 @@ from ..core.cookies import (
     checked_cookies,
     cookie_header,
     cookie_names,
+    needs_public_suffixes,
     public_suffixes,
-    public_suffixes_loaded,
 )
 from ..core.decoders import AVAILABLE_ENCODINGS
 from ..core.errors import (
@@ -469,6 +469,11 @@ class AsyncClient:
                 key, cached = None, None
             if cached is not None:
                 return cached
+        auth = get("auth")
+        if isinstance(auth, DigestAuth):
+            # An explicit auth= wins over the URL's userinfo (as in requests): a
+            # Digest fetch never sends the password as Basic credentials.
+            url, auth = URL.parse(url).copy_with(username=None, password=None), None
         default_headers = self.headers
         if decompress and self._accept_encoding:
             default_headers = default_headers.copy()
@@ -482,7 +487,7 @@ class AsyncClient:
             json=json,
             data=data,
             files=files,
-            auth=None if isinstance(get("auth"), DigestAuth) else get("auth"),
+            auth=auth,
             allow_body=get("allow_body", False),
             expect_continue=bool(get("expect_100_continue")),
             params=get("params"),
@@ -590,16 +595,17 @@ class AsyncClient:
         policy, digest = ctx.retry, ctx.digest
         reasons: list[str] = []  # why each earlier attempt was not the last
         retried = 0  # the policy's retries (a Digest answer is not one)
+        challenge, answers = None, 0  # the Digest challenge answered, and how often
         while True:
             try:
-                # ``request`` stays without the jar's cookies: each hop gets those of its URL.
-                sent = self._with_cookies(request, ctx, origin)
+                # ``request`` stays without the jar's cookies (each hop gets those of
+                # its URL) and without a Digest answer (each attempt gets its own).
+                sent = request
+                if challenge is not None:
+                    answers += 1
+                    sent = self._digest_answer(request, ctx, challenge, answers)
+                sent = self._with_cookies(sent, ctx, origin)
                 exchange, response = await self._send_hop(sent, ctx, history)
-                try:
-                    await self._store_cookies(response, ctx)
-                except BaseException as exc:
-                    exchange.fail(exc, "wait")
-                    raise
             except FetchError as exc:
                 delay = policy and policy.error_delay(exc, retries_done=retried)
                 if delay is None or not self._fits(ctx, delay):
@@ -615,30 +621,43 @@ class AsyncClient:
                 retried += 1
                 reason = f"{type(exc).__name__}: {exc.message}"
             else:
-                status = response.status_code
-                delay = None
-                if digest is not None and status == 401 and request.replayable:
-                    answer = self._digest_answer(request, response, ctx)
-                    if answer is not None:
-                        request, digest, delay = answer, None, 0.0
-                        reason = "401: answering the Digest challenge"
-                if delay is None and policy is not None:
-                    delay = policy.status_delay(
-                        request.method,
-                        status,
-                        response.headers.get("retry-after"),
-                        now=time.time(),
-                        retries_done=retried,
-                        replayable=request.replayable,
-                    )
-                    retried += delay is not None
-                    reason = f"status {status}"
-                if delay is None or not self._fits(ctx, delay):
-                    return exchange, response
-                # Not the fetch's last hop; its connection goes back to the pool
-                # (or is closed) before the wait, not held through it.
-                exchange.redirected = True
-                await response.read_redirect_body(self.limits.max_redirect_body)
+                # Until the response is handed on, this exchange holds a pooled
+                # connection: whatever goes wrong (a bug included) must close it.
+                try:
+                    await self._store_cookies(response, ctx)
+                    status = response.status_code
+                    delay = None
+                    if (
+                        digest is not None
+                        and status == 401
+                        and request.replayable
+                        # Credentials given for the fetch's origin, not where a redirect went.
+                        and request.url.origin == ctx.url.origin
+                    ):
+                        challenge = digest.choose(response.headers.get_list("www-authenticate"))
+                        if challenge is not None:
+                            digest, delay = None, 0.0
+                            reason = "401: answering the Digest challenge"
+                    if delay is None and policy is not None:
+                        delay = policy.status_delay(
+                            request.method,
+                            status,
+                            response.headers.get("retry-after"),
+                            now=time.time(),
+                            retries_done=retried,
+                            replayable=request.replayable,
+                        )
+                        retried += delay is not None
+                        reason = f"status {status}"
+                    if delay is None or not self._fits(ctx, delay):
+                        return exchange, response
+                    # Not the fetch's last hop; its connection goes back to the pool
+                    # (or is closed) before the wait, not held through it.
+                    exchange.redirected = True
+                    await response.read_redirect_body(self.limits.max_redirect_body)
+                except BaseException as exc:
+                    exchange.fail(exc, "wait")  # a no-op once released
+                    raise
             reasons.append(reason)
             ctx.recorder.new_hop()
             ctx.recorder.emit(
@@ -656,18 +675,16 @@ class AsyncClient:
         request_timeout: never sleep into the deadline only to fail there."""
         return ctx.deadline is None or self.driver.monotonic() + delay < ctx.deadline
 
-    def _digest_answer(self, request: Request, response, ctx: FetchContext) -> Request | None:
-        """The request answering a Digest challenge of the fetch's own origin
-        (the credentials were given for it, not for where a redirect went)."""
-        if request.url.origin != ctx.url.origin:
-            return None
-        value = ctx.digest.authorization(
-            response.headers.get_list("www-authenticate"),
-            request.method,
-            request.url.target,
-            cnonce=secrets.token_hex(16),
+    def _digest_answer(
+        self, request: Request, ctx: FetchContext, challenge: tuple, nc: int
+    ) -> Request:
+        """``request`` with the ``nc``-th answer to a Digest ``challenge``: a
+        fresh cnonce each time (RFC 7616 section 3.4), so a retried attempt
+        is no replay a server would refuse."""
+        value = ctx.digest.answer(
+            challenge, request.method, request.url.target, cnonce=secrets.token_hex(16), nc=nc
         )
-        return None if value is None else request.with_header(b"Authorization", value.encode())
+        return request.with_header(b"Authorization", value.encode())
 
     def _with_cookies(self, request: Request, ctx: FetchContext, origin: tuple) -> Request:
         """``request`` with the ``Cookie`` header of its hop: the fetch's own
@@ -680,14 +697,15 @@ class AsyncClient:
         if not own and (jar is None or jar.empty):
             return request
         given = request.headers.get_list("cookie")
-        value, names = cookie_header(
+        value, names, dropped = cookie_header(
             jar.matching(request.url) if jar is not None else (),
             own,
             skip=[n for v in given for n in cookie_names(v)],
         )
         if not names:
             return request
-        ctx.recorder.emit("cookies.sent", {"names": names})
+        # A count of the cookies left out (MAX_COOKIE_HEADER), never their values.
+        ctx.recorder.emit("cookies.sent", {"names": names, "dropped": dropped})
         return request.with_header("Cookie", "; ".join([*given, value]))
 
     async def _store_cookies(self, response: Response, ctx: FetchContext) -> None:
@@ -695,8 +713,8 @@ class AsyncClient:
         values = response.headers.get_list("set-cookie") if self.cookies is not None else ()
         if not values:
             return
-        if not public_suffixes_loaded() and any("domain" in v.lower() for v in values):
-            # Only a Domain attribute needs the list; it takes ~0.1 s to load.
+        if needs_public_suffixes(response.url):
+            # The list takes ~0.1 s to load: off the loop, once per process.
             await self.driver.run_sync(public_suffixes, None)
         stored = self.cookies.store(response.url, values)
         ctx.recorder.emit(

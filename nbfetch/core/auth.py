@@ -37,15 +37,21 @@ _QUOTED = r'"(?:[^"\\]|\\.)*"'
 #: One element of a WWW-Authenticate list: ``name=value`` or a bare token (an
 #: auth-scheme, starting the next challenge), RFC 9110 section 11.6.1.
 _ITEM = re.compile(rf"\s*(?:({_TOKEN})\s*=\s*({_TOKEN}|{_QUOTED})|({_TOKEN}=*))\s*,?")
+#: Schemes and parameters read from all the WWW-Authenticate values of a
+#: response: a real one has a few challenges of a few parameters each; past
+#: this the rest is not parsed (it would be work on the event loop per byte).
+MAX_CHALLENGE_ITEMS = 64
 
 
 def parse_challenges(values: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
     """Each challenge of the ``WWW-Authenticate`` field values as (scheme in
     lower case, {param name in lower case: value}); a token68 is skipped."""
     challenges: list[tuple[str, dict[str, str]]] = []
+    budget = MAX_CHALLENGE_ITEMS
     for value in values:
         pos = 0
-        while pos < len(value):
+        while pos < len(value) and budget > 0:
+            budget -= 1
             m = _ITEM.match(value, pos)
             if m is None or m.end() == pos:
                 break  # not an auth-param list: what was parsed stands
@@ -69,7 +75,8 @@ def _quote(value: str) -> str:
 
 class DigestAuth:
     """``auth=DigestAuth(user, password)``: answer a server's Digest challenge
-    (RFC 7616: SHA-256, MD5 and their -sess variants, ``qop=auth``) once. A
+    (RFC 7616: SHA-256, MD5 and their -sess variants, ``qop=auth``) once per
+    hop (a retried attempt sends a fresh answer to the same challenge). A
     second 401 is the response. The password never leaves this object: only
     hashes of it are sent, and its repr masks it."""
 
@@ -87,11 +94,17 @@ class DigestAuth:
         return f"DigestAuth({self.username!r}, '***')"
 
     def authorization(
-        self, challenges: Iterable[str], method: str, uri: str, *, cnonce: str
+        self, challenges: Iterable[str], method: str, uri: str, *, cnonce: str, nc: int = 1
     ) -> str | None:
         """The ``Authorization`` value answering the strongest Digest challenge
         among the ``WWW-Authenticate`` values, or None when none can be answered
         (no Digest, no realm or nonce, only unknown algorithms, only qop=auth-int)."""
+        chosen = self.choose(challenges)
+        return None if chosen is None else self.answer(chosen, method, uri, cnonce=cnonce, nc=nc)
+
+    def choose(self, challenges: Iterable[str]) -> tuple[str, dict] | None:
+        """The strongest Digest challenge this client can answer among the
+        ``WWW-Authenticate`` values, as (algorithm, params), or None."""
         offered = {}
         for scheme, params in parse_challenges(challenges):
             algorithm = params.get("algorithm", "MD5").upper()  # MD5: RFC 7616 3.3
@@ -105,27 +118,30 @@ class DigestAuth:
             ):
                 offered.setdefault(algorithm, params)
         algorithm = next((a for a in ALGORITHMS if a in offered), None)
-        if algorithm is None:
-            return None
-        params = offered[algorithm]
-        return self._answer(algorithm, params, method, uri, cnonce)
+        return None if algorithm is None else (algorithm, offered[algorithm])
 
-    def _answer(self, algorithm: str, params: dict, method: str, uri: str, cnonce: str) -> str:
+    def answer(
+        self, chosen: tuple[str, dict], method: str, uri: str, *, cnonce: str, nc: int = 1
+    ) -> str:
+        """The ``Authorization`` value for the ``nc``-th request answering the
+        challenge ``chosen`` (from ``choose()``). Every request with the same
+        nonce needs a fresh ``cnonce`` and the next ``nc`` (RFC 7616 section
+        3.4): a server refuses a replayed answer."""
+        algorithm, params = chosen
         hash_ = ALGORITHMS[algorithm]
 
         def h(text: str) -> str:
             return hash_(text.encode("utf-8")).hexdigest()
 
         realm, nonce = params["realm"], params["nonce"]
-        # One answer per challenge: this is the first request with this nonce.
-        nc = "00000001"
+        count = f"{nc:08x}"  # RFC 7616 section 3.4: 8 hex digits
         a1 = h(f"{self.username}:{realm}:{self._password}")
         if algorithm.endswith("-SESS"):  # RFC 7616 section 3.4.2
             a1 = h(f"{a1}:{nonce}:{cnonce}")
         a2 = h(f"{method}:{uri}")
         qop = "auth" if "qop" in params else None
         # RFC 7616 section 3.4.1; a server that offers no qop gets RFC 2069's form.
-        response = h(f"{a1}:{nonce}:{nc}:{cnonce}:{qop}:{a2}" if qop else f"{a1}:{nonce}:{a2}")
+        response = h(f"{a1}:{nonce}:{count}:{cnonce}:{qop}:{a2}" if qop else f"{a1}:{nonce}:{a2}")
         fields = []
         if params.get("userhash", "").lower() == "true":  # RFC 7616 section 3.4.4
             fields += [f"username={_quote(h(f'{self.username}:{realm}'))}", "userhash=true"]
@@ -140,7 +156,7 @@ class DigestAuth:
             f"nonce={_quote(nonce)}",
         ]
         if qop:
-            fields += [f"nc={nc}", f"cnonce={_quote(cnonce)}", f"qop={qop}"]
+            fields += [f"nc={count}", f"cnonce={_quote(cnonce)}", f"qop={qop}"]
         fields.append(f"response={_quote(response)}")
         if "opaque" in params:
             fields.append(f"opaque={_quote(params['opaque'])}")

@@ -7,10 +7,10 @@ the ``clock`` the jar is given (the client passes ``time.time``).
 >>> jar.store("http://127.0.0.1/login", ["sid=abc; Path=/; Max-Age=60; HttpOnly"])
 [Cookie(name='sid', domain='127.0.0.1', path='/', flags='HttpOnly')]
 >>> jar.header_for("http://127.0.0.1/whoami")
-('sid=abc', ['sid'])
+CookieHeader(value='sid=abc', names=['sid'], dropped=0)
 >>> t[0] += 61                     # Max-Age is over
 >>> jar.header_for("http://127.0.0.1/whoami")
-('', [])
+CookieHeader(value='', names=[], dropped=0)
 
 The policy, as browsers apply it:
 
@@ -28,18 +28,29 @@ The policy, as browsers apply it:
   client without scripts or a "site for cookies" has nothing to apply them to.
 * Bounds (every byte from a server is untrusted; section 6.1 asks for at least
   these): name plus value at most ``MAX_COOKIE_SIZE`` (4096) bytes, attribute
-  values at most 1024 bytes, ``max_per_domain`` (50) cookies per domain and
+  values at most 1024 bytes, ``max_per_domain`` (50) cookies per domain,
+  ``max_per_site`` (180, as Chrome) per registrable domain (a public suffix and
+  one label: a deep host matches every parent domain, 50 each would add up),
   ``max_total`` (3000) in all; past a bound the least recently used cookie goes
-  (section 5.3 step 12).
+  (section 5.3 step 12). A request's ``Cookie`` header carries at most
+  ``MAX_COOKIE_HEADER`` (8 KiB) of the jar's cookies, the most specific first
+  (host-only, then longer domains, then longer paths): servers refuse heads
+  past 8-16 KiB, and a sibling subdomain's cookie bomb would lock a site out.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
 import re
+import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from functools import lru_cache
+from typing import NamedTuple
 
 from .urls import URL
 
@@ -47,8 +58,19 @@ from .urls import URL
 #: name plus value and 1024 per attribute value are what browsers enforce.
 MAX_COOKIE_SIZE = 4096
 MAX_ATTRIBUTE_SIZE = 1024
+#: A cookie with more attributes is ignored: a real one has fewer than ten, and
+#: each costs work on the event loop (a 64 KiB head of ``;;;;`` would be 64 Ki).
+MAX_ATTRIBUTES = 32
+#: An ``Expires`` value longer than this is no date (a real one has about 30
+#: characters): the section 5.1.1 algorithm tries four patterns per token.
+MAX_DATE_SIZE = 128
 #: Section 6.1: at least 50 cookies per domain and 3000 in all.
 MAX_PER_DOMAIN = 50
+#: Per registrable domain (Chrome's 180): a host matches each of its parent
+#: domains, and every one of them may hold MAX_PER_DOMAIN.
+MAX_PER_SITE = 180
+#: The jar's cookies in one request's Cookie header (name=value; ...), in bytes.
+MAX_COOKIE_HEADER = 8192
 MAX_TOTAL = 3000
 #: Max-Age beyond this is cut to it (the draft's 400 days, section 5.5).
 MAX_AGE_CAP = 400 * 24 * 3600
@@ -57,6 +79,9 @@ NETSCAPE_HEADER = "# Netscape HTTP Cookie File"
 _HTTPONLY_PREFIX = "#HttpOnly_"  # curl's mark for an HttpOnly line
 
 _suffixes = None
+#: Concurrent first fetches each load the list in a worker thread: one builds
+#: it, the others wait for it (each build is ~0.1 s of CPU under the GIL).
+_suffixes_lock = threading.Lock()
 
 
 def public_suffixes():
@@ -64,20 +89,64 @@ def public_suffixes():
     loads it in a worker thread before the first cookie that needs it)."""
     global _suffixes
     if _suffixes is None:
-        from publicsuffixlist import PublicSuffixList
+        with _suffixes_lock:
+            if _suffixes is None:
+                from publicsuffixlist import PublicSuffixList
 
-        _suffixes = PublicSuffixList()
+                _suffixes = PublicSuffixList()
     return _suffixes
 
 
-def public_suffixes_loaded() -> bool:
-    return _suffixes is not None
+def needs_public_suffixes(url: URL) -> bool:
+    """Whether storing cookies from ``url`` would load the list first (every
+    host name needs it, for its registrable domain; an IP address does not)."""
+    return _suffixes is None and not _is_ip(url.hostname.lower())
+
+
+@lru_cache(maxsize=1024)
+def registrable_domain(domain: str) -> str:
+    """The public suffix of ``domain`` and one label more (``example.co.uk`` for
+    ``a.b.example.co.uk``); an IP address, or a name that is a public suffix
+    itself (``localhost``), is its own."""
+    if _is_ip(domain):
+        return domain
+    return public_suffixes().privatesuffix(domain) or domain
+
+
+#: One part of an IPv4 literal in inet_aton's forms (which getaddrinfo, curl
+#: and the WHATWG URL parser accept): hex, octal or decimal.
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+
+
+@lru_cache(maxsize=1024)
+def ipv4_number(host: str) -> int | None:
+    """The address of an IPv4 literal in any form inet_aton accepts
+    (``127.0.0.1``, ``127.1``, ``127.000.0.1``, ``0x7f.0.0.1``, ``2130706433``;
+    one trailing dot allowed), or None. A name such as ``127.1`` connects to
+    127.0.0.1: treated as a host name, ``Domain=1`` would share its cookies
+    with every ``*.1`` address."""
+    parts = host.split(".")
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()
+    if not 1 <= len(parts) <= 4 or not all(_IPV4_PART.fullmatch(p) for p in parts):
+        return None
+    numbers = [
+        int(p[2:] or "0", 16) if p[:2] in ("0x", "0X") else int(p, 8 if p[0] == "0" else 10)
+        for p in parts
+    ]
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    number = last
+    for i, n in enumerate(head):
+        number += n << (24 - 8 * i)
+    return number
 
 
 @lru_cache(maxsize=1024)  # every hop asks of its host: parsing an address costs µs
 def _is_ip(host: str) -> bool:
-    if not (host[-1:].isdigit() or ":" in host):  # a host name (a TLD is never all digits)
-        return False
+    if ":" not in host:
+        return ipv4_number(host) is not None
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -88,14 +157,19 @@ def _is_ip(host: str) -> bool:
 @lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is this machine: ``localhost`` (and ``*.localhost``,
-    RFC 6761 section 6.3), 127.0.0.0/8 or ``::1``."""
+    RFC 6761 section 6.3), 127.0.0.0/8 (in any of inet_aton's forms) or ``::1``."""
     host = host.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    number = ipv4_number(host)
+    if number is not None:
+        return number >> 24 == 127
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return (mapped or ip).is_loopback
 
 
 def domain_match(host: str, domain: str) -> bool:
@@ -125,22 +199,26 @@ def path_match(request_path: str, cookie_path: str) -> bool:
 # RFC 6265 section 5.1.1: the cookie-date algorithm (lenient, as browsers are).
 _DELIMITER = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
 _TIME = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\D|$)")
+_DAY = re.compile(r"(\d{1,2})(?:\D|$)")
+_YEAR = re.compile(r"(\d{2,4})(?:\D|$)")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def parse_cookie_date(text: str) -> float | None:
     """Seconds since the epoch (UTC) of an ``Expires`` value, or None."""
+    if len(text) > MAX_DATE_SIZE:
+        return None  # before the per-token work: a hostile value costs nothing
     found_time = day = month = year = None
-    for token in _DELIMITER.split(text[:MAX_ATTRIBUTE_SIZE]):
+    for token in _DELIMITER.split(text):
         if not token:
             continue
         if found_time is None and (m := _TIME.match(token)):
             found_time = tuple(int(g) for g in m.groups())
-        elif day is None and (m := re.match(r"(\d{1,2})(?:\D|$)", token)):
+        elif day is None and (m := _DAY.match(token)):
             day = int(m.group(1))
         elif month is None and token[:3].lower() in _MONTHS:
             month = _MONTHS.index(token[:3].lower()) + 1
-        elif year is None and (m := re.match(r"(\d{2,4})(?:\D|$)", token)):
+        elif year is None and (m := _YEAR.match(token)):
             year = int(m.group(1))
     if None in (found_time, day, month, year):
         return None
@@ -162,6 +240,24 @@ def parse_cookie_date(text: str) -> float | None:
 #: rfc6265bis section 5.6 step 2: a cookie with a control character is ignored
 #: (and could not be sent again: h11 refuses them in a field value).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _valid_pair(name: str, value: str) -> bool:
+    """Whether a cookie's name and value can be stored and sent (the rule of
+    the Set-Cookie path, for ``set()`` and cookies.txt too): a name without
+    ``=``, ``;`` or whitespace, no control character (rfc6265bis 5.6 step 2),
+    no ``;`` in the value (it would be a second cookie in the Cookie header:
+    ``x; admin=1``), at most ``MAX_COOKIE_SIZE`` in all."""
+    return (
+        bool(name)
+        and len(name) + len(value) <= MAX_COOKIE_SIZE
+        and ";" not in value
+        and not _CONTROL.search(value)
+        and not _BAD_NAME.search(name)
+    )
+
+
+_BAD_NAME = re.compile(r"[\x00-\x20\x7f=;]")  # controls, space, and the separators
 
 
 class Cookie:
@@ -245,9 +341,9 @@ def parse_set_cookie(
     pair, _, rest = header.partition(";")
     name, eq, value = pair.partition("=")
     name, value = name.strip(" \t"), value.strip(" \t")
-    if not eq or not name or len(name) + len(value) > MAX_COOKIE_SIZE:
+    if not eq or not _valid_pair(name, value):
         return None
-    if _CONTROL.search(name + value) or any(c in name for c in " \t="):
+    if rest.count(";") >= MAX_ATTRIBUTES:
         return None
     attrs: dict[str, str] = {}
     for av in rest.split(";") if rest else ():
@@ -258,15 +354,20 @@ def parse_set_cookie(
     host = url.hostname.lower()
     expires = None
     if "max-age" in attrs and re.fullmatch(r"-?\d+", attrs["max-age"]):
-        expires = now + min(int(attrs["max-age"]), MAX_AGE_CAP)
+        # Clamped both ways: -<400 digits> is no float; <= 0 means "expired now"
+        # (rfc6265bis 5.6.2), and past the cap is the cap (5.5).
+        expires = now + max(0, min(int(attrs["max-age"]), MAX_AGE_CAP))
     elif "expires" in attrs:
         expires = parse_cookie_date(attrs["expires"])
         if expires is not None:
             expires = min(expires, now + MAX_AGE_CAP)
     domain = attrs.get("domain", "").lstrip(".").lower()
     host_only = True
-    if domain:
-        if not _is_ip(host) and suffixes().is_public(domain):
+    if domain and _is_ip(host):
+        if domain != host:
+            return None  # an IP address only ever matches itself (5.1.3): host-only
+    elif domain:
+        if suffixes().is_public(domain):
             if domain != host:
                 return None  # Domain=co.uk: for every site under it (step 5)
         elif not domain_match(host, domain):
@@ -316,15 +417,21 @@ class CookieJar:
         *,
         clock: Callable[[], float],
         max_per_domain: int = MAX_PER_DOMAIN,
+        max_per_site: int = MAX_PER_SITE,
         max_total: int = MAX_TOTAL,
     ):
         self.clock = clock
         self.max_per_domain = max_per_domain
+        self.max_per_site = max_per_site
         self.max_total = max_total
         # Least recently used first (section 5.3 step 12 evicts in that order);
         # the per-domain index finds a host's cookies without a scan of all.
         self._cookies: OrderedDict[tuple, Cookie] = OrderedDict()
         self._domains: dict[str, OrderedDict[tuple, None]] = {}
+        self._sites: dict[str, OrderedDict[tuple, None]] = {}  # by registrable domain
+        # Names of the Secure cookies: an insecure origin's cookie is checked
+        # against these only (rfc6265bis 5.7 step 16), not against every cookie.
+        self._secure: dict[str, set[tuple]] = {}
 
     # -- storing -------------------------------------------------------------------
     def store(self, url: str | URL, headers: Iterable[str]) -> list[Cookie]:
@@ -338,7 +445,10 @@ class CookieJar:
         stored = []
         secure_origin = _secure(url)
         for header in headers:
-            cookie = parse_set_cookie(header, url, now)
+            try:
+                cookie = parse_set_cookie(header, url, now)
+            except Exception:  # a server's cookie never fails the fetch:
+                cookie = None  # whatever went wrong with it, it is ignored (5.2)
             if cookie is not None and self._add(cookie, now, secure_origin):
                 stored.append(cookie)
         # Once per response, not per cookie: a flood of thousands stays linear.
@@ -346,20 +456,45 @@ class CookieJar:
         return stored
 
     def _add(self, cookie: Cookie, now: float, secure_origin: bool = True) -> bool:
+        if not secure_origin and self._shadows_secure(cookie):
+            return False
         old = self._cookies.get(cookie.key)
         if old is not None:
-            if old.secure and not secure_origin:
-                return False  # rfc6265bis 5.7 step 16: http cannot replace a Secure cookie
             cookie.created = old.created  # section 5.3 step 11.2
             self._remove(old.key)
         if _expired(cookie, now):
             return old is not None  # a deletion (section 5.3 step 11.3)
         self._cookies[cookie.key] = cookie
         self._domains.setdefault(cookie.domain, OrderedDict())[cookie.key] = None
+        self._sites.setdefault(registrable_domain(cookie.domain), OrderedDict())[cookie.key] = None
+        if cookie.secure:
+            self._secure.setdefault(cookie.name, set()).add(cookie.key)
         return True
+
+    def _shadows_secure(self, cookie: Cookie) -> bool:
+        """rfc6265bis 5.7 step 16 ("leave Secure cookies alone"): from an insecure
+        origin, no cookie may replace or shadow a Secure one of the same name
+        whose domain domain-matches its domain (or the reverse) and whose path
+        its path matches: a longer path would be sent first, a parent domain's
+        to the same hosts."""
+        for domain, path, _ in self._secure.get(cookie.name, ()):
+            if (
+                domain_match(domain, cookie.domain) or domain_match(cookie.domain, domain)
+            ) and path_match(cookie.path, path):
+                return True
+        return False
 
     def _remove(self, key: tuple) -> None:
         del self._cookies[key]
+        site = registrable_domain(key[0])
+        del self._sites[site][key]
+        if not self._sites[site]:
+            del self._sites[site]
+        secure = self._secure.get(key[2])
+        if secure is not None:
+            secure.discard(key)
+            if not secure:
+                del self._secure[key[2]]
         keys = self._domains[key[0]]
         del keys[key]
         if not keys:
@@ -367,16 +502,22 @@ class CookieJar:
 
     def _evict(self, domains: Iterable[str], now: float) -> None:
         """Section 5.3 step 12: expired cookies first, then the least recently
-        used of each of ``domains`` over its bound, then of all."""
-        for domain in domains:
-            keys = self._domains.get(domain)
-            if keys is None or len(keys) <= self.max_per_domain:
-                continue
-            for key in [k for k in keys if _expired(self._cookies[k], now)]:
-                self._remove(key)
-            keys = self._domains.get(domain)
-            while keys and len(keys) > self.max_per_domain:
-                self._remove(next(iter(keys)))
+        used of each of ``domains`` over its bound, of their registrable
+        domains over theirs, then of all."""
+        domains = set(domains)
+        for index, names, bound in (
+            (self._domains, domains, self.max_per_domain),
+            (self._sites, {registrable_domain(d) for d in domains}, self.max_per_site),
+        ):
+            for name in names:
+                keys = index.get(name)
+                if keys is None or len(keys) <= bound:
+                    continue
+                for key in [k for k in keys if _expired(self._cookies[k], now)]:
+                    self._remove(key)
+                keys = index.get(name)
+                while keys and len(keys) > bound:
+                    self._remove(next(iter(keys)))
         while len(self._cookies) > self.max_total:
             self._remove(next(iter(self._cookies)))
 
@@ -395,8 +536,17 @@ class CookieJar:
     ) -> Cookie:
         """Store a cookie for ``domain`` (a host; with ``include_subdomains`` its
         subdomains too) as if a server had set it; bounded like the others."""
-        if not name or len(name) + len(value) > MAX_COOKIE_SIZE:
-            raise ValueError(f"a cookie needs a name and at most {MAX_COOKIE_SIZE} bytes")
+        if not isinstance(name, str) or not isinstance(value, str) or not _valid_pair(name, value):
+            raise ValueError(
+                f"invalid cookie {name!r}: a name without '=', ';' or whitespace, a value"
+                f" without ';' or control characters, at most {MAX_COOKIE_SIZE} bytes in all"
+            )
+        if not domain or _CONTROL.search(domain + path) or any(c in domain for c in " \t;,"):
+            raise ValueError(f"invalid cookie domain {domain!r} or path {path!r}")
+        if not path.startswith("/") or ";" in path:
+            raise ValueError(f"a cookie's path starts with '/' and has no ';', not {path!r}")
+        if expires is not None and not _finite(expires):
+            raise ValueError(f"expires= takes seconds since the epoch or None, not {expires!r}")
         cookie = Cookie(
             name,
             value,
@@ -439,11 +589,12 @@ class CookieJar:
         for c in found:
             self._cookies.move_to_end(c.key)
             self._domains[c.domain].move_to_end(c.key)
+            self._sites[registrable_domain(c.domain)].move_to_end(c.key)
         return found
 
     def header_for(
         self, url: str | URL, extra: Mapping[str, str] | None = None, skip: Iterable[str] = ()
-    ) -> tuple[str, list[str]]:
+    ) -> CookieHeader:
         """``cookie_header()`` of the cookies ``matching(url)``."""
         return cookie_header(self.matching(url), extra, skip)
 
@@ -502,6 +653,8 @@ class CookieJar:
         if domain is None:
             self._cookies.clear()
             self._domains.clear()
+            self._sites.clear()
+            self._secure.clear()
         else:
             for key in list(self._domains.get(domain.lower(), ())):
                 self._remove(key)
@@ -551,12 +704,12 @@ class CookieJar:
             if len(fields) != 7 or not fields[4].isdigit() or not fields[5]:
                 continue
             domain, subdomains, path, secure, expiry, name, value = fields
-            if len(name) + len(value) > MAX_COOKIE_SIZE or not path.startswith("/"):
+            if not _valid_pair(name, value) or not path.startswith("/") or ";" in path:
                 continue
-            if _CONTROL.search(name + value + domain + path):
+            if _CONTROL.search(domain + path):
                 continue
-            expires = float(expiry) or None
-            if expires is not None and expires <= now:
+            expires = float(expiry) or None  # 400 digits are inf: skipped, dumps() would fail
+            if expires is not None and (expires <= now or not math.isfinite(expires)):
                 continue
             cookie = Cookie(
                 name,
@@ -574,17 +727,36 @@ class CookieJar:
         return added
 
     def save(self, path) -> None:
-        """Write ``dumps()`` to ``path``, readable by its owner only (0600)."""
-        import os
-
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(self.dumps())
+        """Write ``dumps()`` to ``path``, readable by its owner only (0600),
+        atomically: a temporary file beside it (mkstemp makes it 0600 whatever
+        the old file's mode was) replaces it only once fully written, so a
+        failure leaves the old file as it was."""
+        text = self.dumps()
+        fd, temporary = tempfile.mkstemp(
+            dir=os.path.dirname(os.path.abspath(path)), prefix=".cookies-", suffix=".tmp"
+        )
+        try:
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def load(self, path) -> int:
         """``loads()`` the file ``path``."""
         with open(path, encoding="utf-8") as f:
             return self.loads(f.read(16 * 1024 * 1024))
+
+
+def _finite(value: object) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past any float: no time either
+        return False
 
 
 def _expired(cookie: Cookie, now: float) -> bool:
@@ -595,20 +767,43 @@ def _secure(url: URL) -> bool:
     return url.scheme == "https" or is_loopback(url.hostname)
 
 
+class CookieHeader(NamedTuple):
+    """A ``Cookie`` header value, the names in it, and how many of the jar's
+    matching cookies were left out to keep it within ``MAX_COOKIE_HEADER``."""
+
+    value: str
+    names: list[str]
+    dropped: int
+
+
 def cookie_header(
-    cookies: Iterable[Cookie], extra: Mapping[str, str] | None = None, skip: Iterable[str] = ()
-) -> tuple[str, list[str]]:
+    cookies: Iterable[Cookie],
+    extra: Mapping[str, str] | None = None,
+    skip: Iterable[str] = (),
+    limit: int = MAX_COOKIE_HEADER,
+) -> CookieHeader:
     """A ``Cookie`` header value (RFC 6265 section 5.4) and the names in it:
     ``extra`` (a fetch's own ``cookies=``) first, then ``cookies`` whose names
-    are neither in ``extra`` (its values win) nor in ``skip``."""
+    are neither in ``extra`` (its values win) nor in ``skip``, as many as fit in
+    ``limit`` bytes, the most specific kept first (host-only, longer domains,
+    longer paths, older: a parent domain's flood cannot push a host's own out)."""
     skip = set(skip)
     pairs = []
     for name, value in (extra or {}).items():
         if name not in skip:
             skip.add(name)
             pairs.append((name, value))
-    pairs += [(c.name, c.value) for c in cookies if c.name not in skip]
-    return "; ".join(f"{n}={v}" for n, v in pairs), [n for n, _ in pairs]
+    candidates = [c for c in cookies if c.name not in skip]
+    room, kept = limit, set()
+    for c in sorted(candidates, key=lambda c: (not c.host_only, -len(c.domain), -len(c.path))):
+        size = len(c.name) + len(c.value) + 3  # "; " and "="
+        if size <= room:
+            room -= size
+            kept.add(c.key)
+    pairs += [(c.name, c.value) for c in candidates if c.key in kept]  # section 5.4's order
+    return CookieHeader(
+        "; ".join(f"{n}={v}" for n, v in pairs), [n for n, _ in pairs], len(candidates) - len(kept)
+    )
 
 
 # RFC 6265 section 4.1.1: cookie-name is a token; cookie-octet excludes

@@ -17,7 +17,8 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     response.chunk                        one chunk as the server framed it (chunked bodies)
     response.data                         decoded body bytes handed to the caller
     response.done                         the body is complete
-    cookies.sent, cookies.stored          cookie names sent; what Set-Cookie stored (never values)
+    cookies.sent, cookies.stored          cookie names sent (and how many the 8 KiB bound
+                                          dropped); what Set-Cookie stored (never values)
     connection.dropped                    a connection closed with its body unread
                                           (a large redirect body, a stream closed early)
     redirect, retry, error, cancelled     cancelled: only when the caller cancelled

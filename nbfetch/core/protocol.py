@@ -21,6 +21,8 @@ to its user:
 
 from __future__ import annotations
 
+import re
+
 import h11
 
 from .chunk_view import ChunkTap
@@ -100,7 +102,7 @@ class ClientProtocol:
             event = self.h11.next_event()
         except h11.RemoteProtocolError as exc:
             status = getattr(exc, "error_status_hint", 400)
-            reason = str(exc) or "malformed response"
+            reason = _without_quoted_bytes(str(exc)) or "malformed response"
             if status == 431:
                 from .errors import TooLargeError
 
@@ -172,3 +174,23 @@ class ClientProtocol:
         self.h11.start_next_cycle()
         self.tap = self.head = None
         self._chunked = self._conflict = self._final_head = False
+
+
+#: Where h11's error text starts quoting the bytes it refused: ``bytearray(b'...``.
+_QUOTED_BYTES = re.compile(r"""(?:bytearray\()?b['"]""")
+_FIELD_NAME = re.compile(r"""(?:bytearray\()?b['"]([!#$%&*+\-.^_`|~0-9A-Za-z]+)[ \t]*:""")
+
+
+def _without_quoted_bytes(text: str) -> str:
+    """h11's error text without the line it quotes: a malformed header line
+    (``Set-Cookie : sid=...``, no colon, a control character) may hold a
+    cookie or a token. A header line's field name is kept when it has one."""
+    quoted = _QUOTED_BYTES.search(text)
+    if quoted is None:
+        return text
+    name = _FIELD_NAME.match(text, quoted.start())
+    text = text[: quoted.start()].rstrip(": ")
+    # Only a whole line starts with its name (a quoted value may hold "a: b").
+    if name and text == "illegal header line":
+        return f"{text} (field {name.group(1)})"
+    return text

@@ -15,7 +15,9 @@ True
 
 from __future__ import annotations
 
+import math
 import random as _random
+import re
 from collections.abc import Callable, Iterable
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -30,6 +32,33 @@ from .request import IDEMPOTENT_METHODS
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _status(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
+
+
+def _method(value: object) -> bool:
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
+
+
+def _members(value: object, name: str, what: str, valid: Callable[[object], bool]) -> tuple:
+    """``value`` (a collection) as a tuple of its members, each ``valid``; a str
+    is refused: it is iterable too, and methods="POST" would be {"P", "O", "S", "T"}."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidRequest(f"Retry {name} takes a collection of {what}, not {value!r}")
+    members = tuple(value)
+    for member in members:
+        if not valid(member):
+            raise InvalidRequest(f"Retry {name}: {member!r} is not one of the {what}")
+    return members
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (RFC 9110 section 10.2.3:
     delay-seconds or an HTTP-date, compared with ``now``, seconds since the
@@ -42,11 +71,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # asctime-date has no zone: HTTP-dates are GMT (5.6.7)
-        when = when.replace(tzinfo=timezone.utc)
-    return max(when.timestamp() - now, 0.0)
+        if when.tzinfo is None:  # asctime-date has no zone: HTTP-dates are GMT (5.6.7)
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # a year 99999999999 is no date: unparseable, as the RFC says to treat it
+    return max(seconds - now, 0.0)
 
 
 class Retry:
@@ -102,10 +132,13 @@ class Retry:
             ("backoff_max", backoff_max),
             ("retry_after_max", retry_after_max),
         ):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise InvalidRequest(f"Retry {name} must be a number >= 0, not {value!r}")
-        if not isinstance(jitter, (int, float)) or not 0 <= jitter <= 1:
+            # NaN passes "< 0" and every comparison after it; inf would wait forever.
+            if not _number(value) or not 0 <= value < math.inf:
+                raise InvalidRequest(f"Retry {name} must be a finite number >= 0, not {value!r}")
+        if not _number(jitter) or not 0 <= jitter <= 1:
             raise InvalidRequest(f"Retry jitter must be between 0 and 1, not {jitter!r}")
+        statuses = _members(statuses, "statuses", "status codes (ints)", _status)
+        methods = _members(methods, "methods", "method names", _method)
         self.total = total
         self.backoff_factor = float(backoff_factor)
         self.backoff_max = float(backoff_max)
@@ -128,7 +161,9 @@ class Retry:
 
     def backoff(self, retry: int) -> float:
         """The wait before retry number ``retry`` (1 for the first)."""
-        base = min(self.backoff_factor * 2 ** (retry - 1), self.backoff_max)
+        # The exponent is capped: 2.0 ** 1024 overflows a float (Retry(total=1100)),
+        # and 2 ** 62 times any factor is already past every backoff_max.
+        base = min(self.backoff_factor * 2.0 ** min(retry - 1, 62), self.backoff_max)
         return base * (1 - self.jitter * self.random())
 
     def status_delay(
@@ -179,12 +214,21 @@ class Retry:
         )
 
 
+#: The earlier attempts an error message lists at its start and at its end.
+SHOWN_ATTEMPTS = 3
+
+
 def attempts_error(exc: FetchError, reasons: list[str], note: str | None = None) -> FetchError:
-    """``exc``, the last attempt's error, with every earlier attempt's failure
-    in its message: "(after 3 attempts; attempt 1: ...; attempt 2: ...)", and
+    """``exc``, the last attempt's error, with the earlier attempts' failures
+    in its message: "(after 3 attempts; attempt 1: ...; attempt 2: ...)" (the
+    first and last ``SHOWN_ATTEMPTS`` of many, the others counted), and
     ``note`` (why there was no further attempt)."""
     parts = [f"after {len(reasons) + 1} attempts"] if reasons else []
-    parts += [f"attempt {i}: {r}" for i, r in enumerate(reasons, 1)]
+    listed = [f"attempt {i}: {r}" for i, r in enumerate(reasons, 1)]
+    if len(listed) > 2 * SHOWN_ATTEMPTS + 1:  # Retry(300): 25 KB of message, else
+        hidden = len(listed) - 2 * SHOWN_ATTEMPTS
+        listed[SHOWN_ATTEMPTS:-SHOWN_ATTEMPTS] = [f"{hidden} more attempts"]
+    parts += listed
     parts += [note] if note else []
     exc.message = f"{exc.message} ({'; '.join(parts)})"
     exc.args = (exc.message, *exc.args[1:])
