@@ -130,6 +130,14 @@ async def test_a_verify_that_is_not_one_of_the_kinds_is_refused():
         AsyncClient(verify=42)
 
 
+async def test_an_empty_verify_is_refused_not_taken_as_the_default_cas(ca_file, monkeypatch):
+    # verify=os.environ.get("CA_BUNDLE", ""): ssl would load the default CAs
+    # for cafile="", and read SSL_CERT_FILE although trust_env=False.
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    with pytest.raises(nbfetch.InvalidRequest, match="verify='' names no CA file"):
+        AsyncClient(verify="", trust_env=False)
+
+
 async def test_a_missing_ca_file_says_so(url, tmp_path):
     missing = str(tmp_path / "nope.pem")
     err = await fetch_error(url, verify=missing)

@@ -111,7 +111,9 @@ class AsyncClient:
     a directory of hashed CA files, an ``ssl.SSLContext``, or ``"truststore"`` (the
     operating system's trust store: ``pip install 'nbfetch[truststore]'``). With
     ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
-    replace the default CAs; they are read when the client is made.
+    replace the default CAs; they are read when the client is made. With
+    ``trust_env=False`` they are not read, except by OpenSSL itself under
+    ``verify="truststore"`` on Linux (truststore uses OpenSSL's default paths there).
     ``cookies``: None (the default) keeps the cookies servers set in a new
     ``CookieJar``, as browsers and the sessions of requests, httpx and aiohttp
     do, so a login that sets a cookie on a redirect works; a ``CookieJar``

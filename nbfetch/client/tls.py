@@ -5,7 +5,8 @@ environment ask for, and a certificate verification failure explained.
 a directory of CA certificates (OpenSSL's hashed names, as ``openssl rehash``
 makes them), an ``ssl.SSLContext``, or ``"truststore"``: the operating system's
 trust store through the optional ``truststore`` package (macOS Keychain, Windows
-CryptoAPI; on Linux it is OpenSSL's default locations). The string names the
+CryptoAPI; on Linux it is OpenSSL's default locations, and OpenSSL itself then
+reads ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` whatever ``trust_env`` says). The string names the
 package because that is what it needs installed and what pip and uv call the
 same feature; a CA file of that exact name is still reachable as
 ``"./truststore"``.
@@ -14,7 +15,10 @@ With ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` and
 ``SSL_CERT_DIR`` replace the default CAs, as OpenSSL, curl and httpx read them:
 a company bundle then is the whole trust. They are read once, when the client
 is made, so a client's trust does not change under it when a cell edits
-``os.environ``; an explicit ``verify=`` wins over them.
+``os.environ``; an explicit ``verify=`` wins over them. With ``trust_env=False``
+nbfetch reads neither variable, and neither does OpenSSL for ``verify=True``
+(the default locations are named, see ``_system_context``) or a CA path; only
+``verify="truststore"`` on Linux lets OpenSSL read them.
 """
 
 from __future__ import annotations
@@ -67,6 +71,13 @@ class Trust:
             raise InvalidRequest(
                 "verify= takes True, False, a CA file or directory, an ssl.SSLContext "
                 f"or {TRUSTSTORE!r}, not {type(verify).__name__}"
+            )
+        if verify == "":
+            # ssl.create_default_context(cafile="") would load the default CAs
+            # and read SSL_CERT_FILE/SSL_CERT_DIR (verify=os.environ.get("X", "")).
+            raise InvalidRequest(
+                "verify='' names no CA file or directory: pass True for the default CAs,"
+                " False for no check, or the path of a CA file"
             )
         if verify == TRUSTSTORE:
             try:
