@@ -6,12 +6,16 @@ part's name, filename, size and sha256, and how the body was framed.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
+import time
 
 import h11
 import pytest
@@ -501,3 +505,124 @@ def test_a_200_mib_upload_arrives_intact_in_bounded_memory(upload_server, tmp_pa
         f" {result['seconds']:.1f} s, {result['progress_events']} progress events"
     )
     assert result["growth"] < 32 * MiB
+
+
+# -- an answer that comes before the body is sent (RFC 9112 section 9.6) ---------
+
+
+def early_answer_handler(status: int, extra: bytes, linger: float):
+    """Answers after the head, before reading the body (nginx's 413 for
+    client_max_body_size), half-closes, then reads and discards for ``linger``
+    seconds (a lingering close) before it closes."""
+
+    def handler(conn, server):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(65536)
+        server.received.append(head)
+        if len(server.received) > 1:  # the retry or the redirect: a normal answer
+            upload_handler_after(conn, server, head)
+            return
+        conn.sendall(
+            b"HTTP/1.1 %d Early\r\n%sContent-Length: 5\r\nConnection: close\r\n\r\nearly"
+            % (status, extra)
+        )
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.2)
+        end = time.monotonic() + linger
+        while time.monotonic() < end:
+            try:
+                if not conn.recv(1 << 20):
+                    break
+            except TimeoutError:
+                pass
+
+    return handler
+
+
+def upload_handler_after(conn, server, head: bytes):
+    """The rest of a request whose head was read: the body counted, then 200."""
+    h = h11.Connection(h11.SERVER)
+    h.receive_data(head)
+    size = 0
+    while True:
+        event = h.next_event()
+        if event is h11.NEED_DATA:
+            h.receive_data(conn.recv(1 << 20))
+        elif isinstance(event, h11.Data):
+            size += len(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            break
+    server.bodies.append(size)
+    reply = h11.Response(status_code=200, headers=[("Content-Length", "2")])
+    conn.sendall(h.send(reply) + h.send(h11.Data(data=b"ok")) + h.send(h11.EndOfMessage()))
+
+
+@pytest.mark.parametrize("kind", ["files", "bytes"])
+async def test_an_answer_before_the_body_is_read_is_the_response(raw_server, tmp_path, kind):
+    path = tmp_path / "big.bin"
+    await asyncio.to_thread(make_file, path, 32 * MiB)
+    srv = raw_server(early_answer_handler(413, b"", 5.0))
+    srv.bodies = []
+    body = {"files": {"f": path}} if kind == "files" else {"body": path.read_bytes()}
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/up", "POST", **body)
+        assert (r.status_code, r.body) == (413, b"early")
+        assert not c._pool.idle  # the request was cut: never reused
+    assert open_fds_to(path) == 0
+
+
+@pytest.mark.parametrize("kind", ["files", "bytes"])
+async def test_an_answer_that_came_before_the_send_failed_is_the_response(
+    raw_server, tmp_path, kind
+):
+    """Over TLS asyncio cannot half-close: the server's close ends the
+    connection and the next write fails. The answer read before that is the
+    response (the server here reads and discards, so no reset loses it)."""
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_ctx)
+
+    def handler(conn, server):
+        tls = server_ctx.wrap_socket(conn, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += tls.recv(65536)
+        tls.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig")
+        conn.shutdown(socket.SHUT_WR)  # a FIN after the answer (no close_notify)
+        with contextlib.suppress(OSError):
+            while tls.recv(1 << 20):  # discard until the client closes
+                pass
+
+    srv = raw_server(handler)
+    path = tmp_path / "big.bin"
+    await asyncio.to_thread(make_file, path, 16 * MiB)
+    body = {"files": {"f": path}} if kind == "files" else {"body": path.read_bytes()}
+    url = srv.url.replace("http://", "https://")
+    async with AsyncClient(verify=client_ctx) as c:
+        r = await c.fetch(url, "POST", **body)
+    assert (r.status_code, r.body) == (413, b"big")
+    assert open_fds_to(path) == 0
+
+
+@pytest.mark.parametrize(
+    "status, extra",
+    [(307, b"Location: /again\r\n"), (503, b"Retry-After: 0\r\n")],
+    ids=["redirect", "retry"],
+)
+async def test_an_early_redirect_or_retry_sends_the_whole_body_again(
+    raw_server, tmp_path, status, extra
+):
+    path = tmp_path / "f.bin"
+    await asyncio.to_thread(make_file, path, 8 * MiB)
+    srv = raw_server(early_answer_handler(status, extra, 5.0))
+    srv.bodies = []
+    retries = nbfetch.Retry(total=1, methods={"POST"}, backoff_factor=0)
+    async with AsyncClient(retries=retries) as c:
+        r = await c.fetch(srv.url + "/up", "POST", files={"f": path})
+    assert (r.status_code, r.body) == (200, b"ok")
+    assert len(srv.received) == 2 and srv.bodies == [int(r.request.headers["content-length"])]

@@ -174,6 +174,43 @@ class Exchange:
 
     # -- request ---------------------------------------------------------------
     async def send_request(self) -> None:
+        try:
+            await self._send_request_and_body()
+        except NetworkError:
+            # The server may have answered and closed before it read the body
+            # (a 413, a 307, a 503): that answer is the response, as on trio
+            # (RFC 9112 section 9.6: a client sending a body should keep
+            # reading the response). The connection is not reused: the request
+            # was not sent in full, so h11 never marks it reusable.
+            if not await self._answer_before_failure():
+                raise
+
+    async def _answer_before_failure(self) -> bool:
+        """Whether a final response head is in what the server sent before the
+        send failed (kept in self._early for read_head)."""
+        proto = self.conn.proto
+        while True:
+            try:
+                event = proto.next_event()
+                if event is NEED_DATA:
+                    data = await self.conn.stream.receive(
+                        self.ctx.step_timeout(self.ctx.read_timeout, "read_timeout")
+                    )
+                    if not data:
+                        return False
+                    proto.receive_data(data)
+                    continue
+            except (OSError, IOTimeout, FetchError):
+                return False  # nothing usable came: the send error stands
+            if type(event) is InformationalResponse:
+                self._informational(event)
+                continue
+            if type(event) is not H11Response:
+                return False
+            self._early = event
+            return True
+
+    async def _send_request_and_body(self) -> None:
         body = self.request.body
         if not isinstance(body, MultipartBody):
             await self._send_request(body)

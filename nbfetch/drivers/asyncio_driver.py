@@ -132,11 +132,18 @@ class _Protocol(asyncio.BufferedProtocol):
     def eof_received(self):
         self.eof = True
         self._wake()
-        return False  # close the transport; we never half-close
+        # Keep sending after the server's FIN (a half-close): a server that
+        # answers an upload early (413, 307) often reads and discards the rest
+        # before it closes (RFC 9112 section 9.6); closing here would lose its
+        # answer. TLS transports cannot half-close (asyncio warns if asked).
+        return self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc):
         self.eof = True
         self.exc = exc
+        # The transport is gone: never close or abort it again (asyncio's own
+        # close() then fails inside the loop with an AttributeError).
+        self.transport = None
         self._wake()
         waiter, self.drain_waiter = self.drain_waiter, None
         if waiter is not None and not waiter.done():
@@ -246,7 +253,7 @@ class AsyncioStream:
         finally:
             if timer is not None:
                 timer.cancel()
-        if p.eof:
+        if p.transport is None:  # lost, not a half-close (eof_received)
             raise ConnectionResetError("connection closed while sending")
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname, timeout):
