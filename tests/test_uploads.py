@@ -626,3 +626,38 @@ async def test_an_early_redirect_or_retry_sends_the_whole_body_again(
         r = await c.fetch(srv.url + "/up", "POST", files={"f": path})
     assert (r.status_code, r.body) == (200, b"ok")
     assert len(srv.received) == 2 and srv.bodies == [int(r.request.headers["content-length"])]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ['text/plain\r\nContent-Disposition: form-data; name="is_admin"', "a\nb", b"text/plain"],
+)
+async def test_a_content_type_that_is_not_a_header_value_is_refused(upload_server, content_type):
+    files = {"f": ("a.txt", b"data", content_type)}
+    with pytest.raises(nbfetch.InvalidRequest, match="is not a media type"):
+        MultipartBody.build({}, files)
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.InvalidRequest, match="is not a media type"):
+            await c.fetch(upload_server.url + "/upload", "POST", files=files)
+        for header in ({"X\r\nY": "1"}, {"X": "a\r\nb"}, {"X": b"v"}):
+            with pytest.raises(nbfetch.InvalidRequest, match="part header"):
+                await c.fetch(
+                    upload_server.url + "/upload", "POST", files={"f": ("a", b"", None, header)}
+                )
+    assert upload_server.uploads == []
+
+
+async def test_a_file_name_that_is_not_utf8_is_refused_clearly(upload_server, tmp_path):
+    # os.listdir decodes a Latin-1 name's bytes with surrogate escapes.
+    (tmp_path / "caf\xe9.txt".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(
+        b"hello"
+    )
+    (name,) = os.listdir(tmp_path)
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.InvalidRequest, match="not valid UTF-8 text") as info:
+            await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / name})
+        assert "pathlib.Path(path)" in str(info.value)
+        # Named by the caller, it goes.
+        files = {"f": ("cafe.txt", tmp_path / name)}
+        r = await c.fetch(upload_server.url + "/upload", "POST", files=files)
+    assert r.json()["parts"][0]["filename"] == "cafe.txt"

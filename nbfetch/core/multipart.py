@@ -46,7 +46,32 @@ _ESCAPE = re.compile("|".join(re.escape(c) for c in _ESCAPES))
 
 def form_param(name: str, value: str) -> bytes:
     """``name="value"`` for a Content-Disposition header, escaped."""
-    return f'{name}="{_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value)}"'.encode()
+    try:
+        return f'{name}="{_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value)}"'.encode()
+    except UnicodeEncodeError:
+        # A file name os.listdir() decoded with surrogate escapes (bytes that
+        # are not UTF-8). httpx and requests fail here too; sending the raw
+        # bytes would give the server a name it cannot decode as UTF-8.
+        raise InvalidRequest(
+            f"the {name} {value!r} is not valid UTF-8 text (a file name in another"
+            " encoding?): name the file yourself, files={field: (filename, pathlib.Path(path))}"
+        ) from None
+
+
+# A media type (RFC 6838 section 4.2) and its parameters (RFC 9110 section
+# 5.6.6) are printable ASCII words: no CR or LF, which would end the part's
+# header line and let the value write headers or parts of its own.
+_MEDIA_TYPE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
+
+
+def _media_type(value: Any, field: str) -> bytes:
+    if not isinstance(value, str) or not _MEDIA_TYPE.fullmatch(value):
+        raise InvalidRequest(
+            f"files={field!r}: the content type {repr(value)[:80]} is not a media type"
+            " (printable ASCII text such as 'text/csv; charset=utf-8')"
+        )
+    return value.encode("ascii")
 
 
 def _label(source: object) -> str:
@@ -230,12 +255,13 @@ def _file_part(name: str, value: Any) -> tuple[bytes, bytes | FileSource]:
     lines = [b"Content-Disposition: form-data; " + form_param("name", name)]
     if filename is not None:
         lines[0] += b"; " + form_param("filename", str(filename))
-    lines.append(b"Content-Type: " + (content_type or _content_type(filename)).encode())
+    lines.append(b"Content-Type: " + _media_type(content_type or _content_type(filename), name))
     for key, text in headers.items():
-        line = f"{key}: {text}"
-        if any(c in line for c in "\r\n\x00"):
-            raise InvalidRequest(f"files={name!r}: a part header has CR, LF or NUL")
-        lines.append(line.encode())
+        if not isinstance(key, str) or not _TOKEN.fullmatch(key):
+            raise InvalidRequest(f"files={name!r}: the part header name {key!r} is not a token")
+        if not isinstance(text, str) or any(c in text for c in "\r\n\x00"):
+            raise InvalidRequest(f"files={name!r}: the part header {key!r} has CR, LF or NUL")
+        lines.append(f"{key}: {text}".encode())
     return b"\r\n".join(lines), body
 
 
