@@ -6,24 +6,30 @@ part's name, filename, size and sha256, and how the body was framed.
 """
 
 import asyncio
+import bz2
 import contextlib
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+import zipfile
 
 import h11
 import pytest
-from conftest import wait_until
+from conftest import assert_timer_fired, wait_until
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 import nbfetch
 from nbfetch import AsyncClient
+from nbfetch.core import multipart
 from nbfetch.core.multipart import MultipartBody, form_param
 from nbfetch.core.request import Request
 
@@ -379,7 +385,8 @@ async def test_cancel_mid_upload_closes_the_file_and_the_connection(upload_serve
         )
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert open_fds_to(path) == 0
+        # A read running at the cancel closes the file when it returns.
+        await wait_until(lambda: open_fds_to(path) == 0, what="the upload file closed")
         assert progressed[-1] < 32 * MiB and c._queue.active == 0 and not c._pool.idle
     await wait_until(lambda: upload_server.incomplete == 1, what="the server saw a cut body")
     assert upload_server.uploads == []
@@ -507,7 +514,52 @@ def test_a_200_mib_upload_arrives_intact_in_bounded_memory(upload_server, tmp_pa
     assert result["growth"] < 32 * MiB
 
 
-# -- an answer that comes before the body is sent (RFC 9112 section 9.6) ---------
+# -- review of issue 17: reads that hang, early answers, many files, wrappers ----
+
+
+async def test_a_read_stuck_in_the_kernel_times_out_and_the_loop_stays_free(
+    upload_server, tmp_path, monkeypatch
+):
+    """A read of a hung network share never returns: request_timeout ends the
+    fetch while it is stuck (closing the file on the loop would wait for the
+    read's buffer lock), and the file is closed once the read returns."""
+    path = tmp_path / "on-a-hung-share.bin"
+    path.write_bytes(b"x" * 1000)
+    fifo = tmp_path / "stuck.fifo"
+    os.mkfifo(fifo)
+    feed = os.open(fifo, os.O_RDWR)  # a reader of it blocks until bytes come
+    opened = []
+
+    def stuck_open(file, mode="r", *args, **kwargs):
+        assert os.fspath(file) == str(path) and mode == "rb"
+        opened.append(os.fdopen(os.dup(feed), "rb"))  # a BufferedReader, as open()'s
+        return opened[-1]
+
+    monkeypatch.setattr(multipart, "open", stuck_open, raising=False)
+    released = threading.Event()
+
+    def release():
+        released.set()
+        os.write(feed, b"y" * 2000)
+
+    safety = threading.Timer(20, release)  # the old code's loop waits for this
+    safety.start()
+    try:
+        async with AsyncClient() as c:
+            start = time.monotonic()
+            with pytest.raises(nbfetch.FetchTimeout) as info:
+                await c.fetch(
+                    upload_server.url + "/upload", "POST", files={"f": path}, request_timeout=0.5
+                )
+            elapsed = time.monotonic() - start
+        assert not released.is_set(), "the fetch ended only when the stuck read returned"
+        assert_timer_fired(info.value, elapsed, "request_timeout", "send", 0.5)
+        assert opened and not opened[0].closed  # still being read by the worker
+        release()
+        await wait_until(lambda: opened[0].closed, what="the file closed after its read")
+    finally:
+        safety.cancel()
+        os.close(feed)
 
 
 def early_answer_handler(status: int, extra: bytes, linger: float):
@@ -628,6 +680,83 @@ async def test_an_early_redirect_or_retry_sends_the_whole_body_again(
     assert len(srv.received) == 2 and srv.bodies == [int(r.request.headers["content-length"])]
 
 
+async def test_many_files_are_opened_one_at_a_time(raw_server, tmp_path):
+    """Each path is opened when its part is sent and closed after it: an upload
+    of more files than the descriptor limit (1,024 by default) works."""
+    paths = [tmp_path / f"f{i}.txt" for i in range(60)]
+    for p in paths:
+        p.write_bytes(b"x" * 100)
+    seen = []
+
+    def handler(conn, server):
+        h = h11.Connection(h11.SERVER)
+        while True:
+            event = h.next_event()
+            if event is h11.NEED_DATA:
+                # Between two reads, what the client holds open in tmp_path.
+                seen.append(sum(open_fds_to(p) for p in paths))
+                h.receive_data(conn.recv(256))
+            elif isinstance(event, h11.EndOfMessage):
+                conn.sendall(
+                    h.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+                    + h.send(h11.EndOfMessage())
+                )
+                return
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url, "POST", files=[("f", p) for p in paths])
+    assert r.status_code == 200 and r.request.headers["content-length"].isdigit()
+    assert len(seen) > 10 and max(seen) <= 1, seen
+
+
+async def test_a_zip_member_is_measured_off_the_loop(upload_server, tmp_path):
+    """Seeking a zip member to its end decompresses all of it: in the worker
+    thread (the watchdog fails the test if it runs on the loop)."""
+    archive = tmp_path / "a.zip"
+    block = os.urandom(MiB)
+
+    def write_zip() -> str:
+        digest = hashlib.sha256()
+        with (
+            zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z,
+            z.open("x.bin", "w") as m,
+        ):
+            for _ in range(96):
+                m.write(block)
+                digest.update(block)
+        return digest.hexdigest()
+
+    digest = await asyncio.to_thread(write_zip)
+    with zipfile.ZipFile(archive) as z, z.open("x.bin") as m:
+        async with AsyncClient() as c:
+            r = await c.fetch(upload_server.url + "/upload", "POST", files={"f": m})
+    part = r.json()["parts"][0]
+    assert r.json()["framing"] == "content-length" and part["size"] == 96 * MiB
+    assert part["sha256"] == digest
+
+
+@pytest.mark.parametrize("opener", [gzip.open, bz2.open, lzma.open])
+async def test_compressed_file_objects_send_their_decompressed_bytes(
+    upload_server, tmp_path, opener
+):
+    # Their fileno() is the compressed file's: its size is not what read() gives.
+    path = tmp_path / "data.z"
+    content = os.urandom(100_000) * 3
+
+    def write():
+        with opener(path, "wb") as f:
+            f.write(content)
+
+    await asyncio.to_thread(write)
+    with opener(path, "rb") as f:
+        async with AsyncClient() as c:
+            r = await c.fetch(upload_server.url + "/upload", "POST", files={"f": f})
+    part = r.json()["parts"][0]
+    assert (part["size"], part["sha256"]) == (len(content), sha(content))
+    assert r.json()["framing"] == "content-length"
+
+
 @pytest.mark.parametrize(
     "content_type",
     ['text/plain\r\nContent-Disposition: form-data; name="is_admin"', "a\nb", b"text/plain"],
@@ -661,3 +790,19 @@ async def test_a_file_name_that_is_not_utf8_is_refused_clearly(upload_server, tm
         files = {"f": ("cafe.txt", tmp_path / name)}
         r = await c.fetch(upload_server.url + "/upload", "POST", files=files)
     assert r.json()["parts"][0]["filename"] == "cafe.txt"
+
+
+async def test_an_empty_file_that_grows_after_it_was_measured_fails(upload_server, tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"")
+
+    def trace(event):  # after the head (framed as empty), before the part is read
+        if event.name == "request.headers_sent":
+            with open(path, "ab") as f:
+                f.write(b"appended")
+
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.FetchError, match="changed size while it was sent"):
+            await c.fetch(upload_server.url + "/upload", "POST", files={"f": path}, trace=trace)
+    await wait_until(lambda: upload_server.incomplete == 1, what="the server saw a cut body")
+    assert upload_server.uploads == []

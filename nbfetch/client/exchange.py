@@ -66,9 +66,11 @@ class UploadPieces:
         while True:
             if self._file is not None:
                 data = await self._read(self._file)
+                if self._file.finished:
+                    self._file = None
                 if data:
                     return data
-                self._file = None
+                continue
             segment = next(self._segments, None)
             if segment is None:
                 raise StopAsyncIteration
@@ -215,16 +217,24 @@ class Exchange:
         if not isinstance(body, MultipartBody):
             await self._send_request(body)
             return
+        ctx = self.ctx
         try:
-            # Files are opened and measured (fstat) before the head, whose framing
-            # depends on their sizes now (a retry measures again). On the loop, as
-            # download() opens its file: open and fstat are quick, and a worker
-            # thread would open a file after a cancellation, and leak it. Their
-            # reads, the slow part, are done in a worker thread (UploadPieces).
-            self.request.framed(body.open())
+            # Files are measured before the head, whose framing depends on their
+            # sizes now (a retry measures again), in a worker thread (a stat on a
+            # hung share, a zip member seeked to its end). Nothing is opened there;
+            # each path is opened when its part is sent (UploadPieces).
+            try:
+                length = await ctx.driver.run_sync(
+                    body.measure, ctx.step_timeout(None, "request_timeout")
+                )
+            except IOTimeout:
+                raise ctx.timeout_error("send") from None
+            self.request.framed(length)
             await self._send_request(body)
         finally:
-            body.close()  # the files nbfetch opened, on every path (cancel too)
+            # The files nbfetch opened, on every path (cancel too); one being
+            # read is closed by its read's thread (FileSource.close).
+            body.close()
 
     async def _send_request(self, body) -> None:
         ctx, proto, request = self.ctx, self.conn.proto, self.request
