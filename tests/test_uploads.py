@@ -418,12 +418,13 @@ async def test_a_missing_file_or_a_fifo_fails_before_anything_is_sent(upload_ser
     async with AsyncClient() as c:
         with pytest.raises(nbfetch.InvalidRequest, match="cannot read upload file") as info:
             await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "none"})
-    assert info.value.url.startswith(upload_server.url)
+    assert info.value.url.startswith(upload_server.url) and info.value.phase == "request"
     os.mkfifo(tmp_path / "fifo")  # open() would wait for a writer, on the loop
     async with AsyncClient() as c:
-        with pytest.raises(nbfetch.InvalidRequest, match="not a regular file"):
+        with pytest.raises(nbfetch.InvalidRequest, match="not a regular file") as info:
             await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "fifo"})
-    assert upload_server.uploads == []
+    assert info.value.phase == "request"
+    assert upload_server.connections == 0  # measured before connecting
 
 
 def test_an_upload_under_trio(upload_server, tmp_path):

@@ -79,6 +79,22 @@ class UploadPieces:
             self._file = segment
 
 
+async def measure_upload(request, ctx: FetchContext) -> None:
+    """Frame a ``files=`` body by its files' sizes now (each attempt measures
+    again: a file rewritten before a retry is framed as it is then). In a worker
+    thread (a stat on a hung share, a zip member seeked to its end) and before a
+    connection is opened: a missing file or a FIFO fails in phase "request",
+    with nothing opened or sent."""
+    body = request.body
+    if not isinstance(body, MultipartBody):
+        return
+    try:
+        length = await ctx.driver.run_sync(body.measure, ctx.step_timeout(None, "request_timeout"))
+    except IOTimeout:
+        raise ctx.timeout_error("request") from None
+    request.framed(length)
+
+
 class Exchange:
     __slots__ = (
         "conn",
@@ -217,19 +233,9 @@ class Exchange:
         if not isinstance(body, MultipartBody):
             await self._send_request(body)
             return
-        ctx = self.ctx
         try:
-            # Files are measured before the head, whose framing depends on their
-            # sizes now (a retry measures again), in a worker thread (a stat on a
-            # hung share, a zip member seeked to its end). Nothing is opened there;
-            # each path is opened when its part is sent (UploadPieces).
-            try:
-                length = await ctx.driver.run_sync(
-                    body.measure, ctx.step_timeout(None, "request_timeout")
-                )
-            except IOTimeout:
-                raise ctx.timeout_error("send") from None
-            self.request.framed(length)
+            # Measured and framed by measure_upload(); each path is opened
+            # when its part is sent (UploadPieces).
             await self._send_request(body)
         finally:
             # The files nbfetch opened, on every path (cancel too); one being
