@@ -105,6 +105,12 @@ async def test_verify_a_hashed_ca_directory(url, ca_dir, ca_file, tmp_path):
     shutil.copy(ca_file, unhashed / "company-ca.pem")
     err = await fetch_error(url, verify=str(unhashed))
     assert f"verify={str(unhashed)!r}" in str(err)
+    assert f"run `openssl rehash {unhashed}`" in str(err)
+    # A hashed directory that still does not hold the issuer gets no such hint.
+    other = tmp_path / "hashed-other"
+    other.mkdir()
+    trustme.CA().cert_pem.write_to_path(str(other / "00000000.0"))
+    assert "openssl rehash" not in str(await fetch_error(url, verify=str(other)))
 
 
 @pytest.fixture(scope="module")
