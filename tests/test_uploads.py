@@ -518,49 +518,92 @@ def test_a_200_mib_upload_arrives_intact_in_bounded_memory(upload_server, tmp_pa
 # -- review of issue 17: reads that hang, early answers, many files, wrappers ----
 
 
+class StuckShare:
+    """nbfetch's open() of ``path`` (a regular file, stat'ed as such) gives a
+    BufferedReader over an empty FIFO opened read-write: its read blocks in the
+    kernel as on a hung network share, until ``release()`` writes to it."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.path = tmp_path / "on-a-hung-share.bin"
+        self.path.write_bytes(b"x" * 1000)
+        fifo = tmp_path / "stuck.fifo"
+        os.mkfifo(fifo)
+        self.feed = os.open(fifo, os.O_RDWR)
+        self.opened = []
+        self.released = threading.Event()
+        monkeypatch.setattr(multipart, "open", self._open, raising=False)
+        # The old code's loop waits for this; it ends the read in any case.
+        self.safety = threading.Timer(20, self.release)
+        self.safety.start()
+
+    def _open(self, file, mode="r", *args, **kwargs):
+        assert os.fspath(file) == str(self.path) and mode == "rb"
+        self.opened.append(os.fdopen(os.dup(self.feed), "rb"))
+        return self.opened[-1]
+
+    def release(self):
+        if not self.released.is_set():
+            self.released.set()
+            os.write(self.feed, b"y" * 2000)
+
+    def check(self, exc, elapsed):
+        """The fetch ended at request_timeout while the read was stuck."""
+        assert not self.released.is_set(), "the fetch ended only when the stuck read returned"
+        assert_timer_fired(exc, elapsed, "request_timeout", "send", 0.5)
+        assert self.opened and not self.opened[0].closed  # still being read
+        self.release()
+
+    def close(self):
+        self.safety.cancel()
+        self.release()
+        os.close(self.feed)
+
+
+@pytest.fixture
+def stuck_share(tmp_path, monkeypatch):
+    share = StuckShare(tmp_path, monkeypatch)
+    yield share
+    share.close()
+
+
 async def test_a_read_stuck_in_the_kernel_times_out_and_the_loop_stays_free(
-    upload_server, tmp_path, monkeypatch
+    upload_server, stuck_share
 ):
-    """A read of a hung network share never returns: request_timeout ends the
-    fetch while it is stuck (closing the file on the loop would wait for the
-    read's buffer lock), and the file is closed once the read returns."""
-    path = tmp_path / "on-a-hung-share.bin"
-    path.write_bytes(b"x" * 1000)
-    fifo = tmp_path / "stuck.fifo"
-    os.mkfifo(fifo)
-    feed = os.open(fifo, os.O_RDWR)  # a reader of it blocks until bytes come
-    opened = []
+    """request_timeout ends the fetch while a read is stuck (closing the file on
+    the loop would wait for the read's buffer lock), and the file is closed
+    once the read returns."""
+    async with AsyncClient() as c:
+        start = time.monotonic()
+        with pytest.raises(nbfetch.FetchTimeout) as info:
+            await c.fetch(
+                upload_server.url + "/upload",
+                "POST",
+                files={"f": stuck_share.path},
+                request_timeout=0.5,
+            )
+        stuck_share.check(info.value, time.monotonic() - start)
+    await wait_until(lambda: stuck_share.opened[0].closed, what="the file closed after its read")
 
-    def stuck_open(file, mode="r", *args, **kwargs):
-        assert os.fspath(file) == str(path) and mode == "rb"
-        opened.append(os.fdopen(os.dup(feed), "rb"))  # a BufferedReader, as open()'s
-        return opened[-1]
 
-    monkeypatch.setattr(multipart, "open", stuck_open, raising=False)
-    released = threading.Event()
+def test_a_read_stuck_in_the_kernel_under_trio(upload_server, stuck_share):
+    import trio
 
-    def release():
-        released.set()
-        os.write(feed, b"y" * 2000)
-
-    safety = threading.Timer(20, release)  # the old code's loop waits for this
-    safety.start()
-    try:
+    async def main():
         async with AsyncClient() as c:
-            start = time.monotonic()
+            start = trio.current_time()
             with pytest.raises(nbfetch.FetchTimeout) as info:
                 await c.fetch(
-                    upload_server.url + "/upload", "POST", files={"f": path}, request_timeout=0.5
+                    upload_server.url + "/upload",
+                    "POST",
+                    files={"f": stuck_share.path},
+                    request_timeout=0.5,
                 )
-            elapsed = time.monotonic() - start
-        assert not released.is_set(), "the fetch ended only when the stuck read returned"
-        assert_timer_fired(info.value, elapsed, "request_timeout", "send", 0.5)
-        assert opened and not opened[0].closed  # still being read by the worker
-        release()
-        await wait_until(lambda: opened[0].closed, what="the file closed after its read")
-    finally:
-        safety.cancel()
-        os.close(feed)
+            stuck_share.check(info.value, trio.current_time() - start)
+        with trio.fail_after(5):
+            while not stuck_share.opened[0].closed:
+                await trio.sleep(0.005)
+
+    trio.run(main)
 
 
 def early_answer_handler(status: int, extra: bytes, linger: float):
