@@ -672,9 +672,9 @@ async def test_an_answer_before_the_body_is_read_is_the_response(raw_server, tmp
 async def test_an_answer_that_came_before_the_send_failed_is_the_response(
     raw_server, tmp_path, kind
 ):
-    """Over TLS asyncio cannot half-close: the server's close ends the
-    connection and the next write fails. The answer read before that is the
-    response (the server here reads and discards, so no reset loses it)."""
+    """Over TLS as over TCP, the server's close ends the connection and the
+    next write fails: the answer read before that is the response (the server
+    here reads and discards, so no reset loses it)."""
     import trustme
 
     ca = trustme.CA()
@@ -689,7 +689,9 @@ async def test_an_answer_that_came_before_the_send_failed_is_the_response(
         while b"\r\n\r\n" not in head:
             head += tls.recv(65536)
         tls.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig")
-        conn.shutdown(socket.SHUT_WR)  # a FIN after the answer (no close_notify)
+        # A FIN after the answer (no close_notify). socket's own shutdown: the
+        # SSLSocket's would drop the TLS session that the reads below still use.
+        socket.socket.shutdown(tls, socket.SHUT_WR)
         with contextlib.suppress(OSError):
             while tls.recv(1 << 20):  # discard until the client closes
                 pass

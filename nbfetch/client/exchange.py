@@ -196,10 +196,11 @@ class Exchange:
             await self._send_request_and_body()
         except NetworkError:
             # The server may have answered and closed before it read the body
-            # (a 413, a 307, a 503): that answer is the response, as on trio
-            # (RFC 9112 section 9.6: a client sending a body should keep
-            # reading the response). The connection is not reused: the request
-            # was not sent in full, so h11 never marks it reusable.
+            # (a 413, a 307, a 503): that answer is the response (RFC 9112
+            # section 9.6: a server closes so that the client can still read
+            # it), and retries and redirects apply to it. The connection is not
+            # reused: the request was not sent in full, so h11 never marks it
+            # reusable.
             if not await self._answer_before_failure():
                 raise
 

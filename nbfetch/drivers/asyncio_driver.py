@@ -132,11 +132,11 @@ class _Protocol(asyncio.BufferedProtocol):
     def eof_received(self):
         self.eof = True
         self._wake()
-        # Keep sending after the server's FIN (a half-close): a server that
-        # answers an upload early (413, 307) often reads and discards the rest
-        # before it closes (RFC 9112 section 9.6); closing here would lose its
-        # answer. TLS transports cannot half-close (asyncio warns if asked).
-        return self.transport.get_extra_info("sslcontext") is None
+        # Close the transport; we never half-close. A server that answered an
+        # upload early (a 413) and closed has its answer read all the same
+        # (Exchange.send_request), and the rest of the body, which it would
+        # discard, is not sent.
+        return False
 
     def connection_lost(self, exc):
         self.eof = True
@@ -253,7 +253,7 @@ class AsyncioStream:
         finally:
             if timer is not None:
                 timer.cancel()
-        if p.transport is None:  # lost, not a half-close (eof_received)
+        if p.eof:
             raise ConnectionResetError("connection closed while sending")
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname, timeout):
