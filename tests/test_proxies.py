@@ -190,6 +190,21 @@ async def test_the_origin_never_sees_proxy_authorization(squid_auth, origin):
     assert "proxy-authorization" not in sent  # the request (and its events) never hold it
 
 
+async def test_an_upload_through_the_proxy_keeps_absolute_form_and_credentials(squid_auth, origin):
+    # files= is framed when sent: the proxy's hop is built from the framed request.
+    before = len(squid_auth.entries())
+    async with AsyncClient(proxy=squid_auth.url) as c:
+        r = await c.fetch(
+            f"http://origin.test:{origin.port}/post", "POST", files={"f": ("a.txt", b"hi")}
+        )
+    assert (
+        r.status_code == 200 and '"a.txt"\r\nContent-Type: text/plain\r\n\r\nhi' in r.json()["data"]
+    )
+    assert await squid_auth.logged(before, 1) == [
+        ("POST", f"http://origin.test:{origin.port}/post", "200", "alice")
+    ]
+
+
 async def test_a_redirect_to_a_direct_host_carries_no_proxy_credentials(
     squid_auth, origin, monkeypatch
 ):

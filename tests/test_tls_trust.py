@@ -105,6 +105,12 @@ async def test_verify_a_hashed_ca_directory(url, ca_dir, ca_file, tmp_path):
     shutil.copy(ca_file, unhashed / "company-ca.pem")
     err = await fetch_error(url, verify=str(unhashed))
     assert f"verify={str(unhashed)!r}" in str(err)
+    assert f"run `openssl rehash {unhashed}`" in str(err)
+    # A hashed directory that still does not hold the issuer gets no such hint.
+    other = tmp_path / "hashed-other"
+    other.mkdir()
+    trustme.CA().cert_pem.write_to_path(str(other / "00000000.0"))
+    assert "openssl rehash" not in str(await fetch_error(url, verify=str(other)))
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +134,14 @@ async def test_verify_an_ssl_context(url, contexts):
 async def test_a_verify_that_is_not_one_of_the_kinds_is_refused():
     with pytest.raises(nbfetch.InvalidRequest, match="verify= takes True, False"):
         AsyncClient(verify=42)
+
+
+async def test_an_empty_verify_is_refused_not_taken_as_the_default_cas(ca_file, monkeypatch):
+    # verify=os.environ.get("CA_BUNDLE", ""): ssl would load the default CAs
+    # for cafile="", and read SSL_CERT_FILE although trust_env=False.
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    with pytest.raises(nbfetch.InvalidRequest, match="verify='' names no CA file"):
+        AsyncClient(verify="", trust_env=False)
 
 
 async def test_a_missing_ca_file_says_so(url, tmp_path):

@@ -6,20 +6,30 @@ part's name, filename, size and sha256, and how the body was framed.
 """
 
 import asyncio
+import bz2
+import contextlib
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
+import socket
+import ssl
 import subprocess
 import sys
+import threading
+import time
+import zipfile
 
 import h11
 import pytest
-from conftest import wait_until
+from conftest import assert_timer_fired, wait_until
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 import nbfetch
 from nbfetch import AsyncClient
+from nbfetch.core import multipart
 from nbfetch.core.multipart import MultipartBody, form_param
 from nbfetch.core.request import Request
 
@@ -375,7 +385,8 @@ async def test_cancel_mid_upload_closes_the_file_and_the_connection(upload_serve
         )
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert open_fds_to(path) == 0
+        # A read running at the cancel closes the file when it returns.
+        await wait_until(lambda: open_fds_to(path) == 0, what="the upload file closed")
         assert progressed[-1] < 32 * MiB and c._queue.active == 0 and not c._pool.idle
     await wait_until(lambda: upload_server.incomplete == 1, what="the server saw a cut body")
     assert upload_server.uploads == []
@@ -407,12 +418,13 @@ async def test_a_missing_file_or_a_fifo_fails_before_anything_is_sent(upload_ser
     async with AsyncClient() as c:
         with pytest.raises(nbfetch.InvalidRequest, match="cannot read upload file") as info:
             await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "none"})
-    assert info.value.url.startswith(upload_server.url)
+    assert info.value.url.startswith(upload_server.url) and info.value.phase == "request"
     os.mkfifo(tmp_path / "fifo")  # open() would wait for a writer, on the loop
     async with AsyncClient() as c:
-        with pytest.raises(nbfetch.InvalidRequest, match="not a regular file"):
+        with pytest.raises(nbfetch.InvalidRequest, match="not a regular file") as info:
             await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / "fifo"})
-    assert upload_server.uploads == []
+    assert info.value.phase == "request"
+    assert upload_server.connections == 0  # measured before connecting
 
 
 def test_an_upload_under_trio(upload_server, tmp_path):
@@ -501,3 +513,342 @@ def test_a_200_mib_upload_arrives_intact_in_bounded_memory(upload_server, tmp_pa
         f" {result['seconds']:.1f} s, {result['progress_events']} progress events"
     )
     assert result["growth"] < 32 * MiB
+
+
+# -- review of issue 17: reads that hang, early answers, many files, wrappers ----
+
+
+class StuckShare:
+    """nbfetch's open() of ``path`` (a regular file, stat'ed as such) gives a
+    BufferedReader over an empty FIFO opened read-write: its read blocks in the
+    kernel as on a hung network share, until ``release()`` writes to it."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.path = tmp_path / "on-a-hung-share.bin"
+        self.path.write_bytes(b"x" * 1000)
+        fifo = tmp_path / "stuck.fifo"
+        os.mkfifo(fifo)
+        self.feed = os.open(fifo, os.O_RDWR)
+        self.opened = []
+        self.released = threading.Event()
+        monkeypatch.setattr(multipart, "open", self._open, raising=False)
+        # The old code's loop waits for this; it ends the read in any case.
+        self.safety = threading.Timer(20, self.release)
+        self.safety.start()
+
+    def _open(self, file, mode="r", *args, **kwargs):
+        assert os.fspath(file) == str(self.path) and mode == "rb"
+        self.opened.append(os.fdopen(os.dup(self.feed), "rb"))
+        return self.opened[-1]
+
+    def release(self):
+        if not self.released.is_set():
+            self.released.set()
+            os.write(self.feed, b"y" * 2000)
+
+    def check(self, exc, elapsed):
+        """The fetch ended at request_timeout while the read was stuck."""
+        assert not self.released.is_set(), "the fetch ended only when the stuck read returned"
+        assert_timer_fired(exc, elapsed, "request_timeout", "send", 0.5)
+        assert self.opened and not self.opened[0].closed  # still being read
+        self.release()
+
+    def close(self):
+        self.safety.cancel()
+        self.release()
+        os.close(self.feed)
+
+
+@pytest.fixture
+def stuck_share(tmp_path, monkeypatch):
+    share = StuckShare(tmp_path, monkeypatch)
+    yield share
+    share.close()
+
+
+async def test_a_read_stuck_in_the_kernel_times_out_and_the_loop_stays_free(
+    upload_server, stuck_share
+):
+    """request_timeout ends the fetch while a read is stuck (closing the file on
+    the loop would wait for the read's buffer lock), and the file is closed
+    once the read returns."""
+    async with AsyncClient() as c:
+        start = time.monotonic()
+        with pytest.raises(nbfetch.FetchTimeout) as info:
+            await c.fetch(
+                upload_server.url + "/upload",
+                "POST",
+                files={"f": stuck_share.path},
+                request_timeout=0.5,
+            )
+        stuck_share.check(info.value, time.monotonic() - start)
+    await wait_until(lambda: stuck_share.opened[0].closed, what="the file closed after its read")
+
+
+def test_a_read_stuck_in_the_kernel_under_trio(upload_server, stuck_share):
+    import trio
+
+    async def main():
+        async with AsyncClient() as c:
+            start = trio.current_time()
+            with pytest.raises(nbfetch.FetchTimeout) as info:
+                await c.fetch(
+                    upload_server.url + "/upload",
+                    "POST",
+                    files={"f": stuck_share.path},
+                    request_timeout=0.5,
+                )
+            stuck_share.check(info.value, trio.current_time() - start)
+        with trio.fail_after(5):
+            while not stuck_share.opened[0].closed:
+                await trio.sleep(0.005)
+
+    trio.run(main)
+
+
+def early_answer_handler(status: int, extra: bytes, linger: float):
+    """Answers after the head, before reading the body (nginx's 413 for
+    client_max_body_size), half-closes, then reads and discards for ``linger``
+    seconds (a lingering close) before it closes."""
+
+    def handler(conn, server):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(65536)
+        server.received.append(head)
+        if len(server.received) > 1:  # the retry or the redirect: a normal answer
+            upload_handler_after(conn, server, head)
+            return
+        conn.sendall(
+            b"HTTP/1.1 %d Early\r\n%sContent-Length: 5\r\nConnection: close\r\n\r\nearly"
+            % (status, extra)
+        )
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.2)
+        end = time.monotonic() + linger
+        while time.monotonic() < end:
+            try:
+                if not conn.recv(1 << 20):
+                    break
+            except TimeoutError:
+                pass
+
+    return handler
+
+
+def upload_handler_after(conn, server, head: bytes):
+    """The rest of a request whose head was read: the body counted, then 200."""
+    h = h11.Connection(h11.SERVER)
+    h.receive_data(head)
+    size = 0
+    while True:
+        event = h.next_event()
+        if event is h11.NEED_DATA:
+            h.receive_data(conn.recv(1 << 20))
+        elif isinstance(event, h11.Data):
+            size += len(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            break
+    server.bodies.append(size)
+    reply = h11.Response(status_code=200, headers=[("Content-Length", "2")])
+    conn.sendall(h.send(reply) + h.send(h11.Data(data=b"ok")) + h.send(h11.EndOfMessage()))
+
+
+@pytest.mark.parametrize("kind", ["files", "bytes"])
+async def test_an_answer_before_the_body_is_read_is_the_response(raw_server, tmp_path, kind):
+    path = tmp_path / "big.bin"
+    await asyncio.to_thread(make_file, path, 32 * MiB)
+    srv = raw_server(early_answer_handler(413, b"", 5.0))
+    srv.bodies = []
+    body = {"files": {"f": path}} if kind == "files" else {"body": path.read_bytes()}
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/up", "POST", **body)
+        assert (r.status_code, r.body) == (413, b"early")
+        assert not c._pool.idle  # the request was cut: never reused
+    assert open_fds_to(path) == 0
+
+
+@pytest.mark.parametrize("kind", ["files", "bytes"])
+async def test_an_answer_that_came_before_the_send_failed_is_the_response(
+    raw_server, tmp_path, kind
+):
+    """Over TLS as over TCP, the server's close ends the connection and the
+    next write fails: the answer read before that is the response (the server
+    here reads and discards, so no reset loses it)."""
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_ctx)
+
+    def handler(conn, server):
+        tls = server_ctx.wrap_socket(conn, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += tls.recv(65536)
+        tls.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig")
+        # A FIN after the answer (no close_notify). socket's own shutdown: the
+        # SSLSocket's would drop the TLS session that the reads below still use.
+        socket.socket.shutdown(tls, socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            while tls.recv(1 << 20):  # discard until the client closes
+                pass
+
+    srv = raw_server(handler)
+    path = tmp_path / "big.bin"
+    await asyncio.to_thread(make_file, path, 16 * MiB)
+    body = {"files": {"f": path}} if kind == "files" else {"body": path.read_bytes()}
+    url = srv.url.replace("http://", "https://")
+    async with AsyncClient(verify=client_ctx) as c:
+        r = await c.fetch(url, "POST", **body)
+    assert (r.status_code, r.body) == (413, b"big")
+    assert open_fds_to(path) == 0
+
+
+@pytest.mark.parametrize(
+    "status, extra",
+    [(307, b"Location: /again\r\n"), (503, b"Retry-After: 0\r\n")],
+    ids=["redirect", "retry"],
+)
+async def test_an_early_redirect_or_retry_sends_the_whole_body_again(
+    raw_server, tmp_path, status, extra
+):
+    path = tmp_path / "f.bin"
+    await asyncio.to_thread(make_file, path, 8 * MiB)
+    srv = raw_server(early_answer_handler(status, extra, 5.0))
+    srv.bodies = []
+    retries = nbfetch.Retry(total=1, methods={"POST"}, backoff_factor=0)
+    async with AsyncClient(retries=retries) as c:
+        r = await c.fetch(srv.url + "/up", "POST", files={"f": path})
+    assert (r.status_code, r.body) == (200, b"ok")
+    assert len(srv.received) == 2 and srv.bodies == [int(r.request.headers["content-length"])]
+
+
+async def test_many_files_are_opened_one_at_a_time(raw_server, tmp_path):
+    """Each path is opened when its part is sent and closed after it: an upload
+    of more files than the descriptor limit (1,024 by default) works."""
+    paths = [tmp_path / f"f{i}.txt" for i in range(60)]
+    for p in paths:
+        p.write_bytes(b"x" * 100)
+    seen = []
+
+    def handler(conn, server):
+        h = h11.Connection(h11.SERVER)
+        while True:
+            event = h.next_event()
+            if event is h11.NEED_DATA:
+                # Between two reads, what the client holds open in tmp_path.
+                seen.append(sum(open_fds_to(p) for p in paths))
+                h.receive_data(conn.recv(256))
+            elif isinstance(event, h11.EndOfMessage):
+                conn.sendall(
+                    h.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+                    + h.send(h11.EndOfMessage())
+                )
+                return
+
+    srv = raw_server(handler)
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url, "POST", files=[("f", p) for p in paths])
+    assert r.status_code == 200 and r.request.headers["content-length"].isdigit()
+    assert len(seen) > 10 and max(seen) <= 1, seen
+
+
+async def test_a_zip_member_is_measured_off_the_loop(upload_server, tmp_path):
+    """Seeking a zip member to its end decompresses all of it: in the worker
+    thread (the watchdog fails the test if it runs on the loop)."""
+    archive = tmp_path / "a.zip"
+    block = os.urandom(MiB)
+
+    def write_zip() -> str:
+        digest = hashlib.sha256()
+        with (
+            zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z,
+            z.open("x.bin", "w") as m,
+        ):
+            for _ in range(96):
+                m.write(block)
+                digest.update(block)
+        return digest.hexdigest()
+
+    digest = await asyncio.to_thread(write_zip)
+    with zipfile.ZipFile(archive) as z, z.open("x.bin") as m:
+        async with AsyncClient() as c:
+            r = await c.fetch(upload_server.url + "/upload", "POST", files={"f": m})
+    part = r.json()["parts"][0]
+    assert r.json()["framing"] == "content-length" and part["size"] == 96 * MiB
+    assert part["sha256"] == digest
+
+
+@pytest.mark.parametrize("opener", [gzip.open, bz2.open, lzma.open])
+async def test_compressed_file_objects_send_their_decompressed_bytes(
+    upload_server, tmp_path, opener
+):
+    # Their fileno() is the compressed file's: its size is not what read() gives.
+    path = tmp_path / "data.z"
+    content = os.urandom(100_000) * 3
+
+    def write():
+        with opener(path, "wb") as f:
+            f.write(content)
+
+    await asyncio.to_thread(write)
+    with opener(path, "rb") as f:
+        async with AsyncClient() as c:
+            r = await c.fetch(upload_server.url + "/upload", "POST", files={"f": f})
+    part = r.json()["parts"][0]
+    assert (part["size"], part["sha256"]) == (len(content), sha(content))
+    assert r.json()["framing"] == "content-length"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ['text/plain\r\nContent-Disposition: form-data; name="is_admin"', "a\nb", b"text/plain"],
+)
+async def test_a_content_type_that_is_not_a_header_value_is_refused(upload_server, content_type):
+    files = {"f": ("a.txt", b"data", content_type)}
+    with pytest.raises(nbfetch.InvalidRequest, match="is not a media type"):
+        MultipartBody.build({}, files)
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.InvalidRequest, match="is not a media type"):
+            await c.fetch(upload_server.url + "/upload", "POST", files=files)
+        for header in ({"X\r\nY": "1"}, {"X": "a\r\nb"}, {"X": b"v"}):
+            with pytest.raises(nbfetch.InvalidRequest, match="part header"):
+                await c.fetch(
+                    upload_server.url + "/upload", "POST", files={"f": ("a", b"", None, header)}
+                )
+    assert upload_server.uploads == []
+
+
+async def test_a_file_name_that_is_not_utf8_is_refused_clearly(upload_server, tmp_path):
+    # os.listdir decodes a Latin-1 name's bytes with surrogate escapes.
+    (tmp_path / "caf\xe9.txt".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(
+        b"hello"
+    )
+    (name,) = os.listdir(tmp_path)
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.InvalidRequest, match="not valid UTF-8 text") as info:
+            await c.fetch(upload_server.url + "/upload", "POST", files={"f": tmp_path / name})
+        assert "pathlib.Path(path)" in str(info.value)
+        # Named by the caller, it goes.
+        files = {"f": ("cafe.txt", tmp_path / name)}
+        r = await c.fetch(upload_server.url + "/upload", "POST", files=files)
+    assert r.json()["parts"][0]["filename"] == "cafe.txt"
+
+
+async def test_an_empty_file_that_grows_after_it_was_measured_fails(upload_server, tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"")
+
+    def trace(event):  # after the head (framed as empty), before the part is read
+        if event.name == "request.headers_sent":
+            with open(path, "ab") as f:
+                f.write(b"appended")
+
+    async with AsyncClient() as c:
+        with pytest.raises(nbfetch.FetchError, match="changed size while it was sent"):
+            await c.fetch(upload_server.url + "/upload", "POST", files={"f": path}, trace=trace)
+    await wait_until(lambda: upload_server.incomplete == 1, what="the server saw a cut body")
+    assert upload_server.uploads == []

@@ -50,7 +50,7 @@ from ..drivers.auto import current_driver
 from ..drivers.base import Driver, IOTimeout
 from .connect import Connector
 from .context import FetchContext
-from .exchange import Exchange, StaleConnection
+from .exchange import Exchange, StaleConnection, measure_upload
 from .hostnames import HostnameMapping, ip_family
 from .pool import Connection, Pool
 from .queue import MaxClientsQueue
@@ -114,7 +114,9 @@ class AsyncClient:
     a directory of hashed CA files, an ``ssl.SSLContext``, or ``"truststore"`` (the
     operating system's trust store: ``pip install 'nbfetch[truststore]'``). With
     ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
-    replace the default CAs; they are read when the client is made.
+    replace the default CAs; they are read when the client is made. With
+    ``trust_env=False`` they are not read, except by OpenSSL itself under
+    ``verify="truststore"`` on Linux (truststore uses OpenSSL's default paths there).
     ``cookies``: None (the default) keeps the cookies servers set in a new
     ``CookieJar``, as browsers and the sessions of requests, httpx and aiohttp
     do, so a login that sets a cookie on a redirect works; a ``CookieJar``
@@ -732,8 +734,11 @@ class AsyncClient:
         # Chosen per hop: a redirect may lead to a NO_PROXY host or another scheme.
         proxy = ctx.proxies(request.url) if ctx.proxies is not None else None
         forwarded = proxy is not None and request.url.scheme == "http"
-        sent = absolute_form(request, proxy) if forwarded else request
         while True:
+            # files= only: measured and framed before connecting, and before the
+            # proxy's absolute form is built from the framed headers.
+            await measure_upload(request, ctx)
+            sent = absolute_form(request, proxy) if forwarded else request
             conn, reused = await self._connection_for(request.url, ctx, retried, proxy)
             exchange = Exchange(conn, sent, ctx, reused, self._on_release)
             phase = "send"

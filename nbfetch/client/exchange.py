@@ -73,15 +73,33 @@ class UploadPieces:
         while True:
             if self._file is not None:
                 data = await self._read(self._file)
+                if self._file.finished:
+                    self._file = None
                 if data:
                     return data
-                self._file = None
+                continue
             segment = next(self._segments, None)
             if segment is None:
                 raise StopAsyncIteration
             if not isinstance(segment, FileSource):
                 return segment
             self._file = segment
+
+
+async def measure_upload(request, ctx: FetchContext) -> None:
+    """Frame a ``files=`` body by its files' sizes now (each attempt measures
+    again: a file rewritten before a retry is framed as it is then). In a worker
+    thread (a stat on a hung share, a zip member seeked to its end) and before a
+    connection is opened: a missing file or a FIFO fails in phase "request",
+    with nothing opened or sent."""
+    body = request.body
+    if not isinstance(body, MultipartBody):
+        return
+    try:
+        length = await ctx.driver.run_sync(body.measure, ctx.step_timeout(None, "request_timeout"))
+    except IOTimeout:
+        raise ctx.timeout_error("request") from None
+    request.framed(length)
 
 
 class Exchange:
@@ -183,20 +201,56 @@ class Exchange:
 
     # -- request ---------------------------------------------------------------
     async def send_request(self) -> None:
+        try:
+            await self._send_request_and_body()
+        except NetworkError:
+            # The server may have answered and closed before it read the body
+            # (a 413, a 307, a 503): that answer is the response (RFC 9112
+            # section 9.6: a server closes so that the client can still read
+            # it), and retries and redirects apply to it. The connection is not
+            # reused: the request was not sent in full, so h11 never marks it
+            # reusable.
+            if not await self._answer_before_failure():
+                raise
+
+    async def _answer_before_failure(self) -> bool:
+        """Whether a final response head is in what the server sent before the
+        send failed (kept in self._early for read_head)."""
+        proto = self.conn.proto
+        while True:
+            try:
+                event = proto.next_event()
+                if event is NEED_DATA:
+                    data = await self.conn.stream.receive(
+                        self.ctx.step_timeout(self.ctx.read_timeout, "read_timeout")
+                    )
+                    if not data:
+                        return False
+                    proto.receive_data(data)
+                    continue
+            except (OSError, IOTimeout, FetchError):
+                return False  # nothing usable came: the send error stands
+            if type(event) is InformationalResponse:
+                self._informational(event)
+                continue
+            if type(event) is not H11Response:
+                return False
+            self._early = event
+            return True
+
+    async def _send_request_and_body(self) -> None:
         body = self.request.body
         if not isinstance(body, MultipartBody):
             await self._send_request(body)
             return
         try:
-            # Files are opened and measured (fstat) before the head, whose framing
-            # depends on their sizes now (a retry measures again). On the loop, as
-            # download() opens its file: open and fstat are quick, and a worker
-            # thread would open a file after a cancellation, and leak it. Their
-            # reads, the slow part, are done in a worker thread (UploadPieces).
-            self.request.framed(body.open())
+            # Measured and framed by measure_upload(); each path is opened
+            # when its part is sent (UploadPieces).
             await self._send_request(body)
         finally:
-            body.close()  # the files nbfetch opened, on every path (cancel too)
+            # The files nbfetch opened, on every path (cancel too); one being
+            # read is closed by its read's thread (FileSource.close).
+            body.close()
 
     async def _send_request(self, body) -> None:
         ctx, proto, request = self.ctx, self.conn.proto, self.request

@@ -5,7 +5,8 @@ environment ask for, and a certificate verification failure explained.
 a directory of CA certificates (OpenSSL's hashed names, as ``openssl rehash``
 makes them), an ``ssl.SSLContext``, or ``"truststore"``: the operating system's
 trust store through the optional ``truststore`` package (macOS Keychain, Windows
-CryptoAPI; on Linux it is OpenSSL's default locations). The string names the
+CryptoAPI; on Linux it is OpenSSL's default locations, and OpenSSL itself then
+reads ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` whatever ``trust_env`` says). The string names the
 package because that is what it needs installed and what pip and uv call the
 same feature; a CA file of that exact name is still reachable as
 ``"./truststore"``.
@@ -14,12 +15,16 @@ With ``trust_env=True`` and ``verify=True``, ``SSL_CERT_FILE`` and
 ``SSL_CERT_DIR`` replace the default CAs, as OpenSSL, curl and httpx read them:
 a company bundle then is the whole trust. They are read once, when the client
 is made, so a client's trust does not change under it when a cell edits
-``os.environ``; an explicit ``verify=`` wins over them.
+``os.environ``; an explicit ``verify=`` wins over them. With ``trust_env=False``
+nbfetch reads neither variable, and neither does OpenSSL for ``verify=True``
+(the default locations are named, see ``_system_context``) or a CA path; only
+``verify="truststore"`` on Linux lets OpenSSL read them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -35,6 +40,10 @@ TRUSTSTORE = "truststore"
 
 #: OpenSSL's X509_V_ERR codes that mean "no trusted CA signed this": the cases
 #: where pointing nbfetch at a company CA is the fix.
+#: How OpenSSL names a CA (or, with "r", a CRL) in a directory: X509_LOOKUP_hash_dir.
+_HASHED = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")
+_CERT_FILE = re.compile(r"\.(pem|crt|cer)$", re.IGNORECASE)
+
 _UNTRUSTED_ISSUER = {
     2: "unable to get issuer certificate",
     18: "self-signed certificate",
@@ -67,6 +76,13 @@ class Trust:
             raise InvalidRequest(
                 "verify= takes True, False, a CA file or directory, an ssl.SSLContext "
                 f"or {TRUSTSTORE!r}, not {type(verify).__name__}"
+            )
+        if verify == "":
+            # ssl.create_default_context(cafile="") would load the default CAs
+            # and read SSL_CERT_FILE/SSL_CERT_DIR (verify=os.environ.get("X", "")).
+            raise InvalidRequest(
+                "verify='' names no CA file or directory: pass True for the default CAs,"
+                " False for no check, or the path of a CA file"
             )
         if verify == TRUSTSTORE:
             try:
@@ -187,7 +203,27 @@ def ssl_context_for(trust: Trust) -> ssl.SSLContext:
 # -- explaining a verification failure -----------------------------------------
 
 
-def explain(exc: BaseException, host: str, trust: Trust, issuer: str | None) -> str:
+def unhashed_ca_dir(trust: Trust) -> str | None:
+    """The CA directory trusted, when it holds certificates but none under the
+    names OpenSSL looks CAs up by (``<subject hash>.0``, as ``openssl rehash``
+    makes them): OpenSSL then finds none of them. Blocking (a directory listing)."""
+    folder = trust.env_dir
+    if folder is None and isinstance(trust.verify, str) and os.path.isdir(trust.verify):
+        folder = trust.verify
+    if folder is None:
+        return None
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    if any(_HASHED.fullmatch(n) for n in names) or not any(_CERT_FILE.search(n) for n in names):
+        return None
+    return folder
+
+
+def explain(
+    exc: BaseException, host: str, trust: Trust, issuer: str | None, unhashed: str | None = None
+) -> str:
     """The message of a failed handshake: what failed for which name, who issued
     the certificate (when known), what was trusted, and how to trust a company CA."""
     code = getattr(exc, "verify_code", None)
@@ -205,6 +241,12 @@ def explain(exc: BaseException, host: str, trust: Trust, issuer: str | None) -> 
             "AsyncClient(verify='company-ca.pem'), or SSL_CERT_FILE=company-ca.pem "
             "in the environment (read with trust_env=True)"
         )
+        if unhashed is not None:
+            text += (
+                f"; {unhashed!r} has certificate files but none named by subject hash"
+                f" (such as 1a2b3c4d.0), the only names OpenSSL looks CAs up by in a"
+                f" directory: run `openssl rehash {unhashed}`, or pass the CA file itself"
+            )
     return text
 
 
@@ -221,16 +263,22 @@ async def explain_failure(
     signed the certificate. ``address``: the server's, reached directly; None for a
     connection through a proxy, where a direct probe would not reach what the
     fetch reached. ``timeout``: what is left of the connect budget."""
-    issuer = None
+    issuer = unhashed = None
     wait = PROBE_TIMEOUT if timeout is None else min(timeout, PROBE_TIMEOUT)
-    if address and getattr(exc, "verify_code", None) in _UNTRUSTED_ISSUER and wait > 0:
+    untrusted = getattr(exc, "verify_code", None) in _UNTRUSTED_ISSUER and wait > 0
+    if address and untrusted:
         try:
             issuer = await driver.run_sync(
                 lambda: probe_issuer(address, server_hostname, wait), wait
             )
         except IOTimeout:
             pass
-    return explain(exc, host, trust, issuer)
+    if untrusted:
+        try:
+            unhashed = await driver.run_sync(lambda: unhashed_ca_dir(trust), wait)
+        except IOTimeout:
+            pass
+    return explain(exc, host, trust, issuer, unhashed)
 
 
 def probe_issuer(address: tuple, server_hostname: str | None, timeout: float) -> str | None:

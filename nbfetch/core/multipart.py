@@ -6,9 +6,10 @@ the blocking file reads that the client layer runs in a worker thread.
 b'--B\\r\\nContent-Disposition: form-data; name="a"\\r\\n\\r\\n1\\r\\n--B\\r\\nContent-Disposition: form-data; name="f"; filename="x.txt"\\r\\nContent-Type: text/plain\\r\\n\\r\\nhi\\r\\n--B--\\r\\n'
 
 A part's content is bytes (in memory) or a ``FileSource``: a path (opened when
-the body is sent, closed when it is done) or a file object (read from its
-position then; never closed by nbfetch). ``MultipartBody.open()`` measures every
-file (``fstat`` for a regular file, seek to the end for other seekable ones):
+its part is sent, closed when the part is done) or a file object (read from its
+position then; never closed by nbfetch). ``MultipartBody.measure()``, in a
+worker thread before the head, measures every file (``stat`` for a path,
+``fstat`` for a plain open file, seeking to the end for other seekable ones):
 when all sizes are known the body is sent with Content-Length, else chunked.
 A file that then grows or shrinks while it is read fails the upload before the
 rest of the body is sent: the server never receives a complete, wrong body.
@@ -22,10 +23,15 @@ import os
 import re
 import secrets
 import stat
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import FetchError, InvalidRequest
+
+#: File objects whose fstat size is what read() gives: a plain file, raw or
+#: buffered (a GzipFile's fileno() is its compressed file's).
+_PLAIN = (io.FileIO, io.BufferedReader, io.BufferedRandom)
 
 #: One blocking read of a file (one worker-thread call): the memory an upload
 #: holds per file at a time.
@@ -46,7 +52,32 @@ _ESCAPE = re.compile("|".join(re.escape(c) for c in _ESCAPES))
 
 def form_param(name: str, value: str) -> bytes:
     """``name="value"`` for a Content-Disposition header, escaped."""
-    return f'{name}="{_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value)}"'.encode()
+    try:
+        return f'{name}="{_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value)}"'.encode()
+    except UnicodeEncodeError:
+        # A file name os.listdir() decoded with surrogate escapes (bytes that
+        # are not UTF-8). httpx and requests fail here too; sending the raw
+        # bytes would give the server a name it cannot decode as UTF-8.
+        raise InvalidRequest(
+            f"the {name} {value!r} is not valid UTF-8 text (a file name in another"
+            " encoding?): name the file yourself, files={field: (filename, pathlib.Path(path))}"
+        ) from None
+
+
+# A media type (RFC 6838 section 4.2) and its parameters (RFC 9110 section
+# 5.6.6) are printable ASCII words: no CR or LF, which would end the part's
+# header line and let the value write headers or parts of its own.
+_MEDIA_TYPE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
+
+
+def _media_type(value: Any, field: str) -> bytes:
+    if not isinstance(value, str) or not _MEDIA_TYPE.fullmatch(value):
+        raise InvalidRequest(
+            f"files={field!r}: the content type {repr(value)[:80]} is not a media type"
+            " (printable ASCII text such as 'text/csv; charset=utf-8')"
+        )
+    return value.encode("ascii")
 
 
 def _label(source: object) -> str:
@@ -54,9 +85,22 @@ def _label(source: object) -> str:
 
 
 class FileSource:
-    """One file of an upload: opened (a path), measured and read at send time."""
+    """One file of an upload: measured before the head, opened (a path) when
+    its part is sent, read in a worker thread, closed when its part is done."""
 
-    __slots__ = ("path", "file", "owned", "start", "size", "remaining", "sent")
+    __slots__ = (
+        "path",
+        "file",
+        "owned",
+        "start",
+        "size",
+        "remaining",
+        "sent",
+        "finished",
+        "_lock",
+        "_reading",
+        "_closed",
+    )
 
     def __init__(self, path: str | os.PathLike | None = None, file: Any = None):
         self.path = path
@@ -66,6 +110,14 @@ class FileSource:
         self.size: int | None = None
         self.remaining: int | None = None
         self.sent = 0
+        self.finished = False  # this attempt's part is all read
+        # A read runs in a worker thread and may outlive its timeout (a hung
+        # network file system). close() on the loop must not close the file under
+        # it: BufferedReader.close() waits for the lock the read holds, which
+        # would block the loop. The read's thread closes it when it returns.
+        self._lock = threading.Lock()
+        self._reading = False
+        self._closed = False
 
     @property
     def replayable(self) -> bool:
@@ -78,51 +130,95 @@ class FileSource:
         except (OSError, ValueError):
             return False
 
-    def open(self) -> int | None:
-        """Open (a path) or rewind (a file object sent before), and return the
-        size to send from here, or None when it cannot be known."""
+    def measure(self) -> int | None:
+        """Blocking (a worker thread): get ready for an attempt and return the
+        size to send, or None when it cannot be known. A path is only stat'ed
+        (opened when its part is sent: an upload of many files holds one open);
+        a file object sent before is rewound (a retry or a 307/308)."""
+        with self._lock:
+            if self._reading:
+                # An earlier attempt's read has not returned (it timed out): the
+                # file's position and this source's counts are still its own.
+                raise FetchError(
+                    f"upload file {self._name()!r}: a read from an earlier attempt"
+                    " has not returned",
+                    phase="send",
+                )
+            self._closed, self.finished = False, False
         if self.path is not None:
             label = _label(self.path)
             try:
-                # A FIFO would block open() itself until a writer came (and
-                # closing it, a read waiting for one): regular files only.
-                if not stat.S_ISREG(os.stat(self.path).st_mode):
-                    raise InvalidRequest(
-                        f"upload file {label!r} is not a regular file:"
-                        " pass it open ('rb') to stream it"
-                    )
-                self.file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+                st = os.stat(self.path)
             except OSError as exc:
                 raise InvalidRequest(
                     f"cannot read upload file {label!r}: {exc.strerror or exc}"
                 ) from None
-            self.owned, self.start = True, 0
+            # A FIFO would block open() itself until a writer came (and
+            # closing it, a read waiting for one): regular files only.
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidRequest(
+                    f"upload file {label!r} is not a regular file: pass it open ('rb') to stream it"
+                )
+            self.start = 0
+            size: int | None = st.st_size
         elif self.replayable:
             if self.start is None:
                 self.start = self.file.tell()
-            else:  # a retry or a 307/308: the same bytes again
+            else:
                 self.file.seek(self.start)
-        self.size = self._measure()
-        self.remaining, self.sent = self.size, 0
-        return self.size
+            size = self._measure_object()
+        else:
+            size = None  # a pipe, a socket, a generator-like reader: chunked
+        self.size = self.remaining = size
+        self.sent = 0
+        return size
 
-    def _measure(self) -> int | None:
+    def _measure_object(self) -> int | None:
+        raw = getattr(self.file, "raw", self.file)
+        if isinstance(self.file, _PLAIN) and isinstance(raw, io.FileIO):
+            try:
+                st = os.fstat(self.file.fileno())
+            except (OSError, ValueError):
+                return None
+            return max(st.st_size - self.start, 0) if stat.S_ISREG(st.st_mode) else None
+        # Anything else seekable (BytesIO, a zip member, a GzipFile) by seeking
+        # to its end: this can read (decompress) all of it, hence the worker thread.
         try:
-            st = os.fstat(self.file.fileno())
-            if stat.S_ISREG(st.st_mode) and self.start is not None:
-                return max(st.st_size - self.start, 0)
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            pass  # no file descriptor (BytesIO, a wrapper): try seeking
-        if self.start is None:
-            return None  # a pipe, a socket, a generator-like reader: chunked
-        end = self.file.seek(0, os.SEEK_END)
+            end = self.file.seek(0, os.SEEK_END)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return None
         self.file.seek(self.start)
         return end - self.start
 
     def read(self) -> bytes:
-        """Blocking: the next at most READ_BYTES, ``b""`` at the end. With a known
-        size, a file that ends early or has bytes past it fails here, before the
-        body's next delimiter is sent (RFC 2046 section 5.1.1)."""
+        """Blocking (a worker thread): the next at most READ_BYTES; ``finished``
+        is set with the last of them (the file nbfetch opened is closed then).
+        With a known size, a file that ends early or has bytes past it fails
+        here, before the body's next delimiter is sent (RFC 2046 section 5.1.1)."""
+        with self._lock:
+            if self._closed:  # closed (a timeout, a cancel) before this thread ran
+                raise FetchError("upload stopped", phase="send")
+            self._reading = True
+        try:
+            return self._read()
+        finally:
+            with self._lock:
+                self._reading = False
+                late = self._closed
+            if late or self.finished:
+                self._close_file()
+
+    def _read(self) -> bytes:
+        if self.finished:
+            return b""
+        if self.file is None:
+            try:
+                self.file = open(self.path, "rb")  # noqa: SIM115 - closed by _close_file()
+            except OSError as exc:
+                raise InvalidRequest(
+                    f"cannot read upload file {self._name()!r}: {exc.strerror or exc}"
+                ) from None
+            self.owned = True
         want = READ_BYTES if self.remaining is None else min(READ_BYTES, self.remaining)
         data = self.file.read(want) if want else b""
         if not isinstance(data, bytes):
@@ -132,12 +228,16 @@ class FileSource:
             )
         self.sent += len(data)
         if self.remaining is None:
+            self.finished = not data
             return data
         if want and not data:
             raise self._changed(f"it ended after {self.sent:,} bytes")
         self.remaining -= len(data)
-        if self.remaining == 0 and want and self.file.read(1):
-            raise self._changed("it has more bytes now")
+        if self.remaining == 0:
+            # An empty file too: one byte past the measured size means it grew.
+            if self.file.read(1):
+                raise self._changed("it has more bytes now")
+            self.finished = True
         return data
 
     def _name(self) -> str:
@@ -156,9 +256,18 @@ class FileSource:
         )
 
     def close(self) -> None:
+        """On the loop: close the file nbfetch opened, unless a read is running
+        (then its thread closes it when the read returns; never waited for)."""
+        with self._lock:
+            self._closed = True
+            if self._reading:
+                return
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self.owned and self.file is not None:
-            self.file.close()
-            self.file, self.owned = None, False
+            file, self.file, self.owned = self.file, None, False
+            file.close()
 
 
 def _content_type(filename: str | None) -> str:
@@ -230,12 +339,13 @@ def _file_part(name: str, value: Any) -> tuple[bytes, bytes | FileSource]:
     lines = [b"Content-Disposition: form-data; " + form_param("name", name)]
     if filename is not None:
         lines[0] += b"; " + form_param("filename", str(filename))
-    lines.append(b"Content-Type: " + (content_type or _content_type(filename)).encode())
+    lines.append(b"Content-Type: " + _media_type(content_type or _content_type(filename), name))
     for key, text in headers.items():
-        line = f"{key}: {text}"
-        if any(c in line for c in "\r\n\x00"):
-            raise InvalidRequest(f"files={name!r}: a part header has CR, LF or NUL")
-        lines.append(line.encode())
+        if not isinstance(key, str) or not _TOKEN.fullmatch(key):
+            raise InvalidRequest(f"files={name!r}: the part header name {key!r} is not a token")
+        if not isinstance(text, str) or any(c in text for c in "\r\n\x00"):
+            raise InvalidRequest(f"files={name!r}: the part header {key!r} has CR, LF or NUL")
+        lines.append(f"{key}: {text}".encode())
     return b"\r\n".join(lines), body
 
 
@@ -287,17 +397,11 @@ class MultipartBody:
     def replayable(self) -> bool:
         return all(f.replayable for f in self.files)
 
-    def open(self) -> int | None:
-        """Open every file (quick: open, fstat or seek, no read); the body's
-        length, None if a size is unknown. On an error the files opened so far
-        are closed again."""
-        sizes = []
-        try:
-            for source in self.files:
-                sizes.append(source.open())
-        except BaseException:
-            self.close()
-            raise
+    def measure(self) -> int | None:
+        """Blocking (a worker thread: a stat on a hung network file system, or
+        seeking to the end of a compressed member, must not hold the loop): the
+        body's length, None if a size is unknown. Nothing is opened here."""
+        sizes = [source.measure() for source in self.files]
         if None in sizes:
             return None
         fixed = sum(len(b) for b in self._segments() if not isinstance(b, FileSource))

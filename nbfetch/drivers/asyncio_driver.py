@@ -174,7 +174,11 @@ class _Protocol(asyncio.BufferedProtocol):
     def eof_received(self):
         self.eof = True
         self._wake()
-        return False  # close the transport; we never half-close
+        # Close the transport; we never half-close. A server that answered an
+        # upload early (a 413) and closed has its answer read all the same
+        # (Exchange.send_request), and the rest of the body, which it would
+        # discard, is not sent.
+        return False
 
     def connection_lost(self, exc):
         self.eof = True
@@ -185,6 +189,9 @@ class _Protocol(asyncio.BufferedProtocol):
         _FREE.give(self.read_view)
         _FREE.give(self.spare)
         self.read_view = self.spare = None
+        # The transport is gone: never close or abort it again (asyncio's own
+        # close() then fails inside the loop with an AttributeError).
+        self.transport = None
         self._wake()
         waiter, self.drain_waiter = self.drain_waiter, None
         if waiter is not None and not waiter.done():
