@@ -44,7 +44,6 @@ import ipaddress
 import math
 import os
 import re
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -731,6 +730,8 @@ class CookieJar:
         atomically: a temporary file beside it (mkstemp makes it 0600 whatever
         the old file's mode was) replaces it only once fully written, so a
         failure leaves the old file as it was."""
+        import tempfile  # only here: importing it costs ~5 ms
+
         text = self.dumps()
         fd, temporary = tempfile.mkstemp(
             dir=os.path.dirname(os.path.abspath(path)), prefix=".cookies-", suffix=".tmp"

@@ -21,7 +21,6 @@ import io
 import mimetypes
 import os
 import re
-import secrets
 import stat
 import threading
 from collections.abc import Iterator, Mapping
@@ -381,6 +380,8 @@ class MultipartBody:
         # RFC 2046 section 5.1.1: the boundary must not occur in the content.
         # Random 128 bits cannot be checked against files not yet read, but
         # what is in memory is checked (a body may embed a previous upload).
+        import secrets  # only for uploads: importing it costs ~4 ms
+
         while boundary is None or any(boundary.encode() in b for b in memory):
             boundary = secrets.token_hex(16)
         return cls(boundary, parts, fields)

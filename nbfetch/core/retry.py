@@ -19,8 +19,6 @@ import math
 import random as _random
 import re
 from collections.abc import Callable, Iterable
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 
 from .errors import ConnectError, FetchError, FetchTimeout, InvalidRequest, TLSError
 from .request import IDEMPOTENT_METHODS
@@ -69,6 +67,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     value = value.strip()
     if value.isdigit() and value.isascii():  # 1*DIGIT: no sign, no fraction
         return float(value)
+    # Imported here: an HTTP-date is rare, and email.utils costs ~8 ms to import.
+    from datetime import timezone
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value)
         if when.tzinfo is None:  # asctime-date has no zone: HTTP-dates are GMT (5.6.7)
