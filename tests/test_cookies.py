@@ -785,3 +785,25 @@ async def test_concurrent_first_fetches_build_the_public_suffix_list_once(raw_se
         await asyncio.gather(*(client.fetch(url) for url in urls))
         assert client.cookies["k"] == "v"
     assert len(built) == 1
+
+
+def test_plain_http_siblings_cannot_evict_or_crowd_out_a_secure_cookie():
+    # Review: the per-site bound evicted the oldest cookie whatever it was, so
+    # four plain-http subdomains flooding 50 cookies each pushed out the site's
+    # Secure session cookie, after which http could set its own under that name;
+    # and 8 KiB of long-path http cookies kept it out of the Cookie header.
+    jar = CookieJar(clock=lambda: 1_000_000.0)
+    jar.store("https://www.example.com/", ["session=SECRET; Domain=example.com; Secure; Path=/"])
+    for host in "abcd":
+        jar.store(f"http://{host}.example.com/", [f"junk{i}=x" for i in range(50)])
+    jar.store("http://a.example.com/", ["session=ATTACKER; Domain=example.com; Path=/"])
+    assert jar.header_for("https://www.example.com/").value.count("session=") == 1
+    assert "session=SECRET" in jar.header_for("https://www.example.com/").value
+    big = "v" * 240
+    jar.store(
+        "http://b.example.com/",
+        [f"long{i}={big}; Domain=example.com; Path=/app" for i in range(40)],
+    )
+    header = jar.header_for("https://www.example.com/app/page")
+    assert "session=SECRET" in header.value and len(header.value) <= 8192
+    assert header.dropped > 0

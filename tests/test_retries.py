@@ -385,3 +385,22 @@ def test_the_error_of_many_attempts_lists_the_first_and_last_few():
     assert "; attempt 299: ConnectError: refused #299)" in message and len(message) < 1000
     few = str(attempts_error(nbfetch.ConnectError("refused"), reasons[:7]))
     assert "more attempts" not in few and few.count("attempt ") == 7
+
+
+def test_retry_takes_any_real_number_and_refuses_the_rest_clearly():
+    # A notebook computes these (numpy scalars, Fractions); a huge int, a
+    # non-bool flag or a missing random source is an InvalidRequest at once.
+    numpy = pytest.importorskip("numpy")
+    from fractions import Fraction
+
+    policy = Retry(total=numpy.int64(3), backoff_factor=numpy.float32(0.5), jitter=Fraction(1, 2))
+    assert policy.total == 3 and policy.backoff_factor == 0.5 and policy.jitter == 0.5
+    for bad in (
+        {"backoff_max": 10**400},
+        {"retry_after_max": 10**400},
+        {"connect_errors": "no"},
+        {"respect_retry_after": None},
+        {"random": None},
+    ):
+        with pytest.raises(nbfetch.InvalidRequest):
+            Retry(**bad)

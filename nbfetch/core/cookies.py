@@ -502,7 +502,9 @@ class CookieJar:
     def _evict(self, domains: Iterable[str], now: float) -> None:
         """Section 5.3 step 12: expired cookies first, then the least recently
         used of each of ``domains`` over its bound, of their registrable
-        domains over theirs, then of all."""
+        domains over theirs, then of all. Non-Secure cookies go before Secure
+        ones (as Chrome): plain-http siblings flooding a site must not push out
+        its Secure session cookie, and then set their own under its name."""
         domains = set(domains)
         for index, names, bound in (
             (self._domains, domains, self.max_per_domain),
@@ -516,9 +518,15 @@ class CookieJar:
                     self._remove(key)
                 keys = index.get(name)
                 while keys and len(keys) > bound:
-                    self._remove(next(iter(keys)))
+                    self._remove(self._least_recent(keys))
         while len(self._cookies) > self.max_total:
-            self._remove(next(iter(self._cookies)))
+            self._remove(self._least_recent(self._cookies))
+
+    def _least_recent(self, keys) -> tuple:
+        """The least recently used non-Secure key of ``keys`` (in use order),
+        or its least recently used Secure one when all are Secure."""
+        cookies = self._cookies
+        return next((k for k in keys if not cookies[k].secure), None) or next(iter(keys))
 
     def set(
         self,
@@ -777,6 +785,12 @@ class CookieHeader(NamedTuple):
     dropped: int
 
 
+def _keep_first(c: Cookie) -> tuple:
+    """Which cookies a bounded header keeps first: Secure, host-only, longer
+    domains, longer paths (the sort is stable: older first among equals)."""
+    return (not c.secure, not c.host_only, -len(c.domain), -len(c.path))
+
+
 def cookie_header(
     cookies: Iterable[Cookie],
     extra: Mapping[str, str] | None = None,
@@ -787,7 +801,9 @@ def cookie_header(
     ``extra`` (a fetch's own ``cookies=``) first, then ``cookies`` whose names
     are neither in ``extra`` (its values win) nor in ``skip``, as many as fit in
     ``limit`` bytes, the most specific kept first (host-only, longer domains,
-    longer paths, older: a parent domain's flood cannot push a host's own out)."""
+    longer paths, older: a parent domain's flood cannot push a host's own out),
+    Secure ones before all others (plain-http siblings cannot crowd a site's
+    Secure session cookie out of the header)."""
     skip = set(skip)
     pairs = []
     for name, value in (extra or {}).items():
@@ -796,7 +812,7 @@ def cookie_header(
             pairs.append((name, value))
     candidates = [c for c in cookies if c.name not in skip]
     room, kept = limit, set()
-    for c in sorted(candidates, key=lambda c: (not c.host_only, -len(c.domain), -len(c.path))):
+    for c in sorted(candidates, key=_keep_first):
         size = len(c.name) + len(c.value) + 3  # "; " and "="
         if size <= room:
             room -= size

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 import random as _random
 import re
 from collections.abc import Callable, Iterable
@@ -30,8 +31,23 @@ from .request import IDEMPOTENT_METHODS
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _real(value: object) -> float:
+    """``value`` as a float if it is a real number (numpy's and Fraction too,
+    not a bool), else NaN, which fails every range check below."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):  # 10**400 overflows
+        return math.nan
+
+
+def _seconds(name: str, value: object) -> float:
+    """Finite seconds >= 0 (inf would wait for ever), or ``InvalidRequest``."""
+    seconds = _real(value)
+    if not 0 <= seconds < math.inf:
+        raise InvalidRequest(f"Retry {name} must be a finite number >= 0, not {value!r}")
+    return seconds
 
 
 def _status(value: object) -> bool:
@@ -127,28 +143,30 @@ class Retry:
         methods: Iterable[str] = IDEMPOTENT_METHODS,
         random: Callable[[], float] = _random.random,
     ):
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 0:
             raise InvalidRequest(f"Retry total must be an int >= 0, not {total!r}")
-        for name, value in (
-            ("backoff_factor", backoff_factor),
-            ("backoff_max", backoff_max),
-            ("retry_after_max", retry_after_max),
+        for name, flag in (
+            ("connect_errors", connect_errors),
+            ("respect_retry_after", respect_retry_after),
         ):
-            # NaN passes "< 0" and every comparison after it; inf would wait forever.
-            if not _number(value) or not 0 <= value < math.inf:
-                raise InvalidRequest(f"Retry {name} must be a finite number >= 0, not {value!r}")
-        if not _number(jitter) or not 0 <= jitter <= 1:
-            raise InvalidRequest(f"Retry jitter must be between 0 and 1, not {jitter!r}")
+            if not isinstance(flag, bool):
+                raise InvalidRequest(f"Retry {name} must be True or False, not {flag!r}")
+        if not callable(random):
+            raise InvalidRequest(
+                f"Retry random must be a function returning [0, 1), not {random!r}"
+            )
         statuses = _members(statuses, "statuses", "status codes (ints)", _status)
         methods = _members(methods, "methods", "method names", _method)
-        self.total = total
-        self.backoff_factor = float(backoff_factor)
-        self.backoff_max = float(backoff_max)
-        self.jitter = float(jitter)
+        self.total = int(total)
+        self.backoff_factor = _seconds("backoff_factor", backoff_factor)
+        self.backoff_max = _seconds("backoff_max", backoff_max)
+        self.jitter = _real(jitter)
+        if not 0 <= self.jitter <= 1:
+            raise InvalidRequest(f"Retry jitter must be between 0 and 1, not {jitter!r}")
         self.statuses = frozenset(statuses)
         self.connect_errors = connect_errors
         self.respect_retry_after = respect_retry_after
-        self.retry_after_max = float(retry_after_max)
+        self.retry_after_max = _seconds("retry_after_max", retry_after_max)
         self.methods = frozenset(m.upper() for m in methods)
         self.random = random
 
