@@ -36,12 +36,7 @@ def _serve(payload: bytes, context: ssl.SSLContext | None):
     def handler(conn: socket.socket, server) -> None:
         if context is not None:
             conn = context.wrap_socket(conn, server_side=True)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                return
-            head += data
+        server.read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload))
         view = memoryview(payload)
         for start in range(0, len(view), 1 << 20):  # in sizes that vary the reads
