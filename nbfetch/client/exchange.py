@@ -239,18 +239,16 @@ class Exchange:
             return True
 
     async def _send_request_and_body(self) -> None:
+        # A files= body was measured and framed by measure_upload(); each path
+        # is opened when its part is sent (UploadPieces).
         body = self.request.body
-        if not isinstance(body, MultipartBody):
-            await self._send_request(body)
-            return
         try:
-            # Measured and framed by measure_upload(); each path is opened
-            # when its part is sent (UploadPieces).
             await self._send_request(body)
         finally:
-            # The files nbfetch opened, on every path (cancel too); one being
-            # read is closed by its read's thread (FileSource.close).
-            body.close()
+            if isinstance(body, MultipartBody):
+                # The files nbfetch opened, on every path (cancel too); one being
+                # read is closed by its read's thread (FileSource.close).
+                body.close()
 
     async def _send_request(self, body) -> None:
         ctx, proto, request = self.ctx, self.conn.proto, self.request
@@ -548,25 +546,28 @@ class Exchange:
 
     def _more_decoded(self):
         data = self.decoder.decode(b"")
-        response = self.response
-        response.decoded_bytes += len(data)
         if self.want_chunks:
             self._collect(b"", data)
+        return self._handed_out(b"", data)
+
+    def _handed_out(self, raw, data) -> Piece:
+        """The piece of the body given to the reader: counted, and its
+        ``response.data`` event (the wire bytes were counted as they came)."""
+        response = self.response
+        response.decoded_bytes += len(data)
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )
-        return Piece(b"", data)
+        return Piece(raw, data)
 
     def _on_data(self, event):
         raw = event.data
         n = len(raw)
-        response = self.response
-        response.wire_bytes += n
+        self.response.wire_bytes += n
         decoder = self.decoder
         # One bounded decoding step; what is left is handed out by next_piece()
         # before anything more is read (decoder.more).
         data = raw if decoder is None else decoder.decode(raw)
-        response.decoded_bytes += len(data)
         if self.conn.proto.chunked:
             self._follow_wire_chunk(event, n)
         elif self.want_chunks:
@@ -575,10 +576,7 @@ class Exchange:
             self._piece_wire_end = True
         if self.want_chunks:
             self._collect(raw, data)
-        self.ctx.recorder.emit(
-            "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
-        )
-        return Piece(raw, data)
+        return self._handed_out(raw, data)
 
     def _on_chunked_data(self, event) -> Piece:
         """``event`` and the small chunks after it that h11 already holds, as one
@@ -614,13 +612,8 @@ class Exchange:
         if raws is not None:
             raw = b"".join(raws)
             data = raw if decoder is None else b"".join(datas)
-        response = self.response
-        response.wire_bytes += size
-        response.decoded_bytes += len(data)
-        self.ctx.recorder.emit(
-            "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
-        )
-        return Piece(raw, data)
+        self.response.wire_bytes += size
+        return self._handed_out(raw, data)
 
     def _follow_wire_chunk(self, event, n: int) -> None:
         """Chunk boundaries come from h11; the size line (read by the protocol's
