@@ -279,6 +279,17 @@ def reply(conn: socket.socket, data: bytes, *, per_byte: bool = False) -> None:
         conn.sendall(data)
 
 
+def answer_each(data: bytes):
+    """A RawServer handler that answers every request of a keep-alive
+    connection with ``data``."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        while server.read_request(conn):
+            reply(conn, data)
+
+    return handler
+
+
 def idle_connections(client) -> int:
     """Connections waiting in ``client``'s keep-alive pool."""
     return sum(len(conns) for conns in client._pool.idle.values())

@@ -11,7 +11,7 @@ import stat
 import time
 
 import pytest
-from conftest import reply
+from conftest import answer_each
 from test_secrets import response_texts
 
 import nbfetch
@@ -341,10 +341,10 @@ async def test_per_fetch_cookies_win_and_stay_with_their_fetch_and_origin(demo):
 
 @pytest.mark.anyio
 async def test_an_explicit_cookie_header_is_kept_in_one_field(raw_server):
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: a=jar\r\nSet-Cookie: b=jar\r\n")
-            reply(conn, b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=jar\r\nSet-Cookie: b=jar\r\n"
+        + b"Content-Length: 0\r\n\r\n"
+    )
 
     srv = raw_server(handler)
     async with AsyncClient() as client:
@@ -420,10 +420,9 @@ async def test_a_flood_of_set_cookie_headers_is_bounded(raw_server):
         for i, d in enumerate([b"com", b"co.uk", b"example.com", b"1"])
     )
 
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\n" + fields + huge + domains)
-            reply(conn, b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(
+        b"HTTP/1.1 200 OK\r\n" + fields + huge + domains + b"Content-Length: 0\r\n\r\n"
+    )
 
     srv = raw_server(handler)
     events = []
@@ -448,10 +447,9 @@ async def test_a_flood_of_set_cookie_headers_is_bounded(raw_server):
 
 # -- the public suffix list loads off the loop ---------------------------------------------------------
 def domain_cookie_server(raw_server):
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n")
-            reply(conn, b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n" + b"Content-Length: 0\r\n\r\n"
+    )
 
     return raw_server(handler)
 
@@ -559,11 +557,13 @@ def test_max_age_is_clamped_both_ways():
 
 @pytest.mark.anyio
 async def test_a_hostile_set_cookie_is_ignored_never_fails_the_fetch(raw_server, monkeypatch):
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Max-Age=-" + b"9" * 400 + b"\r\n")
-            reply(conn, b"Set-Cookie: b=2; Expires=boom\r\nSet-Cookie: c=3\r\n")
-            reply(conn, b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Max-Age=-"
+        + b"9" * 400
+        + b"\r\n"
+        + b"Set-Cookie: b=2; Expires=boom\r\nSet-Cookie: c=3\r\n"
+        + b"Content-Length: 0\r\n\r\n"
+    )
 
     srv = raw_server(handler)
     async with AsyncClient() as client:
@@ -606,10 +606,10 @@ def test_every_ipv4_literal_form_is_an_address_matching_only_itself(host):
 
 @pytest.mark.anyio
 async def test_a_cookie_of_one_address_never_reaches_another(raw_server):
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=SECRET; Domain=0.1; Path=/\r\n")
-            reply(conn, b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=SECRET; Domain=0.1; Path=/\r\n"
+        + b"Content-Length: 0\r\n\r\n"
+    )
 
     a = raw_server(handler)  # 127.0.0.1, asked for as 127.000.0.1
     b = raw_server(handler, host="127.1.0.1")  # asked for as 127.001.0.1
@@ -650,9 +650,7 @@ def test_the_cookie_header_keeps_the_most_specific_cookies_within_its_bound():
 async def test_a_request_sends_at_most_8_kib_of_the_jars_cookies(raw_server):
     bomb = b"".join(b"Set-Cookie: b%d=%s\r\n" % (i, b"v" * 1000) for i in range(30))
 
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\n" + bomb + b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(b"HTTP/1.1 200 OK\r\n" + bomb + b"Content-Length: 0\r\n\r\n")
 
     srv = raw_server(handler)
     events = []
@@ -680,9 +678,7 @@ def test_absurd_expires_values_and_attribute_floods_are_rejected_up_front():
 async def test_a_head_of_hostile_set_cookie_fields_keeps_the_loop_free(raw_server):
     fields = b"".join(b"Set-Cookie: c%d=v; Expires=%s\r\n" % (i, b"x " * 500) for i in range(62))
 
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 0\r\n\r\n")
 
     srv = raw_server(handler)
     async with AsyncClient() as client:
@@ -718,9 +714,7 @@ def test_set_refuses_what_a_server_could_not_set(name, value, domain, path):
 
 @pytest.mark.anyio
 async def test_a_cookies_txt_line_cannot_smuggle_a_second_cookie(raw_server):
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    handler = answer_each(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
     srv = raw_server(handler)
     async with AsyncClient() as client:
@@ -773,10 +767,9 @@ async def test_concurrent_first_fetches_build_the_public_suffix_list_once(raw_se
     monkeypatch.setattr(publicsuffixlist, "PublicSuffixList", slow_build)
     monkeypatch.setattr(nbfetch.core.cookies, "_suffixes", None)
 
-    def handler(conn, server):
-        while server.read_request(conn):
-            reply(conn, b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n")
-            reply(conn, b"Content-Length: 0\r\n\r\n")
+    handler = answer_each(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Domain=demo.test\r\n" + b"Content-Length: 0\r\n\r\n"
+    )
 
     srv = raw_server(handler)
     mapping = {"app.demo.test": "127.0.0.1"}
