@@ -250,13 +250,21 @@ def test_retries_on_trio(demo):
     async def main():
         async with AsyncClient(retries=Retry(total=1, backoff_factor=0.05)) as c:
             r = await c.fetch(unavailable(demo, 1, retry_after=0))
-            with trio.move_on_after(0.2) as scope:  # cancelled in the backoff sleep
-                await c.fetch(unavailable(demo, 2, retry_after=30))
-            return r, scope.cancelled_caught, c._queue.active
+            seen = []
 
-    r, cancelled, active = run_trio(main)
+            def cancel_at_the_retry(event):  # cancelled in the backoff sleep
+                seen.append(event)
+                if event.name == "retry":
+                    scope.cancel()
+
+            with trio.CancelScope() as scope:
+                await c.fetch(unavailable(demo, 2, retry_after=30), trace=cancel_at_the_retry)
+            return r, scope.cancelled_caught, c._queue.active, seen[-1]
+
+    r, cancelled, active, last = run_trio(main)
     assert r.status_code == 200 and len(retries(r)) == 1
     assert cancelled and active == 0
+    assert last.name == "cancelled" and last["phase"] == "retry"
 
 
 # -- the views ------------------------------------------------------------------------
