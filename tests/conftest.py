@@ -6,6 +6,7 @@ Every server listens on 127.0.0.1 only and is stopped by the fixture itself.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import os
@@ -253,6 +254,41 @@ def _client_sockets(port: int):
 def client_sockets_to(port: int) -> int:
     """Client sockets to a test server's ``port`` that a process still holds open."""
     return sum(1 for _ in _client_sockets(port))
+
+
+async def cancel_as_step_finishes(fetch_task: asyncio.Task, step: str) -> None:
+    """Cancel ``fetch_task`` in the loop pass after its inner task running
+    ``step`` (a coroutine name: ``create_connection``, ``start_tls``) finished
+    and before the fetch resumed: ``await inner`` then raises CancelledError and
+    the inner task's result (a connected transport) has no owner.
+
+    A callback re-armed with ``call_soon`` runs once per loop pass; the pass in
+    which it first sees the inner task done is always before the fetch's wakeup,
+    whichever order the two were queued in that pass (see the proof in the
+    body). It fails the test if the window was never hit, so the test cannot
+    pass without exercising the race.
+    """
+    loop = asyncio.get_running_loop()
+    seen: set[asyncio.Task] = set()
+    hit = loop.create_future()
+
+    def watch():
+        seen.update(t for t in asyncio.all_tasks(loop) if t.get_coro().__name__ == step)
+        finished = [t for t in seen if t.done()]
+        if finished and not fetch_task.done():
+            # Either this callback ran after the inner task's last step in this
+            # pass (the fetch's wakeup is queued for the next pass), or before it
+            # in the previous pass (then this callback was queued ahead of the
+            # wakeup in this one). Either way the fetch has not resumed yet.
+            fetch_task.cancel()
+            hit.set_result(not finished[0].cancelled())
+        elif fetch_task.done():
+            hit.set_result(False)
+        else:
+            loop.call_soon(watch)
+
+    loop.call_soon(watch)
+    assert await hit, f"never cancelled between {step}'s end and the fetch resuming"
 
 
 def client_unread_bytes(port: int) -> int:

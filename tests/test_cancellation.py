@@ -12,7 +12,13 @@ import socket
 import threading
 
 import pytest
-from conftest import assert_timing_sane, client_sockets_to, idle_connections, wait_until
+from conftest import (
+    assert_timing_sane,
+    cancel_as_step_finishes,
+    client_sockets_to,
+    idle_connections,
+    wait_until,
+)
 from loopwatch import run_trio
 
 from nbfetch import AsyncClient
@@ -131,6 +137,20 @@ async def test_cancelled_while_connecting(stalled_connect):
             c, stalled_connect, "connect.start", port=_port(stalled_connect)
         )
     assert cancelled["phase"] == "connect"
+
+
+async def test_cancelled_as_the_connection_completes(holding_server):
+    """Cancelled in the loop pass after the TCP connection was made but before
+    the fetch took it: the new connection is closed, not left open with no owner
+    (each such cancel leaked one socket)."""
+    srv = holding_server(until=None)
+    async with AsyncClient() as c:
+        task = asyncio.ensure_future(c.fetch(srv.url))
+        await cancel_as_step_finishes(task, "create_connection")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket to close")
+        assert c._queue.active == 0 and c._pool.open == {}
 
 
 async def test_cancelled_during_the_tls_handshake(holding_server):

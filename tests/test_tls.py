@@ -13,6 +13,7 @@ from conftest import (
     RawServer,
     assert_timer_fired,
     assert_timing_sane,
+    cancel_as_step_finishes,
     client_sockets_to,
     wait_until,
 )
@@ -240,6 +241,20 @@ async def test_cancel_during_tls_set_up_leaves_no_socket(raw_server, after_hands
         assert "cancelled" in [e.name for e in events]
         await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket closed")
         assert c._queue.active == 0 and not c._pool.idle
+
+
+async def test_cancelled_as_the_handshake_completes(tls_server):
+    """Cancelled in the loop pass after the TLS handshake finished but before the
+    fetch took the TLS transport: the connection is closed, not left open."""
+    before = client_sockets_to(tls_server.port)
+    async with AsyncClient(verify=False) as c:
+        task = asyncio.ensure_future(c.fetch(tls_server.url.replace("http:", "https:") + "/get"))
+        await cancel_as_step_finishes(task, "start_tls")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await wait_until(
+            lambda: client_sockets_to(tls_server.port) == before, what="the socket to close"
+        )
 
 
 async def test_loading_a_large_ca_bundle_does_not_block_the_loop(tls_server, ca, tmp_path):

@@ -317,6 +317,7 @@ class AsyncioStream:
                 ssl_handshake_timeout=None if timeout is None else timeout + 1,
             ),
             timeout,
+            orphan=lambda tls_transport: tls_transport.abort(),
         )
         p.transport = transport
         obj = transport.get_extra_info("ssl_object")
@@ -364,11 +365,15 @@ class AsyncioStream:
         return (t.get_extra_info("sockname"), t.get_extra_info("peername"))
 
 
-async def _with_timeout(loop, coro, timeout: float | None):
-    """Await ``coro`` as a task, cancelled by a timer after ``timeout`` seconds."""
+async def _with_timeout(loop, coro, timeout: float | None, orphan=None):
+    """Await ``coro`` as a task, cancelled by a timer after ``timeout`` seconds.
+
+    ``orphan(result)`` disposes of a result nobody will receive: when the caller
+    is cancelled in the loop pass after the task finished but before the caller
+    resumed, ``await task`` raises CancelledError and the task's result (a
+    connected transport) would otherwise stay open with no owner.
+    """
     task = loop.create_task(coro)
-    if timeout is None:
-        return await task
     fired = False
 
     def expire():
@@ -376,15 +381,19 @@ async def _with_timeout(loop, coro, timeout: float | None):
         fired = True
         task.cancel()
 
-    timer = loop.call_later(timeout, expire)
+    timer = None if timeout is None else loop.call_later(timeout, expire)
     try:
         return await task
     except asyncio.CancelledError:
+        finished = task.done() and not task.cancelled() and task.exception() is None
+        if orphan is not None and finished:
+            orphan(task.result())
         if fired:
             raise IOTimeout() from None
         raise
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         if not task.done():
             task.cancel()
 
@@ -448,6 +457,7 @@ class AsyncioDriver:
                 lambda: _Protocol(loop), host, port, family=family, local_addr=local
             ),
             timeout,
+            orphan=lambda connected: connected[0].abort(),
         )
         return AsyncioStream(proto)
 
