@@ -221,6 +221,8 @@ class Scope:
                 f"{{{{{expression}}}}}: {rest} matched nothing in the {part} body of {name!r}"
                 f" (in {where})"
             ) from None
+        except InvalidRequest as exc:  # the path's syntax
+            raise InvalidRequest(f"{{{{{expression}}}}}: {exc.message} (in {where})") from None
         text = _text(value)
         last = re.findall(r"[\w-]+", rest)
         if last and is_secret_name(last[-1]):  # "$.access_token"
