@@ -158,6 +158,40 @@ def test_values_expand_in_turn_and_a_loop_is_an_error():
         looped.expand("{{a}}", "x")
 
 
+def test_a_value_may_name_itself_from_the_level_below():
+    env = Environment("dev", {"baseUrl": "http://127.0.0.1:8000"})
+    scope = Scope(file_variables={"baseUrl": "{{baseUrl}}/v2"}, environment=env)
+    block = HttpRequestBlock("GET", "/", variables={"baseUrl": "{{baseUrl}}/items"})
+    assert scope.for_request(block).expand("{{baseUrl}}", "x") == "http://127.0.0.1:8000/v2/items"
+    scope = Scope(file_variables={"token": "Bearer {{token}}"}, namespace={"token": "t"})
+    assert scope.expand("{{token}}", "x") == "Bearer t"
+    with pytest.raises(InvalidRequest, match=r"\{\{me\}\} refers to itself \(me -> me\)"):
+        Scope(file_variables={"me": "{{me}}"}).expand("{{me}}", "x")
+
+
+def test_an_expansion_is_bounded_and_each_variable_expanded_once():
+    class Counter:
+        reads = 0
+
+        @property
+        def value(self):
+            Counter.reads += 1
+            return "x"
+
+    names = {f"v{i}": f"{{{{v{i + 1}}}}}" * 2 for i in range(14)}
+    names["v14"] = "{{counter.value}}"
+    scope = Scope(file_variables=names, namespace={"counter": Counter()})
+    assert scope.expand("{{v9}}", "x") == "x" * 32
+    assert len(scope.expand("{{v0}}", "x")) == 2**14
+    assert Counter.reads == 2  # once per expand(), not 2**14 times
+    wide = Scope(file_variables={"a": "{{b}}" * 1000, "b": "y" * 2000})
+    with pytest.raises(InvalidRequest, match="x: expands to over 1,048,576 characters"):
+        wide.expand("{{a}}", "x")
+    deep = Scope(file_variables={f"d{i}": f"{{{{d{i + 1}}}}}" for i in range(40)})
+    with pytest.raises(InvalidRequest, match="variables nest deeper than 16"):
+        deep.expand("{{d0}}", "x")
+
+
 def test_an_undefined_name_says_which_and_where():
     block = parse_http("GET http://h/{{missing}}", source="api.http").requests[0]
     with pytest.raises(InvalidRequest) as info:
@@ -172,6 +206,15 @@ def test_an_undefined_name_says_which_and_where():
         InvalidRequest, match=r"\{\{nope\}\} is not defined \(in c line 4 \(body\)\)"
     ):
         to_options(block, Scope())
+
+
+def test_a_variable_has_one_value_in_the_whole_request():
+    text = "@id = {{$uuid}}\nPOST http://h/{{id}}\nX-Id: {{id}}\n\n{{id}}"
+    block = parse_http(text).requests[0]
+    opts = to_options(block, Scope(file_variables={"id": "{{$uuid}}"}))
+    ids = {opts.url[len("http://h/") :], opts.fetch_kwargs["headers"][0][1]}
+    assert ids == {opts.fetch_kwargs["body"].decode()}
+    assert to_options(block, Scope(file_variables={"id": "{{$uuid}}"})).url != opts.url
 
 
 def test_a_prompt_variable_says_nbfetch_does_not_ask():
