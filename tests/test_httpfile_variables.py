@@ -528,13 +528,24 @@ def test_body_file_errors(tmp_path):
     block, scope = block_with_body("< dir", tmp_path)
     with pytest.raises(InvalidRequest, match="dir is not a file"):
         to_options(block, scope)
+    block, scope = block_with_body("< /dev/zero", tmp_path)  # endless: never read
+    with pytest.raises(InvalidRequest, match="/dev/zero is not a file"):
+        to_options(block, scope)
 
 
 def test_a_body_from_files_is_bounded(tmp_path):
     with open(tmp_path / "big.bin", "wb") as f:
         f.truncate(MAX_BODY_FILE + 1)
     block, scope = block_with_body("< big.bin", tmp_path)
-    with pytest.raises(InvalidRequest, match="makes the body 10,485,761 bytes; a body from files"):
+    with pytest.raises(InvalidRequest, match=r"big\.bin makes the body 10,485,761 bytes; a body"):
+        to_options(block, scope)
+    (tmp_path / "half.txt").write_bytes(b"x" * (MAX_BODY_FILE // 2))
+    block, scope = block_with_body("< half.txt\n< half.txt\n", tmp_path, "text/plain")
+    with pytest.raises(InvalidRequest, match=r"half\.txt makes the body 10,485,761 bytes"):
+        to_options(block, scope)  # the two and the newline between them
+    block, scope = block_with_body("{{big}}\n" * 11, tmp_path, "text/plain")
+    scope.namespace["big"] = "y" * (MAX_BODY_FILE // 10)
+    with pytest.raises(InvalidRequest, match="text makes the body 10,485,769 bytes"):
         to_options(block, scope)
 
 
@@ -559,7 +570,7 @@ query ($name: String!) {
         "variables": {"name": "ada"},
     }
     bad = parse_http("POST http://h/\nX-Request-Type: GraphQL\n\n{ a }\n\n{nope", source="q")
-    with pytest.raises(InvalidRequest, match=r"q line 4 \(GraphQL variables\): not JSON"):
+    with pytest.raises(InvalidRequest, match=r"q line 4 \(body: GraphQL variables\): not JSON"):
         to_options(bad.requests[0], Scope())
 
 
