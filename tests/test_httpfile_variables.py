@@ -297,6 +297,10 @@ def test_random_int_excludes_max():
         ("{{$timestamp 1 fortnight}}", "write {{$timestamp}} or {{$timestamp -1 d}}"),
         ("{{$datetime}}", 'write {{$datetime rfc1123|iso8601|"FORMAT" [offset unit]}}'),
         ("{{$aadToken}}", "{{$aadToken}} is not a dynamic variable nbfetch knows"),
+        ("{{$randomInt 0 %s}}" % ("9" * 5000), "write {{$randomInt MIN MAX}}"),
+        ("{{$timestamp 99999999999 y}}", "the offset 99999999999 y is out of range"),
+        ("{{$timestamp 99999999999999999 d}}", "the offset 99999999999999999 d is out of"),
+        ("{{$datetime iso8601 9999999 d}}", "the offset 9999999 d is out of range"),
     ],
 )
 def test_a_malformed_dynamic_variable_is_an_error(template, message):
@@ -516,6 +520,26 @@ def test_body_files_resolve_from_the_http_files_folder(tmp_path):
     assert to_options(block, scope).fetch_kwargs["body"] == "ada café".encode()
 
 
+def test_a_files_body_files_stay_in_its_folder(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "sub").mkdir()
+    (tmp_path / "secret.txt").write_text("s3cr3t", encoding="utf-8")
+    (tmp_path / "api" / "sub" / "ok.txt").write_text("ok", encoding="utf-8")
+    (tmp_path / "api" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    for spec in ("../secret.txt", str(tmp_path / "secret.txt"), "link.txt", "~/.bashrc"):
+        block, scope = block_with_body(f"< {spec}", tmp_path / "api")
+        with pytest.raises(InvalidRequest) as info:
+            to_options(block, scope)
+        assert f"{spec} is outside {tmp_path / 'api'}, the folder of the .http file" in str(
+            info.value
+        )
+    block, scope = block_with_body("<@ sub/ok.txt", tmp_path / "api")
+    assert to_options(block, scope).fetch_kwargs["body"] == b"ok"
+    # a cell has no folder: the notebook's own file, wherever it is
+    block = parse_http(f"POST http://h/\n\n< {tmp_path / 'secret.txt'}").requests[0]
+    assert to_options(block, Scope()).fetch_kwargs["body"] == b"s3cr3t"
+
+
 def test_body_file_errors(tmp_path):
     block, scope = block_with_body("< ./missing.json", tmp_path)
     with pytest.raises(InvalidRequest, match=r"cell line 4 \(body\): cannot read .*missing.json"):
@@ -528,9 +552,13 @@ def test_body_file_errors(tmp_path):
     block, scope = block_with_body("< dir", tmp_path)
     with pytest.raises(InvalidRequest, match="dir is not a file"):
         to_options(block, scope)
-    block, scope = block_with_body("< /dev/zero", tmp_path)  # endless: never read
-    with pytest.raises(InvalidRequest, match="/dev/zero is not a file"):
+    os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer
+    block, scope = block_with_body("< fifo", tmp_path)
+    with pytest.raises(InvalidRequest, match="fifo is not a file"):
         to_options(block, scope)
+    block = parse_http("POST http://h/\n\n< /dev/zero").requests[0]  # endless: never read
+    with pytest.raises(InvalidRequest, match="/dev/zero is not a file"):
+        to_options(block, Scope())
 
 
 def test_a_body_from_files_is_bounded(tmp_path):

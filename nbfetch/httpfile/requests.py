@@ -46,8 +46,16 @@ class _Body:
         """The file ``spec`` names (relative to the .http file's folder), its
         templates expanded for ``<@`` (REST Client's "processVariables")."""
         path = Path(self.scope.expand(spec, self.where)).expanduser()
+        folder = self.scope.directory
         if not path.is_absolute():
-            path = Path(self.scope.directory or ".") / path
+            path = Path(folder or ".") / path
+        if folder is not None and not path.resolve().is_relative_to(Path(folder).resolve()):
+            # A .http file from elsewhere must not send the reader's own files
+            # ("< ~/.ssh/id_rsa" to its server): its body files stay in its folder.
+            raise InvalidRequest(
+                f"{self.where}: {spec} is outside {folder}, the folder of the .http file",
+                hint="a .http file's body files must be in its folder (or below it)",
+            )
         try:
             info = path.stat()
             if not stat.S_ISREG(info.st_mode):  # a FIFO or a device could block or never end

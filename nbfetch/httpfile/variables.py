@@ -324,7 +324,7 @@ def _text(value: Any) -> str:
 
 # -- REST Client's system variables ------------------------------------------------
 _UNITS = "y|Q|M|w|d|h|m|s|ms"  # moment.js's duration keys, as REST Client takes them
-_OFFSET = rf"(?:\s+(-?\d+)\s+({_UNITS}))?"
+_OFFSET = rf"(?:\s+(-?\d{{1,18}})\s+({_UNITS}))?"
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -335,24 +335,30 @@ def _add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _shifted(moment: datetime, amount: str | None, unit: str | None) -> datetime:
+def _shifted(moment: datetime, amount: str | None, unit: str | None, expression, where):
     if amount is None:
         return moment
     n = int(amount)
-    if unit in ("y", "Q", "M"):
-        return _add_months(moment, n * {"y": 12, "Q": 3, "M": 1}[unit])
-    seconds = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
-    return moment + timedelta(seconds=n * seconds)
+    try:
+        if unit in ("y", "Q", "M"):
+            return _add_months(moment, n * {"y": 12, "Q": 3, "M": 1}[unit])
+        seconds = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        return moment + timedelta(seconds=n * seconds)
+    except (OverflowError, ValueError):  # beyond the years 1 to 9999
+        raise InvalidRequest(
+            f"{{{{{expression}}}}}: the offset {amount} {unit} is out of range (in {where})"
+        ) from None
 
 
 def _timestamp(scope, expression, args, where, context) -> str:
-    m = re.fullmatch(rf"(?:(-?\d+)\s+({_UNITS}))?", args)
+    m = re.fullmatch(rf"(?:(-?\d{{1,18}})\s+({_UNITS}))?", args)
     if m is None:
         raise InvalidRequest(
             f"{{{{{expression}}}}}: write {{{{$timestamp}}}} or {{{{$timestamp -1 d}}}}"
             f" (units {_UNITS.replace('|', ' ')}) (in {where})"
         )
-    return str(int(_shifted(datetime.now(timezone.utc), *m.groups()).timestamp()))
+    moment = _shifted(datetime.now(timezone.utc), *m.groups(), expression, where)
+    return str(int(moment.timestamp()))
 
 
 _MOMENT_TOKENS = re.compile(
@@ -429,7 +435,7 @@ def _datetime(scope, expression, args, where, context, local: bool = False) -> s
     moment = datetime.now(timezone.utc)
     if local:
         moment = moment.astimezone()
-    moment = _shifted(moment, amount, unit)
+    moment = _shifted(moment, amount, unit, expression, where)
     if kind == "rfc1123":
         # JavaScript's toUTCString (RFC 7231 IMF-fixdate) for UTC; for local time
         # REST Client formats "ddd, DD MMM YYYY HH:mm:ss ZZ".
@@ -443,7 +449,7 @@ def _datetime(scope, expression, args, where, context, local: bool = False) -> s
 def _random_int(scope, expression, args, where, context) -> str:
     if not args:  # JetBrains' {{$randomInt}}: 0 to 1000
         return str(random.randrange(0, 1000))
-    m = re.fullmatch(r"(-?\d+)\s+(-?\d+)", args)
+    m = re.fullmatch(r"(-?\d{1,18})\s+(-?\d{1,18})", args)  # int() refuses 4,300 digits
     if m is None or int(m.group(1)) >= int(m.group(2)):
         raise InvalidRequest(
             f"{{{{{expression}}}}}: write {{{{$randomInt MIN MAX}}}} with MIN < MAX"
