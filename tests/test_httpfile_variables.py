@@ -384,6 +384,19 @@ def test_shared_reference_in_an_environment(tmp_path):  # REST Client README, "E
         scope.expand("{{$shared nope}}", "x")
 
 
+def test_a_named_value_wins_over_a_shared_one_whichever_file(tmp_path):
+    write_envs(
+        tmp_path,
+        {"dev": {"host": "dev-host"}},
+        {"$shared": {"host": "private-shared-host"}},
+    )
+    env = load_environment("dev", tmp_path)
+    assert (env.values, env.secret_names) == ({"host": "dev-host"}, {"host"})
+    scope = Scope(environment=env)
+    assert scope.secrets.scrub("private-shared-host") == "***"
+    assert scope.expand("{{$shared host}}", "x") == "private-shared-host"
+
+
 def test_an_environment_in_the_private_file_only(tmp_path):
     write_envs(tmp_path, {"dev": {}}, {"local": {"token": "t-0123"}})
     assert load_environment("local", tmp_path).values == {"token": "t-0123"}

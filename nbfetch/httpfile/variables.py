@@ -80,7 +80,8 @@ class Scope:
         # request's text once. None here: each expand() starts afresh.
         self._memo: dict | None = None
         for name in self.environment.secret_names:
-            self._secret(self.environment.values.get(name, ""))
+            for values in (self.environment.values, self.environment.shared):
+                self._secret(values.get(name, ""))
 
     def __repr__(self) -> str:  # names, never values
         names = sorted({*self.block_variables, *self.file_variables, *self.environment.values})
@@ -275,7 +276,10 @@ class Scope:
                 f"{{{{{expression}}}}}: {args!r} is not in the $shared environment (in {where})"
             )
         chain, memo = context
-        return self._expand(shared[args], where, (*chain, (expression, -1)), memo)
+        value = self._expand(shared[args], where, (*chain, (expression, -1)), memo)
+        if args in self.environment.secret_names:
+            self._secret(value)
+        return value
 
     def _process_env(self, expression, args, where, context) -> str:
         m = re.fullmatch(r"(%?[\w.-]+)", args)
