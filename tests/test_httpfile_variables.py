@@ -215,6 +215,10 @@ def test_a_variable_has_one_value_in_the_whole_request():
     ids = {opts.url[len("http://h/") :], opts.fetch_kwargs["headers"][0][1]}
     assert ids == {opts.fetch_kwargs["body"].decode()}
     assert to_options(block, Scope(file_variables={"id": "{{$uuid}}"})).url != opts.url
+    # the scope of the request, given to to_options, keeps the same values for its checks
+    request = Scope(file_variables={"id": "{{$uuid}}"}).for_request(block)
+    opts = to_options(block, request)
+    assert opts.url == "http://h/" + request.expand("{{id}}", "?? line")
 
 
 def test_a_prompt_variable_says_nbfetch_does_not_ask():

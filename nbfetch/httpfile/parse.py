@@ -37,6 +37,7 @@ _OTHER_METHOD = re.compile(r"^([A-Z][A-Z0-9_-]*)\s+(?=\S)")
 _VERSION = re.compile(r"\s+HTTP/\S*$", re.IGNORECASE)
 # REST Client: "lines immediately after the request line which start with ? or &".
 _QUERY_LINE = re.compile(r"^\s*[&?]")
+_INDENTED = re.compile(r"^[ \t]+\S")
 # REST Client's inputFileSyntax: "< path", "<@ path", "<@latin1 path".
 _INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
 # REST Client's file variable: "@name = value" on a whole line.
@@ -165,13 +166,19 @@ class _Parser:
         m = _METHOD.match(first) or _OTHER_METHOD.match(first)
         if m:
             method, url = m.group(1).upper(), first[m.end() :]
-        url = _VERSION.sub("", url.strip())
         block.method, block.line = method, number
         i += 1
-        while i < end and _QUERY_LINE.match(self.lines[i]):
-            url += self.lines[i].strip()  # REST Client joins them with nothing between
+        # REST Client's query lines ("?a=1", "&b=2" after the request line) and
+        # JetBrains' request target continued on indented lines (spec 3.2.1.3,
+        # 4.2.1: each line trimmed, joined with nothing between); an indented
+        # "Name: value" is still a header, as REST Client reads it.
+        while i < end and (
+            _QUERY_LINE.match(self.lines[i])
+            or (_INDENTED.match(self.lines[i]) and not _HEADER.match(self.lines[i].strip()))
+        ):
+            url += self.lines[i].strip()
             i += 1
-        block.url = url
+        block.url = _VERSION.sub("", url.strip())
         # Headers, up to the blank line.
         while i < end and self.lines[i].strip():
             line, number = self.lines[i].strip(), i + 1
@@ -179,6 +186,12 @@ class _Parser:
                 break
             i += 1
             if _is_comment(line):
+                continue
+            if block.headers and _INDENTED.match(self.lines[i - 1]):
+                # JetBrains' spec 3.2.2: a field value continues on indented lines;
+                # joined by one space, as RFC 9112 section 5.2 unfolds obs-fold.
+                name, value = block.headers[-1]
+                block.headers[-1] = (name, f"{value} {line}")
                 continue
             header = _HEADER.match(line)
             if header is None:

@@ -124,7 +124,8 @@ def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
     ``# @no-redirect``, ``# @timeout 5`` (seconds; ``500 ms``, ``2 m``),
     ``# @connection-timeout 2`` (JetBrains). ``InvalidRequest`` before anything
     is sent when a template or a body file cannot be resolved."""
-    scope = scope.for_request(block)
+    if scope.block is not block:
+        scope = scope.for_request(block)
     url = scope.expand(block.url, f"{block.source} line {block.line} (URL)").strip()
     if not url:
         raise InvalidRequest(f"{block.source} line {block.line}: the URL is empty")

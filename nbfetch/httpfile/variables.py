@@ -79,6 +79,7 @@ class Scope:
         # {{$uuid}}" is one id in its URL and body, as REST Client expands a
         # request's text once. None here: each expand() starts afresh.
         self._memo: dict | None = None
+        self.block: HttpRequestBlock | None = None  # the request of a for_request scope
         for name in self.environment.secret_names:
             for values in (self.environment.values, self.environment.shared):
                 self._secret(values.get(name, ""))
@@ -89,11 +90,12 @@ class Scope:
 
     def for_request(self, block: HttpRequestBlock) -> Scope:
         """This scope with ``block``'s own ``@vars`` on top (secrets, results,
-        environment and namespace shared)."""
+        environment and namespace shared). Use one for all of a request: its
+        options (``to_options``) and its checks see the same values."""
         child = object.__new__(Scope)
         child.__dict__.update(self.__dict__)
         child.block_variables = {**self.block_variables, **block.variables}
-        child._memo = {}
+        child.block, child._memo = block, {}
         prompts = block.settings.get("prompt", "").splitlines()
         child.prompts = {line.split()[0] for line in prompts if line.strip()}
         return child
