@@ -521,8 +521,9 @@ async def test_a_reference_to_a_failed_or_non_json_request(demo):
 
 
 # -- bodies from files ----------------------------------------------------------------------
-def block_with_body(line, tmp_path, ctype="application/json"):
-    file = parse_http(f"POST http://h/\nContent-Type: {ctype}\n\n{line}\n", directory=str(tmp_path))
+def block_with_body(line, tmp_path, ctype="application/json", source="api.http"):
+    text = f"POST http://h/\nContent-Type: {ctype}\n\n{line}\n"
+    file = parse_http(text, source=source, directory=str(tmp_path))
     return file.requests[0], Scope(directory=file.directory, namespace={"name": "ada"})
 
 
@@ -547,19 +548,18 @@ def test_a_files_body_files_stay_in_its_folder(tmp_path):
         block, scope = block_with_body(f"< {spec}", tmp_path / "api")
         with pytest.raises(InvalidRequest) as info:
             to_options(block, scope)
-        assert f"{spec} is outside {tmp_path / 'api'}, the folder of the .http file" in str(
-            info.value
-        )
+        assert f"{spec} is outside {tmp_path / 'api'}, the folder of api.http" in str(info.value)
     block, scope = block_with_body("<@ sub/ok.txt", tmp_path / "api")
     assert to_options(block, scope).fetch_kwargs["body"] == b"ok"
-    # a cell has no folder: the notebook's own file, wherever it is
-    block = parse_http(f"POST http://h/\n\n< {tmp_path / 'secret.txt'}").requests[0]
-    assert to_options(block, Scope()).fetch_kwargs["body"] == b"s3cr3t"
+    # a cell is the reader's own text: relative to its folder, or anywhere
+    for spec in ("../secret.txt", tmp_path / "secret.txt"):
+        block, scope = block_with_body(f"< {spec}", tmp_path / "api", source="cell")
+        assert to_options(block, scope).fetch_kwargs["body"] == b"s3cr3t"
 
 
 def test_body_file_errors(tmp_path):
     block, scope = block_with_body("< ./missing.json", tmp_path)
-    with pytest.raises(InvalidRequest, match=r"cell line 4 \(body\): cannot read .*missing.json"):
+    with pytest.raises(InvalidRequest, match=r"api.http line 4 \(body\): cannot read .*missing"):
         to_options(block, scope)
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe{{")
     block, scope = block_with_body("<@ bad.txt", tmp_path)

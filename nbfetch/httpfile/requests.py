@@ -28,8 +28,9 @@ def _content_type(headers: list[tuple[str, str]]) -> str:
 class _Body:
     """A body being assembled from text lines and ``< file`` includes, bounded."""
 
-    def __init__(self, scope: Scope, where: str):
-        self.scope, self.where = scope, where
+    def __init__(self, scope: Scope, block: HttpRequestBlock):
+        self.scope, self.source = scope, block.source
+        self.where = f"{block.source} line {block.body_line or block.line} (body)"
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -49,11 +50,13 @@ class _Body:
         folder = self.scope.directory
         if not path.is_absolute():
             path = Path(folder or ".") / path
-        if folder is not None and not path.resolve().is_relative_to(Path(folder).resolve()):
+        confined = folder is not None and self.source != "cell"
+        if confined and not path.resolve().is_relative_to(Path(folder).resolve()):
             # A .http file from elsewhere must not send the reader's own files
             # ("< ~/.ssh/id_rsa" to its server): its body files stay in its folder.
+            # A cell is the reader's own text: its paths go anywhere.
             raise InvalidRequest(
-                f"{self.where}: {spec} is outside {folder}, the folder of the .http file",
+                f"{self.where}: {spec} is outside {folder}, the folder of {self.source}",
                 hint="a .http file's body files must be in its folder (or below it)",
             )
         try:
@@ -78,7 +81,7 @@ class _Body:
 
 
 def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]]) -> bytes | None:
-    body = _Body(scope, f"{block.source} line {block.body_line or block.line} (body)")
+    body = _Body(scope, block)
     if block.body_file is not None:
         body.include(block.body_file, block.body_file_templates, block.body_file_encoding)
         return b"".join(body.parts)
