@@ -590,7 +590,7 @@ def test_a_body_from_files_is_bounded(tmp_path):
         to_options(block, scope)  # the two and the newline between them
     block, scope = block_with_body("{{big}}\n" * 11, tmp_path, "text/plain")
     scope.namespace["big"] = "y" * (MAX_BODY_FILE // 10)
-    with pytest.raises(InvalidRequest, match="text makes the body 10,485,769 bytes"):
+    with pytest.raises(InvalidRequest, match=r"line 4 \(body\): expands to over 10,485,760 char"):
         to_options(block, scope)
 
 

@@ -7,18 +7,23 @@ from __future__ import annotations
 import json
 import re
 import stat
+from functools import partial
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
 from ..text.options import FetchOptions
 from .model import HttpRequestBlock
-from .parse import _INPUT_FILE, parse_duration
+from .parse import parse_duration
 from .variables import Scope
 
 #: The most a request body assembled from text and "< ./file" includes may hold:
 #: REST Client's limit for the same bodies (its CombinedStream maxDataSize,
 #: 10 MiB). It is built whole in memory, so it is bounded.
 MAX_BODY_FILE = 10 * 1024 * 1024
+# REST Client's inputFileSyntax (httpRequestParser.ts), as a line of a body.
+_INCLUDE_LINE = re.compile(
+    r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?[ \t]+(?P<path>[^\n]+?)[ \t]*$", re.MULTILINE
+)
 
 
 def _content_type(headers: list[tuple[str, str]]) -> str:
@@ -42,6 +47,11 @@ class _Body:
                 f" a body from files and templates may have {MAX_BODY_FILE:,}"
             )
         self.parts.append(piece)
+
+    def text(self, text: str) -> None:
+        """Body text, its templates expanded."""
+        expanded = self.scope.expand(text, self.where, limit=MAX_BODY_FILE - self.size)
+        self.add(expanded.encode("utf-8"))
 
     def include(self, spec: str, templates: bool, encoding: str | None) -> None:
         """The file ``spec`` names (relative to the .http file's folder), its
@@ -76,7 +86,8 @@ class _Body:
                 text = data.decode(encoding or "utf-8")
             except (LookupError, UnicodeDecodeError) as exc:
                 raise InvalidRequest(f"{self.where}: cannot decode {path} ({exc})") from None
-            data = self.scope.expand(text, f"{self.where}, {path.name}").encode("utf-8")
+            where = f"{self.where}, {path.name}"
+            data = self.scope.expand(text, where, limit=MAX_BODY_FILE - self.size).encode()
         self.add(data, str(path))
 
 
@@ -90,21 +101,22 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
     ctype = _content_type(headers)
     # REST Client's parseBody: multipart parts are separated by CRLF (RFC 2046
     # section 5.1.1), other bodies by newlines; form lines starting with "&" join
-    # the previous line; NDJSON ends with a newline.
-    newline = b"\r\n" if ctype.startswith("multipart/") else b"\n"
-    form = ctype.startswith("application/x-www-form-urlencoded")
-    for i, line in enumerate(block.body.split("\n")):
-        if i and not (form and line.startswith("&")):
-            body.add(newline)
-        include = _INPUT_FILE.match(line)
-        if include:
-            body.include(
-                include.group("path"), bool(include.group("templates")), include["encoding"]
-            )
-        else:
-            body.add(scope.expand(line, body.where).encode("utf-8"))
+    # the previous line; NDJSON ends with a newline. The text between "< file"
+    # lines is expanded in one piece (a body of megabytes is not a line loop).
+    if ctype.startswith("multipart/"):
+        newlines = partial(re.compile(r"\r?\n").sub, "\r\n")
+    elif ctype.startswith("application/x-www-form-urlencoded"):
+        newlines = partial(re.compile(r"\n(?=&)").sub, "")
+    else:
+        newlines = str
+    text, done = block.body, 0
+    for include in _INCLUDE_LINE.finditer(text):
+        body.text(newlines(text[done : include.start()]))
+        body.include(include["path"], bool(include["templates"]), include["encoding"])
+        done = include.end()
+    body.text(newlines(text[done:]))
     if "ndjson" in ctype:
-        body.add(newline)
+        body.add(b"\n")
     return b"".join(body.parts)
 
 

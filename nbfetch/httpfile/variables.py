@@ -104,26 +104,35 @@ class Scope:
         self.secrets.add(value)
 
     # -- expansion -------------------------------------------------------------
-    def expand(self, text: str, where: str) -> str:
+    def expand(self, text: str, where: str, *, limit: int = MAX_VALUE) -> str:
         """``text`` with every ``{{template}}`` replaced; ``InvalidRequest``
         naming the template and ``where`` ("api.http line 12 (URL)") when one
-        cannot be. Nothing is sent before every template is expanded."""
-        return self._expand(text, where, (), {} if self._memo is None else self._memo)
+        cannot be, or when the result would pass ``limit`` characters. Nothing
+        is sent before every template is expanded."""
+        memo = {} if self._memo is None else self._memo
+        return self._expand(text, where, (), memo, limit)
 
-    def _expand(self, text: str, where: str, chain: tuple, memo: dict) -> str:
+    def _expand(self, text: str, where: str, chain: tuple, memo: dict, limit=MAX_VALUE) -> str:
         """``chain``: the (name, level) pairs being expanded, outermost first;
-        ``memo``: the variables already expanded, (name, level) -> value, so that
-        a value naming another many times is expanded once."""
+        ``memo``: the variables already expanded, (name, level) -> value, and
+        the templates of the request (name -> value, not ``$`` ones, which differ
+        each time), so that each is expanded once."""
         if "{{" not in text:
             return text
         parts, size, last = [], 0, 0
         for m in TEMPLATE.finditer(text):
-            value = self._value(m.group(1), where, chain, memo)
+            expression = m.group(1)
+            if not chain and not expression.startswith("$") and expression in memo:
+                value = memo[expression]  # a name used again in the request (not $uuid)
+            else:
+                value = self._value(expression, where, chain, memo)
+                if not chain and not expression.startswith("$"):
+                    memo[expression] = value
             parts += (text[last : m.start()], value)
             size += m.start() - last + len(value)
             last = m.end()
-            if size > MAX_VALUE:
-                raise InvalidRequest(f"{where}: expands to over {MAX_VALUE:,} characters")
+            if size > limit:
+                raise InvalidRequest(f"{where}: expands to over {limit:,} characters")
         parts.append(text[last:])
         return "".join(parts)
 
