@@ -124,6 +124,13 @@ def test_a_pasted_response_after_the_request_is_not_its_body():
     assert block.body is None
 
 
+def test_crlf_a_bom_tabs_and_line_separators_inside_a_body():
+    text = '\ufeffPOST\thttp://h/x\r\n{{name}}:\tv\r\n\r\n{"a": "x\u2028y\x0cz"}\r\n'
+    block = one(text)
+    assert (block.method, block.url, block.headers) == ("POST", "http://h/x", [("{{name}}", "v")])
+    assert block.body == '{"a": "x\u2028y\x0cz"}'  # split at CRLF and LF only
+
+
 # -- separators, names, settings ------------------------------------------------------
 def test_separators_titles_names_and_settings():
     text = """### Log in
@@ -250,6 +257,8 @@ def test_assertions_after_headers_or_after_the_body():
     [
         ("status == 200", "status", None, "==", "200"),
         ("status===201", "status", None, "==", "201"),
+        ("status\t!=\t500", "status", None, "!=", "500"),
+        ("header\tcontent-type\tcontains\tjson", "header", "content-type", "contains", "json"),
         ("header content-type contains json", "header", "content-type", "contains", "json"),
         ("header content-type includes json", "header", "content-type", "contains", "json"),
         ("header x-request-id exists", "header", "x-request-id", "exists", None),

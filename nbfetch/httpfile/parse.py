@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
+from .jsonpath import parse_path
 from .model import Assertion, HttpFile, HttpRequestBlock
 
 #: A .http file larger than this is refused: it is written by hand.
@@ -40,12 +41,16 @@ _QUERY_LINE = re.compile(r"^\s*[&?]")
 _INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
 # REST Client's file variable: "@name = value" on a whole line.
 _VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*?)\s*$")
-# "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains).
-_META = re.compile(r"^(?:#|//)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
+# "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains);
+# REST Client's RequestVariableDefinitionRegex takes "##" and "///" too.
+_META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _FIRST_WORD = re.compile(r"[^\s:]*")
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
-_HEADER = re.compile(r"^(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(?P<value>.*?)\s*$")
+# RFC 9110 section 5.1: a field name is a token; here {{templates}} may make it.
+_HEADER = re.compile(
+    r"^(?P<name>(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{\{[^}]*\}\})+)\s*:\s*(?P<value>.*?)\s*$"
+)
 
 
 def _unescape(value: str) -> str:
@@ -60,7 +65,9 @@ def _is_comment(line: str) -> bool:
 
 class _Parser:
     def __init__(self, text: str, source: str, directory: str | None):
-        self.lines = text.splitlines()
+        # REST Client's LineSplitterRegex, /\r?\n/: not str.splitlines, which also
+        # breaks at U+2028, form feeds and lone CRs that a body may hold.
+        self.lines = re.split(r"\r?\n", text.removeprefix("\ufeff"))
         self.source = source
         self.file = HttpFile(source=source, directory=directory)
 
@@ -298,8 +305,14 @@ def _split_operator(text: str) -> tuple[str, str]:
     m = _SYMBOL_OPERATOR.match(text)
     if m:
         return m.group(), text[m.end() :]
-    word, _, tail = text.partition(" ")
+    word, tail = _first_word(text)
     return word, tail
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The first whitespace-separated word of ``text`` (spaces or tabs) and the rest."""
+    word, *rest = text.split(None, 1) or [""]
+    return word, rest[0] if rest else ""
 
 
 def _jsonpath_token(text: str) -> int:
@@ -346,7 +359,7 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
         return Assertion("py", rest, None, None, whole, line)
     argument = None
     if subject == "header":
-        argument, _, rest = rest.partition(" ")
+        argument, rest = _first_word(rest)
         if not argument or _SYMBOL_OPERATOR.match(argument):
             raise bad("?? header needs a header name")
     elif subject == "body" and _split_operator(rest)[0].lower() not in _OPERATORS:
@@ -355,16 +368,14 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
         argument, rest = rest[:end], rest[end:]
         if not argument.startswith("$"):
             argument = "$." + argument
-        from .jsonpath import _steps  # the path's syntax, checked now rather than when run
-
         try:
-            _steps(argument)
+            parse_path(argument)  # its syntax checked now rather than when it runs
         except InvalidRequest as exc:
             raise bad(exc.message) from None
     word, expected = _split_operator(rest.strip())
     operator = _OPERATORS.get(word.lower())
     if operator is None:
-        raise bad(f"{word or 'nothing'!r} is not an operator" if word else "no operator")
+        raise bad(f"{word!r} is not an operator" if word else "no operator")
     expected = expected.strip()
     if operator in UNARY_OPERATORS:
         if expected:
