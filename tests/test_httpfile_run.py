@@ -91,6 +91,14 @@ async def test_the_table_has_one_row_per_request_and_a_summary(demo):
     assert coloured[1].startswith("\x1b[32m") and coloured[3].startswith("\x1b[31m")
 
 
+async def test_what_was_not_run_is_noted_under_its_row(demo):
+    text = "GET {{base}}/get\n\n> {%\n    client.global.set('x', 1);\n%}\n"
+    run = await run_text(text, demo.url)
+    assert run.passed
+    note = repr(run).splitlines()[2].strip()
+    assert note.startswith("note: not run: ") and "response handler" in note, note
+
+
 async def test_a_failing_check_fails_the_row_and_the_run(demo):
     run = await run_text("GET {{base}}/get\n\n?? status == 201\n?? status == 200\n", demo.url)
     assert not run.passed and run.failures == [run[0]]
