@@ -285,3 +285,17 @@ async def test_cancelling_a_run_mid_request_leaves_no_socket(raw_server, demo):
         assert srv.connections == 2  # one per run: the third request never started
     finally:
         release.set()
+
+
+async def test_a_credential_written_in_the_file_is_masked_in_the_table():
+    with socket.socket() as s:  # a port nothing listens on: the fetch fails
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = (
+        f"GET http://127.0.0.1:{port}/x\nAuthorization: Bearer literal-t0ken\n\n?? status == 200\n"
+    )
+    # A URL that happens to carry it (a server could echo it anywhere) is masked too.
+    text += f"###\nPOST http://127.0.0.1:{port}/?echo=literal-t0ken\n"
+    run = await run_text(text, "")
+    assert [type(r.error).__name__ for r in run] == ["ConnectError"] * 2
+    assert "literal-t0ken" not in repr(run) and "echo=***" in repr(run)

@@ -203,7 +203,7 @@ async def _one(index, block, scope, client, namespace, observer, show_secrets) -
     try:
         result.options = to_options(block, request_scope)
     except FetchError as exc:  # an undefined {{name}}, a body file missing: nothing sent
-        result.error = exc
+        result.error = exc.scrub(scope.secrets)
     trace = observer.started(index, block, result.options) if observer is not None else None
     if result.options is None:
         return result
