@@ -299,3 +299,15 @@ async def test_a_credential_written_in_the_file_is_masked_in_the_table():
     run = await run_text(text, "")
     assert [type(r.error).__name__ for r in run] == ["ConnectError"] * 2
     assert "literal-t0ken" not in repr(run) and "echo=***" in repr(run)
+
+
+async def test_a_password_sent_in_a_json_body_is_masked_where_the_echo_shows_it(demo):
+    text = (
+        "POST {{base}}/post\nContent-Type: application/json\n\n"
+        '{"user": "ada", "password": "hunter22"}\n\n?? body $.json.password == other\n'
+    )
+    run = await run_text(text, demo.url)
+    failed = run[0].assertions[0]
+    assert failed.actual == '"***"' and "hunter22" not in failed.message + repr(run)
+    shown = await run_text(text, demo.url, show_secrets=True)
+    assert shown[0].assertions[0].actual == '"hunter22"'
