@@ -44,6 +44,15 @@ def test_query_continuation_lines_join_the_url():  # REST Client README, "Query 
     assert block.headers == [("Accept", "*/*")]
 
 
+def test_a_request_target_and_a_header_value_continued_on_indented_lines():
+    # JetBrains' http-request-in-editor-spec, spec.md 3.2.2 and 4.2.1 (commit ad74311)
+    assert one("http://example.com/\n    api\n    /get").url == "http://example.com/api/get"
+    block = one("GET http://example.com/\n    %20api%20\n    +/get+ HTTP/1.1\n  Accept: x/y")
+    assert (block.url, block.headers) == ("http://example.com/%20api%20+/get+", [("Accept", "x/y")])
+    block = one("GET http://h/\nX-Long: one\n    two\nAccept: */*")
+    assert block.headers == [("X-Long", "one two"), ("Accept", "*/*")]
+
+
 # -- headers and body ----------------------------------------------------------------
 def test_headers_then_a_blank_line_then_the_body():  # REST Client README, "Request Body"
     text = """POST https://example.com/comments HTTP/1.1
