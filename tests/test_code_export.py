@@ -87,8 +87,10 @@ def assert_same_echo(got: dict, want: dict, opts: FetchOptions) -> None:
         want["url"],
         want.get("args"),
     )
-    names = {n.lower() for n, _ in opts.fetch_kwargs.get("headers", [])}
+    headers = opts.fetch_kwargs.get("headers", [])
+    names = {n.lower() for n, _ in (headers.items() if isinstance(headers, dict) else headers)}
     names |= {"authorization"} if "auth" in opts.fetch_kwargs else set()
+    names |= {"cookie"} if "cookies" in opts.fetch_kwargs else set()
     if want["headers"].get("content-type", "").startswith("multipart/"):
         assert multipart_parts(got) == multipart_parts(want)
         assert got["headers"]["content-type"].startswith("multipart/form-data; boundary=")
@@ -249,6 +251,55 @@ def test_http_block_settings_and_what_it_cannot_say():
         "GET http://h/",
         "Authorization: Digest al ***",
     ]
+
+
+# -- options as the notebook and the .http runner make them -------------------------------------
+def nbfetch_options(demo, upload) -> list[FetchOptions]:
+    """fetch() keyword arguments in the shapes nbfetch takes them, not only the ones
+    parse_curl makes: json=, data= dicts, files=, params=, cookies=, a str body."""
+    u = demo.url
+    return [
+        FetchOptions(
+            f"{u}/anything?x=1",
+            "POST",
+            {"json": {"a": [1, "é"]}, "params": {"p": "1 2"}, "headers": {"X-A": "1"}},
+        ),
+        FetchOptions(
+            f"{u}/anything",
+            "POST",
+            {"data": {"a": "1", "b": ["x", "y"]}, "cookies": {"c": "1"}, "auth": ("al", "pw")},
+        ),
+        FetchOptions(
+            f"{u}/anything",
+            "PUT",
+            {"body": "text body", "headers": [("Content-Type", "text/plain")]},
+        ),
+        FetchOptions(f"{u}/anything", "POST", {"body": b"raw, no type"}),
+        FetchOptions(f"{u}/anything", "POST", {"data": {"t": "1"}, "files": {"f": str(upload)}}),
+        FetchOptions(f"{u}/redirect/1"),
+        FetchOptions(f"{u}/redirect/1", fetch_kwargs={"follow_redirects": False}),
+    ]
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_nbfetch_options_through_every_writer(demo, upload, tmp_path):
+    options = nbfetch_options(demo, upload)
+    wanted = [fetched(o) for o in options]
+    for opts, want in zip(options, wanted, strict=True):
+        status, echo = curl_echo(to_curl(opts, show_secrets=True))
+        assert status == want["status"]
+        if echo is not None:
+            same_request(dict(want["echo"]), echo)
+        parsed = parse_http(to_http(opts, show_secrets=True))
+        assert_same_echo(fetched(to_options(parsed.requests[0], Scope())), want, opts)
+    for library in ("nbfetch", "httpx", "requests"):
+        snippets = [to_python(o, library, show_secrets=True) for o in options]
+        results = run_snippets(snippets, tmp_path)
+        for opts, snippet, got, want in zip(options, snippets, results, wanted, strict=True):
+            try:
+                assert_same_echo(got, want, opts)
+            except AssertionError as exc:
+                raise AssertionError(f"{snippet}\n{exc}") from None
 
 
 # -- options_from_response ----------------------------------------------------------------------
