@@ -301,7 +301,7 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
 
 
 def _number(value: float) -> str:
-    return str(value)
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _guess(filename: str | None) -> str:
