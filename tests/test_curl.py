@@ -16,12 +16,15 @@ import json
 import os
 import shlex
 import shutil
+import ssl
 import subprocess
 
 import pytest
+import trustme
 
 from nbfetch import AsyncClient, DigestAuth
-from nbfetch.core.errors import FetchTimeout, InvalidRequest
+from nbfetch.core.errors import FetchTimeout, InvalidRequest, TLSError
+from nbfetch.demo import DemoServer
 from nbfetch.text.code import to_curl
 from nbfetch.text.curl import parse_curl, split_command
 
@@ -418,3 +421,23 @@ def test_head_and_max_time_as_curl(demo):
     with pytest.raises(FetchTimeout) as info:
         asyncio.run(_nbfetch(parse_curl(command)))
     assert info.value.timeout == "request_timeout"
+
+
+@pytest.fixture(scope="module")
+def tls_demo():
+    """The demo server over TLS, with a certificate from a CA nobody trusts."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(ctx)
+    server = DemoServer(ssl_context=ctx).start()
+    yield server
+    server.stop()
+
+
+@needs_curl
+def test_insecure_as_curl(tls_demo):
+    command = f"curl {tls_demo.url}/anything"
+    assert run_curl([*split_command(command)[1:], "-s"]).returncode == 60  # bad certificate
+    with pytest.raises(TLSError):
+        asyncio.run(_nbfetch(parse_curl(command)))
+    command = f"curl -k {tls_demo.url}/anything"
+    same_request(nbfetch_echo(command)[1], curl_echo(command)[1])
