@@ -197,6 +197,7 @@ def test_form_parts(tmp_path):
         ("curl -d @/nonexistent/x h", "cannot read"),
         ("curl -x socks5://p:1 h", "HTTP(S) proxies only"),
         ("curl -H 'no colon' h", "must look like 'Name: value'"),
+        ('curl ^"http://h/^" -H ^"a: 1^"', "Windows cmd.exe"),
     ],
 )
 def test_what_it_refuses_it_names(command, message):
