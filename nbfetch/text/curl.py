@@ -448,7 +448,7 @@ def _words(command: str) -> list[str]:
 def parse_curl(command: str) -> FetchOptions:
     """``command`` ("curl ..." as pasted, or its arguments) as ``FetchOptions``;
     ``InvalidRequest`` naming the flag it cannot take."""
-    if '^"' in command:  # cmd.exe's escape: DevTools' "Copy as cURL (cmd)"
+    if command.lstrip().startswith('curl ^"'):  # DevTools' "Copy as cURL (cmd)"
         raise InvalidRequest(
             "this is a curl command for Windows cmd.exe (^ escapes)",
             hint='copy it with "Copy as cURL (bash)"',
