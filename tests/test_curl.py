@@ -45,6 +45,7 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="the curl binary is not ins
         ("curl http://h/ # a comment\n", ["curl", "http://h/"]),
         ("curl http://h/#frag", ["curl", "http://h/#frag"]),
         ("price='$5'", ["price=$5"]),
+        ('$"a b"', ["a b"]),
         ("a $ b", ["a", "$", "b"]),
     ],
 )
@@ -58,6 +59,7 @@ def test_split_command_as_a_posix_shell(command, words):
         ("curl 'x", "single quote"),
         ('curl "x', "double quote"),
         ("curl $'x", "$'...'"),
+        ("curl $'\\UFFFFFFFF'", "not a Unicode character"),
         ("curl http://h | jq .", "'|' is shell syntax"),
         ("curl http://h > out", "'>' is shell syntax"),
         ('curl -H "Authorization: Bearer $TOKEN" http://h', "$TOKEN is expanded by a shell"),

@@ -183,8 +183,8 @@ def split_command(command: str) -> list[str]:
             i = end + 1
         elif c == "$" and text[i + 1 : i + 2] == "'":
             i = _ansi_c(text, i + 2, word)
-        elif c == '"':
-            i = _double_quoted(text, i + 1, word)
+        elif c == '"' or (c == "$" and text[i + 1 : i + 2] == '"'):  # $"...": bash's "..."
+            i = _double_quoted(text, text.index('"', i) + 1, word)
         elif c == "$" and re.match(r"[A-Za-z_{(0-9@*#?!-]", text[i + 1 : i + 2]):
             raise _expansion(text, i)
         elif c in "|&;<>()`":
@@ -245,6 +245,8 @@ def _ansi_c(text: str, i: int, word: list[str]) -> int:
         if esc[0] == "x":
             out.append(int(esc[1:], 16))
         elif esc[0] in "uU":
+            if int(esc[1:], 16) > 0x10FFFF:
+                raise InvalidRequest(f"$'...': \\{esc} is not a Unicode character")
             out += chr(int(esc[1:], 16)).encode("utf-8", "surrogatepass")
         elif esc[0] in "01234567":
             out.append(int(esc, 8) & 0xFF)
