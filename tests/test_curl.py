@@ -159,6 +159,8 @@ def test_auth_method_and_the_rest():
     assert parse_curl("curl -x proxy.local h").fetch_kwargs["proxy"] == "http://proxy.local:1080"
     assert parse_curl("curl -x https://p:3128 h").fetch_kwargs["proxy"] == "https://p:3128"
     assert parse_curl("curl -x '' h").fetch_kwargs["proxy"] is None
+    proxy = parse_curl("curl -x u:ahost@host h").fetch_kwargs["proxy"]
+    assert proxy == "http://u:ahost@host:1080"
     assert parse_curl("curl --url http://h/u").url == "http://h/u"
     assert parse_curl("curl -I h").method == "HEAD"
     o = parse_curl("curl -X GET -d x h")
@@ -186,7 +188,7 @@ def test_form_parts(tmp_path):
     [
         ("curl --foo http://h", "curl option --foo is not supported"),
         ("curl -sZ http://h", "curl option -Z is not supported (in '-sZ')"),
-        ("curl --max-time=5 http://h", "--max-time=5 is not supported"),
+        ("curl --max-time=5 http://h", "curl takes --max-time VALUE, not --max-time=VALUE"),
         ("curl -b cookies.txt http://h", "names a cookie file"),
         ("curl -u al http://h", "curl would ask for the password"),
         ("curl a b", "one URL"),
@@ -444,3 +446,18 @@ def test_insecure_as_curl(tls_demo):
         asyncio.run(_nbfetch(parse_curl(command)))
     command = f"curl -k {tls_demo.url}/anything"
     same_request(nbfetch_echo(command)[1], curl_echo(command)[1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl --user=al:hunter22 http://h",
+        "curl -b hunter22token http://h",
+        "curl -H 'Authorization Bearer hunter22' http://h",
+        "curl -x socks5://al:hunter22@p:1 http://h",
+    ],
+)
+def test_errors_do_not_repeat_a_secret(command):
+    with pytest.raises(InvalidRequest) as info:
+        parse_curl(command)
+    assert "hunter22" not in str(info.value) and "hunter22" not in repr(info.value)

@@ -335,8 +335,8 @@ class _Command:
             self.bearer = value
         elif kind == "cookie":
             if "=" not in value:
-                raise InvalidRequest(
-                    f"-b {value!r} names a cookie file, and nbfetch reads no cookie files",
+                raise InvalidRequest(  # the value is not shown: it may be a token
+                    "-b without '=' names a cookie file, and nbfetch reads no cookie files",
                     hint="give the cookies themselves: -b 'name=value; other=value'",
                 )
             self.cookies.append(value)
@@ -399,10 +399,11 @@ def _proxy(value: str) -> str | None:
         scheme, rest = "http", value
     if scheme.lower() not in ("http", "https"):
         raise InvalidRequest(f"-x {redact_url(value)}: nbfetch speaks to HTTP(S) proxies only")
-    authority = rest.split("/", 1)[0].rpartition("@")[2]
-    if not re.search(r":\d+$", authority):
-        rest = rest.replace(authority, f"{authority}:1080", 1)  # curl's default proxy port
-    return f"{scheme}://{rest}"
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not re.search(r":\d+$", host):
+        host += ":1080"  # curl's default proxy port
+    return f"{scheme}://{userinfo}{at}{host}{slash}{path}"
 
 
 def _file_part(name: str, spec: str, flag: str) -> tuple:
@@ -467,6 +468,11 @@ def parse_curl(command: str) -> FetchOptions:
         # A cluster of short flags: -sSL, -XPOST, -d@file.
         flags = [word] if word.startswith("--") else [f"-{c}" for c in word[1:]]
         for position, flag in enumerate(flags):
+            if flag.startswith("--") and "=" in flag and flag.partition("=")[0] in VALUED:
+                # Not curl's syntax; and what follows "=" may be a password.
+                raise InvalidRequest(
+                    f"curl takes {flag.partition('=')[0]} VALUE, not {flag.partition('=')[0]}=VALUE"
+                )
             if flag in VALUED:
                 attached = word[position + 2 :] if not word.startswith("--") else ""
                 if attached:
