@@ -100,7 +100,9 @@ async def run_http(
     )
     display(view)
     try:
-        return await arun_http(http, observer=view, **kwargs)
+        run = await arun_http(http, observer=view, **kwargs)
+        view.secrets.update(run.secrets)  # every value the run's scope expanded
+        return run
     finally:
         # Whatever happened (an Interrupt too), the output ends as a static table.
         view.settle()

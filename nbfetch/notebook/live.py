@@ -243,6 +243,13 @@ class ResponseView(widgets.VBox):
         Checks, Copy as)."""
         self.tab_bar.value = title
 
+    def scrub_also(self, secrets) -> None:
+        """Mask ``secrets`` (a ``Secrets``) too, in the widgets and the snapshot."""
+        self.state.secrets.update(secrets)
+        self._render_all()
+        if self._closed:
+            self._publish_snapshot()
+
     def attach_checks(self, checks) -> None:
         """The ``??`` results (``AssertionResult``) of this request: the Checks
         tab and the status line show them; a failed one opens the tab."""

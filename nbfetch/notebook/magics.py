@@ -347,6 +347,8 @@ class _CellViews:
         self.views: dict = {}
 
     def started(self, index: int, block, options):
+        if options is None:  # not expanded (an undefined {{name}}): the cell says why
+            return None
         _apply_cell_options(self.base, options)
         if self.base.quiet:
             return None
@@ -379,6 +381,12 @@ class _CellViews:
                 view.attach_checks(result.assertions)
         if response is not None and (self.base.include or self.base.timing):
             print(render_text(response, self.base, head=self.base.include))
+
+    def settle(self, run) -> None:
+        """The run is over: its secrets (every value its scope expanded, from
+        the private env file too) are masked in each view's saved output."""
+        for view in self.views.values():
+            view.scrub_also(run.secrets)
 
     def interrupted(self, exc: BaseException) -> None:
         """The run ended early (Kernel → Interrupt): no view stays live."""
@@ -457,6 +465,7 @@ async def _run_cell(cell: str, base: FetchOptions, namespace: dict):
     finally:
         if own_client:
             await client.aclose()
+    views.settle(run)
     _bind_named(run, namespace)
     for result in run:
         if result.error is not None:

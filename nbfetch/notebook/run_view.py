@@ -208,7 +208,9 @@ class RunView(widgets.VBox):
         return list(row.result.assertions) if row.result is not None else []
 
     def _cells(self, row: _Row) -> tuple[str, str, str]:
-        if row.error is not None and row.status is None:
+        if row.result is not None and getattr(row.result, "skipped", False):
+            status = "skipped"
+        elif row.error is not None and row.status is None:
             status = row.error.partition(":")[0]
         elif row.status is not None:
             status = str(row.status)
