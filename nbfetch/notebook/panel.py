@@ -50,6 +50,14 @@ COPIES = (
 NO_FIELD = {"files": "-F file uploads", "proxy": "-x", "cookies": "cookie jar settings"}
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 class FetchPanel(widgets.VBox):
     def __init__(
         self, url: str = "", method: str = "GET", client=None, *, show_secrets: bool = False
@@ -314,6 +322,11 @@ class FetchPanel(widgets.VBox):
             body = kwargs["body"]
             text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
             form["body_kind"], form["body"] = "raw", text
+            json_type = [h for h in headers if h[0].lower() == "content-type" and "json" in h[1]]
+            if json_type and _is_json(text):  # curl --json: the form's JSON body
+                form["body_kind"] = "JSON"
+                kept = [h for h in headers if h not in json_type]
+                form["headers"] = "\n".join(f"{n}: {v}" for n, v in kept)
         return form
 
     def _on_url_msg(self, _widget, content, _buffers) -> None:

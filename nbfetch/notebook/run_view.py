@@ -92,8 +92,8 @@ class RunView(widgets.VBox):
     def started(self, index: int, block, options):
         """Request ``index`` is about to be sent with ``options`` (expanded)."""
         row = self.rows[index]
-        row.start = time.perf_counter()
-        if options is not None:
+        if options is not None:  # else not expanded: nothing is sent, no time runs
+            row.start = time.perf_counter()
             self.secrets.add_url(options.url)
             self.secrets.add_headers(options.fetch_kwargs.get("headers") or ())
             if not block.name:
