@@ -874,6 +874,9 @@ def checks_html(state: FetchState) -> str:
     )
 
 
+#: Characters of one "Copy as" text kept in an output (each is there twice:
+#: shown, and in its button).
+MAX_COPY = 20_000
 #: "Copy as": (label, the text maker's name, its library argument).
 COPY_AS = (
     ("curl", "to_curl", None),
@@ -911,6 +914,11 @@ def copy_texts(state: FetchState) -> list[tuple[str, str]]:
     from ..text import code
 
     options = request_options(state)
+    body = options.fetch_kwargs.get("body")
+    if isinstance(body, (bytes, str)) and len(body) > MAX_COPY:
+        # Not written out five times into the saved notebook (nor built on the loop).
+        note = f"# a {len(body):,}-byte body: too large to copy from here; see nbfetch.text.code"
+        return [(label, note) for label, _, _ in COPY_AS]
     out = []
     for label, maker, library in COPY_AS:
         args = (options, library) if library else (options,)
@@ -918,7 +926,10 @@ def copy_texts(state: FetchState) -> list[tuple[str, str]]:
             text = getattr(code, maker)(*args, show_secrets=state.show_secrets)
         except ValueError as exc:  # a request the form cannot express
             text = f"# cannot be written as {label}: {exc}"
-        out.append((label, state.scrub(text)))
+        text = state.scrub(text)
+        if len(text) > MAX_COPY:
+            text = f"# {len(text):,} characters as {label}: too long to keep in the notebook"
+        out.append((label, text))
     return out
 
 
