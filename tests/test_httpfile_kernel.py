@@ -111,9 +111,7 @@ def test_env_with_a_private_override_is_sent_and_masked(kernel):
     )
     assert kernel.wait(msg_id)["status"] == "ok"
     # The private file's value won (it was sent for real) ...
-    assert (
-        kernel.value(f"keyed.response.json()['headers']['X-Key'] == {PRIVATE_KEY!r}") == "True"
-    )
+    assert kernel.value(f"keyed.response.json()['headers']['X-Key'] == {PRIVATE_KEY!r}") == "True"
     # ... and it is nowhere in what the notebook saves, though the echo carried it.
     outputs = _outputs(kernel, msg_id)
     assert outputs
@@ -193,3 +191,44 @@ def test_bad_input_is_a_short_error(kernel):
     reply = kernel.wait(kernel.submit("%fetch --file no-such.http"))
     assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
     assert "no-such.http" in reply["evalue"]
+
+
+def _widget_views(kernel, msg_id) -> list:
+    return [
+        m
+        for m in kernel.messages(msg_id, "comm_open")
+        if m["content"]["data"]["state"].get("_model_name") == "HTMLModel"
+    ]
+
+
+@pytest.mark.parametrize("how", ["cell", "file"])
+def test_an_interrupt_ends_the_run_in_one_line_and_no_view_stays_live(kernel, how, tmp_path):
+    slow = "GET {{base}}/drip?numbytes=10&duration=8&chunks=10\n"
+    if how == "cell":
+        code = "%%fetch\n" + slow
+    else:
+        path = tmp_path / "slow.http"
+        path.write_text(slow + "###\nGET {{base}}/get\n")
+        code = f"%fetch --file {path}"
+    msg_id = kernel.submit(code)
+    kernel.wait_for(lambda m: bool(_widget_views(kernel, msg_id)), timeout=20)
+    # The drip is under way: its first bytes came (the server saw the request).
+    kernel.wait_for(
+        lambda m: (
+            m["msg_type"] == "comm_msg"
+            and m["parent_header"].get("msg_id") == msg_id
+            and ("200" in str(m["content"]["data"].get("state", {}).get("value", "")))
+        ),
+        timeout=20,
+    )
+    kernel.km.interrupt_kernel()
+    reply = kernel.wait(msg_id, timeout=20)
+    assert reply["status"] == "error" and len(reply["traceback"]) <= 3
+    final = _outputs(kernel, msg_id)[-1]
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    assert "interrupted" in final["text/plain"]
+    if how == "file":
+        assert "not run" in final["text/plain"]
+    closed = {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_close")}
+    assert {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_open")} <= closed
+    assert kernel.value("1 + 1") == "2"

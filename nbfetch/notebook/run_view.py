@@ -210,6 +210,8 @@ class RunView(widgets.VBox):
     def _cells(self, row: _Row) -> tuple[str, str, str]:
         if row.result is not None and getattr(row.result, "skipped", False):
             status = "skipped"
+        elif self.settled and row.result is None:  # the run stopped (Kernel → Interrupt)
+            status = "interrupted" if row.start is not None else "not run"
         elif row.error is not None and row.status is None:
             status = row.error.partition(":")[0]
         elif row.status is not None:
@@ -219,7 +221,7 @@ class RunView(widgets.VBox):
         took = ""
         if row.result is not None and getattr(row.result, "duration", None) is not None:
             took = human_seconds(row.result.duration)
-        elif row.start is not None:
+        elif row.start is not None and (row.end is not None or not self.settled):
             took = human_seconds((row.end or time.perf_counter()) - row.start)
         checks = self._checks(row)
         failed = sum(1 for c in checks if not c.passed)
@@ -236,7 +238,12 @@ class RunView(widgets.VBox):
     def _summary_text(self) -> str:
         c = self.counts()
         title = f"{self.title}: " if self.title else ""
-        state = "" if self.settled else f", {c['pending']} to go"
+        if not c["pending"]:
+            state = ""
+        elif self.settled:
+            state = f", stopped with {c['pending']} not done"
+        else:
+            state = f", {c['pending']} to go"
         return (
             f"{title}{len(self.rows)} request{'' if len(self.rows) == 1 else 's'}: "
             f"{c['passed']} passed, {c['failed']} failed{state}"
