@@ -151,7 +151,7 @@ def _describe(opts: FetchOptions, show_secrets: bool) -> _Request:
         else:
             req.body = _bytes(body)
     auth = kw.get("auth")
-    if isinstance(auth, DigestAuth):
+    if isinstance(auth, DigestAuth):  # its password, for show_secrets=True only
         req.auth, req.digest = (auth.username, auth._password), True
     elif auth is not None:
         req.auth = (str(auth[0]), str(auth[1]))
@@ -193,13 +193,13 @@ def _mask(req: _Request) -> None:
     req.url = redact_url(req.url)
     req.headers = [(n, redact_header(n, v)) for n, v in req.headers]
     req.cookies = [(n, REDACTED) for n, _ in req.cookies]
-    masked = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.form or ()]
     if req.form is not None:
-        req.form = masked
+        req.form = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.form]
     if req.fields is not None:
         req.fields = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.fields]
-    if req.json is not _UNSET:
+    if req.json is not _UNSET:  # masked where it is, short values too
         req.json = _mask_json(req.json)
+        req.body = jsonlib.dumps(req.json, ensure_ascii=False).encode("utf-8")
     if req.body is not None:
         req.body = secrets.scrub_bytes(req.body)
     req.shown = secrets.scrub
@@ -238,10 +238,10 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     elif req.method != inferred:  # also -X GET with a body: curl sends it (allow_body)
         args.append(f"-X {shlex.quote(req.method)}")
     headers = list(req.headers)
+    if req.json is not _UNSET and all(n.lower() != "content-type" for n, _ in headers):
+        headers.append(("Content-Type", "application/json"))  # json= sets it
     names = [n.lower() for n, _ in headers]
     data_flag = "--data-raw"
-    if req.json is not _UNSET and "content-type" not in names:
-        headers.append(("Content-Type", "application/json"))
     if req.body is not None:
         if headers[-2:] == [("Content-Type", "application/json"), ("Accept", "application/json")]:
             headers, data_flag = headers[:-2], "--json"  # what --json sets itself
@@ -301,7 +301,7 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _guess(filename: str | None) -> str:
@@ -353,7 +353,7 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     if req.json is not _UNSET:
         if "content-type" not in names:
             headers.append(("Content-Type", "application/json"))
-        body = jsonlib.dumps(req.json, ensure_ascii=False, indent=2)
+        body = _body_text(req.body)  # the bytes json= sends, not re-indented
     elif req.form is not None:
         if "content-type" not in names:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
