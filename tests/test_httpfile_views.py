@@ -154,6 +154,12 @@ async def test_run_http_outside_a_kernel_is_the_runner(demo, tmp_path):
     path.write_text(f"GET {demo.url}/get\n\n?? status == 200\n")
     run = await nbfetch.run_http(path)
     assert run.passed and len(run) == 1 and run[0].response.status_code == 200
+    # A result reads as its Response, as %%fetch NAME bound the Response before.
+    assert run[0].status_code == 200 and run[0].json()["url"].endswith("/get")
+    path.write_text("GET http://127.0.0.1:1/\n")  # refused: no response to read
+    failed = (await nbfetch.run_http(path))[0]
+    with pytest.raises(AttributeError, match="no response"):
+        failed.status_code  # noqa: B018
     with pytest.raises(nbfetch.InvalidRequest, match="cannot read"):
         await nbfetch.run_http(tmp_path / "no-such.http")
 
