@@ -105,12 +105,14 @@ class FetchPanel(widgets.VBox):
             value=30.0, description="timeout (s)", layout={"width": "200px"}, style=described
         )
         self.error = widgets.HTML(**html)
-        self.as_curl = widgets.Textarea(layout={"width": "600px", "height": "60px"}, style=text)
-        self.as_http = widgets.Textarea(layout={"width": "600px", "height": "80px"}, style=text)
-        self.as_python = widgets.Textarea(layout={"width": "600px", "height": "80px"}, style=text)
+        short = widgets.Layout(width="600px", height="60px")
+        tall = widgets.Layout(width="600px", height="80px")
+        self.as_curl = widgets.Textarea(layout=short, style=text)
+        self.as_http = widgets.Textarea(layout=tall, style=text)
+        self.as_python = widgets.Textarea(layout=tall, style=text)
         self.paste = widgets.Textarea(
             placeholder="curl -X POST https://... -H 'Name: value' --data-raw '...'",
-            layout={"width": "600px", "height": "60px"},
+            layout=short,
             style=text,
         )
         self.paste_button = widgets.Button(
