@@ -191,6 +191,8 @@ def test_bad_input_is_a_short_error(kernel):
     reply = kernel.wait(kernel.submit("%fetch --file no-such.http"))
     assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
     assert "no-such.http" in reply["evalue"]
+    reply = kernel.wait(kernel.submit("%fetch --env dev {base}/get"))
+    assert reply["status"] == "error" and "--env" in reply["evalue"]
 
 
 def _widget_views(kernel, msg_id) -> list:

@@ -78,6 +78,13 @@ async def test_the_run_table_has_a_row_per_request_with_its_checks(demo, env_dir
     assert html.count(" open ") == 2 or html.count("open style") == 2
     assert "nbfetch-check-passed" in html and "nbfetch-check-failed" in html
     assert view.counts() == {"done": 3, "passed": 1, "failed": 2, "pending": 0}
+    # A row's own view: its events replayed, its checks in the Checks tab.
+    second = view.view(1)
+    assert second.state.status[0] == 200 and second.tab_bar.value == "Checks"
+    assert [c.passed for c in second.state.checks] == [True, False]
+    assert PRIVATE not in second.snapshot_bundle()["text/html"]
+    with pytest.raises(LookupError, match="request 3 has no response"):
+        view.view(2)
 
 
 async def test_the_run_table_escapes_and_masks(demo, env_dir):

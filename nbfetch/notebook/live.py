@@ -51,7 +51,9 @@ class _Pane:
 
 class ResponseView(widgets.VBox):
     """A live view of one fetch: status, progress, headers, wire chunks, waterfall,
-    event timeline, body preview, and a Cancel button.
+    event timeline, body preview, the request to copy as curl, ``.http`` or
+    Python, and a Cancel button; with ``assertions`` (the ``??`` lines of a
+    ``.http`` request), a Checks tab their results fill (``attach_checks``).
 
     Ten widget models at most (D2): the tables are HTML in one content widget
     that a tab bar switches, and the widgets share one Layout and one Style.

@@ -293,7 +293,17 @@ async def fetch_line(args: str):
         raise InvalidRequest(
             "%fetch: a URL is needed", hint="%fetch URL, %fetch --file FILE.http or %fetch curl ..."
         )
+    _no_env(opts, "%fetch URL")
     return await run_fetch(opts)
+
+
+def _no_env(opts: FetchOptions, where: str) -> None:
+    """``--env`` fills ``{{name}}`` templates: a plain URL has none to fill."""
+    if opts.env is not None or opts.env_file is not None:
+        raise InvalidRequest(
+            f"{where}: --env and --env-file are for .http requests",
+            hint="%fetch --file FILE.http --env NAME, or a %%fetch --env NAME cell",
+        )
 
 
 def _is_curl(text: str) -> bool:
@@ -427,7 +437,10 @@ async def fetch_cell(cell: str, options: str = ""):
     name = base.url
     if name and not name.isidentifier():
         raise InvalidRequest(f"%%fetch: {name!r} is not a variable name")
+    if base.file is not None:
+        raise InvalidRequest("%%fetch: --file is for %fetch (a cell holds its own requests)")
     if _is_curl(cell.strip()):
+        _no_env(base, "%%fetch with a curl command")
         opts = parse_curl(cell.strip())
         opts.quiet, opts.include, opts.timing = base.quiet, base.include, base.timing
         opts.show_secrets = opts.show_secrets or base.show_secrets
@@ -488,6 +501,7 @@ def fetch_magic(line: str, cell: str | None = None):
         return run_sync(fetch_file(opts))
     if not opts.url:
         raise InvalidRequest("%fetch: a URL is needed")
+    _no_env(opts, "%fetch URL")
     # With --bg, run_fetch returns the handle at once: nothing blocks.
     try:
         return run_sync(run_fetch(opts))

@@ -131,6 +131,29 @@ class RunView(widgets.VBox):
         row.total_checks = max(row.total_checks, len(result.assertions))
         self._throttle.request()
 
+    def view(self, index: int):
+        """Request ``index``'s own ``ResponseView`` (its events replayed, its
+        checks): display it, or read its state from Python."""
+        from .live import ResponseView
+
+        result = self.rows[index].result
+        if result is None or result.response is None:
+            raise LookupError(f"request {index + 1} has no response to show")
+        options = result.options
+        view = ResponseView(
+            options.method,
+            options.url,
+            show_secrets=self.show_secrets,
+            assertions=result.block.assertions,
+            secrets=self.secrets,
+            options=options,
+        )
+        for event in result.response.events:
+            view.trace(event)
+        view.attach_response(result.response)
+        view.attach_checks(result.assertions)
+        return view
+
     def result(self, index: int):
         """Request ``index``'s ``RequestResult`` (None while it has not finished)."""
         return self.rows[index].result
