@@ -309,6 +309,7 @@ def test_copy_as_curl_from_a_response_is_what_was_sent(demo, upload):
         f"curl -u al:pw -H 'X-A: 1' -b 'a=1' '{demo.url}/anything?q=1'",
         f"curl --json '{{\"a\": 1}}' -X PATCH {demo.url}/anything",
         f"curl -d a=1 --compressed {demo.url}/anything",
+        f"curl -F a=1 -F 'b=@{upload};type=text/x;filename=n.txt' {demo.url}/anything",
     ]:
         response = asyncio.run(_fetch(parse_curl(command)))
         sent = options_from_response(response)

@@ -16,12 +16,15 @@ import json
 import os
 import shlex
 import shutil
+import ssl
 import subprocess
 
 import pytest
+import trustme
 
 from nbfetch import AsyncClient, DigestAuth
-from nbfetch.core.errors import FetchTimeout, InvalidRequest
+from nbfetch.core.errors import FetchTimeout, InvalidRequest, TLSError
+from nbfetch.demo import DemoServer
 from nbfetch.text.code import to_curl
 from nbfetch.text.curl import parse_curl, split_command
 
@@ -42,6 +45,7 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="the curl binary is not ins
         ("curl http://h/ # a comment\n", ["curl", "http://h/"]),
         ("curl http://h/#frag", ["curl", "http://h/#frag"]),
         ("price='$5'", ["price=$5"]),
+        ('$"a b"', ["a b"]),
         ("a $ b", ["a", "$", "b"]),
     ],
 )
@@ -55,6 +59,7 @@ def test_split_command_as_a_posix_shell(command, words):
         ("curl 'x", "single quote"),
         ('curl "x', "double quote"),
         ("curl $'x", "$'...'"),
+        ("curl $'\\UFFFFFFFF'", "not a Unicode character"),
         ("curl http://h | jq .", "'|' is shell syntax"),
         ("curl http://h > out", "'>' is shell syntax"),
         ('curl -H "Authorization: Bearer $TOKEN" http://h', "$TOKEN is expanded by a shell"),
@@ -154,6 +159,8 @@ def test_auth_method_and_the_rest():
     assert parse_curl("curl -x proxy.local h").fetch_kwargs["proxy"] == "http://proxy.local:1080"
     assert parse_curl("curl -x https://p:3128 h").fetch_kwargs["proxy"] == "https://p:3128"
     assert parse_curl("curl -x '' h").fetch_kwargs["proxy"] is None
+    proxy = parse_curl("curl -x u:ahost@host h").fetch_kwargs["proxy"]
+    assert proxy == "http://u:ahost@host:1080"
     assert parse_curl("curl --url http://h/u").url == "http://h/u"
     assert parse_curl("curl -I h").method == "HEAD"
     o = parse_curl("curl -X GET -d x h")
@@ -181,7 +188,7 @@ def test_form_parts(tmp_path):
     [
         ("curl --foo http://h", "curl option --foo is not supported"),
         ("curl -sZ http://h", "curl option -Z is not supported (in '-sZ')"),
-        ("curl --max-time=5 http://h", "--max-time=5 is not supported"),
+        ("curl --max-time=5 http://h", "curl takes --max-time VALUE, not --max-time=VALUE"),
         ("curl -b cookies.txt http://h", "names a cookie file"),
         ("curl -u al http://h", "curl would ask for the password"),
         ("curl a b", "one URL"),
@@ -194,6 +201,7 @@ def test_form_parts(tmp_path):
         ("curl -d @/nonexistent/x h", "cannot read"),
         ("curl -x socks5://p:1 h", "HTTP(S) proxies only"),
         ("curl -H 'no colon' h", "must look like 'Name: value'"),
+        ('curl ^"http://h/^" -H ^"a: 1^"', "Windows cmd.exe"),
     ],
 )
 def test_what_it_refuses_it_names(command, message):
@@ -418,3 +426,38 @@ def test_head_and_max_time_as_curl(demo):
     with pytest.raises(FetchTimeout) as info:
         asyncio.run(_nbfetch(parse_curl(command)))
     assert info.value.timeout == "request_timeout"
+
+
+@pytest.fixture(scope="module")
+def tls_demo():
+    """The demo server over TLS, with a certificate from a CA nobody trusts."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(ctx)
+    server = DemoServer(ssl_context=ctx).start()
+    yield server
+    server.stop()
+
+
+@needs_curl
+def test_insecure_as_curl(tls_demo):
+    command = f"curl {tls_demo.url}/anything"
+    assert run_curl([*split_command(command)[1:], "-s"]).returncode == 60  # bad certificate
+    with pytest.raises(TLSError):
+        asyncio.run(_nbfetch(parse_curl(command)))
+    command = f"curl -k {tls_demo.url}/anything"
+    same_request(nbfetch_echo(command)[1], curl_echo(command)[1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl --user=al:hunter22 http://h",
+        "curl -b hunter22token http://h",
+        "curl -H 'Authorization Bearer hunter22' http://h",
+        "curl -x socks5://al:hunter22@p:1 http://h",
+    ],
+)
+def test_errors_do_not_repeat_a_secret(command):
+    with pytest.raises(InvalidRequest) as info:
+        parse_curl(command)
+    assert "hunter22" not in str(info.value) and "hunter22" not in repr(info.value)

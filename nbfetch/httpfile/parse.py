@@ -37,6 +37,7 @@ _OTHER_METHOD = re.compile(r"^([A-Z][A-Z0-9_-]*)\s+(?=\S)")
 _VERSION = re.compile(r"\s+HTTP/\S*$", re.IGNORECASE)
 # REST Client: "lines immediately after the request line which start with ? or &".
 _QUERY_LINE = re.compile(r"^\s*[&?]")
+_INDENTED = re.compile(r"^[ \t]+\S")
 # REST Client's inputFileSyntax: "< path", "<@ path", "<@latin1 path".
 _INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
 # REST Client's file variable: "@name = value" on a whole line.
@@ -47,7 +48,10 @@ _META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _FIRST_WORD = re.compile(r"[^\s:]*")
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
-_HEADER = re.compile(r"^(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(?P<value>.*?)\s*$")
+# RFC 9110 section 5.1: a field name is a token; here {{templates}} may make it.
+_HEADER = re.compile(
+    r"^(?P<name>(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{\{[^}]*\}\})+)\s*:\s*(?P<value>.*?)\s*$"
+)
 
 
 def _unescape(value: str) -> str:
@@ -62,7 +66,9 @@ def _is_comment(line: str) -> bool:
 
 class _Parser:
     def __init__(self, text: str, source: str, directory: str | None):
-        self.lines = text.splitlines()
+        # REST Client's LineSplitterRegex, /\r?\n/: not str.splitlines, which also
+        # breaks at U+2028, form feeds and lone CRs that a body may hold.
+        self.lines = re.split(r"\r?\n", text.removeprefix("\ufeff"))
         self.source = source
         self.file = HttpFile(source=source, directory=directory)
 
@@ -160,13 +166,19 @@ class _Parser:
         m = _METHOD.match(first) or _OTHER_METHOD.match(first)
         if m:
             method, url = m.group(1).upper(), first[m.end() :]
-        url = _VERSION.sub("", url.strip())
         block.method, block.line = method, number
         i += 1
-        while i < end and _QUERY_LINE.match(self.lines[i]):
-            url += self.lines[i].strip()  # REST Client joins them with nothing between
+        # REST Client's query lines ("?a=1", "&b=2" after the request line) and
+        # JetBrains' request target continued on indented lines (spec 3.2.1.3,
+        # 4.2.1: each line trimmed, joined with nothing between); an indented
+        # "Name: value" is still a header, as REST Client reads it.
+        while i < end and (
+            _QUERY_LINE.match(self.lines[i])
+            or (_INDENTED.match(self.lines[i]) and not _HEADER.match(self.lines[i].strip()))
+        ):
+            url += self.lines[i].strip()
             i += 1
-        block.url = url
+        block.url = _VERSION.sub("", url.strip())
         # Headers, up to the blank line.
         while i < end and self.lines[i].strip():
             line, number = self.lines[i].strip(), i + 1
@@ -174,6 +186,12 @@ class _Parser:
                 break
             i += 1
             if _is_comment(line):
+                continue
+            if block.headers and _INDENTED.match(self.lines[i - 1]):
+                # JetBrains' spec 3.2.2: a field value continues on indented lines;
+                # joined by one space, as RFC 9112 section 5.2 unfolds obs-fold.
+                name, value = block.headers[-1]
+                block.headers[-1] = (name, f"{value} {line}")
                 continue
             header = _HEADER.match(line)
             if header is None:
@@ -300,8 +318,14 @@ def _split_operator(text: str) -> tuple[str, str]:
     m = _SYMBOL_OPERATOR.match(text)
     if m:
         return m.group(), text[m.end() :]
-    word, _, tail = text.partition(" ")
+    word, tail = _first_word(text)
     return word, tail
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The first whitespace-separated word of ``text`` (spaces or tabs) and the rest."""
+    word, *rest = text.split(None, 1) or [""]
+    return word, rest[0] if rest else ""
 
 
 def _jsonpath_token(text: str) -> int:
@@ -348,7 +372,7 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
         return Assertion("py", rest, None, None, whole, line)
     argument = None
     if subject == "header":
-        argument, _, rest = rest.partition(" ")
+        argument, rest = _first_word(rest)
         if not argument or _SYMBOL_OPERATOR.match(argument):
             raise bad("?? header needs a header name")
     elif subject == "body" and _split_operator(rest)[0].lower() not in _OPERATORS:

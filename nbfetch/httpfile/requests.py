@@ -28,8 +28,9 @@ def _content_type(headers: list[tuple[str, str]]) -> str:
 class _Body:
     """A body being assembled from text lines and ``< file`` includes, bounded."""
 
-    def __init__(self, scope: Scope, where: str):
-        self.scope, self.where = scope, where
+    def __init__(self, scope: Scope, block: HttpRequestBlock):
+        self.scope, self.source = scope, block.source
+        self.where = f"{block.source} line {block.body_line or block.line} (body)"
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -46,8 +47,18 @@ class _Body:
         """The file ``spec`` names (relative to the .http file's folder), its
         templates expanded for ``<@`` (REST Client's "processVariables")."""
         path = Path(self.scope.expand(spec, self.where)).expanduser()
+        folder = self.scope.directory
         if not path.is_absolute():
-            path = Path(self.scope.directory or ".") / path
+            path = Path(folder or ".") / path
+        confined = folder is not None and self.source != "cell"
+        if confined and not path.resolve().is_relative_to(Path(folder).resolve()):
+            # A .http file from elsewhere must not send the reader's own files
+            # ("< ~/.ssh/id_rsa" to its server): its body files stay in its folder.
+            # A cell is the reader's own text: its paths go anywhere.
+            raise InvalidRequest(
+                f"{self.where}: {spec} is outside {folder}, the folder of {self.source}",
+                hint="a .http file's body files must be in its folder (or below it)",
+            )
         try:
             info = path.stat()
             if not stat.S_ISREG(info.st_mode):  # a FIFO or a device could block or never end
@@ -70,7 +81,7 @@ class _Body:
 
 
 def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]]) -> bytes | None:
-    body = _Body(scope, f"{block.source} line {block.body_line or block.line} (body)")
+    body = _Body(scope, block)
     if block.body_file is not None:
         body.include(block.body_file, block.body_file_templates, block.body_file_encoding)
         return b"".join(body.parts)
@@ -116,7 +127,8 @@ def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
     ``# @no-redirect``, ``# @timeout 5`` (seconds; ``500 ms``, ``2 m``),
     ``# @connection-timeout 2`` (JetBrains). ``InvalidRequest`` before anything
     is sent when a template or a body file cannot be resolved."""
-    scope = scope.for_request(block)
+    if scope.block is not block:
+        scope = scope.for_request(block)
     url = scope.expand(block.url, f"{block.source} line {block.line} (URL)").strip()
     if not url:
         raise InvalidRequest(f"{block.source} line {block.line}: the URL is empty")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import os
+import re
 import shlex
 from base64 import b64encode
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from ..core.auth import DigestAuth
 from ..core.headers import Headers
@@ -600,13 +601,31 @@ def _requests(req: _Request, opts: FetchOptions) -> str:
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
 
 
+# A part head as core.multipart writes it: name="..."; filename="..." (RFC 7578 4.2).
+_PART_PARAM = re.compile(rb'\b(name|filename)="([^"]*)"')
+_PART_TYPE = re.compile(rb"^content-type: *(.+)$", re.I | re.M)
+
+
+def _sent_file(head: bytes, content) -> tuple:
+    """A multipart file part as sent, as a ``files=`` entry: its path (or its bytes)."""
+    params = {
+        k.decode(): unquote(v.decode("utf-8", "replace")) for k, v in _PART_PARAM.findall(head)
+    }
+    match = _PART_TYPE.search(head)
+    if isinstance(content, bytes):
+        source = content
+    else:  # a FileSource: a path, or a file object known by its name
+        source = Path(content.path if content.path is not None else content.file.name)
+    return params["name"], (params.get("filename"), source, match and match[1].decode())
+
+
 def options_from_response(response) -> FetchOptions:
     """The request that started ``response`` (the first hop, before redirects) as
     ``FetchOptions``, for "copy as": its method, URL, headers and body as sent.
 
     Left out: what nbfetch writes by itself (Host, Content-Length, its default
-    User-Agent and Accept), and a multipart body's files (named in a comment by
-    the writers as not carried over)."""
+    User-Agent and Accept, a multipart body's boundary). A file is named by its
+    path: what it holds now is what a copy sends."""
     from .._version import __version__
 
     first = response.history[0] if response.history else response
@@ -629,7 +648,7 @@ def options_from_response(response) -> FetchOptions:
         kwargs["body"] = body
     elif multipart:
         kwargs["data"] = [(n, v.decode("utf-8", "replace")) for n, v in body.fields]
-        kwargs["files"] = []
+        kwargs["files"] = [_sent_file(*part) for part in body.parts[len(body.fields) :]]
     if (
         not response.history
         and 300 <= response.status_code < 400

@@ -183,8 +183,8 @@ def split_command(command: str) -> list[str]:
             i = end + 1
         elif c == "$" and text[i + 1 : i + 2] == "'":
             i = _ansi_c(text, i + 2, word)
-        elif c == '"':
-            i = _double_quoted(text, i + 1, word)
+        elif c == '"' or (c == "$" and text[i + 1 : i + 2] == '"'):  # $"...": bash's "..."
+            i = _double_quoted(text, text.index('"', i) + 1, word)
         elif c == "$" and re.match(r"[A-Za-z_{(0-9@*#?!-]", text[i + 1 : i + 2]):
             raise _expansion(text, i)
         elif c in "|&;<>()`":
@@ -245,6 +245,8 @@ def _ansi_c(text: str, i: int, word: list[str]) -> int:
         if esc[0] == "x":
             out.append(int(esc[1:], 16))
         elif esc[0] in "uU":
+            if int(esc[1:], 16) > 0x10FFFF:
+                raise InvalidRequest(f"$'...': \\{esc} is not a Unicode character")
             out += chr(int(esc[1:], 16)).encode("utf-8", "surrogatepass")
         elif esc[0] in "01234567":
             out.append(int(esc, 8) & 0xFF)
@@ -333,8 +335,8 @@ class _Command:
             self.bearer = value
         elif kind == "cookie":
             if "=" not in value:
-                raise InvalidRequest(
-                    f"-b {value!r} names a cookie file, and nbfetch reads no cookie files",
+                raise InvalidRequest(  # the value is not shown: it may be a token
+                    "-b without '=' names a cookie file, and nbfetch reads no cookie files",
                     hint="give the cookies themselves: -b 'name=value; other=value'",
                 )
             self.cookies.append(value)
@@ -397,10 +399,11 @@ def _proxy(value: str) -> str | None:
         scheme, rest = "http", value
     if scheme.lower() not in ("http", "https"):
         raise InvalidRequest(f"-x {redact_url(value)}: nbfetch speaks to HTTP(S) proxies only")
-    authority = rest.split("/", 1)[0].rpartition("@")[2]
-    if not re.search(r":\d+$", authority):
-        rest = rest.replace(authority, f"{authority}:1080", 1)  # curl's default proxy port
-    return f"{scheme}://{rest}"
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not re.search(r":\d+$", host):
+        host += ":1080"  # curl's default proxy port
+    return f"{scheme}://{userinfo}{at}{host}{slash}{path}"
 
 
 def _file_part(name: str, spec: str, flag: str) -> tuple:
@@ -448,6 +451,11 @@ def _words(command: str) -> list[str]:
 def parse_curl(command: str) -> FetchOptions:
     """``command`` ("curl ..." as pasted, or its arguments) as ``FetchOptions``;
     ``InvalidRequest`` naming the flag it cannot take."""
+    if command.lstrip().startswith('curl ^"'):  # DevTools' "Copy as cURL (cmd)"
+        raise InvalidRequest(
+            "this is a curl command for Windows cmd.exe (^ escapes)",
+            hint='copy it with "Copy as cURL (bash)"',
+        )
     cmd = _Command()
     words = _words(command)
     i = 0
@@ -460,6 +468,11 @@ def parse_curl(command: str) -> FetchOptions:
         # A cluster of short flags: -sSL, -XPOST, -d@file.
         flags = [word] if word.startswith("--") else [f"-{c}" for c in word[1:]]
         for position, flag in enumerate(flags):
+            if flag.startswith("--") and "=" in flag and flag.partition("=")[0] in VALUED:
+                # Not curl's syntax; and what follows "=" may be a password.
+                raise InvalidRequest(
+                    f"curl takes {flag.partition('=')[0]} VALUE, not {flag.partition('=')[0]}=VALUE"
+                )
             if flag in VALUED:
                 attached = word[position + 2 :] if not word.startswith("--") else ""
                 if attached:
