@@ -32,12 +32,18 @@ class HttpRequestBlock:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: str | None = None  # the text after the blank line
     body_file: str | None = None  # "< ./payload.json": the path, relative to the file
+    # "<@ ./payload.json" (REST Client): expand {{templates}} in the file's content,
+    # read in body_file_encoding ("<@latin1 ./x"; None: UTF-8)
+    body_file_templates: bool = False
+    body_file_encoding: str | None = None
     name: str | None = None  # "# @name login"
     title: str | None = None  # the text after "###"
     settings: dict[str, str] = field(default_factory=dict)  # "no-redirect", "no-cookie-jar", ...
     assertions: list[Assertion] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)  # "@x = 1" inside this block
     line: int = 0  # 1-based line of the request line
+    header_lines: list[int] = field(default_factory=list)  # the line of each header
+    body_line: int = 0  # the line the body starts on (0: no body)
     source: str = "cell"  # the file's path, or "cell"
 
 

@@ -1,0 +1,168 @@
+"""Environments: JetBrains' ``http-client.env.json`` with the private
+``http-client.private.env.json`` beside it, and ``.env`` files.
+
+An environment file maps environment names to variables::
+
+    {"$shared": {"host": "127.0.0.1:8000"},
+     "dev": {"user": "ada"},
+     "prod": {"host": "api.example.com"}}
+
+``$shared`` applies to every environment (REST Client's ``$shared``, JetBrains'
+too); the private file overrides the shared one name by name, and its values
+are secrets (JetBrains keeps the private file out of version control for
+that reason). A ``.env`` beside the ``.http`` file feeds ``{{$dotenv NAME}}``
+(REST Client); it is read with python-dotenv's ``dotenv_values``, which never
+touches ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import InvalidRequest
+
+ENV_FILE = "http-client.env.json"
+PRIVATE_ENV_FILE = "http-client.private.env.json"
+DOTENV_FILE = ".env"
+SHARED = "$shared"
+#: An environment file larger than this is refused: it is written by hand.
+MAX_ENV_FILE = 1024 * 1024
+
+
+@dataclass
+class Environment:
+    """The variables of the chosen environment."""
+
+    name: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    secret_names: set[str] = field(default_factory=set)
+    dotenv: dict[str, str] = field(default_factory=dict)
+    dotenv_path: str | None = None  # where dotenv came from, for messages
+
+    def __repr__(self) -> str:  # the names only: the values may be secrets
+        return f"Environment({self.name!r}, names={sorted(self.values)})"
+
+
+def _read(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_ENV_FILE:
+            raise InvalidRequest(
+                f"{path}: {size:,} bytes; an environment file may have {MAX_ENV_FILE:,}"
+            )
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def _scalar(value) -> str | None:
+    """A JSON value as the text a template puts in (JSON's spelling: true, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)) or value is None:
+        return json.dumps(value)
+    return None  # an object or array (JetBrains' SSLConfiguration, security): no variable
+
+
+def _load_json(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads(_read(path))
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" line {line}" if line else ""
+        raise InvalidRequest(
+            f"{path}{where}: not valid JSON ({getattr(exc, 'msg', exc)})"
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise InvalidRequest(
+            f'{path}: must be an object of environments, {{"dev": {{"name": "value"}}}}'
+        )
+    return {
+        env: {k: text for k, v in values.items() if (text := _scalar(v)) is not None}
+        for env, values in data.items()
+    }
+
+
+def _private_beside(path: Path) -> Path:
+    """``x.env.json`` -> ``x.private.env.json`` (JetBrains' naming)."""
+    name = path.name
+    stem = name[: -len(".env.json")] if name.endswith(".env.json") else path.stem
+    return path.with_name(f"{stem}.private.env.json")
+
+
+def load_dotenv_file(path: str | os.PathLike) -> dict[str, str]:
+    """The ``NAME=value`` pairs of a ``.env`` file (``os.environ`` untouched)."""
+    from dotenv import dotenv_values
+
+    file = Path(path)
+    _read(file)  # the size bound and a clear error for a file that cannot be read
+    # interpolate=False: "${HOME}" in a value stays as written; expanding it
+    # would read os.environ behind the user's back.
+    values = dotenv_values(file, interpolate=False, encoding="utf-8")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def load_environment(
+    name: str | None,
+    directory: str | os.PathLike | None,
+    *,
+    env_file: str | os.PathLike | None = None,
+) -> Environment:
+    """The environment ``name`` (None: ``$shared`` only) from the files in
+    ``directory`` (the ``.http`` file's folder; None: the working directory),
+    or from ``env_file``: an ``*.env.json`` file (its ``*.private.env.json``
+    beside it is read too) or a dotenv file, whose values are then all
+    variables, all secret. ``InvalidRequest`` when ``name`` is in no file."""
+    folder = Path(directory) if directory is not None else Path.cwd()
+    env = Environment(name=name)
+    json_files: list[Path] = []
+    if env_file is not None:
+        given = Path(env_file).expanduser()
+        if not given.is_absolute():
+            given = folder / given
+        if not given.exists():
+            raise InvalidRequest(f"environment file {given} does not exist")
+        if given.name.endswith(".json"):
+            json_files = [given]
+            folder = given.parent
+        else:
+            env.dotenv = load_dotenv_file(given)
+            env.dotenv_path = str(given)
+            env.values.update(env.dotenv)
+            env.secret_names |= set(env.dotenv)
+            if name is not None:
+                raise InvalidRequest(
+                    f"--env {name}: {given} is a dotenv file, which has no environments"
+                )
+            return env
+    else:
+        json_files = [folder / ENV_FILE]
+    shared_file = json_files[0]
+    private_file = _private_beside(shared_file)
+    public = _load_json(shared_file) if shared_file.exists() else {}
+    private = _load_json(private_file) if private_file.exists() else {}
+    if name is not None and name not in public and name not in private:
+        known = sorted((public.keys() | private.keys()) - {SHARED})
+        files = " or ".join(str(f) for f in (shared_file, private_file) if f.exists())
+        raise InvalidRequest(
+            f"environment {name!r} is not defined in {files or shared_file}",
+            hint=f"the environments there: {', '.join(known)}" if known else None,
+        )
+    # Later wins: shared, the named environment, then the private file's
+    # shared and named values over them.
+    for source, secret in ((public, False), (private, True)):
+        for key in (SHARED, name):
+            values = source.get(key, {}) if key is not None else {}
+            env.values.update(values)
+            if secret:
+                env.secret_names |= set(values)
+    dotenv = folder / DOTENV_FILE
+    if dotenv.is_file():
+        env.dotenv = load_dotenv_file(dotenv)
+        env.dotenv_path = str(dotenv)
+    return env

@@ -1,0 +1,351 @@
+"""The ``.http`` format as VS Code REST Client, JetBrains HTTP Client and
+httpyac write it, parsed into ``HttpFile`` (templates not yet expanded; no file
+a request names is read here: that happens when the request runs).
+
+The rules follow REST Client's ``src/utils/httpRequestParser.ts`` (request
+line, query continuation lines, ``< file`` bodies) and README (``###``,
+comments, ``@name = value``, ``# @name``, ``# @no-redirect``,
+``# @no-cookie-jar``), with httpyac's ``??`` assertion lines and ``# @timeout``.
+JetBrains' scripts (``> {% %}``, ``< {% %}``) and response references
+(``<> ./x.json``) are parsed and skipped: ``block.settings["ignored"]`` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..core.errors import InvalidRequest
+from .model import Assertion, HttpFile, HttpRequestBlock
+
+#: A .http file larger than this is refused: it is written by hand.
+MAX_HTTP_FILE = 4 * 1024 * 1024
+
+# REST Client's request line: a known method (any case), else the line is the URL
+# (GET); a trailing " HTTP/1.1" is dropped. WebDAV methods as its newer releases.
+_METHODS = [
+    *("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"),
+    *("LOCK", "UNLOCK", "PROPFIND", "PROPPATCH", "COPY", "MOVE", "MKCOL", "MKCALENDAR"),
+    *("ACL", "SEARCH"),
+]
+_METHOD = re.compile(rf"^({'|'.join(_METHODS)})\s+", re.IGNORECASE)
+# An all-capitals token with a URL after it is a method too (RFC 9110 section 9.1:
+# methods are extensible; "QUERY", "PURGE").
+_OTHER_METHOD = re.compile(r"^([A-Z][A-Z0-9_-]*)\s+(?=\S)")
+_VERSION = re.compile(r"\s+HTTP/\S*$", re.IGNORECASE)
+# REST Client: "lines immediately after the request line which start with ? or &".
+_QUERY_LINE = re.compile(r"^\s*[&?]")
+# REST Client's inputFileSyntax: "< path", "<@ path", "<@latin1 path".
+_INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
+# REST Client's file variable: "@name = value" on a whole line.
+_VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*?)\s*$")
+# "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains).
+_META = re.compile(r"^(?:#|//)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
+_REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
+_RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
+_HEADER = re.compile(r"^(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(?P<value>.*?)\s*$")
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith(("#", "//"))
+
+
+class _Parser:
+    def __init__(self, text: str, source: str, directory: str | None):
+        self.lines = text.splitlines()
+        self.source = source
+        self.file = HttpFile(source=source, directory=directory)
+
+    def error(self, line: int, message: str, hint: str | None = None) -> InvalidRequest:
+        return InvalidRequest(f"{self.source} line {line}: {message}", hint=hint)
+
+    def parse(self) -> HttpFile:
+        # "###" (three or more "#") starts a request; the text after it is its title.
+        start, title = 0, None
+        for i, line in enumerate(self.lines):
+            if line.startswith("###"):
+                self.block(start, i, title)
+                start, title = i + 1, line.lstrip("#").strip() or None
+        self.block(start, len(self.lines), title)
+        return self.file
+
+    def block(self, start: int, end: int, title: str | None) -> None:
+        block = HttpRequestBlock(method="", url="", title=title, source=self.source)
+        ignored: list[str] = []
+        i = start
+        # Before the request line: comments, settings, variables, pre-request scripts.
+        while i < end:
+            line, number = self.lines[i], i + 1
+            stripped = line.strip()
+            i += 1
+            if not stripped:
+                continue
+            meta = _META.match(stripped)
+            if meta:
+                self.setting(block, meta.group("key"), meta.group("value"), number)
+            elif _is_comment(stripped):
+                continue
+            elif stripped.startswith("@"):
+                var = _VARIABLE.match(stripped)
+                if var is None:
+                    raise self.error(number, f"{stripped!r} must look like '@name = value'")
+                block.variables[var.group("name")] = var.group("value")
+            elif stripped.startswith("< {%") or stripped == "{{" or stripped.startswith("{{@"):
+                # JetBrains' "< {% script %}", httpyac's "{{ script }}" block
+                closing = "%}" if stripped.startswith("<") else "}}"
+                i = self.skip_script(i - 1, end, closing)
+                ignored.append(f"the pre-request script at line {number}")
+            elif stripped.startswith("<") and _INPUT_FILE.match(stripped):
+                ignored.append(f"the pre-request script {stripped[1:].strip()} (line {number})")
+            elif stripped.startswith("??"):
+                raise self.error(number, "a ?? assertion must follow a request")
+            else:
+                i = self.request(block, i - 1, end, ignored)
+                break
+        if not block.url:
+            if block.name or block.settings.keys() - {"ignored"}:
+                raise self.error(start + 1, "settings (# @name, # @...) but no request after them")
+            # A block of variables only (REST Client: "a separate request block only
+            # filled with variable definitions") defines them for the whole file.
+            self.file.variables.update(block.variables)
+            return
+        if ignored:
+            block.settings["ignored"] = "not run: " + "; ".join(ignored)
+        if not self.file.requests and start == 0:
+            # Before the first request of the file: file variables (REST Client).
+            self.file.variables.update(block.variables)
+            block.variables = {}
+        self.file.requests.append(block)
+
+    def skip_script(self, i: int, end: int, closing: str) -> int:
+        """The index after the line that closes the script starting at line ``i``."""
+        first = self.lines[i].strip()
+        if first.endswith(closing) and len(first) > 4:  # "> {% client.log(1) %}"
+            return i + 1
+        for j in range(i + 1, end):
+            if self.lines[j].strip().endswith(closing):
+                return j + 1
+        raise self.error(i + 1, f"the script starting here has no closing {closing!r}")
+
+    def setting(self, block: HttpRequestBlock, key: str, value: str, number: int) -> None:
+        if key == "name":
+            if not _REQUEST_NAME.match(value):
+                raise self.error(
+                    number,
+                    f"request name {value!r} must be a letter or _ then letters, digits, _ or -",
+                )
+            block.name = value
+        elif key in ("timeout", "connection-timeout") and "{{" not in value:
+            parse_duration(value, f"{self.source} line {number} (# @{key})")  # fail early
+            block.settings[key] = value
+        else:
+            # Others ("no-redirect", "no-cookie-jar", httpyac's "ref", REST Client's
+            # "prompt", ...): kept as written; the runner acts on those it knows.
+            block.settings[key] = value
+
+    def request(self, block: HttpRequestBlock, i: int, end: int, ignored: list[str]) -> int:
+        number = i + 1
+        first = self.lines[i].strip()
+        method, url = "GET", first
+        m = _METHOD.match(first) or _OTHER_METHOD.match(first)
+        if m:
+            method, url = m.group(1).upper(), first[m.end() :]
+        url = _VERSION.sub("", url.strip())
+        block.method, block.line = method, number
+        i += 1
+        while i < end and _QUERY_LINE.match(self.lines[i]):
+            url += self.lines[i].strip()  # REST Client joins them with nothing between
+            i += 1
+        block.url = url
+        # Headers, up to the blank line.
+        while i < end and self.lines[i].strip():
+            line, number = self.lines[i].strip(), i + 1
+            if line.startswith(("??", ">", "<>")):
+                break
+            i += 1
+            if _is_comment(line):
+                continue
+            header = _HEADER.match(line)
+            if header is None:
+                raise self.error(
+                    number,
+                    f"expected a header 'Name: value' after the request line, got {_start(line)!r}",
+                    hint="a body goes after one blank line",
+                )
+            block.headers.append((header.group("name"), header.group("value")))
+            block.header_lines.append(number)
+        # The body, then what may follow it: ?? assertions, response handlers and
+        # response references (JetBrains' spec: a line starting with "> " or "<> "
+        # ends the body). Comment lines are dropped, in the body too, as REST Client
+        # does (selector.ts filters every "#" or "//" line); a pasted response's
+        # status line ("HTTP/1.1 200 OK") ends the request there.
+        body: list[str] = []
+        body_start = 0
+        closed = False  # after an assertion or a handler: no more body
+        while i < end:
+            line, number = self.lines[i], i + 1
+            stripped = line.strip()
+            i += 1
+            if stripped.startswith("??"):
+                block.assertions.append(parse_assertion(stripped[2:], number, self.source))
+                closed = True
+            elif stripped.startswith("> {%"):
+                i = self.skip_script(i - 1, end, "%}")
+                ignored.append(f"the response handler at line {number}")
+                closed = True
+            elif stripped.startswith(("> ", "<> ")):
+                what = "response reference" if stripped.startswith("<>") else "response handler"
+                ignored.append(f"the {what} {stripped.split(None, 1)[1]} (line {number})")
+                closed = True
+            elif _is_comment(stripped) or (closed and not stripped):
+                continue
+            elif closed:
+                raise self.error(
+                    number, f"{_start(stripped)!r} after the assertions or response handlers"
+                )
+            elif _RESPONSE_LINE.match(stripped):
+                break
+            elif body or stripped:  # the blank line(s) before the body are not in it
+                body_start = body_start or number
+                body.append(line)
+        while body and not body[-1].strip():
+            body.pop()
+        if not body:
+            return end
+        block.body_line = body_start
+        include = _INPUT_FILE.match(body[0].strip()) if len(body) == 1 else None
+        if include:
+            block.body_file = include.group("path")
+            block.body_file_templates = bool(include.group("templates"))
+            block.body_file_encoding = include.group("encoding")
+        else:
+            block.body = "\n".join(body)
+        return end
+
+
+def _start(line: str, size: int = 40) -> str:
+    """The start of a line for a message (a body line may hold a secret further on)."""
+    return line if len(line) <= size else line[:size] + "…"
+
+
+def parse_duration(text: str, where: str) -> float:
+    """``"5"`` / ``"5 s"`` / ``"500 ms"`` / ``"2 m"`` as seconds (plain numbers are
+    seconds, as in JetBrains' ``# @timeout``)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
+    if m is None or float(m.group(1)) <= 0:
+        raise InvalidRequest(f"{where}: {text!r} is not a duration like 5, 5 s, 500 ms or 2 m")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+
+
+def parse_http(text: str, source: str = "cell", directory: str | None = None) -> HttpFile:
+    """Parse ``.http`` text; ``InvalidRequest`` naming ``source`` and the line on
+    a syntax error. Nothing is read or expanded yet."""
+    return _Parser(text, source, directory).parse()
+
+
+def read_http_file(path: str | os.PathLike) -> HttpFile:
+    """Parse the UTF-8 file ``path``; relative paths in it resolve from its folder."""
+    file = Path(path).expanduser()
+    try:
+        size = file.stat().st_size
+        if size > MAX_HTTP_FILE:
+            raise InvalidRequest(f"{file}: {size:,} bytes; a .http file may have {MAX_HTTP_FILE:,}")
+        text = file.read_text(encoding="utf-8-sig")  # an editor's BOM is no text
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_http(text, source=str(path), directory=str(file.resolve().parent))
+
+
+# -- ?? assertions -------------------------------------------------------------------
+#: Operators that take no expected value.
+UNARY_OPERATORS = frozenset(
+    {"exists", "!exists", "isNumber", "isString", "isBoolean", "isArray", "isTrue", "isFalse"}
+)
+#: Operators that compare with an expected value.
+BINARY_OPERATORS = frozenset(
+    {"==", "!=", "<", "<=", ">", ">=", "contains", "!contains", "startsWith", "endsWith", "matches"}
+)
+# httpyac's spellings of the same operators (its docs, "Assertions").
+_ALIASES = {"includes": "contains", "!includes": "!contains"}
+_OPERATORS = {op.lower(): op for op in UNARY_OPERATORS | BINARY_OPERATORS} | _ALIASES
+_SUBJECTS = ("status", "header", "body", "duration", "py")
+GRAMMAR = (
+    "?? status == 200 | ?? header NAME OP [VALUE] | ?? body [$.json.path] OP [VALUE]"
+    " | ?? duration < 500ms | ?? py EXPRESSION"
+)
+
+
+def _jsonpath_token(text: str) -> int:
+    """The length of the JSONPath at the start of ``text``: up to the first space
+    outside brackets and quotes (``$['a b'].c``)."""
+    depth, quote = 0, None
+    for i, c in enumerate(text):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+        elif c.isspace() and depth <= 0:
+            return i
+    return len(text)
+
+
+def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
+    """One assertion, ``text`` being what follows ``??``; ``InvalidRequest``
+    naming the line and the grammar when it is not one."""
+    whole = "?? " + text.strip()
+
+    def bad(reason: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"{source} line {line}: {_start(whole, 80)!r}: {reason}", hint=GRAMMAR
+        )
+
+    rest = text.strip()
+    subject, _, rest = rest.partition(" ")
+    subject, rest = subject.lower(), rest.strip()
+    if subject == "js":
+        raise bad("?? js is httpyac's JavaScript; nbfetch runs Python: ?? py EXPRESSION")
+    if subject not in _SUBJECTS:
+        raise bad(f"the subject must be one of {', '.join(_SUBJECTS)}")
+    if subject == "py":
+        if not rest:
+            raise bad("?? py needs a Python expression")
+        try:
+            compile(rest, f"{source} line {line}", "eval")
+        except SyntaxError as exc:
+            raise bad(f"not a Python expression ({exc.msg})") from None
+        return Assertion("py", rest, None, None, whole, line)
+    argument = None
+    if subject == "header":
+        argument, _, rest = rest.partition(" ")
+        if not argument:
+            raise bad("?? header needs a header name")
+    elif subject == "body" and rest.startswith("$"):
+        end = _jsonpath_token(rest)
+        argument, rest = rest[:end], rest[end:]
+        from .jsonpath import _steps  # the path's syntax, checked now rather than when run
+
+        try:
+            _steps(argument)
+        except InvalidRequest as exc:
+            raise bad(exc.message) from None
+    word, _, expected = rest.strip().partition(" ")
+    operator = _OPERATORS.get(word.lower())
+    if operator is None:
+        raise bad(f"{word or 'nothing'!r} is not an operator" if word else "no operator")
+    expected = expected.strip()
+    if operator in UNARY_OPERATORS:
+        if expected:
+            raise bad(f"{operator} takes no value (got {_start(expected)!r})")
+        return Assertion(subject, argument, operator, None, whole, line)
+    if not expected:
+        raise bad(f"{operator} needs a value to compare with")
+    if subject == "duration" and re.fullmatch(r"\d+(?:\.\d+)?\s*(ms|s)?", expected) is None:
+        raise bad(f"a duration is a number of ms or s (500ms, 1.5s), not {expected!r}")
+    return Assertion(subject, argument, operator, expected, whole, line)

@@ -1,0 +1,137 @@
+"""One parsed request block, its templates expanded, as ``FetchOptions`` for
+``AsyncClient.fetch``. This is where a body file is read: when the request
+runs, never when the file is parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.errors import InvalidRequest
+from ..text.options import FetchOptions
+from .model import HttpRequestBlock
+from .parse import _INPUT_FILE, parse_duration
+from .variables import Scope
+
+#: The most a request body read from files may hold: REST Client's limit for
+#: the same "< ./file" bodies (its CombinedStream maxDataSize, 10 MiB). Read
+#: whole into memory, so bounded.
+MAX_BODY_FILE = 10 * 1024 * 1024
+
+
+def _content_type(headers: list[tuple[str, str]]) -> str:
+    return next((v.lower() for n, v in headers if n.lower() == "content-type"), "")
+
+
+class _Body:
+    """A body being assembled from text lines and ``< file`` includes, bounded."""
+
+    def __init__(self, scope: Scope, where: str):
+        self.scope, self.where = scope, where
+        self.size = 0
+
+    def read(self, spec: str, templates: bool, encoding: str | None) -> bytes:
+        """The file ``spec`` names (relative to the .http file's folder), its
+        templates expanded for ``<@`` (REST Client's "processVariables")."""
+        path = Path(spec).expanduser()
+        if not path.is_absolute():
+            path = Path(self.scope.directory or ".") / path
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                raise InvalidRequest(f"{self.where}: {path} is not a file")
+            if self.size + size > MAX_BODY_FILE:
+                raise InvalidRequest(
+                    f"{self.where}: {path} makes the body {self.size + size:,} bytes;"
+                    f" a body from files may have {MAX_BODY_FILE:,}"
+                )
+            with open(path, "rb") as file:
+                data = file.read(MAX_BODY_FILE - self.size + 1)  # it may have grown since
+        except OSError as exc:
+            raise InvalidRequest(
+                f"{self.where}: cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        if len(data) + self.size > MAX_BODY_FILE:
+            raise InvalidRequest(f"{self.where}: {path} is over the {MAX_BODY_FILE:,} byte limit")
+        if templates:
+            try:
+                text = data.decode(encoding or "utf-8")
+            except (LookupError, UnicodeDecodeError) as exc:
+                raise InvalidRequest(f"{self.where}: cannot decode {path} ({exc})") from None
+            data = self.scope.expand(text, f"{self.where}, {path.name}").encode("utf-8")
+        self.size += len(data)
+        return data
+
+
+def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]]) -> bytes | None:
+    where = f"{block.source} line {block.body_line or block.line} (body)"
+    assembler = _Body(scope, where)
+    if block.body_file is not None:
+        spec = scope.expand(block.body_file, where)
+        return assembler.read(spec, block.body_file_templates, block.body_file_encoding)
+    if block.body is None:
+        return None
+    ctype = _content_type(headers)
+    # REST Client's parseBody: multipart parts are separated by CRLF (RFC 2046
+    # section 5.1.1), other bodies by newlines; form lines starting with "&" join
+    # the previous line; NDJSON ends with a newline.
+    newline = b"\r\n" if ctype.startswith("multipart/") else b"\n"
+    form = ctype.startswith("application/x-www-form-urlencoded")
+    parts: list[bytes] = []
+    for i, line in enumerate(block.body.split("\n")):
+        include = _INPUT_FILE.match(line)
+        if include:
+            spec = scope.expand(include.group("path"), where)
+            piece = assembler.read(
+                spec, bool(include.group("templates")), include.group("encoding")
+            )
+        else:
+            piece = scope.expand(line, where).encode("utf-8")
+        if i and not (form and line.startswith("&")):
+            parts.append(newline)
+        parts.append(piece)
+    if "ndjson" in ctype:
+        parts.append(newline)
+    return b"".join(parts)
+
+
+def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
+    """``block`` with its templates expanded (URL, headers, body, a body file's
+    path and, for ``<@``, its content) and its settings applied:
+    ``# @no-redirect``, ``# @timeout 5`` (seconds; ``500 ms``, ``2 m``),
+    ``# @connection-timeout 2`` (JetBrains). ``InvalidRequest`` before anything
+    is sent when a template or a body file cannot be resolved."""
+    scope = scope.for_request(block)
+    url = scope.expand(block.url, f"{block.source} line {block.line} (URL)").strip()
+    if not url:
+        raise InvalidRequest(f"{block.source} line {block.line}: the URL is empty")
+    headers = []
+    for i, (name, value) in enumerate(block.headers):
+        line = block.header_lines[i] if i < len(block.header_lines) else block.line
+        where = f"{block.source} line {line} (header {name})"
+        headers.append((scope.expand(name, where), scope.expand(value, where)))
+    host = next((v for n, v in headers if n.lower() == "host"), None)
+    if host and url.startswith("/"):
+        # REST Client: a path with a Host header is a URL on that host (https
+        # for ports 443 and 8443).
+        port = host.rpartition(":")[2]
+        url = f"{'https' if port in ('443', '8443') else 'http'}://{host}{url}"
+    kwargs: dict = {}
+    if headers:
+        kwargs["headers"] = headers
+    body = _body(block, scope, headers)
+    if body is not None:
+        kwargs["body"] = body
+    settings = block.settings
+    if "no-redirect" in settings:
+        kwargs["follow_redirects"] = False
+    for setting, option in (
+        ("timeout", "request_timeout"),
+        ("connection-timeout", "connect_timeout"),
+    ):
+        if setting in settings:
+            where = f"{block.source} line {block.line} (# @{setting})"
+            kwargs[option] = parse_duration(scope.expand(settings[setting], where), where)
+    # What the request sends that is secret, for every display of it to scrub.
+    scope.secrets.add_url(url)
+    scope.secrets.add_headers(headers)
+    return FetchOptions(url=url, method=block.method or "GET", fetch_kwargs=kwargs)

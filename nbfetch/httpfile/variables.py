@@ -1,0 +1,434 @@
+"""``{{name}}`` templates: what they look up, in which order, and what they mean.
+
+A name is looked up in the request block's ``@vars``, the file's ``@vars``, the
+environment, then the notebook's variables (a dotted ``{{obj.attr}}`` path, or
+``{{cfg.key}}`` in a dict). ``{{login.response.body.$.token}}`` is a request
+reference (VS Code REST Client's "request variables", README "Request
+Variables"): the result named ``login`` by ``# @name login``, from this run's
+``results`` first, then from a notebook variable with a ``.response``.
+``{{$uuid}}`` and the other ``$`` names are REST Client's system variables
+(``src/utils/httpVariableProviders/systemVariableProvider.ts``).
+
+Every value that came from a secret place (the private environment file, a
+``.env``, the process environment) or under a secret name (``@password``,
+``$.access_token``) is added to ``scope.secrets``, so every display scrubs it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import random
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..core.errors import InvalidRequest
+from ..core.redact import Secrets, is_secret_name
+from .environments import Environment
+from .jsonpath import jsonpath_one
+from .model import HttpRequestBlock
+
+# REST Client's variable reference: "{{name}}", spaces inside allowed.
+TEMPLATE = re.compile(r"\{\{\s*(.+?)\s*\}\}")
+#: A value may name another variable ("@url = {{host}}/api"); this deep at most.
+MAX_DEPTH = 16
+#: Values longer than this are not put into a request (a runaway expansion).
+MAX_VALUE = 1024 * 1024
+
+_HINT = (
+    "define it with '@{name} = value' in the file or cell, in the environment"
+    " (http-client.env.json), or as a notebook variable"
+)
+_REFERENCE = re.compile(
+    r"^(?P<name>[A-Za-z_][\w-]*)\.(?P<part>request|response)\.(?P<kind>body|headers)"
+    r"(?:\.(?P<rest>.+))?$"
+)
+
+
+class Scope:
+    """Where ``{{templates}}`` find their values, for one file or cell run.
+
+    ``secrets`` collects every secret value expanded so far (shared with the
+    scopes ``for_request`` makes); ``results`` maps request names to results
+    (objects with ``.response`` and ``.error``), filled by the runner.
+    """
+
+    def __init__(
+        self,
+        *,
+        file_variables: dict[str, str] | None = None,
+        environment: Environment | None = None,
+        namespace: dict[str, Any] | None = None,
+        results: dict[str, object] | None = None,
+        directory: str | None = None,
+    ):
+        self.file_variables = dict(file_variables or {})
+        self.block_variables: dict[str, str] = {}
+        self.environment = environment if environment is not None else Environment()
+        self.namespace = namespace if namespace is not None else {}
+        self.results = results if results is not None else {}
+        self.directory = directory
+        self.secrets = Secrets()
+        for name in self.environment.secret_names:
+            self._secret(self.environment.values.get(name, ""))
+
+    def __repr__(self) -> str:  # names, never values
+        names = sorted({*self.block_variables, *self.file_variables, *self.environment.values})
+        return f"Scope(variables={names}, results={sorted(self.results)})"
+
+    def for_request(self, block: HttpRequestBlock) -> Scope:
+        """This scope with ``block``'s own ``@vars`` on top (secrets, results,
+        environment and namespace shared)."""
+        child = object.__new__(Scope)
+        child.__dict__.update(self.__dict__)
+        child.block_variables = {**self.block_variables, **block.variables}
+        return child
+
+    def _secret(self, value: str) -> None:
+        self.secrets.add(value)
+
+    # -- expansion -------------------------------------------------------------
+    def expand(self, text: str, where: str) -> str:
+        """``text`` with every ``{{template}}`` replaced; ``InvalidRequest``
+        naming the template and ``where`` ("api.http line 12 (URL)") when one
+        cannot be. Nothing is sent before every template is expanded."""
+        return self._expand(text, where, ())
+
+    def _expand(self, text: str, where: str, chain: tuple[str, ...]) -> str:
+        if "{{" not in text:
+            return text
+        out = TEMPLATE.sub(lambda m: self._value(m.group(1), where, chain), text)
+        if len(out) > MAX_VALUE:
+            raise InvalidRequest(
+                f"{where}: expands to {len(out):,} characters (at most {MAX_VALUE:,})"
+            )
+        return out
+
+    def _value(self, expression: str, where: str, chain: tuple[str, ...]) -> str:
+        if expression in chain:
+            loop = " -> ".join((*chain, expression))
+            raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
+        if len(chain) >= MAX_DEPTH:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: variables nest deeper than {MAX_DEPTH}, in {where}"
+            )
+        if expression.startswith("$"):
+            return self._dynamic(expression, where, chain)
+        for variables in (self.block_variables, self.file_variables, self.environment.values):
+            if expression in variables:
+                value = self._expand(variables[expression], where, (*chain, expression))
+                if is_secret_name(expression) or expression in self.environment.secret_names:
+                    self._secret(value)
+                return value
+        reference = _REFERENCE.match(expression)
+        if reference:
+            return self._reference(expression, reference, where)
+        first, *path = expression.split(".")
+        if first in self.namespace:
+            return self._attributes(expression, self.namespace[first], path, where)
+        if first in self.results:
+            return self._attributes(expression, self.results[first], path, where)
+        raise InvalidRequest(
+            f"{{{{{expression}}}}} is not defined (in {where})", hint=_HINT.format(name=first)
+        )
+
+    def _attributes(self, expression: str, value: Any, path: list[str], where: str) -> str:
+        """A notebook value down a dotted path: attributes, or keys of a mapping."""
+        walked = [expression.split(".")[0]]
+        for part in path:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif part.startswith("_") or not hasattr(value, part):
+                # No private or dunder attributes: a template is not a way into internals.
+                raise InvalidRequest(
+                    f"{{{{{expression}}}}}: {'.'.join(walked)} has no {part!r} (in {where})"
+                )
+            else:
+                value = getattr(value, part)
+            walked.append(part)
+        text = value if isinstance(value, str) else _text(value)
+        if is_secret_name(walked[-1]):
+            self._secret(text)
+        return text
+
+    # -- request references ----------------------------------------------------
+    def _reference(self, expression: str, m: re.Match, where: str) -> str:
+        """``{{login.response.body.$.token}}`` and its kin (REST Client's README,
+        "Request Variables": ``{{requestName.(response|request).(body|headers)
+        .(*|JSONPath|Header Name)}}``)."""
+        name, part, kind, rest = m.group("name", "part", "kind", "rest")
+        result = self.results.get(name, self.namespace.get(name))
+        if result is None or not hasattr(result, "response"):
+            hint = "requests run in file order; a named request must run before one that uses it"
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: no request named {name!r} has run (in {where})", hint=hint
+            )
+        response = result.response
+        if response is None:
+            error = getattr(result, "error", None)
+            why = f": {self.secrets.scrub(str(error))}" if error is not None else ""
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: the request {name!r} failed{why} (in {where})"
+            )
+        message = response if part == "response" else response.request
+        if rest is None:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: say which part: {name}.{part}.{kind}."
+                + ("* or a JSONPath ($.x)" if kind == "body" else "Header-Name")
+                + f" (in {where})"
+            )
+        if kind == "headers":
+            value = message.headers.get(rest)
+            if value is None:
+                raise InvalidRequest(
+                    f"{{{{{expression}}}}}: the {part} of {name!r} has no header {rest!r} (in {where})"
+                )
+            self.secrets.add_headers([(rest, value)])
+            return value
+        body = message.body if part == "request" else response.body
+        if not isinstance(body, bytes):
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: the {part} body of {name!r} was not kept (in {where})"
+            )
+        if rest == "*":
+            return body.decode("utf-8", errors="replace")
+        if not rest.startswith("$"):
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: {rest!r} is neither * nor a JSONPath ($.x)"
+                f" (XPath is not supported) (in {where})"
+            )
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: the {part} body of {name!r} is not JSON (in {where})"
+            ) from None
+        try:
+            value = jsonpath_one(document, rest)
+        except LookupError:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: {rest} matched nothing in the {part} body of {name!r}"
+                f" (in {where})"
+            ) from None
+        text = _text(value)
+        last = re.findall(r"[\w-]+", rest)
+        if last and is_secret_name(last[-1]):  # "$.access_token"
+            self._secret(text)
+        return text
+
+    # -- dynamic variables -----------------------------------------------------
+    def _dynamic(self, expression: str, where: str, chain: tuple[str, ...]) -> str:
+        word, _, args = expression.partition(" ")
+        args = args.strip()
+        handler = _DYNAMIC.get(word)
+        if handler is None:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}} is not a dynamic variable nbfetch knows (in {where})",
+                hint="known: " + ", ".join(sorted(_DYNAMIC)),
+            )
+        return handler(self, expression, args, where, chain)
+
+    def _indirect(self, name: str, where: str, chain: tuple[str, ...]) -> str:
+        """``%NAME`` (REST Client): the value of the variable NAME is the name."""
+        if name.startswith("%"):
+            return self._value(name[1:], where, chain)
+        return name
+
+    def _process_env(self, expression, args, where, chain) -> str:
+        m = re.fullmatch(r"(%?[\w.-]+)", args)
+        if m is None:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: write {{{{$processEnv NAME}}}} (in {where})"
+            )
+        name = self._indirect(m.group(1), where, chain)
+        value = os.environ.get(name)
+        if value is None:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: the environment variable {name!r} is not set (in {where})"
+            )
+        self._secret(value)
+        return value
+
+    def _dotenv(self, expression, args, where, chain) -> str:
+        m = re.fullmatch(r"(%?[\w.-]+)", args)
+        if m is None:
+            raise InvalidRequest(f"{{{{{expression}}}}}: write {{{{$dotenv NAME}}}} (in {where})")
+        name = self._indirect(m.group(1), where, chain)
+        env = self.environment
+        if env.dotenv_path is None:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: there is no .env file beside the .http file (in {where})"
+            )
+        if name not in env.dotenv:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: {name!r} is not in {env.dotenv_path} (in {where})"
+            )
+        value = env.dotenv[name]
+        self._secret(value)
+        return value
+
+
+def _text(value: Any) -> str:
+    """A value as a template puts it in: strings as they are, the rest as JSON
+    (REST Client stringifies a JSONPath result that is an object), else ``str``."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+# -- REST Client's system variables ------------------------------------------------
+_UNITS = "y|Q|M|w|d|h|m|s|ms"  # moment.js's duration keys, as REST Client takes them
+_OFFSET = rf"(?:\s+(-?\d+)\s+({_UNITS}))?"
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months, the day clamped to the month's last (moment.js's ``add``)."""
+    total = moment.month - 1 + months
+    year, month = moment.year + total // 12, total % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def _shifted(moment: datetime, amount: str | None, unit: str | None) -> datetime:
+    if amount is None:
+        return moment
+    n = int(amount)
+    if unit in ("y", "Q", "M"):
+        return _add_months(moment, n * {"y": 12, "Q": 3, "M": 1}[unit])
+    seconds = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return moment + timedelta(seconds=n * seconds)
+
+
+def _timestamp(scope, expression, args, where, chain) -> str:
+    m = re.fullmatch(rf"(?:(-?\d+)\s+({_UNITS}))?", args)
+    if m is None:
+        raise InvalidRequest(
+            f"{{{{{expression}}}}}: write {{{{$timestamp}}}} or {{{{$timestamp -1 d}}}}"
+            f" (units {_UNITS.replace('|', ' ')}) (in {where})"
+        )
+    return str(int(_shifted(datetime.now(timezone.utc), *m.groups()).timestamp()))
+
+
+_MOMENT_TOKENS = re.compile(
+    r"\[[^\]]*\]|YYYY|YY|Q|MMMM|MMM|MM|M|DDDD|DDD|Do|DD|D|dddd|ddd|d|HH|H|hh|h|mm|m|ss|s"
+    r"|SSS|SS|S|A|a|ZZ|Z|X|x"
+)
+
+
+def _moment_format(moment: datetime, fmt: str) -> str:
+    """moment.js's ``format`` for its common tokens (REST Client formats
+    ``{{$datetime "DD-MM-YYYY"}}`` with moment.js)."""
+
+    def token(m: re.Match) -> str:
+        t = m.group()
+        if t.startswith("["):
+            return t[1:-1]
+        offset = moment.utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds() // 60)
+        sign, minutes = ("-" if minutes < 0 else "+"), abs(minutes)
+        hour12 = moment.hour % 12 or 12
+        values = {
+            "YYYY": f"{moment.year:04d}",
+            "YY": f"{moment.year % 100:02d}",
+            "Q": str((moment.month - 1) // 3 + 1),
+            "MMMM": calendar.month_name[moment.month],
+            "MMM": calendar.month_abbr[moment.month],
+            "MM": f"{moment.month:02d}",
+            "M": str(moment.month),
+            "DDDD": f"{moment.timetuple().tm_yday:03d}",
+            "DDD": str(moment.timetuple().tm_yday),
+            "Do": _ordinal(moment.day),
+            "DD": f"{moment.day:02d}",
+            "D": str(moment.day),
+            "dddd": calendar.day_name[moment.weekday()],
+            "ddd": calendar.day_abbr[moment.weekday()],
+            "d": str((moment.weekday() + 1) % 7),  # moment: Sunday is 0
+            "HH": f"{moment.hour:02d}",
+            "H": str(moment.hour),
+            "hh": f"{hour12:02d}",
+            "h": str(hour12),
+            "mm": f"{moment.minute:02d}",
+            "m": str(moment.minute),
+            "ss": f"{moment.second:02d}",
+            "s": str(moment.second),
+            "SSS": f"{moment.microsecond // 1000:03d}",
+            "SS": f"{moment.microsecond // 10000:02d}",
+            "S": str(moment.microsecond // 100000),
+            "A": "AM" if moment.hour < 12 else "PM",
+            "a": "am" if moment.hour < 12 else "pm",
+            "ZZ": f"{sign}{minutes // 60:02d}{minutes % 60:02d}",
+            "Z": f"{sign}{minutes // 60:02d}:{minutes % 60:02d}",
+            "X": str(int(moment.timestamp())),
+            "x": str(int(moment.timestamp() * 1000)),
+        }
+        return values[t]
+
+    return _MOMENT_TOKENS.sub(token, fmt)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _datetime(scope, expression, args, where, chain, local: bool = False) -> str:
+    m = re.fullmatch(r"""(rfc1123|iso8601|'[^']+'|"[^"]+")""" + _OFFSET, args)
+    if m is None:
+        word = expression.split()[0]
+        raise InvalidRequest(
+            f'{{{{{expression}}}}}: write {{{{{word} rfc1123|iso8601|"FORMAT" [offset unit]}}}}'
+            f" (in {where})"
+        )
+    kind, amount, unit = m.groups()
+    moment = datetime.now(timezone.utc)
+    if local:
+        moment = moment.astimezone()
+    moment = _shifted(moment, amount, unit)
+    if kind == "rfc1123":
+        # JavaScript's toUTCString (RFC 7231 IMF-fixdate) for UTC; for local time
+        # REST Client formats "ddd, DD MMM YYYY HH:mm:ss ZZ".
+        return _moment_format(moment, "ddd, DD MMM YYYY HH:mm:ss " + ("ZZ" if local else "[GMT]"))
+    if kind == "iso8601":
+        # toISOString(): milliseconds, "Z" in UTC; toISOString(true): the local offset.
+        return _moment_format(moment, "YYYY-MM-DD[T]HH:mm:ss.SSS" + ("Z" if local else "[Z]"))
+    return _moment_format(moment, kind[1:-1])
+
+
+def _random_int(scope, expression, args, where, chain) -> str:
+    if not args:  # JetBrains' {{$randomInt}}: 0 to 1000
+        return str(random.randrange(0, 1000))
+    m = re.fullmatch(r"(-?\d+)\s+(-?\d+)", args)
+    if m is None or int(m.group(1)) >= int(m.group(2)):
+        raise InvalidRequest(
+            f"{{{{{expression}}}}}: write {{{{$randomInt MIN MAX}}}} with MIN < MAX"
+            f" (MAX excluded, as REST Client) (in {where})"
+        )
+    return str(random.randrange(int(m.group(1)), int(m.group(2))))
+
+
+def _guid(scope, expression, args, where, chain) -> str:
+    return str(uuid.uuid4())
+
+
+def _iso_timestamp(scope, expression, args, where, chain) -> str:  # JetBrains
+    return _moment_format(datetime.now(timezone.utc), "YYYY-MM-DD[T]HH:mm:ss.SSS[Z]")
+
+
+_DYNAMIC = {
+    "$guid": _guid,
+    "$uuid": _guid,  # httpyac and JetBrains
+    "$random.uuid": _guid,  # JetBrains
+    "$timestamp": _timestamp,
+    "$isoTimestamp": _iso_timestamp,  # JetBrains
+    "$datetime": _datetime,
+    "$localDatetime": lambda *a: _datetime(*a, local=True),
+    "$randomInt": _random_int,
+    "$processEnv": Scope._process_env,
+    "$dotenv": Scope._dotenv,
+}
