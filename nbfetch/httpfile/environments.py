@@ -41,6 +41,7 @@ class Environment:
     secret_names: set[str] = field(default_factory=set)
     dotenv: dict[str, str] = field(default_factory=dict)
     dotenv_path: str | None = None  # where dotenv came from, for messages
+    shared: dict[str, str] = field(default_factory=dict)  # "$shared", for {{$shared NAME}}
 
     def __repr__(self) -> str:  # the names only: the values may be secrets
         return f"Environment({self.name!r}, names={sorted(self.values)})"
@@ -159,6 +160,8 @@ def load_environment(
         for key in (SHARED, name):
             values = source.get(key, {}) if key is not None else {}
             env.values.update(values)
+            if key == SHARED:
+                env.shared.update(values)
             if secret:
                 env.secret_names |= set(values)
     dotenv = folder / DOTENV_FILE

@@ -43,8 +43,15 @@ _VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*?)\s*$")
 # "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains).
 _META = re.compile(r"^(?:#|//)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
+_FIRST_WORD = re.compile(r"[^\s:]*")
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
 _HEADER = re.compile(r"^(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(?P<value>.*?)\s*$")
+
+
+def _unescape(value: str) -> str:
+    """REST Client's escapes in a file variable's value: ``\\n``, ``\\r``, ``\\t``;
+    a backslash before any other character keeps that character."""
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r", "t": "\t"}.get(m[1], m[1]), value)
 
 
 def _is_comment(line: str) -> bool:
@@ -90,7 +97,7 @@ class _Parser:
                 var = _VARIABLE.match(stripped)
                 if var is None:
                     raise self.error(number, f"{stripped!r} must look like '@name = value'")
-                block.variables[var.group("name")] = var.group("value")
+                block.variables[var.group("name")] = _unescape(var.group("value"))
             elif stripped.startswith("< {%") or stripped == "{{" or stripped.startswith("{{@"):
                 # JetBrains' "< {% script %}", httpyac's "{{ script }}" block
                 closing = "%}" if stripped.startswith("<") else "}}"
@@ -103,19 +110,17 @@ class _Parser:
             else:
                 i = self.request(block, i - 1, end, ignored)
                 break
+        # REST Client (README, "File Variables"): "no matter where you define the
+        # file variables in the http file, they can be referenced in any requests
+        # of whole file"; a later definition replaces an earlier one. A block's own
+        # stay on top for its request (JetBrains and httpyac define them per request).
+        self.file.variables.update(block.variables)
         if not block.url:
-            if block.name or block.settings.keys() - {"ignored"}:
+            if block.name or block.settings:
                 raise self.error(start + 1, "settings (# @name, # @...) but no request after them")
-            # A block of variables only (REST Client: "a separate request block only
-            # filled with variable definitions") defines them for the whole file.
-            self.file.variables.update(block.variables)
             return
         if ignored:
             block.settings["ignored"] = "not run: " + "; ".join(ignored)
-        if not self.file.requests and start == 0:
-            # Before the first request of the file: file variables (REST Client).
-            self.file.variables.update(block.variables)
-            block.variables = {}
         self.file.requests.append(block)
 
     def skip_script(self, i: int, end: int, closing: str) -> int:
@@ -141,8 +146,10 @@ class _Parser:
             block.settings[key] = value
         else:
             # Others ("no-redirect", "no-cookie-jar", httpyac's "ref", REST Client's
-            # "prompt", ...): kept as written; the runner acts on those it knows.
-            block.settings[key] = value
+            # "prompt", ...): kept as written, a repeated one ("# @prompt a", "# @prompt
+            # b") line by line; the runner acts on those it knows.
+            before = block.settings.get(key)
+            block.settings[key] = value if before is None else f"{before}\n{value}"
 
     def request(self, block: HttpRequestBlock, i: int, end: int, ignored: list[str]) -> int:
         number = i + 1
@@ -170,7 +177,10 @@ class _Parser:
             if header is None:
                 raise self.error(
                     number,
-                    f"expected a header 'Name: value' after the request line, got {_start(line)!r}",
+                    # Its first word only: the rest may be the credential itself
+                    # ("Authorization Bearer s3cr3t" with the colon forgotten).
+                    f"expected a header 'Name: value' after the request line, got"
+                    f" {_FIRST_WORD.match(line).group()!r}…",
                     hint="a body goes after one blank line",
                 )
             block.headers.append((header.group("name"), header.group("value")))
@@ -268,14 +278,28 @@ UNARY_OPERATORS = frozenset(
 BINARY_OPERATORS = frozenset(
     {"==", "!=", "<", "<=", ">", ">=", "contains", "!contains", "startsWith", "endsWith", "matches"}
 )
-# httpyac's spellings of the same operators (its docs, "Assertions").
-_ALIASES = {"includes": "contains", "!includes": "!contains"}
+# httpyac's other spellings of the same operators (src/plugins/assert/predicates:
+# IncludesPredicate is "contains"/"includes", EqualsPredicate "=="/"==="/"equals").
+_ALIASES = {"includes": "contains", "!includes": "!contains", "===": "==", "equals": "=="}
+_ALIASES |= {"!==": "!="}
 _OPERATORS = {op.lower(): op for op in UNARY_OPERATORS | BINARY_OPERATORS} | _ALIASES
 _SUBJECTS = ("status", "header", "body", "duration", "py")
 GRAMMAR = (
     "?? status == 200 | ?? header NAME OP [VALUE] | ?? body [$.json.path] OP [VALUE]"
     " | ?? duration < 500ms | ?? py EXPRESSION"
 )
+
+
+_SYMBOL_OPERATOR = re.compile(r"===|!==|==|!=|<=|>=|<|>")
+
+
+def _split_operator(text: str) -> tuple[str, str]:
+    """The operator at the start of ``text`` and what follows it (``==200`` too)."""
+    m = _SYMBOL_OPERATOR.match(text)
+    if m:
+        return m.group(), text[m.end() :]
+    word, _, tail = text.partition(" ")
+    return word, tail
 
 
 def _jsonpath_token(text: str) -> int:
@@ -299,16 +323,15 @@ def _jsonpath_token(text: str) -> int:
 def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
     """One assertion, ``text`` being what follows ``??``; ``InvalidRequest``
     naming the line and the grammar when it is not one."""
-    whole = "?? " + text.strip()
+    whole = f"?? {text.strip()}".rstrip()
 
     def bad(reason: str) -> InvalidRequest:
         return InvalidRequest(
             f"{source} line {line}: {_start(whole, 80)!r}: {reason}", hint=GRAMMAR
         )
 
-    rest = text.strip()
-    subject, _, rest = rest.partition(" ")
-    subject, rest = subject.lower(), rest.strip()
+    m = re.match(r"(\w*)\s*(.*)", text.strip())
+    subject, rest = m.group(1).lower(), m.group(2)
     if subject == "js":
         raise bad("?? js is httpyac's JavaScript; nbfetch runs Python: ?? py EXPRESSION")
     if subject not in _SUBJECTS:
@@ -324,18 +347,21 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
     argument = None
     if subject == "header":
         argument, _, rest = rest.partition(" ")
-        if not argument:
+        if not argument or _SYMBOL_OPERATOR.match(argument):
             raise bad("?? header needs a header name")
-    elif subject == "body" and rest.startswith("$"):
+    elif subject == "body" and _split_operator(rest)[0].lower() not in _OPERATORS:
+        # A JSONPath; httpyac also takes a bare property path ("?? body foo == bar").
         end = _jsonpath_token(rest)
         argument, rest = rest[:end], rest[end:]
+        if not argument.startswith("$"):
+            argument = "$." + argument
         from .jsonpath import _steps  # the path's syntax, checked now rather than when run
 
         try:
             _steps(argument)
         except InvalidRequest as exc:
             raise bad(exc.message) from None
-    word, _, expected = rest.strip().partition(" ")
+    word, expected = _split_operator(rest.strip())
     operator = _OPERATORS.get(word.lower())
     if operator is None:
         raise bad(f"{word or 'nothing'!r} is not an operator" if word else "no operator")

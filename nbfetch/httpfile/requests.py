@@ -4,6 +4,8 @@ runs, never when the file is parsed."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
@@ -94,6 +96,19 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
     return b"".join(parts)
 
 
+def _graphql(body: bytes, where: str) -> bytes:
+    """``{"query": ..., "variables": ...}`` from a GraphQL request's body."""
+    query, *rest = re.split(rb"\r?\n[ \t]*\r?\n", body, maxsplit=1)
+    variables = {}
+    if rest and rest[0].strip():
+        try:
+            variables = json.loads(rest[0])
+        except ValueError as exc:
+            raise InvalidRequest(f"{where}: not JSON ({exc})") from None
+    payload = {"query": query.decode("utf-8", errors="replace"), "variables": variables}
+    return json.dumps(payload).encode("utf-8")
+
+
 def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
     """``block`` with its templates expanded (URL, headers, body, a body file's
     path and, for ``<@``, its content) and its settings applied:
@@ -115,10 +130,18 @@ def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
         # for ports 443 and 8443).
         port = host.rpartition(":")[2]
         url = f"{'https' if port in ('443', '8443') else 'http'}://{host}{url}"
+    # REST Client's GraphQL requests (README, "Making GraphQL Request"): the
+    # header marks one and is not sent; the body is the query, then after a
+    # blank line the variables as JSON.
+    graphql = any(n.lower() == "x-request-type" and v.lower() == "graphql" for n, v in headers)
+    if graphql:
+        headers = [(n, v) for n, v in headers if n.lower() != "x-request-type"]
     kwargs: dict = {}
     if headers:
         kwargs["headers"] = headers
     body = _body(block, scope, headers)
+    if graphql and body is not None:
+        body = _graphql(body, f"{block.source} line {block.body_line} (GraphQL variables)")
     if body is not None:
         kwargs["body"] = body
     settings = block.settings

@@ -24,6 +24,7 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets, is_secret_name
@@ -67,6 +68,7 @@ class Scope:
     ):
         self.file_variables = dict(file_variables or {})
         self.block_variables: dict[str, str] = {}
+        self.prompts: set[str] = set()  # REST Client's "# @prompt NAME" of the request
         self.environment = environment if environment is not None else Environment()
         self.namespace = namespace if namespace is not None else {}
         self.results = results if results is not None else {}
@@ -85,6 +87,8 @@ class Scope:
         child = object.__new__(Scope)
         child.__dict__.update(self.__dict__)
         child.block_variables = {**self.block_variables, **block.variables}
+        prompts = block.settings.get("prompt", "").splitlines()
+        child.prompts = {line.split()[0] for line in prompts if line.strip()}
         return child
 
     def _secret(self, value: str) -> None:
@@ -117,6 +121,9 @@ class Scope:
             )
         if expression.startswith("$"):
             return self._dynamic(expression, where, chain)
+        if expression.startswith("%"):
+            # REST Client: "{{%name}}" percent-encodes the value (encodeURIComponent).
+            return quote(self._value(expression[1:], where, chain), safe="-_.!~*'()")
         for variables in (self.block_variables, self.file_variables, self.environment.values):
             if expression in variables:
                 value = self._expand(variables[expression], where, (*chain, expression))
@@ -131,9 +138,10 @@ class Scope:
             return self._attributes(expression, self.namespace[first], path, where)
         if first in self.results:
             return self._attributes(expression, self.results[first], path, where)
-        raise InvalidRequest(
-            f"{{{{{expression}}}}} is not defined (in {where})", hint=_HINT.format(name=first)
-        )
+        hint = _HINT.format(name=first)
+        if first in self.prompts:
+            hint = f"# @prompt {first}: nbfetch does not ask; {hint}"
+        raise InvalidRequest(f"{{{{{expression}}}}} is not defined (in {where})", hint=hint)
 
     def _attributes(self, expression: str, value: Any, path: list[str], where: str) -> str:
         """A notebook value down a dotted path: attributes, or keys of a mapping."""
@@ -236,6 +244,16 @@ class Scope:
         if name.startswith("%"):
             return self._value(name[1:], where, chain)
         return name
+
+    def _shared(self, expression, args, where, chain) -> str:
+        """``{{$shared NAME}}`` (REST Client): NAME of the ``$shared`` environment,
+        for an environment that overrides it."""
+        shared = self.environment.shared
+        if args not in shared:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: {args!r} is not in the $shared environment (in {where})"
+            )
+        return self._expand(shared[args], where, (*chain, expression))
 
     def _process_env(self, expression, args, where, chain) -> str:
         m = re.fullmatch(r"(%?[\w.-]+)", args)
@@ -429,6 +447,7 @@ _DYNAMIC = {
     "$datetime": _datetime,
     "$localDatetime": lambda *a: _datetime(*a, local=True),
     "$randomInt": _random_int,
+    "$shared": Scope._shared,
     "$processEnv": Scope._process_env,
     "$dotenv": Scope._dotenv,
 }
