@@ -438,6 +438,21 @@ async def test_jetbrains_spec_requests_and_handlers_run(client):
 
 
 @pytest.mark.anyio
+async def test_jetbrains_spec_bodies_as_sent(client, tmp_path):
+    shutil.copy(CORPUS / "jetbrains/spec-bodies.http", tmp_path)
+    (tmp_path / "input.json").write_text('{"from": "input.json"}')
+    (tmp_path / "input.txt").write_text("from input.txt")
+    run_ = await run(client, tmp_path / "spec-bodies.http")
+    assert all(from_demo(r) for r in run_), [r.error for r in run_]
+    sent = [r.response.request.body for r in run_]
+    assert sent[0] == "{ “key”: “value” }".encode()  # UTF-8 (spec 4.1.3)
+    assert sent[1] == b'{"from": "input.json"}'
+    assert b'filename="input.txt"\r\n\r\nfrom input.txt\r\n--abcd--' in sent[2]
+    assert sent[3] == b"message-body"
+    assert sent[4] == b"from input.txt"
+
+
+@pytest.mark.anyio
 async def test_jetbrains_variables_from_the_namespace(client):
     namespace = {"host": "example.com", "element-id": "42"}
     (result,) = await run(client, "jetbrains/spec-variables.http", namespace=namespace)
