@@ -7,11 +7,16 @@ response as text out (options in ``nbfetch.text.options``, rendering in
 
 Output, like HTTPie: the status line and headers (unless ``-q``), the body, and
 with ``--timing`` an httpstat-style waterfall of the phases.
+
+``nbfetch run FILE`` runs every request of a ``.http`` file and prints the
+table of ``nbfetch.httpfile.report`` (exit status for CI: ``run_main``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import sys
 
 from .client import AsyncClient
@@ -40,10 +45,71 @@ async def run_cli(opts: FetchOptions, out=sys.stdout) -> int:
     return 0 if response.status_code < 400 else 4 if response.status_code < 500 else 5
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The ``nbfetch`` command. Exit status: 0 ok, 4 for 4xx, 5 for 5xx, 1 on error."""
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nbfetch run",
+        description="Run every request of a .http file in order and check its ?? lines."
+        " Exit status: 0 all passed, 1 a check or a request failed, 2 bad input.",
+    )
+    p.add_argument("file", help="the .http file")
+    p.add_argument("--env", default=None, help="the environment of http-client.env.json")
+    p.add_argument("--env-file", default=None, metavar="PATH", help="another env file")
+    p.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
+    p.add_argument(
+        "--fail-fast", action="store_true", help="skip the requests after the first failure"
+    )
+    p.add_argument("--show-secrets", action="store_true", help="show credentials instead of ***")
+    return p
+
+
+async def _run_file(ns: argparse.Namespace):
+    from .httpfile.run import arun_http
+
+    async with AsyncClient(verify=not ns.insecure) as client:
+        return await arun_http(
+            ns.file,
+            env=ns.env,
+            env_file=ns.env_file,
+            client=client,
+            stop_on_failure=ns.fail_fast,
+            show_secrets=ns.show_secrets,
+        )
+
+
+def run_main(args: list[str], out=sys.stdout) -> int:
+    """``nbfetch run FILE [--env NAME] [--env-file PATH] [-k] [--fail-fast]
+    [--show-secrets]``. Exit status: 0 when every request was answered and every
+    check passed, 1 when one failed, 2 for bad input (no such file, a syntax
+    error, an unknown environment, a bad option: argparse's own 2)."""
+    from .httpfile.report import render_table
+
+    ns = _run_parser().parse_args(args)
     try:
-        opts = parse_options(sys.argv[1:] if argv is None else argv, prog="nbfetch")
+        run = asyncio.run(_run_file(ns))
+    except OSError as exc:
+        print(f"nbfetch run: cannot read {ns.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except InvalidRequest as exc:
+        print(f"nbfetch run: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"nbfetch run: hint: {exc.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    # Colour only for a person at a terminal (https://no-color.org).
+    colour = out.isatty() and not os.environ.get("NO_COLOR")
+    out.write(render_table(run, show_secrets=ns.show_secrets, colour=colour) + "\n")
+    return 0 if run.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``nbfetch`` command. Exit status: 0 ok, 4 for 4xx, 5 for 5xx, 1 on error;
+    ``nbfetch run FILE``: see ``run_main``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:
+        return run_main(argv[1:])
+    try:
+        opts = parse_options(argv, prog="nbfetch")
         return asyncio.run(run_cli(opts))
     except HelpShown:
         return 0

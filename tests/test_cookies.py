@@ -309,6 +309,21 @@ async def test_no_cookie_is_kept_with_cookies_false(demo):
 
 
 @pytest.mark.anyio
+async def test_one_fetch_without_the_jar_with_cookies_false(demo):
+    async with AsyncClient(cookies={"theme": "dark"}) as client:
+        await client.fetch(demo.url + "/login?user=ada")
+        token = client.cookies["session"]
+        # Neither the jar's cookie nor the client's seed goes with it...
+        r = await client.fetch(demo.url + "/whoami", cookies=False)
+        assert (r.status_code, r.json()["cookies"]) == (401, {})
+        # ...and what it sets is not stored: the session stays the first one.
+        r = await client.fetch(demo.url + "/login?user=bob", cookies=False)
+        assert r.status_code == 401 and client.cookies["session"] == token
+        r = await client.fetch(demo.url + "/whoami")
+        assert r.json()["user"] == "ada"
+
+
+@pytest.mark.anyio
 async def test_a_shared_jar_and_a_seed_mapping(demo):
     async with AsyncClient() as first:
         await first.fetch(demo.url + "/login?user=ada")

@@ -359,7 +359,8 @@ class AsyncClient:
         files are streamed from disk, ``request.body_progress`` events say how
         far), ``auth=(user, password)``, ``allow_body``,
         ``cookies`` (a mapping of names to values sent with this fetch only, to
-        its origin and same-origin redirects; over the jar's of the same name),
+        its origin and same-origin redirects; over the jar's of the same name;
+        ``False``: this fetch neither sends a cookie nor stores one),
         ``connect_timeout``, ``read_timeout``, ``request_timeout``,
         ``queue_timeout``, ``follow_redirects``, ``max_redirects``, ``decompress``,
         ``expect_100_continue`` (send the body after ``100 Continue``),
@@ -439,7 +440,11 @@ class AsyncClient:
         if isinstance(get("auth"), DigestAuth):
             ctx.digest = get("auth")
         ctx.cookies = self.default_cookies
-        if get("cookies") is not None:
+        if get("cookies") is False:
+            # One fetch outside the session (a .http file's "# @no-cookie-jar"):
+            # no cookie is sent (the jar's, the client's seed) and none is stored.
+            ctx.use_jar, ctx.cookies = False, {}
+        elif get("cookies") is not None:
             try:
                 ctx.cookies = {**self.default_cookies, **checked_cookies(get("cookies"))}
             except ValueError as exc:
@@ -697,7 +702,7 @@ class AsyncClient:
         ``headers=`` is), then the jar's for this URL. A ``Cookie`` header
         given by the caller is kept, and its names win; one header in all
         (RFC 6265 section 5.4: at most one Cookie field)."""
-        jar = self.cookies
+        jar = self.cookies if ctx.use_jar else None
         own = ctx.cookies if request.url.origin == origin else None
         if not own and (jar is None or jar.empty):
             return request
@@ -715,7 +720,8 @@ class AsyncClient:
 
     async def _store_cookies(self, response: Response, ctx: FetchContext) -> None:
         """Store what the hop's ``Set-Cookie`` fields set (RFC 6265 section 5.3)."""
-        values = response.headers.get_list("set-cookie") if self.cookies is not None else ()
+        keep = self.cookies is not None and ctx.use_jar
+        values = response.headers.get_list("set-cookie") if keep else ()
         if not values:
             return
         if needs_public_suffixes(response.url):

@@ -38,6 +38,7 @@ class FetchContext:
         "follow_redirects",
         "max_redirects",
         "cookies",
+        "use_jar",
         "proxies",
         "final",
         "slot_held",
@@ -54,6 +55,7 @@ class FetchContext:
         self.limits = limits
         self.deadline: float | None = None
         self.cookies: dict[str, str] = {}  # the fetch's own cookies=
+        self.use_jar = True  # False: cookies=False, this fetch neither reads nor fills the jar
         self.proxies = None  # url -> Proxy | None (the client's choice, or this fetch's)
         self.final: FinalHop | None = None  # the exchange of the hop not redirected
         self.slot_held = False

@@ -25,3 +25,18 @@ __all__ = [
     "read_http_file",
     "to_options",
 ]
+
+# Checking the ?? lines and running whole files (``nbfetch run FILE``).
+from .checks import AssertionResult, check
+from .report import render_table
+from .run import RequestResult, RunObserver, RunResult, arun_http
+
+__all__ += [
+    "AssertionResult",
+    "RequestResult",
+    "RunObserver",
+    "RunResult",
+    "arun_http",
+    "check",
+    "render_table",
+]

@@ -29,9 +29,10 @@ _WILD = re.compile(r"\[\s*\*\s*\]")
 _UNESCAPE = re.compile(r"\\(.)")
 
 
-def _steps(path: str) -> list[tuple[str, object]]:
+def parse_path(path: str) -> list[tuple[str, object]]:
     """``path`` as (kind, argument) steps: ("key", name), ("index", n),
-    ("wild", None), each with a "deep" variant for ``..``."""
+    ("wild", None), each with a "deep-" variant for ``..``; ``InvalidRequest``
+    saying what is not supported."""
     if len(path) > MAX_PATH_LENGTH:
         raise InvalidRequest(f"JSONPath of {len(path)} characters (at most {MAX_PATH_LENGTH})")
     text = path.strip()
@@ -122,7 +123,7 @@ def _apply(kind: str, arg, node) -> list:
 def jsonpath(document, path: str) -> list:
     """Every value ``path`` selects in ``document`` (parsed JSON), in document order."""
     nodes = [document]
-    for kind, arg in _steps(path):
+    for kind, arg in parse_path(path):
         if kind.startswith("deep-"):
             kind = kind[5:]
             if kind == "wild":  # "..*": every descendant, not the start itself

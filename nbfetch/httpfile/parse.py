@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
+from .jsonpath import parse_path
 from .model import Assertion, HttpFile, HttpRequestBlock
 
 #: A .http file larger than this is refused: it is written by hand.
@@ -40,8 +41,9 @@ _QUERY_LINE = re.compile(r"^\s*[&?]")
 _INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
 # REST Client's file variable: "@name = value" on a whole line.
 _VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*?)\s*$")
-# "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains).
-_META = re.compile(r"^(?:#|//)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
+# "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains);
+# REST Client's RequestVariableDefinitionRegex takes "##" and "///" too.
+_META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _FIRST_WORD = re.compile(r"[^\s:]*")
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
@@ -355,16 +357,14 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
         argument, rest = rest[:end], rest[end:]
         if not argument.startswith("$"):
             argument = "$." + argument
-        from .jsonpath import _steps  # the path's syntax, checked now rather than when run
-
         try:
-            _steps(argument)
+            parse_path(argument)  # its syntax checked now rather than when it runs
         except InvalidRequest as exc:
             raise bad(exc.message) from None
     word, expected = _split_operator(rest.strip())
     operator = _OPERATORS.get(word.lower())
     if operator is None:
-        raise bad(f"{word or 'nothing'!r} is not an operator" if word else "no operator")
+        raise bad(f"{word!r} is not an operator" if word else "no operator")
     expected = expected.strip()
     if operator in UNARY_OPERATORS:
         if expected:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
@@ -14,9 +15,9 @@ from .model import HttpRequestBlock
 from .parse import _INPUT_FILE, parse_duration
 from .variables import Scope
 
-#: The most a request body read from files may hold: REST Client's limit for
-#: the same "< ./file" bodies (its CombinedStream maxDataSize, 10 MiB). Read
-#: whole into memory, so bounded.
+#: The most a request body assembled from text and "< ./file" includes may hold:
+#: REST Client's limit for the same bodies (its CombinedStream maxDataSize,
+#: 10 MiB). It is built whole in memory, so it is bounded.
 MAX_BODY_FILE = 10 * 1024 * 1024
 
 
@@ -29,47 +30,50 @@ class _Body:
 
     def __init__(self, scope: Scope, where: str):
         self.scope, self.where = scope, where
+        self.parts: list[bytes] = []
         self.size = 0
 
-    def read(self, spec: str, templates: bool, encoding: str | None) -> bytes:
+    def add(self, piece: bytes, what: str = "text") -> None:
+        self.size += len(piece)
+        if self.size > MAX_BODY_FILE:
+            raise InvalidRequest(
+                f"{self.where}: {what} makes the body {self.size:,} bytes;"
+                f" a body from files and templates may have {MAX_BODY_FILE:,}"
+            )
+        self.parts.append(piece)
+
+    def include(self, spec: str, templates: bool, encoding: str | None) -> None:
         """The file ``spec`` names (relative to the .http file's folder), its
         templates expanded for ``<@`` (REST Client's "processVariables")."""
-        path = Path(spec).expanduser()
+        path = Path(self.scope.expand(spec, self.where)).expanduser()
         if not path.is_absolute():
             path = Path(self.scope.directory or ".") / path
         try:
-            size = path.stat().st_size
-            if not path.is_file():
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # a FIFO or a device could block or never end
                 raise InvalidRequest(f"{self.where}: {path} is not a file")
-            if self.size + size > MAX_BODY_FILE:
-                raise InvalidRequest(
-                    f"{self.where}: {path} makes the body {self.size + size:,} bytes;"
-                    f" a body from files may have {MAX_BODY_FILE:,}"
-                )
+            if self.size + info.st_size > MAX_BODY_FILE:
+                self.add(b"\0" * (MAX_BODY_FILE + 1 - self.size), str(path))  # raises
             with open(path, "rb") as file:
                 data = file.read(MAX_BODY_FILE - self.size + 1)  # it may have grown since
         except OSError as exc:
             raise InvalidRequest(
                 f"{self.where}: cannot read {path}: {exc.strerror or exc}"
             ) from None
-        if len(data) + self.size > MAX_BODY_FILE:
-            raise InvalidRequest(f"{self.where}: {path} is over the {MAX_BODY_FILE:,} byte limit")
         if templates:
             try:
                 text = data.decode(encoding or "utf-8")
             except (LookupError, UnicodeDecodeError) as exc:
                 raise InvalidRequest(f"{self.where}: cannot decode {path} ({exc})") from None
             data = self.scope.expand(text, f"{self.where}, {path.name}").encode("utf-8")
-        self.size += len(data)
-        return data
+        self.add(data, str(path))
 
 
 def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]]) -> bytes | None:
-    where = f"{block.source} line {block.body_line or block.line} (body)"
-    assembler = _Body(scope, where)
+    body = _Body(scope, f"{block.source} line {block.body_line or block.line} (body)")
     if block.body_file is not None:
-        spec = scope.expand(block.body_file, where)
-        return assembler.read(spec, block.body_file_templates, block.body_file_encoding)
+        body.include(block.body_file, block.body_file_templates, block.body_file_encoding)
+        return b"".join(body.parts)
     if block.body is None:
         return None
     ctype = _content_type(headers)
@@ -78,22 +82,19 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
     # the previous line; NDJSON ends with a newline.
     newline = b"\r\n" if ctype.startswith("multipart/") else b"\n"
     form = ctype.startswith("application/x-www-form-urlencoded")
-    parts: list[bytes] = []
     for i, line in enumerate(block.body.split("\n")):
+        if i and not (form and line.startswith("&")):
+            body.add(newline)
         include = _INPUT_FILE.match(line)
         if include:
-            spec = scope.expand(include.group("path"), where)
-            piece = assembler.read(
-                spec, bool(include.group("templates")), include.group("encoding")
+            body.include(
+                include.group("path"), bool(include.group("templates")), include["encoding"]
             )
         else:
-            piece = scope.expand(line, where).encode("utf-8")
-        if i and not (form and line.startswith("&")):
-            parts.append(newline)
-        parts.append(piece)
+            body.add(scope.expand(line, body.where).encode("utf-8"))
     if "ndjson" in ctype:
-        parts.append(newline)
-    return b"".join(parts)
+        body.add(newline)
+    return b"".join(body.parts)
 
 
 def _graphql(body: bytes, where: str) -> bytes:
@@ -141,7 +142,7 @@ def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
         kwargs["headers"] = headers
     body = _body(block, scope, headers)
     if graphql and body is not None:
-        body = _graphql(body, f"{block.source} line {block.body_line} (GraphQL variables)")
+        body = _graphql(body, f"{block.source} line {block.body_line} (body: GraphQL variables)")
     if body is not None:
         kwargs["body"] = body
     settings = block.settings

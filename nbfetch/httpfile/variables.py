@@ -39,6 +39,7 @@ MAX_DEPTH = 16
 #: Values longer than this are not put into a request (a runaway expansion).
 MAX_VALUE = 1024 * 1024
 
+_MISSING = object()
 _HINT = (
     "define it with '@{name} = value' in the file or cell, in the environment"
     " (http-client.env.json), or as a notebook variable"
@@ -74,6 +75,10 @@ class Scope:
         self.results = results if results is not None else {}
         self.directory = directory
         self.secrets = Secrets()
+        # Variables already expanded for one request (for_request): "@id =
+        # {{$uuid}}" is one id in its URL and body, as REST Client expands a
+        # request's text once. None here: each expand() starts afresh.
+        self._memo: dict | None = None
         for name in self.environment.secret_names:
             self._secret(self.environment.values.get(name, ""))
 
@@ -87,6 +92,7 @@ class Scope:
         child = object.__new__(Scope)
         child.__dict__.update(self.__dict__)
         child.block_variables = {**self.block_variables, **block.variables}
+        child._memo = {}
         prompts = block.settings.get("prompt", "").splitlines()
         child.prompts = {line.split()[0] for line in prompts if line.strip()}
         return child
@@ -99,37 +105,47 @@ class Scope:
         """``text`` with every ``{{template}}`` replaced; ``InvalidRequest``
         naming the template and ``where`` ("api.http line 12 (URL)") when one
         cannot be. Nothing is sent before every template is expanded."""
-        return self._expand(text, where, ())
+        return self._expand(text, where, (), {} if self._memo is None else self._memo)
 
-    def _expand(self, text: str, where: str, chain: tuple[str, ...]) -> str:
+    def _expand(self, text: str, where: str, chain: tuple, memo: dict) -> str:
+        """``chain``: the (name, level) pairs being expanded, outermost first;
+        ``memo``: the variables already expanded, (name, level) -> value, so that
+        a value naming another many times is expanded once."""
         if "{{" not in text:
             return text
-        out = TEMPLATE.sub(lambda m: self._value(m.group(1), where, chain), text)
-        if len(out) > MAX_VALUE:
-            raise InvalidRequest(
-                f"{where}: expands to {len(out):,} characters (at most {MAX_VALUE:,})"
-            )
-        return out
+        parts, size, last = [], 0, 0
+        for m in TEMPLATE.finditer(text):
+            value = self._value(m.group(1), where, chain, memo)
+            parts += (text[last : m.start()], value)
+            size += m.start() - last + len(value)
+            last = m.end()
+            if size > MAX_VALUE:
+                raise InvalidRequest(f"{where}: expands to over {MAX_VALUE:,} characters")
+        parts.append(text[last:])
+        return "".join(parts)
 
-    def _value(self, expression: str, where: str, chain: tuple[str, ...]) -> str:
-        if expression in chain:
-            loop = " -> ".join((*chain, expression))
-            raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
+    def _value(self, expression: str, where: str, chain: tuple, memo: dict) -> str:
         if len(chain) >= MAX_DEPTH:
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: variables nest deeper than {MAX_DEPTH}, in {where}"
             )
         if expression.startswith("$"):
-            return self._dynamic(expression, where, chain)
+            return self._dynamic(expression, where, chain, memo)
         if expression.startswith("%"):
             # REST Client: "{{%name}}" percent-encodes the value (encodeURIComponent).
-            return quote(self._value(expression[1:], where, chain), safe="-_.!~*'()")
-        for variables in (self.block_variables, self.file_variables, self.environment.values):
-            if expression in variables:
-                value = self._expand(variables[expression], where, (*chain, expression))
-                if is_secret_name(expression) or expression in self.environment.secret_names:
-                    self._secret(value)
-                return value
+            return quote(self._value(expression[1:], where, chain, memo), safe="-_.!~*'()")
+        # A value may name the variable it defines, which is then looked up below
+        # its own level: "@baseUrl = {{baseUrl}}/v2" over the environment's.
+        below = 1 + max((level for name, level in chain if name == expression), default=-1)
+        levels = (self.block_variables, self.file_variables, self.environment.values)
+        for level in range(below, len(levels)):
+            if expression in levels[level]:
+                key = (expression, level)
+                if key not in memo:
+                    memo[key] = self._expand(levels[level][expression], where, (*chain, key), memo)
+                    if is_secret_name(expression) or expression in self.environment.secret_names:
+                        self._secret(memo[key])
+                return memo[key]
         reference = _REFERENCE.match(expression)
         if reference:
             return self._reference(expression, reference, where)
@@ -138,6 +154,9 @@ class Scope:
             return self._attributes(expression, self.namespace[first], path, where)
         if first in self.results:
             return self._attributes(expression, self.results[first], path, where)
+        if below:
+            loop = " -> ".join(name for name, _ in (*chain, (expression, 0)))
+            raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
         hint = _HINT.format(name=first)
         if first in self.prompts:
             hint = f"# @prompt {first}: nbfetch does not ask; {hint}"
@@ -149,13 +168,13 @@ class Scope:
         for part in path:
             if isinstance(value, dict) and part in value:
                 value = value[part]
-            elif part.startswith("_") or not hasattr(value, part):
-                # No private or dunder attributes: a template is not a way into internals.
-                raise InvalidRequest(
-                    f"{{{{{expression}}}}}: {'.'.join(walked)} has no {part!r} (in {where})"
-                )
             else:
-                value = getattr(value, part)
+                # No private or dunder attributes: a template is not a way into internals.
+                value = _MISSING if part.startswith("_") else getattr(value, part, _MISSING)
+                if value is _MISSING:
+                    raise InvalidRequest(
+                        f"{{{{{expression}}}}}: {'.'.join(walked)} has no {part!r} (in {where})"
+                    )
             walked.append(part)
         text = value if isinstance(value, str) else _text(value)
         if is_secret_name(walked[-1]):
@@ -221,6 +240,8 @@ class Scope:
                 f"{{{{{expression}}}}}: {rest} matched nothing in the {part} body of {name!r}"
                 f" (in {where})"
             ) from None
+        except InvalidRequest as exc:  # the path's syntax
+            raise InvalidRequest(f"{{{{{expression}}}}}: {exc.message} (in {where})") from None
         text = _text(value)
         last = re.findall(r"[\w-]+", rest)
         if last and is_secret_name(last[-1]):  # "$.access_token"
@@ -228,7 +249,7 @@ class Scope:
         return text
 
     # -- dynamic variables -----------------------------------------------------
-    def _dynamic(self, expression: str, where: str, chain: tuple[str, ...]) -> str:
+    def _dynamic(self, expression: str, where: str, chain: tuple, memo: dict) -> str:
         word, _, args = expression.partition(" ")
         args = args.strip()
         handler = _DYNAMIC.get(word)
@@ -237,15 +258,15 @@ class Scope:
                 f"{{{{{expression}}}}} is not a dynamic variable nbfetch knows (in {where})",
                 hint="known: " + ", ".join(sorted(_DYNAMIC)),
             )
-        return handler(self, expression, args, where, chain)
+        return handler(self, expression, args, where, (chain, memo))
 
-    def _indirect(self, name: str, where: str, chain: tuple[str, ...]) -> str:
+    def _indirect(self, name: str, where: str, context: tuple) -> str:
         """``%NAME`` (REST Client): the value of the variable NAME is the name."""
         if name.startswith("%"):
-            return self._value(name[1:], where, chain)
+            return self._value(name[1:], where, *context)
         return name
 
-    def _shared(self, expression, args, where, chain) -> str:
+    def _shared(self, expression, args, where, context) -> str:
         """``{{$shared NAME}}`` (REST Client): NAME of the ``$shared`` environment,
         for an environment that overrides it."""
         shared = self.environment.shared
@@ -253,15 +274,16 @@ class Scope:
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: {args!r} is not in the $shared environment (in {where})"
             )
-        return self._expand(shared[args], where, (*chain, expression))
+        chain, memo = context
+        return self._expand(shared[args], where, (*chain, (expression, -1)), memo)
 
-    def _process_env(self, expression, args, where, chain) -> str:
+    def _process_env(self, expression, args, where, context) -> str:
         m = re.fullmatch(r"(%?[\w.-]+)", args)
         if m is None:
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: write {{{{$processEnv NAME}}}} (in {where})"
             )
-        name = self._indirect(m.group(1), where, chain)
+        name = self._indirect(m.group(1), where, context)
         value = os.environ.get(name)
         if value is None:
             raise InvalidRequest(
@@ -270,11 +292,11 @@ class Scope:
         self._secret(value)
         return value
 
-    def _dotenv(self, expression, args, where, chain) -> str:
+    def _dotenv(self, expression, args, where, context) -> str:
         m = re.fullmatch(r"(%?[\w.-]+)", args)
         if m is None:
             raise InvalidRequest(f"{{{{{expression}}}}}: write {{{{$dotenv NAME}}}} (in {where})")
-        name = self._indirect(m.group(1), where, chain)
+        name = self._indirect(m.group(1), where, context)
         env = self.environment
         if env.dotenv_path is None:
             raise InvalidRequest(
@@ -323,7 +345,7 @@ def _shifted(moment: datetime, amount: str | None, unit: str | None) -> datetime
     return moment + timedelta(seconds=n * seconds)
 
 
-def _timestamp(scope, expression, args, where, chain) -> str:
+def _timestamp(scope, expression, args, where, context) -> str:
     m = re.fullmatch(rf"(?:(-?\d+)\s+({_UNITS}))?", args)
     if m is None:
         raise InvalidRequest(
@@ -395,7 +417,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _datetime(scope, expression, args, where, chain, local: bool = False) -> str:
+def _datetime(scope, expression, args, where, context, local: bool = False) -> str:
     m = re.fullmatch(r"""(rfc1123|iso8601|'[^']+'|"[^"]+")""" + _OFFSET, args)
     if m is None:
         word = expression.split()[0]
@@ -418,7 +440,7 @@ def _datetime(scope, expression, args, where, chain, local: bool = False) -> str
     return _moment_format(moment, kind[1:-1])
 
 
-def _random_int(scope, expression, args, where, chain) -> str:
+def _random_int(scope, expression, args, where, context) -> str:
     if not args:  # JetBrains' {{$randomInt}}: 0 to 1000
         return str(random.randrange(0, 1000))
     m = re.fullmatch(r"(-?\d+)\s+(-?\d+)", args)
@@ -430,11 +452,11 @@ def _random_int(scope, expression, args, where, chain) -> str:
     return str(random.randrange(int(m.group(1)), int(m.group(2))))
 
 
-def _guid(scope, expression, args, where, chain) -> str:
+def _guid(scope, expression, args, where, context) -> str:
     return str(uuid.uuid4())
 
 
-def _iso_timestamp(scope, expression, args, where, chain) -> str:  # JetBrains
+def _iso_timestamp(scope, expression, args, where, context) -> str:  # JetBrains
     return _moment_format(datetime.now(timezone.utc), "YYYY-MM-DD[T]HH:mm:ss.SSS[Z]")
 
 
