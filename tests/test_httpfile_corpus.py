@@ -35,7 +35,7 @@ import trustme
 from nbfetch import AsyncClient
 from nbfetch.core.errors import InvalidRequest
 from nbfetch.demo.server import DemoServer
-from nbfetch.httpfile import Scope, read_http_file
+from nbfetch.httpfile import Scope, arun_http, read_http_file
 
 CORPUS = Path(__file__).resolve().parent / "httpfiles"
 
@@ -316,8 +316,6 @@ def client(servers):
 
 
 async def run(client, name: str | Path, **kwargs):
-    from nbfetch.httpfile import arun_http
-
     async with client() as c:
         return await arun_http(
             name if isinstance(name, Path) else CORPUS / name, client=c, **kwargs
