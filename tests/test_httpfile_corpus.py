@@ -37,6 +37,10 @@ from nbfetch.core.errors import InvalidRequest
 from nbfetch.demo.server import DemoServer
 from nbfetch.httpfile import Scope, arun_http, read_http_file
 
+# The async tests run under the loop watchdog: running a file (reading it, its
+# body files, expanding) never blocks the event loop for more than 100 ms.
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
+
 CORPUS = Path(__file__).resolve().parent / "httpfiles"
 
 #: Every host the corpus names, and the ports its URLs use.
@@ -327,7 +331,6 @@ def from_demo(result) -> bool:
     return result.response is not None and result.response.headers.get("server") == "nbfetch-demo"
 
 
-@pytest.mark.anyio
 async def test_rest_client_query_method_examples_run_on_the_demo_server(client):
     run_ = await run(client, "vscode-restclient/query-method-examples.http")
     assert len(run_) == 7 and all(from_demo(r) for r in run_)
@@ -341,7 +344,6 @@ async def test_rest_client_query_method_examples_run_on_the_demo_server(client):
     assert run_.passed
 
 
-@pytest.mark.anyio
 async def test_rest_client_requests_reach_the_demo_server(client):
     run_ = await run(client, "vscode-restclient/requests.http")
     assert all(from_demo(r) for r in run_)
@@ -350,7 +352,6 @@ async def test_rest_client_requests_reach_the_demo_server(client):
     assert targets[3] == targets[4] == "/comments?page=2&pageSize=10"
 
 
-@pytest.mark.anyio
 async def test_rest_client_basic_auth(client):
     raw, encoded, spaced = await run(client, "vscode-restclient/basic-auth.http")
     assert encoded.response.json() == {"authenticated": True, "user": "user"}  # RFC 7617
@@ -362,7 +363,6 @@ async def test_rest_client_basic_auth(client):
     reason="REST Client (README 'Basic Auth') and JetBrains encode 'Basic user:passwd' and"
     " 'Basic user passwd' themselves; nbfetch's to_options sends them as written",
 )
-@pytest.mark.anyio
 async def test_rest_client_basic_auth_raw_forms_are_encoded(client):
     raw, _, spaced = await run(client, "vscode-restclient/basic-auth.http")
     assert [raw.response.status_code, spaced.response.status_code] == [200, 200]
@@ -378,7 +378,6 @@ def test_rest_client_file_variables_expand(monkeypatch):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created)
 
 
-@pytest.mark.anyio
 async def test_rest_client_file_variables_run(client, monkeypatch):
     monkeypatch.setenv("USERNAME", "ada")
     get, patch = await run(client, "vscode-restclient/file-variables.http")
@@ -393,7 +392,6 @@ async def test_rest_client_file_variables_run(client, monkeypatch):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", sent["created_at"])
 
 
-@pytest.mark.anyio
 async def test_rest_client_system_variables(client, tmp_path):
     shutil.copy(CORPUS / "vscode-restclient/system-variables.http", tmp_path)
     (tmp_path / ".env").write_text("USERNAME=grace\n")
@@ -408,7 +406,6 @@ async def test_rest_client_system_variables(client, tmp_path):
     assert result.response.request.headers["date"].endswith(" GMT")
 
 
-@pytest.mark.anyio
 async def test_rest_client_chain_fails_clearly_when_the_header_is_missing(client):
     run_ = await run(client, "vscode-restclient/request-variables.http")
     login, create, *rest = run_
@@ -421,7 +418,6 @@ async def test_rest_client_chain_fails_clearly_when_the_header_is_missing(client
     assert not run_.passed
 
 
-@pytest.mark.anyio
 async def test_jetbrains_spec_requests_and_handlers_run(client):
     requests = await run(client, "jetbrains/spec-requests.http")
     assert [r.response.status_code for r in requests] == [404, 200, 200, 200, 404, 404, 404]
@@ -435,7 +431,6 @@ async def test_jetbrains_spec_requests_and_handlers_run(client):
     assert [handler.response.status_code, ref.response.status_code] == [404, 200]
 
 
-@pytest.mark.anyio
 async def test_jetbrains_spec_bodies_as_sent(client, tmp_path):
     shutil.copy(CORPUS / "jetbrains/spec-bodies.http", tmp_path)
     (tmp_path / "input.json").write_text('{"from": "input.json"}')
@@ -450,7 +445,6 @@ async def test_jetbrains_spec_bodies_as_sent(client, tmp_path):
     assert sent[4] == b"from input.txt"
 
 
-@pytest.mark.anyio
 async def test_jetbrains_variables_from_the_namespace(client):
     namespace = {"host": "example.com", "element-id": "42"}
     (result,) = await run(client, "jetbrains/spec-variables.http", namespace=namespace)
@@ -458,14 +452,12 @@ async def test_jetbrains_variables_from_the_namespace(client):
     assert result.response.request.url.target == "/api/get?id=42"
 
 
-@pytest.mark.anyio
 async def test_httpyac_assertions_pass_on_the_demo_server(client):
     run_ = await run(client, "httpyac/assert.http")
     assert [[a.passed for a in r.assertions] for r in run_] == [[True]] * 4
     assert run_.passed
 
 
-@pytest.mark.anyio
 async def test_httpyac_no_redirect_and_no_cookie_jar(client):
     redirect, google = await run(client, "httpyac/settings.http")
     assert redirect.response.status_code == 302  # # @no-redirect: not followed
@@ -473,7 +465,6 @@ async def test_httpyac_no_redirect_and_no_cookie_jar(client):
     assert from_demo(google) and google.response.status_code == 200
 
 
-@pytest.mark.anyio
 async def test_httpyac_intellij_scripts_are_skipped_not_run(client):
     post, pre = await run(client, "httpyac/intellij-scripts.http")
     assert from_demo(post) and json.loads(post.response.json()["data"]) == {"foo": "bar"}
@@ -483,7 +474,6 @@ async def test_httpyac_intellij_scripts_are_skipped_not_run(client):
     assert "{{firstname}} is not defined" in str(pre.error)
 
 
-@pytest.mark.anyio
 async def test_rest_client_bodies_as_sent(client, tmp_path):
     shutil.copy(CORPUS / "vscode-restclient/bodies.http", tmp_path)
     png = b"\x89PNG\r\n\x1a\n(an image)"
@@ -503,7 +493,6 @@ async def test_rest_client_bodies_as_sent(client, tmp_path):
     assert "x-request-type" not in graphql.response.request.headers
 
 
-@pytest.mark.anyio
 async def test_httpyac_graphql_reaches_the_demo_server(client):
     (result,) = await run(client, "httpyac/graphql.http")
     assert from_demo(result) and result.response.status_code == 404
@@ -514,14 +503,12 @@ async def test_httpyac_graphql_reaches_the_demo_server(client):
     reason="httpyac sends a body that starts with a GraphQL query as {query, variables} JSON"
     " without X-REQUEST-TYPE; nbfetch (as REST Client) needs the header",
 )
-@pytest.mark.anyio
 async def test_httpyac_graphql_body_is_sent_as_graphql_json(client):
     (result,) = await run(client, "httpyac/graphql.http")
     sent = json.loads(result.response.request.body)
     assert sent["variables"] == {"limit": 10}
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("env, sent", [("dev", "private"), ("prod", "prod")])
 async def test_intellij_environments_with_a_private_override(client, env, sent):
     run_ = await run(client, "httpyac/intellij-environments/test.http", env=env)
@@ -533,7 +520,6 @@ async def test_intellij_environments_with_a_private_override(client, env, sent):
         assert "var=prod" in table
 
 
-@pytest.mark.anyio
 async def test_an_unmapped_name_is_refused_not_looked_up(client):
     async with client() as c:
         with pytest.raises(Exception, match="not mapped to the demo server"):
