@@ -431,6 +431,18 @@ async def test_jetbrains_spec_requests_and_handlers_run(client):
     assert [handler.response.status_code, ref.response.status_code] == [404, 200]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the parser notes what it skipped (block.settings['ignored']); the run's table"
+    " (report.render_table) does not show it yet",
+)
+async def test_the_table_says_which_scripts_were_not_run(client, tmp_path):
+    shutil.copy(CORPUS / "jetbrains/spec-handlers.http", tmp_path)
+    (tmp_path / "input.json").write_text("{}")
+    table = repr(await run(client, tmp_path / "spec-handlers.http"))
+    assert table.count("not run") == 3
+
+
 async def test_jetbrains_spec_bodies_as_sent(client, tmp_path):
     shutil.copy(CORPUS / "jetbrains/spec-bodies.http", tmp_path)
     (tmp_path / "input.json").write_text('{"from": "input.json"}')
