@@ -149,3 +149,11 @@ def test_the_endpoints_are_listed():
 
     assert "secret" in ENDPOINTS["/token"]
     assert {"/token", "/me", "/items?n=3"} <= set(ENDPOINTS)
+
+
+async def test_json_is_httpbins_slideshow(demo):
+    async with AsyncClient() as c:
+        r = await c.fetch(demo.url + "/json")
+    slideshow = r.json()["slideshow"]
+    assert slideshow["slides"][0]["title"] == "Wake up to WonderWidgets!"
+    assert slideshow["author"] == "Yours Truly"

@@ -49,6 +49,7 @@ ENDPOINTS = {
     "/login?user=": "sets a session cookie and redirects to /whoami (a login flow)",
     "/whoami": "the user of the session cookie (401 without one), and the cookies received",
     "/html": "a small HTML page",
+    "/json": "a small JSON document (httpbin's slideshow)",
     "/token": 'POST user and password (JSON or form; any user, password "secret"): a bearer token',
     "/me": "the user of an Authorization: Bearer token from /token (401 without a valid one)",
     "/items?n=3": "n items (0-1000) as JSON: items and count",
@@ -60,6 +61,26 @@ TOKEN_LIFETIME = 3600  # seconds, as /token's expires_in says
 MAX_TOKEN_BODY = 4096  # /token's body: a user and a password, not an upload
 MAX_USER = 64
 MAX_ITEMS = 1000
+
+#: /json: the document httpbin.org/json serves, which .http examples assert on.
+SLIDESHOW = {
+    "slideshow": {
+        "author": "Yours Truly",
+        "date": "date of publication",
+        "slides": [
+            {"title": "Wake up to WonderWidgets!", "type": "all"},
+            {
+                "items": [
+                    "Why <em>WonderWidgets</em> are great",
+                    "Who <em>buys</em> WonderWidgets",
+                ],
+                "title": "Overview",
+                "type": "all",
+            },
+        ],
+        "title": "Sample Slide Show",
+    }
+}
 
 MAX_REQUEST_BODY = 16 * 1024 * 1024
 
@@ -620,6 +641,9 @@ class DemoServer:
             {"id": i, "name": f"item {i}", "price": round(1.5 * i, 2)} for i in range(1, n + 1)
         ]
         await ex.send_json({"items": items, "count": n})
+
+    async def _ep_json(self, ex, parts):
+        await ex.send_json(SLIDESHOW)
 
     async def _ep_close(self, ex, parts):
         await ex.send_json(self._echo(ex), headers=[("Connection", "close")])
