@@ -383,6 +383,7 @@ class _CellViews:
         view = self.views.get(index)
         response = result.response
         if view is not None:
+            view.state.secrets.update(result.secrets)  # the run's, expanded so far
             if response is not None:
                 view.attach_response(response)
             if result.error is not None:

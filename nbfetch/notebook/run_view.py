@@ -120,6 +120,7 @@ class RunView(widgets.VBox):
         row = self.rows[index]
         row.result = result
         row.end = time.perf_counter()
+        self.secrets.update(result.secrets)  # every value the run's scope expanded so far
         response = result.response
         if response is not None:
             row.status = response.status_code
