@@ -157,6 +157,8 @@ def test_fetch_file_runs_every_request_with_the_live_table(kernel):
         if m["content"]["data"]["state"].get("_model_name") == "HTMLModel"
     ]
     assert len(opens) == 2  # the summary and the table
+    # Five models in all (as ManyView): the box, two HTML, one Layout, one Style.
+    assert len(kernel.messages(msg_id, "comm_open")) == 5
     table = [u for m in opens for u in kernel.updates(m["content"]["comm_id"])]
     assert any("nbfetch-run-row" in str(u["content"]["data"]["state"]) for u in table)
     # ... then a static bundle, and every model closed (a reload finds no missing model).
