@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,8 @@ from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
 CELL_TIMEOUT = 60
+#: Folders of files the tutorials read ("api/api.http"), copied beside them.
+RESOURCES = ("api",)
 
 
 def notebooks() -> list[Path]:
@@ -62,6 +65,10 @@ def execute(path: Path) -> nbformat.NotebookNode:
     """Execute ``path`` in a fresh kernel; raises CellExecutionError on any error."""
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as cwd:
+        # The kernel starts in a scratch folder (what a tutorial writes stays out
+        # of the checkout) that holds what it reads, as notebooks/ does.
+        for name in RESOURCES:
+            shutil.copytree(HERE / name, Path(cwd) / name)
         NotebookClient(
             nb,
             timeout=CELL_TIMEOUT,

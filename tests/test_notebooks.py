@@ -19,6 +19,7 @@ EXPECTED = [
     "04-concurrency-and-failures.ipynb",
     "05-panel.ipynb",
     "06-outside-notebooks.ipynb",
+    "07-api-session.ipynb",
 ]
 
 

@@ -12,11 +12,16 @@ Endpoints (httpbin-like JSON where it makes sense): see ``ENDPOINTS``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import gzip
 import hashlib
+import hmac
 import json
 import random
+import secrets
 import threading
+import time
 import zlib
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -44,6 +49,37 @@ ENDPOINTS = {
     "/login?user=": "sets a session cookie and redirects to /whoami (a login flow)",
     "/whoami": "the user of the session cookie (401 without one), and the cookies received",
     "/html": "a small HTML page",
+    "/json": "a small JSON document (httpbin's slideshow)",
+    "/token": 'POST user and password (JSON or form; any user, password "secret"): a bearer token',
+    "/me": "the user of an Authorization: Bearer token from /token (401 without a valid one)",
+    "/items?n=3": "n items (0-1000) as JSON: items and count",
+}
+
+#: The password /token accepts, for any user (a demo: say so in the tutorials).
+DEMO_PASSWORD = "secret"
+TOKEN_LIFETIME = 3600  # seconds, as /token's expires_in says
+MAX_TOKEN_BODY = 4096  # /token's body: a user and a password, not an upload
+MAX_USER = 64
+MAX_ITEMS = 1000
+
+#: /json: the document httpbin.org/json serves, which .http examples assert on.
+SLIDESHOW = {
+    "slideshow": {
+        "author": "Yours Truly",
+        "date": "date of publication",
+        "slides": [
+            {"title": "Wake up to WonderWidgets!", "type": "all"},
+            {
+                "items": [
+                    "Why <em>WonderWidgets</em> are great",
+                    "Who <em>buys</em> WonderWidgets",
+                ],
+                "title": "Overview",
+                "type": "all",
+            },
+        ],
+        "title": "Sample Slide Show",
+    }
 }
 
 MAX_REQUEST_BODY = 16 * 1024 * 1024
@@ -153,6 +189,8 @@ class DemoServer:
         self.stats = {"connections": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
         self._unavailable: dict[str, int] = {}  # /unavailable: token -> requests seen
         self.sessions: dict[str, str] = {}  # /login's session tokens: their users
+        # /token's tokens are stateless: signed with a key that dies with the server.
+        self._token_key = secrets.token_bytes(32)
 
     @property
     def url(self) -> str:
@@ -499,8 +537,6 @@ class DemoServer:
         await ex.send_json({"requests": seen}, code, headers)
 
     async def _ep_login(self, ex, parts):
-        import secrets
-
         token = secrets.token_hex(8)
         if len(self.sessions) >= 1000:  # a demo: bounded, not a session store
             self.sessions.clear()
@@ -515,6 +551,99 @@ class DemoServer:
         cookies = {name: morsel.value for name, morsel in jar.items()}
         user = self.sessions.get(cookies.get("session", ""))
         await ex.send_json({"user": user, "cookies": cookies}, 200 if user else 401)
+
+    # -- bearer tokens: /token, /me ------------------------------------------------
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self._token_key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def issue_token(self, user: str, lifetime: int = TOKEN_LIFETIME) -> str:
+        """``base64url(user).expiry.signature``: nothing to remember on the server."""
+        name = base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
+        payload = f"{name}.{int(time.time()) + lifetime}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def token_user(self, token: str) -> str | None:
+        """The user a valid, unexpired token was issued to, else None."""
+        if len(token) > 512 or token.count(".") != 2:
+            return None
+        name, expiry, signature = token.split(".")
+        expected = self._sign(f"{name}.{expiry}").encode()
+        if not hmac.compare_digest(signature.encode("latin-1", "replace"), expected):
+            return None
+        if not expiry.isdigit() or int(expiry) < time.time():
+            return None
+        try:
+            return base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+
+    def _credentials(self, ex) -> dict:
+        ctype = (ex.header("content-type") or "").lower()
+        text = ex.body.decode("utf-8", errors="replace")
+        if ctype.startswith("application/json"):
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"the body is not JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            return data
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            return {k: v[-1] for k, v in parse_qs(text).items()}
+        raise ValueError("send user and password as JSON or as a form")
+
+    async def _ep_token(self, ex, parts):
+        if ex.method != "POST":
+            await ex.send_json({"error": "POST user and password"}, 405, [("Allow", "POST")])
+            return
+        if len(ex.body) > MAX_TOKEN_BODY:
+            await ex.send_json({"error": f"body over {MAX_TOKEN_BODY} bytes"}, 413)
+            return
+        data = self._credentials(ex)
+        user = data.get("user", data.get("username"))
+        if not isinstance(user, str) or not 0 < len(user) <= MAX_USER:
+            raise ValueError(f"user must be a string of 1-{MAX_USER} characters")
+        user.encode()  # a lone surrogate from JSON is a 400 here, not a crash later
+        password = data.get("password")
+        # compare_digest takes ASCII text only: compare bytes (a bad encoding is a 400).
+        given = password.encode() if isinstance(password, str) else b""
+        if not hmac.compare_digest(given, DEMO_PASSWORD.encode()):
+            # RFC 9110 section 15.5.2: a 401 names the scheme that would work.
+            challenge = [("WWW-Authenticate", 'Bearer realm="nbfetch demo"')]
+            await ex.send_json({"error": "wrong user or password"}, 401, challenge)
+            return
+        token = {"access_token": self.issue_token(user), "token_type": "bearer"}
+        # RFC 6749 section 5.1: a token response is not to be cached.
+        headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        await ex.send_json({**token, "expires_in": TOKEN_LIFETIME}, headers=headers)
+
+    async def _ep_me(self, ex, parts):
+        scheme, _, token = (ex.header("authorization") or "").partition(" ")
+        user = self.token_user(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            # RFC 6750 section 3: say why when a token came, only the scheme when none did.
+            challenge = 'Bearer realm="nbfetch demo"'
+            if scheme:
+                challenge += ', error="invalid_token"'
+            await ex.send_json(
+                {"error": "a valid bearer token is required (POST /token)"},
+                401,
+                [("WWW-Authenticate", challenge)],
+            )
+            return
+        await ex.send_json({"user": user})
+
+    async def _ep_items(self, ex, parts):
+        n = int(ex.query.get("n", 3))
+        if not 0 <= n <= MAX_ITEMS:
+            raise ValueError(f"n must be 0 .. {MAX_ITEMS}")
+        items = [
+            {"id": i, "name": f"item {i}", "price": round(1.5 * i, 2)} for i in range(1, n + 1)
+        ]
+        await ex.send_json({"items": items, "count": n})
+
+    async def _ep_json(self, ex, parts):
+        await ex.send_json(SLIDESHOW)
 
     async def _ep_close(self, ex, parts):
         await ex.send_json(self._echo(ex), headers=[("Connection", "close")])
