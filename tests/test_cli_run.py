@@ -125,3 +125,22 @@ def test_nbfetch_url_still_works(demo, tmp_path):
         timeout=45,
     )
     assert done.returncode == 0 and done.stdout == b""
+
+
+def test_an_unknown_environment_exits_2(project):
+    (project / "api.http").write_text("GET {{base}}/get\n")
+    done = nbfetch_run("api.http", "--env", "nope", cwd=project)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "nope" in done.stderr
+
+
+def test_a_private_value_is_masked_unless_show_secrets(project):
+    (project / "http-client.private.env.json").write_text(
+        json.dumps({"test": {"hook": "hook-7f3a9c"}})
+    )
+    (project / "api.http").write_text("GET {{base}}/anything/{{hook}}\n\n?? status == 999\n")
+    done = nbfetch_run("api.http", "--env", "test", cwd=project)
+    assert done.returncode == 1
+    assert "/anything/***" in done.stdout and "hook-7f3a9c" not in done.stdout
+    shown = nbfetch_run("api.http", "--env", "test", "--show-secrets", cwd=project)
+    assert "/anything/hook-7f3a9c" in shown.stdout

@@ -6,9 +6,10 @@ with the reason instead of raising."""
 from __future__ import annotations
 
 import pytest
+from conftest import answer_each
 
 import nbfetch
-from nbfetch.httpfile.checks import MAX_ACTUAL, check
+from nbfetch.httpfile.checks import MAX_ACTUAL, MAX_JSON_CHECKED, MAX_TEXT_CHECKED, check
 from nbfetch.httpfile.model import Assertion
 from nbfetch.httpfile.parse import parse_assertion
 from nbfetch.httpfile.variables import Scope
@@ -184,3 +185,35 @@ def test_actual_and_the_message_are_scrubbed_unless_show_secrets(echo):
     # An exception's message (py) is scrubbed too.
     raised = run('py 1/0 if "k3y-0f-mine" else 0', echo, scope)
     assert "k3y-0f-mine" not in raised.message
+
+
+def json_reply(body: bytes) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+    return head.encode() + b"\r\n\r\n" + body
+
+
+def test_json_nested_too_deep_for_python_is_not_json(raw_server):
+    srv = raw_server(answer_each(json_reply(b"[" * 100_000 + b"]" * 100_000)))
+    response = nbfetch.fetch_sync(srv.url + "/deep")
+    result = run("body $[0] exists", response)
+    assert not result.passed
+    assert result.message.endswith("the body is not JSON (application/json)")
+    assert run("py json is None", response).passed
+
+
+def test_a_body_too_large_to_parse_on_the_loop_fails_saying_so(raw_server):
+    body = b'{"pad": "' + b"x" * MAX_JSON_CHECKED + b'"}'
+    srv = raw_server(answer_each(json_reply(body)))
+    response = nbfetch.fetch_sync(srv.url + "/big")
+    result = run("body $.pad exists", response)
+    assert not result.passed
+    assert f"the body ({len(body):,} bytes) is too large to check as JSON here" in result.message
+    assert run("body contains xxxx", response).passed  # as text it is checked
+    assert run(f"py len(response.json()['pad']) == {MAX_JSON_CHECKED}", response).passed
+
+
+def test_a_body_too_large_to_search_on_the_loop_fails_saying_so(raw_server):
+    body = b"x" * (MAX_TEXT_CHECKED + 1)
+    srv = raw_server(answer_each(json_reply(body)))
+    result = run("body contains y", nbfetch.fetch_sync(srv.url + "/huge"))
+    assert not result.passed and "too large to check as text" in result.message

@@ -44,6 +44,15 @@ def test_query_continuation_lines_join_the_url():  # REST Client README, "Query 
     assert block.headers == [("Accept", "*/*")]
 
 
+def test_a_request_target_and_a_header_value_continued_on_indented_lines():
+    # JetBrains' http-request-in-editor-spec, spec.md 3.2.2 and 4.2.1 (commit ad74311)
+    assert one("http://example.com/\n    api\n    /get").url == "http://example.com/api/get"
+    block = one("GET http://example.com/\n    %20api%20\n    +/get+ HTTP/1.1\n  Accept: x/y")
+    assert (block.url, block.headers) == ("http://example.com/%20api%20+/get+", [("Accept", "x/y")])
+    block = one("GET http://h/\nX-Long: one\n    two\nAccept: */*")
+    assert block.headers == [("X-Long", "one two"), ("Accept", "*/*")]
+
+
 # -- headers and body ----------------------------------------------------------------
 def test_headers_then_a_blank_line_then_the_body():  # REST Client README, "Request Body"
     text = """POST https://example.com/comments HTTP/1.1
@@ -122,6 +131,13 @@ Content-Type: image/png
 def test_a_pasted_response_after_the_request_is_not_its_body():
     block = one("GET http://h/x\n\nHTTP/1.1 200 OK\nContent-Type: text/plain\n\nhello")
     assert block.body is None
+
+
+def test_crlf_a_bom_tabs_and_line_separators_inside_a_body():
+    text = '\ufeffPOST\thttp://h/x\r\n{{name}}:\tv\r\n\r\n{"a": "x\u2028y\x0cz"}\r\n'
+    block = one(text)
+    assert (block.method, block.url, block.headers) == ("POST", "http://h/x", [("{{name}}", "v")])
+    assert block.body == '{"a": "x\u2028y\x0cz"}'  # split at CRLF and LF only
 
 
 # -- separators, names, settings ------------------------------------------------------
@@ -250,6 +266,8 @@ def test_assertions_after_headers_or_after_the_body():
     [
         ("status == 200", "status", None, "==", "200"),
         ("status===201", "status", None, "==", "201"),
+        ("status\t!=\t500", "status", None, "!=", "500"),
+        ("header\tcontent-type\tcontains\tjson", "header", "content-type", "contains", "json"),
         ("header content-type contains json", "header", "content-type", "contains", "json"),
         ("header content-type includes json", "header", "content-type", "contains", "json"),
         ("header x-request-id exists", "header", "x-request-id", "exists", None),

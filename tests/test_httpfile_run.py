@@ -11,10 +11,11 @@ import socket
 import threading
 
 import pytest
-from conftest import client_sockets_to, wait_until
+from conftest import client_sockets_to, idle_connections, wait_until
 
 from nbfetch import AsyncClient, InvalidRequest
 from nbfetch.httpfile.parse import parse_http
+from nbfetch.httpfile.report import render_table
 from nbfetch.httpfile.run import RunResult, arun_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
@@ -67,7 +68,9 @@ async def test_a_token_from_one_response_goes_into_the_next_request(demo, pandas
     # The token went in an Authorization header: no text of the run shows it.
     frame = run.to_frame()
     assert list(frame["status"]) == [200, 200] and list(frame["ok"]) == [True, True]
-    for text in (repr(run), frame.to_string(), *(a.actual + a.message for a in run[1].assertions)):
+    texts = [repr(run), repr(run[1]), frame.to_string()]
+    texts += [repr(a) for a in run[1].assertions]
+    for text in texts:
         assert token not in text
 
 
@@ -84,6 +87,16 @@ async def test_the_table_has_one_row_per_request_and_a_summary(demo):
     assert lines[4].strip() == "FAILED status == 200: got 404"
     assert lines[5] == "3 requests: 2 passed, 1 failed, 0 skipped; checks: 5 passed, 1 failed"
     assert "\x1b[" not in table  # plain text
+    coloured = render_table(run, colour=True).splitlines()
+    assert coloured[1].startswith("\x1b[32m") and coloured[3].startswith("\x1b[31m")
+
+
+async def test_what_was_not_run_is_noted_under_its_row(demo):
+    text = "GET {{base}}/get\n\n> {%\n    client.global.set('x', 1);\n%}\n"
+    run = await run_text(text, demo.url)
+    assert run.passed
+    note = repr(run).splitlines()[2].strip()
+    assert note.startswith("note: not run: ") and "response handler" in note, note
 
 
 async def test_a_failing_check_fails_the_row_and_the_run(demo):
@@ -163,6 +176,12 @@ GET {{base}}/whoami
 ?? status == 401
 
 ###
+# @no-cookie-jar
+GET {{base}}/login?user=bob
+
+?? status == 401
+
+###
 GET {{base}}/whoami
 
 ?? body $.user == ada
@@ -170,6 +189,8 @@ GET {{base}}/whoami
     run = await run_text(text, demo.url)
     assert run.passed, repr(run)
     assert run[1].response.json()["cookies"] == {}
+    # bob's session cookie was not stored: the last request is still ada's.
+    assert run[3].response.json()["cookies"] == run[0].response.json()["cookies"]
 
 
 async def test_a_callers_client_is_used_and_left_open(demo):
@@ -223,7 +244,7 @@ async def test_an_environment_file_beside_the_http_file(demo, tmp_path):
     assert run.passed, repr(run)
 
 
-async def test_cancelling_a_run_mid_request_leaves_no_socket(raw_server):
+async def test_cancelling_a_run_mid_request_leaves_no_socket(raw_server, demo):
     release = threading.Event()
     holding = threading.Event()
 
@@ -233,14 +254,48 @@ async def test_cancelling_a_run_mid_request_leaves_no_socket(raw_server):
         release.wait(30)
 
     srv = raw_server(handler)
+    # The first request leaves a keep-alive connection to the demo server idle
+    # in the pool while the second one hangs.
+    text = f"GET {demo.url}/get\n###\nGET {srv.url}/slow\n\n?? status == 200\n"
+    text += f"###\nGET {srv.url}/never\n"
+    demo_port = _port(demo.url)
+    before_demo = client_sockets_to(demo_port)
+    before_tasks = asyncio.all_tasks()
     try:
-        text = f"GET {srv.url}/slow\n\n?? status == 200\n\n###\nGET {srv.url}/never\n"
-        task = asyncio.ensure_future(arun_http(parse_http(text)))
-        await wait_until(holding.is_set, what="the server to hold the request")
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket to close")
-        assert srv.connections == 1  # the second request was never started
+        for client in (None, AsyncClient()):  # the run's own client, then the caller's
+            holding.clear()
+            task = asyncio.ensure_future(arun_http(parse_http(text), client=client))
+            await wait_until(holding.is_set, what="the server to hold the request")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await wait_until(lambda: client_sockets_to(srv.port) == 0, what="the socket to close")
+            await wait_until(
+                lambda: not (asyncio.all_tasks() - before_tasks), what="the run's tasks to end"
+            )
+            if client is None:  # the run closed the client it opened: its idle connection too
+                await wait_until(
+                    lambda: client_sockets_to(demo_port) == before_demo,
+                    what="the idle one to close",
+                )
+            else:  # the caller's is left open, its idle connection its own
+                assert not client.closed and client._queue.active == 0
+                assert idle_connections(client) == 1
+                await client.aclose()
+        assert srv.connections == 2  # one per run: the third request never started
     finally:
         release.set()
+
+
+async def test_a_credential_written_in_the_file_is_masked_in_the_table():
+    with socket.socket() as s:  # a port nothing listens on: the fetch fails
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = (
+        f"GET http://127.0.0.1:{port}/x\nAuthorization: Bearer literal-t0ken\n\n?? status == 200\n"
+    )
+    # A URL that happens to carry it (a server could echo it anywhere) is masked too.
+    text += f"###\nPOST http://127.0.0.1:{port}/?echo=literal-t0ken\n"
+    run = await run_text(text, "")
+    assert [type(r.error).__name__ for r in run] == ["ConnectError"] * 2
+    assert "literal-t0ken" not in repr(run) and "echo=***" in repr(run)

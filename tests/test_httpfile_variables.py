@@ -215,6 +215,10 @@ def test_a_variable_has_one_value_in_the_whole_request():
     ids = {opts.url[len("http://h/") :], opts.fetch_kwargs["headers"][0][1]}
     assert ids == {opts.fetch_kwargs["body"].decode()}
     assert to_options(block, Scope(file_variables={"id": "{{$uuid}}"})).url != opts.url
+    # the scope of the request, given to to_options, keeps the same values for its checks
+    request = Scope(file_variables={"id": "{{$uuid}}"}).for_request(block)
+    opts = to_options(block, request)
+    assert opts.url == "http://h/" + request.expand("{{id}}", "?? line")
 
 
 def test_a_prompt_variable_says_nbfetch_does_not_ask():
@@ -297,6 +301,10 @@ def test_random_int_excludes_max():
         ("{{$timestamp 1 fortnight}}", "write {{$timestamp}} or {{$timestamp -1 d}}"),
         ("{{$datetime}}", 'write {{$datetime rfc1123|iso8601|"FORMAT" [offset unit]}}'),
         ("{{$aadToken}}", "{{$aadToken}} is not a dynamic variable nbfetch knows"),
+        ("{{$randomInt 0 %s}}" % ("9" * 5000), "write {{$randomInt MIN MAX}}"),
+        ("{{$timestamp 99999999999 y}}", "the offset 99999999999 y is out of range"),
+        ("{{$timestamp 99999999999999999 d}}", "the offset 99999999999999999 d is out of"),
+        ("{{$datetime iso8601 9999999 d}}", "the offset 9999999 d is out of range"),
     ],
 )
 def test_a_malformed_dynamic_variable_is_an_error(template, message):
@@ -378,6 +386,19 @@ def test_shared_reference_in_an_environment(tmp_path):  # REST Client README, "E
     assert scope.expand("{{token}}", "x") == "foo-token"
     with pytest.raises(InvalidRequest, match="'nope' is not in the \\$shared environment"):
         scope.expand("{{$shared nope}}", "x")
+
+
+def test_a_named_value_wins_over_a_shared_one_whichever_file(tmp_path):
+    write_envs(
+        tmp_path,
+        {"dev": {"host": "dev-host"}},
+        {"$shared": {"host": "private-shared-host"}},
+    )
+    env = load_environment("dev", tmp_path)
+    assert (env.values, env.secret_names) == ({"host": "dev-host"}, {"host"})
+    scope = Scope(environment=env)
+    assert scope.secrets.scrub("private-shared-host") == "***"
+    assert scope.expand("{{$shared host}}", "x") == "private-shared-host"
 
 
 def test_an_environment_in_the_private_file_only(tmp_path):
@@ -500,8 +521,9 @@ async def test_a_reference_to_a_failed_or_non_json_request(demo):
 
 
 # -- bodies from files ----------------------------------------------------------------------
-def block_with_body(line, tmp_path, ctype="application/json"):
-    file = parse_http(f"POST http://h/\nContent-Type: {ctype}\n\n{line}\n", directory=str(tmp_path))
+def block_with_body(line, tmp_path, ctype="application/json", source="api.http"):
+    text = f"POST http://h/\nContent-Type: {ctype}\n\n{line}\n"
+    file = parse_http(text, source=source, directory=str(tmp_path))
     return file.requests[0], Scope(directory=file.directory, namespace={"name": "ada"})
 
 
@@ -516,9 +538,28 @@ def test_body_files_resolve_from_the_http_files_folder(tmp_path):
     assert to_options(block, scope).fetch_kwargs["body"] == "ada café".encode()
 
 
+def test_a_files_body_files_stay_in_its_folder(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "sub").mkdir()
+    (tmp_path / "secret.txt").write_text("s3cr3t", encoding="utf-8")
+    (tmp_path / "api" / "sub" / "ok.txt").write_text("ok", encoding="utf-8")
+    (tmp_path / "api" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    for spec in ("../secret.txt", str(tmp_path / "secret.txt"), "link.txt", "~/.bashrc"):
+        block, scope = block_with_body(f"< {spec}", tmp_path / "api")
+        with pytest.raises(InvalidRequest) as info:
+            to_options(block, scope)
+        assert f"{spec} is outside {tmp_path / 'api'}, the folder of api.http" in str(info.value)
+    block, scope = block_with_body("<@ sub/ok.txt", tmp_path / "api")
+    assert to_options(block, scope).fetch_kwargs["body"] == b"ok"
+    # a cell is the reader's own text: relative to its folder, or anywhere
+    for spec in ("../secret.txt", tmp_path / "secret.txt"):
+        block, scope = block_with_body(f"< {spec}", tmp_path / "api", source="cell")
+        assert to_options(block, scope).fetch_kwargs["body"] == b"s3cr3t"
+
+
 def test_body_file_errors(tmp_path):
     block, scope = block_with_body("< ./missing.json", tmp_path)
-    with pytest.raises(InvalidRequest, match=r"cell line 4 \(body\): cannot read .*missing.json"):
+    with pytest.raises(InvalidRequest, match=r"api.http line 4 \(body\): cannot read .*missing"):
         to_options(block, scope)
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe{{")
     block, scope = block_with_body("<@ bad.txt", tmp_path)
@@ -528,9 +569,13 @@ def test_body_file_errors(tmp_path):
     block, scope = block_with_body("< dir", tmp_path)
     with pytest.raises(InvalidRequest, match="dir is not a file"):
         to_options(block, scope)
-    block, scope = block_with_body("< /dev/zero", tmp_path)  # endless: never read
-    with pytest.raises(InvalidRequest, match="/dev/zero is not a file"):
+    os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer
+    block, scope = block_with_body("< fifo", tmp_path)
+    with pytest.raises(InvalidRequest, match="fifo is not a file"):
         to_options(block, scope)
+    block = parse_http("POST http://h/\n\n< /dev/zero").requests[0]  # endless: never read
+    with pytest.raises(InvalidRequest, match="/dev/zero is not a file"):
+        to_options(block, Scope())
 
 
 def test_a_body_from_files_is_bounded(tmp_path):
@@ -545,7 +590,7 @@ def test_a_body_from_files_is_bounded(tmp_path):
         to_options(block, scope)  # the two and the newline between them
     block, scope = block_with_body("{{big}}\n" * 11, tmp_path, "text/plain")
     scope.namespace["big"] = "y" * (MAX_BODY_FILE // 10)
-    with pytest.raises(InvalidRequest, match="text makes the body 10,485,769 bytes"):
+    with pytest.raises(InvalidRequest, match=r"line 4 \(body\): expands to over 10,485,760 char"):
         to_options(block, scope)
 
 

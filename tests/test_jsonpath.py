@@ -84,6 +84,7 @@ def test_jsonpath_one_is_the_first_match_and_names_the_path_when_none():
         ("$.items[0,1]", "unsupported bracket"),
         ("$['unclosed", "unsupported bracket"),
         ("$ token", "unexpected ' ' at character 2"),
+        ("$[%s]" % ("9" * 500), "unsupported bracket"),  # int() would refuse 4,300 digits
     ],
 )
 def test_unsupported_syntax_is_a_clear_error(path, message):

@@ -34,9 +34,13 @@ from .model import Assertion
 #: ``actual`` (and the "got ..." of a message) is cut to this many characters:
 #: a table row, not a dump of the body.
 MAX_ACTUAL = 200
-#: A body larger than this is not parsed as JSON for a check: ``json.loads`` of
-#: more would hold the event loop for longer than 100 ms on a slow machine.
-MAX_JSON_CHECKED = 4 * 1024 * 1024
+#: A body larger than this is not parsed as JSON for a check. ``json.loads``
+#: holds the GIL (a worker thread would stall the loop as much): 512 KiB took
+#: 12-24 ms here, 4 MiB 160-380 ms, past the 100 ms the loop may be held.
+MAX_JSON_CHECKED = 512 * 1024
+#: A body larger than this is not decoded as text for a check (8 MiB: about
+#: 25 ms to decode and search here).
+MAX_TEXT_CHECKED = 8 * 1024 * 1024
 _MISSING = object()  # no such header, no JSONPath match
 _NUMBER = re.compile(r"\s*-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
@@ -66,11 +70,11 @@ def parsed_json(response) -> Any:
     except (KeyError, TypeError):
         pass
     value = None
-    body = getattr(response, "_body", None)
+    body = _body(response)
     if body is not None and len(body) <= MAX_JSON_CHECKED:
         try:
             value = response.json()
-        except (ValueError, FetchError):
+        except (ValueError, RecursionError):  # not JSON; nested deeper than Python recurses
             value = None
     try:
         _parsed[response] = value
@@ -126,6 +130,11 @@ def _evaluate(assertion: Assertion, response, scope, namespace, source) -> tuple
             raise _Failed(getattr(exc, "message", None) or str(exc)) from None
         actual = matches[0] if matches else _MISSING
     elif subject == "body":
+        body = _body(response)
+        if body is None:
+            raise _Failed("the body was not read")
+        if len(body) > MAX_TEXT_CHECKED:
+            raise _Failed(_too_large(body, MAX_TEXT_CHECKED, "text"))
         actual = response.text
     elif subject == "duration":
         total = response.timing.total
@@ -249,6 +258,8 @@ def _short(value: Any) -> str:
         return "nothing"
     if isinstance(value, _Duration):
         return repr(value)
+    if isinstance(value, str):
+        value = value[: MAX_ACTUAL + 1]  # a whole body is not quoted to show 200 characters
     try:
         text = jsonlib.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -260,10 +271,24 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _too_large(body: bytes, limit: int, kind: str) -> str:
+    return (
+        f"the body ({len(body):,} bytes) is too large to check as {kind} here"
+        f" (at most {limit:,}); ?? py can read response.body itself"
+    )
+
+
+def _body(response) -> bytes | None:
+    try:
+        return response.body
+    except FetchError:  # a stream()ed response whose body was not read
+        return None
+
+
 def _not_json(response) -> str:
-    body = getattr(response, "_body", None)
+    body = _body(response)
     if body is not None and len(body) > MAX_JSON_CHECKED:
-        return f"the body ({len(body):,} bytes) is too large to check as JSON"
+        return _too_large(body, MAX_JSON_CHECKED, "JSON")
     ctype = response.headers.get("content-type") or "no content-type"
     return f"the body is not JSON ({ctype})"
 

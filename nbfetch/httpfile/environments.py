@@ -121,29 +121,23 @@ def load_environment(
     variables, all secret. ``InvalidRequest`` when ``name`` is in no file."""
     folder = Path(directory) if directory is not None else Path.cwd()
     env = Environment(name=name)
-    json_files: list[Path] = []
+    shared_file = folder / ENV_FILE
     if env_file is not None:
         given = Path(env_file).expanduser()
         if not given.is_absolute():
             given = folder / given
         if not given.exists():
             raise InvalidRequest(f"environment file {given} does not exist")
-        if given.name.endswith(".json"):
-            json_files = [given]
-            folder = given.parent
-        else:
-            env.dotenv = load_dotenv_file(given)
-            env.dotenv_path = str(given)
-            env.values.update(env.dotenv)
-            env.secret_names |= set(env.dotenv)
+        if not given.name.endswith(".json"):
             if name is not None:
                 raise InvalidRequest(
                     f"--env {name}: {given} is a dotenv file, which has no environments"
                 )
+            env.dotenv = load_dotenv_file(given)
+            env.values, env.dotenv_path = dict(env.dotenv), str(given)
+            env.secret_names = set(env.values)
             return env
-    else:
-        json_files = [folder / ENV_FILE]
-    shared_file = json_files[0]
+        shared_file, folder = given, given.parent
     private_file = _private_beside(shared_file)
     public = _load_json(shared_file) if shared_file.exists() else {}
     private = _load_json(private_file) if private_file.exists() else {}
@@ -154,15 +148,16 @@ def load_environment(
             f"environment {name!r} is not defined in {files or shared_file}",
             hint=f"the environments there: {', '.join(known)}" if known else None,
         )
-    # Later wins: shared, the named environment, then the private file's
-    # shared and named values over them.
-    for source, secret in ((public, False), (private, True)):
-        for key in (SHARED, name):
-            values = source.get(key, {}) if key is not None else {}
+    # Later wins: the shared values, then the named environment's; in each, the
+    # private file's over the public one's. A name the private file gives a value
+    # is secret, whichever value wins (over-masking is the safe error).
+    for key in (SHARED, name) if name is not None else (SHARED,):
+        for source in (public, private):
+            values = source.get(key, {})
             env.values.update(values)
             if key == SHARED:
                 env.shared.update(values)
-            if secret:
+            if source is private:
                 env.secret_names |= set(values)
     dotenv = folder / DOTENV_FILE
     if dotenv.is_file():

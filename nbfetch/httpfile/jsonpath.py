@@ -23,7 +23,7 @@ from ..core.errors import InvalidRequest
 MAX_PATH_LENGTH = 1000
 
 _NAME = re.compile(r"[A-Za-z_$@\u00a0-\uffff][\w$@\-\u00a0-\uffff]*")
-_INDEX = re.compile(r"\[\s*(-?\d+)\s*\]")
+_INDEX = re.compile(r"\[\s*(-?\d{1,18})\s*\]")
 _QUOTED = re.compile(r"""\[\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*\]""")
 _WILD = re.compile(r"\[\s*\*\s*\]")
 _UNESCAPE = re.compile(r"\\(.)")

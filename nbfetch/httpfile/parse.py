@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
@@ -37,6 +38,7 @@ _OTHER_METHOD = re.compile(r"^([A-Z][A-Z0-9_-]*)\s+(?=\S)")
 _VERSION = re.compile(r"\s+HTTP/\S*$", re.IGNORECASE)
 # REST Client: "lines immediately after the request line which start with ? or &".
 _QUERY_LINE = re.compile(r"^\s*[&?]")
+_INDENTED = re.compile(r"^[ \t]+\S")
 # REST Client's inputFileSyntax: "< path", "<@ path", "<@latin1 path".
 _INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
 # REST Client's file variable: "@name = value" on a whole line.
@@ -46,8 +48,13 @@ _VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*?)\s*$")
 _META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _FIRST_WORD = re.compile(r"[^\s:]*")
+_SPECIAL = re.compile(r"^[ \t]*(?:\?\?|>|<>|#|//|HTTP/)", re.MULTILINE)
+_SEPARATOR = re.compile(r"^###", re.MULTILINE)
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
-_HEADER = re.compile(r"^(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(?P<value>.*?)\s*$")
+# RFC 9110 section 5.1: a field name is a token; here {{templates}} may make it.
+_HEADER = re.compile(
+    r"^(?P<name>(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{\{[^}]*\}\})+)\s*:\s*(?P<value>.*?)\s*$"
+)
 
 
 def _unescape(value: str) -> str:
@@ -60,11 +67,29 @@ def _is_comment(line: str) -> bool:
     return line.lstrip().startswith(("#", "//"))
 
 
+def _line_numbers(pattern: re.Pattern, text: str):
+    """The 0-based line of each match of ``pattern`` in ``text``, in order."""
+    line, offset = 0, 0
+    for m in pattern.finditer(text):
+        line += text.count("\n", offset, m.start())
+        offset = m.start()
+        yield line
+
+
 class _Parser:
     def __init__(self, text: str, source: str, directory: str | None):
-        self.lines = text.splitlines()
+        # REST Client's LineSplitterRegex, /\r?\n/: not str.splitlines, which also
+        # breaks at U+2028, form feeds and lone CRs that a body may hold.
+        text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+        self.lines = text.split("\n")
         self.source = source
         self.file = HttpFile(source=source, directory=directory)
+        # The lines a body loop must look at one by one (comments, "??", ">",
+        # "<>", "HTTP/") and the "###" separators, each found in one pass over
+        # the text (a body of megabytes is not a Python loop over its lines).
+        self.specials = [*_line_numbers(_SPECIAL, text), len(self.lines)]  # the end: a sentinel
+        self.special = set(self.specials)
+        self.separators = list(_line_numbers(_SEPARATOR, text))
 
     def error(self, line: int, message: str, hint: str | None = None) -> InvalidRequest:
         return InvalidRequest(f"{self.source} line {line}: {message}", hint=hint)
@@ -72,10 +97,9 @@ class _Parser:
     def parse(self) -> HttpFile:
         # "###" (three or more "#") starts a request; the text after it is its title.
         start, title = 0, None
-        for i, line in enumerate(self.lines):
-            if line.startswith("###"):
-                self.block(start, i, title)
-                start, title = i + 1, line.lstrip("#").strip() or None
+        for i in self.separators:
+            self.block(start, i, title)
+            start, title = i + 1, self.lines[i].lstrip("#").strip() or None
         self.block(start, len(self.lines), title)
         return self.file
 
@@ -160,13 +184,19 @@ class _Parser:
         m = _METHOD.match(first) or _OTHER_METHOD.match(first)
         if m:
             method, url = m.group(1).upper(), first[m.end() :]
-        url = _VERSION.sub("", url.strip())
         block.method, block.line = method, number
         i += 1
-        while i < end and _QUERY_LINE.match(self.lines[i]):
-            url += self.lines[i].strip()  # REST Client joins them with nothing between
+        # REST Client's query lines ("?a=1", "&b=2" after the request line) and
+        # JetBrains' request target continued on indented lines (spec 3.2.1.3,
+        # 4.2.1: each line trimmed, joined with nothing between); an indented
+        # "Name: value" is still a header, as REST Client reads it.
+        while i < end and (
+            _QUERY_LINE.match(self.lines[i])
+            or (_INDENTED.match(self.lines[i]) and not _HEADER.match(self.lines[i].strip()))
+        ):
+            url += self.lines[i].strip()
             i += 1
-        block.url = url
+        block.url = _VERSION.sub("", url.strip())
         # Headers, up to the blank line.
         while i < end and self.lines[i].strip():
             line, number = self.lines[i].strip(), i + 1
@@ -174,6 +204,12 @@ class _Parser:
                 break
             i += 1
             if _is_comment(line):
+                continue
+            if block.headers and _INDENTED.match(self.lines[i - 1]):
+                # JetBrains' spec 3.2.2: a field value continues on indented lines;
+                # joined by one space, as RFC 9112 section 5.2 unfolds obs-fold.
+                name, value = block.headers[-1]
+                block.headers[-1] = (name, f"{value} {line}")
                 continue
             header = _HEADER.match(line)
             if header is None:
@@ -196,6 +232,23 @@ class _Parser:
         body_start = 0
         closed = False  # after an assertion or a handler: no more body
         while i < end:
+            if i not in self.special:
+                # Lines that cannot be any of those, taken in one slice: a body of
+                # megabytes is not a Python loop over its lines.
+                stop = min(self.specials[bisect(self.specials, i)], end)
+                chunk = self.lines[i:stop]
+                first = next((k for k, text in enumerate(chunk) if text.strip()), len(chunk))
+                if closed and first < len(chunk):
+                    raise self.error(
+                        i + first + 1,
+                        f"{_start(chunk[first].strip())!r} after the assertions or response handlers",
+                    )
+                if not body and first < len(chunk):  # the blank line(s) before it are not in it
+                    body_start, chunk = i + first + 1, chunk[first:]
+                if body or body_start:
+                    body.extend(chunk)
+                i = stop
+                continue
             line, number = self.lines[i], i + 1
             stripped = line.strip()
             i += 1
@@ -300,8 +353,14 @@ def _split_operator(text: str) -> tuple[str, str]:
     m = _SYMBOL_OPERATOR.match(text)
     if m:
         return m.group(), text[m.end() :]
-    word, _, tail = text.partition(" ")
+    word, tail = _first_word(text)
     return word, tail
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The first whitespace-separated word of ``text`` (spaces or tabs) and the rest."""
+    word, *rest = text.split(None, 1) or [""]
+    return word, rest[0] if rest else ""
 
 
 def _jsonpath_token(text: str) -> int:
@@ -348,7 +407,7 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
         return Assertion("py", rest, None, None, whole, line)
     argument = None
     if subject == "header":
-        argument, _, rest = rest.partition(" ")
+        argument, rest = _first_word(rest)
         if not argument or _SYMBOL_OPERATOR.match(argument):
             raise bad("?? header needs a header name")
     elif subject == "body" and _split_operator(rest)[0].lower() not in _OPERATORS:

@@ -48,7 +48,13 @@ def _checks(result) -> str:
 
 
 def _notes(result) -> list[str]:
-    """What failed, one line each: the error, each failed check, a bad status."""
+    """What failed, one line each: the error, each failed check, a bad status;
+    and what of the block was not run (a JetBrains response handler)."""
+    ignored = result.block.settings.get("ignored")
+    return ([f"note: {ignored}"] if ignored else []) + _failures(result)
+
+
+def _failures(result) -> list[str]:
     if result.error is not None:
         error = result.error
         lines = [f"error: {type(error).__name__}: {error}"]

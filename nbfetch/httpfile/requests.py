@@ -7,18 +7,23 @@ from __future__ import annotations
 import json
 import re
 import stat
+from functools import partial
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
 from ..text.options import FetchOptions
 from .model import HttpRequestBlock
-from .parse import _INPUT_FILE, parse_duration
+from .parse import parse_duration
 from .variables import Scope
 
 #: The most a request body assembled from text and "< ./file" includes may hold:
 #: REST Client's limit for the same bodies (its CombinedStream maxDataSize,
 #: 10 MiB). It is built whole in memory, so it is bounded.
 MAX_BODY_FILE = 10 * 1024 * 1024
+# REST Client's inputFileSyntax (httpRequestParser.ts), as a line of a body.
+_INCLUDE_LINE = re.compile(
+    r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?[ \t]+(?P<path>[^\n]+?)[ \t]*$", re.MULTILINE
+)
 
 
 def _content_type(headers: list[tuple[str, str]]) -> str:
@@ -28,8 +33,9 @@ def _content_type(headers: list[tuple[str, str]]) -> str:
 class _Body:
     """A body being assembled from text lines and ``< file`` includes, bounded."""
 
-    def __init__(self, scope: Scope, where: str):
-        self.scope, self.where = scope, where
+    def __init__(self, scope: Scope, block: HttpRequestBlock):
+        self.scope, self.source = scope, block.source
+        self.where = f"{block.source} line {block.body_line or block.line} (body)"
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -42,12 +48,27 @@ class _Body:
             )
         self.parts.append(piece)
 
+    def text(self, text: str) -> None:
+        """Body text, its templates expanded."""
+        expanded = self.scope.expand(text, self.where, limit=MAX_BODY_FILE - self.size)
+        self.add(expanded.encode("utf-8"))
+
     def include(self, spec: str, templates: bool, encoding: str | None) -> None:
         """The file ``spec`` names (relative to the .http file's folder), its
         templates expanded for ``<@`` (REST Client's "processVariables")."""
         path = Path(self.scope.expand(spec, self.where)).expanduser()
+        folder = self.scope.directory
         if not path.is_absolute():
-            path = Path(self.scope.directory or ".") / path
+            path = Path(folder or ".") / path
+        confined = folder is not None and self.source != "cell"
+        if confined and not path.resolve().is_relative_to(Path(folder).resolve()):
+            # A .http file from elsewhere must not send the reader's own files
+            # ("< ~/.ssh/id_rsa" to its server): its body files stay in its folder.
+            # A cell is the reader's own text: its paths go anywhere.
+            raise InvalidRequest(
+                f"{self.where}: {spec} is outside {folder}, the folder of {self.source}",
+                hint="a .http file's body files must be in its folder (or below it)",
+            )
         try:
             info = path.stat()
             if not stat.S_ISREG(info.st_mode):  # a FIFO or a device could block or never end
@@ -65,12 +86,13 @@ class _Body:
                 text = data.decode(encoding or "utf-8")
             except (LookupError, UnicodeDecodeError) as exc:
                 raise InvalidRequest(f"{self.where}: cannot decode {path} ({exc})") from None
-            data = self.scope.expand(text, f"{self.where}, {path.name}").encode("utf-8")
+            where = f"{self.where}, {path.name}"
+            data = self.scope.expand(text, where, limit=MAX_BODY_FILE - self.size).encode()
         self.add(data, str(path))
 
 
 def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]]) -> bytes | None:
-    body = _Body(scope, f"{block.source} line {block.body_line or block.line} (body)")
+    body = _Body(scope, block)
     if block.body_file is not None:
         body.include(block.body_file, block.body_file_templates, block.body_file_encoding)
         return b"".join(body.parts)
@@ -79,21 +101,22 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
     ctype = _content_type(headers)
     # REST Client's parseBody: multipart parts are separated by CRLF (RFC 2046
     # section 5.1.1), other bodies by newlines; form lines starting with "&" join
-    # the previous line; NDJSON ends with a newline.
-    newline = b"\r\n" if ctype.startswith("multipart/") else b"\n"
-    form = ctype.startswith("application/x-www-form-urlencoded")
-    for i, line in enumerate(block.body.split("\n")):
-        if i and not (form and line.startswith("&")):
-            body.add(newline)
-        include = _INPUT_FILE.match(line)
-        if include:
-            body.include(
-                include.group("path"), bool(include.group("templates")), include["encoding"]
-            )
-        else:
-            body.add(scope.expand(line, body.where).encode("utf-8"))
+    # the previous line; NDJSON ends with a newline. The text between "< file"
+    # lines is expanded in one piece (a body of megabytes is not a line loop).
+    if ctype.startswith("multipart/"):
+        newlines = partial(re.compile(r"\r?\n").sub, "\r\n")
+    elif ctype.startswith("application/x-www-form-urlencoded"):
+        newlines = partial(re.compile(r"\n(?=&)").sub, "")
+    else:
+        newlines = str
+    text, done = block.body, 0
+    for include in _INCLUDE_LINE.finditer(text):
+        body.text(newlines(text[done : include.start()]))
+        body.include(include["path"], bool(include["templates"]), include["encoding"])
+        done = include.end()
+    body.text(newlines(text[done:]))
     if "ndjson" in ctype:
-        body.add(newline)
+        body.add(b"\n")
     return b"".join(body.parts)
 
 
@@ -116,7 +139,8 @@ def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
     ``# @no-redirect``, ``# @timeout 5`` (seconds; ``500 ms``, ``2 m``),
     ``# @connection-timeout 2`` (JetBrains). ``InvalidRequest`` before anything
     is sent when a template or a body file cannot be resolved."""
-    scope = scope.for_request(block)
+    if scope.block is not block:
+        scope = scope.for_request(block)
     url = scope.expand(block.url, f"{block.source} line {block.line} (URL)").strip()
     if not url:
         raise InvalidRequest(f"{block.source} line {block.line}: the URL is empty")

@@ -48,6 +48,8 @@ class RequestResult:
     error: BaseException | None = None
     assertions: list[AssertionResult] = field(default_factory=list)
     skipped: bool = False
+    #: The run's secret values (shared by its results): every display scrubs them.
+    secrets: Secrets = field(default_factory=Secrets, repr=False)
 
     @property
     def name(self) -> str | None:
@@ -75,7 +77,7 @@ class RequestResult:
     def __repr__(self) -> str:
         from .report import describe
 
-        return f"<RequestResult {describe(self)}>"
+        return f"<RequestResult {self.secrets.scrub(describe(self))}>"
 
 
 @dataclass
@@ -184,7 +186,7 @@ async def arun_http(
 async def _run(http, scope, client, run, namespace, observer, stop_on_failure) -> None:
     for index, block in enumerate(http.requests):
         if stop_on_failure and run.failures:
-            result = RequestResult(block, skipped=True)
+            result = RequestResult(block, skipped=True, secrets=scope.secrets)
         else:
             result = await _one(index, block, scope, client, namespace, observer, run.show_secrets)
         run.results.append(result)
@@ -196,12 +198,12 @@ async def _run(http, scope, client, run, namespace, observer, stop_on_failure) -
 
 
 async def _one(index, block, scope, client, namespace, observer, show_secrets) -> RequestResult:
-    result = RequestResult(block)
+    result = RequestResult(block, secrets=scope.secrets)
     request_scope = scope.for_request(block)
     try:
         result.options = to_options(block, request_scope)
     except FetchError as exc:  # an undefined {{name}}, a body file missing: nothing sent
-        result.error = exc
+        result.error = exc.scrub(scope.secrets)
     trace = observer.started(index, block, result.options) if observer is not None else None
     if result.options is None:
         return result

@@ -79,8 +79,10 @@ class Scope:
         # {{$uuid}}" is one id in its URL and body, as REST Client expands a
         # request's text once. None here: each expand() starts afresh.
         self._memo: dict | None = None
+        self.block: HttpRequestBlock | None = None  # the request of a for_request scope
         for name in self.environment.secret_names:
-            self._secret(self.environment.values.get(name, ""))
+            for values in (self.environment.values, self.environment.shared):
+                self._secret(values.get(name, ""))
 
     def __repr__(self) -> str:  # names, never values
         names = sorted({*self.block_variables, *self.file_variables, *self.environment.values})
@@ -88,11 +90,12 @@ class Scope:
 
     def for_request(self, block: HttpRequestBlock) -> Scope:
         """This scope with ``block``'s own ``@vars`` on top (secrets, results,
-        environment and namespace shared)."""
+        environment and namespace shared). Use one for all of a request: its
+        options (``to_options``) and its checks see the same values."""
         child = object.__new__(Scope)
         child.__dict__.update(self.__dict__)
         child.block_variables = {**self.block_variables, **block.variables}
-        child._memo = {}
+        child.block, child._memo = block, {}
         prompts = block.settings.get("prompt", "").splitlines()
         child.prompts = {line.split()[0] for line in prompts if line.strip()}
         return child
@@ -101,26 +104,35 @@ class Scope:
         self.secrets.add(value)
 
     # -- expansion -------------------------------------------------------------
-    def expand(self, text: str, where: str) -> str:
+    def expand(self, text: str, where: str, *, limit: int = MAX_VALUE) -> str:
         """``text`` with every ``{{template}}`` replaced; ``InvalidRequest``
         naming the template and ``where`` ("api.http line 12 (URL)") when one
-        cannot be. Nothing is sent before every template is expanded."""
-        return self._expand(text, where, (), {} if self._memo is None else self._memo)
+        cannot be, or when the result would pass ``limit`` characters. Nothing
+        is sent before every template is expanded."""
+        memo = {} if self._memo is None else self._memo
+        return self._expand(text, where, (), memo, limit)
 
-    def _expand(self, text: str, where: str, chain: tuple, memo: dict) -> str:
+    def _expand(self, text: str, where: str, chain: tuple, memo: dict, limit=MAX_VALUE) -> str:
         """``chain``: the (name, level) pairs being expanded, outermost first;
-        ``memo``: the variables already expanded, (name, level) -> value, so that
-        a value naming another many times is expanded once."""
+        ``memo``: the variables already expanded, (name, level) -> value, and
+        the templates of the request (name -> value, not ``$`` ones, which differ
+        each time), so that each is expanded once."""
         if "{{" not in text:
             return text
         parts, size, last = [], 0, 0
         for m in TEMPLATE.finditer(text):
-            value = self._value(m.group(1), where, chain, memo)
+            expression = m.group(1)
+            if not chain and not expression.startswith("$") and expression in memo:
+                value = memo[expression]  # a name used again in the request (not $uuid)
+            else:
+                value = self._value(expression, where, chain, memo)
+                if not chain and not expression.startswith("$"):
+                    memo[expression] = value
             parts += (text[last : m.start()], value)
             size += m.start() - last + len(value)
             last = m.end()
-            if size > MAX_VALUE:
-                raise InvalidRequest(f"{where}: expands to over {MAX_VALUE:,} characters")
+            if size > limit:
+                raise InvalidRequest(f"{where}: expands to over {limit:,} characters")
         parts.append(text[last:])
         return "".join(parts)
 
@@ -275,7 +287,10 @@ class Scope:
                 f"{{{{{expression}}}}}: {args!r} is not in the $shared environment (in {where})"
             )
         chain, memo = context
-        return self._expand(shared[args], where, (*chain, (expression, -1)), memo)
+        value = self._expand(shared[args], where, (*chain, (expression, -1)), memo)
+        if args in self.environment.secret_names:
+            self._secret(value)
+        return value
 
     def _process_env(self, expression, args, where, context) -> str:
         m = re.fullmatch(r"(%?[\w.-]+)", args)
@@ -324,7 +339,7 @@ def _text(value: Any) -> str:
 
 # -- REST Client's system variables ------------------------------------------------
 _UNITS = "y|Q|M|w|d|h|m|s|ms"  # moment.js's duration keys, as REST Client takes them
-_OFFSET = rf"(?:\s+(-?\d+)\s+({_UNITS}))?"
+_OFFSET = rf"(?:\s+(-?\d{{1,18}})\s+({_UNITS}))?"
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -335,24 +350,30 @@ def _add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _shifted(moment: datetime, amount: str | None, unit: str | None) -> datetime:
+def _shifted(moment: datetime, amount: str | None, unit: str | None, expression, where):
     if amount is None:
         return moment
     n = int(amount)
-    if unit in ("y", "Q", "M"):
-        return _add_months(moment, n * {"y": 12, "Q": 3, "M": 1}[unit])
-    seconds = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
-    return moment + timedelta(seconds=n * seconds)
+    try:
+        if unit in ("y", "Q", "M"):
+            return _add_months(moment, n * {"y": 12, "Q": 3, "M": 1}[unit])
+        seconds = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        return moment + timedelta(seconds=n * seconds)
+    except (OverflowError, ValueError):  # beyond the years 1 to 9999
+        raise InvalidRequest(
+            f"{{{{{expression}}}}}: the offset {amount} {unit} is out of range (in {where})"
+        ) from None
 
 
 def _timestamp(scope, expression, args, where, context) -> str:
-    m = re.fullmatch(rf"(?:(-?\d+)\s+({_UNITS}))?", args)
+    m = re.fullmatch(rf"(?:(-?\d{{1,18}})\s+({_UNITS}))?", args)
     if m is None:
         raise InvalidRequest(
             f"{{{{{expression}}}}}: write {{{{$timestamp}}}} or {{{{$timestamp -1 d}}}}"
             f" (units {_UNITS.replace('|', ' ')}) (in {where})"
         )
-    return str(int(_shifted(datetime.now(timezone.utc), *m.groups()).timestamp()))
+    moment = _shifted(datetime.now(timezone.utc), *m.groups(), expression, where)
+    return str(int(moment.timestamp()))
 
 
 _MOMENT_TOKENS = re.compile(
@@ -429,7 +450,7 @@ def _datetime(scope, expression, args, where, context, local: bool = False) -> s
     moment = datetime.now(timezone.utc)
     if local:
         moment = moment.astimezone()
-    moment = _shifted(moment, amount, unit)
+    moment = _shifted(moment, amount, unit, expression, where)
     if kind == "rfc1123":
         # JavaScript's toUTCString (RFC 7231 IMF-fixdate) for UTC; for local time
         # REST Client formats "ddd, DD MMM YYYY HH:mm:ss ZZ".
@@ -443,7 +464,7 @@ def _datetime(scope, expression, args, where, context, local: bool = False) -> s
 def _random_int(scope, expression, args, where, context) -> str:
     if not args:  # JetBrains' {{$randomInt}}: 0 to 1000
         return str(random.randrange(0, 1000))
-    m = re.fullmatch(r"(-?\d+)\s+(-?\d+)", args)
+    m = re.fullmatch(r"(-?\d{1,18})\s+(-?\d{1,18})", args)  # int() refuses 4,300 digits
     if m is None or int(m.group(1)) >= int(m.group(2)):
         raise InvalidRequest(
             f"{{{{{expression}}}}}: write {{{{$randomInt MIN MAX}}}} with MIN < MAX"
