@@ -43,6 +43,9 @@ _LAZY = {
     "fetch_many": "nbfetch.notebook.many",
     "FetchPanel": "nbfetch.notebook.panel",
     "ManyView": "nbfetch.notebook.many_view",
+    # .http files: a live table in a kernel, else nbfetch.httpfile.arun_http as is.
+    "run_http": "nbfetch.notebook.http",
+    "RunView": "nbfetch.notebook.run_view",
     "ResponseView": "nbfetch.notebook.live",
     "FetchHandle": "nbfetch.notebook.live",
     "show_events": "nbfetch.notebook.live",

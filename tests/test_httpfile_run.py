@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from conftest import client_sockets_to, idle_connections, wait_until
+from loopwatch import run_trio
 
 from nbfetch import AsyncClient, InvalidRequest
 from nbfetch.httpfile.parse import parse_http
@@ -299,3 +300,26 @@ async def test_a_credential_written_in_the_file_is_masked_in_the_table():
     run = await run_text(text, "")
     assert [type(r.error).__name__ for r in run] == ["ConnectError"] * 2
     assert "literal-t0ken" not in repr(run) and "echo=***" in repr(run)
+
+
+async def test_a_password_sent_in_a_json_body_is_masked_where_the_echo_shows_it(demo):
+    text = (
+        "POST {{base}}/post\nContent-Type: application/json\n\n"
+        '{"user": "ada", "password": "hunter22"}\n\n?? body $.json.password == other\n'
+    )
+    run = await run_text(text, demo.url)
+    failed = run[0].assertions[0]
+    assert failed.actual == '"***"' and "hunter22" not in failed.message + repr(run)
+    shown = await run_text(text, demo.url, show_secrets=True)
+    assert shown[0].assertions[0].actual == '"hunter22"'
+
+
+def test_a_run_on_trio(demo):
+    pytest.importorskip("trio")
+
+    async def main():
+        return await run_text(CHAIN, demo.url)
+
+    run = run_trio(main)
+    assert run.passed, repr(run)
+    assert run["second"].response.request.headers["authorization"].startswith("Bearer tok-")

@@ -140,6 +140,61 @@ async def test_a_form_body_joins_its_ampersand_lines(demo):  # REST Client READM
     assert scope.secrets.scrub("hunter22") == "***"  # a secret-named variable
 
 
+@pytest.mark.anyio
+async def test_rest_client_basic_and_digest_authorization_forms(demo, httpbin):
+    """REST Client README, "Basic Auth" and "Digest Auth": the three Basic forms
+    are the same request; "Digest user passwd" answers the challenge."""
+    text = f"""GET {demo.url}/basic-auth/user/pa55word
+Authorization: Basic user:pa55word
+###
+GET {demo.url}/basic-auth/user/pa55word
+Authorization: Basic dXNlcjpwYTU1d29yZA==
+###
+GET {demo.url}/basic-auth/user/pa55word
+Authorization: Basic user {{{{password}}}}
+###
+GET {httpbin.url}/digest-auth/auth/user/pa55word
+Authorization: Digest user pa55word
+###
+GET {demo.url}/basic-auth/user/pa55word
+Authorization: Bearer not basic
+"""
+    scope = Scope(namespace={"password": "pa55word"})
+    *ok, bearer = [to_options(block, scope) for block in parse_http(text).requests]
+    assert [(await send(opts)).status_code for opts in ok] == [200, 200, 200, 200]
+    assert "auth" not in ok[1].fetch_kwargs  # base64 already: sent as written
+    assert bearer.fetch_kwargs["headers"] == [("Authorization", "Bearer not basic")]
+    assert scope.secrets.scrub("pa55word") == "***"
+
+
+@pytest.mark.anyio
+async def test_httpyac_graphql_bodies_without_the_header(demo):
+    """httpyac's gqlHttpRegionParser.ts: a JSON body starting "query NAME" or
+    "mutation" is a GraphQL query, its name the operationName."""
+    text = f"""POST {demo.url}/post
+Content-Type: application/json
+
+query launches($limit: Int!) {{
+  launchesPast(limit: $limit) {{ mission_name }}
+}}
+
+{{"limit": {{{{limit}}}}}}
+###
+POST {demo.url}/post
+Content-Type: text/plain
+
+query is only text here
+"""
+    graphql, text_body = parse_http(text).requests
+    sent = (await send(to_options(graphql, Scope(namespace={"limit": 10})))).json()["json"]
+    assert sent == {
+        "query": "query launches($limit: Int!) {\n  launchesPast(limit: $limit) { mission_name }\n}",
+        "variables": {"limit": 10},
+        "operationName": "launches",
+    }
+    assert to_options(text_body, Scope()).fetch_kwargs["body"] == b"query is only text here"
+
+
 # -- lookup order -------------------------------------------------------------------------
 def test_block_then_file_then_environment_then_notebook():
     env = Environment("dev", {"a": "env", "b": "env", "c": "env"})

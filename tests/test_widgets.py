@@ -8,7 +8,9 @@ import pytest
 from conftest import wait_until
 
 import nbfetch
+from nbfetch.httpfile.parse import parse_http
 from nbfetch.notebook.many_view import ManyView
+from nbfetch.text.curl import parse_curl
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
@@ -52,9 +54,16 @@ async def test_fetch_panel_builds_sends_and_cancels(demo, panel):
     panel.headers.value = "X-One: 1\nX-Two: two words"
     panel.body_kind.value = "JSON"
     panel.body.value = '{"k": [1, 2]}'
-    assert "curl -X PUT -L --compressed -H 'X-One: 1' -H 'X-Two: two words'" in panel.as_curl.value
-    assert "--data-raw '{\"k\": [1, 2]}'" in panel.as_curl.value
+    # "Copy as" curl reads back as the same request (nbfetch.text.curl).
+    copied = parse_curl(panel.as_curl.value)
+    assert copied.method == "PUT" and copied.url == demo.url + "/anything"
+    headers = copied.fetch_kwargs["headers"]
+    assert ("X-One", "1") in headers and ("X-Two", "two words") in headers
+    assert json.loads(copied.fetch_kwargs["body"]) == {"k": [1, 2]}
     assert "json={'k': [1, 2]}" in panel.as_python.value
+    block = parse_http(panel.as_http.value).requests[0]  # and as an .http block
+    assert (block.method, block.url) == ("PUT", demo.url + "/anything")
+    assert ("X-Two", "two words") in block.headers and json.loads(block.body) == {"k": [1, 2]}
     response = await panel.send()
     echo = response.json()
     assert (

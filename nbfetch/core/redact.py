@@ -228,6 +228,14 @@ class Secrets:
         self._values |= forms
         self._pattern = self._bytes_pattern = None
 
+    def update(self, other: Secrets) -> None:
+        """Scrub what ``other`` scrubs too (a .http run's environment secrets in
+        each of its fetches' views)."""
+        new = other._values - self._values
+        if new and len(self._values) < MAX_SECRET_FORMS:
+            self._values |= new
+            self._pattern = self._bytes_pattern = None
+
     def _add_encoded(self, value: str) -> None:
         """A value from a URL: as written, and as a server decodes it (``%2B``
         is "+", and a form decoder reads "+" as a space)."""

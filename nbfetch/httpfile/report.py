@@ -2,10 +2,14 @@
 under a failed one what failed. The ``nbfetch run`` command prints it; it is
 the ``repr`` of a ``RunResult``.
 
-    #  request                              status    time  checks
-    1  login: POST http://127.0.0.1:8000/token  200   12 ms  2 passed
-    2  GET http://127.0.0.1:8000/me            401    3 ms  1 failed
-         FAILED status == 200: got 401
+    #  request                                 status  time  checks
+    1  first: POST http://127.0.0.1:8000/post     200  9 ms  2 passed
+    2  GET http://127.0.0.1:8000/get              200  1 ms  1 failed
+       FAILED status == 201: got 200
+    3  GET {{host}}/get?n={{count}}             error     -  -
+       error: InvalidRequest: {{count}} is not defined (in api.http line 17 (URL)) [request]
+       hint: define it with '@count = value' in the file or cell, ...
+    3 requests: 1 passed, 2 failed, 0 skipped; checks: 2 passed, 1 failed
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import stat
 from functools import partial
 from pathlib import Path
 
+from ..core.auth import DigestAuth
 from ..core.errors import InvalidRequest
 from ..text.options import FetchOptions
 from .model import HttpRequestBlock
@@ -27,7 +28,15 @@ _INCLUDE_LINE = re.compile(
 
 
 def _content_type(headers: list[tuple[str, str]]) -> str:
-    return next((v.lower() for n, v in headers if n.lower() == "content-type"), "")
+    """The media type, lower case, without parameters ("" when none)."""
+    value = next((v for n, v in headers if n.lower() == "content-type"), "")
+    return value.partition(";")[0].strip().lower()
+
+
+_JSON_OR_NONE = ("", "application/json")
+_GRAPHQL = re.compile(
+    r"\s*(?:(?:query|mutation)\b(?:\s+(?P<name>[^\s({]+))?|fragment\s+[^\s({]+\s+on\s)"
+)
 
 
 class _Body:
@@ -120,8 +129,9 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
     return b"".join(body.parts)
 
 
-def _graphql(body: bytes, where: str) -> bytes:
-    """``{"query": ..., "variables": ...}`` from a GraphQL request's body."""
+def _graphql(body: bytes, where: str, operation: str | None = None) -> bytes:
+    """``{"query": ..., "variables": ...}`` from a GraphQL request's body: the
+    query, then after a blank line its variables as JSON."""
     query, *rest = re.split(rb"\r?\n[ \t]*\r?\n", body, maxsplit=1)
     variables = {}
     if rest and rest[0].strip():
@@ -130,7 +140,31 @@ def _graphql(body: bytes, where: str) -> bytes:
         except ValueError as exc:
             raise InvalidRequest(f"{where}: not JSON ({exc})") from None
     payload = {"query": query.decode("utf-8", errors="replace"), "variables": variables}
+    if operation:
+        payload["operationName"] = operation
     return json.dumps(payload).encode("utf-8")
+
+
+def _authorization(headers: list, kwargs: dict, secrets) -> list:
+    """REST Client's Authorization forms (README "Basic Auth", "Digest Auth";
+    httpClient.ts): ``Basic user:passwd`` and ``Basic user passwd`` are encoded
+    for you, ``Digest user passwd`` answers the server's Digest challenge.
+    A base64 ``Basic dXNlcjpwYXNzd2Q=`` (no ":" in base64) is sent as written."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() != "authorization":
+            continue
+        scheme, *words = value.split()
+        scheme = scheme.lower() if scheme else ""
+        if scheme in ("basic", "digest") and len(words) >= 2:
+            user, password = words[0], " ".join(words[1:])
+        elif scheme == "basic" and len(words) == 1 and ":" in words[0]:
+            user, password = words[0].split(":", 1)
+        else:
+            continue
+        secrets.add(password)
+        kwargs["auth"] = (user, password) if scheme == "basic" else DigestAuth(user, password)
+        return headers[:i] + headers[i + 1 :]
+    return headers
 
 
 def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
@@ -161,12 +195,21 @@ def to_options(block: HttpRequestBlock, scope: Scope) -> FetchOptions:
     graphql = any(n.lower() == "x-request-type" and v.lower() == "graphql" for n, v in headers)
     if graphql:
         headers = [(n, v) for n, v in headers if n.lower() != "x-request-type"]
+    operation = None
+    if not graphql and block.body is not None and _content_type(headers) in _JSON_OR_NONE:
+        # httpyac (src/plugins/graphql/gqlHttpRegionParser.ts): a body that starts
+        # "query", "mutation" or "fragment NAME on" is GraphQL, its name the
+        # operationName.
+        start = _GRAPHQL.match(block.body)
+        graphql, operation = start is not None, start and start["name"]
     kwargs: dict = {}
+    headers = _authorization(headers, kwargs, scope.secrets)
     if headers:
         kwargs["headers"] = headers
     body = _body(block, scope, headers)
     if graphql and body is not None:
-        body = _graphql(body, f"{block.source} line {block.body_line} (body: GraphQL variables)")
+        where = f"{block.source} line {block.body_line} (body: GraphQL variables)"
+        body = _graphql(body, where, operation)
     if body is not None:
         kwargs["body"] = body
     settings = block.settings

@@ -74,6 +74,18 @@ class RequestResult:
     def failed_assertions(self) -> list[AssertionResult]:
         return [a for a in self.assertions if not a.passed]
 
+    def __getattr__(self, name: str):
+        # Reads as its Response too (result.status_code, result.json()): a
+        # %%fetch cell bound the Response itself before it had checks, and
+        # notebooks use it so.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        response = self.__dict__.get("response")
+        if response is None:
+            why = "it failed" if self.__dict__.get("error") is not None else "none came"
+            raise AttributeError(f"RequestResult has no {name!r}, and no response ({why})")
+        return getattr(response, name)
+
     def __repr__(self) -> str:
         from .report import describe
 

@@ -27,8 +27,9 @@ from . import snapshot
 from .snapshot import FetchState, esc
 from .throttle import Throttle
 
-#: The view's tabs, in order.
-TABS = ("Timing", "Headers", "Chunks", "Events", "Body")
+#: The view's tabs, in order; "Checks" only for a request with ``??`` assertions.
+TABS = ("Timing", "Headers", "Chunks", "Events", "Body", "Copy as")
+CHECKS = "Checks"
 
 
 class _Pane:
@@ -50,7 +51,9 @@ class _Pane:
 
 class ResponseView(widgets.VBox):
     """A live view of one fetch: status, progress, headers, wire chunks, waterfall,
-    event timeline, body preview, and a Cancel button.
+    event timeline, body preview, the request to copy as curl, ``.http`` or
+    Python, and a Cancel button; with ``assertions`` (the ``??`` lines of a
+    ``.http`` request), a Checks tab their results fill (``attach_checks``).
 
     Ten widget models at most (D2): the tables are HTML in one content widget
     that a tab bar switches, and the widgets share one Layout and one Style.
@@ -72,8 +75,17 @@ class ResponseView(widgets.VBox):
         show_secrets: bool = False,
         embedded: bool = False,
         headers=(),
+        assertions=None,
+        secrets=None,
+        options=None,
+        cancellable: bool = True,
     ):
         self.state = FetchState(method, url, show_secrets=show_secrets, headers=headers)
+        if secrets is not None:  # a .http run's secrets (env values) are this fetch's too
+            self.state.secrets.update(secrets)
+        if assertions is not None:
+            self.state.assertions = list(assertions)
+        self.state.options = options  # what "Copy as" writes out
         self.method = method
         self.throttle = throttle
         self.embedded = embedded
@@ -88,6 +100,8 @@ class ResponseView(widgets.VBox):
         self.chunks_html = _Pane(snapshot.chunks_html, state)
         self.events_html = _Pane(snapshot.events_html, state)
         self.body_html = _Pane(snapshot.body_html, state)
+        self.copy_html = _Pane(snapshot.copy_html, state)
+        self.checks_html = _Pane(snapshot.checks_html, state)
         self.error_html = _Pane(snapshot.error_html, state)
         self.progress_html = _Pane(
             lambda s: snapshot.upload_html(s) + snapshot.progress_html(s, live=True), state
@@ -101,10 +115,15 @@ class ResponseView(widgets.VBox):
                     self.chunks_html,
                     self.events_html,
                     self.body_html,
+                    self.copy_html,
                 ),
                 strict=True,
             )
         )
+        tabs = TABS
+        if state.assertions is not None:
+            self._panes[CHECKS] = self.checks_html
+            tabs = (*TABS[:-1], CHECKS, TABS[-1])
 
         layout = widgets.Layout()
         style = HTMLStyle()
@@ -114,14 +133,17 @@ class ResponseView(widgets.VBox):
         )
         self.cancel_button.on_click(lambda _button: self.cancel())
         self.tab_bar = widgets.ToggleButtons(
-            options=TABS,
+            options=tabs,
             value="Timing",
             layout=layout,
             style=widgets.ToggleButtonsStyle(button_width="auto"),
         )
         self.tab_bar.observe(lambda _change: self._show_content(), names="value")
         self.content = widgets.HTML(layout=layout, style=style)
-        self._top = widgets.HBox([self.status_html, self.cancel_button], layout=layout)
+        # A request of a .http run has no Cancel of its own: Kernel → Interrupt
+        # stops the run.
+        top = [self.status_html, self.cancel_button] if cancellable else [self.status_html]
+        self._top = widgets.HBox(top, layout=layout)
         super().__init__([self._top, self.tab_bar, self.content], layout=layout)
         self._models = [
             self,
@@ -219,8 +241,32 @@ class ResponseView(widgets.VBox):
         self._finish()
 
     def show_tab(self, title: str) -> None:
-        """Open the tab called ``title`` (Timing, Headers, Chunks, Events, Body)."""
+        """Open the tab called ``title`` (Timing, Headers, Chunks, Events, Body,
+        Checks, Copy as)."""
         self.tab_bar.value = title
+
+    def scrub_also(self, secrets) -> None:
+        """Mask ``secrets`` (a ``Secrets``) too, in the widgets and the snapshot."""
+        self.state.secrets.update(secrets)
+        self._render_all()
+        if self._closed:
+            self._publish_snapshot()
+
+    def attach_checks(self, checks) -> None:
+        """The ``??`` results (``AssertionResult``) of this request: the Checks
+        tab and the status line show them; a failed one opens the tab."""
+        self.state.checks = list(checks)
+        if self.state.assertions is None:
+            self.state.assertions = [c.assertion for c in self.state.checks]
+        if CHECKS not in self._panes:  # a view built without its assertions
+            self._panes[CHECKS] = self.checks_html
+            if not self._closed:
+                self.tab_bar.options = (*TABS[:-1], CHECKS, TABS[-1])
+        if not self._closed and any(not c.passed for c in self.state.checks):
+            self.tab_bar.value = CHECKS
+        self._render_all()
+        if self._closed:
+            self._publish_snapshot()
 
     def attach_response(self, response) -> None:
         """Show the body preview once the fetch returned its Response."""
@@ -295,12 +341,15 @@ class ResponseView(widgets.VBox):
     def _render_all(self) -> None:
         # Each renderer scrubs text before it escapes it. The panes of hidden
         # tabs are only marked: they render when their tab is opened.
-        for pane in (self.error_html, self.progress_html, *self._panes.values()):
+        for pane in (self.error_html, self.progress_html, self.checks_html, *self._panes.values()):
             pane.dirty = True
         if self._closed:
             return
         self.status_html.value = (
-            snapshot.status_html(self.state) + self.progress_html.value + self.error_html.value
+            snapshot.status_html(self.state)
+            + self.progress_html.value
+            + self.error_html.value
+            + snapshot.checks_line(self.state)
         )
         self._show_content()
 

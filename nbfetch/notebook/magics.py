@@ -9,38 +9,47 @@ sync path (nest-asyncio2 on the same loop). ``%fetch --bg`` returns a
 ``FetchHandle`` at once.
 
 ``%%fetch`` cells hold requests in the ``.http`` format of the VS Code REST
-Client and JetBrains HTTP Client::
+Client, JetBrains HTTP Client and httpyac (``nbfetch.httpfile``): ``{{name}}``
+from the cell's ``@name = value`` lines, the ``--env`` environment, then the
+kernel's variables; ``# @name`` binds a request's result to a kernel variable;
+``??`` lines are checks, shown in the view's Checks tab::
 
-    %%fetch
-    POST {{base}}/post
+    %%fetch --env dev
+    # @name login
+    POST {{base}}/token
     Content-Type: application/json
 
-    {"a": 1}
+    {"user": "ada", "password": "{{password}}"}
+    ?? status == 200
     ###
-    GET {{base}}/get
+    GET {{base}}/me
+    Authorization: Bearer {{login.response.body.$.access_token}}
+
+``%fetch --file api.http [--env dev]`` runs a whole file with a live table
+(``RunView``); ``%fetch curl ...`` (or a ``%%fetch`` cell holding one) runs a
+pasted curl command line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shlex
 import signal
 import threading
-from typing import Any
 
 from ..client import AsyncClient
 from ..client.api import default_client
 from ..core.errors import FetchCancelled, FetchError, InvalidRequest
-from ..text.options import FetchOptions, HelpShown, parse_header, parse_options
+from ..text.curl import parse_curl
+from ..text.options import FetchOptions, HelpShown, parse_options
 from ..text.render import render_text
 from .tracebacks import mark_shown
 
 HELPER = "__nbfetch_magics__"
 _LINE = re.compile(r"^(?P<target>[A-Za-z_][\w.]*\s*=\s*)?%fetch(?P<args>(\s.*)?)$")
-_REQUEST_LINE = re.compile(r"^(?P<method>[A-Z]+)\s+(?P<url>\S+)(\s+HTTP/\d(\.\d)?)?\s*$")
-_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 
 
 # -- the transformer ----------------------------------------------------------------------
@@ -51,6 +60,7 @@ def transform_cell(lines: list[str]) -> list[str]:
         body = "".join(lines[1:])
         return [f"await {HELPER}.fetch_cell({body!r}, {options!r});\n"]
     out = []
+    lines = iter(lines)
     for line in lines:
         match = _LINE.match(line.rstrip("\n"))
         if match is None:
@@ -58,6 +68,11 @@ def transform_cell(lines: list[str]) -> list[str]:
             continue
         target = match.group("target") or ""
         args = match.group("args").strip()
+        # A pasted multi-line curl command: "\" at a line's end continues it,
+        # as in a POSIX shell (the backslash and the newline go).
+        while args.endswith("\\"):
+            args = args[:-1] + " " + next(lines, "").strip()
+        args = args.strip()
         # Bare "%fetch URL": the live view is the output; ";" keeps IPython from
         # printing the Response a second time.
         end = "" if target else ";"
@@ -263,92 +278,213 @@ def _current_task_cancelling() -> bool:
 
 
 async def fetch_line(args: str):
-    """What ``%fetch ARGS`` runs (awaited by the transformed cell). An argument
-    error shows no view: it is the error, in two lines."""
+    """What ``%fetch ARGS`` runs (awaited by the transformed cell): a URL with
+    curl-like options, ``--file api.http [--env NAME]``, or a pasted ``curl ...``
+    command. An argument error shows no view: it is the error, in two lines."""
+    if _is_curl(args):
+        return await run_fetch(parse_curl(args))
     try:
-        opts = parse_options(_expand(args))
+        opts = parse_options(_expand(args), need_url=False)
     except HelpShown:
         return None
+    if opts.file is not None:
+        return await fetch_file(opts)
+    if not opts.url:
+        raise InvalidRequest(
+            "%fetch: a URL is needed", hint="%fetch URL, %fetch --file FILE.http or %fetch curl ..."
+        )
+    _no_env(opts, "%fetch URL")
     return await run_fetch(opts)
 
 
-def parse_http_file(text: str, namespace: dict) -> list[tuple[str, str, list, bytes | None]]:
-    """Requests in the ``.http`` format: (method, url, headers, body) each.
+def _no_env(opts: FetchOptions, where: str) -> None:
+    """``--env`` fills ``{{name}}`` templates: a plain URL has none to fill."""
+    if opts.env is not None or opts.env_file is not None:
+        raise InvalidRequest(
+            f"{where}: --env and --env-file are for .http requests",
+            hint="%fetch --file FILE.http --env NAME, or a %%fetch --env NAME cell",
+        )
 
-    ``###`` separates requests; ``#`` and ``//`` lines are comments; ``{{name}}``
-    (a name or dotted attribute path) expands from ``namespace``.
-    """
 
-    def expand(s: str) -> str:
-        def lookup(m: re.Match) -> str:
-            first, *rest = m.group(1).split(".")
-            if first not in namespace:
-                raise InvalidRequest(f"{{{{{m.group(1)}}}}}: no variable {first!r} in the notebook")
-            value: Any = namespace[first]
-            for attr in rest:
-                value = getattr(value, attr)
-            return str(value)
+def _is_curl(text: str) -> bool:
+    """A pasted curl command line (``curl`` as its first word)."""
+    first = text.split(None, 1)
+    return bool(first) and first[0] == "curl"
 
-        return _TEMPLATE.sub(lookup, s)
 
-    requests = []
-    for block in re.split(r"(?m)^###.*$", text):
-        lines = block.split("\n")
-        # skip leading blank and comment lines
-        while lines and (not lines[0].strip() or lines[0].lstrip().startswith(("#", "//"))):
-            lines.pop(0)
-        if not lines:
-            continue
-        first = expand(lines.pop(0).strip())
-        match = _REQUEST_LINE.match(first)
-        if match is None:
-            parts = first.split()
-            if len(parts) == 1:  # "URL" alone means GET
-                method, url = "GET", parts[0]
-            else:
-                raise InvalidRequest(f"expected 'METHOD URL [HTTP/1.1]', got {first!r}")
+async def fetch_file(opts: FetchOptions):
+    """``%fetch --file api.http``: every request of the file, in the live table;
+    returns the ``RunResult`` and binds each named request's ``RequestResult``."""
+    from .http import kernel_namespace, run_http
+
+    namespace = kernel_namespace()
+    client, own_client = _client_for(opts)
+    try:
+        run = await run_http(
+            opts.file,
+            env=opts.env,
+            env_file=opts.env_file,
+            client=client,
+            namespace=namespace,
+            show=not opts.quiet,
+            show_secrets=opts.show_secrets,
+        )
+    finally:
+        if own_client:
+            await client.aclose()
+    _bind_named(run, namespace)
+    return run
+
+
+def _bind_named(run, namespace: dict | None) -> None:
+    """``# @name login``: the kernel variable ``login`` is its ``RequestResult``
+    (a later cell's ``{{login.response.body.$.token}}`` and Python's
+    ``login.response.json()``)."""
+    if namespace is None:
+        return
+    for result in run:
+        if result.name and result.name.isidentifier():
+            namespace[result.name] = result
+
+
+class _CellViews:
+    """The ``RunObserver`` of a ``%%fetch`` cell: a live ``ResponseView`` per
+    request, with its Checks tab; the cell's options apply to every request."""
+
+    def __init__(self, base: FetchOptions, secrets):
+        self.base = base
+        self.secrets = secrets
+        self.views: dict = {}
+
+    def started(self, index: int, block, options):
+        if options is None:  # not expanded (an undefined {{name}}): the cell says why
+            return None
+        _apply_cell_options(self.base, options)
+        if self.base.quiet:
+            return None
+        from .live import ResponseView
+
+        view = ResponseView(
+            options.method,
+            options.url,
+            show_secrets=self.base.show_secrets,
+            assertions=block.assertions,
+            secrets=self.secrets,
+            options=options,
+            cancellable=False,
+        )
+        if self.base.stream:
+            view.show_tab("Chunks")
+        _display(view)
+        self.views[index] = view
+        return view.trace
+
+    def finished(self, index: int, result) -> None:
+        view = self.views.get(index)
+        response = result.response
+        if view is not None:
+            view.state.secrets.update(result.secrets)  # the run's, expanded so far
+            if response is not None:
+                view.attach_response(response)
+            if result.error is not None:
+                _fail(view, result.error)
+            if result.assertions or view.state.assertions:
+                view.attach_checks(result.assertions)
+        if response is not None and (self.base.include or self.base.timing):
+            print(render_text(response, self.base, head=self.base.include))
+
+    def settle(self, run) -> None:
+        """The run is over: its secrets (every value its scope expanded, from
+        the private env file too) are masked in each view's saved output."""
+        for view in self.views.values():
+            view.scrub_also(run.secrets)
+
+    def interrupted(self, exc: BaseException) -> None:
+        """The run ended early (Kernel → Interrupt): no view stays live."""
+        for view in self.views.values():
+            if not view.finished:
+                _fail(view, exc)
+
+
+def _apply_cell_options(base: FetchOptions, options) -> None:
+    """``%%fetch -H 'X: 1' --timeout 5 -F ...``: the cell line's fetch options
+    go to each request; what the request itself says wins."""
+    for key, value in base.fetch_kwargs.items():
+        if key == "headers":
+            have = {n.lower() for n, _ in options.fetch_kwargs.get("headers") or ()}
+            extra = [(n, v) for n, v in value if n.lower() not in have]
+            options.fetch_kwargs["headers"] = [*(options.fetch_kwargs.get("headers") or ()), *extra]
         else:
-            method, url = match.group("method"), match.group("url")
-        headers = []
-        while lines and lines[0].strip():
-            line = lines.pop(0)
-            if line.lstrip().startswith(("#", "//")):
-                continue
-            headers.append(parse_header(expand(line)))
-        body_text = "\n".join(lines[1:] if lines else []).strip("\n")
-        body = expand(body_text).encode("utf-8") if body_text.strip() else None
-        requests.append((method, url, headers, body))
-    if not requests:
-        raise InvalidRequest("%%fetch: no request in the cell")
-    return requests
+            options.fetch_kwargs.setdefault(key, value)
 
 
 async def fetch_cell(cell: str, options: str = ""):
-    """What a ``%%fetch [options] [NAME]`` cell runs: each request in order. The
-    Response (a list for several requests) is returned and, given NAME, bound to
-    that variable, as ``%%capture NAME`` does."""
+    """What a ``%%fetch [options] [NAME]`` cell runs: its requests (the ``.http``
+    format: variables, ``# @name``, ``??`` checks), or a pasted curl command.
+
+    Each request shows its live view. A named request (``# @name login``) binds
+    its ``RequestResult`` to that kernel variable; the cell's result (its one
+    ``RequestResult``, or the ``RunResult`` of several) is bound to NAME, as
+    ``%%capture NAME`` does. A request that failed ends the cell with its
+    error in one line (the view shows it); a failed check does not: it is
+    shown failed, and ``NAME.passed`` says so."""
     ip = _ipython()
     namespace = ip.user_ns if ip is not None else {}
-    base = parse_options(_expand(options), prog="%%fetch", need_url=False) if options else None
-    name = base.url if base is not None else ""
+    base = (
+        parse_options(_expand(options), prog="%%fetch", need_url=False)
+        if options
+        else FetchOptions(url="")
+    )
+    name = base.url
     if name and not name.isidentifier():
         raise InvalidRequest(f"%%fetch: {name!r} is not a variable name")
-    responses = []
-    for method, url, headers, body in parse_http_file(cell, namespace):
-        opts = FetchOptions(url=url, method=method)
-        if base is not None:
-            opts.fetch_kwargs.update(base.fetch_kwargs)
-            opts.client_kwargs = base.client_kwargs
-            opts.quiet, opts.include, opts.timing = base.quiet, base.include, base.timing
-        if headers:
-            opts.fetch_kwargs["headers"] = headers
-        if body is not None:
-            opts.fetch_kwargs["body"] = body
-        responses.append(await run_fetch(opts))
-    result = responses[0] if len(responses) == 1 else responses
+    if base.file is not None:
+        raise InvalidRequest("%%fetch: --file is for %fetch (a cell holds its own requests)")
+    if _is_curl(cell.strip()):
+        _no_env(base, "%%fetch with a curl command")
+        opts = parse_curl(cell.strip())
+        opts.quiet, opts.include, opts.timing = base.quiet, base.include, base.timing
+        opts.show_secrets = opts.show_secrets or base.show_secrets
+        result = await run_fetch(opts)
+    else:
+        result = await _run_cell(cell, base, namespace)
     if name:
         namespace[name] = result
     return result
+
+
+async def _run_cell(cell: str, base: FetchOptions, namespace: dict):
+    from ..httpfile.parse import parse_http
+    from ..httpfile.run import arun_http
+    from .http import environment_secrets
+
+    http = parse_http(cell, source="cell", directory=os.getcwd())
+    if not http.requests:
+        raise InvalidRequest("%%fetch: no request in the cell")
+    views = _CellViews(base, environment_secrets(http, base.env, base.env_file))
+    client, own_client = _client_for(base)
+    try:
+        run = await arun_http(
+            http,
+            env=base.env,
+            env_file=base.env_file,
+            client=client,
+            namespace=namespace,
+            observer=views,
+            show_secrets=base.show_secrets,
+        )
+    except BaseException as exc:
+        views.interrupted(exc)
+        raise
+    finally:
+        if own_client:
+            await client.aclose()
+    views.settle(run)
+    _bind_named(run, namespace)
+    for result in run:
+        if result.error is not None:
+            raise result.error
+    return run[0] if len(run) == 1 else run
 
 
 def fetch_magic(line: str, cell: str | None = None):
@@ -359,9 +495,14 @@ def fetch_magic(line: str, cell: str | None = None):
     if cell is not None:
         return run_sync(fetch_cell(cell, line))
     try:
-        opts = parse_options(line)
+        opts = parse_curl(line) if _is_curl(line) else parse_options(line, need_url=False)
     except HelpShown:
         return None
+    if opts.file is not None:
+        return run_sync(fetch_file(opts))
+    if not opts.url:
+        raise InvalidRequest("%fetch: a URL is needed")
+    _no_env(opts, "%fetch URL")
     # With --bg, run_fetch returns the handle at once: nothing blocks.
     try:
         return run_sync(run_fetch(opts))

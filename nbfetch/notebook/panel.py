@@ -2,7 +2,8 @@
 
     panel = nbfetch.FetchPanel(url="http://127.0.0.1:8000/get")
     panel                      # URL, method, headers, body, options, Send, Cancel,
-                               # history, and the request as curl and as Python
+                               # history, a "paste cURL" box, and the request as
+                               # curl, as an .http block and as Python
 
 Each Send (the button, or Enter in the URL box) runs on the kernel's loop with
 its own live ``ResponseView``; the history keeps the views and the form, so
@@ -17,32 +18,44 @@ and the views, unless the panel is built with ``show_secrets=True``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
-import shlex
 import time
+from urllib.parse import urlencode
 
 import ipywidgets as widgets
 
 from ..core.errors import FetchError, InvalidRequest
-from ..core.redact import Secrets, redact_header, redact_url
-from ..text.options import parse_header
+from ..core.redact import Secrets, redact_header, redact_pairs, redact_url
+from ..text import code
+from ..text.curl import parse_curl
+from ..text.options import FetchOptions, parse_header
 from .live import ResponseView
-from .snapshot import esc
+from .snapshot import COPY_BUTTON, esc
 from .theme import ERROR, FG_DIM, MONO
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 MAX_HISTORY = 50
 #: The form fields a history entry restores.
 FORM = ("method", "url", "headers", "body_kind", "body", "follow", "decompress", "timeout")
-#: navigator.clipboard from the button's own click (a user gesture, as the
-#: Clipboard API requires); the text is the button's data attribute, so the
-#: widget carries no script. A secure context (https or 127.0.0.1) is needed.
-COPY_BUTTON = (
-    '<button class="nbfetch-copy" data-text="{text}" title="copy to the clipboard" '
-    'onclick="navigator.clipboard.writeText(this.dataset.text).then('
-    "() => {{ this.textContent = 'Copied'; }}, "
-    "() => {{ this.textContent = 'Copy failed'; }})\">{label}</button>"
+#: The "Copy as" buttons: (label, text maker, its library argument).
+COPIES = (
+    ("Copy curl", "to_curl", None),
+    ("Copy .http", "to_http", None),
+    ("Copy Python", "to_python", "nbfetch"),
+    ("Copy httpx", "to_python", "httpx"),
+    ("Copy requests", "to_python", "requests"),
 )
+#: What a pasted curl command can set that the form has no field for.
+NO_FIELD = {"files": "-F file uploads", "proxy": "-x", "cookies": "cookie jar settings"}
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 class FetchPanel(widgets.VBox):
@@ -92,8 +105,19 @@ class FetchPanel(widgets.VBox):
             value=30.0, description="timeout (s)", layout={"width": "200px"}, style=described
         )
         self.error = widgets.HTML(**html)
-        self.as_curl = widgets.Textarea(layout={"width": "600px", "height": "60px"}, style=text)
-        self.as_python = widgets.Textarea(layout={"width": "600px", "height": "80px"}, style=text)
+        short = widgets.Layout(width="600px", height="60px")
+        tall = widgets.Layout(width="600px", height="80px")
+        self.as_curl = widgets.Textarea(layout=short, style=text)
+        self.as_http = widgets.Textarea(layout=tall, style=text)
+        self.as_python = widgets.Textarea(layout=tall, style=text)
+        self.paste = widgets.Textarea(
+            placeholder="curl -X POST https://... -H 'Name: value' --data-raw '...'",
+            layout=short,
+            style=text,
+        )
+        self.paste_button = widgets.Button(
+            description="Fill from cURL", icon="paste", tooltip="fill the form", **button
+        )
         self.copy_buttons = widgets.HTML(**html)
         self.history = widgets.Select(options=[], rows=4, layout=wide, style=described)
         self.current = widgets.Box(layout=plain)
@@ -112,14 +136,17 @@ class FetchPanel(widgets.VBox):
                     [
                         widgets.Label("curl", **label),
                         self.as_curl,
+                        widgets.Label(".http", **label),
+                        self.as_http,
                         widgets.Label("Python", **label),
                         self.as_python,
                         self.copy_buttons,
                     ],
                     layout=plain,
                 ),
+                widgets.VBox([self.paste, self.paste_button], layout=plain),
             ],
-            titles=["Headers", "Body", "Options", "Copy as"],
+            titles=["Headers", "Body", "Options", "Copy as", "Paste cURL"],
             layout=plain,
         )
         top = [self.method, self.url, self.send_button, self.cancel_button]
@@ -137,6 +164,7 @@ class FetchPanel(widgets.VBox):
         )
         self.send_button.on_click(lambda _b: self.send())
         self.cancel_button.on_click(lambda _b: self.cancel())
+        self.paste_button.on_click(lambda _b: self.fill_from_curl(self.paste.value))
         # Enter in the URL box: ipywidgets 8's TextView sends {"event": "submit"}
         # (on_submit would do the same, with a deprecation warning).
         self.url.on_msg(self._on_url_msg)
@@ -199,47 +227,109 @@ class FetchPanel(widgets.VBox):
     def _redacted_url(self) -> str:
         return self.url.value if self.show_secrets else redact_url(self.url.value)
 
-    def curl_command(self) -> str:
-        """The request as a curl command line (credentials masked unless
-        ``show_secrets``)."""
-        parts = ["curl", "-X", self.method.value]
-        if self.follow.value:
-            parts.append("-L")
-        if self.decompress.value:
-            parts.append("--compressed")
-        for line in self.headers.value.splitlines():
-            if line.strip():
-                parts += ["-H", line.strip()]
-        kind, text = self.body_kind.value, self.body.value
-        if kind == "JSON":
-            parts += ["-H", "Content-Type: application/json"]
-        if kind != "none":
-            parts += ["--data-raw", text]
-        parts.append(self._redacted_url())
-        return self._mask(" ".join(shlex.quote(p) for p in parts))
+    def fetch_options(self) -> FetchOptions:
+        """The request the form describes, as ``FetchOptions`` (for "Copy as")."""
+        return FetchOptions(
+            url=self.url.value, method=self.method.value, fetch_kwargs=self.request_options()
+        )
 
-    def python_code(self) -> str:
-        """The request as nbfetch code (credentials masked unless ``show_secrets``)."""
+    def _copy(self, maker: str, library: str | None = None) -> str:
+        """The request written by ``nbfetch.text.code.<maker>``, masked unless
+        ``show_secrets`` (the maker masks credentials, the panel's secrets the rest)."""
         try:
-            options = self.request_options()
+            options = self.fetch_options()
         except (InvalidRequest, ValueError) as exc:
             return f"# {exc}"
-        args = [repr(self._redacted_url())]
-        if self.method.value != "GET":
-            args.append(f"method={self.method.value!r}")
-        args += [f"{k}={v!r}" for k, v in options.items()]
-        return self._mask("import nbfetch\n\nr = await nbfetch.fetch(" + ", ".join(args) + ")")
+        args = (options, library) if library else (options,)
+        return self._mask(getattr(code, maker)(*args, show_secrets=self.show_secrets))
+
+    def curl_command(self) -> str:
+        """The request as a curl command line."""
+        return self._copy("to_curl")
+
+    def http_block(self) -> str:
+        """The request as a ``.http`` block (VS Code REST Client, JetBrains, httpyac)."""
+        return self._copy("to_http")
+
+    def python_code(self, library: str = "nbfetch") -> str:
+        """The request as Python code for ``library``: nbfetch, httpx or requests."""
+        return self._copy("to_python", library)
 
     def _update_copies(self) -> None:
         self.as_curl.value = self.curl_command()
+        self.as_http.value = self.http_block()
         self.as_python.value = self.python_code()
+        shown = {"to_curl": self.as_curl.value, "to_http": self.as_http.value}
+        shown["nbfetch"] = self.as_python.value
         self.copy_buttons.value = " ".join(
-            COPY_BUTTON.format(text=esc(text), label=label)
-            for text, label in (
-                (self.as_curl.value, "Copy curl"),
-                (self.as_python.value, "Copy Python"),
+            COPY_BUTTON.format(
+                text=esc(shown.get(library or maker) or self._copy(maker, library)), label=label
             )
+            for label, maker, library in COPIES
         )
+
+    # -- a pasted curl command ---------------------------------------------------------------
+    def fill_from_curl(self, command: str) -> bool:
+        """Fill the form from a curl command line (what "Fill from cURL" does).
+        A command the form cannot hold is a one-line error under the form, and
+        the form is left as it was; True when it was filled."""
+        self.error.value = ""
+        try:
+            form = self._form_from_curl(parse_curl(command))
+        except (InvalidRequest, ValueError) as exc:
+            # The message may quote the command: credentials in it are masked.
+            message = redact_pairs(redact_url(getattr(exc, "message", None) or str(exc)))
+            self.error.value = f'<span style="color:{ERROR}">cURL: {esc(message)}</span>'
+            return False
+        for name, value in form.items():
+            getattr(self, name).value = value
+        return True
+
+    @staticmethod
+    def _form_from_curl(opts: FetchOptions) -> dict:
+        """The form fields (``FORM`` names) for ``opts``; ValueError naming what
+        the form has no field for."""
+        kwargs = dict(opts.fetch_kwargs)
+        unsupported = [NO_FIELD.get(k, k) for k in kwargs if k in NO_FIELD]
+        if opts.client_kwargs:
+            unsupported.append("client options (-k, ...)")
+        if opts.method not in METHODS:
+            unsupported.append(f"the method {opts.method}")
+        if unsupported:
+            raise ValueError(
+                f"the panel has no field for {', '.join(unsupported)}: run it with %fetch curl ..."
+            )
+        headers = list(kwargs.pop("headers", None) or ())
+        auth = kwargs.pop("auth", None)
+        if auth is not None:  # -u user:password: the header curl would send (RFC 7617)
+            token = base64.b64encode(":".join(auth).encode("utf-8")).decode("ascii")
+            headers.append(("Authorization", f"Basic {token}"))
+        form = {
+            "method": opts.method,
+            "url": opts.url,
+            "headers": "\n".join(f"{n}: {v}" for n, v in headers),
+            "body_kind": "none",
+            "body": "",
+            "follow": bool(kwargs.get("follow_redirects", True)),
+            "decompress": bool(kwargs.get("decompress", True)),
+            "timeout": float(kwargs.get("request_timeout") or 0.0),
+        }
+        if "json" in kwargs:
+            form["body_kind"], form["body"] = "JSON", json.dumps(kwargs["json"])
+        elif kwargs.get("data") is not None:
+            data = kwargs["data"]
+            pairs = data.items() if isinstance(data, dict) else data
+            form["body_kind"], form["body"] = "form", urlencode(list(pairs))
+        elif kwargs.get("body") is not None:
+            body = kwargs["body"]
+            text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
+            form["body_kind"], form["body"] = "raw", text
+            json_type = [h for h in headers if h[0].lower() == "content-type" and "json" in h[1]]
+            if json_type and _is_json(text):  # curl --json: the form's JSON body
+                form["body_kind"] = "JSON"
+                kept = [h for h in headers if h not in json_type]
+                form["headers"] = "\n".join(f"{n}: {v}" for n, v in kept)
+        return form
 
     def _on_url_msg(self, _widget, content, _buffers) -> None:
         if content.get("event") == "submit" and not self.send_button.disabled:

@@ -210,6 +210,13 @@ class FetchState:
         self.url_override = None
         #: What ``cookies.stored`` stored, over every hop (bounded), with values.
         self.cookies_stored: list[dict] = []
+        #: The ``??`` assertions of a .http request (``Assertion``) and, once
+        #: checked, their results (``AssertionResult``); None: not a checked request.
+        self.assertions: list | None = None
+        self.checks: list | None = None
+        #: What was asked for (a ``FetchOptions``), for "Copy as"; else it is
+        #: read from the Response, or from the method, URL and headers.
+        self.options = None
         #: An upload of this hop from request.body_progress: [bytes sent, total
         #: or None, first event's time, body_sent's time] (None for a body sent
         #: in one write).
@@ -810,6 +817,135 @@ def body_html(state: FetchState) -> str:
     )
 
 
+def checks_table(checks, esc_text) -> str:
+    """``AssertionResult``\\ s as a table: ✓ or ✗, the assertion as written, and
+    what was found (the message, for a failed one). ``esc_text`` scrubs and
+    escapes (the actual values may be echoed secrets)."""
+    rows = []
+    for check in checks:
+        mark, colour = ("✓", theme.OK) if check.passed else ("✗", theme.ERROR)
+        written = check.assertion.text.strip()
+        written = written[2:].strip() if written.startswith("??") else written
+        found = check.actual if check.passed else check.message
+        rows.append(
+            f'<tr class="nbfetch-check nbfetch-check-{"passed" if check.passed else "failed"}">'
+            f'<td style="text-align:left;color:{colour};font-weight:700">{mark}</td>'
+            f'<td style="text-align:left;font-family:{theme.MONO}">{esc_text(written)}</td>'
+            f'<td style="text-align:left;color:{theme.FG_DIM if check.passed else theme.ERROR}">'
+            f"{esc_text(found)}</td></tr>"
+        )
+    return (
+        f'<table class="nbfetch-checks" style="font-size:12px;color:{theme.FG};margin:0;'
+        f'border-spacing:8px 1px">{"".join(rows)}</table>'
+    )
+
+
+def checks_summary(checks) -> str:
+    """ "✓ 3 checks passed", "✗ 1 of 3 checks failed"."""
+    failed = sum(1 for c in checks if not c.passed)
+    n = len(checks)
+    noun = "check" if n == 1 else "checks"
+    return f"✗ {failed} of {n} {noun} failed" if failed else f"✓ {n} {noun} passed"
+
+
+def checks_line(state: FetchState) -> str:
+    """Under the status line: "✓ 3 checks passed" or "✗ 1 of 3 checks failed"."""
+    if not state.checks:
+        return ""
+    failed = any(not c.passed for c in state.checks)
+    return (
+        f'<div class="nbfetch-checks-summary" style="color:{theme.ERROR if failed else theme.OK};'
+        f'font-weight:600">{esc(checks_summary(state.checks))}</div>'
+    )
+
+
+def checks_html(state: FetchState) -> str:
+    """The Checks tab: each ``??`` assertion of the request and its result."""
+    if state.checks is None:
+        pending = len(state.assertions or ())
+        text = f"{pending} to check when the response is in" if pending else "no checks"
+        return f'<span style="color:{theme.FG_DIM}">{text}</span>'
+    if not state.checks:
+        return f'<span style="color:{theme.FG_DIM}">no checks</span>'
+    failed = any(not c.passed for c in state.checks)
+    return (
+        f'<div style="color:{theme.ERROR if failed else theme.OK};font-weight:600">'
+        f"{esc(checks_summary(state.checks))}</div>{checks_table(state.checks, state.esc)}"
+    )
+
+
+#: Characters of one "Copy as" text kept in an output (each is there twice:
+#: shown, and in its button).
+MAX_COPY = 20_000
+#: "Copy as": (label, the text maker's name, its library argument).
+COPY_AS = (
+    ("curl", "to_curl", None),
+    (".http", "to_http", None),
+    ("Python (nbfetch)", "to_python", "nbfetch"),
+    ("Python (httpx)", "to_python", "httpx"),
+    ("Python (requests)", "to_python", "requests"),
+)
+COPY_BUTTON = (
+    # navigator.clipboard from the button's own click (a user gesture, as the
+    # Clipboard API requires); the text is a data attribute: no script in it.
+    '<button class="nbfetch-copy" data-text="{text}" title="copy to the clipboard" '
+    'onclick="navigator.clipboard.writeText(this.dataset.text).then('
+    "() => {{ this.textContent = 'Copied'; }}, "
+    "() => {{ this.textContent = 'Copy failed'; }})\">{label}</button>"
+)
+
+
+def request_options(state: FetchState):
+    """The request as ``FetchOptions``: as asked for, else as sent."""
+    from ..text import code
+    from ..text.options import FetchOptions
+
+    if state.options is not None:
+        return state.options
+    if state.response is not None:
+        return code.options_from_response(state.response)
+    headers = {"headers": list(state.request_headers)} if state.request_headers else {}
+    return FetchOptions(url=state.raw_url, method=state.method, fetch_kwargs=headers)
+
+
+def copy_texts(state: FetchState) -> list[tuple[str, str]]:
+    """(label, text) for each "Copy as" form; masked unless ``show_secrets``
+    (the text makers mask credentials, the fetch's ``Secrets`` the rest)."""
+    from ..text import code
+
+    options = request_options(state)
+    body = options.fetch_kwargs.get("body")
+    if isinstance(body, (bytes, str)) and len(body) > MAX_COPY:
+        # Not written out five times into the saved notebook (nor built on the loop).
+        note = f"# a {len(body):,}-byte body: too large to copy from here; see nbfetch.text.code"
+        return [(label, note) for label, _, _ in COPY_AS]
+    out = []
+    for label, maker, library in COPY_AS:
+        args = (options, library) if library else (options,)
+        try:
+            text = getattr(code, maker)(*args, show_secrets=state.show_secrets)
+        except ValueError as exc:  # a request the form cannot express
+            text = f"# cannot be written as {label}: {exc}"
+        text = state.scrub(text)
+        if len(text) > MAX_COPY:
+            text = f"# {len(text):,} characters as {label}: too long to keep in the notebook"
+        out.append((label, text))
+    return out
+
+
+def copy_html(state: FetchState) -> str:
+    """The "Copy as" tab: each form in a ``<pre>`` with a Copy button."""
+    parts = []
+    for label, text in copy_texts(state):
+        parts.append(
+            f'<div style="margin-top:4px;color:{theme.FG_DIM}">{esc(label)} '
+            f"{COPY_BUTTON.format(text=esc(text), label='Copy')}</div>"
+            f'<pre class="nbfetch-copy-text" style="font-size:12px;margin:0;max-height:120px;'
+            f'overflow:auto;color:{theme.FG}">{esc(text)}</pre>'
+        )
+    return f'<div class="nbfetch-copy-as">{"".join(parts)}</div>'
+
+
 def history_html(state: FetchState) -> str:
     r = state.response
     if r is None:
@@ -843,6 +979,7 @@ def snapshot_html(state: FetchState) -> str:
         history_html(state),
         status_html(state),
         error_html(state),
+        checks_line(state),
         upload_html(state),
     ]
     if responded:
@@ -857,6 +994,16 @@ def snapshot_html(state: FetchState) -> str:
         parts.append(section(f"Events ({state.events_total:,})", events_html(state, SNAPSHOT_ROWS)))
     if responded:
         parts.append(section("Body", body_html(state), open_=state.response is not None))
+    if state.checks is not None or state.assertions is not None:
+        failed = any(not c.passed for c in state.checks or ())
+        parts.append(
+            section(
+                f"Checks ({len(state.assertions or state.checks or ())})",
+                checks_html(state),
+                open_=failed,
+            )
+        )
+    parts.append(section("Copy as", copy_html(state)))
     parts.append("</div>")
     return "".join(parts)
 
@@ -877,4 +1024,8 @@ def snapshot_text(state: FetchState) -> str:
         parts.append(state.outcome or "running")
     if state.outcome == "error" and state.error:
         parts.append(str(state.error.get("type")))
-    return state.scrub(" · ".join(parts))
+    if state.checks:
+        parts.append(checks_summary(state.checks))
+    lines = [" · ".join(parts)]
+    lines += [f"  ✗ {c.message}" for c in state.checks or () if not c.passed]
+    return state.scrub("\n".join(lines))

@@ -102,6 +102,24 @@ def build_parser(prog: str, need_url: bool = True) -> _Parser:
     )
     p.add_argument("-u", "--user", default=None, metavar="USER:PASSWORD", help="Basic auth")
     p.add_argument(
+        "--file",
+        default=None,
+        metavar="FILE.http",
+        help="(%%fetch) run every request of a .http file, in order, with a live table",
+    )
+    p.add_argument(
+        "--env",
+        default=None,
+        metavar="NAME",
+        help="the environment of http-client.env.json (and its private file) for {{variables}}",
+    )
+    p.add_argument(
+        "--env-file",
+        default=None,
+        metavar="PATH",
+        help="the env file to read (default: http-client.env.json beside the .http file)",
+    )
+    p.add_argument(
         "--show-secrets",
         action="store_true",
         help="show credentials (Authorization, cookies, api_key=...) instead of ***",
@@ -124,6 +142,10 @@ class FetchOptions:
     background: bool = False
     timing: bool = False
     show_secrets: bool = False
+    #: ``--file``, ``--env``, ``--env-file``: a .http file to run, and its environment.
+    file: str | None = None
+    env: str | None = None
+    env_file: str | None = None
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -221,4 +243,7 @@ def parse_options(
         background=ns.bg,
         timing=ns.timing,
         show_secrets=ns.show_secrets,
+        file=ns.file,
+        env=ns.env,
+        env_file=ns.env_file,
     )

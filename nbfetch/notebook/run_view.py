@@ -1,0 +1,363 @@
+"""The live table of a ``.http`` run: one row per request, filled as the run goes.
+
+``%fetch --file api.http`` and ``nbfetch.run_http(...)`` in a kernel show it::
+
+    #  Request               Status   Time     Checks
+    1  login                 200      12 ms    ✓ 2
+    2  GET /me               401      3 ms     ✗ 1 of 2
+
+It is a ``RunObserver`` of ``nbfetch.httpfile.run.arun_http``: ``started`` marks
+a row running (and returns a ``trace`` that tracks its status), ``finished``
+fills it from the ``RequestResult``. Each row is an HTML ``<details>``: opened,
+it shows the request line, the error and every assertion with its result, with
+no kernel needed. As ``ManyView`` does, the whole table is one HTML widget,
+re-rendered at most 20 times a second; at the end (``settle``) its outputs
+become a static ``text/html`` + ``text/plain`` bundle and the widget models
+close (a saved notebook shows the final table; a reload never says "model not
+found").
+
+Everything shown is scrubbed of the run's secrets (values from the private env
+file, ``.env``, Authorization-like headers: ``Scope.secrets``) and each fetch's
+own, then escaped; ``show_secrets=True`` shows them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import ipywidgets as widgets
+
+from ..core.events import Event
+from ..core.redact import Secrets, redact_url
+from .many_view import middle_ellipsis
+from .snapshot import checks_table, esc, human_seconds
+from .theme import BORDER, ERROR, FG, FG_DIM, FG_FAINT, MONO, OK, UI_FONT, status_colour
+from .throttle import Throttle
+
+#: Rows in the text/plain form (a terminal's screenful).
+MAX_TEXT_ROWS = 40
+#: Column widths: number, request, status, time, checks.
+COLUMNS = ("4%", "52%", "14%", "12%", "18%")
+
+
+class _Row:
+    __slots__ = ("end", "error", "label", "result", "start", "status", "total_checks")
+
+    def __init__(self, label: str, total_checks: int):
+        self.label = label
+        self.total_checks = total_checks
+        self.start: float | None = None
+        self.end: float | None = None
+        self.status: int | None = None
+        self.error: str | None = None
+        self.result = None  # the RequestResult, once finished
+
+
+def block_label(block, url: str | None = None) -> str:
+    """A row's name: the request's ``# @name``, else its method and URL."""
+    if block.name:
+        return block.name
+    return f"{block.method} {url if url is not None else block.url}"
+
+
+class RunView(widgets.VBox):
+    """The table of a run of ``blocks`` (``HttpRequestBlock``\\ s, in order)."""
+
+    def __init__(
+        self,
+        blocks: list,
+        *,
+        title: str = "",
+        secrets: Secrets | None = None,
+        show_secrets: bool = False,
+        throttle: float = 0.05,
+    ):
+        self.title = title
+        self.show_secrets = show_secrets
+        #: The run's secrets (its Scope's), and every request's own.
+        self.secrets = secrets if secrets is not None else Secrets()
+        self.rows = [_Row(block_label(b), len(b.assertions)) for b in blocks]
+        self.settled = False
+        self._display_id: str | None = None
+        self._static: dict[str, str] | None = None
+        self._throttle = Throttle(self._render, throttle)
+        layout, style = widgets.Layout(), widgets.widget_string.HTMLStyle()
+        self.summary = widgets.HTML(layout=layout, style=style)
+        self.table = widgets.HTML(layout=layout, style=style)
+        super().__init__([self.summary, self.table], layout=layout)
+        self._render()
+
+    # -- the RunObserver protocol ------------------------------------------------------------
+    def started(self, index: int, block, options):
+        """Request ``index`` is about to be sent with ``options`` (expanded)."""
+        row = self.rows[index]
+        if options is not None:  # else not expanded: nothing is sent, no time runs
+            row.start = time.perf_counter()
+            self.secrets.add_url(options.url)
+            self.secrets.add_headers(options.fetch_kwargs.get("headers") or ())
+            if not block.name:
+                url = options.url if self.show_secrets else redact_url(options.url)
+                row.label = block_label(block, url)
+        self._throttle.request()
+
+        def trace(event: Event) -> None:
+            if event.name == "request.headers_sent" and event.details.get("headers") is not None:
+                self.secrets.add_headers(event.details["headers"].items())
+            elif event.name == "response.headers":
+                row.status = event.details["status"]
+                self.secrets.add_headers(event.details["headers"].items())
+            elif event.name == "redirect":
+                row.status = None
+            else:
+                return
+            self._throttle.request()
+
+        return trace
+
+    def finished(self, index: int, result) -> None:
+        """Request ``index`` ended (``RequestResult``): its row's final state."""
+        row = self.rows[index]
+        row.result = result
+        row.end = time.perf_counter()
+        self.secrets.update(result.secrets)  # every value the run's scope expanded so far
+        response = result.response
+        if response is not None:
+            row.status = response.status_code
+            for hop in (*response.history, response):
+                self.secrets.add_request(hop.request)
+        if result.error is not None:
+            error = result.error
+            row.error = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        row.total_checks = max(row.total_checks, len(result.assertions))
+        self._throttle.request()
+
+    def view(self, index: int):
+        """Request ``index``'s own ``ResponseView`` (its events replayed, its
+        checks): display it, or read its state from Python."""
+        from .live import ResponseView
+
+        result = self.rows[index].result
+        if result is None or result.response is None:
+            raise LookupError(f"request {index + 1} has no response to show")
+        options = result.options
+        view = ResponseView(
+            options.method,
+            options.url,
+            show_secrets=self.show_secrets,
+            assertions=result.block.assertions,
+            secrets=self.secrets,
+            options=options,
+        )
+        for event in result.response.events:
+            view.trace(event)
+        view.attach_response(result.response)
+        view.attach_checks(result.assertions)
+        return view
+
+    def result(self, index: int):
+        """Request ``index``'s ``RequestResult`` (None while it has not finished)."""
+        return self.rows[index].result
+
+    def counts(self) -> dict[str, int]:
+        done = [r for r in self.rows if r.result is not None]
+        return {
+            "done": len(done),
+            "passed": sum(1 for r in done if r.result.passed),
+            "failed": sum(1 for r in done if not r.result.passed),
+            "pending": len(self.rows) - len(done),
+        }
+
+    # -- display (as ManyView) ---------------------------------------------------------------
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self._static is not None:
+            display(self._static, raw=True)
+            return
+        if self._display_id is None:
+            self._display_id = uuid.uuid4().hex
+        display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
+
+    def settle(self) -> None:
+        """The end of the run: the exact final render; every output this view was
+        displayed in becomes static text/html + text/plain, then the models close."""
+        self.settled = True
+        self._throttle.now()
+        if self._display_id is None:
+            return
+        from IPython.display import update_display
+
+        self._static = {"text/plain": self.text(), "text/html": self.html()}
+        update_display(self._static, raw=True, display_id=self._display_id)
+        layout, style = self.layout, self.summary.style
+        for w in (self.summary, self.table, self):
+            w.close()
+        layout.close()
+        style.close()
+
+    def html(self) -> str:
+        return (
+            f'<div class="nbfetch-run" style="font-family:{UI_FONT};color:{FG}">'
+            f"{self.summary.value}{self.table.value}</div>"
+        )
+
+    def text(self) -> str:
+        lines = [self._summary_text()]
+        width = max((len(r.label) for r in self.rows[:MAX_TEXT_ROWS]), default=0)
+        width = min(width, 48)
+        for i, row in enumerate(self.rows[:MAX_TEXT_ROWS], 1):
+            status, took, checks = self._cells(row)
+            label = middle_ellipsis(row.label, 48)
+            lines.append(f"  {i:>2}  {label:<{width}}  {status:>8}  {took:>8}  {checks}")
+            if row.error:
+                lines.append(f"      {row.error}")
+            for check in self._checks(row):
+                if not check.passed:
+                    lines.append(f"      ✗ {check.message}")
+        if len(self.rows) > MAX_TEXT_ROWS:
+            lines.append(f"  … {len(self.rows) - MAX_TEXT_ROWS} more")
+        return self._scrub("\n".join(lines))
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        return text if self.show_secrets else self.secrets.scrub(text)
+
+    def _esc(self, value: object) -> str:
+        """Scrubbed, then escaped (never scrubbed as finished HTML)."""
+        return esc(self._scrub(str(value)))
+
+    @staticmethod
+    def _checks(row: _Row) -> list:
+        return list(row.result.assertions) if row.result is not None else []
+
+    def _cells(self, row: _Row) -> tuple[str, str, str]:
+        if row.result is not None and getattr(row.result, "skipped", False):
+            status = "skipped"
+        elif self.settled and row.result is None:  # the run stopped (Kernel → Interrupt)
+            status = "interrupted" if row.start is not None else "not run"
+        elif row.error is not None and row.status is None:
+            status = row.error.partition(":")[0]
+        elif row.status is not None:
+            status = str(row.status)
+        else:
+            status = "…" if row.start is not None else ""
+        took = ""
+        if row.result is not None and getattr(row.result, "duration", None) is not None:
+            took = human_seconds(row.result.duration)
+        elif row.start is not None and (row.end is not None or not self.settled):
+            took = human_seconds((row.end or time.perf_counter()) - row.start)
+        checks = self._checks(row)
+        failed = sum(1 for c in checks if not c.passed)
+        if row.result is None:
+            summary = f"{row.total_checks} to check" if row.total_checks else ""
+        elif not checks:
+            summary = ""
+        elif failed:
+            summary = f"✗ {failed} of {len(checks)}"
+        else:
+            summary = f"✓ {len(checks)}"
+        return status, took, summary
+
+    def _summary_text(self) -> str:
+        c = self.counts()
+        title = f"{self.title}: " if self.title else ""
+        if not c["pending"]:
+            state = ""
+        elif self.settled:
+            state = f", stopped with {c['pending']} not done"
+        else:
+            state = f", {c['pending']} to go"
+        return (
+            f"{title}{len(self.rows)} request{'' if len(self.rows) == 1 else 's'}: "
+            f"{c['passed']} passed, {c['failed']} failed{state}"
+        )
+
+    def _render(self) -> None:
+        c = self.counts()
+        colour = ERROR if c["failed"] else OK if self.settled else FG
+        self.summary.value = (
+            f'<div style="font-size:12px;color:{colour}"><b>{self._esc(self._summary_text())}</b>'
+            "</div>"
+        )
+        head = 'style="text-align:{};padding:2px 4px;font-weight:600"'
+        parts = [
+            self._grid(
+                [
+                    f"<td {head.format('right')}>#</td>",
+                    f"<td {head.format('left')}>Request</td>",
+                    f"<td {head.format('right')}>Status</td>",
+                    f"<td {head.format('right')}>Time</td>",
+                    f"<td {head.format('left')}>Checks</td>",
+                ],
+                f"border-bottom:1px solid {BORDER}",
+            )
+        ]
+        parts += [self._row_html(i, row) for i, row in enumerate(self.rows)]
+        self.table.value = (
+            f'<div class="nbfetch-run-table" style="font-size:12px;width:100%;color:{FG}">'
+            f"{''.join(parts)}</div>"
+        )
+
+    @staticmethod
+    def _grid(cells: list[str], style: str = "") -> str:
+        cols = "".join(f'<col style="width:{w}">' for w in COLUMNS)
+        return (
+            # margin and text-align: JupyterLab's rendered-HTML CSS centres tables.
+            f'<table style="width:100%;margin:0;table-layout:fixed;border-collapse:collapse;'
+            f'{style}"><colgroup>{cols}</colgroup><tr>{"".join(cells)}</tr></table>'
+        )
+
+    def _row_html(self, i: int, row: _Row) -> str:
+        status, took, checks = self._cells(row)
+        if row.error is not None and row.status is None:
+            colour = ERROR
+        elif row.status is not None:
+            colour = status_colour(row.status)
+        else:
+            colour = FG_FAINT
+        failed = any(not c.passed for c in self._checks(row))
+        check_colour = ERROR if failed else OK
+        cell = 'style="text-align:right;padding:1px 4px;white-space:nowrap;overflow:hidden"'
+        line = self._grid(
+            [
+                f'<td {cell}><span style="color:{FG_DIM}">{i + 1}</span></td>',
+                f'<td style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;'
+                f'text-overflow:ellipsis;font-family:{MONO}">'
+                f'<span style="color:{FG_DIM}">▸</span> {self._esc(row.label)}</td>',
+                f'<td {cell}><span style="color:{colour}">{self._esc(status)}</span></td>',
+                f"<td {cell}>{took}</td>",
+                f'<td style="text-align:left;padding:1px 4px;white-space:nowrap">'
+                f'<span class="nbfetch-checks" style="color:{check_colour}">'
+                f"{self._esc(checks)}</span></td>",
+            ]
+        )
+        # Live, the table is re-rendered (an open row would close again): the
+        # details come with the final render.
+        details = self._details(row) if self.settled and row.result is not None else ""
+        opened = " open" if self.settled and (failed or row.error) else ""
+        return (
+            f'<details class="nbfetch-run-row"{opened} style="border-bottom:1px solid {BORDER}">'
+            f'<summary style="display:block;list-style:none;cursor:pointer">{line}</summary>'
+            f"{details}</details>"
+        )
+
+    def _details(self, row: _Row) -> str:
+        result = row.result
+        parts = []
+        options = result.options
+        if options is not None:
+            url = options.url if self.show_secrets else redact_url(options.url)
+            parts.append(f"<div><code>{self._esc(options.method)} {self._esc(url)}</code></div>")
+        if row.error:
+            parts.append(f'<div style="color:{ERROR}">{self._esc(row.error)}</div>')
+            hint = getattr(result.error, "hint", None)
+            if hint:
+                parts.append(f'<div style="color:{FG_DIM}">hint: {self._esc(hint)}</div>')
+        checks = self._checks(row)
+        if checks:
+            parts.append(checks_table(checks, self._esc))
+        return (
+            f'<div style="padding:4px 4px 6px 2em;font-size:12px;border-top:1px solid {BORDER}">'
+            f"{''.join(parts)}</div>"
+        )
