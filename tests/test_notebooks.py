@@ -61,3 +61,25 @@ def test_committed_tutorial_has_outputs_and_stays_small(name):
     ]
     assert not any(re.match(r"(ResponseView|ManyView|VBox|HBox)\(", t) for t in plain)
     assert path.stat().st_size < 400_000
+
+
+@pytest.mark.timeout(240)
+def test_the_api_session_tutorial_shows_the_cli_exit_statuses_and_no_password():
+    """In a real kernel, `nbfetch run` exits 0 with the right password and 1
+    with a wrong one, and no output of the executed tutorial holds the private
+    environment's password (the views, tables and copies mask it)."""
+    nb = execute.execute(NOTEBOOKS / "07-api-session.ipynb")
+    texts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = out.get("text", "") + "".join(
+                v if isinstance(v, str) else "" for v in out.get("data", {}).values()
+            )
+            texts.append("".join(text))
+    statuses = [m for t in texts for m in re.findall(r"exit status: (\d+)", t)]
+    assert statuses == ["0", "1"], statuses
+    private = (NOTEBOOKS / "api" / "http-client.private.env.json").read_text()
+    passwords = set(re.findall(r'"password"\s*:\s*"([^"]+)"', private))
+    assert passwords
+    leaked = [t for t in texts for p in passwords if p in t]
+    assert leaked == []
