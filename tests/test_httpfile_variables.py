@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 import pytest
+from conftest import answer_each
 
 from nbfetch import AsyncClient, InvalidRequest
 from nbfetch.httpfile import (
@@ -28,6 +29,7 @@ from nbfetch.httpfile import (
     parse_http,
     to_options,
 )
+from nbfetch.httpfile.jsonpath import MAX_JSON_DOCUMENT
 from nbfetch.httpfile.requests import MAX_BODY_FILE
 
 
@@ -573,6 +575,26 @@ async def test_a_reference_to_a_failed_or_non_json_request(demo):
         html = await client.fetch(demo.url + "/html")
     with pytest.raises(InvalidRequest, match="the response body of 'page' is not JSON"):
         Scope(results={"page": Result(html)}).expand("{{page.response.body.$.a}}", "x")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        # past what is parsed on the loop (json.loads holds it 160-380 ms for 4 MiB)
+        (b'{"pad": "' + b"x" * MAX_JSON_DOCUMENT + b'"}', "more than the 512 KiB read for"),
+        # nested deeper than Python recurses: a RecursionError, not a crash of the run
+        (b"[" * 200_000 + b"]" * 200_000, "is not JSON"),
+    ],
+    ids=["larger than parsed on the loop", "nested too deep"],
+)
+async def test_a_reference_into_a_hostile_body_is_a_clear_error(raw_server, body, message):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    server = raw_server(answer_each(head + b"Content-Length: %d\r\n\r\n" % len(body) + body))
+    async with AsyncClient() as client:
+        page = await client.fetch(server.url + "/")
+    with pytest.raises(InvalidRequest, match=message):
+        Scope(results={"page": Result(page)}).expand("{{page.response.body.$.a}}", "x")
 
 
 # -- bodies from files ----------------------------------------------------------------------

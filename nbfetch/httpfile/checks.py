@@ -28,16 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import FetchError
-from .jsonpath import jsonpath
+from .jsonpath import MAX_JSON_DOCUMENT, jsonpath
 from .model import Assertion
 
 #: ``actual`` (and the "got ..." of a message) is cut to this many characters:
 #: a table row, not a dump of the body.
 MAX_ACTUAL = 200
-#: A body larger than this is not parsed as JSON for a check. ``json.loads``
-#: holds the GIL (a worker thread would stall the loop as much): 512 KiB took
-#: 12-24 ms here, 4 MiB 160-380 ms, past the 100 ms the loop may be held.
-MAX_JSON_CHECKED = 512 * 1024
+#: A body larger than this is not parsed as JSON for a check.
+MAX_JSON_CHECKED = MAX_JSON_DOCUMENT
 #: A body larger than this is not decoded as text for a check (8 MiB: about
 #: 25 ms to decode and search here).
 MAX_TEXT_CHECKED = 8 * 1024 * 1024

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets, is_secret_name
 from .environments import Environment
-from .jsonpath import jsonpath_one
+from .jsonpath import MAX_JSON_DOCUMENT, jsonpath_one
 from .model import HttpRequestBlock
 
 # REST Client's variable reference: "{{name}}", spaces inside allowed.
@@ -239,9 +239,15 @@ class Scope:
                 f"{{{{{expression}}}}}: {rest!r} is neither * nor a JSONPath ($.x)"
                 f" (XPath is not supported) (in {where})"
             )
+        if len(body) > MAX_JSON_DOCUMENT:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: the {part} body of {name!r} is {len(body):,} bytes,"
+                f" more than the {MAX_JSON_DOCUMENT // 1024} KiB read for a JSONPath (in {where})",
+                hint="parsing it would hold the event loop; read it in Python instead",
+            )
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON; nested deeper than Python recurses
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: the {part} body of {name!r} is not JSON (in {where})"
             ) from None
