@@ -144,3 +144,16 @@ def test_a_private_value_is_masked_unless_show_secrets(project):
     assert "/anything/***" in done.stdout and "hook-7f3a9c" not in done.stdout
     shown = nbfetch_run("api.http", "--env", "test", "--show-secrets", cwd=project)
     assert "/anything/hook-7f3a9c" in shown.stdout
+
+
+def test_the_commands_help_names_the_run_form(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    shown = subprocess.run(
+        [sys.executable, "-m", "nbfetch", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,
+    )
+    assert shown.returncode == 0 and "nbfetch run FILE.http" in shown.stdout

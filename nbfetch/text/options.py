@@ -35,7 +35,14 @@ class HelpShown(Exception):
 
 
 def build_parser(prog: str, need_url: bool = True) -> _Parser:
-    p = _Parser(prog=prog, description="Fetch a URL and show it.", add_help=True)
+    # The command's other form lives in nbfetch.cli (it runs files, not one URL).
+    also = "also: nbfetch run FILE.http [--env NAME] (see nbfetch run --help)"
+    p = _Parser(
+        prog=prog,
+        description="Fetch a URL and show it.",
+        epilog=also if prog == "nbfetch" else None,
+        add_help=True,
+    )
     p.add_argument(
         "url", nargs=None if need_url else "?", help="the URL (http or https; no scheme means http)"
     )
