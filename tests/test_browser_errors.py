@@ -34,10 +34,21 @@ def lines(text: str) -> list[str]:
 # Lines as the user sees them: the distinct rows (tops, 4 px apart) of the text on
 # screen. innerText would count a tab bar of five titles side by side as 5 lines.
 VISUAL_ROWS = """(area) => {
+    // Chromium lays out a closed <details>' content (content-visibility:
+    // hidden) and a range still reports its rects: not rows anyone sees.
+    const inClosedDetails = (node) => {
+        for (let el = node.parentElement; el && el !== area; el = el.parentElement) {
+            if (el.tagName === "DETAILS" && !el.open) {
+                const summary = el.querySelector(":scope > summary");
+                if (!(summary && summary.contains(node))) return true;
+            }
+        }
+        return false;
+    };
     const tops = [];
     const walk = document.createTreeWalker(area, NodeFilter.SHOW_TEXT);
     while (walk.nextNode()) {
-        if (!walk.currentNode.textContent.trim()) continue;
+        if (!walk.currentNode.textContent.trim() || inClosedDetails(walk.currentNode)) continue;
         const range = document.createRange();
         range.selectNodeContents(walk.currentNode);
         for (const r of range.getClientRects()) {
