@@ -11,7 +11,7 @@ import socket
 import threading
 
 import pytest
-from conftest import client_sockets_to, idle_connections, wait_until
+from conftest import answer_each, client_sockets_to, idle_connections, wait_until
 from loopwatch import run_trio
 
 from nbfetch import AsyncClient, InvalidRequest
@@ -312,6 +312,29 @@ async def test_a_password_sent_in_a_json_body_is_masked_where_the_echo_shows_it(
     assert failed.actual == '"***"' and "hunter22" not in failed.message + repr(run)
     shown = await run_text(text, demo.url, show_secrets=True)
     assert shown[0].assertions[0].actual == '"hunter22"'
+
+
+async def test_credentials_a_response_sets_are_masked_in_checks_and_the_table(raw_server):
+    reply = (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=s3ss10n-c00kie; HttpOnly\r\n"
+        b"Set-Cookie: other=an0ther-c00kie\r\nAuthorization: Bearer resp-t0ken-1\r\n"
+        b"Content-Length: 2\r\n\r\nok"
+    )
+    srv = raw_server(answer_each(reply))
+    text = (
+        "GET {{base}}/login\n\n?? header set-cookie contains nope\n"
+        "?? header authorization == nope\n?? body == nope\n"
+    )
+    run = await run_text(text, srv.url)
+    shown = repr(run) + "".join(a.message + a.actual for a in run[0].assertions)
+    for secret in ("s3ss10n-c00kie", "an0ther-c00kie", "resp-t0ken-1"):
+        assert secret not in shown, shown
+    assert 'got "sid=***; HttpOnly, other=***"' in run[0].assertions[0].message
+    assert run[0].assertions[2].message == 'body == nope: got "ok"'  # not over-masked
+    assert (
+        "s3ss10n-c00kie"
+        in (await run_text(text, srv.url, show_secrets=True))[0].assertions[0].actual
+    )
 
 
 def test_a_run_on_trio(demo):
