@@ -337,6 +337,20 @@ async def test_credentials_a_response_sets_are_masked_in_checks_and_the_table(ra
     )
 
 
+async def test_a_secret_in_a_url_path_is_not_in_the_error(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on: the fetch fails
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "http-client.env.json").write_text('{"dev": {}}')
+    (tmp_path / "http-client.private.env.json").write_text('{"dev": {"hook": "H00KSECRET42"}}')
+    (tmp_path / "a.http").write_text(f"GET http://127.0.0.1:{port}/hooks/{{{{hook}}}}\n")
+    run = await arun_http(tmp_path / "a.http", env="dev")
+    error = run[0].error
+    assert type(error).__name__ == "ConnectError"
+    shown = f"{error} {error!r} {error.url} {error.hint} {run!r}"
+    assert "H00KSECRET42" not in shown and "/hooks/***" in str(error), shown
+
+
 def test_a_run_on_trio(demo):
     pytest.importorskip("trio")
 
