@@ -351,6 +351,22 @@ async def test_a_secret_in_a_url_path_is_not_in_the_error(tmp_path):
     assert "H00KSECRET42" not in shown and "/hooks/***" in str(error), shown
 
 
+async def test_a_value_that_becomes_a_secret_later_is_masked_in_earlier_checks(demo):
+    # The token is quoted by a failed check in row 1, and only row 2 makes it a
+    # secret (its Bearer): row 1's result must not keep it.
+    text = (
+        "# @name login\nPOST {{base}}/post\nContent-Type: application/json\n\n"
+        '{"tok": "late-s3cret-value"}\n\n?? body $.json.tok == other\n\n###\n'
+        "GET {{base}}/get\nAuthorization: Bearer {{login.response.body.$.json.tok}}\n"
+    )
+    run = await run_text(text, demo.url)
+    failed = run["login"].failed_assertions[0]
+    shown = f"{failed.message} {failed.actual} {failed!r} {run!r}"
+    assert "late-s3cret-value" not in shown and failed.actual == '"***"', shown
+    shown = await run_text(text, demo.url, show_secrets=True)
+    assert shown["login"].failed_assertions[0].actual == '"late-s3cret-value"'
+
+
 def test_a_run_on_trio(demo):
     pytest.importorskip("trio")
 

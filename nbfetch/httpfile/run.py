@@ -207,6 +207,14 @@ async def _run(http, scope, client, run, namespace, observer, stop_on_failure) -
             scope.results[block.name] = result
         if observer is not None:
             observer.finished(index, result)
+    if not run.show_secrets:
+        # A value may become a secret only after a check quoted it (a token a
+        # later request sends as its Bearer): each result scrubbed with them all.
+        for result in run.results:
+            for a in result.assertions:
+                a.actual, a.message = scope.secrets.scrub(a.actual), scope.secrets.scrub(a.message)
+            if isinstance(result.error, FetchError):
+                result.error.scrub(scope.secrets)
 
 
 async def _one(index, block, scope, client, namespace, observer, show_secrets) -> RequestResult:
