@@ -97,6 +97,17 @@ def test_an_env_file_given_by_path(tmp_path, demo):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_a_relative_env_file_is_from_the_working_directory(tmp_path, demo):
+    (tmp_path / "cwdenv.json").write_text(json.dumps({"dev": {"base": demo.url}}))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.http").write_text("GET {{base}}/get\n\n?? status == 200\n")
+    done = nbfetch_run("sub/a.http", "--env", "dev", "--env-file", "cwdenv.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Without it, the message names no file that does not exist.
+    done = nbfetch_run("sub/a.http", "--env", "dev", cwd=tmp_path)
+    assert done.returncode == 2 and "there is no http-client.env.json" in done.stderr
+
+
 def test_no_such_file_exits_2(tmp_path):
     done = nbfetch_run("nope.http", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""

@@ -470,7 +470,7 @@ def test_an_unknown_environment_names_the_files_and_the_known_ones(tmp_path):
     assert "environment 'staging' is not defined in" in str(info.value)
     assert "http-client.env.json or" in str(info.value)
     assert info.value.hint == "the environments there: dev, local, prod"
-    with pytest.raises(InvalidRequest, match=r"environment 'dev' is not defined in .*env\.json"):
+    with pytest.raises(InvalidRequest, match=r"environment 'dev': there is no http-client"):
         load_environment("dev", tmp_path / "empty")
 
 
@@ -488,13 +488,16 @@ def test_a_bad_environment_file_is_a_clear_error(tmp_path, content, message):
         load_environment("dev", tmp_path)
 
 
-def test_env_file_a_json_with_its_private_file_or_a_dotenv(tmp_path):
+def test_env_file_a_json_with_its_private_file_or_a_dotenv(tmp_path, monkeypatch):
     (tmp_path / "team.env.json").write_text('{"dev": {"a": "1"}}', encoding="utf-8")
     (tmp_path / "team.private.env.json").write_text('{"dev": {"b": "22-secret"}}')
     env = load_environment("dev", None, env_file=tmp_path / "team.env.json")
     assert (env.values, env.secret_names) == ({"a": "1", "b": "22-secret"}, {"b"})
     (tmp_path / "ci.env").write_text("TOKEN=tok-abcdef\n", encoding="utf-8")
-    env = load_environment(None, tmp_path, env_file="ci.env")
+    # A relative env_file is from the working directory, not the .http file's folder.
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    env = load_environment(None, tmp_path / "sub", env_file="ci.env")
     assert (env.values, env.secret_names) == ({"TOKEN": "tok-abcdef"}, {"TOKEN"})
     with pytest.raises(
         InvalidRequest, match=r"ci\.env is a dotenv file, which has no environments"
@@ -502,6 +505,21 @@ def test_env_file_a_json_with_its_private_file_or_a_dotenv(tmp_path):
         load_environment("dev", tmp_path, env_file="ci.env")
     with pytest.raises(InvalidRequest, match=r"environment file .*nope\.json does not exist"):
         load_environment("dev", tmp_path, env_file="nope.json")
+
+
+def test_an_undefined_environment_names_only_files_that_exist(tmp_path):
+    with pytest.raises(InvalidRequest) as exc:
+        load_environment("dev", tmp_path)
+    assert exc.value.message == (
+        f"environment 'dev': there is no http-client.env.json or"
+        f" http-client.private.env.json in {tmp_path}"
+    )
+    (tmp_path / "http-client.private.env.json").write_text('{"ci": {}}')
+    with pytest.raises(InvalidRequest) as exc:
+        load_environment("dev", tmp_path)
+    assert exc.value.message == (
+        f"environment 'dev' is not defined in {tmp_path / 'http-client.private.env.json'}"
+    )
 
 
 # -- request references -------------------------------------------------------------------
