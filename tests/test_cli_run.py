@@ -121,6 +121,15 @@ def test_a_syntax_error_exits_2(tmp_path):
     assert done.stdout == "" and "bad.http" in done.stderr and "line 3" in done.stderr
 
 
+@pytest.mark.parametrize("content", ["", "# only a comment\n// and another\n\n", "@a = 1\n"])
+def test_a_file_with_no_requests_exits_2(tmp_path, content):
+    # Exit 0 would tell CI that every check passed when none ran.
+    (tmp_path / "empty.http").write_text(content)
+    done = nbfetch_run("empty.http", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "nbfetch run: no requests in empty.http\n"
+
+
 def test_a_bad_option_exits_2(tmp_path):
     done = nbfetch_run("--no-such-option", cwd=tmp_path)
     assert done.returncode == 2 and "usage: nbfetch run" in done.stderr
