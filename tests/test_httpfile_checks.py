@@ -207,6 +207,26 @@ def test_integers_compare_exactly_not_as_floats(raw_server):
         assert run(text, response).passed is passed, text
 
 
+def test_a_path_that_can_select_several_compares_the_list_of_them_all(raw_server):
+    body = b'{"slides": [{"title": "Wake up"}, {"title": "Overview", "n": {"title": "x"}}]}'
+    response = nbfetch.fetch_sync(raw_server(answer_each(json_reply(body))).url + "/many")
+    for text, passed in [
+        ("body $.slides[*].title contains Overview", True),
+        ('body $.slides[*].title == ["Wake up", "Overview"]', True),
+        ("body $.slides[*].title isArray", True),
+        ("body $..title contains x", True),
+        ("body $.slides[1].* contains Overview", True),
+        ("body $.slides[*].title contains Nope", False),
+        ("body $.slides[*].nothing !exists", True),
+        ("body $.slides[*].nothing exists", False),
+        ('body $.slides[0].title == "Wake up"', True),  # a plain path: the one value
+        ("body $.slides[0].title isString", True),
+    ]:
+        assert run(text, response).passed is passed, text
+    got = run("body $..title == none", response).message
+    assert got == 'body $..title == none: got ["Wake up", "Overview", "x"]'
+
+
 def json_reply(body: bytes) -> bytes:
     head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
     return head.encode() + b"\r\n\r\n" + body

@@ -7,6 +7,7 @@ The grammar (parsed by ``parse.parse_assertion``)::
     ?? header x-request-id exists
     ?? body contains "ok"                  # the body as text
     ?? body $.items.length > 0             # a JSONPath into the JSON body
+    ?? body $.items[*].id contains 3       # [*], .* or ..: the list of every match
     ?? duration < 500ms                    # ms or s (a bare number is ms); the fetch's total
     ?? py response.json()["count"] >= 2    # Python: true passes
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import FetchError
-from .jsonpath import MAX_JSON_DOCUMENT, jsonpath
+from .jsonpath import MAX_JSON_DOCUMENT, jsonpath, selects_several
 from .model import Assertion
 
 #: ``actual`` (and the "got ..." of a message) is cut to this many characters:
@@ -128,7 +129,14 @@ def _evaluate(assertion: Assertion, response, scope, namespace, source) -> tuple
             matches = jsonpath(document, assertion.argument)
         except (LookupError, ValueError) as exc:  # a path it refuses
             raise _Failed(getattr(exc, "message", None) or str(exc)) from None
-        actual = matches[0] if matches else _MISSING
+        if not matches:
+            actual = _MISSING
+        elif selects_several(assertion.argument):
+            # Every match, so "$.items[*].id contains 3" looks at them all (and
+            # "== [1, 2]" says which): the first alone would pass or fail silently.
+            actual = matches
+        else:
+            actual = matches[0]
     elif subject == "body":
         body = _body(response)
         if body is None:
