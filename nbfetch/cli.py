@@ -92,7 +92,9 @@ def run_main(args: list[str], out=sys.stdout) -> int:
         print(f"nbfetch run: cannot read {ns.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except InvalidRequest as exc:
-        print(f"nbfetch run: {exc}", file=sys.stderr)
+        # The message alone: the file was not sent, so the " [request]" phase of
+        # str(exc) says nothing here.
+        print(f"nbfetch run: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"nbfetch run: hint: {exc.hint}", file=sys.stderr)
         return 2

@@ -119,6 +119,7 @@ def test_a_syntax_error_exits_2(tmp_path):
     done = nbfetch_run("bad.http", cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == "" and "bad.http" in done.stderr and "line 3" in done.stderr
+    assert done.stderr.splitlines()[0].endswith("no operator")  # no " [request]" tag
 
 
 @pytest.mark.parametrize("content", ["", "# only a comment\n// and another\n\n", "@a = 1\n"])
