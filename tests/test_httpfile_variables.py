@@ -585,14 +585,37 @@ async def test_a_reference_that_cannot_be_resolved_says_why(login, template, mes
 
 
 @pytest.mark.anyio
-async def test_a_reference_to_a_failed_or_non_json_request(demo):
+async def test_a_reference_to_a_failed_or_non_json_request(demo, raw_server):
     failed = Result(None, InvalidRequest("{{x}} is not defined"))
     with pytest.raises(InvalidRequest, match=r"the request 'login' failed: \{\{x\}\} is not def"):
         Scope(results={"login": failed}).expand("{{login.response.body.$.a}}", "x")
     async with AsyncClient() as client:
         html = await client.fetch(demo.url + "/html")
-    with pytest.raises(InvalidRequest, match="the response body of 'page' is not JSON"):
+    with pytest.raises(InvalidRequest, match="the response body of 'page' is not JSON \\(in x"):
         Scope(results={"page": Result(html)}).expand("{{page.response.body.$.a}}", "x")
+    # A 4xx or 5xx is named: a login refused has no token to find.
+    body = b'{"error": "no"}'
+    srv = raw_server(
+        answer_each(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    )
+    async with AsyncClient() as client:
+        refused = await client.fetch(demo.url + "/status/401")
+        denied = await client.fetch(srv.url + "/token")
+    for result, template, message in [
+        (refused, "{{login.response.body.$.a}}", "is not JSON (it got status 401)"),
+        (refused, "{{login.response.headers.X-Token}}", "no header 'X-Token' (it got status 401)"),
+        (
+            denied,
+            "{{login.response.body.$.token}}",
+            "matched nothing in the response body of 'login' (it got status 403)",
+        ),
+    ]:
+        with pytest.raises(InvalidRequest) as info:
+            Scope(results={"login": Result(result)}).expand(template, "x")
+        assert message in info.value.message
 
 
 @pytest.mark.anyio
