@@ -367,6 +367,16 @@ async def test_a_value_that_becomes_a_secret_later_is_masked_in_earlier_checks(d
     assert shown["login"].failed_assertions[0].actual == '"late-s3cret-value"'
 
 
+async def test_a_timeout_hint_names_the_http_setting(demo):
+    run = await run_text("# @timeout 300 ms\nGET {{base}}/delay/5\n", demo.url)
+    error = run[0].error
+    assert type(error).__name__ == "FetchTimeout" and error.timeout == "request_timeout"
+    assert error.hint == (
+        "request_timeout is 0.3 s: if the server is just slow, raise it"
+        " with '# @timeout SECONDS' above the request line"
+    )
+
+
 def test_a_run_on_trio(demo):
     pytest.importorskip("trio")
 

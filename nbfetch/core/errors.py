@@ -95,6 +95,12 @@ class FetchError(Exception):
             self._hint = secrets.scrub(self._hint)
         return self
 
+    def with_hint(self, hint: str) -> FetchError:
+        """Say what to try in the caller's own terms (a ``.http`` run's
+        ``# @timeout`` rather than ``%fetch --timeout``)."""
+        self._hint = hint
+        return self
+
     def with_context(self, url: object, phase: str | None = None) -> FetchError:
         """Fill in the URL and phase where the raiser did not know them."""
         if self.url is None and url is not None:

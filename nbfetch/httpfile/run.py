@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ..client import AsyncClient
 from ..client.response import Response
-from ..core.errors import FetchError
+from ..core.errors import FetchError, FetchTimeout
 from ..core.events import Event
 from ..core.redact import SENSITIVE_HEADERS, Secrets
 from ..text.options import FetchOptions
@@ -31,6 +31,10 @@ from .model import HttpFile, HttpRequestBlock
 from .parse import read_http_file
 from .requests import to_options
 from .variables import Scope
+
+# The .http setting of each timeout a request sets (requests.to_options): a
+# FetchTimeout's hint names it rather than %fetch's option.
+_TIMEOUT_SETTINGS = {"request_timeout": "# @timeout", "connect_timeout": "# @connection-timeout"}
 
 
 @dataclass
@@ -236,6 +240,12 @@ async def _one(index, block, scope, client, namespace, observer, show_secrets) -
     try:
         result.response = await client.fetch(opts.url, opts.method, **kwargs)
     except FetchError as exc:
+        setting = _TIMEOUT_SETTINGS.get(getattr(exc, "timeout", None) or "")
+        if isinstance(exc, FetchTimeout) and setting:
+            exc.with_hint(
+                f"{exc.timeout} is {exc.seconds} s: if the server is just slow, raise it"
+                f" with '{setting} SECONDS' above the request line"
+            )
         result.error = exc.scrub(scope.secrets)
         return result
     # What it sent may come back in a body (an echo): scrubbed from every check;
