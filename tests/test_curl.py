@@ -53,6 +53,18 @@ def test_split_command_as_a_posix_shell(command, words):
     assert split_command(command) == words
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+@pytest.mark.parametrize(
+    "word", [r"$'\x'", r"$'a\u'", r"$'\U'", r"$'\q\?\\'", r"$'\xZ\cA\101'", r"$'\c'"]
+)
+def test_ansi_c_escapes_as_bash_reads_them(word):
+    """An escape bash does not know (a backslash-x without a digit) stays as written."""
+    bash = subprocess.run(
+        ["bash", "-c", f"printf '%s' {word}"], capture_output=True, check=True
+    ).stdout
+    assert split_command(word) == [bash.decode("utf-8", "surrogateescape")]
+
+
 @pytest.mark.parametrize(
     ("command", "message"),
     [

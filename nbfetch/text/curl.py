@@ -129,7 +129,7 @@ CURL_FILE_TYPES = {
     ".xml": "application/xml",
 }
 _ANSI_C = re.compile(
-    r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|.)", re.S
+    r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|c[^']|.)", re.S
 )
 _ANSI_C_SIMPLE = {
     "a": "\a",
@@ -141,6 +141,10 @@ _ANSI_C_SIMPLE = {
     "r": "\r",
     "t": "\t",
     "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
 }
 
 
@@ -242,16 +246,20 @@ def _ansi_c(text: str, i: int, word: list[str]) -> int:
         if m is None:
             break
         esc = m.group(1)
-        if esc[0] == "x":
+        if esc in _ANSI_C_SIMPLE:
+            out += _ANSI_C_SIMPLE[esc].encode("utf-8", "surrogateescape")
+        elif esc[0] in "01234567":
+            out.append(int(esc, 8) & 0xFF)
+        elif len(esc) == 1:  # bash keeps an escape it does not know (\x, \q) as written
+            out += ("\\" + esc).encode("utf-8", "surrogateescape")
+        elif esc[0] == "c":  # \cX: the control character (bash)
+            out.append(ord(esc[1]) & 0x1F)
+        elif esc[0] == "x":
             out.append(int(esc[1:], 16))
         elif esc[0] in "uU":
             if int(esc[1:], 16) > 0x10FFFF:
                 raise InvalidRequest(f"$'...': \\{esc} is not a Unicode character")
             out += chr(int(esc[1:], 16)).encode("utf-8", "surrogatepass")
-        elif esc[0] in "01234567":
-            out.append(int(esc, 8) & 0xFF)
-        else:
-            out += _ANSI_C_SIMPLE.get(esc, esc).encode("utf-8", "surrogateescape")
         i = m.end()
     raise InvalidRequest("a $'...' string is not closed")
 
