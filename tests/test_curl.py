@@ -404,6 +404,19 @@ SAME_AS_CURL = [
 
 
 @needs_curl
+@pytest.mark.parametrize("globoff", ["", "-g "])
+def test_a_backslash_before_brackets_is_dropped_as_curl_globbing_drops_it(globoff, demo):
+    """Chrome's "Copy as cURL (bash)" writes ``\\[ \\] \\{ \\}`` in a URL; curl's
+    globbing drops the backslash, ``-g`` keeps it. (nbfetch percent-encodes the
+    brackets curl sends raw: the query the server decodes is the same.)"""
+    command = f"curl {globoff}'{demo.url}/anything?ids\\[\\]=1&f=\\{{a\\}}'"
+    (_, mine), (_, curls) = nbfetch_echo(command), curl_echo(command)
+    assert mine["args"] == curls["args"]
+    kept = "\\" if globoff else ""
+    assert curls["args"] == {f"ids{kept}[{kept}]": "1", "f": f"{kept}{{a{kept}}}"}
+
+
+@needs_curl
 @pytest.mark.parametrize("template", SAME_AS_CURL)
 def test_nbfetch_sends_what_curl_sends(template, demo, tmp_path):
     (tmp_path / "f.txt").write_bytes(b"line1\r\nline2 &=+\n")

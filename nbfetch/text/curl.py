@@ -19,8 +19,10 @@ What curl does, and so what this does (``curl --manual``):
   headers unless ``-H`` sets the same one (curl's own headers yield to ``-H``).
 * ``-H 'Name:'`` (curl: do not send its own ``Name``) keeps curl's generated
   header of that name out; nbfetch's defaults (``User-Agent``, ``Accept``) stay.
-* Display flags (``-s -S -v -f --fail-with-body -# -g --http1.1 ...``) are accepted
-  and change nothing; URL globbing (``{}``, ``[]``) is not done, as with ``-g``.
+* Display flags (``-s -S -v -f --fail-with-body -# --http1.1 ...``) are accepted
+  and change nothing. URL globbing (``{a,b}``, ``[1-3]``) is not done, as with
+  ``-g``; but without ``-g`` a backslash before ``[ ] { }`` in the URL is dropped,
+  as curl's globbing drops it (DevTools' "Copy as cURL (bash)" writes ``\\[``).
 
 Words are split as a POSIX shell does (quotes, backslashes, ``\\``-newline
 continuations, bash's ``$'...'`` as DevTools' "Copy as cURL (bash)" writes it);
@@ -53,6 +55,8 @@ SWITCHES = {
     "-i": "include",
     "--include": "include",
     "--digest": "digest",
+    "-g": "globoff",
+    "--globoff": "globoff",
 }
 #: Flags curl takes that change nothing nbfetch does: output, progress, verbosity.
 HARMLESS = frozenset(
@@ -69,8 +73,6 @@ HARMLESS = frozenset(
         "-#",
         "--progress-bar",
         "--no-progress-meter",
-        "-g",
-        "--globoff",
         "--http1.1",
         "-N",
         "--no-buffer",
@@ -293,7 +295,7 @@ class _Command:
 
     def __init__(self) -> None:
         self.location = self.insecure = self.compressed = False
-        self.head = self.get = self.include = self.digest = False
+        self.head = self.get = self.include = self.digest = self.globoff = False
         self.method: str | None = None
         self.urls: list[str] = []
         self.headers: list[tuple[str, str]] = []
@@ -511,6 +513,8 @@ def _options(cmd: _Command) -> FetchOptions:
             "the curl command has no URL" if not cmd.urls else "give one URL per curl command"
         )
     url = cmd.urls[0]
+    if not cmd.globoff:  # curl's glob parser takes \[ \] \{ \} as the characters
+        url = re.sub(r"\\([][{}])", r"\1", url)
     body_kinds = [
         kind for kind, given in (("data", cmd.data is not None), ("-F", cmd.form)) if given
     ]
