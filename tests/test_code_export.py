@@ -189,6 +189,33 @@ def test_every_writer_parses_for_each_flag(tmp_path):
         to_python(opts, "urllib3")
 
 
+def run_curl_text(text: str) -> list[dict]:
+    """A command ``to_curl`` wrote, run by sh and the curl binary: the echo of each
+    request it made (curl writes their bodies one after the other)."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    done = subprocess.run(
+        ["sh", "-c", text.replace("curl ", f"{CURL} -q -sS ", 1)],
+        capture_output=True,
+        timeout=20,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    decoder, out, rest = json.JSONDecoder(), [], done.stdout.decode().strip()
+    while rest:
+        echo, end = decoder.raw_decode(rest)
+        out.append(echo)
+        rest = rest[end:].strip()
+    return out
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_curl_does_not_glob_the_url(demo):
+    opts = FetchOptions(url=f"{demo.url}/anything?fields={{id,name}}&r=[1-3]")
+    echoes = run_curl_text(to_curl(opts))
+    assert [e["args"] for e in echoes] == [fetched(opts)["echo"]["args"]]
+
+
 def test_nul_bytes_go_through_a_pipe(demo):
     opts = parse_curl(f"curl -H 'Content-Type:' --data-binary $'a\\x00b' {demo.url}/anything")
     text = to_curl(opts, show_secrets=True)

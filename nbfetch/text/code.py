@@ -233,6 +233,8 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     req = _describe(opts, show_secrets)
     shown = req.shown
     args = []  # one option and its value per item
+    if re.search(r"[][{}]", req.url):  # curl would expand {a,b} and [1-3]: one request
+        args.append("-g")
     inferred = "POST" if req.body is not None or req.fields is not None else "GET"
     if req.method == "HEAD":
         args.append("-I")
