@@ -17,6 +17,7 @@ import ast
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,19 +190,23 @@ def test_every_writer_parses_for_each_flag(tmp_path):
         to_python(opts, "urllib3")
 
 
-def run_curl_text(text: str) -> list[dict]:
-    """A command ``to_curl`` wrote, run by sh and the curl binary: the echo of each
-    request it made (curl writes their bodies one after the other)."""
+def run_curl_text(text: str, options: str = "") -> bytes:
+    """A command ``to_curl`` wrote (after its comment lines), run by sh and the curl
+    binary: what curl wrote out."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    command = re.sub(
+        r"^((?:printf .*\| )?)curl ", rf"\1{CURL} -q -sS {options}", text, count=1, flags=re.M
+    )
     done = subprocess.run(
-        ["sh", "-c", text.replace("curl ", f"{CURL} -q -sS ", 1)],
-        capture_output=True,
-        timeout=20,
-        check=False,
-        env=env,
+        ["sh", "-c", command], capture_output=True, timeout=20, check=False, env=env
     )
     assert done.returncode == 0, done.stderr
-    decoder, out, rest = json.JSONDecoder(), [], done.stdout.decode().strip()
+    return done.stdout
+
+
+def curl_echoes(text: str) -> list[dict]:
+    """The echo of each request a command made (curl writes them one after the other)."""
+    decoder, out, rest = json.JSONDecoder(), [], run_curl_text(text).decode().strip()
     while rest:
         echo, end = decoder.raw_decode(rest)
         out.append(echo)
@@ -212,8 +217,20 @@ def run_curl_text(text: str) -> list[dict]:
 @pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
 def test_curl_does_not_glob_the_url(demo):
     opts = FetchOptions(url=f"{demo.url}/anything?fields={{id,name}}&r=[1-3]")
-    echoes = run_curl_text(to_curl(opts))
+    echoes = curl_echoes(to_curl(opts))
     assert [e["args"] for e in echoes] == [fetched(opts)["echo"]["args"]]
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+@pytest.mark.parametrize("method", ["DELETE", "PUT", "POST"])
+def test_curl_x_is_not_sent_again_after_a_redirect(method, demo):
+    """curl -X M -L sends M on every hop; nbfetch sends GET after a 303: the
+    command follows no redirect rather than repeat a DELETE somewhere else."""
+    opts = FetchOptions(url=f"{demo.url}/redirect-to?url=/anything&status_code=303", method=method)
+    assert fetched(opts)["echo"]["method"] == "GET"
+    text = to_curl(opts)
+    assert text.startswith(f"# redirects are not followed: curl -X {method} -L")
+    assert run_curl_text(text, "-o /dev/null -w '%{http_code}' ") == b"303"  # not /anything
 
 
 def test_nul_bytes_go_through_a_pipe(demo):

@@ -236,9 +236,10 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     if re.search(r"[][{}]", req.url):  # curl would expand {a,b} and [1-3]: one request
         args.append("-g")
     inferred = "POST" if req.body is not None or req.fields is not None else "GET"
+    custom = req.method not in ("HEAD", inferred)
     if req.method == "HEAD":
         args.append("-I")
-    elif req.method != inferred:  # also -X GET with a body: curl sends it (allow_body)
+    elif custom:  # also -X GET with a body: curl sends it (allow_body)
         args.append(f"-X {shlex.quote(req.method)}")
     headers = list(req.headers)
     if req.json is not _UNSET and all(n.lower() != "content-type" for n, _ in headers):
@@ -279,7 +280,15 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         if filename != content.name:
             spec += f";filename={filename}"
         args.append(f"-F {_shell(shown(f'{spec};type={content_type or _guess(filename)}'))}")
-    if req.follow:
+    if req.follow and custom:
+        # curl -L sends the -X method on every hop, where nbfetch sends GET after
+        # a 303 (and after a 301/302 to a POST; RFC 9110 15.4): a DELETE would be
+        # repeated on the page it points to. --post30x keep a POST only.
+        req.notes.append(
+            f"redirects are not followed: curl -X {req.method} -L would send"
+            f" {req.method} again on every redirect (nbfetch sends GET after a 303)"
+        )
+    elif req.follow:
         args.append("-L")
         if req.max_redirects is not None and req.max_redirects != CURL_MAX_REDIRS:
             args.append(f"--max-redirs {req.max_redirects}")

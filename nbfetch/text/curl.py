@@ -4,6 +4,9 @@ What curl does, and so what this does (``curl --manual``):
 
 * No ``-L``: redirects are not followed (nbfetch's default is to follow).
   ``-L`` follows up to 50 (curl's ``--max-redirs`` default; nbfetch's is 5).
+  Not as curl: with ``-X`` curl sends that method again on every hop (a
+  ``-X POST`` stays a POST after a 302); nbfetch follows RFC 9110 15.4 (GET after
+  a 303, and after a 301 or 302 to a POST).
 * No ``--compressed``: no ``Accept-Encoding`` is sent and the body is not decoded.
 * ``-d``/``--data``/``--data-ascii``, ``--data-raw``, ``--data-binary``,
   ``--data-urlencode`` and ``--json`` pieces are joined with ``&`` (a ``--json``
