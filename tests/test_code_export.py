@@ -233,6 +233,17 @@ def test_curl_x_is_not_sent_again_after_a_redirect(method, demo):
     assert run_curl_text(text, "-o /dev/null -w '%{http_code}' ") == b"303"  # not /anything
 
 
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_a_body_starting_with_at_is_not_a_file_for_curl(demo, upload):
+    """``--json @path`` would upload the file at path: the body is sent as is."""
+    headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
+    kwargs = {"body": f"@{upload}", "headers": headers}
+    opts = FetchOptions(url=f"{demo.url}/anything", method="POST", fetch_kwargs=kwargs)
+    text = to_curl(opts)
+    [echo] = curl_echoes(text)
+    assert echo["data"] == fetched(opts)["echo"]["data"] == f"@{upload}", text
+
+
 def test_nul_bytes_go_through_a_pipe(demo):
     opts = parse_curl(f"curl -H 'Content-Type:' --data-binary $'a\\x00b' {demo.url}/anything")
     text = to_curl(opts, show_secrets=True)

@@ -247,7 +247,9 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     names = [n.lower() for n, _ in headers]
     data_flag = "--data-raw"
     if req.body is not None:
-        if headers[-2:] == [("Content-Type", "application/json"), ("Accept", "application/json")]:
+        if req.body.startswith(b"@"):
+            pass  # --json @x reads the file x: --data-raw takes no file, and -H the types
+        elif headers[-2:] == [("Content-Type", "application/json"), ("Accept", "application/json")]:
             headers, data_flag = headers[:-2], "--json"  # what --json sets itself
         elif headers[-1:] == [("Content-Type", "application/x-www-form-urlencoded")]:
             headers = headers[:-1]  # what -d sets itself
