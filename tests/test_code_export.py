@@ -244,6 +244,33 @@ def test_a_body_starting_with_at_is_not_a_file_for_curl(demo, upload):
     assert echo["data"] == fetched(opts)["echo"]["data"] == f"@{upload}", text
 
 
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_curl_form_parts_with_syntax_in_them(demo, tmp_path):
+    """Paths and file names with ``, ; "``, in-memory content and a text with spaces
+    around it: curl -F sends the parts nbfetch sends (and parse_curl reads them back)."""
+    odd = tmp_path / 'a,b;c "d".txt'
+    odd.write_text("odd")
+    files = [
+        ("f", str(odd)),
+        ("g", ("x;y,z.txt", odd)),
+        ("m", ("m.json", b'{"a": "@x;y"}', "application/json")),
+        ("n", (None, b" spaced ", "text/x")),
+    ]
+    kwargs = {"data": [("t", " two words "), ("u", "a;b")], "files": files}
+    opts = FetchOptions(url=f"{demo.url}/anything", method="POST", fetch_kwargs=kwargs)
+
+    def parts(echo):
+        echo["headers"] = {k.lower(): v for k, v in echo["headers"].items()}
+        return multipart_parts(echo)
+
+    text = to_curl(opts)
+    [echo] = curl_echoes(text)
+    assert parts(echo) == parts(fetched(opts)["echo"]), text
+    assert len(parts(echo)) == 6
+    [again] = curl_echoes(to_curl(parse_curl(text)))
+    assert parts(again) == parts(echo)
+
+
 def test_nul_bytes_go_through_a_pipe(demo):
     opts = parse_curl(f"curl -H 'Content-Type:' --data-binary $'a\\x00b' {demo.url}/anything")
     text = to_curl(opts, show_secrets=True)

@@ -404,6 +404,36 @@ SAME_AS_CURL = [
 
 
 @needs_curl
+def test_form_part_parameters_and_quotes_as_curl(demo, tmp_path):
+    """curl reads ``;type=``, ``;filename=``, ``"quoted"`` words and the spaces around
+    an unquoted one in a text part too, and ``@"path"`` for a path with ``,`` or ``;``."""
+    odd = tmp_path / 'a,b;c "d".txt'
+    odd.write_text("odd")
+    (tmp_path / "x,y.txt").write_text("xy")
+    command = (
+        f"curl -F 'a=1;type=text/x' -F 'b= 2 ;filename=n.txt' -F 'c=\"q;type=z\"'"
+        f' -F \'j={{"k":1}};type=application/json\' -F \'d=@"{tmp_path}/a,b;c \\"d\\".txt"\''
+        f' -F \'e=@"{tmp_path}/x,y.txt";filename="x;y"\' {demo.url}/anything'
+    )
+    (_, mine), (_, curls) = nbfetch_echo(command), curl_echo(command)
+    same_request(mine, curls)
+    assert len(multipart_parts(curls)) == 6
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("a=x;y", "'y' is not a part parameter"),
+        ("a=@f,g", "several files"),
+        ("a=1;headers=X: 1", "headers"),
+    ],
+)
+def test_form_part_parameters_it_does_not_read(part, message):
+    with pytest.raises(InvalidRequest, match=message):
+        parse_curl(f"curl -F {shlex.quote(part)} h")
+
+
+@needs_curl
 @pytest.mark.parametrize("globoff", ["", "-g "])
 def test_a_backslash_before_brackets_is_dropped_as_curl_globbing_drops_it(globoff, demo):
     """Chrome's "Copy as cURL (bash)" writes ``\\[ \\] \\{ \\}`` in a URL; curl's

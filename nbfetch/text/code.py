@@ -271,17 +271,22 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         else:
             args.append(f"{data_flag} {_shell(shown(text))}")
     for name, value in req.fields or ():
-        # -F reads @file, <file, "quoted" and ;type= in a value; --form-string does not.
-        literal = value.startswith(("@", "<", '"')) or ";" in value
+        # -F reads @file, <file, "quoted", ;type= and strips spaces; --form-string does not.
+        literal = value.startswith(("@", "<", '"')) or ";" in value or value != value.strip()
         args.append(f"{'--form-string' if literal else '-F'} {_shell(shown(f'{name}={value}'))}")
     for name, filename, content, content_type in req.files:
-        if isinstance(content, bytes):
-            req.notes.append(f"files={name!r}: in-memory content is not shown")
+        content_type = content_type or _guess(filename)
+        if isinstance(content, Path):
+            spec = f"{name}=@{_form_word(str(content))}"
+            if filename != content.name:
+                spec += f";filename={_form_word(filename or '')}"
+        elif b"\x00" in content:
+            req.notes.append(f"files={name!r}: in-memory content with a NUL byte is not shown")
             continue
-        spec = f"{name}=@{content}"
-        if filename != content.name:
-            spec += f";filename={filename}"
-        args.append(f"-F {_shell(shown(f'{spec};type={content_type or _guess(filename)}'))}")
+        else:  # a text part with a file name: what curl sends for the same bytes
+            spec = f"{name}={_form_word(_body_text(content), always=True)}"
+            spec += f";filename={_form_word(filename)}" if filename is not None else ""
+        args.append(f"-F {_shell(shown(f'{spec};type={content_type}'))}")
     if req.follow and custom:
         # curl -L sends the -X method on every hop, where nbfetch sends GET after
         # a 303 (and after a 301/302 to a POST; RFC 9110 15.4): a DELETE would be
@@ -312,6 +317,14 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     # One option a line, as DevTools writes it.
     command = " \\\n  ".join([f"curl {shlex.quote(shown(req.url))}", *args])
     return _comments(req.notes) + pipe + command
+
+
+def _form_word(text: str, always: bool = False) -> str:
+    """``text`` as one word of a -F value: ``"..."`` when curl would read a ``,``
+    ``;`` ``"`` or a space around it as syntax (tool_formparse.c, get_param_word)."""
+    if not always and text and not re.search(r'[,;"\\]', text) and text == text.strip():
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _number(value: float) -> str:

@@ -419,22 +419,44 @@ def _proxy(value: str) -> str | None:
     return f"{scheme}://{userinfo}{at}{host}{slash}{path}"
 
 
-def _file_part(name: str, spec: str, flag: str) -> tuple:
-    """``@path[;type=T][;filename=F]`` as a ``files=`` entry, opened when sent."""
-    path, *params = spec.split(";")
-    file = Path(path).expanduser()
-    filename, content_type = file.name, None
-    for param in params:
-        key, _, value = param.strip().partition("=")
-        if key == "type":
-            content_type = value
-        elif key == "filename":
-            filename = value
-        else:
-            raise InvalidRequest(f"{flag} {name}=@{spec}: unknown parameter {key!r}")
-    if content_type is None:
-        content_type = CURL_FILE_TYPES.get(file.suffix.lower(), "application/octet-stream")
-    return name, (filename, file, content_type)
+def _form_word(spec: str, i: int) -> tuple[str, int]:
+    """One word of a -F value from ``spec[i]``, as curl's get_param_word reads it:
+    ``"..."`` (``\\"`` and ``\\\\`` escaped) or up to the next ``;`` or ``,``,
+    without the spaces around it."""
+    while spec[i : i + 1].isspace():
+        i += 1
+    if spec.startswith('"', i):
+        m = re.compile(r'"((?:\\[\\"]|[^"\\]|\\(?![\\"]))*)"').match(spec, i)
+        if m:  # curl: an unclosed quote is no quote
+            return re.sub(r'\\([\\"])', r"\1", m[1]), m.end()
+    end = re.compile(r"[;,]|$").search(spec, i).start()
+    return spec[i:end].rstrip(), end
+
+
+def _form_value(name: str, spec: str, flag: str) -> tuple[str, str | None, str | None]:
+    """A -F value (after ``@`` or ``<``, or a text) and its ``;type=`` and
+    ``;filename=``, as curl reads them (tool_formparse.c, get_param_part)."""
+    value, i = _form_word(spec, 0)
+    filename = content_type = None
+    while i < len(spec):
+        if spec[i] == ",":
+            raise InvalidRequest(f"{flag} {name}=: several files in one part are not supported")
+        i += 1
+        while spec[i : i + 1].isspace():
+            i += 1
+        key = spec[i : spec.find("=", i)] if "=" in spec[i:] else spec[i:]
+        if key == "filename":
+            filename, i = _form_word(spec, i + len("filename="))
+        elif key == "type":
+            content_type, i = _form_word(spec, i + len("type="))
+            content_type = content_type.strip()
+        else:  # curl skips it with a warning; what was meant is not known
+            shown = spec[i:].partition(";")[0].partition(",")[0]
+            raise InvalidRequest(
+                f"{flag} {name}=...: {shown!r} is not a part parameter nbfetch reads",
+                hint="type= and filename= are; for a value holding ';' use --form-string",
+            )
+    return value, filename, content_type
 
 
 def _multipart(items: list[tuple[str, str, bool]]) -> tuple[list, list]:
@@ -445,12 +467,25 @@ def _multipart(items: list[tuple[str, str, bool]]) -> tuple[list, list]:
             raise InvalidRequest(f"{flag} {item!r} must look like NAME=VALUE or NAME=@FILE")
         if literal:
             data.append((name, value))
-        elif value.startswith("@"):
-            files.append(_file_part(name, value[1:], flag))
-        elif value.startswith("<"):  # the field's text, read from a file
-            data.append((name, _read(value[1:], flag).decode("utf-8", "surrogateescape")))
-        else:
-            data.append((name, value))
+            continue
+        kind = value[:1] if value[:1] in ("@", "<") else ""
+        text, filename, content_type = _form_value(name, value[len(kind) :], flag)
+        if kind == "@":  # a file part, opened when sent
+            file = Path(text).expanduser()
+            filename = file.name if filename is None else filename
+            if content_type is None:
+                content_type = CURL_FILE_TYPES.get(file.suffix.lower(), "application/octet-stream")
+            files.append((name, (filename, file, content_type)))
+            continue
+        if kind == "<":  # the field's text, read from a file
+            text = _read(text, flag).decode("utf-8", "surrogateescape")
+        if filename is None and content_type is None:
+            data.append((name, text))
+        else:  # a text part with a type or a file name: a part of its own
+            if content_type is None:
+                suffix = Path(filename).suffix.lower()
+                content_type = CURL_FILE_TYPES.get(suffix, "application/octet-stream")
+            files.append((name, (filename, _bytes(text), content_type)))
     return data, files
 
 
