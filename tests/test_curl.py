@@ -420,6 +420,24 @@ def test_form_part_parameters_and_quotes_as_curl(demo, tmp_path):
     assert len(multipart_parts(curls)) == 6
 
 
+@pytest.mark.parametrize("flag", ["-d", "--data-binary", "--json", "--data-urlencode", "-F"])
+def test_files_read_into_the_command_are_regular_and_bounded(flag, tmp_path):
+    """A FIFO would block the kernel forever and /dev/zero never end; a big file
+    is refused before it is read (a -F name=@file part is streamed instead)."""
+    os.mkfifo(tmp_path / "fifo")
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as file:
+        file.truncate(10 * 1024 * 1024 + 1)  # sparse: no disk used
+    prefix = "a=<" if flag == "-F" else "@"
+    for path, message in [
+        (tmp_path / "fifo", "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        (big, "holds more than 10,485,760 bytes"),
+    ]:
+        with pytest.raises(InvalidRequest, match=message):
+            parse_curl(f"curl {flag} '{prefix}{path}' h")
+
+
 @pytest.mark.parametrize(
     ("part", "message"),
     [

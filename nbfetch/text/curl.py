@@ -35,6 +35,7 @@ shell operators, variables and command substitutions are refused, not guessed.
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -117,6 +118,10 @@ VALUED = {
     "-o": "output",
     "--output": "output",
 }
+#: The most a file read into the command (-d @file, -F 'name=<file', ...) may hold:
+#: the .http side's bound for the same bodies (httpfile.requests.MAX_BODY_FILE;
+#: text may not import httpfile). It is read whole, in memory.
+MAX_BODY_FILE = 10 * 1024 * 1024
 #: curl's default limit with -L (``--max-redirs``).
 CURL_MAX_REDIRS = 50
 #: The media types curl gives a ``-F name=@file`` part by its extension
@@ -278,9 +283,18 @@ def _read(path: str, flag: str) -> bytes:
         raise InvalidRequest(f"{flag} @- reads standard input, which a notebook does not have")
     file = Path(path).expanduser()
     try:
-        return file.read_bytes()
+        if not stat.S_ISREG(file.stat().st_mode):  # a FIFO or a device may block or never end
+            raise InvalidRequest(f"{flag} @{path}: {file} is not a regular file")
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_BODY_FILE + 1)  # read here, whole: so bounded
     except OSError as exc:
         raise InvalidRequest(f"{flag} @{path}: cannot read {file}: {exc.strerror}") from None
+    if len(data) > MAX_BODY_FILE:
+        raise InvalidRequest(
+            f"{flag} @{path}: {file} holds more than {MAX_BODY_FILE:,} bytes",
+            hint="a file part (-F name=@file) is streamed from disk instead",
+        )
+    return data
 
 
 def _seconds(value: str, flag: str) -> float:
