@@ -357,6 +357,10 @@ def nbfetch_options(demo, upload) -> list[FetchOptions]:
             {"body": "text body", "headers": [("Content-Type", "text/plain")]},
         ),
         FetchOptions(f"{u}/anything", "POST", {"body": b"raw, no type"}),
+        FetchOptions(  # a str sent as ISO-8859-1, bytes as given, else UTF-8 (core.headers)
+            f"{u}/anything",
+            fetch_kwargs={"headers": {"X-Latin": "café", "X-Raw": b"\xff\xe9", "X-Utf8": "日本"}},
+        ),
         FetchOptions(f"{u}/anything", "POST", {"data": {"t": "1"}, "files": {"f": str(upload)}}),
         FetchOptions(f"{u}/redirect/1"),
         FetchOptions(f"{u}/redirect/1", fetch_kwargs={"follow_redirects": False}),

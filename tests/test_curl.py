@@ -400,6 +400,7 @@ SAME_AS_CURL = [
     "curl -F a=1 -F 'b=@{f}' -F 'c=@{f};type=text/x;filename=n.txt' -F 'd=<{f}' {u}/anything",
     "curl --compressed {u}/gzip",
     "curl -sSL {u}/redirect/2",
+    "curl -H 'X-Name: café' -A 'agent-é' -H $'X-Raw: caf\\xe9' {u}/anything",  # bytes as given
 ]
 
 

@@ -85,15 +85,47 @@ class _Request:
     shown: Any = str  # a literal's text as written: scrubbed unless show_secrets
 
 
-def _pairs(value) -> list[tuple[str, str]]:
+def _pairs(value, kept=str) -> list[tuple[str, Any]]:
+    """Pairs from a dict (a list value repeats the name) or pairs; each value a
+    str, or as given when it is a ``kept`` (headers keep bytes)."""
     if value is None:
         return []
     items = value.items() if isinstance(value, (Mapping, Headers)) else value
     out = []
     for name, v in items:
         for one in v if isinstance(v, (list, tuple)) and not isinstance(value, Headers) else [v]:
-            out.append((str(name), one if isinstance(one, str) else str(one)))
+            out.append((str(name), one if isinstance(one, kept) else str(one)))
     return out
+
+
+def _header_pairs(value) -> list[tuple[str, str]]:
+    """``headers=`` with each value as the bytes nbfetch sends (``core.headers``: a
+    str as ISO-8859-1, else UTF-8; bytes as given), held as UTF-8 text with any
+    other byte surrogate-escaped, so that a curl word can write them exactly."""
+    return [
+        (n, _wire(v).decode("utf-8", "surrogateescape")) for n, v in _pairs(value, (str, bytes))
+    ]
+
+
+def _wire(value) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    text = str(value)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+def _raw(text: str) -> bytes:
+    """A value held as ``_header_pairs`` holds it, as its bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _header_values(headers: list[tuple[str, str]], shown) -> list[tuple[str, Any]]:
+    """Headers for Python code: a value that is not ASCII as its bytes, which
+    nbfetch, httpx and requests all send as given."""
+    return [(n, shown(v) if v.isascii() else _raw(shown(v))) for n, v in headers]
 
 
 def _bytes(value) -> bytes:
@@ -135,7 +167,7 @@ def _describe(opts: FetchOptions, show_secrets: bool) -> _Request:
     url = opts.url
     if kw.get("params"):  # after the query, as with_params() adds them
         url = with_query(url, urlencode(kw["params"], doseq=True))
-    req = _Request(method=opts.method.upper(), url=url, headers=_pairs(kw.get("headers")))
+    req = _Request(method=opts.method.upper(), url=url, headers=_header_pairs(kw.get("headers")))
     if kw.get("json") is not None:
         req.json = kw["json"]
         req.body = jsonlib.dumps(req.json, ensure_ascii=False).encode("utf-8")
@@ -184,7 +216,8 @@ def _mask(req: _Request) -> None:
         req.proxy = redact_url(req.proxy)
     content_type = "application/json" if req.json is not _UNSET else ""
     content_type = "application/x-www-form-urlencoded" if req.form is not None else content_type
-    sent = Headers([*req.headers, *([("Content-Type", content_type)] if content_type else [])])
+    typed = [("Content-Type", content_type)] if content_type else []
+    sent = Headers([(n, _raw(v)) for n, v in [*req.headers, *typed]])
     multipart = SimpleNamespace(fields=[(n, v.encode()) for n, v in req.fields or ()])
     secrets.add_request(SimpleNamespace(url=req.url, headers=sent, body=req.body or multipart))
     secrets.add_headers([("Cookie", f"{n}={v}") for n, v in req.cookies])
@@ -394,7 +427,9 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
             req.notes.append("the body is binary: not shown")
             body = None
     lines = [*(f"# {note}" for note in req.notes), *lines, f"{req.method} {shown(req.url)}"]
-    lines += [shown(f"{n}: {v}") for n, v in headers]
+    # The parser's str value is sent as ISO-8859-1 when it can be: as text of that
+    # encoding every byte goes out as it is.
+    lines += [shown(f"{n}: {_raw(v).decode('latin-1')}") for n, v in headers]
     if body is not None:
         lines += ["", shown(body)]
     return "\n".join(lines) + "\n"
@@ -469,7 +504,7 @@ def _nbfetch(req: _Request, opts: FetchOptions) -> str:
     if req.method != "GET":
         args.append(f"method={py(req.method)}")
     if req.headers:
-        args.append(f"headers={py(req.headers)}")
+        args.append(f"headers={py(_header_values(req.headers, req.shown))}")
     if req.json is not _UNSET:
         args.append(f"json={py(req.json)}")
     elif req.form is not None:  # a dict: a list value repeats the name
@@ -558,7 +593,7 @@ def _httpx(req: _Request, opts: FetchOptions) -> str:
     args = [py(req.method), py(req.url)]
     headers = _third_party_headers(req)
     if headers:
-        args.append(f"headers={py(headers)}")
+        args.append(f"headers={py(_header_values(headers, req.shown))}")
     args += _third_party_body(req, py, "content")
     if req.auth is not None:
         args.append(
@@ -595,7 +630,7 @@ def _requests(req: _Request, opts: FetchOptions) -> str:
         key = next((k for k in headers if k.lower() == name.lower()), name)
         headers[key] = f"{headers[key]}{joined}{value}" if key in headers else value
     if headers:
-        args.append(f"headers={py(headers)}")
+        args.append(f"headers={py(dict(_header_values(list(headers.items()), req.shown)))}")
     args += _third_party_body(req, py, "data")
     if req.auth is not None:
         if req.digest:

@@ -606,7 +606,9 @@ def _options(cmd: _Command) -> FetchOptions:
         method = "POST"
         kwargs["data"], kwargs["files"] = _multipart(cmd.form)
     if cmd.headers:
-        kwargs["headers"] = cmd.headers
+        # curl sends the bytes of its argument: a value that is not ASCII as bytes
+        # (nbfetch would send a str as ISO-8859-1, or fail on a byte $'\xe9' gave).
+        kwargs["headers"] = [(n, v if v.isascii() else _bytes(v)) for n, v in cmd.headers]
     kwargs["follow_redirects"] = cmd.location
     if cmd.location:
         kwargs.setdefault("max_redirects", CURL_MAX_REDIRS)
