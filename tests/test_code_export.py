@@ -405,6 +405,21 @@ def test_copy_as_curl_from_a_response_is_what_was_sent(demo, upload):
         same_request(response.json(), echo)
 
 
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_copy_as_curl_of_an_in_memory_upload(demo):
+    """Its part is a text part with its type; a part no argument can hold (a NUL
+    byte) is left out with a comment, and the request is still a POST."""
+    for content, parts in [(b"in memory", 1), (b"a\x00b", 0)]:
+        files = {"f": ("n.bin", content, "application/x")}
+        opts = FetchOptions(f"{demo.url}/anything", "POST", {"files": files})
+        r = asyncio.run(_fetch(opts))
+        text = to_curl(options_from_response(r))
+        [echo] = curl_echoes(text)
+        assert echo["method"] == "POST", text
+        assert echo["data"].count("in memory") == parts
+        assert ("left out" in text) == (not parts)
+
+
 def test_options_from_a_redirected_response_are_the_first_request(demo):
     async def go():
         async with AsyncClient(trust_env=False) as client:

@@ -268,7 +268,9 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     args = []  # one option and its value per item
     if re.search(r"[][{}]", req.url):  # curl would expand {a,b} and [1-3]: one request
         args.append("-g")
-    inferred = "POST" if req.body is not None or req.fields is not None else "GET"
+    # A part no argument can hold (a NUL byte) is left out, with a note: the method stays.
+    shown_files = [f for f in req.files if not (isinstance(f[2], bytes) and b"\x00" in f[2])]
+    inferred = "POST" if req.body is not None or req.fields or shown_files else "GET"
     custom = req.method not in ("HEAD", inferred)
     if req.method == "HEAD":
         args.append("-I")
@@ -313,8 +315,8 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
             spec = f"{name}=@{_form_word(str(content))}"
             if filename != content.name:
                 spec += f";filename={_form_word(filename or '')}"
-        elif b"\x00" in content:
-            req.notes.append(f"files={name!r}: in-memory content with a NUL byte is not shown")
+        elif (name, filename, content, content_type) not in shown_files:
+            req.notes.append(f"files={name!r}: left out: in-memory content with a NUL byte")
             continue
         else:  # a text part with a file name: what curl sends for the same bytes
             spec = f"{name}={_form_word(_body_text(content), always=True)}"
