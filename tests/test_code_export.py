@@ -173,6 +173,44 @@ def test_masked_code_holds_no_secret_and_still_runs(library, demo, tmp_path):
     assert body["json"] == {"password": "***", "n": 1}
 
 
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_a_short_secret_is_masked_only_where_it_is(demo):
+    """``-u admin:admin`` masks the password, not the ``/admin/`` of the URL nor
+    (``-u al:http``) its scheme: the masked command still goes where nbfetch goes."""
+    for command in [
+        f"curl -u admin:admin {demo.url}/anything/admin/users",
+        f"curl -u al:http -H 'X-Api-Key: POST' -d 'password=abc&x=abc' {demo.url}/anything",
+    ]:
+        opts = parse_curl(command)
+        want = fetched(opts)["echo"]
+        text = to_curl(opts)
+        [echo] = curl_echoes(text)
+        assert echo["url"] == want["url"], text
+        assert echo["headers"]["Authorization"].startswith("Basic ")
+    assert echo["form"] == {"password": "***", "x": "abc"}  # masked where it is
+    assert echo["headers"]["X-Api-Key"] == "***"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        """curl --data-raw '{"user": "al", "password": "hunter2secret"}' http://h/""",
+        "curl -H 'Content-Type: text/plain' --data-raw '[{\"token\": \"hunter2secret\"}]' h",
+        "curl 'http://h/cb?code=hunter2secret&state=x'",
+        "curl -d 'grant_type=authorization_code&code=hunter2secret' http://h/token",
+    ],
+)
+def test_json_bodies_of_any_type_and_oauth_codes_are_masked(command):
+    opts = parse_curl(command)
+    for text in [
+        to_curl(opts),
+        to_http(opts),
+        *(to_python(opts, lib) for lib in ("nbfetch", "httpx", "requests")),
+    ]:
+        assert "hunter2secret" not in text, text
+        assert "***" in text
+
+
 def test_every_writer_parses_for_each_flag(tmp_path):
     """Flags the demo server cannot check (a proxy, TLS, Digest): the code compiles."""
     for command in [

@@ -26,7 +26,14 @@ from urllib.parse import unquote, urlencode
 
 from ..core.auth import DigestAuth
 from ..core.headers import Headers
-from ..core.redact import REDACTED, Secrets, is_secret_name, redact_header, redact_url
+from ..core.redact import (
+    REDACTED,
+    Secrets,
+    is_secret_name,
+    redact_header,
+    redact_pairs,
+    redact_url,
+)
 from .curl import CURL_MAX_REDIRS, with_query
 from .options import FetchOptions
 
@@ -207,9 +214,58 @@ def _describe(opts: FetchOptions, show_secrets: bool) -> _Request:
     return req
 
 
+#: Shorter secrets are masked only where they are (the -u value, the header, the
+#: secret-named field): scrubbed from any other place, ``admin`` or ``http``
+#: would turn the URL ``http://h/admin`` into ``***://h/***``.
+SCRUB_ELSEWHERE = 8
+#: Query and form names secret here though not in ``core.redact``: OAuth 2.0's
+#: authorization code (RFC 6749 4.1.2, 4.1.3), a credential while it is fresh.
+_MORE_SECRET_PAIRS = re.compile(r"(?<![^?&;#])(code)=([^&;#]+)", re.I)
+
+
+class _LongSecrets(Secrets):
+    def add(self, value: str) -> None:
+        if len(value.strip()) >= SCRUB_ELSEWHERE:
+            super().add(value)
+
+
+def _redact_pairs(text: str, secrets: Secrets) -> str:
+    """``code=`` values masked too (after ``core.redact``'s names)."""
+    for m in _MORE_SECRET_PAIRS.finditer(text):
+        secrets.add(unquote(m[2]))
+    return _MORE_SECRET_PAIRS.sub(lambda m: f"{m[1]}={REDACTED}", text)
+
+
+def _json_secrets(value, secret: bool = False) -> list[str]:
+    """The string values under secret-named keys of a JSON value."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _json_secrets(v, secret or is_secret_name(k))]
+    if isinstance(value, list):
+        return [s for v in value for s in _json_secrets(v, secret)]
+    return [value] if secret and isinstance(value, str) and value else []
+
+
+def _mask_body(body: bytes, form: bool, secrets: Secrets) -> bytes:
+    """A raw body's credentials masked where they are, whatever its Content-Type
+    says: a JSON document's secret-named strings, a form's secret-named values."""
+    text = body.decode("utf-8", "surrogateescape")
+    try:
+        document = jsonlib.loads(text)
+    except ValueError:
+        document = None
+    for value in _json_secrets(document):
+        secrets.add(value)
+        for quoted in {jsonlib.dumps(value), jsonlib.dumps(value, ensure_ascii=False)}:
+            text = text.replace(quoted, f'"{REDACTED}"')
+    if form:
+        text = _redact_pairs(redact_pairs(text), secrets)
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _mask(req: _Request) -> None:
-    """Mask each credential where it is, and remember it to scrub it anywhere else."""
-    secrets = Secrets()
+    """Mask each credential where it is, and remember the long ones (``SCRUB_ELSEWHERE``)
+    to scrub them anywhere else."""
+    secrets = _LongSecrets()
     secrets.add_url(req.url)
     if isinstance(req.proxy, str):
         secrets.add_url(req.proxy)
@@ -224,19 +280,27 @@ def _mask(req: _Request) -> None:
     if req.auth is not None:
         secrets.add(req.auth[1])
         req.auth = (req.auth[0], REDACTED)
-    req.url = redact_url(req.url)
+    req.url = _redact_pairs(redact_url(req.url), secrets)
     req.headers = [(n, redact_header(n, v)) for n, v in req.headers]
     req.cookies = [(n, REDACTED) for n, _ in req.cookies]
     if req.form is not None:
-        req.form = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.form]
+        req.form = [(n, REDACTED if _secret_field(n) else v) for n, v in req.form]
+        req.body = urlencode(req.form).encode("ascii")
     if req.fields is not None:
         req.fields = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.fields]
     if req.json is not _UNSET:  # masked where it is, short values too
         req.json = _mask_json(req.json)
         req.body = jsonlib.dumps(req.json, ensure_ascii=False).encode("utf-8")
+    elif req.body is not None and req.form is None:
+        form = sent.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+        req.body = _mask_body(req.body, form, secrets)
     if req.body is not None:
         req.body = secrets.scrub_bytes(req.body)
     req.shown = secrets.scrub
+
+
+def _secret_field(name: str) -> bool:
+    return is_secret_name(name) or name.lower() == "code"
 
 
 # -- curl -----------------------------------------------------------------------------------------
