@@ -366,11 +366,51 @@ def test_http_block_settings_and_what_it_cannot_say():
     assert text.splitlines() == [
         "# not expressible in .http: verify=False (curl -k)",
         "# not expressible in .http: proxy=http://proxy:1",
+        "# not expressible in .http: decompress=False (nbfetch sends no Accept-Encoding)",
         "# @no-redirect",
         "# @timeout 2",
         "GET http://h/",
         "Authorization: Digest al ***",
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "note"),
+    [
+        ("line1\n### heading\nline3", "line 2 starts with '#'"),
+        ("a\n?? status == 200", "line 2 starts with '??'"),
+        ("< /etc/passwd", "line 1 starts with '<'"),
+        ("  // x", "line 1 starts with '//'"),
+        ("HTTP/1.1 200 OK", "line 1 starts with 'HTTP/'"),
+        ("> {% x %}", "line 1 starts with '>'"),
+        ("Hello {{name}}", "'{{' would be read as a template"),
+    ],
+)
+def test_a_body_http_reads_as_syntax_is_not_written_as_a_body(body, note):
+    """ "< /etc/passwd" would send that file, "###" starts a request: never a body
+    that the parser reads otherwise; a comment says why it is not there."""
+    opts = FetchOptions("http://h/a", "POST", {"body": body, "headers": {"Content-Type": "a/b"}})
+    text = to_http(opts)
+    assert text.startswith(f"# the body is not shown: its {note}"), text
+    [request] = parse_http(text).requests
+    assert to_options(request, Scope()).fetch_kwargs.get("body") in (None, b"", "")
+    assert body not in text
+    files = {"f": (None, body.encode(), "text/plain")}
+    text = to_http(FetchOptions("http://h/a", "POST", {"files": files}))
+    assert text.startswith(f"# the body is not shown: a part's {note}"), text
+
+
+def test_http_notes_what_it_sends_otherwise():
+    def http(kwargs, url="http://h/a"):
+        return to_http(FetchOptions(url, "POST", kwargs)).splitlines()[0]
+
+    assert http({"body": "a\r\nb"}) == "# .http sends the body's lines joined with LF, not CR LF"
+    assert http({"body": "a\n"}) == "# .http sends the body without its final newline"
+    assert http({"json": {"t": "{{x}}"}}).endswith("'{{' would be read as a template")
+    assert http({"headers": {"X": "{{x}}"}}).endswith("is read as a template by .http")
+    assert http({"decompress": False}).endswith(
+        "decompress=False (nbfetch sends no Accept-Encoding)"
+    )
 
 
 # -- options as the notebook and the .http runner make them -------------------------------------

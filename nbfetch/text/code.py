@@ -461,6 +461,7 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         (req.proxy is not _UNSET, f"proxy={shown(str(req.proxy))}"),
         (req.max_redirects not in (None, CURL_MAX_REDIRS), f"max_redirects={req.max_redirects}"),
         ("read_timeout" in req.timeouts, "read_timeout"),
+        (not req.decompress, "decompress=False (nbfetch sends no Accept-Encoding)"),
     ):
         if what:
             req.notes.append(f"not expressible in .http: {said}")
@@ -480,18 +481,38 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         if "content-type" not in names:
             headers.append(("Content-Type", "application/json"))
         body = _body_text(req.body)  # the bytes json= sends, not re-indented
+        if "{{" in body:  # one line: only a template can change it
+            req.notes.append("the body is not shown: its '{{' would be read as a template")
+            body = None
     elif req.form is not None:
         if "content-type" not in names:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         body = urlencode(req.form)
     elif req.fields is not None:
         headers.append(("Content-Type", f"multipart/form-data; boundary={HTTP_BOUNDARY}"))
-        body = _http_multipart(req)
+        texts = [v for _, v in req.fields] + [
+            _body_text(c) for _, _, c, _ in req.files if isinstance(c, bytes)
+        ]
+        problem = next(filter(None, map(_http_syntax, texts)), None)
+        if problem:
+            req.notes.append(f"the body is not shown: a part's {problem}")
+        else:
+            body = _http_multipart(req)
     elif req.body is not None:
         body = _body_text(req.body)
+        problem = _http_syntax(body)
         if not body.isprintable() and not all(c.isprintable() or c in "\r\n\t" for c in body):
             req.notes.append("the body is binary: not shown")
             body = None
+        elif problem:  # "< /etc/passwd" would send that file; "###" start a request
+            req.notes.append(f"the body is not shown: its {problem}")
+            body = None
+        if body is not None and "\r" in body:
+            req.notes.append(".http sends the body's lines joined with LF, not CR LF")
+        if body is not None and body.endswith("\n"):
+            req.notes.append(".http sends the body without its final newline")
+    if "{{" in req.url or any("{{" in f"{n}{v}" for n, v in headers):
+        req.notes.append("'{{' in the URL or a header is read as a template by .http")
     lines = [*(f"# {note}" for note in req.notes), *lines, f"{req.method} {shown(req.url)}"]
     # The parser's str value is sent as ISO-8859-1 when it can be: as text of that
     # encoding every byte goes out as it is.
@@ -499,6 +520,22 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     if body is not None:
         lines += ["", shown(body)]
     return "\n".join(lines) + "\n"
+
+
+#: Lines the .http parser reads as its own (parse.py: comments, "??" checks,
+#: ">" handlers, "HTTP/" responses, "###" requests, "< path" file bodies).
+_HTTP_LINE = re.compile(r"^[ \t]*(?:\?\?|<>|>|#|//|HTTP/|<)", re.MULTILINE)
+
+
+def _http_syntax(text: str) -> str | None:
+    """What in ``text`` the .http parser would not read as body text."""
+    m = _HTTP_LINE.search(text)
+    if m:
+        number = text.count("\n", 0, m.start()) + 1
+        return f"line {number} starts with {m.group().strip()!r}, which .http reads as syntax"
+    if "{{" in text:
+        return "'{{' would be read as a template"
+    return None
 
 
 def _http_multipart(req: _Request) -> str:
