@@ -453,6 +453,15 @@ def test_form_part_parameters_it_does_not_read(part, message):
 
 
 @needs_curl
+def test_double_dash_ends_the_options_as_in_curl(demo):
+    command = f"curl -sS -d x -- {demo.url}/anything"
+    done = run_curl(split_command(command)[1:])
+    assert done.returncode == 0, done.stderr
+    (_, mine), curls = nbfetch_echo(command), json.loads(done.stdout)
+    same_request(mine, curls)
+
+
+@needs_curl
 @pytest.mark.parametrize("globoff", ["", "-g "])
 def test_a_backslash_before_brackets_is_dropped_as_curl_globbing_drops_it(globoff, demo):
     """Chrome's "Copy as cURL (bash)" writes ``\\[ \\] \\{ \\}`` in a URL; curl's

@@ -524,6 +524,9 @@ def parse_curl(command: str) -> FetchOptions:
     while i < len(words):
         word = words[i]
         i += 1
+        if word == "--":  # the end of the options: the rest are URLs
+            cmd.urls += words[i:]
+            break
         if not word.startswith("-") or word == "-":
             cmd.urls.append(word)
             continue
