@@ -4,10 +4,11 @@ block, or Python for nbfetch, httpx or requests.
 Each one sends what nbfetch would send: the same method, URL, headers and body
 bytes, redirects followed or not, decoding asked for or not. What the target
 cannot say is written as a comment above the code (curl has no read timeout).
-Credentials are masked (``core.redact``: ``Authorization: Bearer ***``,
-``-u al:***``, ``api_key=***``, secret form and JSON fields, and every such value
-wherever else it appears) unless ``show_secrets=True``; masked code still runs,
-with ``***`` for the secrets.
+Credentials are masked where they are (``core.redact``: ``Authorization: Bearer ***``,
+``-u al:***``, ``api_key=***``, OAuth's ``code=``, secret form fields and JSON
+strings, whatever the body's Content-Type) and, from ``SCRUB_ELSEWHERE``
+characters up, wherever else they appear, unless ``show_secrets=True``; masked
+code still runs, with ``***`` for the secrets.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ What curl does, and so what this does (``curl --manual``):
   ``Content-Type: application/x-www-form-urlencoded`` (``--json``: ``application/json``
   and ``Accept: application/json``) unless ``-H`` sets them. ``-d @file`` drops
   the file's CR and LF bytes; ``--data-binary @file`` and ``--json @file`` keep them.
+  A file read into the command must be a regular file of at most ``MAX_BODY_FILE``.
+* ``-F``: ``name=value``, ``name=@path``, ``name=<path``, each with ``;type=`` and
+  ``;filename=``, and ``"quoted"`` words (``@"a,b;c.txt"``), as curl reads them.
+* A header value that is not ASCII is sent as the bytes of the argument, as curl
+  sends it (``$'\\xe9'`` the byte E9, a typed ``é`` UTF-8).
 * ``-G`` appends the data to the query instead; ``-I`` is HEAD.
 * ``-b 'a=1; b=2'`` is a ``Cookie`` header (several ``-b`` joined with ``;`` as
   curl joins them). ``-b FILE`` (no ``=``: a cookie file) is refused: nbfetch reads
