@@ -199,7 +199,7 @@ def test_form_parts(tmp_path):
     ("command", "message"),
     [
         ("curl --foo http://h", "curl option --foo is not supported"),
-        ("curl -sZ http://h", "curl option -Z is not supported (in '-sZ')"),
+        ("curl -sZ http://h", "curl option -Z is not supported (in a cluster of flags, -sZ...)"),
         ("curl --max-time=5 http://h", "curl takes --max-time VALUE, not --max-time=VALUE"),
         ("curl -b cookies.txt http://h", "names a cookie file"),
         ("curl -u al http://h", "curl would ask for the password"),
@@ -538,6 +538,9 @@ def test_insecure_as_curl(tls_demo):
         "curl -b hunter22token http://h",
         "curl -H 'Authorization Bearer hunter22' http://h",
         "curl -x socks5://al:hunter22@p:1 http://h",
+        "curl --max-time hunter22 http://h",
+        "curl -Zuhunter22 http://h",
+        "curl --form 'token=hunter22;bogus=hunter22' http://h",
     ],
 )
 def test_errors_do_not_repeat_a_secret(command):

@@ -308,7 +308,8 @@ def _seconds(value: str, flag: str) -> float:
     except ValueError:
         seconds = -1.0
     if not seconds > 0:  # also NaN
-        raise InvalidRequest(f"{flag} takes a positive number of seconds, not {value!r}")
+        # Not the value: a password pasted one word too early would be shown.
+        raise InvalidRequest(f"{flag} takes a positive number of seconds")
     return seconds
 
 
@@ -470,9 +471,8 @@ def _form_value(name: str, spec: str, flag: str) -> tuple[str, str | None, str |
             content_type, i = _form_word(spec, i + len("type="))
             content_type = content_type.strip()
         else:  # curl skips it with a warning; what was meant is not known
-            shown = spec[i:].partition(";")[0].partition(",")[0]
-            raise InvalidRequest(
-                f"{flag} {name}=...: {shown!r} is not a part parameter nbfetch reads",
+            raise InvalidRequest(  # its name only: the value may be a secret
+                f"{flag} {name}=...: {key.strip()!r} is not a part parameter nbfetch reads",
                 hint="type= and filename= are; for a value holding ';' use --form-string",
             )
     return value, filename, content_type
@@ -558,9 +558,13 @@ def parse_curl(command: str) -> FetchOptions:
             elif flag.startswith("--no-") and f"--{flag[5:]}" in SWITCHES:
                 setattr(cmd, SWITCHES[f"--{flag[5:]}"], False)
             elif flag not in HARMLESS:
-                raise InvalidRequest(
+                raise InvalidRequest(  # not the whole word: -Zuhunter22 holds a password
                     f"curl option {flag} is not supported"
-                    + (f" (in {word!r})" if flag != word else ""),
+                    + (
+                        f" (in a cluster of flags, {word[: position + 2]}...)"
+                        if flag != word
+                        else ""
+                    ),
                     hint="nbfetch reads -X -H -d --data-raw --data-binary --data-urlencode --json"
                     " -F -u -b -A -e -L -k --compressed -I -G -m --connect-timeout -x --url -o -i",
                 )
