@@ -412,7 +412,7 @@ def test_form_part_parameters_and_quotes_as_curl(demo, tmp_path):
     odd.write_text("odd")
     (tmp_path / "x,y.txt").write_text("xy")
     command = (
-        f"curl -F 'a=1;type=text/x' -F 'b= 2 ;filename=n.txt' -F 'c=\"q;type=z\"'"
+        f"curl -F 'a=1,2;type=text/x' -F 'b= 2 ;filename=n.txt' -F 'c=\"q;type=z\"'"
         f' -F \'j={{"k":1}};type=application/json\' -F \'d=@"{tmp_path}/a,b;c \\"d\\".txt"\''
         f' -F \'e=@"{tmp_path}/x,y.txt";filename="x;y"\' {demo.url}/anything'
     )

@@ -439,9 +439,9 @@ def _proxy(value: str) -> str | None:
     return f"{scheme}://{userinfo}{at}{host}{slash}{path}"
 
 
-def _form_word(spec: str, i: int) -> tuple[str, int]:
+def _form_word(spec: str, i: int, ends: str = ";") -> tuple[str, int]:
     """One word of a -F value from ``spec[i]``, as curl's get_param_word reads it:
-    ``"..."`` (``\\"`` and ``\\\\`` escaped) or up to the next ``;`` or ``,``,
+    ``"..."`` (``\\"`` and ``\\\\`` escaped) or up to the next of ``ends``,
     without the spaces around it."""
     while spec[i : i + 1].isspace():
         i += 1
@@ -449,14 +449,15 @@ def _form_word(spec: str, i: int) -> tuple[str, int]:
         m = re.compile(r'"((?:\\[\\"]|[^"\\]|\\(?![\\"]))*)"').match(spec, i)
         if m:  # curl: an unclosed quote is no quote
             return re.sub(r'\\([\\"])', r"\1", m[1]), m.end()
-    end = re.compile(r"[;,]|$").search(spec, i).start()
+    end = re.compile(f"[{ends}]|$").search(spec, i).start()
     return spec[i:end].rstrip(), end
 
 
-def _form_value(name: str, spec: str, flag: str) -> tuple[str, str | None, str | None]:
+def _form_value(name: str, spec: str, flag: str, ends: str) -> tuple[str, str | None, str | None]:
     """A -F value (after ``@`` or ``<``, or a text) and its ``;type=`` and
-    ``;filename=``, as curl reads them (tool_formparse.c, get_param_part)."""
-    value, i = _form_word(spec, 0)
+    ``;filename=``, as curl reads them (tool_formparse.c, get_param_part: after
+    ``@`` a ``,`` separates files too)."""
+    value, i = _form_word(spec, 0, ends)
     filename = content_type = None
     while i < len(spec):
         if spec[i] == ",":
@@ -466,9 +467,9 @@ def _form_value(name: str, spec: str, flag: str) -> tuple[str, str | None, str |
             i += 1
         key = spec[i : spec.find("=", i)] if "=" in spec[i:] else spec[i:]
         if key == "filename":
-            filename, i = _form_word(spec, i + len("filename="))
+            filename, i = _form_word(spec, i + len("filename="), ends)
         elif key == "type":
-            content_type, i = _form_word(spec, i + len("type="))
+            content_type, i = _form_word(spec, i + len("type="), ends)
             content_type = content_type.strip()
         else:  # curl skips it with a warning; what was meant is not known
             raise InvalidRequest(  # its name only: the value may be a secret
@@ -488,7 +489,8 @@ def _multipart(items: list[tuple[str, str, bool]]) -> tuple[list, list]:
             data.append((name, value))
             continue
         kind = value[:1] if value[:1] in ("@", "<") else ""
-        text, filename, content_type = _form_value(name, value[len(kind) :], flag)
+        ends = ";," if kind == "@" else ";"
+        text, filename, content_type = _form_value(name, value[len(kind) :], flag, ends)
         if kind == "@":  # a file part, opened when sent
             file = Path(text).expanduser()
             filename = file.name if filename is None else filename
