@@ -17,6 +17,7 @@ import ast
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,44 @@ def test_masked_code_holds_no_secret_and_still_runs(library, demo, tmp_path):
     assert body["json"] == {"password": "***", "n": 1}
 
 
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_a_short_secret_is_masked_only_where_it_is(demo):
+    """``-u admin:admin`` masks the password, not the ``/admin/`` of the URL nor
+    (``-u al:http``) its scheme: the masked command still goes where nbfetch goes."""
+    for command in [
+        f"curl -u admin:admin {demo.url}/anything/admin/users",
+        f"curl -u al:http -H 'X-Api-Key: POST' -d 'password=abc&x=abc' {demo.url}/anything",
+    ]:
+        opts = parse_curl(command)
+        want = fetched(opts)["echo"]
+        text = to_curl(opts)
+        [echo] = curl_echoes(text)
+        assert echo["url"] == want["url"], text
+        assert echo["headers"]["Authorization"].startswith("Basic ")
+    assert echo["form"] == {"password": "***", "x": "abc"}  # masked where it is
+    assert echo["headers"]["X-Api-Key"] == "***"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        """curl --data-raw '{"user": "al", "password": "hunter2secret"}' http://h/""",
+        "curl -H 'Content-Type: text/plain' --data-raw '[{\"token\": \"hunter2secret\"}]' h",
+        "curl 'http://h/cb?code=hunter2secret&state=x'",
+        "curl -d 'grant_type=authorization_code&code=hunter2secret' http://h/token",
+    ],
+)
+def test_json_bodies_of_any_type_and_oauth_codes_are_masked(command):
+    opts = parse_curl(command)
+    for text in [
+        to_curl(opts),
+        to_http(opts),
+        *(to_python(opts, lib) for lib in ("nbfetch", "httpx", "requests")),
+    ]:
+        assert "hunter2secret" not in text, text
+        assert "***" in text
+
+
 def test_every_writer_parses_for_each_flag(tmp_path):
     """Flags the demo server cannot check (a proxy, TLS, Digest): the code compiles."""
     for command in [
@@ -187,6 +226,87 @@ def test_every_writer_parses_for_each_flag(tmp_path):
         assert "pw1234" not in text and "pw5678" not in text
     with pytest.raises(ValueError, match="library must be one of"):
         to_python(opts, "urllib3")
+
+
+def run_curl_text(text: str, options: str = "") -> bytes:
+    """A command ``to_curl`` wrote (after its comment lines), run by sh and the curl
+    binary: what curl wrote out."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    command = re.sub(
+        r"^((?:printf .*\| )?)curl ", rf"\1{CURL} -q -sS {options}", text, count=1, flags=re.M
+    )
+    done = subprocess.run(
+        ["sh", "-c", command], capture_output=True, timeout=20, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def curl_echoes(text: str) -> list[dict]:
+    """The echo of each request a command made (curl writes them one after the other)."""
+    decoder, out, rest = json.JSONDecoder(), [], run_curl_text(text).decode().strip()
+    while rest:
+        echo, end = decoder.raw_decode(rest)
+        out.append(echo)
+        rest = rest[end:].strip()
+    return out
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_curl_does_not_glob_the_url(demo):
+    opts = FetchOptions(url=f"{demo.url}/anything?fields={{id,name}}&r=[1-3]")
+    echoes = curl_echoes(to_curl(opts))
+    assert [e["args"] for e in echoes] == [fetched(opts)["echo"]["args"]]
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+@pytest.mark.parametrize("method", ["DELETE", "PUT", "POST"])
+def test_curl_x_is_not_sent_again_after_a_redirect(method, demo):
+    """curl -X M -L sends M on every hop; nbfetch sends GET after a 303: the
+    command follows no redirect rather than repeat a DELETE somewhere else."""
+    opts = FetchOptions(url=f"{demo.url}/redirect-to?url=/anything&status_code=303", method=method)
+    assert fetched(opts)["echo"]["method"] == "GET"
+    text = to_curl(opts)
+    assert text.startswith(f"# redirects are not followed: curl -X {method} -L")
+    assert run_curl_text(text, "-o /dev/null -w '%{http_code}' ") == b"303"  # not /anything
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_a_body_starting_with_at_is_not_a_file_for_curl(demo, upload):
+    """``--json @path`` would upload the file at path: the body is sent as is."""
+    headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
+    kwargs = {"body": f"@{upload}", "headers": headers}
+    opts = FetchOptions(url=f"{demo.url}/anything", method="POST", fetch_kwargs=kwargs)
+    text = to_curl(opts)
+    [echo] = curl_echoes(text)
+    assert echo["data"] == fetched(opts)["echo"]["data"] == f"@{upload}", text
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_curl_form_parts_with_syntax_in_them(demo, tmp_path):
+    """Paths and file names with ``, ; "``, in-memory content and a text with spaces
+    around it: curl -F sends the parts nbfetch sends (and parse_curl reads them back)."""
+    odd = tmp_path / 'a,b;c "d".txt'
+    odd.write_text("odd")
+    files = [
+        ("f", str(odd)),
+        ("g", ("x;y,z.txt", odd)),
+        ("m", ("m.json", b'{"a": "@x;y"}', "application/json")),
+        ("n", (None, b" spaced ", "text/x")),
+    ]
+    kwargs = {"data": [("t", " two words "), ("u", "a;b")], "files": files}
+    opts = FetchOptions(url=f"{demo.url}/anything", method="POST", fetch_kwargs=kwargs)
+
+    def parts(echo):
+        echo["headers"] = {k.lower(): v for k, v in echo["headers"].items()}
+        return multipart_parts(echo)
+
+    text = to_curl(opts)
+    [echo] = curl_echoes(text)
+    assert parts(echo) == parts(fetched(opts)["echo"]), text
+    assert len(parts(echo)) == 6
+    [again] = curl_echoes(to_curl(parse_curl(text)))
+    assert parts(again) == parts(echo)
 
 
 def test_nul_bytes_go_through_a_pipe(demo):
@@ -246,11 +366,51 @@ def test_http_block_settings_and_what_it_cannot_say():
     assert text.splitlines() == [
         "# not expressible in .http: verify=False (curl -k)",
         "# not expressible in .http: proxy=http://proxy:1",
+        "# not expressible in .http: decompress=False (nbfetch sends no Accept-Encoding)",
         "# @no-redirect",
         "# @timeout 2",
         "GET http://h/",
         "Authorization: Digest al ***",
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "note"),
+    [
+        ("line1\n### heading\nline3", "line 2 starts with '#'"),
+        ("a\n?? status == 200", "line 2 starts with '??'"),
+        ("< /etc/passwd", "line 1 starts with '<'"),
+        ("  // x", "line 1 starts with '//'"),
+        ("HTTP/1.1 200 OK", "line 1 starts with 'HTTP/'"),
+        ("> {% x %}", "line 1 starts with '>'"),
+        ("Hello {{name}}", "'{{' would be read as a template"),
+    ],
+)
+def test_a_body_http_reads_as_syntax_is_not_written_as_a_body(body, note):
+    """ "< /etc/passwd" would send that file, "###" starts a request: never a body
+    that the parser reads otherwise; a comment says why it is not there."""
+    opts = FetchOptions("http://h/a", "POST", {"body": body, "headers": {"Content-Type": "a/b"}})
+    text = to_http(opts)
+    assert text.startswith(f"# the body is not shown: its {note}"), text
+    [request] = parse_http(text).requests
+    assert to_options(request, Scope()).fetch_kwargs.get("body") in (None, b"", "")
+    assert body not in text
+    files = {"f": (None, body.encode(), "text/plain")}
+    text = to_http(FetchOptions("http://h/a", "POST", {"files": files}))
+    assert text.startswith(f"# the body is not shown: a part's {note}"), text
+
+
+def test_http_notes_what_it_sends_otherwise():
+    def http(kwargs, url="http://h/a"):
+        return to_http(FetchOptions(url, "POST", kwargs)).splitlines()[0]
+
+    assert http({"body": "a\r\nb"}) == "# .http sends the body's lines joined with LF, not CR LF"
+    assert http({"body": "a\n"}) == "# .http sends the body without its final newline"
+    assert http({"json": {"t": "{{x}}"}}).endswith("'{{' would be read as a template")
+    assert http({"headers": {"X": "{{x}}"}}).endswith("is read as a template by .http")
+    assert http({"decompress": False}).endswith(
+        "decompress=False (nbfetch sends no Accept-Encoding)"
+    )
 
 
 # -- options as the notebook and the .http runner make them -------------------------------------
@@ -275,6 +435,10 @@ def nbfetch_options(demo, upload) -> list[FetchOptions]:
             {"body": "text body", "headers": [("Content-Type", "text/plain")]},
         ),
         FetchOptions(f"{u}/anything", "POST", {"body": b"raw, no type"}),
+        FetchOptions(  # a str sent as ISO-8859-1, bytes as given, else UTF-8 (core.headers)
+            f"{u}/anything",
+            fetch_kwargs={"headers": {"X-Latin": "café", "X-Raw": b"\xff\xe9", "X-Utf8": "日本"}},
+        ),
         FetchOptions(f"{u}/anything", "POST", {"data": {"t": "1"}, "files": {"f": str(upload)}}),
         FetchOptions(f"{u}/redirect/1"),
         FetchOptions(f"{u}/redirect/1", fetch_kwargs={"follow_redirects": False}),
@@ -317,6 +481,21 @@ def test_copy_as_curl_from_a_response_is_what_was_sent(demo, upload):
         status, echo = curl_echo(to_curl(sent, show_secrets=True))
         assert status == response.status_code
         same_request(response.json(), echo)
+
+
+@pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+def test_copy_as_curl_of_an_in_memory_upload(demo):
+    """Its part is a text part with its type; a part no argument can hold (a NUL
+    byte) is left out with a comment, and the request is still a POST."""
+    for content, parts in [(b"in memory", 1), (b"a\x00b", 0)]:
+        files = {"f": ("n.bin", content, "application/x")}
+        opts = FetchOptions(f"{demo.url}/anything", "POST", {"files": files})
+        r = asyncio.run(_fetch(opts))
+        text = to_curl(options_from_response(r))
+        [echo] = curl_echoes(text)
+        assert echo["method"] == "POST", text
+        assert echo["data"].count("in memory") == parts
+        assert ("left out" in text) == (not parts)
 
 
 def test_options_from_a_redirected_response_are_the_first_request(demo):

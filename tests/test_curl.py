@@ -53,6 +53,18 @@ def test_split_command_as_a_posix_shell(command, words):
     assert split_command(command) == words
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+@pytest.mark.parametrize(
+    "word", [r"$'\x'", r"$'a\u'", r"$'\U'", r"$'\q\?\\'", r"$'\xZ\cA\101'", r"$'\c'"]
+)
+def test_ansi_c_escapes_as_bash_reads_them(word):
+    """An escape bash does not know (a backslash-x without a digit) stays as written."""
+    bash = subprocess.run(
+        ["bash", "-c", f"printf '%s' {word}"], capture_output=True, check=True
+    ).stdout
+    assert split_command(word) == [bash.decode("utf-8", "surrogateescape")]
+
+
 @pytest.mark.parametrize(
     ("command", "message"),
     [
@@ -187,7 +199,7 @@ def test_form_parts(tmp_path):
     ("command", "message"),
     [
         ("curl --foo http://h", "curl option --foo is not supported"),
-        ("curl -sZ http://h", "curl option -Z is not supported (in '-sZ')"),
+        ("curl -sZ http://h", "curl option -Z is not supported (in a cluster of flags, -sZ...)"),
         ("curl --max-time=5 http://h", "curl takes --max-time VALUE, not --max-time=VALUE"),
         ("curl -b cookies.txt http://h", "names a cookie file"),
         ("curl -u al http://h", "curl would ask for the password"),
@@ -388,7 +400,78 @@ SAME_AS_CURL = [
     "curl -F a=1 -F 'b=@{f}' -F 'c=@{f};type=text/x;filename=n.txt' -F 'd=<{f}' {u}/anything",
     "curl --compressed {u}/gzip",
     "curl -sSL {u}/redirect/2",
+    "curl -H 'X-Name: café' -A 'agent-é' -H $'X-Raw: caf\\xe9' {u}/anything",  # bytes as given
 ]
+
+
+@needs_curl
+def test_form_part_parameters_and_quotes_as_curl(demo, tmp_path):
+    """curl reads ``;type=``, ``;filename=``, ``"quoted"`` words and the spaces around
+    an unquoted one in a text part too, and ``@"path"`` for a path with ``,`` or ``;``."""
+    odd = tmp_path / 'a,b;c "d".txt'
+    odd.write_text("odd")
+    (tmp_path / "x,y.txt").write_text("xy")
+    command = (
+        f"curl -F 'a=1,2;type=text/x' -F 'b= 2 ;filename=n.txt' -F 'c=\"q;type=z\"'"
+        f' -F \'j={{"k":1}};type=application/json\' -F \'d=@"{tmp_path}/a,b;c \\"d\\".txt"\''
+        f' -F \'e=@"{tmp_path}/x,y.txt";filename="x;y"\' {demo.url}/anything'
+    )
+    (_, mine), (_, curls) = nbfetch_echo(command), curl_echo(command)
+    same_request(mine, curls)
+    assert len(multipart_parts(curls)) == 6
+
+
+@pytest.mark.parametrize("flag", ["-d", "--data-binary", "--json", "--data-urlencode", "-F"])
+def test_files_read_into_the_command_are_regular_and_bounded(flag, tmp_path):
+    """A FIFO would block the kernel forever and /dev/zero never end; a big file
+    is refused before it is read (a -F name=@file part is streamed instead)."""
+    os.mkfifo(tmp_path / "fifo")
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as file:
+        file.truncate(10 * 1024 * 1024 + 1)  # sparse: no disk used
+    prefix = "a=<" if flag == "-F" else "@"
+    for path, message in [
+        (tmp_path / "fifo", "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        (big, "holds more than 10,485,760 bytes"),
+    ]:
+        with pytest.raises(InvalidRequest, match=message):
+            parse_curl(f"curl {flag} '{prefix}{path}' h")
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("a=x;y", "'y' is not a part parameter"),
+        ("a=@f,g", "several files"),
+        ("a=1;headers=X: 1", "headers"),
+    ],
+)
+def test_form_part_parameters_it_does_not_read(part, message):
+    with pytest.raises(InvalidRequest, match=message):
+        parse_curl(f"curl -F {shlex.quote(part)} h")
+
+
+@needs_curl
+def test_double_dash_ends_the_options_as_in_curl(demo):
+    command = f"curl -sS -d x -- {demo.url}/anything"
+    done = run_curl(split_command(command)[1:])
+    assert done.returncode == 0, done.stderr
+    (_, mine), curls = nbfetch_echo(command), json.loads(done.stdout)
+    same_request(mine, curls)
+
+
+@needs_curl
+@pytest.mark.parametrize("globoff", ["", "-g "])
+def test_a_backslash_before_brackets_is_dropped_as_curl_globbing_drops_it(globoff, demo):
+    """Chrome's "Copy as cURL (bash)" writes ``\\[ \\] \\{ \\}`` in a URL; curl's
+    globbing drops the backslash, ``-g`` keeps it. (nbfetch percent-encodes the
+    brackets curl sends raw: the query the server decodes is the same.)"""
+    command = f"curl {globoff}'{demo.url}/anything?ids\\[\\]=1&f=\\{{a\\}}'"
+    (_, mine), (_, curls) = nbfetch_echo(command), curl_echo(command)
+    assert mine["args"] == curls["args"]
+    kept = "\\" if globoff else ""
+    assert curls["args"] == {f"ids{kept}[{kept}]": "1", "f": f"{kept}{{a{kept}}}"}
 
 
 @needs_curl
@@ -455,6 +538,9 @@ def test_insecure_as_curl(tls_demo):
         "curl -b hunter22token http://h",
         "curl -H 'Authorization Bearer hunter22' http://h",
         "curl -x socks5://al:hunter22@p:1 http://h",
+        "curl --max-time hunter22 http://h",
+        "curl -Zuhunter22 http://h",
+        "curl --form 'token=hunter22;bogus=hunter22' http://h",
     ],
 )
 def test_errors_do_not_repeat_a_secret(command):

@@ -4,10 +4,11 @@ block, or Python for nbfetch, httpx or requests.
 Each one sends what nbfetch would send: the same method, URL, headers and body
 bytes, redirects followed or not, decoding asked for or not. What the target
 cannot say is written as a comment above the code (curl has no read timeout).
-Credentials are masked (``core.redact``: ``Authorization: Bearer ***``,
-``-u al:***``, ``api_key=***``, secret form and JSON fields, and every such value
-wherever else it appears) unless ``show_secrets=True``; masked code still runs,
-with ``***`` for the secrets.
+Credentials are masked where they are (``core.redact``: ``Authorization: Bearer ***``,
+``-u al:***``, ``api_key=***``, OAuth's ``code=``, secret form fields and JSON
+strings, whatever the body's Content-Type) and, from ``SCRUB_ELSEWHERE``
+characters up, wherever else they appear, unless ``show_secrets=True``; masked
+code still runs, with ``***`` for the secrets.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from urllib.parse import unquote, urlencode
 
 from ..core.auth import DigestAuth
 from ..core.headers import Headers
-from ..core.redact import REDACTED, Secrets, is_secret_name, redact_header, redact_url
+from ..core.redact import (
+    REDACTED,
+    Secrets,
+    is_secret_name,
+    redact_header,
+    redact_pairs,
+    redact_url,
+)
 from .curl import CURL_MAX_REDIRS, with_query
 from .options import FetchOptions
 
@@ -85,15 +93,47 @@ class _Request:
     shown: Any = str  # a literal's text as written: scrubbed unless show_secrets
 
 
-def _pairs(value) -> list[tuple[str, str]]:
+def _pairs(value, kept=str) -> list[tuple[str, Any]]:
+    """Pairs from a dict (a list value repeats the name) or pairs; each value a
+    str, or as given when it is a ``kept`` (headers keep bytes)."""
     if value is None:
         return []
     items = value.items() if isinstance(value, (Mapping, Headers)) else value
     out = []
     for name, v in items:
         for one in v if isinstance(v, (list, tuple)) and not isinstance(value, Headers) else [v]:
-            out.append((str(name), one if isinstance(one, str) else str(one)))
+            out.append((str(name), one if isinstance(one, kept) else str(one)))
     return out
+
+
+def _header_pairs(value) -> list[tuple[str, str]]:
+    """``headers=`` with each value as the bytes nbfetch sends (``core.headers``: a
+    str as ISO-8859-1, else UTF-8; bytes as given), held as UTF-8 text with any
+    other byte surrogate-escaped, so that a curl word can write them exactly."""
+    return [
+        (n, _wire(v).decode("utf-8", "surrogateescape")) for n, v in _pairs(value, (str, bytes))
+    ]
+
+
+def _wire(value) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    text = str(value)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+def _raw(text: str) -> bytes:
+    """A value held as ``_header_pairs`` holds it, as its bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _header_values(headers: list[tuple[str, str]], shown) -> list[tuple[str, Any]]:
+    """Headers for Python code: a value that is not ASCII as its bytes, which
+    nbfetch, httpx and requests all send as given."""
+    return [(n, shown(v) if v.isascii() else _raw(shown(v))) for n, v in headers]
 
 
 def _bytes(value) -> bytes:
@@ -135,7 +175,7 @@ def _describe(opts: FetchOptions, show_secrets: bool) -> _Request:
     url = opts.url
     if kw.get("params"):  # after the query, as with_params() adds them
         url = with_query(url, urlencode(kw["params"], doseq=True))
-    req = _Request(method=opts.method.upper(), url=url, headers=_pairs(kw.get("headers")))
+    req = _Request(method=opts.method.upper(), url=url, headers=_header_pairs(kw.get("headers")))
     if kw.get("json") is not None:
         req.json = kw["json"]
         req.body = jsonlib.dumps(req.json, ensure_ascii=False).encode("utf-8")
@@ -175,35 +215,93 @@ def _describe(opts: FetchOptions, show_secrets: bool) -> _Request:
     return req
 
 
+#: Shorter secrets are masked only where they are (the -u value, the header, the
+#: secret-named field): scrubbed from any other place, ``admin`` or ``http``
+#: would turn the URL ``http://h/admin`` into ``***://h/***``.
+SCRUB_ELSEWHERE = 8
+#: Query and form names secret here though not in ``core.redact``: OAuth 2.0's
+#: authorization code (RFC 6749 4.1.2, 4.1.3), a credential while it is fresh.
+_MORE_SECRET_PAIRS = re.compile(r"(?<![^?&;#])(code)=([^&;#]+)", re.I)
+
+
+class _LongSecrets(Secrets):
+    def add(self, value: str) -> None:
+        if len(value.strip()) >= SCRUB_ELSEWHERE:
+            super().add(value)
+
+
+def _redact_pairs(text: str, secrets: Secrets) -> str:
+    """``code=`` values masked too (after ``core.redact``'s names)."""
+    for m in _MORE_SECRET_PAIRS.finditer(text):
+        secrets.add(unquote(m[2]))
+    return _MORE_SECRET_PAIRS.sub(lambda m: f"{m[1]}={REDACTED}", text)
+
+
+def _json_secrets(value, secret: bool = False) -> list[str]:
+    """The string values under secret-named keys of a JSON value."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _json_secrets(v, secret or is_secret_name(k))]
+    if isinstance(value, list):
+        return [s for v in value for s in _json_secrets(v, secret)]
+    return [value] if secret and isinstance(value, str) and value else []
+
+
+def _mask_body(body: bytes, form: bool, secrets: Secrets) -> bytes:
+    """A raw body's credentials masked where they are, whatever its Content-Type
+    says: a JSON document's secret-named strings, a form's secret-named values."""
+    text = body.decode("utf-8", "surrogateescape")
+    try:
+        document = jsonlib.loads(text)
+    except ValueError:
+        document = None
+    for value in _json_secrets(document):
+        secrets.add(value)
+        for quoted in {jsonlib.dumps(value), jsonlib.dumps(value, ensure_ascii=False)}:
+            text = text.replace(quoted, f'"{REDACTED}"')
+    if form:
+        text = _redact_pairs(redact_pairs(text), secrets)
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _mask(req: _Request) -> None:
-    """Mask each credential where it is, and remember it to scrub it anywhere else."""
-    secrets = Secrets()
+    """Mask each credential where it is, and remember the long ones (``SCRUB_ELSEWHERE``)
+    to scrub them anywhere else."""
+    secrets = _LongSecrets()
     secrets.add_url(req.url)
     if isinstance(req.proxy, str):
         secrets.add_url(req.proxy)
         req.proxy = redact_url(req.proxy)
     content_type = "application/json" if req.json is not _UNSET else ""
     content_type = "application/x-www-form-urlencoded" if req.form is not None else content_type
-    sent = Headers([*req.headers, *([("Content-Type", content_type)] if content_type else [])])
+    typed = [("Content-Type", content_type)] if content_type else []
+    sent = Headers([(n, _raw(v)) for n, v in [*req.headers, *typed]])
     multipart = SimpleNamespace(fields=[(n, v.encode()) for n, v in req.fields or ()])
     secrets.add_request(SimpleNamespace(url=req.url, headers=sent, body=req.body or multipart))
     secrets.add_headers([("Cookie", f"{n}={v}") for n, v in req.cookies])
     if req.auth is not None:
         secrets.add(req.auth[1])
         req.auth = (req.auth[0], REDACTED)
-    req.url = redact_url(req.url)
+    req.url = _redact_pairs(redact_url(req.url), secrets)
     req.headers = [(n, redact_header(n, v)) for n, v in req.headers]
     req.cookies = [(n, REDACTED) for n, _ in req.cookies]
     if req.form is not None:
-        req.form = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.form]
+        req.form = [(n, REDACTED if _secret_field(n) else v) for n, v in req.form]
+        req.body = urlencode(req.form).encode("ascii")
     if req.fields is not None:
         req.fields = [(n, REDACTED if is_secret_name(n) else v) for n, v in req.fields]
     if req.json is not _UNSET:  # masked where it is, short values too
         req.json = _mask_json(req.json)
         req.body = jsonlib.dumps(req.json, ensure_ascii=False).encode("utf-8")
+    elif req.body is not None and req.form is None:
+        form = sent.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+        req.body = _mask_body(req.body, form, secrets)
     if req.body is not None:
         req.body = secrets.scrub_bytes(req.body)
     req.shown = secrets.scrub
+
+
+def _secret_field(name: str) -> bool:
+    return is_secret_name(name) or name.lower() == "code"
 
 
 # -- curl -----------------------------------------------------------------------------------------
@@ -233,10 +331,15 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     req = _describe(opts, show_secrets)
     shown = req.shown
     args = []  # one option and its value per item
-    inferred = "POST" if req.body is not None or req.fields is not None else "GET"
+    if re.search(r"[][{}]", req.url):  # curl would expand {a,b} and [1-3]: one request
+        args.append("-g")
+    # A part no argument can hold (a NUL byte) is left out, with a note: the method stays.
+    shown_files = [f for f in req.files if not (isinstance(f[2], bytes) and b"\x00" in f[2])]
+    inferred = "POST" if req.body is not None or req.fields or shown_files else "GET"
+    custom = req.method not in ("HEAD", inferred)
     if req.method == "HEAD":
         args.append("-I")
-    elif req.method != inferred:  # also -X GET with a body: curl sends it (allow_body)
+    elif custom:  # also -X GET with a body: curl sends it (allow_body)
         args.append(f"-X {shlex.quote(req.method)}")
     headers = list(req.headers)
     if req.json is not _UNSET and all(n.lower() != "content-type" for n, _ in headers):
@@ -244,7 +347,9 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     names = [n.lower() for n, _ in headers]
     data_flag = "--data-raw"
     if req.body is not None:
-        if headers[-2:] == [("Content-Type", "application/json"), ("Accept", "application/json")]:
+        if req.body.startswith(b"@"):
+            pass  # --json @x reads the file x: --data-raw takes no file, and -H the types
+        elif headers[-2:] == [("Content-Type", "application/json"), ("Accept", "application/json")]:
             headers, data_flag = headers[:-2], "--json"  # what --json sets itself
         elif headers[-1:] == [("Content-Type", "application/x-www-form-urlencoded")]:
             headers = headers[:-1]  # what -d sets itself
@@ -266,18 +371,31 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         else:
             args.append(f"{data_flag} {_shell(shown(text))}")
     for name, value in req.fields or ():
-        # -F reads @file, <file, "quoted" and ;type= in a value; --form-string does not.
-        literal = value.startswith(("@", "<", '"')) or ";" in value
+        # -F reads @file, <file, "quoted", ;type= and strips spaces; --form-string does not.
+        literal = value.startswith(("@", "<", '"')) or ";" in value or value != value.strip()
         args.append(f"{'--form-string' if literal else '-F'} {_shell(shown(f'{name}={value}'))}")
     for name, filename, content, content_type in req.files:
-        if isinstance(content, bytes):
-            req.notes.append(f"files={name!r}: in-memory content is not shown")
+        content_type = content_type or _guess(filename)
+        if isinstance(content, Path):
+            spec = f"{name}=@{_form_word(str(content))}"
+            if filename != content.name:
+                spec += f";filename={_form_word(filename or '')}"
+        elif (name, filename, content, content_type) not in shown_files:
+            req.notes.append(f"files={name!r}: left out: in-memory content with a NUL byte")
             continue
-        spec = f"{name}=@{content}"
-        if filename != content.name:
-            spec += f";filename={filename}"
-        args.append(f"-F {_shell(shown(f'{spec};type={content_type or _guess(filename)}'))}")
-    if req.follow:
+        else:  # a text part with a file name: what curl sends for the same bytes
+            spec = f"{name}={_form_word(_body_text(content), always=True)}"
+            spec += f";filename={_form_word(filename)}" if filename is not None else ""
+        args.append(f"-F {_shell(shown(f'{spec};type={content_type}'))}")
+    if req.follow and custom:
+        # curl -L sends the -X method on every hop, where nbfetch sends GET after
+        # a 303 (and after a 301/302 to a POST; RFC 9110 15.4): a DELETE would be
+        # repeated on the page it points to. --post30x keep a POST only.
+        req.notes.append(
+            f"redirects are not followed: curl -X {req.method} -L would send"
+            f" {req.method} again on every redirect (nbfetch sends GET after a 303)"
+        )
+    elif req.follow:
         args.append("-L")
         if req.max_redirects is not None and req.max_redirects != CURL_MAX_REDIRS:
             args.append(f"--max-redirs {req.max_redirects}")
@@ -299,6 +417,14 @@ def to_curl(opts: FetchOptions, *, show_secrets: bool = False) -> str:
     # One option a line, as DevTools writes it.
     command = " \\\n  ".join([f"curl {shlex.quote(shown(req.url))}", *args])
     return _comments(req.notes) + pipe + command
+
+
+def _form_word(text: str, always: bool = False) -> str:
+    """``text`` as one word of a -F value: ``"..."`` when curl would read a ``,``
+    ``;`` ``"`` or a space around it as syntax (tool_formparse.c, get_param_word)."""
+    if not always and text and not re.search(r'[,;"\\]', text) and text == text.strip():
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _number(value: float) -> str:
@@ -336,6 +462,7 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         (req.proxy is not _UNSET, f"proxy={shown(str(req.proxy))}"),
         (req.max_redirects not in (None, CURL_MAX_REDIRS), f"max_redirects={req.max_redirects}"),
         ("read_timeout" in req.timeouts, "read_timeout"),
+        (not req.decompress, "decompress=False (nbfetch sends no Accept-Encoding)"),
     ):
         if what:
             req.notes.append(f"not expressible in .http: {said}")
@@ -355,23 +482,61 @@ def to_http(opts: FetchOptions, *, show_secrets: bool = False) -> str:
         if "content-type" not in names:
             headers.append(("Content-Type", "application/json"))
         body = _body_text(req.body)  # the bytes json= sends, not re-indented
+        if "{{" in body:  # one line: only a template can change it
+            req.notes.append("the body is not shown: its '{{' would be read as a template")
+            body = None
     elif req.form is not None:
         if "content-type" not in names:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         body = urlencode(req.form)
     elif req.fields is not None:
         headers.append(("Content-Type", f"multipart/form-data; boundary={HTTP_BOUNDARY}"))
-        body = _http_multipart(req)
+        texts = [v for _, v in req.fields] + [
+            _body_text(c) for _, _, c, _ in req.files if isinstance(c, bytes)
+        ]
+        problem = next(filter(None, map(_http_syntax, texts)), None)
+        if problem:
+            req.notes.append(f"the body is not shown: a part's {problem}")
+        else:
+            body = _http_multipart(req)
     elif req.body is not None:
         body = _body_text(req.body)
+        problem = _http_syntax(body)
         if not body.isprintable() and not all(c.isprintable() or c in "\r\n\t" for c in body):
             req.notes.append("the body is binary: not shown")
             body = None
+        elif problem:  # "< /etc/passwd" would send that file; "###" start a request
+            req.notes.append(f"the body is not shown: its {problem}")
+            body = None
+        if body is not None and "\r" in body:
+            req.notes.append(".http sends the body's lines joined with LF, not CR LF")
+        if body is not None and body.endswith("\n"):
+            req.notes.append(".http sends the body without its final newline")
+    if "{{" in req.url or any("{{" in f"{n}{v}" for n, v in headers):
+        req.notes.append("'{{' in the URL or a header is read as a template by .http")
     lines = [*(f"# {note}" for note in req.notes), *lines, f"{req.method} {shown(req.url)}"]
-    lines += [shown(f"{n}: {v}") for n, v in headers]
+    # The parser's str value is sent as ISO-8859-1 when it can be: as text of that
+    # encoding every byte goes out as it is.
+    lines += [shown(f"{n}: {_raw(v).decode('latin-1')}") for n, v in headers]
     if body is not None:
         lines += ["", shown(body)]
     return "\n".join(lines) + "\n"
+
+
+#: Lines the .http parser reads as its own (parse.py: comments, "??" checks,
+#: ">" handlers, "HTTP/" responses, "###" requests, "< path" file bodies).
+_HTTP_LINE = re.compile(r"^[ \t]*(?:\?\?|<>|>|#|//|HTTP/|<)", re.MULTILINE)
+
+
+def _http_syntax(text: str) -> str | None:
+    """What in ``text`` the .http parser would not read as body text."""
+    m = _HTTP_LINE.search(text)
+    if m:
+        number = text.count("\n", 0, m.start()) + 1
+        return f"line {number} starts with {m.group().strip()!r}, which .http reads as syntax"
+    if "{{" in text:
+        return "'{{' would be read as a template"
+    return None
 
 
 def _http_multipart(req: _Request) -> str:
@@ -443,7 +608,7 @@ def _nbfetch(req: _Request, opts: FetchOptions) -> str:
     if req.method != "GET":
         args.append(f"method={py(req.method)}")
     if req.headers:
-        args.append(f"headers={py(req.headers)}")
+        args.append(f"headers={py(_header_values(req.headers, req.shown))}")
     if req.json is not _UNSET:
         args.append(f"json={py(req.json)}")
     elif req.form is not None:  # a dict: a list value repeats the name
@@ -532,7 +697,7 @@ def _httpx(req: _Request, opts: FetchOptions) -> str:
     args = [py(req.method), py(req.url)]
     headers = _third_party_headers(req)
     if headers:
-        args.append(f"headers={py(headers)}")
+        args.append(f"headers={py(_header_values(headers, req.shown))}")
     args += _third_party_body(req, py, "content")
     if req.auth is not None:
         args.append(
@@ -569,7 +734,7 @@ def _requests(req: _Request, opts: FetchOptions) -> str:
         key = next((k for k in headers if k.lower() == name.lower()), name)
         headers[key] = f"{headers[key]}{joined}{value}" if key in headers else value
     if headers:
-        args.append(f"headers={py(headers)}")
+        args.append(f"headers={py(dict(_header_values(list(headers.items()), req.shown)))}")
     args += _third_party_body(req, py, "data")
     if req.auth is not None:
         if req.digest:

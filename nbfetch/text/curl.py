@@ -4,6 +4,9 @@ What curl does, and so what this does (``curl --manual``):
 
 * No ``-L``: redirects are not followed (nbfetch's default is to follow).
   ``-L`` follows up to 50 (curl's ``--max-redirs`` default; nbfetch's is 5).
+  Not as curl: with ``-X`` curl sends that method again on every hop (a
+  ``-X POST`` stays a POST after a 302); nbfetch follows RFC 9110 15.4 (GET after
+  a 303, and after a 301 or 302 to a POST).
 * No ``--compressed``: no ``Accept-Encoding`` is sent and the body is not decoded.
 * ``-d``/``--data``/``--data-ascii``, ``--data-raw``, ``--data-binary``,
   ``--data-urlencode`` and ``--json`` pieces are joined with ``&`` (a ``--json``
@@ -11,6 +14,11 @@ What curl does, and so what this does (``curl --manual``):
   ``Content-Type: application/x-www-form-urlencoded`` (``--json``: ``application/json``
   and ``Accept: application/json``) unless ``-H`` sets them. ``-d @file`` drops
   the file's CR and LF bytes; ``--data-binary @file`` and ``--json @file`` keep them.
+  A file read into the command must be a regular file of at most ``MAX_BODY_FILE``.
+* ``-F``: ``name=value``, ``name=@path``, ``name=<path``, each with ``;type=`` and
+  ``;filename=``, and ``"quoted"`` words (``@"a,b;c.txt"``), as curl reads them.
+* A header value that is not ASCII is sent as the bytes of the argument, as curl
+  sends it (``$'\\xe9'`` the byte E9, a typed ``é`` UTF-8).
 * ``-G`` appends the data to the query instead; ``-I`` is HEAD.
 * ``-b 'a=1; b=2'`` is a ``Cookie`` header (several ``-b`` joined with ``;`` as
   curl joins them). ``-b FILE`` (no ``=``: a cookie file) is refused: nbfetch reads
@@ -19,8 +27,10 @@ What curl does, and so what this does (``curl --manual``):
   headers unless ``-H`` sets the same one (curl's own headers yield to ``-H``).
 * ``-H 'Name:'`` (curl: do not send its own ``Name``) keeps curl's generated
   header of that name out; nbfetch's defaults (``User-Agent``, ``Accept``) stay.
-* Display flags (``-s -S -v -f --fail-with-body -# -g --http1.1 ...``) are accepted
-  and change nothing; URL globbing (``{}``, ``[]``) is not done, as with ``-g``.
+* Display flags (``-s -S -v -f --fail-with-body -# --http1.1 ...``) are accepted
+  and change nothing. URL globbing (``{a,b}``, ``[1-3]``) is not done, as with
+  ``-g``; but without ``-g`` a backslash before ``[ ] { }`` in the URL is dropped,
+  as curl's globbing drops it (DevTools' "Copy as cURL (bash)" writes ``\\[``).
 
 Words are split as a POSIX shell does (quotes, backslashes, ``\\``-newline
 continuations, bash's ``$'...'`` as DevTools' "Copy as cURL (bash)" writes it);
@@ -30,6 +40,7 @@ shell operators, variables and command substitutions are refused, not guessed.
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -53,6 +64,8 @@ SWITCHES = {
     "-i": "include",
     "--include": "include",
     "--digest": "digest",
+    "-g": "globoff",
+    "--globoff": "globoff",
 }
 #: Flags curl takes that change nothing nbfetch does: output, progress, verbosity.
 HARMLESS = frozenset(
@@ -69,8 +82,6 @@ HARMLESS = frozenset(
         "-#",
         "--progress-bar",
         "--no-progress-meter",
-        "-g",
-        "--globoff",
         "--http1.1",
         "-N",
         "--no-buffer",
@@ -112,6 +123,10 @@ VALUED = {
     "-o": "output",
     "--output": "output",
 }
+#: The most a file read into the command (-d @file, -F 'name=<file', ...) may hold:
+#: the .http side's bound for the same bodies (httpfile.requests.MAX_BODY_FILE;
+#: text may not import httpfile). It is read whole, in memory.
+MAX_BODY_FILE = 10 * 1024 * 1024
 #: curl's default limit with -L (``--max-redirs``).
 CURL_MAX_REDIRS = 50
 #: The media types curl gives a ``-F name=@file`` part by its extension
@@ -129,7 +144,7 @@ CURL_FILE_TYPES = {
     ".xml": "application/xml",
 }
 _ANSI_C = re.compile(
-    r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|.)", re.S
+    r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|c[^']|.)", re.S
 )
 _ANSI_C_SIMPLE = {
     "a": "\a",
@@ -141,6 +156,10 @@ _ANSI_C_SIMPLE = {
     "r": "\r",
     "t": "\t",
     "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
 }
 
 
@@ -242,16 +261,20 @@ def _ansi_c(text: str, i: int, word: list[str]) -> int:
         if m is None:
             break
         esc = m.group(1)
-        if esc[0] == "x":
+        if esc in _ANSI_C_SIMPLE:
+            out += _ANSI_C_SIMPLE[esc].encode("utf-8", "surrogateescape")
+        elif esc[0] in "01234567":
+            out.append(int(esc, 8) & 0xFF)
+        elif len(esc) == 1:  # bash keeps an escape it does not know (\x, \q) as written
+            out += ("\\" + esc).encode("utf-8", "surrogateescape")
+        elif esc[0] == "c":  # \cX: the control character (bash)
+            out.append(ord(esc[1]) & 0x1F)
+        elif esc[0] == "x":
             out.append(int(esc[1:], 16))
         elif esc[0] in "uU":
             if int(esc[1:], 16) > 0x10FFFF:
                 raise InvalidRequest(f"$'...': \\{esc} is not a Unicode character")
             out += chr(int(esc[1:], 16)).encode("utf-8", "surrogatepass")
-        elif esc[0] in "01234567":
-            out.append(int(esc, 8) & 0xFF)
-        else:
-            out += _ANSI_C_SIMPLE.get(esc, esc).encode("utf-8", "surrogateescape")
         i = m.end()
     raise InvalidRequest("a $'...' string is not closed")
 
@@ -265,9 +288,18 @@ def _read(path: str, flag: str) -> bytes:
         raise InvalidRequest(f"{flag} @- reads standard input, which a notebook does not have")
     file = Path(path).expanduser()
     try:
-        return file.read_bytes()
+        if not stat.S_ISREG(file.stat().st_mode):  # a FIFO or a device may block or never end
+            raise InvalidRequest(f"{flag} @{path}: {file} is not a regular file")
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_BODY_FILE + 1)  # read here, whole: so bounded
     except OSError as exc:
         raise InvalidRequest(f"{flag} @{path}: cannot read {file}: {exc.strerror}") from None
+    if len(data) > MAX_BODY_FILE:
+        raise InvalidRequest(
+            f"{flag} @{path}: {file} holds more than {MAX_BODY_FILE:,} bytes",
+            hint="a file part (-F name=@file) is streamed from disk instead",
+        )
+    return data
 
 
 def _seconds(value: str, flag: str) -> float:
@@ -276,7 +308,8 @@ def _seconds(value: str, flag: str) -> float:
     except ValueError:
         seconds = -1.0
     if not seconds > 0:  # also NaN
-        raise InvalidRequest(f"{flag} takes a positive number of seconds, not {value!r}")
+        # Not the value: a password pasted one word too early would be shown.
+        raise InvalidRequest(f"{flag} takes a positive number of seconds")
     return seconds
 
 
@@ -285,7 +318,7 @@ class _Command:
 
     def __init__(self) -> None:
         self.location = self.insecure = self.compressed = False
-        self.head = self.get = self.include = self.digest = False
+        self.head = self.get = self.include = self.digest = self.globoff = False
         self.method: str | None = None
         self.urls: list[str] = []
         self.headers: list[tuple[str, str]] = []
@@ -406,22 +439,44 @@ def _proxy(value: str) -> str | None:
     return f"{scheme}://{userinfo}{at}{host}{slash}{path}"
 
 
-def _file_part(name: str, spec: str, flag: str) -> tuple:
-    """``@path[;type=T][;filename=F]`` as a ``files=`` entry, opened when sent."""
-    path, *params = spec.split(";")
-    file = Path(path).expanduser()
-    filename, content_type = file.name, None
-    for param in params:
-        key, _, value = param.strip().partition("=")
-        if key == "type":
-            content_type = value
-        elif key == "filename":
-            filename = value
-        else:
-            raise InvalidRequest(f"{flag} {name}=@{spec}: unknown parameter {key!r}")
-    if content_type is None:
-        content_type = CURL_FILE_TYPES.get(file.suffix.lower(), "application/octet-stream")
-    return name, (filename, file, content_type)
+def _form_word(spec: str, i: int, ends: str = ";") -> tuple[str, int]:
+    """One word of a -F value from ``spec[i]``, as curl's get_param_word reads it:
+    ``"..."`` (``\\"`` and ``\\\\`` escaped) or up to the next of ``ends``,
+    without the spaces around it."""
+    while spec[i : i + 1].isspace():
+        i += 1
+    if spec.startswith('"', i):
+        m = re.compile(r'"((?:\\[\\"]|[^"\\]|\\(?![\\"]))*)"').match(spec, i)
+        if m:  # curl: an unclosed quote is no quote
+            return re.sub(r'\\([\\"])', r"\1", m[1]), m.end()
+    end = re.compile(f"[{ends}]|$").search(spec, i).start()
+    return spec[i:end].rstrip(), end
+
+
+def _form_value(name: str, spec: str, flag: str, ends: str) -> tuple[str, str | None, str | None]:
+    """A -F value (after ``@`` or ``<``, or a text) and its ``;type=`` and
+    ``;filename=``, as curl reads them (tool_formparse.c, get_param_part: after
+    ``@`` a ``,`` separates files too)."""
+    value, i = _form_word(spec, 0, ends)
+    filename = content_type = None
+    while i < len(spec):
+        if spec[i] == ",":
+            raise InvalidRequest(f"{flag} {name}=: several files in one part are not supported")
+        i += 1
+        while spec[i : i + 1].isspace():
+            i += 1
+        key = spec[i : spec.find("=", i)] if "=" in spec[i:] else spec[i:]
+        if key == "filename":
+            filename, i = _form_word(spec, i + len("filename="), ends)
+        elif key == "type":
+            content_type, i = _form_word(spec, i + len("type="), ends)
+            content_type = content_type.strip()
+        else:  # curl skips it with a warning; what was meant is not known
+            raise InvalidRequest(  # its name only: the value may be a secret
+                f"{flag} {name}=...: {key.strip()!r} is not a part parameter nbfetch reads",
+                hint="type= and filename= are; for a value holding ';' use --form-string",
+            )
+    return value, filename, content_type
 
 
 def _multipart(items: list[tuple[str, str, bool]]) -> tuple[list, list]:
@@ -432,12 +487,26 @@ def _multipart(items: list[tuple[str, str, bool]]) -> tuple[list, list]:
             raise InvalidRequest(f"{flag} {item!r} must look like NAME=VALUE or NAME=@FILE")
         if literal:
             data.append((name, value))
-        elif value.startswith("@"):
-            files.append(_file_part(name, value[1:], flag))
-        elif value.startswith("<"):  # the field's text, read from a file
-            data.append((name, _read(value[1:], flag).decode("utf-8", "surrogateescape")))
-        else:
-            data.append((name, value))
+            continue
+        kind = value[:1] if value[:1] in ("@", "<") else ""
+        ends = ";," if kind == "@" else ";"
+        text, filename, content_type = _form_value(name, value[len(kind) :], flag, ends)
+        if kind == "@":  # a file part, opened when sent
+            file = Path(text).expanduser()
+            filename = file.name if filename is None else filename
+            if content_type is None:
+                content_type = CURL_FILE_TYPES.get(file.suffix.lower(), "application/octet-stream")
+            files.append((name, (filename, file, content_type)))
+            continue
+        if kind == "<":  # the field's text, read from a file
+            text = _read(text, flag).decode("utf-8", "surrogateescape")
+        if filename is None and content_type is None:
+            data.append((name, text))
+        else:  # a text part with a type or a file name: a part of its own
+            if content_type is None:
+                suffix = Path(filename).suffix.lower()
+                content_type = CURL_FILE_TYPES.get(suffix, "application/octet-stream")
+            files.append((name, (filename, _bytes(text), content_type)))
     return data, files
 
 
@@ -462,6 +531,9 @@ def parse_curl(command: str) -> FetchOptions:
     while i < len(words):
         word = words[i]
         i += 1
+        if word == "--":  # the end of the options: the rest are URLs
+            cmd.urls += words[i:]
+            break
         if not word.startswith("-") or word == "-":
             cmd.urls.append(word)
             continue
@@ -488,9 +560,13 @@ def parse_curl(command: str) -> FetchOptions:
             elif flag.startswith("--no-") and f"--{flag[5:]}" in SWITCHES:
                 setattr(cmd, SWITCHES[f"--{flag[5:]}"], False)
             elif flag not in HARMLESS:
-                raise InvalidRequest(
+                raise InvalidRequest(  # not the whole word: -Zuhunter22 holds a password
                     f"curl option {flag} is not supported"
-                    + (f" (in {word!r})" if flag != word else ""),
+                    + (
+                        f" (in a cluster of flags, {word[: position + 2]}...)"
+                        if flag != word
+                        else ""
+                    ),
                     hint="nbfetch reads -X -H -d --data-raw --data-binary --data-urlencode --json"
                     " -F -u -b -A -e -L -k --compressed -I -G -m --connect-timeout -x --url -o -i",
                 )
@@ -503,6 +579,8 @@ def _options(cmd: _Command) -> FetchOptions:
             "the curl command has no URL" if not cmd.urls else "give one URL per curl command"
         )
     url = cmd.urls[0]
+    if not cmd.globoff:  # curl's glob parser takes \[ \] \{ \} as the characters
+        url = re.sub(r"\\([][{}])", r"\1", url)
     body_kinds = [
         kind for kind, given in (("data", cmd.data is not None), ("-F", cmd.form)) if given
     ]
@@ -542,7 +620,9 @@ def _options(cmd: _Command) -> FetchOptions:
         method = "POST"
         kwargs["data"], kwargs["files"] = _multipart(cmd.form)
     if cmd.headers:
-        kwargs["headers"] = cmd.headers
+        # curl sends the bytes of its argument: a value that is not ASCII as bytes
+        # (nbfetch would send a str as ISO-8859-1, or fail on a byte $'\xe9' gave).
+        kwargs["headers"] = [(n, v if v.isascii() else _bytes(v)) for n, v in cmd.headers]
     kwargs["follow_redirects"] = cmd.location
     if cmd.location:
         kwargs.setdefault("max_redirects", CURL_MAX_REDIRS)
