@@ -236,3 +236,23 @@ def test_an_interrupt_ends_the_run_in_one_line_and_no_view_stays_live(kernel, ho
     closed = {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_close")}
     assert {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_open")} <= closed
     assert kernel.value("1 + 1") == "2"
+
+
+@pytest.mark.parametrize("flag", ["-i", "--timing"])
+def test_the_printed_response_of_a_cell_is_scrubbed_of_the_run_secrets(kernel, flag):
+    # X-Tag has an ordinary name: only the run knows its value is the private
+    # env file's; the echo of /anything prints it back.
+    msg_id = kernel.submit(
+        f"%%fetch --env dev {flag}\nGET {{{{host}}}}/anything\nX-Tag: {{{{key}}}}\n"
+    )
+    assert kernel.wait(msg_id)["status"] == "ok"
+    printed = "".join(
+        m["content"]["text"]
+        for m in kernel.iopub
+        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream"
+    )
+    assert "X-Tag" in printed and "***" in printed
+    everything = json.dumps(
+        [m["content"] for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
+    )
+    assert PRIVATE_KEY not in everything

@@ -43,6 +43,7 @@ import threading
 from ..client import AsyncClient
 from ..client.api import default_client
 from ..core.errors import FetchCancelled, FetchError, InvalidRequest
+from ..core.redact import Secrets
 from ..text.curl import parse_curl
 from ..text.options import FetchOptions, HelpShown, parse_options
 from ..text.render import render_text
@@ -391,7 +392,15 @@ class _CellViews:
             if result.assertions or view.state.assertions:
                 view.attach_checks(result.assertions)
         if response is not None and (self.base.include or self.base.timing):
-            print(render_text(response, self.base, head=self.base.include))
+            text = render_text(response, self.base, head=self.base.include)
+            if not self.base.show_secrets:
+                # render_text knows the fetch's own secrets only: the private
+                # env file's and .env's values, {{$processEnv}}, are the run's.
+                secrets = Secrets()
+                secrets.update(self.secrets)
+                secrets.update(result.secrets)
+                text = secrets.scrub(text)
+            print(text)
 
     def settle(self, run) -> None:
         """The run is over: its secrets (every value its scope expanded, from
