@@ -204,3 +204,31 @@ def test_a_bad_curl_is_a_clear_error_and_leaves_the_form(panel):
     assert "file uploads" in panel.error.value
     assert panel.fill_from_curl("curl http://127.0.0.1:8000/get")
     assert panel.error.value == ""
+
+
+@pytest.mark.parametrize("show_secrets", [False, True])
+async def test_a_token_in_a_json_response_body_is_masked_in_the_saved_view(demo, show_secrets):
+    r = await nbfetch.fetch(demo.url + "/token", "POST", json={"user": "ada", "password": "secret"})
+    token = r.json()["access_token"]
+    view = ResponseView("POST", r.url, show_secrets=show_secrets)
+    for event in r.events:
+        view.trace(event)
+    view.attach_response(r)
+    view.show_tab("Body")
+    saved = json.dumps([view.snapshot_bundle(), view.content.value])
+    if show_secrets:
+        assert token in saved
+    else:
+        assert token not in saved
+        assert "&quot;access_token&quot;: &quot;***&quot;" in view.content.value
+        assert "&quot;expires_in&quot;: 3600" in view.content.value  # an ordinary field stays
+    # A run's table masks it too: a check may show what it found.
+    http = parse_http(
+        f"POST {demo.url}/token\nContent-Type: application/json\n\n"
+        '{"user": "ada", "password": "secret"}\n\n?? body $.access_token == nope\n'
+    )
+    table = RunView(http.requests, show_secrets=show_secrets)
+    run = await arun_http(http, observer=table, show_secrets=show_secrets)
+    table.settle()
+    shown = run[0].response.json()["access_token"]
+    assert (shown in table.html()) is show_secrets

@@ -31,7 +31,7 @@ import ipywidgets as widgets
 from ..core.events import Event
 from ..core.redact import Secrets, redact_url
 from .many_view import middle_ellipsis
-from .snapshot import checks_table, esc, human_seconds
+from .snapshot import add_body_secrets, checks_table, esc, human_seconds
 from .theme import BORDER, ERROR, FG, FG_DIM, FG_FAINT, MONO, OK, UI_FONT, status_colour
 from .throttle import Throttle
 
@@ -126,6 +126,7 @@ class RunView(widgets.VBox):
             row.status = response.status_code
             for hop in (*response.history, response):
                 self.secrets.add_request(hop.request)
+            add_body_secrets(self.secrets, response)  # a check may show {"access_token": ...}
         if result.error is not None:
             error = result.error
             row.error = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
