@@ -256,3 +256,24 @@ def test_the_printed_response_of_a_cell_is_scrubbed_of_the_run_secrets(kernel, f
         [m["content"] for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
     )
     assert PRIVATE_KEY not in everything
+
+
+@pytest.mark.parametrize("template", ["bad", "bad.prop"])
+def test_a_variable_that_raises_is_a_failed_request_and_the_next_runs(kernel, template):
+    kernel.run(
+        "class Bad:\n"
+        "    def __str__(self): raise RuntimeError('boom')\n"
+        "    @property\n"
+        "    def prop(self): raise KeyError('k')\n"
+        "bad = Bad()"
+    )
+    reply = kernel.wait(
+        kernel.submit(
+            f"%%fetch\nGET {{{{base}}}}/get?x={{{{{template}}}}}\n###\n# @name after\nGET {{{{base}}}}/get\n"
+        )
+    )
+    assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
+    assert f"{{{{{template}}}}}" in reply["evalue"] and "raised" in reply["evalue"]
+    assert "line 1" in reply["evalue"]  # where
+    assert len(reply["traceback"]) <= 6
+    assert kernel.value("after.response.status_code") == "200"  # the next request ran

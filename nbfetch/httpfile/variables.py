@@ -182,13 +182,19 @@ class Scope:
                 value = value[part]
             else:
                 # No private or dunder attributes: a template is not a way into internals.
-                value = _MISSING if part.startswith("_") else getattr(value, part, _MISSING)
+                try:
+                    value = _MISSING if part.startswith("_") else getattr(value, part, _MISSING)
+                except Exception as exc:  # a property that raises: the notebook's bug, one row
+                    raise _raised(expression, f"{'.'.join(walked)}.{part}", exc, where) from None
                 if value is _MISSING:
                     raise InvalidRequest(
                         f"{{{{{expression}}}}}: {'.'.join(walked)} has no {part!r} (in {where})"
                     )
             walked.append(part)
-        text = value if isinstance(value, str) else _text(value)
+        try:
+            text = value if isinstance(value, str) else _text(value)
+        except Exception as exc:  # a __str__ that raises
+            raise _raised(expression, f"str({'.'.join(walked)})", exc, where) from None
         if is_secret_name(walked[-1]):
             self._secret(text)
         return text
@@ -330,6 +336,15 @@ class Scope:
         value = env.dotenv[name]
         self._secret(value)
         return value
+
+
+def _raised(expression: str, what: str, exc: Exception, where: str) -> InvalidRequest:
+    """A notebook value that raised as a template read it: an error of this
+    request (a failed row), not a traceback out of the run."""
+    why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if len(why) > 200:
+        why = why[:200] + "…"
+    return InvalidRequest(f"{{{{{expression}}}}}: {what} raised {why} (in {where})")
 
 
 def _text(value: Any) -> str:
