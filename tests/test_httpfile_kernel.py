@@ -277,3 +277,31 @@ def test_a_variable_that_raises_is_a_failed_request_and_the_next_runs(kernel, te
     assert "line 1" in reply["evalue"]  # where
     assert len(reply["traceback"]) <= 6
     assert kernel.value("after.response.status_code") == "200"  # the next request ran
+
+
+def test_fetch_file_applies_the_line_options_and_refuses_those_it_cannot(kernel):
+    kernel.run(
+        "open('opts.http', 'w').write("
+        "'# @name h\\nGET {{base}}/headers\\n###\\n# @name slow\\nGET {{base}}/delay/3\\n"
+        "###\\n# @name redir\\nGET {{base}}/redirect/1\\n"
+        "###\\n# @name own\\nGET {{base}}/headers\\nX-Added: mine\\n')"
+    )
+    kernel.run("run = %fetch --file opts.http -H 'X-Added: yes' --timeout 1 -q", timeout=60)
+    assert kernel.value("h.response.json()['headers']['X-Added']") == "'yes'"
+    assert kernel.value("own.response.json()['headers']['X-Added']") == "'mine'"  # it wins
+    assert kernel.value("type(slow.error).__name__") == "'FetchTimeout'"
+    # No -L on the line: a .http request still follows (REST Client's default).
+    assert kernel.value("redir.response.status_code") == "200"
+    for code in (
+        "%fetch --file opts.http --bg",
+        "%fetch --file opts.http -o out.json",
+        "%fetch --file opts.http -i",
+        "%%fetch --bg\nGET {{base}}/get\n",
+        "%%fetch -o out.json\nGET {{base}}/get\n",
+        "%%fetch -X POST\nGET {{base}}/get\n",
+        "%%fetch --stream\nGET {{base}}/get\n###\nGET {{base}}/get\n",
+    ):
+        reply = kernel.wait(kernel.submit(code))
+        assert reply["status"] == "error" and reply["ename"] == "InvalidRequest", code
+        assert "cannot apply" in reply["evalue"] and len(reply["traceback"]) <= 6
+    assert kernel.value("import os; os.path.exists('out.json')") == "False"

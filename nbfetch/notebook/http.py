@@ -49,6 +49,40 @@ def environment_secrets(http: HttpFile, env: str | None, env_file) -> Secrets:
     return secrets
 
 
+def apply_options(base, options) -> None:
+    """``%%fetch -H 'X: 1' --timeout 5 ...`` / ``%fetch --file F -H ...``: the
+    line's fetch options go to each request (``FetchOptions``); what the request
+    itself says wins. Not ``follow_redirects``: the line's parser sets it False
+    without ``-L`` (curl's default), but a ``.http`` request follows redirects
+    unless it says ``# @no-redirect`` (REST Client's default)."""
+    for key, value in base.fetch_kwargs.items():
+        if key == "follow_redirects":
+            continue
+        if key == "headers":
+            have = {n.lower() for n, _ in options.fetch_kwargs.get("headers") or ()}
+            extra = [(n, v) for n, v in value if n.lower() not in have]
+            options.fetch_kwargs["headers"] = [*(options.fetch_kwargs.get("headers") or ()), *extra]
+        else:
+            options.fetch_kwargs.setdefault(key, value)
+
+
+class WithOptions:
+    """A ``RunObserver`` that gives each request the line's options (``apply_options``)
+    before it is sent, then passes the run on to ``observer`` (a view, or None)."""
+
+    def __init__(self, base, observer=None):
+        self.base, self.observer = base, observer
+
+    def started(self, index: int, block, options):
+        if options is not None:
+            apply_options(self.base, options)
+        return self.observer.started(index, block, options) if self.observer else None
+
+    def finished(self, index: int, result) -> None:
+        if self.observer is not None:
+            self.observer.finished(index, result)
+
+
 def kernel_namespace() -> dict | None:
     """The kernel's variables (``{{name}}`` looks there last), or None outside one."""
     if not in_kernel():
@@ -68,11 +102,13 @@ async def run_http(
     show: bool | None = None,
     stop_on_failure: bool = False,
     show_secrets: bool = False,
+    options=None,
 ):
     """Run every request of ``source`` (a ``.http`` path or an ``HttpFile``) in
     order; returns the ``RunResult``. ``show`` (default: in a kernel) displays
     the live table; ``namespace`` (default: the kernel's variables) is where
-    ``{{name}}`` looks last."""
+    ``{{name}}`` looks last; ``options`` (``FetchOptions``: ``%fetch --file``'s
+    ``-H``, ``--timeout``, ...) go to every request, what a request says winning."""
     if show is None:
         show = in_kernel()
     if namespace is None:
@@ -87,7 +123,8 @@ async def run_http(
         show_secrets=show_secrets,
     )
     if not show:
-        return await arun_http(http, **kwargs)
+        observer = WithOptions(options) if options is not None else None
+        return await arun_http(http, observer=observer, **kwargs)
     from IPython.display import display
 
     from .run_view import RunView
@@ -100,7 +137,8 @@ async def run_http(
     )
     display(view)
     try:
-        run = await arun_http(http, observer=view, **kwargs)
+        observer = WithOptions(options, view) if options is not None else view
+        run = await arun_http(http, observer=observer, **kwargs)
         view.secrets.update(run.secrets)  # every value the run's scope expanded
         return run
     finally:

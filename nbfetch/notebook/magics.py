@@ -316,13 +316,21 @@ def _is_curl(text: str) -> bool:
 async def fetch_file(opts: FetchOptions):
     """``%fetch --file api.http``: every request of the file, in the live table;
     returns the ``RunResult`` and binds each named request's ``RequestResult``."""
-    from .http import kernel_namespace, run_http
+    from .http import kernel_namespace, load_http, run_http
 
+    http = load_http(opts.file)
+    _check_run_options(opts, "%fetch --file", len(http.requests))
+    if opts.stream or opts.include or opts.timing:
+        raise InvalidRequest(
+            "%fetch --file: --stream, -i and --timing cannot apply to the run's table",
+            hint="a %%fetch cell of the requests shows each one's view",
+        )
     namespace = kernel_namespace()
     client, own_client = _client_for(opts)
     try:
         run = await run_http(
-            opts.file,
+            http,
+            options=opts,
             env=opts.env,
             env_file=opts.env_file,
             client=client,
@@ -360,7 +368,9 @@ class _CellViews:
     def started(self, index: int, block, options):
         if options is None:  # not expanded (an undefined {{name}}): the cell says why
             return None
-        _apply_cell_options(self.base, options)
+        from .http import apply_options
+
+        apply_options(self.base, options)
         if self.base.quiet:
             return None
         from .live import ResponseView
@@ -415,16 +425,25 @@ class _CellViews:
                 _fail(view, exc)
 
 
-def _apply_cell_options(base: FetchOptions, options) -> None:
-    """``%%fetch -H 'X: 1' --timeout 5 -F ...``: the cell line's fetch options
-    go to each request; what the request itself says wins."""
-    for key, value in base.fetch_kwargs.items():
-        if key == "headers":
-            have = {n.lower() for n, _ in options.fetch_kwargs.get("headers") or ()}
-            extra = [(n, v) for n, v in value if n.lower() not in have]
-            options.fetch_kwargs["headers"] = [*(options.fetch_kwargs.get("headers") or ()), *extra]
-        else:
-            options.fetch_kwargs.setdefault(key, value)
+def _check_run_options(opts: FetchOptions, where: str, requests: int) -> None:
+    """The line options a run of ``.http`` requests cannot apply are errors, not
+    silently dropped: the run is awaited as a whole, and each request names its
+    method."""
+    refused = []
+    if opts.background:
+        refused.append("--bg")
+    if opts.output:
+        refused.append("-o/--output")
+    implied = "POST" if opts.fetch_kwargs.keys() & {"body", "json", "files"} else "GET"
+    if opts.method != implied:
+        refused.append("-X/--request (each request names its method)")
+    if opts.stream and requests > 1:
+        refused.append("--stream with several requests")
+    if refused:
+        raise InvalidRequest(
+            f"{where}: {', '.join(refused)} cannot apply to a run of .http requests",
+            hint="run one request with %fetch URL for these; -H, --timeout, -u, -k ... apply",
+        )
 
 
 async def fetch_cell(cell: str, options: str = ""):
@@ -470,6 +489,7 @@ async def _run_cell(cell: str, base: FetchOptions, namespace: dict):
     http = parse_http(cell, source="cell", directory=os.getcwd())
     if not http.requests:
         raise InvalidRequest("%%fetch: no request in the cell")
+    _check_run_options(base, "%%fetch", len(http.requests))
     views = _CellViews(base, environment_secrets(http, base.env, base.env_file))
     client, own_client = _client_for(base)
     try:
