@@ -305,3 +305,28 @@ def test_fetch_file_applies_the_line_options_and_refuses_those_it_cannot(kernel)
         assert reply["status"] == "error" and reply["ename"] == "InvalidRequest", code
         assert "cannot apply" in reply["evalue"] and len(reply["traceback"]) <= 6
     assert kernel.value("import os; os.path.exists('out.json')") == "False"
+
+
+def test_a_request_name_that_replaces_a_variable_says_so_and_spares_a_module(kernel):
+    kernel.run("clobbered = 5\nimport json as jsonmod")
+
+    def stderr(msg_id):
+        return "".join(
+            m["content"]["text"]
+            for m in kernel.iopub
+            if m["parent_header"].get("msg_id") == msg_id
+            and m["msg_type"] == "stream"
+            and m["content"]["name"] == "stderr"
+        )
+
+    msg_id = kernel.submit("%%fetch -q\n# @name clobbered\nGET {{base}}/get\n")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert "replaced the kernel variable clobbered (a int)" in stderr(msg_id)
+    assert kernel.value("type(clobbered).__name__") == "'RequestResult'"
+    msg_id = kernel.submit("%%fetch -q\n# @name clobbered\nGET {{base}}/get\n")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert stderr(msg_id) == ""  # a result replacing a result: nothing to say
+    msg_id = kernel.submit("%%fetch -q\n# @name jsonmod\nGET {{base}}/get\n")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert "not bound, jsonmod is the module json" in stderr(msg_id)
+    assert kernel.value("jsonmod.__name__") == "'json'"

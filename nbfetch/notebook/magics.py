@@ -38,7 +38,9 @@ import os
 import re
 import shlex
 import signal
+import sys
 import threading
+import types
 
 from ..client import AsyncClient
 from ..client.api import default_client
@@ -348,12 +350,31 @@ async def fetch_file(opts: FetchOptions):
 def _bind_named(run, namespace: dict | None) -> None:
     """``# @name login``: the kernel variable ``login`` is its ``RequestResult``
     (a later cell's ``{{login.response.body.$.token}}`` and Python's
-    ``login.response.json()``)."""
+    ``login.response.json()``), as REST Client names a request. Replacing a
+    variable that held something else says so in one line; a module
+    (``# @name json``) is not replaced: ``run["json"]`` holds the result."""
     if namespace is None:
         return
+    from ..httpfile.run import RequestResult
+
     for result in run:
-        if result.name and result.name.isidentifier():
-            namespace[result.name] = result
+        name = result.name
+        if not (name and name.isidentifier()):
+            continue
+        held = namespace.get(name)
+        if isinstance(held, types.ModuleType):
+            print(
+                f"# @name {name}: not bound, {name} is the module {held.__name__}"
+                " (rename the request)",
+                file=sys.stderr,
+            )
+            continue
+        if name in namespace and not isinstance(held, RequestResult):
+            print(
+                f"# @name {name}: replaced the kernel variable {name} (a {type(held).__name__})",
+                file=sys.stderr,
+            )
+        namespace[name] = result
 
 
 class _CellViews:
@@ -540,8 +561,6 @@ def fetch_magic(line: str, cell: str | None = None):
 
 
 def load(ip) -> None:
-    import sys
-
     ip.user_ns[HELPER] = sys.modules[__name__]
     if transform_cell not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(transform_cell)
