@@ -232,3 +232,23 @@ async def test_a_token_in_a_json_response_body_is_masked_in_the_saved_view(demo,
     table.settle()
     shown = run[0].response.json()["access_token"]
     assert (shown in table.html()) is show_secrets
+
+
+async def test_a_long_run_draws_at_most_max_rows_and_the_failures(demo):
+    from nbfetch.notebook.run_view import MAX_ROWS
+
+    n = MAX_ROWS + 50
+    text = "".join(
+        f"GET {demo.url}/{'status/404' if i == n - 10 else 'get'}\n\n?? status == 200\n###\n"
+        for i in range(n)
+    )
+    http = parse_http(text)
+    view = RunView(http.requests, throttle=3600)
+    await arun_http(http, observer=view)
+    view.settle()
+    html = view.html()
+    assert html.count("nbfetch-run-row") == MAX_ROWS
+    assert "… 50 more requests (not drawn; counted above)" in html
+    assert f"{n} requests: {n - 1} passed, 1 failed" in html
+    # The failure is drawn (open, with its check) though it comes after the cap.
+    assert f">{n - 9}</span>" in html and "status == 200: got 404" in html.replace("&quot;", '"')
