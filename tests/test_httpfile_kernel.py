@@ -330,3 +330,15 @@ def test_a_request_name_that_replaces_a_variable_says_so_and_spares_a_module(ker
     assert kernel.wait(msg_id)["status"] == "ok"
     assert "not bound, jsonmod is the module json" in stderr(msg_id)
     assert kernel.value("jsonmod.__name__") == "'json'"
+
+
+def test_a_process_env_value_is_masked_in_the_live_view_too(kernel):
+    secret = "PROCENV-val-4321"
+    kernel.run(f"import os\nos.environ['NBF_PROC_SECRET'] = {secret!r}")
+    msg_id = kernel.submit(
+        "%%fetch\nGET {{base}}/drip?numbytes=4&duration=1&chunks=4&x={{$processEnv NBF_PROC_SECRET}}\n"
+    )
+    assert kernel.wait(msg_id, timeout=60)["status"] == "ok"
+    sent = [m for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
+    assert any(m["msg_type"] == "comm_msg" for m in sent)  # it was live
+    assert secret not in json.dumps([m["content"] for m in sent])

@@ -13,6 +13,7 @@ variables after the file's ``@name = value`` lines and the environment's.
 from __future__ import annotations
 
 import os
+import re
 
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets
@@ -46,7 +47,21 @@ def environment_secrets(http: HttpFile, env: str | None, env_file) -> Secrets:
         secrets.add(str(environment.values.get(name, "")))
     for value in environment.dotenv.values():
         secrets.add(str(value))
+    # {{$processEnv NAME}}: the live view shows the request before the run's
+    # scope has told anyone it expanded the value (a view only sees the options).
+    texts = [*http.variables.values(), *map(str, environment.values.values())]
+    for block in http.requests:
+        texts += [block.url, block.body or "", *block.variables.values()]
+        texts += [f"{name}: {value}" for name, value in block.headers]
+        texts += [a.expected or "" for a in block.assertions]
+    for text in texts:
+        for name in _PROCESS_ENV.findall(text):
+            if name in os.environ:
+                secrets.add(os.environ[name])
     return secrets
+
+
+_PROCESS_ENV = re.compile(r"\{\{\s*\$processEnv\s+([\w.-]+)\s*\}\}")
 
 
 def apply_options(base, options) -> None:
