@@ -191,6 +191,7 @@ def test_a_pasted_curl_fills_the_form(panel):
     assert "PUT" in panel.as_http.value and TOKEN not in panel.as_http.value
     panel.fill_from_curl("curl http://127.0.0.1:8000/get")
     assert panel.follow.value is False  # curl follows no redirect without -L
+    assert panel.timeout.value == 30  # no --max-time: the panel's default, not "none"
     assert panel.body_kind.value == "none" and panel.headers.value == ""
 
 
