@@ -258,13 +258,15 @@ def test_the_printed_response_of_a_cell_is_scrubbed_of_the_run_secrets(kernel, f
     assert PRIVATE_KEY not in everything
 
 
-@pytest.mark.parametrize("template", ["bad", "bad.prop"])
+@pytest.mark.parametrize("template", ["bad", "bad.prop", "bad.response.body.$.x"])
 def test_a_variable_that_raises_is_a_failed_request_and_the_next_runs(kernel, template):
     kernel.run(
         "class Bad:\n"
         "    def __str__(self): raise RuntimeError('boom')\n"
         "    @property\n"
         "    def prop(self): raise KeyError('k')\n"
+        "    @property\n"
+        "    def response(self): raise KeyError('r')\n"
         "bad = Bad()"
     )
     reply = kernel.wait(
@@ -277,6 +279,13 @@ def test_a_variable_that_raises_is_a_failed_request_and_the_next_runs(kernel, te
     assert "line 1" in reply["evalue"]  # where
     assert len(reply["traceback"]) <= 6
     assert kernel.value("after.response.status_code") == "200"  # the next request ran
+
+
+def test_a_value_with_a_response_that_is_not_one_is_no_request(kernel):
+    kernel.run("import types\nodd = types.SimpleNamespace(response=1)")
+    reply = kernel.wait(kernel.submit("%%fetch\nGET {{base}}/get?x={{odd.response.body.$.x}}\n"))
+    assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
+    assert "no request named 'odd' has run" in reply["evalue"]
 
 
 def test_fetch_file_applies_the_line_options_and_refuses_those_it_cannot(kernel):

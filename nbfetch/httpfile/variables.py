@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+from ..client.response import Response
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets, is_secret_name
 from .environments import Environment
@@ -206,12 +207,15 @@ class Scope:
         .(*|JSONPath|Header Name)}}``)."""
         name, part, kind, rest = m.group("name", "part", "kind", "rest")
         result = self.results.get(name, self.namespace.get(name))
-        if result is None or not hasattr(result, "response"):
+        try:  # a notebook value: its "response" may be a property that raises
+            response = _MISSING if result is None else getattr(result, "response", _MISSING)
+        except Exception as exc:
+            raise _raised(expression, f"{name}.response", exc, where) from None
+        if response is not None and not isinstance(response, Response):
             hint = "requests run in file order; a named request must run before one that uses it"
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: no request named {name!r} has run (in {where})", hint=hint
             )
-        response = result.response
         if response is None:
             error = getattr(result, "error", None)
             why = f": {self.secrets.scrub(str(error))}" if error is not None else ""
