@@ -351,3 +351,19 @@ def test_a_process_env_value_is_masked_in_the_live_view_too(kernel):
     sent = [m for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
     assert any(m["msg_type"] == "comm_msg" for m in sent)  # it was live
     assert secret not in json.dumps([m["content"] for m in sent])
+
+
+def test_a_token_in_a_printed_json_body_is_masked(kernel):
+    for code in (
+        "%%fetch -i\nPOST {{base}}/token\nContent-Type: application/json\n\n"
+        '{"user": "ada", "password": "secret"}\n',
+        '%fetch -i -X POST --json \'{"user": "ada", "password": "secret"}\' {base}/token',
+    ):
+        msg_id = kernel.submit(code)
+        assert kernel.wait(msg_id)["status"] == "ok"
+        printed = "".join(
+            m["content"]["text"]
+            for m in kernel.iopub
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream"
+        )
+        assert '"access_token": "***"' in printed and '"expires_in": 3600' in printed

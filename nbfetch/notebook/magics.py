@@ -207,13 +207,29 @@ def _start(opts: FetchOptions, view) -> asyncio.Future:
         if view is not None:
             view.attach_response(response)
         if opts.include or opts.timing or opts.output:
-            print(render_text(response, opts, head=opts.include))
+            print(_printed(response, opts))
         return response
 
     task = asyncio.ensure_future(go())
     if view is not None:
         view.bind(task)
     return task
+
+
+def _printed(response, opts: FetchOptions, *more: Secrets) -> str:
+    """What ``-i`` / ``--timing`` print (a cell's saved output): ``render_text``
+    scrubbed of ``more`` secrets too, and of the secret-named fields of a JSON
+    body (a login's ``access_token``), as the views are."""
+    from .snapshot import add_body_secrets
+
+    text = render_text(response, opts, head=opts.include)
+    if opts.show_secrets:
+        return text
+    secrets = Secrets()
+    for other in more:
+        secrets.update(other)
+    add_body_secrets(secrets, response)
+    return secrets.scrub(text)
 
 
 def _fail(view, exc: BaseException) -> None:
@@ -423,15 +439,9 @@ class _CellViews:
             if result.assertions or view.state.assertions:
                 view.attach_checks(result.assertions)
         if response is not None and (self.base.include or self.base.timing):
-            text = render_text(response, self.base, head=self.base.include)
-            if not self.base.show_secrets:
-                # render_text knows the fetch's own secrets only: the private
-                # env file's and .env's values, {{$processEnv}}, are the run's.
-                secrets = Secrets()
-                secrets.update(self.secrets)
-                secrets.update(result.secrets)
-                text = secrets.scrub(text)
-            print(text)
+            # render_text knows the fetch's own secrets only: the private env
+            # file's and .env's values, {{$processEnv}}, are the run's.
+            print(_printed(response, self.base, self.secrets, result.secrets))
 
     def settle(self, run) -> None:
         """The run is over: its secrets (every value its scope expanded, from
