@@ -49,7 +49,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nbfetch run",
         description="Run every request of a .http file in order and check its ?? lines."
-        " Exit status: 0 all passed, 1 a check or a request failed, 2 bad input.",
+        " Exit status: 0 all passed, 1 a check or a request failed, 2 bad input"
+        " (a file with no requests too).",
     )
     p.add_argument("file", help="the .http file")
     p.add_argument("--env", default=None, help="the environment of http-client.env.json")
@@ -80,7 +81,8 @@ def run_main(args: list[str], out=sys.stdout) -> int:
     """``nbfetch run FILE [--env NAME] [--env-file PATH] [-k] [--fail-fast]
     [--show-secrets]``. Exit status: 0 when every request was answered and every
     check passed, 1 when one failed, 2 for bad input (no such file, a syntax
-    error, an unknown environment, a bad option: argparse's own 2)."""
+    error, a file with no requests, an unknown environment, a bad option:
+    argparse's own 2)."""
     from .httpfile.report import render_table
 
     ns = _run_parser().parse_args(args)
@@ -90,12 +92,17 @@ def run_main(args: list[str], out=sys.stdout) -> int:
         print(f"nbfetch run: cannot read {ns.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except InvalidRequest as exc:
-        print(f"nbfetch run: {exc}", file=sys.stderr)
+        # The message alone: the file was not sent, so the " [request]" phase of
+        # str(exc) says nothing here.
+        print(f"nbfetch run: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"nbfetch run: hint: {exc.hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    if not run.results:  # empty, comments only, /dev/null: a CI job that checks nothing
+        print(f"nbfetch run: no requests in {ns.file}", file=sys.stderr)
+        return 2
     # Colour only for a person at a terminal (https://no-color.org).
     colour = out.isatty() and not os.environ.get("NO_COLOR")
     out.write(render_table(run, show_secrets=ns.show_secrets, colour=colour) + "\n")

@@ -97,6 +97,17 @@ def test_an_env_file_given_by_path(tmp_path, demo):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_a_relative_env_file_is_from_the_working_directory(tmp_path, demo):
+    (tmp_path / "cwdenv.json").write_text(json.dumps({"dev": {"base": demo.url}}))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.http").write_text("GET {{base}}/get\n\n?? status == 200\n")
+    done = nbfetch_run("sub/a.http", "--env", "dev", "--env-file", "cwdenv.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Without it, the message names no file that does not exist.
+    done = nbfetch_run("sub/a.http", "--env", "dev", cwd=tmp_path)
+    assert done.returncode == 2 and "there is no http-client.env.json" in done.stderr
+
+
 def test_no_such_file_exits_2(tmp_path):
     done = nbfetch_run("nope.http", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
@@ -108,6 +119,16 @@ def test_a_syntax_error_exits_2(tmp_path):
     done = nbfetch_run("bad.http", cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == "" and "bad.http" in done.stderr and "line 3" in done.stderr
+    assert done.stderr.splitlines()[0].endswith("no operator")  # no " [request]" tag
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n// and another\n\n", "@a = 1\n"])
+def test_a_file_with_no_requests_exits_2(tmp_path, content):
+    # Exit 0 would tell CI that every check passed when none ran.
+    (tmp_path / "empty.http").write_text(content)
+    done = nbfetch_run("empty.http", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "nbfetch run: no requests in empty.http\n"
 
 
 def test_a_bad_option_exits_2(tmp_path):

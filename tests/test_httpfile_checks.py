@@ -187,6 +187,46 @@ def test_actual_and_the_message_are_scrubbed_unless_show_secrets(echo):
     assert "k3y-0f-mine" not in raised.message
 
 
+def test_integers_compare_exactly_not_as_floats(raw_server):
+    # Two ids a double cannot tell apart (above 2**53): as floats, each equals the other.
+    body = b'{"id": 1234567890123456789, "ids": [9007199254740993], "f": 0.5}'
+    response = nbfetch.fetch_sync(raw_server(answer_each(json_reply(body))).url + "/ids")
+    for text, passed in [
+        ("body $.id == 1234567890123456789", True),
+        ("body $.id == 1234567890123456788", False),
+        ("body $.id != 1234567890123456788", True),
+        ('body $.id == "1234567890123456788"', False),
+        ('body $.id == "1234567890123456789"', True),
+        ("body $.id > 1234567890123456788", True),
+        ("body $.ids contains 9007199254740992", False),
+        ("body $.ids contains 9007199254740993", True),
+        ("body $.f == 0.5", True),
+        ("body $.f < 1", True),
+        ("header content-length == " + str(len(body)), True),
+    ]:
+        assert run(text, response).passed is passed, text
+
+
+def test_a_path_that_can_select_several_compares_the_list_of_them_all(raw_server):
+    body = b'{"slides": [{"title": "Wake up"}, {"title": "Overview", "n": {"title": "x"}}]}'
+    response = nbfetch.fetch_sync(raw_server(answer_each(json_reply(body))).url + "/many")
+    for text, passed in [
+        ("body $.slides[*].title contains Overview", True),
+        ('body $.slides[*].title == ["Wake up", "Overview"]', True),
+        ("body $.slides[*].title isArray", True),
+        ("body $..title contains x", True),
+        ("body $.slides[1].* contains Overview", True),
+        ("body $.slides[*].title contains Nope", False),
+        ("body $.slides[*].nothing !exists", True),
+        ("body $.slides[*].nothing exists", False),
+        ('body $.slides[0].title == "Wake up"', True),  # a plain path: the one value
+        ("body $.slides[0].title isString", True),
+    ]:
+        assert run(text, response).passed is passed, text
+    got = run("body $..title == none", response).message
+    assert got == 'body $..title == none: got ["Wake up", "Overview", "x"]'
+
+
 def json_reply(body: bytes) -> bytes:
     head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
     return head.encode() + b"\r\n\r\n" + body

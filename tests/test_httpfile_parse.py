@@ -44,6 +44,17 @@ def test_query_continuation_lines_join_the_url():  # REST Client README, "Query 
     assert block.headers == [("Accept", "*/*")]
 
 
+def test_an_assertion_right_after_the_request_line_is_not_a_query_line():
+    # "??" is never REST Client's "?" continuation: joined to the URL, the check
+    # would never run and the run would pass.
+    block = one("GET http://h/json\n?? status == 200\n  ?? header x exists")
+    assert block.url == "http://h/json"
+    assert [(a.subject, a.line) for a in block.assertions] == [("status", 2), ("header", 3)]
+    assert one("GET http://h/json\n?a=1\n?? status == 200").url == "http://h/json?a=1"
+    with pytest.raises(InvalidRequest, match=r"cell line 2: .*'\?\? stauts == 200'"):
+        parse_http("GET http://h/json\n?? stauts == 200")
+
+
 def test_a_request_target_and_a_header_value_continued_on_indented_lines():
     # JetBrains' http-request-in-editor-spec, spec.md 3.2.2 and 4.2.1 (commit ad74311)
     assert one("http://example.com/\n    api\n    /get").url == "http://example.com/api/get"

@@ -11,7 +11,7 @@ import socket
 import threading
 
 import pytest
-from conftest import client_sockets_to, idle_connections, wait_until
+from conftest import answer_each, client_sockets_to, idle_connections, wait_until
 from loopwatch import run_trio
 
 from nbfetch import AsyncClient, InvalidRequest
@@ -312,6 +312,69 @@ async def test_a_password_sent_in_a_json_body_is_masked_where_the_echo_shows_it(
     assert failed.actual == '"***"' and "hunter22" not in failed.message + repr(run)
     shown = await run_text(text, demo.url, show_secrets=True)
     assert shown[0].assertions[0].actual == '"hunter22"'
+
+
+async def test_credentials_a_response_sets_are_masked_in_checks_and_the_table(raw_server):
+    reply = (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=s3ss10n-c00kie; HttpOnly\r\n"
+        b"Set-Cookie: other=an0ther-c00kie\r\nAuthorization: Bearer resp-t0ken-1\r\n"
+        b"Content-Length: 2\r\n\r\nok"
+    )
+    srv = raw_server(answer_each(reply))
+    text = (
+        "GET {{base}}/login\n\n?? header set-cookie contains nope\n"
+        "?? header authorization == nope\n?? body == nope\n"
+    )
+    run = await run_text(text, srv.url)
+    shown = repr(run) + "".join(a.message + a.actual for a in run[0].assertions)
+    for secret in ("s3ss10n-c00kie", "an0ther-c00kie", "resp-t0ken-1"):
+        assert secret not in shown, shown
+    assert 'got "sid=***; HttpOnly, other=***"' in run[0].assertions[0].message
+    assert run[0].assertions[2].message == 'body == nope: got "ok"'  # not over-masked
+    assert (
+        "s3ss10n-c00kie"
+        in (await run_text(text, srv.url, show_secrets=True))[0].assertions[0].actual
+    )
+
+
+async def test_a_secret_in_a_url_path_is_not_in_the_error(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on: the fetch fails
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "http-client.env.json").write_text('{"dev": {}}')
+    (tmp_path / "http-client.private.env.json").write_text('{"dev": {"hook": "H00KSECRET42"}}')
+    (tmp_path / "a.http").write_text(f"GET http://127.0.0.1:{port}/hooks/{{{{hook}}}}\n")
+    run = await arun_http(tmp_path / "a.http", env="dev")
+    error = run[0].error
+    assert type(error).__name__ == "ConnectError"
+    shown = f"{error} {error!r} {error.url} {error.hint} {run!r}"
+    assert "H00KSECRET42" not in shown and "/hooks/***" in str(error), shown
+
+
+async def test_a_value_that_becomes_a_secret_later_is_masked_in_earlier_checks(demo):
+    # The token is quoted by a failed check in row 1, and only row 2 makes it a
+    # secret (its Bearer): row 1's result must not keep it.
+    text = (
+        "# @name login\nPOST {{base}}/post\nContent-Type: application/json\n\n"
+        '{"tok": "late-s3cret-value"}\n\n?? body $.json.tok == other\n\n###\n'
+        "GET {{base}}/get\nAuthorization: Bearer {{login.response.body.$.json.tok}}\n"
+    )
+    run = await run_text(text, demo.url)
+    failed = run["login"].failed_assertions[0]
+    shown = f"{failed.message} {failed.actual} {failed!r} {run!r}"
+    assert "late-s3cret-value" not in shown and failed.actual == '"***"', shown
+    shown = await run_text(text, demo.url, show_secrets=True)
+    assert shown["login"].failed_assertions[0].actual == '"late-s3cret-value"'
+
+
+async def test_a_timeout_hint_names_the_http_setting(demo):
+    run = await run_text("# @timeout 300 ms\nGET {{base}}/delay/5\n", demo.url)
+    error = run[0].error
+    assert type(error).__name__ == "FetchTimeout" and error.timeout == "request_timeout"
+    assert error.hint == (
+        "request_timeout is 0.3 s: if the server is just slow, raise it"
+        " with '# @timeout SECONDS' above the request line"
+    )
 
 
 def test_a_run_on_trio(demo):

@@ -470,7 +470,7 @@ def test_an_unknown_environment_names_the_files_and_the_known_ones(tmp_path):
     assert "environment 'staging' is not defined in" in str(info.value)
     assert "http-client.env.json or" in str(info.value)
     assert info.value.hint == "the environments there: dev, local, prod"
-    with pytest.raises(InvalidRequest, match=r"environment 'dev' is not defined in .*env\.json"):
+    with pytest.raises(InvalidRequest, match=r"environment 'dev': there is no http-client"):
         load_environment("dev", tmp_path / "empty")
 
 
@@ -488,13 +488,16 @@ def test_a_bad_environment_file_is_a_clear_error(tmp_path, content, message):
         load_environment("dev", tmp_path)
 
 
-def test_env_file_a_json_with_its_private_file_or_a_dotenv(tmp_path):
+def test_env_file_a_json_with_its_private_file_or_a_dotenv(tmp_path, monkeypatch):
     (tmp_path / "team.env.json").write_text('{"dev": {"a": "1"}}', encoding="utf-8")
     (tmp_path / "team.private.env.json").write_text('{"dev": {"b": "22-secret"}}')
     env = load_environment("dev", None, env_file=tmp_path / "team.env.json")
     assert (env.values, env.secret_names) == ({"a": "1", "b": "22-secret"}, {"b"})
     (tmp_path / "ci.env").write_text("TOKEN=tok-abcdef\n", encoding="utf-8")
-    env = load_environment(None, tmp_path, env_file="ci.env")
+    # A relative env_file is from the working directory, not the .http file's folder.
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    env = load_environment(None, tmp_path / "sub", env_file="ci.env")
     assert (env.values, env.secret_names) == ({"TOKEN": "tok-abcdef"}, {"TOKEN"})
     with pytest.raises(
         InvalidRequest, match=r"ci\.env is a dotenv file, which has no environments"
@@ -502,6 +505,21 @@ def test_env_file_a_json_with_its_private_file_or_a_dotenv(tmp_path):
         load_environment("dev", tmp_path, env_file="ci.env")
     with pytest.raises(InvalidRequest, match=r"environment file .*nope\.json does not exist"):
         load_environment("dev", tmp_path, env_file="nope.json")
+
+
+def test_an_undefined_environment_names_only_files_that_exist(tmp_path):
+    with pytest.raises(InvalidRequest) as exc:
+        load_environment("dev", tmp_path)
+    assert exc.value.message == (
+        f"environment 'dev': there is no http-client.env.json or"
+        f" http-client.private.env.json in {tmp_path}"
+    )
+    (tmp_path / "http-client.private.env.json").write_text('{"ci": {}}')
+    with pytest.raises(InvalidRequest) as exc:
+        load_environment("dev", tmp_path)
+    assert exc.value.message == (
+        f"environment 'dev' is not defined in {tmp_path / 'http-client.private.env.json'}"
+    )
 
 
 # -- request references -------------------------------------------------------------------
@@ -567,14 +585,37 @@ async def test_a_reference_that_cannot_be_resolved_says_why(login, template, mes
 
 
 @pytest.mark.anyio
-async def test_a_reference_to_a_failed_or_non_json_request(demo):
+async def test_a_reference_to_a_failed_or_non_json_request(demo, raw_server):
     failed = Result(None, InvalidRequest("{{x}} is not defined"))
     with pytest.raises(InvalidRequest, match=r"the request 'login' failed: \{\{x\}\} is not def"):
         Scope(results={"login": failed}).expand("{{login.response.body.$.a}}", "x")
     async with AsyncClient() as client:
         html = await client.fetch(demo.url + "/html")
-    with pytest.raises(InvalidRequest, match="the response body of 'page' is not JSON"):
+    with pytest.raises(InvalidRequest, match="the response body of 'page' is not JSON \\(in x"):
         Scope(results={"page": Result(html)}).expand("{{page.response.body.$.a}}", "x")
+    # A 4xx or 5xx is named: a login refused has no token to find.
+    body = b'{"error": "no"}'
+    srv = raw_server(
+        answer_each(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    )
+    async with AsyncClient() as client:
+        refused = await client.fetch(demo.url + "/status/401")
+        denied = await client.fetch(srv.url + "/token")
+    for result, template, message in [
+        (refused, "{{login.response.body.$.a}}", "is not JSON (it got status 401)"),
+        (refused, "{{login.response.headers.X-Token}}", "no header 'X-Token' (it got status 401)"),
+        (
+            denied,
+            "{{login.response.body.$.token}}",
+            "matched nothing in the response body of 'login' (it got status 403)",
+        ),
+    ]:
+        with pytest.raises(InvalidRequest) as info:
+            Scope(results={"login": Result(result)}).expand(template, "x")
+        assert message in info.value.message
 
 
 @pytest.mark.anyio

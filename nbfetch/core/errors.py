@@ -80,13 +80,25 @@ class FetchError(Exception):
         return self._hint or _hint_for(self)
 
     def scrub(self, secrets) -> FetchError:
-        """Take ``secrets`` (a ``core.redact.Secrets``) out of the message. An
-        error that quotes what the server sent (a chunk-size line, a header
-        line, a reason phrase) may quote a credential the server echoed back."""
+        """Take ``secrets`` (a ``core.redact.Secrets``) out of the message, the
+        URL and the hint. An error that quotes what the server sent (a chunk-size
+        line, a header line, a reason phrase) may quote a credential the server
+        echoed back; a URL may hold one in its path (``/hooks/{{token}}``), which
+        ``redact_url`` cannot know is secret."""
         scrubbed = secrets.scrub(self.message)
         if scrubbed != self.message:
             self.message = scrubbed
             self.args = (scrubbed, *self.args[1:])
+        if self.url is not None:
+            self.url = secrets.scrub(self.url)
+        if self._hint is not None:
+            self._hint = secrets.scrub(self._hint)
+        return self
+
+    def with_hint(self, hint: str) -> FetchError:
+        """Say what to try in the caller's own terms (a ``.http`` run's
+        ``# @timeout`` rather than ``%fetch --timeout``)."""
+        self._hint = hint
         return self
 
     def with_context(self, url: object, phase: str | None = None) -> FetchError:

@@ -7,12 +7,14 @@ The grammar (parsed by ``parse.parse_assertion``)::
     ?? header x-request-id exists
     ?? body contains "ok"                  # the body as text
     ?? body $.items.length > 0             # a JSONPath into the JSON body
+    ?? body $.items[*].id contains 3       # [*], .* or ..: the list of every match
     ?? duration < 500ms                    # ms or s (a bare number is ms); the fetch's total
     ?? py response.json()["count"] >= 2    # Python: true passes
 
 ``expected`` is read as a JSON literal when it is one (``200``, ``"ok"``,
 ``true``, ``null``), else as text; numbers compare as numbers, whichever side is
-text (a header's ``"5"`` equals ``5``). A check never raises: a JSONPath with no
+text (a header's ``"5"`` equals ``5``), integers exactly (a 64-bit id is not
+rounded to a float). A check never raises: a JSONPath with no
 match, a body that is not JSON, a bad regular expression or an exception in a
 ``py`` expression is a failed assertion saying so.
 """
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import FetchError
-from .jsonpath import MAX_JSON_DOCUMENT, jsonpath
+from .jsonpath import MAX_JSON_DOCUMENT, jsonpath, selects_several
 from .model import Assertion
 
 #: ``actual`` (and the "got ..." of a message) is cut to this many characters:
@@ -41,6 +43,7 @@ MAX_JSON_CHECKED = MAX_JSON_DOCUMENT
 MAX_TEXT_CHECKED = 8 * 1024 * 1024
 _MISSING = object()  # no such header, no JSONPath match
 _NUMBER = re.compile(r"\s*-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+_INTEGER = re.compile(r"\s*-?\d+\s*")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
 # Parsed once per response, however many assertions read it.
 _parsed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -126,7 +129,14 @@ def _evaluate(assertion: Assertion, response, scope, namespace, source) -> tuple
             matches = jsonpath(document, assertion.argument)
         except (LookupError, ValueError) as exc:  # a path it refuses
             raise _Failed(getattr(exc, "message", None) or str(exc)) from None
-        actual = matches[0] if matches else _MISSING
+        if not matches:
+            actual = _MISSING
+        elif selects_several(assertion.argument):
+            # Every match, so "$.items[*].id contains 3" looks at them all (and
+            # "== [1, 2]" says which): the first alone would pass or fail silently.
+            actual = matches
+        else:
+            actual = matches[0]
     elif subject == "body":
         body = _body(response)
         if body is None:
@@ -227,12 +237,20 @@ def _literal(text: str) -> Any:
         return text
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> int | float | None:
+    """``value`` as a number: an integer stays an int, so a 64-bit id compares
+    exactly (as floats, 1234567890123456789 == 1234567890123456788); Python
+    compares an int with a float exactly too."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return value
     if isinstance(value, str) and _NUMBER.fullmatch(value):
+        if _INTEGER.fullmatch(value):
+            try:
+                return int(value)
+            except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+                pass
         number = float(value)
         return number if math.isfinite(number) else None
     return None

@@ -116,16 +116,17 @@ def load_environment(
 ) -> Environment:
     """The environment ``name`` (None: ``$shared`` only) from the files in
     ``directory`` (the ``.http`` file's folder; None: the working directory),
-    or from ``env_file``: an ``*.env.json`` file (its ``*.private.env.json``
+    or from ``env_file`` (a relative path from the working directory): an
+    ``*.env.json`` file (its ``*.private.env.json``
     beside it is read too) or a dotenv file, whose values are then all
     variables, all secret. ``InvalidRequest`` when ``name`` is in no file."""
     folder = Path(directory) if directory is not None else Path.cwd()
     env = Environment(name=name)
     shared_file = folder / ENV_FILE
     if env_file is not None:
-        given = Path(env_file).expanduser()
-        if not given.is_absolute():
-            given = folder / given
+        # A relative path is the caller's, from the working directory (as a
+        # shell user means "--env-file ci.env.json"), not the .http file's folder.
+        given = Path(env_file).expanduser().absolute()
         if not given.exists():
             raise InvalidRequest(f"environment file {given} does not exist")
         if not given.name.endswith(".json"):
@@ -145,7 +146,12 @@ def load_environment(
         known = sorted((public.keys() | private.keys()) - {SHARED})
         files = " or ".join(str(f) for f in (shared_file, private_file) if f.exists())
         raise InvalidRequest(
-            f"environment {name!r} is not defined in {files or shared_file}",
+            # Only files that exist are named: "not defined in X" of a missing X
+            # sends the user looking for a typo in a file that is not there.
+            f"environment {name!r} is not defined in {files}"
+            if files
+            else f"environment {name!r}: there is no {shared_file.name} or"
+            f" {private_file.name} in {shared_file.parent}",
             hint=f"the environments there: {', '.join(known)}" if known else None,
         )
     # Later wins: the shared values, then the named environment's; in each, the

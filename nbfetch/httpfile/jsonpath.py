@@ -11,6 +11,8 @@ are refused with a clear error rather than half-supported.
 ([1, 2], [2], [True])
 >>> jsonpath_one(doc, "$..id")
 1
+>>> selects_several("$.items[*].id"), selects_several("$..id"), selects_several("$.items[0]")
+(True, True, False)
 """
 
 from __future__ import annotations
@@ -141,6 +143,12 @@ def jsonpath(document, path: str) -> list:
                 continue
         nodes = [value for n in nodes for value in _apply(kind, arg, n)]
     return nodes
+
+
+def selects_several(path: str) -> bool:
+    """Whether ``path`` may select more than one value (``[*]``, ``.*``, ``..``):
+    a check compares the list of them all, not the first alone."""
+    return any(kind == "wild" or kind.startswith("deep-") for kind, _ in parse_path(path))
 
 
 def jsonpath_one(document, path: str):

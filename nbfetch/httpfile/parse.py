@@ -36,8 +36,9 @@ _METHOD = re.compile(rf"^({'|'.join(_METHODS)})\s+", re.IGNORECASE)
 # methods are extensible; "QUERY", "PURGE").
 _OTHER_METHOD = re.compile(r"^([A-Z][A-Z0-9_-]*)\s+(?=\S)")
 _VERSION = re.compile(r"\s+HTTP/\S*$", re.IGNORECASE)
-# REST Client: "lines immediately after the request line which start with ? or &".
-_QUERY_LINE = re.compile(r"^\s*[&?]")
+# REST Client: "lines immediately after the request line which start with ? or &";
+# never "??", which is an assertion (httpyac), even with no header before it.
+_QUERY_LINE = re.compile(r"^\s*(?:&|\?(?!\?))")
 _INDENTED = re.compile(r"^[ \t]+\S")
 # REST Client's inputFileSyntax: "< path", "<@ path", "<@latin1 path".
 _INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from ..client import AsyncClient
 from ..client.response import Response
-from ..core.errors import FetchError
+from ..core.errors import FetchError, FetchTimeout
 from ..core.events import Event
-from ..core.redact import Secrets
+from ..core.redact import SENSITIVE_HEADERS, Secrets
 from ..text.options import FetchOptions
 from .checks import AssertionResult, check
 from .environments import load_environment
@@ -31,6 +31,10 @@ from .model import HttpFile, HttpRequestBlock
 from .parse import read_http_file
 from .requests import to_options
 from .variables import Scope
+
+# The .http setting of each timeout a request sets (requests.to_options): a
+# FetchTimeout's hint names it rather than %fetch's option.
+_TIMEOUT_SETTINGS = {"request_timeout": "# @timeout", "connect_timeout": "# @connection-timeout"}
 
 
 @dataclass
@@ -207,6 +211,14 @@ async def _run(http, scope, client, run, namespace, observer, stop_on_failure) -
             scope.results[block.name] = result
         if observer is not None:
             observer.finished(index, result)
+    if not run.show_secrets:
+        # A value may become a secret only after a check quoted it (a token a
+        # later request sends as its Bearer): each result scrubbed with them all.
+        for result in run.results:
+            for a in result.assertions:
+                a.actual, a.message = scope.secrets.scrub(a.actual), scope.secrets.scrub(a.message)
+            if isinstance(result.error, FetchError):
+                result.error.scrub(scope.secrets)
 
 
 async def _one(index, block, scope, client, namespace, observer, show_secrets) -> RequestResult:
@@ -228,10 +240,24 @@ async def _one(index, block, scope, client, namespace, observer, show_secrets) -
     try:
         result.response = await client.fetch(opts.url, opts.method, **kwargs)
     except FetchError as exc:
+        setting = _TIMEOUT_SETTINGS.get(getattr(exc, "timeout", None) or "")
+        if isinstance(exc, FetchTimeout) and setting:
+            exc.with_hint(
+                f"{exc.timeout} is {exc.seconds} s: if the server is just slow, raise it"
+                f" with '{setting} SECONDS' above the request line"
+            )
         result.error = exc.scrub(scope.secrets)
         return result
-    # What it sent may come back in a body (an echo): scrubbed from every check.
+    # What it sent may come back in a body (an echo): scrubbed from every check;
+    # so are the credentials it was given (a Set-Cookie session), which a check
+    # would quote ("?? header set-cookie contains ...: got ...").
     scope.secrets.add_request(result.response.request)
+    for response in (*result.response.history, result.response):
+        scope.secrets.add_headers(
+            (name, value)
+            for name, value in response.headers.items()
+            if name.lower() in SENSITIVE_HEADERS
+        )
     result.assertions = [
         check(
             a,

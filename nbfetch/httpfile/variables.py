@@ -223,6 +223,9 @@ class Scope:
                 f"{{{{{expression}}}}}: the request {name!r} failed{why} (in {where})"
             )
         message = response if part == "response" else response.request
+        # A login that got a 401 has no token: say so rather than only "matched nothing".
+        status = response.status_code
+        got = f" (it got status {status})" if part == "response" and status >= 400 else ""
         if rest is None:
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: say which part: {name}.{part}.{kind}."
@@ -233,7 +236,8 @@ class Scope:
             value = message.headers.get(rest)
             if value is None:
                 raise InvalidRequest(
-                    f"{{{{{expression}}}}}: the {part} of {name!r} has no header {rest!r} (in {where})"
+                    f"{{{{{expression}}}}}: the {part} of {name!r} has no header {rest!r}{got}"
+                    f" (in {where})"
                 )
             self.secrets.add_headers([(rest, value)])
             return value
@@ -259,14 +263,14 @@ class Scope:
             document = json.loads(body)
         except (ValueError, RecursionError):  # not JSON; nested deeper than Python recurses
             raise InvalidRequest(
-                f"{{{{{expression}}}}}: the {part} body of {name!r} is not JSON (in {where})"
+                f"{{{{{expression}}}}}: the {part} body of {name!r} is not JSON{got} (in {where})"
             ) from None
         try:
             value = jsonpath_one(document, rest)
         except LookupError:
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: {rest} matched nothing in the {part} body of {name!r}"
-                f" (in {where})"
+                f"{got} (in {where})"
             ) from None
         except InvalidRequest as exc:  # the path's syntax
             raise InvalidRequest(f"{{{{{expression}}}}}: {exc.message} (in {where})") from None
