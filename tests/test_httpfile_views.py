@@ -253,3 +253,6 @@ async def test_a_long_run_draws_at_most_max_rows_and_the_failures(demo):
     assert f"{n} requests: {n - 1} passed, 1 failed" in html
     # The failure is drawn (open, with its check) though it comes after the cap.
     assert f">{n - 9}</span>" in html and "status == 200: got 404" in html.replace("&quot;", '"')
+    # The text form (40 rows) lists it too, under its own number.
+    text = view.text()
+    assert f"  {n - 9}  GET " in text and "✗ status == 200: got 404" in text.replace("&quot;", '"')

@@ -221,12 +221,14 @@ class RunView(widgets.VBox):
 
     def text(self) -> str:
         lines = [self._summary_text()]
-        width = max((len(r.label) for r in self.rows[:MAX_TEXT_ROWS]), default=0)
+        shown = self._drawn(MAX_TEXT_ROWS)
+        width = max((len(self.rows[i].label) for i in shown), default=0)
         width = min(width, 48)
-        for i, row in enumerate(self.rows[:MAX_TEXT_ROWS], 1):
+        for i in shown:
+            row = self.rows[i]
             status, took, checks = self._cells(row)
             label = middle_ellipsis(row.label, 48)
-            lines.append(f"  {i:>2}  {label:<{width}}  {status:>8}  {took:>8}  {checks}")
+            lines.append(f"  {i + 1:>2}  {label:<{width}}  {status:>8}  {took:>8}  {checks}")
             if row.error:
                 lines.append(f"      {row.error}")
             for check in self._checks(row):
@@ -322,16 +324,16 @@ class RunView(widgets.VBox):
             f"{''.join(parts)}</div>"
         )
 
-    def _drawn(self) -> list[int]:
-        """The rows the table draws, in file order: at most ``MAX_ROWS``, the
-        ones to look at first (failed, running), then the earliest."""
-        if len(self.rows) <= MAX_ROWS:
+    def _drawn(self, limit: int = MAX_ROWS) -> list[int]:
+        """The rows shown, in file order: at most ``limit``, the ones to look
+        at first (failed, running), then the earliest."""
+        if len(self.rows) <= limit:
             return list(range(len(self.rows)))
-        chosen = set(self._failures[:MAX_ROWS])
-        if self._running is not None and len(chosen) < MAX_ROWS:
+        chosen = set(self._failures[:limit])
+        if self._running is not None and len(chosen) < limit:
             chosen.add(self._running)
         first = 0
-        while len(chosen) < MAX_ROWS:
+        while len(chosen) < limit:
             chosen.add(first)
             first += 1
         return sorted(chosen)
