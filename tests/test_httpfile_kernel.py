@@ -236,3 +236,134 @@ def test_an_interrupt_ends_the_run_in_one_line_and_no_view_stays_live(kernel, ho
     closed = {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_close")}
     assert {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_open")} <= closed
     assert kernel.value("1 + 1") == "2"
+
+
+@pytest.mark.parametrize("flag", ["-i", "--timing"])
+def test_the_printed_response_of_a_cell_is_scrubbed_of_the_run_secrets(kernel, flag):
+    # X-Tag has an ordinary name: only the run knows its value is the private
+    # env file's; the echo of /anything prints it back.
+    msg_id = kernel.submit(
+        f"%%fetch --env dev {flag}\nGET {{{{host}}}}/anything\nX-Tag: {{{{key}}}}\n"
+    )
+    assert kernel.wait(msg_id)["status"] == "ok"
+    printed = "".join(
+        m["content"]["text"]
+        for m in kernel.iopub
+        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream"
+    )
+    assert "X-Tag" in printed and "***" in printed
+    everything = json.dumps(
+        [m["content"] for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
+    )
+    assert PRIVATE_KEY not in everything
+
+
+@pytest.mark.parametrize("template", ["bad", "bad.prop", "bad.response.body.$.x"])
+def test_a_variable_that_raises_is_a_failed_request_and_the_next_runs(kernel, template):
+    kernel.run(
+        "class Bad:\n"
+        "    def __str__(self): raise RuntimeError('boom')\n"
+        "    @property\n"
+        "    def prop(self): raise KeyError('k')\n"
+        "    @property\n"
+        "    def response(self): raise KeyError('r')\n"
+        "bad = Bad()"
+    )
+    reply = kernel.wait(
+        kernel.submit(
+            f"%%fetch\nGET {{{{base}}}}/get?x={{{{{template}}}}}\n###\n# @name after\nGET {{{{base}}}}/get\n"
+        )
+    )
+    assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
+    assert f"{{{{{template}}}}}" in reply["evalue"] and "raised" in reply["evalue"]
+    assert "line 1" in reply["evalue"]  # where
+    assert len(reply["traceback"]) <= 6
+    assert kernel.value("after.response.status_code") == "200"  # the next request ran
+
+
+def test_a_value_with_a_response_that_is_not_one_is_no_request(kernel):
+    kernel.run("import types\nodd = types.SimpleNamespace(response=1)")
+    reply = kernel.wait(kernel.submit("%%fetch\nGET {{base}}/get?x={{odd.response.body.$.x}}\n"))
+    assert reply["status"] == "error" and reply["ename"] == "InvalidRequest"
+    assert "no request named 'odd' has run" in reply["evalue"]
+
+
+def test_fetch_file_applies_the_line_options_and_refuses_those_it_cannot(kernel):
+    kernel.run(
+        "open('opts.http', 'w').write("
+        "'# @name h\\nGET {{base}}/headers\\n###\\n# @name slow\\nGET {{base}}/delay/3\\n"
+        "###\\n# @name redir\\nGET {{base}}/redirect/1\\n"
+        "###\\n# @name own\\nGET {{base}}/headers\\nX-Added: mine\\n')"
+    )
+    kernel.run("run = %fetch --file opts.http -H 'X-Added: yes' --timeout 1 -q", timeout=60)
+    assert kernel.value("h.response.json()['headers']['X-Added']") == "'yes'"
+    assert kernel.value("own.response.json()['headers']['X-Added']") == "'mine'"  # it wins
+    assert kernel.value("type(slow.error).__name__") == "'FetchTimeout'"
+    # No -L on the line: a .http request still follows (REST Client's default).
+    assert kernel.value("redir.response.status_code") == "200"
+    for code in (
+        "%fetch --file opts.http --bg",
+        "%fetch --file opts.http -o out.json",
+        "%fetch --file opts.http -i",
+        "%%fetch --bg\nGET {{base}}/get\n",
+        "%%fetch -o out.json\nGET {{base}}/get\n",
+        "%%fetch -X POST\nGET {{base}}/get\n",
+        "%%fetch --stream\nGET {{base}}/get\n###\nGET {{base}}/get\n",
+    ):
+        reply = kernel.wait(kernel.submit(code))
+        assert reply["status"] == "error" and reply["ename"] == "InvalidRequest", code
+        assert "cannot apply" in reply["evalue"] and len(reply["traceback"]) <= 6
+    assert kernel.value("import os; os.path.exists('out.json')") == "False"
+
+
+def test_a_request_name_that_replaces_a_variable_says_so_and_spares_a_module(kernel):
+    kernel.run("clobbered = 5\nimport json as jsonmod")
+
+    def stderr(msg_id):
+        return "".join(
+            m["content"]["text"]
+            for m in kernel.iopub
+            if m["parent_header"].get("msg_id") == msg_id
+            and m["msg_type"] == "stream"
+            and m["content"]["name"] == "stderr"
+        )
+
+    msg_id = kernel.submit("%%fetch -q\n# @name clobbered\nGET {{base}}/get\n")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert "replaced the kernel variable clobbered (a int)" in stderr(msg_id)
+    assert kernel.value("type(clobbered).__name__") == "'RequestResult'"
+    msg_id = kernel.submit("%%fetch -q\n# @name clobbered\nGET {{base}}/get\n")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert stderr(msg_id) == ""  # a result replacing a result: nothing to say
+    msg_id = kernel.submit("%%fetch -q\n# @name jsonmod\nGET {{base}}/get\n")
+    assert kernel.wait(msg_id)["status"] == "ok"
+    assert "not bound, jsonmod is the module json" in stderr(msg_id)
+    assert kernel.value("jsonmod.__name__") == "'json'"
+
+
+def test_a_process_env_value_is_masked_in_the_live_view_too(kernel):
+    secret = "PROCENV-val-4321"
+    kernel.run(f"import os\nos.environ['NBF_PROC_SECRET'] = {secret!r}")
+    msg_id = kernel.submit(
+        "%%fetch\nGET {{base}}/drip?numbytes=4&duration=1&chunks=4&x={{$processEnv NBF_PROC_SECRET}}\n"
+    )
+    assert kernel.wait(msg_id, timeout=60)["status"] == "ok"
+    sent = [m for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
+    assert any(m["msg_type"] == "comm_msg" for m in sent)  # it was live
+    assert secret not in json.dumps([m["content"] for m in sent])
+
+
+def test_a_token_in_a_printed_json_body_is_masked(kernel):
+    for code in (
+        "%%fetch -i\nPOST {{base}}/token\nContent-Type: application/json\n\n"
+        '{"user": "ada", "password": "secret"}\n',
+        '%fetch -i -X POST --json \'{"user": "ada", "password": "secret"}\' {base}/token',
+    ):
+        msg_id = kernel.submit(code)
+        assert kernel.wait(msg_id)["status"] == "ok"
+        printed = "".join(
+            m["content"]["text"]
+            for m in kernel.iopub
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream"
+        )
+        assert '"access_token": "***"' in printed and '"expires_in": 3600' in printed

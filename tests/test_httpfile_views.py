@@ -75,7 +75,7 @@ async def test_the_run_table_has_a_row_per_request_with_its_checks(demo, env_dir
     html = view.html()
     # The failed rows come open in the saved output, with their checks.
     assert html.count("nbfetch-run-row") == 3 and html.count("<details") == 3
-    assert html.count(" open ") == 2 or html.count("open style") == 2
+    assert html.count('<details class="nbfetch-run-row" open style=') == 2
     assert "nbfetch-check-passed" in html and "nbfetch-check-failed" in html
     assert view.counts() == {"done": 3, "passed": 1, "failed": 2, "pending": 0}
     # A row's own view: its events replayed, its checks in the Checks tab.
@@ -191,6 +191,7 @@ def test_a_pasted_curl_fills_the_form(panel):
     assert "PUT" in panel.as_http.value and TOKEN not in panel.as_http.value
     panel.fill_from_curl("curl http://127.0.0.1:8000/get")
     assert panel.follow.value is False  # curl follows no redirect without -L
+    assert panel.timeout.value == 30  # no --max-time: the panel's default, not "none"
     assert panel.body_kind.value == "none" and panel.headers.value == ""
 
 
@@ -204,3 +205,54 @@ def test_a_bad_curl_is_a_clear_error_and_leaves_the_form(panel):
     assert "file uploads" in panel.error.value
     assert panel.fill_from_curl("curl http://127.0.0.1:8000/get")
     assert panel.error.value == ""
+
+
+@pytest.mark.parametrize("show_secrets", [False, True])
+async def test_a_token_in_a_json_response_body_is_masked_in_the_saved_view(demo, show_secrets):
+    r = await nbfetch.fetch(demo.url + "/token", "POST", json={"user": "ada", "password": "secret"})
+    token = r.json()["access_token"]
+    view = ResponseView("POST", r.url, show_secrets=show_secrets)
+    for event in r.events:
+        view.trace(event)
+    view.attach_response(r)
+    view.show_tab("Body")
+    saved = json.dumps([view.snapshot_bundle(), view.content.value])
+    if show_secrets:
+        assert token in saved
+    else:
+        assert token not in saved
+        assert "&quot;access_token&quot;: &quot;***&quot;" in view.content.value
+        assert "&quot;expires_in&quot;: 3600" in view.content.value  # an ordinary field stays
+    # A run's table masks it too: a check may show what it found.
+    http = parse_http(
+        f"POST {demo.url}/token\nContent-Type: application/json\n\n"
+        '{"user": "ada", "password": "secret"}\n\n?? body $.access_token == nope\n'
+    )
+    table = RunView(http.requests, show_secrets=show_secrets)
+    run = await arun_http(http, observer=table, show_secrets=show_secrets)
+    table.settle()
+    shown = run[0].response.json()["access_token"]
+    assert (shown in table.html()) is show_secrets
+
+
+async def test_a_long_run_draws_at_most_max_rows_and_the_failures(demo):
+    from nbfetch.notebook.run_view import MAX_ROWS
+
+    n = MAX_ROWS + 50
+    text = "".join(
+        f"GET {demo.url}/{'status/404' if i == n - 10 else 'get'}\n\n?? status == 200\n###\n"
+        for i in range(n)
+    )
+    http = parse_http(text)
+    view = RunView(http.requests, throttle=3600)
+    await arun_http(http, observer=view)
+    view.settle()
+    html = view.html()
+    assert html.count("nbfetch-run-row") == MAX_ROWS
+    assert "… 50 more requests (not drawn; counted above)" in html
+    assert f"{n} requests: {n - 1} passed, 1 failed" in html
+    # The failure is drawn (open, with its check) though it comes after the cap.
+    assert f">{n - 9}</span>" in html and "status == 200: got 404" in html.replace("&quot;", '"')
+    # The text form (40 rows) lists it too, under its own number.
+    text = view.text()
+    assert f"  {n - 9}  GET " in text and "✗ status == 200: got 404" in text.replace("&quot;", '"')

@@ -333,6 +333,11 @@ class Secrets:
             except ValueError:  # not JSON after all: nothing to take apart
                 pass
 
+    def add_json(self, value) -> None:
+        """The string values under secret-named keys of a parsed JSON document
+        (``{"access_token": ...}`` in a login's response), at any depth."""
+        self._add_json(value)
+
     def _add_json(self, value, secret: bool = False) -> None:
         """String values under secret-named keys (``{"password": ...}``), at any depth."""
         if isinstance(value, dict):

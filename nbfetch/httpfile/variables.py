@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+from ..client.response import Response
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets, is_secret_name
 from .environments import Environment
@@ -182,13 +183,19 @@ class Scope:
                 value = value[part]
             else:
                 # No private or dunder attributes: a template is not a way into internals.
-                value = _MISSING if part.startswith("_") else getattr(value, part, _MISSING)
+                try:
+                    value = _MISSING if part.startswith("_") else getattr(value, part, _MISSING)
+                except Exception as exc:  # a property that raises: the notebook's bug, one row
+                    raise _raised(expression, f"{'.'.join(walked)}.{part}", exc, where) from None
                 if value is _MISSING:
                     raise InvalidRequest(
                         f"{{{{{expression}}}}}: {'.'.join(walked)} has no {part!r} (in {where})"
                     )
             walked.append(part)
-        text = value if isinstance(value, str) else _text(value)
+        try:
+            text = value if isinstance(value, str) else _text(value)
+        except Exception as exc:  # a __str__ that raises
+            raise _raised(expression, f"str({'.'.join(walked)})", exc, where) from None
         if is_secret_name(walked[-1]):
             self._secret(text)
         return text
@@ -200,12 +207,15 @@ class Scope:
         .(*|JSONPath|Header Name)}}``)."""
         name, part, kind, rest = m.group("name", "part", "kind", "rest")
         result = self.results.get(name, self.namespace.get(name))
-        if result is None or not hasattr(result, "response"):
+        try:  # a notebook value: its "response" may be a property that raises
+            response = _MISSING if result is None else getattr(result, "response", _MISSING)
+        except Exception as exc:
+            raise _raised(expression, f"{name}.response", exc, where) from None
+        if response is not None and not isinstance(response, Response):
             hint = "requests run in file order; a named request must run before one that uses it"
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: no request named {name!r} has run (in {where})", hint=hint
             )
-        response = result.response
         if response is None:
             error = getattr(result, "error", None)
             why = f": {self.secrets.scrub(str(error))}" if error is not None else ""
@@ -334,6 +344,15 @@ class Scope:
         value = env.dotenv[name]
         self._secret(value)
         return value
+
+
+def _raised(expression: str, what: str, exc: Exception, where: str) -> InvalidRequest:
+    """A notebook value that raised as a template read it: an error of this
+    request (a failed row), not a traceback out of the run."""
+    why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if len(why) > 200:
+        why = why[:200] + "…"
+    return InvalidRequest(f"{{{{{expression}}}}}: {what} raised {why} (in {where})")
 
 
 def _text(value: Any) -> str:

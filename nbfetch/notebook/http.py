@@ -13,6 +13,7 @@ variables after the file's ``@name = value`` lines and the environment's.
 from __future__ import annotations
 
 import os
+import re
 
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets
@@ -46,7 +47,55 @@ def environment_secrets(http: HttpFile, env: str | None, env_file) -> Secrets:
         secrets.add(str(environment.values.get(name, "")))
     for value in environment.dotenv.values():
         secrets.add(str(value))
+    # {{$processEnv NAME}}: the live view shows the request before the run's
+    # scope has told anyone it expanded the value (a view only sees the options).
+    texts = [*http.variables.values(), *map(str, environment.values.values())]
+    for block in http.requests:
+        texts += [block.url, block.body or "", *block.variables.values()]
+        texts += [f"{name}: {value}" for name, value in block.headers]
+        texts += [a.expected or "" for a in block.assertions]
+    for text in texts:
+        for name in _PROCESS_ENV.findall(text):
+            if name in os.environ:
+                secrets.add(os.environ[name])
     return secrets
+
+
+_PROCESS_ENV = re.compile(r"\{\{\s*\$processEnv\s+([\w.-]+)\s*\}\}")
+
+
+def apply_options(base, options) -> None:
+    """``%%fetch -H 'X: 1' --timeout 5 ...`` / ``%fetch --file F -H ...``: the
+    line's fetch options go to each request (``FetchOptions``); what the request
+    itself says wins. Not ``follow_redirects``: the line's parser sets it False
+    without ``-L`` (curl's default), but a ``.http`` request follows redirects
+    unless it says ``# @no-redirect`` (REST Client's default)."""
+    for key, value in base.fetch_kwargs.items():
+        if key == "follow_redirects":
+            continue
+        if key == "headers":
+            have = {n.lower() for n, _ in options.fetch_kwargs.get("headers") or ()}
+            extra = [(n, v) for n, v in value if n.lower() not in have]
+            options.fetch_kwargs["headers"] = [*(options.fetch_kwargs.get("headers") or ()), *extra]
+        else:
+            options.fetch_kwargs.setdefault(key, value)
+
+
+class WithOptions:
+    """A ``RunObserver`` that gives each request the line's options (``apply_options``)
+    before it is sent, then passes the run on to ``observer`` (a view, or None)."""
+
+    def __init__(self, base, observer=None):
+        self.base, self.observer = base, observer
+
+    def started(self, index: int, block, options):
+        if options is not None:
+            apply_options(self.base, options)
+        return self.observer.started(index, block, options) if self.observer else None
+
+    def finished(self, index: int, result) -> None:
+        if self.observer is not None:
+            self.observer.finished(index, result)
 
 
 def kernel_namespace() -> dict | None:
@@ -68,11 +117,13 @@ async def run_http(
     show: bool | None = None,
     stop_on_failure: bool = False,
     show_secrets: bool = False,
+    options=None,
 ):
     """Run every request of ``source`` (a ``.http`` path or an ``HttpFile``) in
     order; returns the ``RunResult``. ``show`` (default: in a kernel) displays
     the live table; ``namespace`` (default: the kernel's variables) is where
-    ``{{name}}`` looks last."""
+    ``{{name}}`` looks last; ``options`` (``FetchOptions``: ``%fetch --file``'s
+    ``-H``, ``--timeout``, ...) go to every request, what a request says winning."""
     if show is None:
         show = in_kernel()
     if namespace is None:
@@ -87,7 +138,8 @@ async def run_http(
         show_secrets=show_secrets,
     )
     if not show:
-        return await arun_http(http, **kwargs)
+        observer = WithOptions(options) if options is not None else None
+        return await arun_http(http, observer=observer, **kwargs)
     from IPython.display import display
 
     from .run_view import RunView
@@ -100,7 +152,8 @@ async def run_http(
     )
     display(view)
     try:
-        run = await arun_http(http, observer=view, **kwargs)
+        observer = WithOptions(options, view) if options is not None else view
+        run = await arun_http(http, observer=observer, **kwargs)
         view.secrets.update(run.secrets)  # every value the run's scope expanded
         return run
     finally:

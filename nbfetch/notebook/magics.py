@@ -38,11 +38,14 @@ import os
 import re
 import shlex
 import signal
+import sys
 import threading
+import types
 
 from ..client import AsyncClient
 from ..client.api import default_client
 from ..core.errors import FetchCancelled, FetchError, InvalidRequest
+from ..core.redact import Secrets
 from ..text.curl import parse_curl
 from ..text.options import FetchOptions, HelpShown, parse_options
 from ..text.render import render_text
@@ -204,13 +207,29 @@ def _start(opts: FetchOptions, view) -> asyncio.Future:
         if view is not None:
             view.attach_response(response)
         if opts.include or opts.timing or opts.output:
-            print(render_text(response, opts, head=opts.include))
+            print(_printed(response, opts))
         return response
 
     task = asyncio.ensure_future(go())
     if view is not None:
         view.bind(task)
     return task
+
+
+def _printed(response, opts: FetchOptions, *more: Secrets) -> str:
+    """What ``-i`` / ``--timing`` print (a cell's saved output): ``render_text``
+    scrubbed of ``more`` secrets too, and of the secret-named fields of a JSON
+    body (a login's ``access_token``), as the views are."""
+    from .snapshot import add_body_secrets
+
+    text = render_text(response, opts, head=opts.include)
+    if opts.show_secrets:
+        return text
+    secrets = Secrets()
+    for other in more:
+        secrets.update(other)
+    add_body_secrets(secrets, response)
+    return secrets.scrub(text)
 
 
 def _fail(view, exc: BaseException) -> None:
@@ -315,13 +334,21 @@ def _is_curl(text: str) -> bool:
 async def fetch_file(opts: FetchOptions):
     """``%fetch --file api.http``: every request of the file, in the live table;
     returns the ``RunResult`` and binds each named request's ``RequestResult``."""
-    from .http import kernel_namespace, run_http
+    from .http import kernel_namespace, load_http, run_http
 
+    http = load_http(opts.file)
+    _check_run_options(opts, "%fetch --file", len(http.requests))
+    if opts.stream or opts.include or opts.timing:
+        raise InvalidRequest(
+            "%fetch --file: --stream, -i and --timing cannot apply to the run's table",
+            hint="a %%fetch cell of the requests shows each one's view",
+        )
     namespace = kernel_namespace()
     client, own_client = _client_for(opts)
     try:
         run = await run_http(
-            opts.file,
+            http,
+            options=opts,
             env=opts.env,
             env_file=opts.env_file,
             client=client,
@@ -339,12 +366,31 @@ async def fetch_file(opts: FetchOptions):
 def _bind_named(run, namespace: dict | None) -> None:
     """``# @name login``: the kernel variable ``login`` is its ``RequestResult``
     (a later cell's ``{{login.response.body.$.token}}`` and Python's
-    ``login.response.json()``)."""
+    ``login.response.json()``), as REST Client names a request. Replacing a
+    variable that held something else says so in one line; a module
+    (``# @name json``) is not replaced: ``run["json"]`` holds the result."""
     if namespace is None:
         return
+    from ..httpfile.run import RequestResult
+
     for result in run:
-        if result.name and result.name.isidentifier():
-            namespace[result.name] = result
+        name = result.name
+        if not (name and name.isidentifier()):
+            continue
+        held = namespace.get(name)
+        if isinstance(held, types.ModuleType):
+            print(
+                f"# @name {name}: not bound, {name} is the module {held.__name__}"
+                " (rename the request)",
+                file=sys.stderr,
+            )
+            continue
+        if name in namespace and not isinstance(held, RequestResult):
+            print(
+                f"# @name {name}: replaced the kernel variable {name} (a {type(held).__name__})",
+                file=sys.stderr,
+            )
+        namespace[name] = result
 
 
 class _CellViews:
@@ -359,7 +405,9 @@ class _CellViews:
     def started(self, index: int, block, options):
         if options is None:  # not expanded (an undefined {{name}}): the cell says why
             return None
-        _apply_cell_options(self.base, options)
+        from .http import apply_options
+
+        apply_options(self.base, options)
         if self.base.quiet:
             return None
         from .live import ResponseView
@@ -391,7 +439,9 @@ class _CellViews:
             if result.assertions or view.state.assertions:
                 view.attach_checks(result.assertions)
         if response is not None and (self.base.include or self.base.timing):
-            print(render_text(response, self.base, head=self.base.include))
+            # render_text knows the fetch's own secrets only: the private env
+            # file's and .env's values, {{$processEnv}}, are the run's.
+            print(_printed(response, self.base, self.secrets, result.secrets))
 
     def settle(self, run) -> None:
         """The run is over: its secrets (every value its scope expanded, from
@@ -406,16 +456,25 @@ class _CellViews:
                 _fail(view, exc)
 
 
-def _apply_cell_options(base: FetchOptions, options) -> None:
-    """``%%fetch -H 'X: 1' --timeout 5 -F ...``: the cell line's fetch options
-    go to each request; what the request itself says wins."""
-    for key, value in base.fetch_kwargs.items():
-        if key == "headers":
-            have = {n.lower() for n, _ in options.fetch_kwargs.get("headers") or ()}
-            extra = [(n, v) for n, v in value if n.lower() not in have]
-            options.fetch_kwargs["headers"] = [*(options.fetch_kwargs.get("headers") or ()), *extra]
-        else:
-            options.fetch_kwargs.setdefault(key, value)
+def _check_run_options(opts: FetchOptions, where: str, requests: int) -> None:
+    """The line options a run of ``.http`` requests cannot apply are errors, not
+    silently dropped: the run is awaited as a whole, and each request names its
+    method."""
+    refused = []
+    if opts.background:
+        refused.append("--bg")
+    if opts.output:
+        refused.append("-o/--output")
+    implied = "POST" if opts.fetch_kwargs.keys() & {"body", "json", "files"} else "GET"
+    if opts.method != implied:
+        refused.append("-X/--request (each request names its method)")
+    if opts.stream and requests > 1:
+        refused.append("--stream with several requests")
+    if refused:
+        raise InvalidRequest(
+            f"{where}: {', '.join(refused)} cannot apply to a run of .http requests",
+            hint="run one request with %fetch URL for these; -H, --timeout, -u, -k ... apply",
+        )
 
 
 async def fetch_cell(cell: str, options: str = ""):
@@ -461,6 +520,7 @@ async def _run_cell(cell: str, base: FetchOptions, namespace: dict):
     http = parse_http(cell, source="cell", directory=os.getcwd())
     if not http.requests:
         raise InvalidRequest("%%fetch: no request in the cell")
+    _check_run_options(base, "%%fetch", len(http.requests))
     views = _CellViews(base, environment_secrets(http, base.env, base.env_file))
     client, own_client = _client_for(base)
     try:
@@ -511,8 +571,6 @@ def fetch_magic(line: str, cell: str | None = None):
 
 
 def load(ip) -> None:
-    import sys
-
     ip.user_ns[HELPER] = sys.modules[__name__]
     if transform_cell not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(transform_cell)

@@ -37,6 +37,8 @@ from .theme import ERROR, FG_DIM, MONO
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 MAX_HISTORY = 50
 #: The form fields a history entry restores.
+#: The form's request timeout in seconds, also when a pasted curl has no --max-time.
+DEFAULT_TIMEOUT = 30.0
 FORM = ("method", "url", "headers", "body_kind", "body", "follow", "decompress", "timeout")
 #: The "Copy as" buttons: (label, text maker, its library argument).
 COPIES = (
@@ -102,7 +104,10 @@ class FetchPanel(widgets.VBox):
         self.follow = widgets.Checkbox(value=True, description="follow redirects", **check)
         self.decompress = widgets.Checkbox(value=True, description="decompress", **check)
         self.timeout = widgets.FloatText(
-            value=30.0, description="timeout (s)", layout={"width": "200px"}, style=described
+            value=DEFAULT_TIMEOUT,
+            description="timeout (s)",
+            layout={"width": "200px"},
+            style=described,
         )
         self.error = widgets.HTML(**html)
         short = widgets.Layout(width="600px", height="60px")
@@ -312,7 +317,8 @@ class FetchPanel(widgets.VBox):
             "body": "",
             "follow": bool(kwargs.get("follow_redirects", True)),
             "decompress": bool(kwargs.get("decompress", True)),
-            "timeout": float(kwargs.get("request_timeout") or 0.0),
+            # No --max-time: the panel's own default, not 0 (no timeout at all).
+            "timeout": float(kwargs.get("request_timeout") or DEFAULT_TIMEOUT),
         }
         if "json" in kwargs:
             form["body_kind"], form["body"] = "JSON", json.dumps(kwargs["json"])

@@ -20,6 +20,7 @@ from collections import deque
 
 from ..core.events import PHASES, RUNNING_PHASE, Event, Timing
 from ..core.redact import REDACTED, Secrets, redact_header, redact_url
+from ..httpfile.jsonpath import MAX_JSON_DOCUMENT
 from ..text.render import looks_textual
 from . import theme
 
@@ -171,6 +172,29 @@ def _truncate(text: str, size: int, secrets=None) -> str:
     return text[:MAX_PREVIEW] + f"\n… truncated: {size:,} bytes in all"
 
 
+def add_body_secrets(secrets: Secrets, response) -> None:
+    """Mask the string values of secret-named fields of a JSON response body
+    (``access_token``, ``refresh_token``, ``id_token``, ``password``,
+    ``api_key``, ...: ``is_secret_name``): the token a login returned is as
+    much a credential in a saved notebook as one that was sent. Only bodies of
+    at most ``MAX_JSON_DOCUMENT`` bytes are parsed (``json.loads`` holds the loop)."""
+    if response.path is not None:
+        return
+    ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if "json" not in ctype:
+        return
+    try:
+        body = response.body
+    except Exception:  # not read (a stream): nothing to show either
+        return
+    if not body or len(body) > MAX_JSON_DOCUMENT:
+        return
+    try:
+        secrets.add_json(json.loads(body))
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+        pass
+
+
 class FetchState:
     """What the views know about one fetch, fed event by event; bounded."""
 
@@ -231,6 +255,7 @@ class FetchState:
         )
         for hop in (*response.history, response):
             state.secrets.add_request(hop.request)  # URL, headers, secret body fields
+        add_body_secrets(state.secrets, response)
         for event in response.events:
             state.feed(event)
         state.url_override = response.url
