@@ -712,3 +712,14 @@ def test_secrets_the_request_sends_are_remembered():
     to_options(parse_http(text).requests[0], scope)
     shown = scope.secrets.scrub("pa55word k-777777 dXNlcjpzM2NyM3Q= s3cr3t key-4242")
     assert shown == "*** *** *** *** ***"
+
+
+def test_the_percent_encoded_form_of_a_secret_is_secret_too():
+    env = Environment("dev", {"pw": "p@ss w/rd+1"}, secret_names={"pw"})
+    scope = Scope(environment=env)
+    url = scope.expand("http://h/login?p={{%pw}}", "x")
+    assert url == "http://h/login?p=p%40ss%20w%2Frd%2B1"
+    assert scope.secrets.scrub(url) == "http://h/login?p=***"
+    plain = Scope(file_variables={"q": "a b"})
+    plain.expand("{{%q}}", "x")
+    assert not plain.secrets  # a value that is no secret stays shown

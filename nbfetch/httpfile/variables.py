@@ -145,7 +145,11 @@ class Scope:
             return self._dynamic(expression, where, chain, memo)
         if expression.startswith("%"):
             # REST Client: "{{%name}}" percent-encodes the value (encodeURIComponent).
-            return quote(self._value(expression[1:], where, chain, memo), safe="-_.!~*'()")
+            value = self._value(expression[1:], where, chain, memo)
+            encoded = quote(value, safe="-_.!~*'()")
+            if encoded != value and self.secrets.scrub(value) != value:
+                self._secret(encoded)  # a secret's encoded form is what is sent and shown
+            return encoded
         # A value may name the variable it defines, which is then looked up below
         # its own level: "@baseUrl = {{baseUrl}}/v2" over the environment's.
         below = 1 + max((level for name, level in chain if name == expression), default=-1)
