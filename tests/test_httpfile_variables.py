@@ -723,3 +723,13 @@ def test_the_percent_encoded_form_of_a_secret_is_secret_too():
     plain = Scope(file_variables={"q": "a b"})
     plain.expand("{{%q}}", "x")
     assert not plain.secrets  # a value that is no secret stays shown
+
+
+@pytest.mark.timeout(30)
+def test_many_open_braces_without_a_close_are_linear_work():
+    # 1 MB on one line: the lazy pattern rescanned the rest of the line from each
+    # "{{" (80 KB took 99 s), hours here; linear work is milliseconds.
+    assert expand("{{" * 500_000) == "{{" * 500_000
+    text = "{{ " + " " * 500_000 + "{{ a }} {{}} {{x"
+    assert expand(text, namespace={"a": "A"}) == "{{ " + " " * 500_000 + "A {{}} {{x"
+    assert expand('{{ $datetime "YYYY" }}') == str(datetime.now(timezone.utc).year)

@@ -32,8 +32,11 @@ from .environments import Environment
 from .jsonpath import MAX_JSON_DOCUMENT, jsonpath_one
 from .model import HttpRequestBlock
 
-# REST Client's variable reference: "{{name}}", spaces inside allowed.
-TEMPLATE = re.compile(r"\{\{\s*(.+?)\s*\}\}")
+# REST Client's variable reference: "{{name}}", spaces inside allowed (stripped
+# in Python). No brace or newline inside: each "{{" then fails at the next brace,
+# so a line of thousands of "{{" without "}}" is linear work, not quadratic (a
+# lazy ".+?" rescanned the rest of the line from each "{{").
+TEMPLATE = re.compile(r"\{\{([^{}\n]*)\}\}")
 #: A value may name another variable ("@url = {{host}}/api"); this deep at most.
 MAX_DEPTH = 16
 #: Values longer than this are not put into a request (a runaway expansion).
@@ -121,7 +124,9 @@ class Scope:
             return text
         parts, size, last = [], 0, 0
         for m in TEMPLATE.finditer(text):
-            expression = m.group(1)
+            expression = m.group(1).strip()
+            if not expression:  # "{{}}" is text, as it was for REST Client's pattern
+                continue
             if not chain and not expression.startswith("$") and expression in memo:
                 value = memo[expression]  # a name used again in the request (not $uuid)
             else:
