@@ -363,3 +363,18 @@ def test_read_http_file_errors(tmp_path):
         f.truncate(4 * 1024 * 1024 + 1)
     with pytest.raises(InvalidRequest, match=r"big\.http: 4,194,305 bytes; a \.http file may have"):
         read_http_file(big)
+
+
+@pytest.mark.timeout(30)
+def test_a_run_of_inner_spaces_is_linear_work():
+    # A lazy "(.*?)\s*$" rescans the run from each of its characters: 20,000
+    # spaces took seconds, 400,000 would take many minutes; linear is milliseconds.
+    sp = " " * 400_000
+    text = (
+        f"@v = a{sp}b\n# @note a{sp}b\nPOST http://h/a{sp}b HTTP/1.1\nX-A: a{sp}b\n\n< ./a{sp}b\n"
+    )
+    block = one(text)
+    assert block.url == f"http://h/a{sp}b"
+    assert block.headers == [("X-A", f"a{sp}b")]
+    assert block.settings["note"] == block.variables["v"] == f"a{sp}b"
+    assert block.body_file == f"./a{sp}b"

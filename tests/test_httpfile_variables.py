@@ -733,3 +733,17 @@ def test_many_open_braces_without_a_close_are_linear_work():
     text = "{{ " + " " * 500_000 + "{{ a }} {{}} {{x"
     assert expand(text, namespace={"a": "A"}) == "{{ " + " " * 500_000 + "A {{}} {{x"
     assert expand('{{ $datetime "YYYY" }}') == str(datetime.now(timezone.utc).year)
+
+
+@pytest.mark.timeout(30)
+def test_an_include_line_with_a_run_of_inner_spaces_is_linear_work(tmp_path):
+    # requests.py's include line had the lazy path before "[ \t]*$" (quadratic).
+    (tmp_path / "a b").write_text("FILE")
+    text = "POST http://h/\n\nfirst line\n< ./a b  \nlast line\n"
+    block = parse_http(text, "api.http", str(tmp_path)).requests[0]
+    opts = to_options(block, Scope(directory=str(tmp_path)))
+    assert opts.fetch_kwargs["body"] == b"first line\nFILE\nlast line"
+    text = f"POST http://h/\n\nfirst line\n< ./a{' ' * 400_000}b  \n"
+    block = parse_http(text, "api.http", str(tmp_path)).requests[0]
+    with pytest.raises(InvalidRequest, match=r"cannot read .*/a {400000}b: File name too long"):
+        to_options(block, Scope(directory=str(tmp_path)))
