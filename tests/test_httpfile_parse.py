@@ -6,6 +6,8 @@ README.md (commit 6649589); the rules they check are in its
 src/utils/httpRequestParser.ts and src/utils/selector.ts.
 """
 
+import os
+
 import pytest
 
 from nbfetch import InvalidRequest
@@ -378,3 +380,13 @@ def test_a_run_of_inner_spaces_is_linear_work():
     assert block.headers == [("X-A", f"a{sp}b")]
     assert block.settings["note"] == block.variables["v"] == f"a{sp}b"
     assert block.body_file == f"./a{sp}b"
+
+
+@pytest.mark.timeout(20)
+def test_a_http_file_that_is_no_regular_file_is_refused(tmp_path):
+    # /dev/zero stats as 0 bytes and was read until memory ran out; a FIFO blocked.
+    (tmp_path / "zero.http").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.http")
+    for name in ("zero.http", "fifo.http"):
+        with pytest.raises(InvalidRequest, match=f"{name}: not a regular file"):
+            read_http_file(tmp_path / name)

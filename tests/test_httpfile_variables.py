@@ -747,3 +747,21 @@ def test_an_include_line_with_a_run_of_inner_spaces_is_linear_work(tmp_path):
     block = parse_http(text, "api.http", str(tmp_path)).requests[0]
     with pytest.raises(InvalidRequest, match=r"cannot read .*/a {400000}b: File name too long"):
         to_options(block, Scope(directory=str(tmp_path)))
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("name", ["http-client.env.json", "http-client.private.env.json", ".env"])
+def test_an_environment_file_that_is_no_regular_file_is_refused(tmp_path, kind, name):
+    # A FIFO blocked the read (nbfetch run hung); /dev/zero stats as 0 bytes and
+    # was read until memory ran out.
+    target = tmp_path / name
+    os.mkfifo(target) if kind == "fifo" else target.symlink_to("/dev/zero")
+    if name.endswith(".json"):
+        with pytest.raises(InvalidRequest, match=f"{re.escape(name)}: not a regular file"):
+            load_environment("dev", tmp_path)
+        with pytest.raises(InvalidRequest, match="not a regular file"):
+            load_environment(None, tmp_path, env_file=target)
+    else:
+        with pytest.raises(InvalidRequest, match=r"\.env: not a regular file"):
+            load_environment(None, tmp_path, env_file=target)

@@ -18,6 +18,7 @@ from bisect import bisect
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
+from .environments import read_text_file
 from .jsonpath import parse_path
 from .model import Assertion, HttpFile, HttpRequestBlock
 
@@ -321,15 +322,7 @@ def parse_http(text: str, source: str = "cell", directory: str | None = None) ->
 def read_http_file(path: str | os.PathLike) -> HttpFile:
     """Parse the UTF-8 file ``path``; relative paths in it resolve from its folder."""
     file = Path(path).expanduser()
-    try:
-        size = file.stat().st_size
-        if size > MAX_HTTP_FILE:
-            raise InvalidRequest(f"{file}: {size:,} bytes; a .http file may have {MAX_HTTP_FILE:,}")
-        text = file.read_text(encoding="utf-8-sig")  # an editor's BOM is no text
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read {file}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_text_file(file, MAX_HTTP_FILE, "a .http file")
     return parse_http(text, source=str(path), directory=str(file.resolve().parent))
 
 
