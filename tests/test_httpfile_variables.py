@@ -27,6 +27,7 @@ from nbfetch.httpfile import (
     Scope,
     load_environment,
     parse_http,
+    read_http_file,
     to_options,
 )
 from nbfetch.httpfile.jsonpath import MAX_JSON_DOCUMENT
@@ -600,7 +601,7 @@ async def test_a_reference_into_a_hostile_body_is_a_clear_error(raw_server, body
 # -- bodies from files ----------------------------------------------------------------------
 def block_with_body(line, tmp_path, ctype="application/json", source="api.http"):
     text = f"POST http://h/\nContent-Type: {ctype}\n\n{line}\n"
-    file = parse_http(text, source=source, directory=str(tmp_path))
+    file = parse_http(text, source=source, directory=str(tmp_path), confined=source != "cell")
     return file.requests[0], Scope(directory=file.directory, namespace={"name": "ada"})
 
 
@@ -765,3 +766,68 @@ def test_an_environment_file_that_is_no_regular_file_is_refused(tmp_path, kind, 
     else:
         with pytest.raises(InvalidRequest, match=r"\.env: not a regular file"):
             load_environment(None, tmp_path, env_file=target)
+
+
+def test_a_template_never_reads_the_kernels_own_names():
+    # A .http file someone else wrote must not post the input history or reach
+    # the interpreter: the first name is a notebook variable the user bound.
+    ns = {
+        "In": ["", "token = 'k'"],
+        "Out": {},
+        "_": "last",
+        "__": "x",
+        "_ih": [],
+        "_i1": "a",
+        "_oh": {},
+        "_dh": [],
+        "exit": 1,
+        "quit": 1,
+        "get_ipython": print,
+        "__builtins__": __builtins__,
+        "_private": "p",
+        "cfg": {"base": "b"},
+    }
+    scope = Scope(namespace=ns)
+    for name in (
+        "In",
+        "Out",
+        "_",
+        "__",
+        "_ih",
+        "_i1",
+        "_oh",
+        "_dh",
+        "exit",
+        "quit",
+        "get_ipython",
+        "__builtins__.open",
+        "_private",
+    ):
+        with pytest.raises(InvalidRequest, match="is not defined") as info:
+            scope.expand(f"{{{{{name}}}}}", "x")
+        assert "the kernel's own" in info.value.hint
+    assert scope.expand("{{cfg.base}}", "x") == "b"
+    with pytest.raises(InvalidRequest, match="no request named 'Out' has run"):
+        scope.expand("{{Out.response.body.*}}", "x")
+    scope = Scope(namespace={"_": Result()}, file_variables={"_a": "file"})
+    assert scope.expand("{{_a}}", "x") == "file"  # the file's own variables may start with _
+    with pytest.raises(InvalidRequest, match="no request named '_' has run"):
+        scope.expand("{{_.response.body.*}}", "x")
+
+
+def test_confinement_is_a_flag_of_the_file_not_its_name(tmp_path, monkeypatch):
+    (tmp_path / "secret.txt").write_text("s3cr3t", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for name in ("cell", "api.http"):  # a file literally named "cell" skipped the check
+        (tmp_path / "sub" / name).write_text("POST http://h/\n\n< ../secret.txt\n")
+        http = read_http_file(name)
+        assert http.confined and http.requests[0].confined
+        with pytest.raises(InvalidRequest, match=r"\.\./secret\.txt is outside"):
+            to_options(http.requests[0], Scope(directory=http.directory))
+    cell = parse_http("POST http://h/\n\n< ../secret.txt\n", "cell", str(tmp_path / "sub"))
+    assert not cell.requests[0].confined  # a cell is the reader's own text
+    assert (
+        to_options(cell.requests[0], Scope(directory=cell.directory)).fetch_kwargs["body"]
+        == b"s3cr3t"
+    )

@@ -87,13 +87,13 @@ def _line_numbers(pattern: re.Pattern, text: str):
 
 
 class _Parser:
-    def __init__(self, text: str, source: str, directory: str | None):
+    def __init__(self, text: str, source: str, directory: str | None, confined: bool):
         # REST Client's LineSplitterRegex, /\r?\n/: not str.splitlines, which also
         # breaks at U+2028, form feeds and lone CRs that a body may hold.
         text = text.removeprefix("\ufeff").replace("\r\n", "\n")
         self.lines = text.split("\n")
         self.source = source
-        self.file = HttpFile(source=source, directory=directory)
+        self.file = HttpFile(source=source, directory=directory, confined=confined)
         # The lines a body loop must look at one by one (comments, "??", ">",
         # "<>", "HTTP/") and the "###" separators, each found in one pass over
         # the text (a body of megabytes is not a Python loop over its lines).
@@ -114,7 +114,9 @@ class _Parser:
         return self.file
 
     def block(self, start: int, end: int, title: str | None) -> None:
-        block = HttpRequestBlock(method="", url="", title=title, source=self.source)
+        block = HttpRequestBlock(
+            method="", url="", title=title, source=self.source, confined=self.file.confined
+        )
         ignored: list[str] = []
         i = start
         # Before the request line: comments, settings, variables, pre-request scripts.
@@ -313,17 +315,21 @@ def parse_duration(text: str, where: str) -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
 
 
-def parse_http(text: str, source: str = "cell", directory: str | None = None) -> HttpFile:
+def parse_http(
+    text: str, source: str = "cell", directory: str | None = None, *, confined: bool = False
+) -> HttpFile:
     """Parse ``.http`` text; ``InvalidRequest`` naming ``source`` and the line on
-    a syntax error. Nothing is read or expanded yet."""
-    return _Parser(text, source, directory).parse()
+    a syntax error. Nothing is read or expanded yet. ``confined``: its body files
+    must be inside ``directory`` (text someone else wrote; ``read_http_file``)."""
+    return _Parser(text, source, directory, confined).parse()
 
 
 def read_http_file(path: str | os.PathLike) -> HttpFile:
     """Parse the UTF-8 file ``path``; relative paths in it resolve from its folder."""
     file = Path(path).expanduser()
     text = read_text_file(file, MAX_HTTP_FILE, "a .http file")
-    return parse_http(text, source=str(path), directory=str(file.resolve().parent))
+    folder = str(file.resolve().parent)
+    return parse_http(text, source=str(path), directory=folder, confined=True)
 
 
 # -- ?? assertions -------------------------------------------------------------------

@@ -45,7 +45,7 @@ class _Body:
     """A body being assembled from text lines and ``< file`` includes, bounded."""
 
     def __init__(self, scope: Scope, block: HttpRequestBlock):
-        self.scope, self.source = scope, block.source
+        self.scope, self.source, self.confined = scope, block.source, block.confined
         self.where = f"{block.source} line {block.body_line or block.line} (body)"
         self.parts: list[bytes] = []
         self.size = 0
@@ -71,8 +71,8 @@ class _Body:
         folder = self.scope.directory
         if not path.is_absolute():
             path = Path(folder or ".") / path
-        confined = folder is not None and self.source != "cell"
-        if confined and not path.resolve().is_relative_to(Path(folder).resolve()):
+        inside = folder is None or path.resolve().is_relative_to(Path(folder).resolve())
+        if self.confined and not inside:
             # A .http file from elsewhere must not send the reader's own files
             # ("< ~/.ssh/id_rsa" to its server): its body files stay in its folder.
             # A cell is the reader's own text: its paths go anywhere.

@@ -43,6 +43,12 @@ MAX_DEPTH = 16
 MAX_VALUE = 1024 * 1024
 
 _MISSING = object()
+# The kernel's own names, never a template's value: a .http file someone else
+# wrote must not post your input history ({{In}}, {{_ih}}, {{_i3}}), outputs
+# ({{Out}}, {{_}}, {{__}}, {{_oh}}) or reach the interpreter ({{__builtins__}},
+# {{get_ipython}}). A notebook lookup takes names the user bound, and never one
+# starting with "_" (as for the attributes after it).
+_KERNEL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 _HINT = (
     "define it with '@{name} = value' in the file or cell, in the environment"
     " (http-client.env.json), or as a notebook variable"
@@ -171,17 +177,26 @@ class Scope:
         if reference:
             return self._reference(expression, reference, where)
         first, *path = expression.split(".")
-        if first in self.namespace:
-            return self._attributes(expression, self.namespace[first], path, where)
+        value = self._notebook(first)
+        if value is not _MISSING:
+            return self._attributes(expression, value, path, where)
         if first in self.results:
             return self._attributes(expression, self.results[first], path, where)
         if below:
             loop = " -> ".join(name for name, _ in (*chain, (expression, 0)))
             raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
         hint = _HINT.format(name=first)
+        if first in self.namespace:
+            hint = f"{first} is the kernel's own, not a notebook variable; {hint}"
         if first in self.prompts:
             hint = f"# @prompt {first}: nbfetch does not ask; {hint}"
         raise InvalidRequest(f"{{{{{expression}}}}} is not defined (in {where})", hint=hint)
+
+    def _notebook(self, name: str) -> Any:
+        """The notebook variable ``name``, or ``_MISSING`` (for the kernel's own)."""
+        if name.startswith("_") or name in _KERNEL_NAMES:
+            return _MISSING
+        return self.namespace.get(name, _MISSING)
 
     def _attributes(self, expression: str, value: Any, path: list[str], where: str) -> str:
         """A notebook value down a dotted path: attributes, or keys of a mapping."""
@@ -208,8 +223,10 @@ class Scope:
         "Request Variables": ``{{requestName.(response|request).(body|headers)
         .(*|JSONPath|Header Name)}}``)."""
         name, part, kind, rest = m.group("name", "part", "kind", "rest")
-        result = self.results.get(name, self.namespace.get(name))
-        if result is None or not hasattr(result, "response"):
+        result = self.results.get(name)
+        if result is None:
+            result = self._notebook(name)
+        if not hasattr(result, "response"):
             hint = "requests run in file order; a named request must run before one that uses it"
             raise InvalidRequest(
                 f"{{{{{expression}}}}}: no request named {name!r} has run (in {where})", hint=hint
