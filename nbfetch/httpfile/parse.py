@@ -18,6 +18,7 @@ from bisect import bisect
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
+from ..core.redact import MIN_SECRET_LENGTH
 from .environments import read_text_file
 from .jsonpath import parse_path
 from .model import Assertion, HttpFile, HttpRequestBlock
@@ -50,7 +51,6 @@ _VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*)")
 # REST Client's RequestVariableDefinitionRegex takes "##" and "///" too.
 _META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*)")
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
-_FIRST_WORD = re.compile(r"[^\s:]*")
 _SPECIAL = re.compile(r"^[ \t]*(?:\?\?|>|<>|#|//|HTTP/)", re.MULTILINE)
 _SEPARATOR = re.compile(r"^###", re.MULTILINE)
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
@@ -134,7 +134,7 @@ class _Parser:
             elif stripped.startswith("@"):
                 var = _VARIABLE.match(stripped)
                 if var is None:
-                    raise self.error(number, f"{stripped!r} must look like '@name = value'")
+                    raise self.error(number, f"{_first(stripped)!r} must look like '@name = value'")
                 block.variables[var.group("name")] = _unescape(var.group("value"))
             elif stripped.startswith("< {%") or stripped == "{{" or stripped.startswith("{{@"):
                 # JetBrains' "< {% script %}", httpyac's "{{ script }}" block
@@ -229,8 +229,7 @@ class _Parser:
                     number,
                     # Its first word only: the rest may be the credential itself
                     # ("Authorization Bearer s3cr3t" with the colon forgotten).
-                    f"expected a header 'Name: value' after the request line, got"
-                    f" {_FIRST_WORD.match(line).group()!r}…",
+                    f"expected a header 'Name: value' after the request line, got {_first(line)!r}",
                     hint="a body goes after one blank line",
                 )
             block.headers.append((header.group("name"), header.group("value")))
@@ -253,7 +252,7 @@ class _Parser:
                 if closed and first < len(chunk):
                     raise self.error(
                         i + first + 1,
-                        f"{_start(chunk[first].strip())!r} after the assertions or response handlers",
+                        f"{_first(chunk[first].strip())!r} after the assertions or response handlers",
                     )
                 if not body and first < len(chunk):  # the blank line(s) before it are not in it
                     body_start, chunk = i + first + 1, chunk[first:]
@@ -279,7 +278,7 @@ class _Parser:
                 continue
             elif closed:
                 raise self.error(
-                    number, f"{_start(stripped)!r} after the assertions or response handlers"
+                    number, f"{_first(stripped)!r} after the assertions or response handlers"
                 )
             elif _RESPONSE_LINE.match(stripped):
                 break
@@ -301,9 +300,15 @@ class _Parser:
         return end
 
 
-def _start(line: str, size: int = 40) -> str:
-    """The start of a line for a message (a body line may hold a secret further on)."""
-    return line if len(line) <= size else line[:size] + "…"
+_NAME = re.compile(r"[^\s:=&]*")
+
+
+def _first(line: str) -> str:
+    """The first word of a line for a message, "…" for the rest: the rest may be
+    a secret ("Authorization Bearer s3cr3t" with the colon forgotten, "@token
+    s3cr3t" with the "=", "password=s3cr3t" in a body)."""
+    word = _NAME.match(line).group()
+    return word if word == line else word + "…"
 
 
 def parse_duration(text: str, where: str) -> float:
@@ -389,18 +394,24 @@ def _jsonpath_token(text: str) -> int:
     return len(text)
 
 
+def _short(word: str) -> str:
+    """A word for a message, quoted when too short to be a secret (one the
+    scrubber would mask is at least MIN_SECRET_LENGTH long)."""
+    return repr(word) if len(word) < MIN_SECRET_LENGTH else f"the word of {len(word)} characters"
+
+
 def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
     """One assertion, ``text`` being what follows ``??``; ``InvalidRequest``
     naming the line and the grammar when it is not one."""
     whole = f"?? {text.strip()}".rstrip()
-
-    def bad(reason: str) -> InvalidRequest:
-        return InvalidRequest(
-            f"{source} line {line}: {_start(whole, 80)!r}: {reason}", hint=GRAMMAR
-        )
-
     m = re.match(r"(\w*)\s*(.*)", text.strip())
     subject, rest = m.group(1).lower(), m.group(2)
+    # Messages quote the subject only: the rest may be a secret the check compares.
+    quoted = f"?? {m.group(1)}" + ("…" if rest else "")
+
+    def bad(reason: str) -> InvalidRequest:
+        return InvalidRequest(f"{source} line {line}: {quoted!r}: {reason}", hint=GRAMMAR)
+
     if subject == "js":
         raise bad("?? js is httpyac's JavaScript; nbfetch runs Python: ?? py EXPRESSION")
     if subject not in _SUBJECTS:
@@ -431,14 +442,14 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
     word, expected = _split_operator(rest.strip())
     operator = _OPERATORS.get(word.lower())
     if operator is None:
-        raise bad(f"{word!r} is not an operator" if word else "no operator")
+        raise bad(f"{_short(word)} is not an operator" if word else "no operator")
     expected = expected.strip()
     if operator in UNARY_OPERATORS:
         if expected:
-            raise bad(f"{operator} takes no value (got {_start(expected)!r})")
+            raise bad(f"{operator} takes no value")
         return Assertion(subject, argument, operator, None, whole, line)
     if not expected:
         raise bad(f"{operator} needs a value to compare with")
     if subject == "duration" and re.fullmatch(r"\d+(?:\.\d+)?\s*(ms|s)?", expected) is None:
-        raise bad(f"a duration is a number of ms or s (500ms, 1.5s), not {expected!r}")
+        raise bad("a duration is a number of ms or s (500ms, 1.5s)")
     return Assertion(subject, argument, operator, expected, whole, line)
