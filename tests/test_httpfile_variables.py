@@ -266,6 +266,24 @@ def test_an_undefined_name_says_which_and_where():
         to_options(block, Scope())
 
 
+def test_an_undefined_name_in_a_body_names_the_line_it_is_on(tmp_path):
+    (tmp_path / "part.txt").write_text("x", encoding="utf-8")
+    text = "POST http://h/\n\nline1\nline2\nline3 {{nope}}\n"
+    block = parse_http(text, source="api.http").requests[0]
+    with pytest.raises(
+        InvalidRequest, match=r"\{\{nope\}\} is not defined \(in api.http line 5 \(body\)\)"
+    ):
+        to_options(block, Scope())
+    text = "POST http://h/\n\n{{a}}\n< ./part.txt\nb\n{{a}} {{nope}}\n"
+    block = parse_http(text, source="api.http", directory=str(tmp_path)).requests[0]
+    scope = Scope(file_variables={"a": "1"}, directory=str(tmp_path))
+    with pytest.raises(InvalidRequest, match=r"\(in api.http line 6 \(body\)\)"):
+        to_options(block, scope)
+    scope = Scope(file_variables={"a": "{{nope}}"}, directory=str(tmp_path))
+    with pytest.raises(InvalidRequest, match=r"\{\{nope\}\} is not defined \(in api.http line 3 "):
+        to_options(block, scope)  # a value's template: the line of the name using it
+
+
 def test_a_variable_has_one_value_in_the_whole_request():
     text = "@id = {{$uuid}}\nPOST http://h/{{id}}\nX-Id: {{id}}\n\n{{id}}"
     block = parse_http(text).requests[0]
@@ -668,7 +686,8 @@ def test_a_body_from_files_is_bounded(tmp_path):
         to_options(block, scope)  # the two and the newline between them
     block, scope = block_with_body("{{big}}\n" * 11, tmp_path, "text/plain")
     scope.namespace["big"] = "y" * (MAX_BODY_FILE // 10)
-    with pytest.raises(InvalidRequest, match=r"line 4 \(body\): expands to over 10,485,760 char"):
+    # the line of the template that passed the bound (the 10th)
+    with pytest.raises(InvalidRequest, match=r"line 13 \(body\): expands to over 10,485,760"):
         to_options(block, scope)
 
 

@@ -46,7 +46,8 @@ class _Body:
 
     def __init__(self, scope: Scope, block: HttpRequestBlock):
         self.scope, self.source, self.confined = scope, block.source, block.confined
-        self.where = f"{block.source} line {block.body_line or block.line} (body)"
+        self.first_line = block.body_line or block.line
+        self.where = f"{block.source} line {self.first_line} (body)"
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -59,9 +60,15 @@ class _Body:
             )
         self.parts.append(piece)
 
-    def text(self, text: str) -> None:
-        """Body text, its templates expanded."""
-        expanded = self.scope.expand(text, self.where, limit=MAX_BODY_FILE - self.size)
+    def text(self, text: str, line: int = 0) -> None:
+        """Body text, its templates expanded; ``line``: its first line's offset
+        in the body, for messages that name a template's line."""
+        start = self.first_line + line
+
+        def where(offset: int) -> str:
+            return f"{self.source} line {start + offset} (body)"
+
+        expanded = self.scope.expand(text, where, limit=MAX_BODY_FILE - self.size)
         self.add(expanded.encode("utf-8"))
 
     def include(self, spec: str, templates: bool, encoding: str | None) -> None:
@@ -120,12 +127,14 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
         newlines = partial(re.compile(r"\n(?=&)").sub, "")
     else:
         newlines = str
-    text, done = block.body, 0
+    # (A form's joined "&" lines make a template's line an earlier one in messages.)
+    text, done, line = block.body, 0, 0
     for include in _INCLUDE_LINE.finditer(text):
-        body.text(newlines(text[done : include.start()]))
+        body.text(newlines(text[done : include.start()]), line)
+        line += text.count("\n", done, include.end())
         body.include(include["path"].rstrip(" \t"), bool(include["templates"]), include["encoding"])
         done = include.end()
-    body.text(newlines(text[done:]))
+    body.text(newlines(text[done:]), line)
     if "ndjson" in ctype:
         body.add(b"\n")
     return b"".join(body.parts)

@@ -22,6 +22,7 @@ import os
 import random
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -113,37 +114,45 @@ class Scope:
         self.secrets.add(value)
 
     # -- expansion -------------------------------------------------------------
-    def expand(self, text: str, where: str, *, limit: int = MAX_VALUE) -> str:
+    def expand(
+        self, text: str, where: str | Callable[[int], str], *, limit: int = MAX_VALUE
+    ) -> str:
         """``text`` with every ``{{template}}`` replaced; ``InvalidRequest``
         naming the template and ``where`` ("api.http line 12 (URL)") when one
         cannot be, or when the result would pass ``limit`` characters. Nothing
-        is sent before every template is expanded."""
+        is sent before every template is expanded. ``where`` may be a function
+        of the template's line in ``text`` (0 for the first): a body's error
+        names the line the template is on."""
         memo = {} if self._memo is None else self._memo
         return self._expand(text, where, (), memo, limit)
 
-    def _expand(self, text: str, where: str, chain: tuple, memo: dict, limit=MAX_VALUE) -> str:
+    def _expand(self, text: str, where, chain: tuple, memo: dict, limit=MAX_VALUE) -> str:
         """``chain``: the (name, level) pairs being expanded, outermost first;
         ``memo``: the variables already expanded, (name, level) -> value, and
         the templates of the request (name -> value, not ``$`` ones, which differ
         each time), so that each is expanded once."""
         if "{{" not in text:
             return text
-        parts, size, last = [], 0, 0
+        parts, size, last, line, counted = [], 0, 0, 0, 0
+        here = where
         for m in TEMPLATE.finditer(text):
             expression = m.group(1).strip()
             if not expression:  # "{{}}" is text, as it was for REST Client's pattern
                 continue
+            if callable(where):  # counted on from the last template: linear in all
+                line, counted = line + text.count("\n", counted, m.start()), m.start()
+                here = where(line)
             if not chain and not expression.startswith("$") and expression in memo:
                 value = memo[expression]  # a name used again in the request (not $uuid)
             else:
-                value = self._value(expression, where, chain, memo)
+                value = self._value(expression, here, chain, memo)
                 if not chain and not expression.startswith("$"):
                     memo[expression] = value
             parts += (text[last : m.start()], value)
             size += m.start() - last + len(value)
             last = m.end()
             if size > limit:
-                raise InvalidRequest(f"{where}: expands to over {limit:,} characters")
+                raise InvalidRequest(f"{here}: expands to over {limit:,} characters")
         parts.append(text[last:])
         return "".join(parts)
 
