@@ -12,6 +12,7 @@ JetBrains' scripts (``> {% %}``, ``< {% %}``) and response references
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from bisect import bisect
@@ -25,6 +26,9 @@ from .model import Assertion, HttpFile, HttpRequestBlock
 
 #: A .http file larger than this is refused: it is written by hand.
 MAX_HTTP_FILE = 4 * 1024 * 1024
+#: At most this many requests ("###" separators) in a file or cell: each is a
+#: Python step of the parse on the event loop (4 MiB of "###" took 5.6 s).
+MAX_REQUESTS = 10_000
 
 # REST Client's request line: a known method (any case), else the line is the URL
 # (GET); a trailing " HTTP/1.1" is dropped. WebDAV methods as its newer releases.
@@ -94,12 +98,19 @@ class _Parser:
         self.lines = text.split("\n")
         self.source = source
         self.file = HttpFile(source=source, directory=directory, confined=confined)
+        self.separators = list(itertools.islice(_line_numbers(_SEPARATOR, text), MAX_REQUESTS + 1))
+        if len(self.separators) > MAX_REQUESTS:
+            raise self.error(
+                self.separators[-1] + 1,
+                f"more than {MAX_REQUESTS:,} '###' separators; a file may have {MAX_REQUESTS:,}"
+                " requests",
+                hint="split it into several files",
+            )
         # The lines a body loop must look at one by one (comments, "??", ">",
         # "<>", "HTTP/") and the "###" separators, each found in one pass over
         # the text (a body of megabytes is not a Python loop over its lines).
         self.specials = [*_line_numbers(_SPECIAL, text), len(self.lines)]  # the end: a sentinel
         self.special = set(self.specials)
-        self.separators = list(_line_numbers(_SEPARATOR, text))
 
     def error(self, line: int, message: str, hint: str | None = None) -> InvalidRequest:
         return InvalidRequest(f"{self.source} line {line}: {message}", hint=hint)
