@@ -850,3 +850,15 @@ def test_confinement_is_a_flag_of_the_file_not_its_name(tmp_path, monkeypatch):
         to_options(cell.requests[0], Scope(directory=cell.directory)).fetch_kwargs["body"]
         == b"s3cr3t"
     )
+
+
+@pytest.mark.timeout(30)
+def test_an_escaped_template_is_sent_as_written():
+    # httpyac's escape: "\{\{name\}\}" is the text "{{name}}" (a Handlebars
+    # template in a body), never looked up.
+    text = r'{"text": "\{\{ping\}\} \{\{#user~\}\}", "n": "{{n}}"}'
+    assert expand(text, namespace={"n": "1"}) == '{"text": "{{ping}} {{#user~}}", "n": "1"}'
+    block = parse_http("POST http://h/\n\n" + text, "api.http").requests[0]
+    body = to_options(block, Scope(namespace={"n": "1"})).fetch_kwargs["body"]
+    assert body == b'{"text": "{{ping}} {{#user~}}", "n": "1"}'
+    assert expand(r"\{\{" * 500_000) == r"\{\{" * 500_000  # linear work too

@@ -37,7 +37,9 @@ from .model import HttpRequestBlock
 # in Python). No brace or newline inside: each "{{" then fails at the next brace,
 # so a line of thousands of "{{" without "}}" is linear work, not quadratic (a
 # lazy ".+?" rescanned the rest of the line from each "{{").
-TEMPLATE = re.compile(r"\{\{([^{}\n]*)\}\}")
+# httpyac's escape (src/plugins/core/replacer/escapeVariableReplacer.ts):
+# "\{\{name\}\}" is sent as the text "{{name}}", never expanded.
+TEMPLATE = re.compile(r"\{\{(?P<name>[^{}\n]*)\}\}|\\\{\\\{(?P<escaped>[^{}\n]*)\\\}\\\}")
 #: A value may name another variable ("@url = {{host}}/api"); this deep at most.
 MAX_DEPTH = 16
 #: Values longer than this are not put into a request (a runaway expansion).
@@ -131,23 +133,21 @@ class Scope:
         ``memo``: the variables already expanded, (name, level) -> value, and
         the templates of the request (name -> value, not ``$`` ones, which differ
         each time), so that each is expanded once."""
-        if "{{" not in text:
+        if "{{" not in text and "\\{\\{" not in text:
             return text
         parts, size, last, line, counted = [], 0, 0, 0, 0
         here = where
         for m in TEMPLATE.finditer(text):
-            expression = m.group(1).strip()
-            if not expression:  # "{{}}" is text, as it was for REST Client's pattern
+            expression = (m["name"] or "").strip()
+            if m["escaped"] is not None:
+                value = "{{" + m["escaped"] + "}}"
+            elif not expression:  # "{{}}" is text, as it was for REST Client's pattern
                 continue
-            if callable(where):  # counted on from the last template: linear in all
-                line, counted = line + text.count("\n", counted, m.start()), m.start()
-                here = where(line)
-            if not chain and not expression.startswith("$") and expression in memo:
-                value = memo[expression]  # a name used again in the request (not $uuid)
             else:
-                value = self._value(expression, here, chain, memo)
-                if not chain and not expression.startswith("$"):
-                    memo[expression] = value
+                if callable(where):  # counted on from the last template: linear in all
+                    line, counted = line + text.count("\n", counted, m.start()), m.start()
+                    here = where(line)
+                value = self._template(expression, here, chain, memo)
             parts += (text[last : m.start()], value)
             size += m.start() - last + len(value)
             last = m.end()
@@ -155,6 +155,14 @@ class Scope:
                 raise InvalidRequest(f"{here}: expands to over {limit:,} characters")
         parts.append(text[last:])
         return "".join(parts)
+
+    def _template(self, expression: str, where: str, chain: tuple, memo: dict) -> str:
+        if not chain and not expression.startswith("$") and expression in memo:
+            return memo[expression]  # a name used again in the request (not $uuid)
+        value = self._value(expression, where, chain, memo)
+        if not chain and not expression.startswith("$"):
+            memo[expression] = value
+        return value
 
     def _value(self, expression: str, where: str, chain: tuple, memo: dict) -> str:
         if len(chain) >= MAX_DEPTH:
