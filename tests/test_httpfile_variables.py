@@ -216,6 +216,15 @@ def test_values_expand_in_turn_and_a_loop_is_an_error():
         looped.expand("{{a}}", "x")
 
 
+def test_a_loop_names_each_variable_once():
+    # Variables before the first request are the block's and the file's: each
+    # level was expanded in turn and named again.
+    text = "@a = {{b}}\n@b = {{c}}\n@c = {{a}}\nGET http://h/{{a}}\n"
+    http = parse_http(text, "api.http")
+    with pytest.raises(InvalidRequest, match=r"refers to itself \(a -> b -> c -> a\), in api"):
+        to_options(http.requests[0], Scope(file_variables=http.variables))
+
+
 def test_a_value_may_name_itself_from_the_level_below():
     env = Environment("dev", {"baseUrl": "http://127.0.0.1:8000"})
     scope = Scope(file_variables={"baseUrl": "{{baseUrl}}/v2"}, environment=env)

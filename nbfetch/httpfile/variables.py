@@ -200,7 +200,9 @@ class Scope:
         if first in self.results:
             return self._attributes(expression, self.results[first], path, where)
         if below:
-            loop = " -> ".join(name for name, _ in (*chain, (expression, 0)))
+            # Each name once (a name may be defined at two levels, each expanded
+            # in turn): "a -> b -> a", not "a -> b -> a -> b -> a".
+            loop = " -> ".join([*dict.fromkeys(name for name, _ in chain), expression])
             raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
         hint = _HINT.format(name=first)
         if first in self.namespace:
