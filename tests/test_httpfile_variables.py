@@ -498,8 +498,13 @@ def test_an_unknown_environment_names_the_files_and_the_known_ones(tmp_path):
     assert "environment 'staging' is not defined in" in str(info.value)
     assert "http-client.env.json or" in str(info.value)
     assert info.value.hint == "the environments there: dev, local, prod"
-    with pytest.raises(InvalidRequest, match=r"environment 'dev' is not defined in .*env\.json"):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidRequest) as info:
         load_environment("dev", tmp_path / "empty")
+    assert str(info.value).startswith(
+        f"environment 'dev' is not defined in {tmp_path / 'empty'}: it has no"
+        " http-client.env.json or http-client.private.env.json"
+    )
 
 
 @pytest.mark.parametrize(

@@ -161,8 +161,10 @@ def load_environment(
     if name is not None and name not in public and name not in private:
         known = sorted((public.keys() | private.keys()) - {SHARED})
         files = " or ".join(str(f) for f in (shared_file, private_file) if f.exists())
+        if not files:  # name no file that is not there
+            files = f"{folder}: it has no {shared_file.name} or {private_file.name}"
         raise InvalidRequest(
-            f"environment {name!r} is not defined in {files or shared_file}",
+            f"environment {name!r} is not defined in {files}",
             hint=f"the environments there: {', '.join(known)}" if known else None,
         )
     # Later wins: the shared values, then the named environment's; in each, the
