@@ -507,6 +507,19 @@ def test_an_unknown_environment_names_the_files_and_the_known_ones(tmp_path):
     )
 
 
+def test_an_object_in_an_environment_is_said_to_be_no_variable(tmp_path):
+    # JetBrains' SSLConfiguration and the like: objects, not template values.
+    write_envs(tmp_path, {"dev": {"ssl": {"a": 1}, "n": 1, "over": [1]}}, {"dev": {"over": "x"}})
+    env = load_environment("dev", tmp_path)
+    assert env.values == {"n": "1", "over": "x"}
+    with pytest.raises(InvalidRequest) as info:
+        Scope(environment=env).expand("{{ssl}}", "x")
+    assert str(info.value).startswith(
+        f"{{{{ssl}}}}: ssl is an object or array in {tmp_path / 'http-client.env.json'}"
+        " (not a variable) (in x)"
+    )
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

@@ -44,6 +44,7 @@ class Environment:
     dotenv: dict[str, str] = field(default_factory=dict)
     dotenv_path: str | None = None  # where dotenv came from, for messages
     shared: dict[str, str] = field(default_factory=dict)  # "$shared", for {{$shared NAME}}
+    objects: dict[str, str] = field(default_factory=dict)  # name -> file: no variable
 
     def __repr__(self) -> str:  # the names only: the values may be secrets
         return f"Environment({self.name!r}, names={sorted(self.values)})"
@@ -85,7 +86,8 @@ def _scalar(value) -> str | None:
     return None  # an object or array (JetBrains' SSLConfiguration, security): no variable
 
 
-def _load_json(path: Path) -> dict[str, dict[str, str]]:
+def _load_json(path: Path) -> dict[str, dict]:
+    """The environments of ``path``, their values as JSON gave them."""
     text = _read(path)
     try:
         data = json.loads(text)
@@ -99,10 +101,7 @@ def _load_json(path: Path) -> dict[str, dict[str, str]]:
         raise InvalidRequest(
             f'{path}: must be an object of environments, {{"dev": {{"name": "value"}}}}'
         )
-    return {
-        env: {k: text for k, v in values.items() if (text := _scalar(v)) is not None}
-        for env, values in data.items()
-    }
+    return data
 
 
 def _private_beside(path: Path) -> Path:
@@ -171,8 +170,13 @@ def load_environment(
     # private file's over the public one's. A name the private file gives a value
     # is secret, whichever value wins (over-masking is the safe error).
     for key in (SHARED, name) if name is not None else (SHARED,):
-        for source in (public, private):
-            values = source.get(key, {})
+        for source, path in ((public, shared_file), (private, private_file)):
+            raw = source.get(key, {})
+            values = {k: text for k, v in raw.items() if (text := _scalar(v)) is not None}
+            for k in raw.keys() - values.keys():  # said so when a template names one
+                env.objects[k] = str(path)
+            for k in values:
+                env.objects.pop(k, None)
             env.values.update(values)
             if key == SHARED:
                 env.shared.update(values)

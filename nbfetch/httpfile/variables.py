@@ -204,6 +204,11 @@ class Scope:
             # in turn): "a -> b -> a", not "a -> b -> a -> b -> a".
             loop = " -> ".join([*dict.fromkeys(name for name, _ in chain), expression])
             raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
+        if first in self.environment.objects:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: {first} is an object or array in"
+                f" {self.environment.objects[first]} (not a variable) (in {where})"
+            )
         hint = _HINT.format(name=first)
         if first in self.namespace:
             hint = f"{first} is the kernel's own, not a notebook variable; {hint}"
