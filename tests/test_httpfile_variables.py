@@ -27,6 +27,7 @@ from nbfetch.httpfile import (
     Scope,
     load_environment,
     parse_http,
+    read_http_file,
     to_options,
 )
 from nbfetch.httpfile.jsonpath import MAX_JSON_DOCUMENT
@@ -215,6 +216,15 @@ def test_values_expand_in_turn_and_a_loop_is_an_error():
         looped.expand("{{a}}", "x")
 
 
+def test_a_loop_names_each_variable_once():
+    # Variables before the first request are the block's and the file's: each
+    # level was expanded in turn and named again.
+    text = "@a = {{b}}\n@b = {{c}}\n@c = {{a}}\nGET http://h/{{a}}\n"
+    http = parse_http(text, "api.http")
+    with pytest.raises(InvalidRequest, match=r"refers to itself \(a -> b -> c -> a\), in api"):
+        to_options(http.requests[0], Scope(file_variables=http.variables))
+
+
 def test_a_value_may_name_itself_from_the_level_below():
     env = Environment("dev", {"baseUrl": "http://127.0.0.1:8000"})
     scope = Scope(file_variables={"baseUrl": "{{baseUrl}}/v2"}, environment=env)
@@ -263,6 +273,24 @@ def test_an_undefined_name_says_which_and_where():
         InvalidRequest, match=r"\{\{nope\}\} is not defined \(in c line 4 \(body\)\)"
     ):
         to_options(block, Scope())
+
+
+def test_an_undefined_name_in_a_body_names_the_line_it_is_on(tmp_path):
+    (tmp_path / "part.txt").write_text("x", encoding="utf-8")
+    text = "POST http://h/\n\nline1\nline2\nline3 {{nope}}\n"
+    block = parse_http(text, source="api.http").requests[0]
+    with pytest.raises(
+        InvalidRequest, match=r"\{\{nope\}\} is not defined \(in api.http line 5 \(body\)\)"
+    ):
+        to_options(block, Scope())
+    text = "POST http://h/\n\n{{a}}\n< ./part.txt\nb\n{{a}} {{nope}}\n"
+    block = parse_http(text, source="api.http", directory=str(tmp_path)).requests[0]
+    scope = Scope(file_variables={"a": "1"}, directory=str(tmp_path))
+    with pytest.raises(InvalidRequest, match=r"\(in api.http line 6 \(body\)\)"):
+        to_options(block, scope)
+    scope = Scope(file_variables={"a": "{{nope}}"}, directory=str(tmp_path))
+    with pytest.raises(InvalidRequest, match=r"\{\{nope\}\} is not defined \(in api.http line 3 "):
+        to_options(block, scope)  # a value's template: the line of the name using it
 
 
 def test_a_variable_has_one_value_in_the_whole_request():
@@ -470,8 +498,22 @@ def test_an_unknown_environment_names_the_files_and_the_known_ones(tmp_path):
     assert "environment 'staging' is not defined in" in str(info.value)
     assert "http-client.env.json or" in str(info.value)
     assert info.value.hint == "the environments there: dev, local, prod"
+    (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidRequest, match=r"environment 'dev': there is no http-client"):
         load_environment("dev", tmp_path / "empty")
+
+
+def test_an_object_in_an_environment_is_said_to_be_no_variable(tmp_path):
+    # JetBrains' SSLConfiguration and the like: objects, not template values.
+    write_envs(tmp_path, {"dev": {"ssl": {"a": 1}, "n": 1, "over": [1]}}, {"dev": {"over": "x"}})
+    env = load_environment("dev", tmp_path)
+    assert env.values == {"n": "1", "over": "x"}
+    with pytest.raises(InvalidRequest) as info:
+        Scope(environment=env).expand("{{ssl}}", "x")
+    assert str(info.value).startswith(
+        f"{{{{ssl}}}}: ssl is an object or array in {tmp_path / 'http-client.env.json'}"
+        " (not a variable) (in x)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -641,7 +683,7 @@ async def test_a_reference_into_a_hostile_body_is_a_clear_error(raw_server, body
 # -- bodies from files ----------------------------------------------------------------------
 def block_with_body(line, tmp_path, ctype="application/json", source="api.http"):
     text = f"POST http://h/\nContent-Type: {ctype}\n\n{line}\n"
-    file = parse_http(text, source=source, directory=str(tmp_path))
+    file = parse_http(text, source=source, directory=str(tmp_path), confined=source != "cell")
     return file.requests[0], Scope(directory=file.directory, namespace={"name": "ada"})
 
 
@@ -708,7 +750,8 @@ def test_a_body_from_files_is_bounded(tmp_path):
         to_options(block, scope)  # the two and the newline between them
     block, scope = block_with_body("{{big}}\n" * 11, tmp_path, "text/plain")
     scope.namespace["big"] = "y" * (MAX_BODY_FILE // 10)
-    with pytest.raises(InvalidRequest, match=r"line 4 \(body\): expands to over 10,485,760 char"):
+    # the line of the template that passed the bound (the 10th)
+    with pytest.raises(InvalidRequest, match=r"line 13 \(body\): expands to over 10,485,760"):
         to_options(block, scope)
 
 
@@ -753,3 +796,133 @@ def test_secrets_the_request_sends_are_remembered():
     to_options(parse_http(text).requests[0], scope)
     shown = scope.secrets.scrub("pa55word k-777777 dXNlcjpzM2NyM3Q= s3cr3t key-4242")
     assert shown == "*** *** *** *** ***"
+
+
+def test_the_percent_encoded_form_of_a_secret_is_secret_too():
+    env = Environment("dev", {"pw": "p@ss w/rd+1"}, secret_names={"pw"})
+    scope = Scope(environment=env)
+    url = scope.expand("http://h/login?p={{%pw}}", "x")
+    assert url == "http://h/login?p=p%40ss%20w%2Frd%2B1"
+    assert scope.secrets.scrub(url) == "http://h/login?p=***"
+    plain = Scope(file_variables={"q": "a b"})
+    plain.expand("{{%q}}", "x")
+    assert not plain.secrets  # a value that is no secret stays shown
+
+
+@pytest.mark.timeout(30)
+def test_many_open_braces_without_a_close_are_linear_work():
+    # 1 MB on one line: the lazy pattern rescanned the rest of the line from each
+    # "{{" (80 KB took 99 s), hours here; linear work is milliseconds.
+    assert expand("{{" * 500_000) == "{{" * 500_000
+    text = "{{ " + " " * 500_000 + "{{ a }} {{}} {{x"
+    assert expand(text, namespace={"a": "A"}) == "{{ " + " " * 500_000 + "A {{}} {{x"
+    assert expand('{{ $datetime "YYYY" }}') == str(datetime.now(timezone.utc).year)
+
+
+@pytest.mark.timeout(30)
+def test_an_include_line_with_a_run_of_inner_spaces_is_linear_work(tmp_path):
+    # requests.py's include line had the lazy path before "[ \t]*$" (quadratic).
+    (tmp_path / "a b").write_text("FILE")
+    text = "POST http://h/\n\nfirst line\n< ./a b  \nlast line\n"
+    block = parse_http(text, "api.http", str(tmp_path)).requests[0]
+    opts = to_options(block, Scope(directory=str(tmp_path)))
+    assert opts.fetch_kwargs["body"] == b"first line\nFILE\nlast line"
+    text = f"POST http://h/\n\nfirst line\n< ./a{' ' * 400_000}b  \n"
+    block = parse_http(text, "api.http", str(tmp_path)).requests[0]
+    with pytest.raises(InvalidRequest, match=r"cannot read .*/a {400000}b: File name too long"):
+        to_options(block, Scope(directory=str(tmp_path)))
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("name", ["http-client.env.json", "http-client.private.env.json", ".env"])
+def test_an_environment_file_that_is_no_regular_file_is_refused(tmp_path, kind, name):
+    # A FIFO blocked the read (nbfetch run hung); /dev/zero stats as 0 bytes and
+    # was read until memory ran out.
+    target = tmp_path / name
+    os.mkfifo(target) if kind == "fifo" else target.symlink_to("/dev/zero")
+    if name.endswith(".json"):
+        with pytest.raises(InvalidRequest, match=f"{re.escape(name)}: not a regular file"):
+            load_environment("dev", tmp_path)
+        with pytest.raises(InvalidRequest, match="not a regular file"):
+            load_environment(None, tmp_path, env_file=target)
+    else:
+        with pytest.raises(InvalidRequest, match=r"\.env: not a regular file"):
+            load_environment(None, tmp_path, env_file=target)
+
+
+def test_a_template_never_reads_the_kernels_own_names():
+    # A .http file someone else wrote must not post the input history or reach
+    # the interpreter: the first name is a notebook variable the user bound.
+    ns = {
+        "In": ["", "token = 'k'"],
+        "Out": {},
+        "_": "last",
+        "__": "x",
+        "_ih": [],
+        "_i1": "a",
+        "_oh": {},
+        "_dh": [],
+        "exit": 1,
+        "quit": 1,
+        "get_ipython": print,
+        "__builtins__": __builtins__,
+        "_private": "p",
+        "cfg": {"base": "b"},
+    }
+    scope = Scope(namespace=ns)
+    for name in (
+        "In",
+        "Out",
+        "_",
+        "__",
+        "_ih",
+        "_i1",
+        "_oh",
+        "_dh",
+        "exit",
+        "quit",
+        "get_ipython",
+        "__builtins__.open",
+        "_private",
+    ):
+        with pytest.raises(InvalidRequest, match="is not defined") as info:
+            scope.expand(f"{{{{{name}}}}}", "x")
+        assert "the kernel's own" in info.value.hint
+    assert scope.expand("{{cfg.base}}", "x") == "b"
+    with pytest.raises(InvalidRequest, match="no request named 'Out' has run"):
+        scope.expand("{{Out.response.body.*}}", "x")
+    scope = Scope(namespace={"_": Result()}, file_variables={"_a": "file"})
+    assert scope.expand("{{_a}}", "x") == "file"  # the file's own variables may start with _
+    with pytest.raises(InvalidRequest, match="no request named '_' has run"):
+        scope.expand("{{_.response.body.*}}", "x")
+
+
+def test_confinement_is_a_flag_of_the_file_not_its_name(tmp_path, monkeypatch):
+    (tmp_path / "secret.txt").write_text("s3cr3t", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for name in ("cell", "api.http"):  # a file literally named "cell" skipped the check
+        (tmp_path / "sub" / name).write_text("POST http://h/\n\n< ../secret.txt\n")
+        http = read_http_file(name)
+        assert http.confined and http.requests[0].confined
+        with pytest.raises(InvalidRequest, match=r"\.\./secret\.txt is outside"):
+            to_options(http.requests[0], Scope(directory=http.directory))
+    cell = parse_http("POST http://h/\n\n< ../secret.txt\n", "cell", str(tmp_path / "sub"))
+    assert not cell.requests[0].confined  # a cell is the reader's own text
+    assert (
+        to_options(cell.requests[0], Scope(directory=cell.directory)).fetch_kwargs["body"]
+        == b"s3cr3t"
+    )
+
+
+@pytest.mark.timeout(30)
+def test_an_escaped_template_is_sent_as_written():
+    # httpyac's escape: "\{\{name\}\}" is the text "{{name}}" (a Handlebars
+    # template in a body), never looked up.
+    text = r'{"text": "\{\{ping\}\} \{\{#user~\}\}", "n": "{{n}}"}'
+    assert expand(text, namespace={"n": "1"}) == '{"text": "{{ping}} {{#user~}}", "n": "1"}'
+    block = parse_http("POST http://h/\n\n" + text, "api.http").requests[0]
+    body = to_options(block, Scope(namespace={"n": "1"})).fetch_kwargs["body"]
+    assert body == b'{"text": "{{ping}} {{#user~}}", "n": "1"}'
+    assert expand(r"\{\{" * 500_000) == r"\{\{" * 500_000  # linear work too

@@ -17,8 +17,10 @@ touches ``os.environ``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,23 +44,37 @@ class Environment:
     dotenv: dict[str, str] = field(default_factory=dict)
     dotenv_path: str | None = None  # where dotenv came from, for messages
     shared: dict[str, str] = field(default_factory=dict)  # "$shared", for {{$shared NAME}}
+    objects: dict[str, str] = field(default_factory=dict)  # name -> file: no variable
 
     def __repr__(self) -> str:  # the names only: the values may be secrets
         return f"Environment({self.name!r}, names={sorted(self.values)})"
 
 
-def _read(path: Path) -> str:
+def read_text_file(path: Path, limit: int, what: str) -> str:
+    """The UTF-8 text of the regular file ``path`` (an editor's BOM dropped),
+    at most ``limit`` bytes; ``InvalidRequest`` otherwise. Opened without
+    blocking and checked on the open file: a FIFO would block the open and the
+    read, a device (``/dev/zero``) never end, and both stat as 0 bytes."""
     try:
-        size = path.stat().st_size
-        if size > MAX_ENV_FILE:
-            raise InvalidRequest(
-                f"{path}: {size:,} bytes; an environment file may have {MAX_ENV_FILE:,}"
-            )
-        return path.read_text(encoding="utf-8-sig")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidRequest(f"{path}: not a regular file (a FIFO or a device?)")
+            data = file.read(limit + 1)  # it may have grown since it was opened
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        size = max(info.st_size, len(data))
+        raise InvalidRequest(f"{path}: {size:,} bytes; {what} may have {limit:,}")
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise InvalidRequest(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _read(path: Path) -> str:
+    return read_text_file(path, MAX_ENV_FILE, "an environment file")
 
 
 def _scalar(value) -> str | None:
@@ -70,9 +86,11 @@ def _scalar(value) -> str | None:
     return None  # an object or array (JetBrains' SSLConfiguration, security): no variable
 
 
-def _load_json(path: Path) -> dict[str, dict[str, str]]:
+def _load_json(path: Path) -> dict[str, dict]:
+    """The environments of ``path``, their values as JSON gave them."""
+    text = _read(path)
     try:
-        data = json.loads(_read(path))
+        data = json.loads(text)
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         where = f" line {line}" if line else ""
@@ -83,10 +101,7 @@ def _load_json(path: Path) -> dict[str, dict[str, str]]:
         raise InvalidRequest(
             f'{path}: must be an object of environments, {{"dev": {{"name": "value"}}}}'
         )
-    return {
-        env: {k: text for k, v in values.items() if (text := _scalar(v)) is not None}
-        for env, values in data.items()
-    }
+    return data
 
 
 def _private_beside(path: Path) -> Path:
@@ -100,11 +115,12 @@ def load_dotenv_file(path: str | os.PathLike) -> dict[str, str]:
     """The ``NAME=value`` pairs of a ``.env`` file (``os.environ`` untouched)."""
     from dotenv import dotenv_values
 
-    file = Path(path)
-    _read(file)  # the size bound and a clear error for a file that cannot be read
+    # Read here, bounded, and parsed from the text: python-dotenv opening the
+    # path itself would read a FIFO or a device without end.
+    text = _read(Path(path))
     # interpolate=False: "${HOME}" in a value stays as written; expanding it
     # would read os.environ behind the user's back.
-    values = dotenv_values(file, interpolate=False, encoding="utf-8")
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -151,15 +167,20 @@ def load_environment(
             f"environment {name!r} is not defined in {files}"
             if files
             else f"environment {name!r}: there is no {shared_file.name} or"
-            f" {private_file.name} in {shared_file.parent}",
+            f" {private_file.name} in {folder}",
             hint=f"the environments there: {', '.join(known)}" if known else None,
         )
     # Later wins: the shared values, then the named environment's; in each, the
     # private file's over the public one's. A name the private file gives a value
     # is secret, whichever value wins (over-masking is the safe error).
     for key in (SHARED, name) if name is not None else (SHARED,):
-        for source in (public, private):
-            values = source.get(key, {})
+        for source, path in ((public, shared_file), (private, private_file)):
+            raw = source.get(key, {})
+            values = {k: text for k, v in raw.items() if (text := _scalar(v)) is not None}
+            for k in raw.keys() - values.keys():  # said so when a template names one
+                env.objects[k] = str(path)
+            for k in values:
+                env.objects.pop(k, None)
             env.values.update(values)
             if key == SHARED:
                 env.shared.update(values)

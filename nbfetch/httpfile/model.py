@@ -45,6 +45,9 @@ class HttpRequestBlock:
     header_lines: list[int] = field(default_factory=list)  # the line of each header
     body_line: int = 0  # the line the body starts on (0: no body)
     source: str = "cell"  # the file's path, or "cell"
+    # Body files must be inside the file's folder: set for a file read from disk
+    # (read_http_file), whose author may not be the reader; a cell's are anywhere.
+    confined: bool = False
 
 
 @dataclass
@@ -55,3 +58,4 @@ class HttpFile:
     requests: list[HttpRequestBlock] = field(default_factory=list)
     source: str = "cell"
     directory: str | None = None  # where relative paths (bodies, env files) resolve
+    confined: bool = False  # its requests' body files must be under directory

@@ -12,17 +12,23 @@ JetBrains' scripts (``> {% %}``, ``< {% %}``) and response references
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from bisect import bisect
 from pathlib import Path
 
 from ..core.errors import InvalidRequest
+from ..core.redact import MIN_SECRET_LENGTH
+from .environments import read_text_file
 from .jsonpath import parse_path
 from .model import Assertion, HttpFile, HttpRequestBlock
 
 #: A .http file larger than this is refused: it is written by hand.
 MAX_HTTP_FILE = 4 * 1024 * 1024
+#: At most this many requests ("###" separators) in a file or cell: each is a
+#: Python step of the parse on the event loop (4 MiB of "###" took 5.6 s).
+MAX_REQUESTS = 10_000
 
 # REST Client's request line: a known method (any case), else the line is the URL
 # (GET); a trailing " HTTP/1.1" is dropped. WebDAV methods as its newer releases.
@@ -35,27 +41,35 @@ _METHOD = re.compile(rf"^({'|'.join(_METHODS)})\s+", re.IGNORECASE)
 # An all-capitals token with a URL after it is a method too (RFC 9110 section 9.1:
 # methods are extensible; "QUERY", "PURGE").
 _OTHER_METHOD = re.compile(r"^([A-Z][A-Z0-9_-]*)\s+(?=\S)")
-_VERSION = re.compile(r"\s+HTTP/\S*$", re.IGNORECASE)
 # REST Client: "lines immediately after the request line which start with ? or &";
 # never "??", which is an assertion (httpyac), even with no header before it.
 _QUERY_LINE = re.compile(r"^\s*(?:&|\?(?!\?))")
 _INDENTED = re.compile(r"^[ \t]+\S")
 # REST Client's inputFileSyntax: "< path", "<@ path", "<@latin1 path".
-_INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+?)\s*$")
+# The line regexes below match stripped lines and end in a greedy ".*": a lazy
+# ".*?" before "\s*$" rescans a run of inner spaces from each of its characters
+# (20,000 spaces took seconds).
+_INPUT_FILE = re.compile(r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?\s+(?P<path>.+)")
 # REST Client's file variable: "@name = value" on a whole line.
-_VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*?)\s*$")
+_VARIABLE = re.compile(r"^@(?P<name>[^\s=]+)\s*=\s*(?P<value>.*)")
 # "# @name login", "// @no-redirect", "# @timeout 5 s", "# @name=login" (JetBrains);
 # REST Client's RequestVariableDefinitionRegex takes "##" and "///" too.
-_META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*?)\s*$")
+_META = re.compile(r"^(?:#+|//+)\s*@(?P<key>[\w.-]+)(?:\s*=\s*|\s+|$)(?P<value>.*)")
 _REQUEST_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
-_FIRST_WORD = re.compile(r"[^\s:]*")
 _SPECIAL = re.compile(r"^[ \t]*(?:\?\?|>|<>|#|//|HTTP/)", re.MULTILINE)
 _SEPARATOR = re.compile(r"^###", re.MULTILINE)
 _RESPONSE_LINE = re.compile(r"^HTTP/[\d.]+(\s|$)")
 # RFC 9110 section 5.1: a field name is a token; here {{templates}} may make it.
 _HEADER = re.compile(
-    r"^(?P<name>(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{\{[^}]*\}\})+)\s*:\s*(?P<value>.*?)\s*$"
+    r"^(?P<name>(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{\{[^}]*\}\})+)\s*:\s*(?P<value>.*)"
 )
+
+
+def _without_version(url: str) -> str:
+    r"""``url`` without a trailing `` HTTP/1.1`` (split in Python: a regex
+    ``\s+HTTP/\S*$`` searched from each space of a long run is quadratic)."""
+    head, *last = url.rsplit(None, 1) or [""]
+    return head if last and last[0][:5].upper() == "HTTP/" else url
 
 
 def _unescape(value: str) -> str:
@@ -78,19 +92,26 @@ def _line_numbers(pattern: re.Pattern, text: str):
 
 
 class _Parser:
-    def __init__(self, text: str, source: str, directory: str | None):
+    def __init__(self, text: str, source: str, directory: str | None, confined: bool):
         # REST Client's LineSplitterRegex, /\r?\n/: not str.splitlines, which also
         # breaks at U+2028, form feeds and lone CRs that a body may hold.
         text = text.removeprefix("\ufeff").replace("\r\n", "\n")
         self.lines = text.split("\n")
         self.source = source
-        self.file = HttpFile(source=source, directory=directory)
+        self.file = HttpFile(source=source, directory=directory, confined=confined)
+        self.separators = list(itertools.islice(_line_numbers(_SEPARATOR, text), MAX_REQUESTS + 1))
+        if len(self.separators) > MAX_REQUESTS:
+            raise self.error(
+                self.separators[-1] + 1,
+                f"more than {MAX_REQUESTS:,} '###' separators; a file may have {MAX_REQUESTS:,}"
+                " requests",
+                hint="split it into several files",
+            )
         # The lines a body loop must look at one by one (comments, "??", ">",
         # "<>", "HTTP/") and the "###" separators, each found in one pass over
         # the text (a body of megabytes is not a Python loop over its lines).
         self.specials = [*_line_numbers(_SPECIAL, text), len(self.lines)]  # the end: a sentinel
         self.special = set(self.specials)
-        self.separators = list(_line_numbers(_SEPARATOR, text))
 
     def error(self, line: int, message: str, hint: str | None = None) -> InvalidRequest:
         return InvalidRequest(f"{self.source} line {line}: {message}", hint=hint)
@@ -105,7 +126,9 @@ class _Parser:
         return self.file
 
     def block(self, start: int, end: int, title: str | None) -> None:
-        block = HttpRequestBlock(method="", url="", title=title, source=self.source)
+        block = HttpRequestBlock(
+            method="", url="", title=title, source=self.source, confined=self.file.confined
+        )
         ignored: list[str] = []
         i = start
         # Before the request line: comments, settings, variables, pre-request scripts.
@@ -123,7 +146,7 @@ class _Parser:
             elif stripped.startswith("@"):
                 var = _VARIABLE.match(stripped)
                 if var is None:
-                    raise self.error(number, f"{stripped!r} must look like '@name = value'")
+                    raise self.error(number, f"{_first(stripped)!r} must look like '@name = value'")
                 block.variables[var.group("name")] = _unescape(var.group("value"))
             elif stripped.startswith("< {%") or stripped == "{{" or stripped.startswith("{{@"):
                 # JetBrains' "< {% script %}", httpyac's "{{ script }}" block
@@ -197,7 +220,7 @@ class _Parser:
         ):
             url += self.lines[i].strip()
             i += 1
-        block.url = _VERSION.sub("", url.strip())
+        block.url = _without_version(url.strip())
         # Headers, up to the blank line.
         while i < end and self.lines[i].strip():
             line, number = self.lines[i].strip(), i + 1
@@ -218,8 +241,7 @@ class _Parser:
                     number,
                     # Its first word only: the rest may be the credential itself
                     # ("Authorization Bearer s3cr3t" with the colon forgotten).
-                    f"expected a header 'Name: value' after the request line, got"
-                    f" {_FIRST_WORD.match(line).group()!r}…",
+                    f"expected a header 'Name: value' after the request line, got {_first(line)!r}",
                     hint="a body goes after one blank line",
                 )
             block.headers.append((header.group("name"), header.group("value")))
@@ -242,7 +264,7 @@ class _Parser:
                 if closed and first < len(chunk):
                     raise self.error(
                         i + first + 1,
-                        f"{_start(chunk[first].strip())!r} after the assertions or response handlers",
+                        f"{_first(chunk[first].strip())!r} after the assertions or response handlers",
                     )
                 if not body and first < len(chunk):  # the blank line(s) before it are not in it
                     body_start, chunk = i + first + 1, chunk[first:]
@@ -268,7 +290,7 @@ class _Parser:
                 continue
             elif closed:
                 raise self.error(
-                    number, f"{_start(stripped)!r} after the assertions or response handlers"
+                    number, f"{_first(stripped)!r} after the assertions or response handlers"
                 )
             elif _RESPONSE_LINE.match(stripped):
                 break
@@ -290,9 +312,15 @@ class _Parser:
         return end
 
 
-def _start(line: str, size: int = 40) -> str:
-    """The start of a line for a message (a body line may hold a secret further on)."""
-    return line if len(line) <= size else line[:size] + "…"
+_NAME = re.compile(r"[^\s:=&]*")
+
+
+def _first(line: str) -> str:
+    """The first word of a line for a message, "…" for the rest: the rest may be
+    a secret ("Authorization Bearer s3cr3t" with the colon forgotten, "@token
+    s3cr3t" with the "=", "password=s3cr3t" in a body)."""
+    word = _NAME.match(line).group()
+    return word if word == line else word + "…"
 
 
 def parse_duration(text: str, where: str) -> float:
@@ -304,25 +332,21 @@ def parse_duration(text: str, where: str) -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
 
 
-def parse_http(text: str, source: str = "cell", directory: str | None = None) -> HttpFile:
+def parse_http(
+    text: str, source: str = "cell", directory: str | None = None, *, confined: bool = False
+) -> HttpFile:
     """Parse ``.http`` text; ``InvalidRequest`` naming ``source`` and the line on
-    a syntax error. Nothing is read or expanded yet."""
-    return _Parser(text, source, directory).parse()
+    a syntax error. Nothing is read or expanded yet. ``confined``: its body files
+    must be inside ``directory`` (text someone else wrote; ``read_http_file``)."""
+    return _Parser(text, source, directory, confined).parse()
 
 
 def read_http_file(path: str | os.PathLike) -> HttpFile:
     """Parse the UTF-8 file ``path``; relative paths in it resolve from its folder."""
     file = Path(path).expanduser()
-    try:
-        size = file.stat().st_size
-        if size > MAX_HTTP_FILE:
-            raise InvalidRequest(f"{file}: {size:,} bytes; a .http file may have {MAX_HTTP_FILE:,}")
-        text = file.read_text(encoding="utf-8-sig")  # an editor's BOM is no text
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read {file}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_http(text, source=str(path), directory=str(file.resolve().parent))
+    text = read_text_file(file, MAX_HTTP_FILE, "a .http file")
+    folder = str(file.resolve().parent)
+    return parse_http(text, source=str(path), directory=folder, confined=True)
 
 
 # -- ?? assertions -------------------------------------------------------------------
@@ -382,18 +406,24 @@ def _jsonpath_token(text: str) -> int:
     return len(text)
 
 
+def _short(word: str) -> str:
+    """A word for a message, quoted when too short to be a secret (one the
+    scrubber would mask is at least MIN_SECRET_LENGTH long)."""
+    return repr(word) if len(word) < MIN_SECRET_LENGTH else f"the word of {len(word)} characters"
+
+
 def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
     """One assertion, ``text`` being what follows ``??``; ``InvalidRequest``
     naming the line and the grammar when it is not one."""
     whole = f"?? {text.strip()}".rstrip()
-
-    def bad(reason: str) -> InvalidRequest:
-        return InvalidRequest(
-            f"{source} line {line}: {_start(whole, 80)!r}: {reason}", hint=GRAMMAR
-        )
-
     m = re.match(r"(\w*)\s*(.*)", text.strip())
     subject, rest = m.group(1).lower(), m.group(2)
+    # Messages quote the subject only: the rest may be a secret the check compares.
+    quoted = f"?? {m.group(1)}" + ("…" if rest else "")
+
+    def bad(reason: str) -> InvalidRequest:
+        return InvalidRequest(f"{source} line {line}: {quoted!r}: {reason}", hint=GRAMMAR)
+
     if subject == "js":
         raise bad("?? js is httpyac's JavaScript; nbfetch runs Python: ?? py EXPRESSION")
     if subject not in _SUBJECTS:
@@ -424,14 +454,14 @@ def parse_assertion(text: str, line: int, source: str = "cell") -> Assertion:
     word, expected = _split_operator(rest.strip())
     operator = _OPERATORS.get(word.lower())
     if operator is None:
-        raise bad(f"{word!r} is not an operator" if word else "no operator")
+        raise bad(f"{_short(word)} is not an operator" if word else "no operator")
     expected = expected.strip()
     if operator in UNARY_OPERATORS:
         if expected:
-            raise bad(f"{operator} takes no value (got {_start(expected)!r})")
+            raise bad(f"{operator} takes no value")
         return Assertion(subject, argument, operator, None, whole, line)
     if not expected:
         raise bad(f"{operator} needs a value to compare with")
     if subject == "duration" and re.fullmatch(r"\d+(?:\.\d+)?\s*(ms|s)?", expected) is None:
-        raise bad(f"a duration is a number of ms or s (500ms, 1.5s), not {expected!r}")
+        raise bad("a duration is a number of ms or s (500ms, 1.5s)")
     return Assertion(subject, argument, operator, expected, whole, line)

@@ -21,9 +21,11 @@ from .variables import Scope
 #: REST Client's limit for the same bodies (its CombinedStream maxDataSize,
 #: 10 MiB). It is built whole in memory, so it is bounded.
 MAX_BODY_FILE = 10 * 1024 * 1024
-# REST Client's inputFileSyntax (httpRequestParser.ts), as a line of a body.
+# REST Client's inputFileSyntax (httpRequestParser.ts), as a line of a body; the
+# path greedy to the line's end, stripped in Python (a lazy path before "[ \t]*$"
+# rescans a run of inner spaces from each of its characters: quadratic).
 _INCLUDE_LINE = re.compile(
-    r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?[ \t]+(?P<path>[^\n]+?)[ \t]*$", re.MULTILINE
+    r"^<(?:(?P<templates>@)(?P<encoding>\w+)?)?[ \t]+(?P<path>[^\n]+)", re.MULTILINE
 )
 
 
@@ -43,8 +45,9 @@ class _Body:
     """A body being assembled from text lines and ``< file`` includes, bounded."""
 
     def __init__(self, scope: Scope, block: HttpRequestBlock):
-        self.scope, self.source = scope, block.source
-        self.where = f"{block.source} line {block.body_line or block.line} (body)"
+        self.scope, self.source, self.confined = scope, block.source, block.confined
+        self.first_line = block.body_line or block.line
+        self.where = f"{block.source} line {self.first_line} (body)"
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -57,9 +60,15 @@ class _Body:
             )
         self.parts.append(piece)
 
-    def text(self, text: str) -> None:
-        """Body text, its templates expanded."""
-        expanded = self.scope.expand(text, self.where, limit=MAX_BODY_FILE - self.size)
+    def text(self, text: str, line: int = 0) -> None:
+        """Body text, its templates expanded; ``line``: its first line's offset
+        in the body, for messages that name a template's line."""
+        start = self.first_line + line
+
+        def where(offset: int) -> str:
+            return f"{self.source} line {start + offset} (body)"
+
+        expanded = self.scope.expand(text, where, limit=MAX_BODY_FILE - self.size)
         self.add(expanded.encode("utf-8"))
 
     def include(self, spec: str, templates: bool, encoding: str | None) -> None:
@@ -69,8 +78,8 @@ class _Body:
         folder = self.scope.directory
         if not path.is_absolute():
             path = Path(folder or ".") / path
-        confined = folder is not None and self.source != "cell"
-        if confined and not path.resolve().is_relative_to(Path(folder).resolve()):
+        inside = folder is None or path.resolve().is_relative_to(Path(folder).resolve())
+        if self.confined and not inside:
             # A .http file from elsewhere must not send the reader's own files
             # ("< ~/.ssh/id_rsa" to its server): its body files stay in its folder.
             # A cell is the reader's own text: its paths go anywhere.
@@ -118,12 +127,14 @@ def _body(block: HttpRequestBlock, scope: Scope, headers: list[tuple[str, str]])
         newlines = partial(re.compile(r"\n(?=&)").sub, "")
     else:
         newlines = str
-    text, done = block.body, 0
+    # (A form's joined "&" lines make a template's line an earlier one in messages.)
+    text, done, line = block.body, 0, 0
     for include in _INCLUDE_LINE.finditer(text):
-        body.text(newlines(text[done : include.start()]))
-        body.include(include["path"], bool(include["templates"]), include["encoding"])
+        body.text(newlines(text[done : include.start()]), line)
+        line += text.count("\n", done, include.end())
+        body.include(include["path"].rstrip(" \t"), bool(include["templates"]), include["encoding"])
         done = include.end()
-    body.text(newlines(text[done:]))
+    body.text(newlines(text[done:]), line)
     if "ndjson" in ctype:
         body.add(b"\n")
     return b"".join(body.parts)

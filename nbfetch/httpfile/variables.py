@@ -22,6 +22,7 @@ import os
 import random
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -33,14 +34,25 @@ from .environments import Environment
 from .jsonpath import MAX_JSON_DOCUMENT, jsonpath_one
 from .model import HttpRequestBlock
 
-# REST Client's variable reference: "{{name}}", spaces inside allowed.
-TEMPLATE = re.compile(r"\{\{\s*(.+?)\s*\}\}")
+# REST Client's variable reference: "{{name}}", spaces inside allowed (stripped
+# in Python). No brace or newline inside: each "{{" then fails at the next brace,
+# so a line of thousands of "{{" without "}}" is linear work, not quadratic (a
+# lazy ".+?" rescanned the rest of the line from each "{{").
+# httpyac's escape (src/plugins/core/replacer/escapeVariableReplacer.ts):
+# "\{\{name\}\}" is sent as the text "{{name}}", never expanded.
+TEMPLATE = re.compile(r"\{\{(?P<name>[^{}\n]*)\}\}|\\\{\\\{(?P<escaped>[^{}\n]*)\\\}\\\}")
 #: A value may name another variable ("@url = {{host}}/api"); this deep at most.
 MAX_DEPTH = 16
 #: Values longer than this are not put into a request (a runaway expansion).
 MAX_VALUE = 1024 * 1024
 
 _MISSING = object()
+# The kernel's own names, never a template's value: a .http file someone else
+# wrote must not post your input history ({{In}}, {{_ih}}, {{_i3}}), outputs
+# ({{Out}}, {{_}}, {{__}}, {{_oh}}) or reach the interpreter ({{__builtins__}},
+# {{get_ipython}}). A notebook lookup takes names the user bound, and never one
+# starting with "_" (as for the attributes after it).
+_KERNEL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 _HINT = (
     "define it with '@{name} = value' in the file or cell, in the environment"
     " (http-client.env.json), or as a notebook variable"
@@ -105,37 +117,53 @@ class Scope:
         self.secrets.add(value)
 
     # -- expansion -------------------------------------------------------------
-    def expand(self, text: str, where: str, *, limit: int = MAX_VALUE) -> str:
+    def expand(
+        self, text: str, where: str | Callable[[int], str], *, limit: int = MAX_VALUE
+    ) -> str:
         """``text`` with every ``{{template}}`` replaced; ``InvalidRequest``
         naming the template and ``where`` ("api.http line 12 (URL)") when one
         cannot be, or when the result would pass ``limit`` characters. Nothing
-        is sent before every template is expanded."""
+        is sent before every template is expanded. ``where`` may be a function
+        of the template's line in ``text`` (0 for the first): a body's error
+        names the line the template is on."""
         memo = {} if self._memo is None else self._memo
         return self._expand(text, where, (), memo, limit)
 
-    def _expand(self, text: str, where: str, chain: tuple, memo: dict, limit=MAX_VALUE) -> str:
+    def _expand(self, text: str, where, chain: tuple, memo: dict, limit=MAX_VALUE) -> str:
         """``chain``: the (name, level) pairs being expanded, outermost first;
         ``memo``: the variables already expanded, (name, level) -> value, and
         the templates of the request (name -> value, not ``$`` ones, which differ
         each time), so that each is expanded once."""
-        if "{{" not in text:
+        if "{{" not in text and "\\{\\{" not in text:
             return text
-        parts, size, last = [], 0, 0
+        parts, size, last, line, counted = [], 0, 0, 0, 0
+        here = where
         for m in TEMPLATE.finditer(text):
-            expression = m.group(1)
-            if not chain and not expression.startswith("$") and expression in memo:
-                value = memo[expression]  # a name used again in the request (not $uuid)
+            expression = (m["name"] or "").strip()
+            if m["escaped"] is not None:
+                value = "{{" + m["escaped"] + "}}"
+            elif not expression:  # "{{}}" is text, as it was for REST Client's pattern
+                continue
             else:
-                value = self._value(expression, where, chain, memo)
-                if not chain and not expression.startswith("$"):
-                    memo[expression] = value
+                if callable(where):  # counted on from the last template: linear in all
+                    line, counted = line + text.count("\n", counted, m.start()), m.start()
+                    here = where(line)
+                value = self._template(expression, here, chain, memo)
             parts += (text[last : m.start()], value)
             size += m.start() - last + len(value)
             last = m.end()
             if size > limit:
-                raise InvalidRequest(f"{where}: expands to over {limit:,} characters")
+                raise InvalidRequest(f"{here}: expands to over {limit:,} characters")
         parts.append(text[last:])
         return "".join(parts)
+
+    def _template(self, expression: str, where: str, chain: tuple, memo: dict) -> str:
+        if not chain and not expression.startswith("$") and expression in memo:
+            return memo[expression]  # a name used again in the request (not $uuid)
+        value = self._value(expression, where, chain, memo)
+        if not chain and not expression.startswith("$"):
+            memo[expression] = value
+        return value
 
     def _value(self, expression: str, where: str, chain: tuple, memo: dict) -> str:
         if len(chain) >= MAX_DEPTH:
@@ -146,7 +174,11 @@ class Scope:
             return self._dynamic(expression, where, chain, memo)
         if expression.startswith("%"):
             # REST Client: "{{%name}}" percent-encodes the value (encodeURIComponent).
-            return quote(self._value(expression[1:], where, chain, memo), safe="-_.!~*'()")
+            value = self._value(expression[1:], where, chain, memo)
+            encoded = quote(value, safe="-_.!~*'()")
+            if encoded != value and self.secrets.scrub(value) != value:
+                self._secret(encoded)  # a secret's encoded form is what is sent and shown
+            return encoded
         # A value may name the variable it defines, which is then looked up below
         # its own level: "@baseUrl = {{baseUrl}}/v2" over the environment's.
         below = 1 + max((level for name, level in chain if name == expression), default=-1)
@@ -163,17 +195,33 @@ class Scope:
         if reference:
             return self._reference(expression, reference, where)
         first, *path = expression.split(".")
-        if first in self.namespace:
-            return self._attributes(expression, self.namespace[first], path, where)
+        value = self._notebook(first)
+        if value is not _MISSING:
+            return self._attributes(expression, value, path, where)
         if first in self.results:
             return self._attributes(expression, self.results[first], path, where)
         if below:
-            loop = " -> ".join(name for name, _ in (*chain, (expression, 0)))
+            # Each name once (a name may be defined at two levels, each expanded
+            # in turn): "a -> b -> a", not "a -> b -> a -> b -> a".
+            loop = " -> ".join([*dict.fromkeys(name for name, _ in chain), expression])
             raise InvalidRequest(f"{{{{{expression}}}}} refers to itself ({loop}), in {where}")
+        if first in self.environment.objects:
+            raise InvalidRequest(
+                f"{{{{{expression}}}}}: {first} is an object or array in"
+                f" {self.environment.objects[first]} (not a variable) (in {where})"
+            )
         hint = _HINT.format(name=first)
+        if first in self.namespace:
+            hint = f"{first} is the kernel's own, not a notebook variable; {hint}"
         if first in self.prompts:
             hint = f"# @prompt {first}: nbfetch does not ask; {hint}"
         raise InvalidRequest(f"{{{{{expression}}}}} is not defined (in {where})", hint=hint)
+
+    def _notebook(self, name: str) -> Any:
+        """The notebook variable ``name``, or ``_MISSING`` (for the kernel's own)."""
+        if name.startswith("_") or name in _KERNEL_NAMES:
+            return _MISSING
+        return self.namespace.get(name, _MISSING)
 
     def _attributes(self, expression: str, value: Any, path: list[str], where: str) -> str:
         """A notebook value down a dotted path: attributes, or keys of a mapping."""
@@ -206,7 +254,9 @@ class Scope:
         "Request Variables": ``{{requestName.(response|request).(body|headers)
         .(*|JSONPath|Header Name)}}``)."""
         name, part, kind, rest = m.group("name", "part", "kind", "rest")
-        result = self.results.get(name, self.namespace.get(name))
+        result = self.results.get(name)
+        if result is None:
+            result = self._notebook(name)
         try:  # a notebook value: its "response" may be a property that raises
             response = _MISSING if result is None else getattr(result, "response", _MISSING)
         except Exception as exc:
