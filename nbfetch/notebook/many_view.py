@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 
 import ipywidgets as widgets
 
@@ -40,6 +39,7 @@ from .snapshot import (
     human_seconds,
     starts_hop,
 )
+from .static_view import SettlesToStatic
 from .theme import (
     BG_RAISED,
     BORDER,
@@ -166,7 +166,7 @@ class _Row:
         self.secrets.add_url(url)
 
 
-class ManyView(widgets.VBox):
+class ManyView(SettlesToStatic, widgets.VBox):
     """Waterfall of many fetches; feed it with ``trace(index, event)``."""
 
     def __init__(
@@ -189,7 +189,6 @@ class ManyView(widgets.VBox):
         self.start: float | None = None
         self.finished = False
         self._display_id: str | None = None
-        self._static: dict[str, str] | None = None
         # A render's size grows with the rows: fewer renders for more rows keep
         # the comm traffic near 300 KB/s (100 rows: one render every 0.5 s).
         drawn = min(len(self.rows), MAX_ROWS)
@@ -307,34 +306,14 @@ class ManyView(widgets.VBox):
         queued = sum(1 for r in self.rows if "dequeued" not in r.marks and "end" not in r.marks)
         return {"done": done, "failed": failed, "in_flight": started, "queued": queued}
 
-    # -- display (D1) ---------------------------------------------------------------------
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self._static is not None:  # finished: nothing live left to show
-            display(self._static, raw=True)
-            return
-        if self._display_id is None:
-            self._display_id = uuid.uuid4().hex
-        display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
-
+    # -- display: a static output when settled (static_view) ------------------------------
     def settle(self) -> None:
         """The end of the run: every output this view was displayed in becomes a
         static text/html + text/plain bundle, then the widget models close. A
         view never displayed as an output of its own (inside another widget, or
         only fed) stays a live widget with its final state."""
         self.finish()
-        if self._display_id is None:
-            return
-        from IPython.display import update_display
-
-        self._static = {"text/plain": self.text(), "text/html": self.html()}
-        update_display(self._static, raw=True, display_id=self._display_id)
-        layout, style = self.layout, self.summary.style
-        for w in (self.summary, self.chart, self):
-            w.close()
-        layout.close()
-        style.close()
+        self._become_static((self.summary, self.chart, self, self.layout, self.summary.style))
 
     def html(self) -> str:
         """The whole view as one HTML fragment (inline styles, no script)."""

@@ -25,7 +25,6 @@ own, then escaped; ``show_secrets=True`` shows them.
 from __future__ import annotations
 
 import time
-import uuid
 
 import ipywidgets as widgets
 
@@ -33,6 +32,7 @@ from ..core.events import Event
 from ..core.redact import Secrets, redact_url
 from .many_view import middle_ellipsis
 from .snapshot import add_body_secrets, checks_table, esc, human_seconds
+from .static_view import SettlesToStatic
 from .theme import BORDER, ERROR, FG, FG_DIM, FG_FAINT, MONO, OK, UI_FONT, status_colour
 from .throttle import Throttle
 
@@ -66,7 +66,7 @@ def block_label(block, url: str | None = None) -> str:
     return f"{block.method} {url if url is not None else block.url}"
 
 
-class RunView(widgets.VBox):
+class RunView(SettlesToStatic, widgets.VBox):
     """The table of a run of ``blocks`` (``HttpRequestBlock``\\ s, in order)."""
 
     def __init__(
@@ -89,7 +89,6 @@ class RunView(widgets.VBox):
         self._failures: list[int] = []  # rows that ran and failed, in order
         self._running: int | None = None
         self._display_id: str | None = None
-        self._static: dict[str, str] | None = None
         # As ManyView: fewer renders for more rows drawn keep the comm traffic down.
         self._throttle = Throttle(self._render, max(throttle, min(len(self.rows), MAX_ROWS) / 200))
         layout, style = widgets.Layout(), widgets.widget_string.HTMLStyle()
@@ -185,33 +184,13 @@ class RunView(widgets.VBox):
             "pending": len(self.rows) - self._done,
         }
 
-    # -- display (as ManyView) ---------------------------------------------------------------
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self._static is not None:
-            display(self._static, raw=True)
-            return
-        if self._display_id is None:
-            self._display_id = uuid.uuid4().hex
-        display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
-
+    # -- display: a static output when settled (static_view) ------------------------------
     def settle(self) -> None:
         """The end of the run: the exact final render; every output this view was
         displayed in becomes static text/html + text/plain, then the models close."""
         self.settled = True
         self._throttle.now()
-        if self._display_id is None:
-            return
-        from IPython.display import update_display
-
-        self._static = {"text/plain": self.text(), "text/html": self.html()}
-        update_display(self._static, raw=True, display_id=self._display_id)
-        layout, style = self.layout, self.summary.style
-        for w in (self.summary, self.table, self):
-            w.close()
-        layout.close()
-        style.close()
+        self._become_static((self.summary, self.table, self, self.layout, self.summary.style))
 
     def html(self) -> str:
         return (
