@@ -57,6 +57,20 @@ def test_an_assertion_right_after_the_request_line_is_not_a_query_line():
         parse_http("GET http://h/json\n?? stauts == 200")
 
 
+@pytest.mark.parametrize("indent", ["  ", "    ", "\t"])
+@pytest.mark.parametrize("query", ["", "?a=1\n", "  &b=2\n"])
+def test_an_indented_check_comment_or_handler_never_continues_the_url(indent, query):
+    # JetBrains' indented continuation is for the request target only: joined to
+    # the URL, "  ?? status == 200" would never run and the run would pass.
+    url = "http://h/json" + query.replace("\n", "").strip()
+    block = one(f"GET http://h/json\n{query}{indent}?? status == 200\n")
+    assert (block.url, [a.subject for a in block.assertions]) == (url, ["status"])
+    for line in ("# @no-redirect", "// note", "# note", "> {% client.log(1) %}"):
+        assert one(f"GET http://h/json\n{query}{indent}{line}\n").url == url
+    with pytest.raises(InvalidRequest, match="expected a header"):
+        parse_http(f"GET http://h/json\n{query}{indent}< ./body.json\n")
+
+
 def test_a_request_target_and_a_header_value_continued_on_indented_lines():
     # JetBrains' http-request-in-editor-spec, spec.md 3.2.2 and 4.2.1 (commit ad74311)
     assert one("http://example.com/\n    api\n    /get").url == "http://example.com/api/get"

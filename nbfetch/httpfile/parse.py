@@ -213,11 +213,15 @@ class _Parser:
         # REST Client's query lines ("?a=1", "&b=2" after the request line) and
         # JetBrains' request target continued on indented lines (spec 3.2.1.3,
         # 4.2.1: each line trimmed, joined with nothing between); an indented
-        # "Name: value" is still a header, as REST Client reads it.
+        # "Name: value" is still a header, as REST Client reads it. A check, a
+        # comment or setting, a handler or a body file is never part of the URL,
+        # indented or not: joined to it, "  ?? status == 200" would never run.
         while i < end and (
             _QUERY_LINE.match(self.lines[i])
             or (_INDENTED.match(self.lines[i]) and not _HEADER.match(self.lines[i].strip()))
         ):
+            if self.lines[i].lstrip().startswith(("??", "#", "//", ">", "<")):
+                break
             url += self.lines[i].strip()
             i += 1
         block.url = _without_version(url.strip())
