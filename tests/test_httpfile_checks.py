@@ -207,13 +207,34 @@ def test_integers_compare_exactly_not_as_floats(raw_server):
         assert run(text, response).passed is passed, text
 
 
-def test_a_path_that_can_select_several_compares_the_list_of_them_all(raw_server):
-    body = b'{"slides": [{"title": "Wake up"}, {"title": "Overview", "n": {"title": "x"}}]}'
+def test_a_path_that_can_select_several_checks_every_match(raw_server):
+    # Compared as one list with a scalar, "$.items[*].id != 1" passed although
+    # an id is 1, and "$.one[*].id == 7" failed with "got [7]".
+    body = (
+        b'{"slides": [{"title": "Wake up"}, {"title": "Overview", "n": {"title": "x"}}],'
+        b' "items": [{"id": 1}, {"id": 2}], "one": [{"id": 7}], "empty": []}'
+    )
     response = nbfetch.fetch_sync(raw_server(answer_each(json_reply(body))).url + "/many")
     for text, passed in [
         ("body $.slides[*].title contains Overview", True),
         ('body $.slides[*].title == ["Wake up", "Overview"]', True),
-        ("body $.slides[*].title isArray", True),
+        ("body $.slides[*].title isArray", False),  # every match is a string
+        ("body $.slides[*].title isString", True),
+        ("body $.items[*].id != 1", False),
+        ("body $.items[*].id != 3", True),
+        ("body $.items[*].id == 1", False),
+        ("body $.items[*].id > 0", True),
+        ("body $.items[*].id > 1", False),
+        ("body $.items[*].id isNumber", True),
+        ("body $.one[*].id == 7", True),
+        ("body $.one[*].id >= 7", True),
+        ("body $.items[*].id == [1, 2]", True),
+        ("body $.items[*].id !contains 3", True),
+        ("body $.items[*].id !contains 2", False),
+        ("body $.empty[*] == []", True),
+        ("body $.empty[*] !exists", True),
+        ("body $.empty[*] != 1", False),  # no match: nothing holds it
+        ("body $.empty[*] isNumber", False),
         ("body $..title contains x", True),
         ("body $.slides[1].* contains Overview", True),
         ("body $.slides[*].title contains Nope", False),

@@ -7,7 +7,8 @@ The grammar (parsed by ``parse.parse_assertion``)::
     ?? header x-request-id exists
     ?? body contains "ok"                  # the body as text
     ?? body $.items.length > 0             # a JSONPath into the JSON body
-    ?? body $.items[*].id contains 3       # [*], .* or ..: the list of every match
+    ?? body $.items[*].id contains 3       # [*], .* or ..: one of the matches is 3
+    ?? body $.items[*].id > 0              # [*], .* or ..: every match is above 0
     ?? duration < 500ms                    # ms or s (a bare number is ms); the fetch's total
     ?? py response.json()["count"] >= 2    # Python: true passes
 
@@ -129,14 +130,9 @@ def _evaluate(assertion: Assertion, response, scope, namespace, source) -> tuple
             matches = jsonpath(document, assertion.argument)
         except (LookupError, ValueError) as exc:  # a path it refuses
             raise _Failed(getattr(exc, "message", None) or str(exc)) from None
-        if not matches:
-            actual = _MISSING
-        elif selects_several(assertion.argument):
-            # Every match, so "$.items[*].id contains 3" looks at them all (and
-            # "== [1, 2]" says which): the first alone would pass or fail silently.
-            actual = matches
-        else:
-            actual = matches[0]
+        if selects_several(assertion.argument):
+            return _several(assertion, matches, scope, source)
+        actual = matches[0] if matches else _MISSING
     elif subject == "body":
         body = _body(response)
         if body is None:
@@ -155,15 +151,36 @@ def _evaluate(assertion: Assertion, response, scope, namespace, source) -> tuple
         return (actual is not _MISSING) == (op == "exists"), actual
     if actual is _MISSING:
         raise _Failed("no match" if subject == "body" else f"no {assertion.argument} header")
-    expected = None
-    if assertion.expected is not None:
-        try:
-            expanded = scope.expand(assertion.expected, f"{source} line {assertion.line} (??)")
-        except FetchError as exc:  # an undefined {{name}}: this check fails, not the run
-            raise _Failed(exc.message) from None
-        expected = _literal(expanded)
+    expected = _expected(assertion, scope, source)
     typed = subject in ("status", "duration") or (subject == "body" and assertion.argument)
     return _compare(op, actual, expected, bool(typed)), actual
+
+
+def _several(assertion: Assertion, matches: list, scope, source) -> tuple[bool, Any]:
+    """A path that can select several values ([*], .* or ..): ``exists`` is at
+    least one match, ``!exists`` none; an expected list compares with the list
+    of matches and ``contains`` looks for a value among them; any other check
+    must hold for every match (and there must be one). Comparing the list itself
+    with a scalar would pass "$.items[*].id != 1" although an id is 1."""
+    op = assertion.operator
+    if op in ("exists", "!exists"):
+        return bool(matches) == (op == "exists"), matches
+    expected = _expected(assertion, scope, source)
+    if isinstance(expected, list) or op in ("contains", "!contains"):
+        return _compare(op, matches, expected, True), matches
+    if not matches:
+        raise _Failed("no match")
+    return all(_compare(op, match, expected, True) for match in matches), matches
+
+
+def _expected(assertion: Assertion, scope, source) -> Any:
+    if assertion.expected is None:
+        return None
+    try:
+        expanded = scope.expand(assertion.expected, f"{source} line {assertion.line} (??)")
+    except FetchError as exc:  # an undefined {{name}}: this check fails, not the run
+        raise _Failed(exc.message) from None
+    return _literal(expanded)
 
 
 class _Duration(float):
