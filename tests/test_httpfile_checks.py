@@ -248,6 +248,29 @@ def test_a_path_that_can_select_several_checks_every_match(raw_server):
     assert got == 'body $..title == none: got ["Wake up", "Overview", "x"]'
 
 
+def test_a_json_boolean_equals_only_a_boolean(raw_server):
+    # Python's True == 1 made "$.flag == 1" and "$.zero == false" pass.
+    body = b'{"flag": true, "off": false, "n": 1, "zero": 0, "list": [true, 1], "o": {"a": true}}'
+    response = nbfetch.fetch_sync(raw_server(answer_each(json_reply(body))).url + "/bools")
+    for text, passed in [
+        ("body $.flag == 1", False),
+        ("body $.flag != 1", True),
+        ("body $.n == true", False),
+        ("body $.off == 0", False),
+        ("body $.zero == false", False),
+        ("body $.flag == true", True),
+        ("body $.off == false", True),
+        ("body $.n == 1", True),
+        ("body $.list == [1, 1]", False),
+        ("body $.list == [true, 1]", True),
+        ("body $.list contains 1", True),
+        ("body $.list[*] == [true, 1]", True),
+        ('body $.o == {"a": 1}', False),
+        ('body $.o == {"a": true}', True),
+    ]:
+        assert run(text, response).passed is passed, text
+
+
 def json_reply(body: bytes) -> bytes:
     head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
     return head.encode() + b"\r\n\r\n" + body

@@ -279,6 +279,15 @@ def _equal(actual: Any, expected: Any) -> bool:
         return a == e
     if isinstance(actual, str) or isinstance(expected, str):
         return _text(actual) == _text(expected)
+    # JSON's true is not 1 (Python's True == 1 is), inside arrays and objects too.
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(_equal, actual, expected))
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(
+            _equal(value, expected[key]) for key, value in actual.items()
+        )
     return actual == expected
 
 
