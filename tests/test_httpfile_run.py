@@ -337,6 +337,24 @@ async def test_credentials_a_response_sets_are_masked_in_checks_and_the_table(ra
     )
 
 
+async def test_a_secret_named_response_header_is_masked_in_checks_and_echoes(raw_server):
+    body = b'{"echo": "t0ken-fr0m-the-server", "id": "req-42"}'
+    reply = (
+        b"HTTP/1.1 200 OK\r\nX-Auth-Token: t0ken-fr0m-the-server\r\nX-Request-Id: req-42\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+    srv = raw_server(answer_each(reply))
+    text = (
+        "GET {{base}}/login\n\n?? header x-auth-token == nope\n?? body $.echo == nope\n"
+        "?? header x-request-id == nope\n\n###\nGET {{base}}/again\n\n?? body == nope\n"
+    )
+    run = await run_text(text, srv.url)
+    shown = repr(run) + "".join(a.message + a.actual for r in run for a in r.assertions)
+    assert "t0ken-fr0m-the-server" not in shown, shown
+    assert run[0].assertions[0].message == 'header x-auth-token == nope: got "***"'
+    assert run[0].assertions[2].message == 'header x-request-id == nope: got "req-42"'
+
+
 async def test_a_secret_in_a_url_path_is_not_in_the_error(tmp_path):
     with socket.socket() as s:  # a port nothing listens on: the fetch fails
         s.bind(("127.0.0.1", 0))

@@ -23,7 +23,7 @@ from ..client import AsyncClient
 from ..client.response import Response
 from ..core.errors import FetchError, FetchTimeout
 from ..core.events import Event
-from ..core.redact import SENSITIVE_HEADERS, Secrets
+from ..core.redact import SENSITIVE_HEADERS, Secrets, is_secret_name
 from ..text.options import FetchOptions
 from .checks import AssertionResult, check
 from .environments import load_environment
@@ -250,13 +250,14 @@ async def _one(index, block, scope, client, namespace, observer, show_secrets) -
         return result
     # What it sent may come back in a body (an echo): scrubbed from every check;
     # so are the credentials it was given (a Set-Cookie session), which a check
-    # would quote ("?? header set-cookie contains ...: got ...").
+    # would quote ("?? header set-cookie contains ...: got ..."), a secret-named
+    # field's too ("X-Auth-Token: ..." handed out by a login).
     scope.secrets.add_request(result.response.request)
     for response in (*result.response.history, result.response):
         scope.secrets.add_headers(
             (name, value)
             for name, value in response.headers.items()
-            if name.lower() in SENSITIVE_HEADERS
+            if name.lower() in SENSITIVE_HEADERS or is_secret_name(name)
         )
     result.assertions = [
         check(
