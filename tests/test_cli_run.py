@@ -108,6 +108,13 @@ def test_a_relative_env_file_is_from_the_working_directory(tmp_path, demo):
     assert done.returncode == 2 and "there is no http-client.env.json" in done.stderr
 
 
+def test_a_device_as_the_env_file_is_said_so(tmp_path):
+    # "/dev/zero is a dotenv file, which has no environments" sent the user looking.
+    (tmp_path / "a.http").write_text("GET http://127.0.0.1:9/\n")
+    done = nbfetch_run("--env-file", "/dev/zero", "--env", "dev", "a.http", cwd=tmp_path)
+    assert done.returncode == 2 and "/dev/zero: not a regular file" in done.stderr, done.stderr
+
+
 def test_no_such_file_exits_2(tmp_path):
     done = nbfetch_run("nope.http", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""

@@ -145,6 +145,8 @@ def load_environment(
         given = Path(env_file).expanduser().absolute()
         if not given.exists():
             raise InvalidRequest(f"environment file {given} does not exist")
+        if not given.is_file():  # a stat, no open: "/dev/zero is a dotenv file" misled
+            raise InvalidRequest(f"{given}: not a regular file (a FIFO or a device?)")
         if not given.name.endswith(".json"):
             if name is not None:
                 raise InvalidRequest(
