@@ -115,6 +115,14 @@ def test_a_device_as_the_env_file_is_said_so(tmp_path):
     assert done.returncode == 2 and "/dev/zero: not a regular file" in done.stderr, done.stderr
 
 
+def test_a_fifo_as_the_dotenv_beside_is_said_so(tmp_path):
+    # "there is no .env file beside the .http file" sent the user looking.
+    (tmp_path / "a.http").write_text("GET http://127.0.0.1:9/{{$dotenv X}}\n")
+    os.mkfifo(tmp_path / ".env")
+    done = nbfetch_run("a.http", cwd=tmp_path)
+    assert f"{tmp_path / '.env'} is not a regular file" in done.stdout + done.stderr, done
+
+
 def test_no_such_file_exits_2(tmp_path):
     done = nbfetch_run("nope.http", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""

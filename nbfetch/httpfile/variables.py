@@ -24,13 +24,14 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..client.response import Response
 from ..core.errors import InvalidRequest
 from ..core.redact import Secrets, is_secret_name
-from .environments import Environment
+from .environments import DOTENV_FILE, Environment
 from .jsonpath import MAX_JSON_DOCUMENT, jsonpath_one
 from .model import HttpRequestBlock
 
@@ -384,8 +385,14 @@ class Scope:
         name = self._indirect(m.group(1), where, context)
         env = self.environment
         if env.dotenv_path is None:
+            beside = Path(self.directory or ".", DOTENV_FILE)
+            # load_environment skips a .env that is no regular file (a FIFO would
+            # block the read): "there is no .env" would send the user looking.
             raise InvalidRequest(
-                f"{{{{{expression}}}}}: there is no .env file beside the .http file (in {where})"
+                f"{{{{{expression}}}}}: {beside.absolute()} is not a regular file"
+                f" (a FIFO or a device?) (in {where})"
+                if beside.exists() and not beside.is_file()
+                else f"{{{{{expression}}}}}: there is no .env file beside the .http file (in {where})"
             )
         if name not in env.dotenv:
             raise InvalidRequest(
