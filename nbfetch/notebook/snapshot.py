@@ -319,12 +319,12 @@ class FetchState:
             self.body_started = event.time
             # What the server sets (Set-Cookie, a secret-named field) is as
             # secret as what we sent: a body may repeat it.
-            self.secrets.add_headers(_items(d["headers"]))
+            self.secrets.add_headers(_items(d["headers"]), served=True)
         elif name == "cookies.stored":
             self._stored_cookies(d["cookies"])
         elif name == "redirect":
             self.url_override = d["to"]
-            self.secrets.add_url(d["to"])
+            self.secrets.add_url(d["to"], served=True)
             self.chunks.clear()
             self.chunk_count = self.chunk_bytes = 0
             # The next hop has no status yet: a failure there is not the 3xx's.
