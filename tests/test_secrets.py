@@ -813,3 +813,33 @@ def test_many_user_values_mask_the_longest_match_as_text_and_bytes():
     for i in range(4, 1500):
         nested.add("a" * i)
     assert nested.scrub("a" * 1499 + "b") == "***b"
+
+
+MASKED_FIELDS = (
+    "access_token", "refresh_token", "id_token", "accessToken", "tokens", "password",
+    "passwd", "pwd", "client_secret", "secret", "api_key", "apiKey", "X-Api-Key",
+    "access_key", "AWSSecretAccessKey", "private_key", "session_id", "sessionId", "sid",
+    "signature", "cookie", "Set-Cookie", "authorization", "credentials", "jwt",
+)  # fmt: skip
+SHOWN_FIELDS = (
+    "token_type", "key", "keys", "alg", "session", "sort_key", "expires_in",
+    "password_expires_at", "token_url", "secret_name", "auth", "bearer", "keyword",
+)  # fmt: skip
+
+
+def test_only_fields_that_name_a_credential_are_masked_in_a_servers_json():
+    secrets = Secrets()
+    doc = {name: f"<{name}>" for name in MASKED_FIELDS + SHOWN_FIELDS}
+    secrets.add_json({"data": [doc], "short": {"password": "abc"}})
+    for name in MASKED_FIELDS:
+        assert secrets.scrub(f"<{name}>") == "***", name
+    for name in SHOWN_FIELDS:
+        assert secrets.scrub(f"<{name}>") == f"<{name}>", name
+    assert secrets.scrub("abc") == "abc"  # under MIN_SECRET_LENGTH
+    jira = Secrets()
+    jira.add_json({"token_type": "Bearer", "key": "PROJ-1234", "keys": [{"alg": "RS256"}]})
+    assert not jira
+    # A request body is the user's: every secret-named field, as before.
+    sent = Secrets()
+    sent.add_json({"session": "mine-1234", "password": "abc"}, served=False)
+    assert sent.scrub("mine-1234") == "***"

@@ -41,6 +41,7 @@ import json
 import re
 from base64 import b64decode
 from collections.abc import Iterable
+from itertools import pairwise
 from urllib.parse import unquote, unquote_plus
 
 REDACTED = "***"
@@ -93,6 +94,41 @@ def is_secret_name(name: str) -> bool:
     candidates = {*words, "".join(words)}  # "ApiKey" is "apikey" too
     candidates |= {w[:-1] for w in candidates if w.endswith("s")}  # plurals: "tokens"
     return not candidates.isdisjoint(SECRET_NAME_WORDS)
+
+
+#: Words that, in the name of a field of a server's JSON, mark a credential
+#: (``access_token``, ``client_secret``, ``apiKey``, ``Set-Cookie``). Narrower
+#: than ``SECRET_NAME_WORDS``: a response's ``key`` is a Jira issue, its
+#: ``session`` a state, its ``keys`` a JWKS, and masking their values (the word
+#: "Bearer" of ``token_type``) would mask the same text all over the page.
+CREDENTIAL_WORDS = frozenset(
+    {"token", "password", "passwd", "pwd", "secret", "signature", "cookie"}
+    | {"authorization", "credential", "jwt", "sid", "sessionid"}
+    | {"apikey", "accesskey", "privatekey", "secretkey"}
+)
+#: A last word that makes a field describe a credential rather than hold it:
+#: ``token_type``, ``expires_in``, ``password_expires_at``, ``token_url``.
+DESCRIPTOR_WORDS = frozenset(
+    {"type", "kind", "name", "at", "in", "expires", "expiry", "url", "uri", "ttl"}
+    | {"length", "count", "hint", "required", "policy", "scope", "scopes"}
+)
+
+
+def is_credential_field(name: str) -> bool:
+    """Whether a field ``name`` of a server's JSON holds a credential: one of
+    its words (a plural too), or two neighbours run together (``api_key``,
+    ``session_id``), is in ``CREDENTIAL_WORDS``, and its last word is not in
+    ``DESCRIPTOR_WORDS``.
+
+    >>> [is_credential_field(n) for n in ("access_token", "apiKey", "token_type", "key")]
+    [True, True, False, False]
+    """
+    words = [w.lower() for w in _NAME_WORDS.findall(name)]
+    if not words or words[-1] in DESCRIPTOR_WORDS:
+        return False
+    candidates = {*words, *(a + b for a, b in pairwise(words))}
+    candidates |= {w[:-1] for w in candidates if w.endswith("s")}  # "credentials"
+    return not candidates.isdisjoint(CREDENTIAL_WORDS)
 
 
 def _mask_pair(m: re.Match) -> str:
@@ -355,11 +391,14 @@ class Secrets:
                 pass
 
     def add_json(self, value, served: bool = True) -> None:
-        """The string values under secret-named keys of a parsed JSON document
-        (``{"access_token": ...}`` in a login's response), at any depth; a
-        server's by default, then at most ``MAX_JSON_SECRETS`` of them."""
+        """The string values of a parsed JSON document's fields that hold
+        credentials, at any depth. A server's by default (``{"access_token":
+        ...}`` in a login's response): fields ``is_credential_field`` names, at
+        most ``MAX_JSON_SECRETS``; the user's (a request body): every
+        secret-named one (``is_secret_name``; over-masking is the safe error)."""
         found: list[str] = []
-        self._json_values(value, found, MAX_JSON_SECRETS if served else None)
+        named = is_credential_field if served else is_secret_name
+        self._json_values(value, found, MAX_JSON_SECRETS if served else None, named)
         for v in found:
             self.add(v, served)
 
@@ -367,16 +406,16 @@ class Secrets:
         """A request body's secret fields: the user's, unbounded."""
         self.add_json(value, served=False)
 
-    def _json_values(self, value, found: list[str], limit: int | None, secret=False) -> None:
-        """String values under secret-named keys (``{"password": ...}``), at any depth."""
+    def _json_values(self, value, found: list[str], limit, named, secret=False) -> None:
+        """String values under ``named`` keys (``{"password": ...}``), at any depth."""
         if limit is not None and len(found) >= limit:
             return
         if isinstance(value, dict):
             for k, v in value.items():
-                self._json_values(v, found, limit, secret or is_secret_name(str(k)))
+                self._json_values(v, found, limit, named, secret or named(str(k)))
         elif isinstance(value, list):
             for v in value:
-                self._json_values(v, found, limit, secret)
+                self._json_values(v, found, limit, named, secret)
         elif secret and isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LENGTH:
             found.append(value)
 

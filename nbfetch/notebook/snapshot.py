@@ -173,9 +173,10 @@ def _truncate(text: str, size: int, secrets=None) -> str:
 
 
 def add_body_secrets(secrets: Secrets, response) -> None:
-    """Mask the string values of secret-named fields of a JSON response body
+    """Mask the string values of credential fields of a JSON response body
     (``access_token``, ``refresh_token``, ``id_token``, ``password``,
-    ``api_key``, ...: ``is_secret_name``): the token a login returned is as
+    ``api_key``, ...: ``is_credential_field``; not ``token_type`` or a Jira
+    ``key``): the token a login returned is as
     much a credential in a saved notebook as one that was sent. Only bodies of
     at most ``MAX_JSON_DOCUMENT`` bytes are parsed (``json.loads`` holds the loop)."""
     if response.path is not None:
