@@ -795,7 +795,9 @@ def test_a_server_cannot_crowd_out_the_users_secrets():
     assert secrets.scrub("served-000063 served-000064") == "*** served-000064"
     assert len(secrets._served) <= redact.MAX_SECRET_FORMS
     other = Secrets()
+    other.add_json([{"token": f"other-{i:06d}"} for i in range(64)])
     other.update(secrets)
+    assert len(other._served) == redact.MAX_SECRET_FORMS
     assert "login-token-42" not in other.scrub("login-token-42 private-000699")
     assert "private-000699" not in other.scrub("private-000699")
 

@@ -275,9 +275,11 @@ class Secrets:
     def _add_forms(self, forms: set[str], served: bool) -> None:
         if served:
             forms = forms - self._values - self._served
-            if not forms or len(self._served) >= MAX_SECRET_FORMS:
+            room = MAX_SECRET_FORMS - len(self._served)
+            if not forms or room <= 0:
                 return
-            self._served |= forms
+            # update() may bring a whole other bound: the longest forms first.
+            self._served |= set(sorted(forms, key=len, reverse=True)[:room])
         else:
             forms = forms - self._values
             if not forms:
