@@ -256,3 +256,20 @@ async def test_a_long_run_draws_at_most_max_rows_and_the_failures(demo):
     # The text form (40 rows) lists it too, under its own number.
     text = view.text()
     assert f"  {n - 9}  GET " in text and "✗ status == 200: got 404" in text.replace("&quot;", '"')
+
+
+@pytest.mark.parametrize("body", ["-d injected", "--json '{\"a\": 1}'", "-F a=1"])
+async def test_a_body_on_the_line_of_a_run_is_refused_before_any_request(demo, tmp_path, body):
+    from nbfetch.core.errors import InvalidRequest
+    from nbfetch.notebook.magics import fetch_cell, fetch_file
+    from nbfetch.text.options import parse_options
+
+    requests = f"GET {demo.url}/anything\n###\nPOST {demo.url}/anything\n"
+    path = tmp_path / "f.http"
+    path.write_text(requests)
+    opts = parse_options(f"--file {path} {body} -q", prog="%fetch", need_url=False)
+    with pytest.raises(InvalidRequest, match="body goes in the cell/file"):
+        await fetch_file(opts)
+    with pytest.raises(InvalidRequest, match="body goes in the cell/file"):
+        await fetch_cell(requests, f"{body} -q")
+    assert demo.stats["requests"] == 0

@@ -737,8 +737,9 @@ async def test_a_server_planted_secret_cannot_cut_open_an_attribute(raw_server):
 def test_many_secret_named_parameters_stay_bounded_and_the_first_secret_stays_masked():
     secrets = Secrets()
     secrets.add(ECHOED)  # the request's own credential comes first
-    secrets.add_url("http://h/?" + "&".join(f"t{i}_token=value{i:06d}" for i in range(1500)))
-    assert len(secrets._values) <= redact.MAX_SECRET_FORMS
+    flood = "http://h/?" + "&".join(f"t{i}_token=value{i:06d}" for i in range(1500))
+    secrets.add_url(flood, served=True)  # a Location
+    assert len(secrets._served) <= redact.MAX_SECRET_FORMS
     assert ECHOED not in secrets.scrub(f"echo {ECHOED} and value000001")
 
 
@@ -773,3 +774,74 @@ async def test_a_malformed_header_line_is_never_quoted_in_the_error(raw_server, 
     assert f"malformed response: {said} [wait]" in str(info.value)
     texts = [str(info.value), repr(info.value), *(repr(e) for e in events)]
     assert not any("TOPSECRET" in t for t in texts)
+
+
+def test_a_server_cannot_crowd_out_the_users_secrets():
+    # A first response with 1,100 api_key fields, then the user's own values:
+    # a private environment of 700 and a later request's login token.
+    secrets = Secrets()
+    secrets.add_json([{"api_key": f"served-{i:06d}"} for i in range(1100)])
+    secrets.add_url("http://h/?" + "&".join(f"t{i}_token=loc{i:06d}" for i in range(1500)), True)
+    secrets.add_headers([("X-Auth-Token", "served-header-value")], served=True)
+    private = [f"private-{i:06d}" for i in range(700)]
+    for value in private:
+        secrets.add(value)
+    secrets.add_headers([("Authorization", "Bearer login-token-42"), ("Cookie", "sid=cookie-v1")])
+    secrets.add_url("http://alice:pw-9876@h/")
+    shown = secrets.scrub(" ".join([*private, "login-token-42", "cookie-v1", "pw-9876"]))
+    assert set(shown.split()) == {"***"}
+    # What the server fed stays bounded: 64 values of one JSON document,
+    # MAX_SECRET_FORMS forms in all.
+    assert secrets.scrub("served-000063 served-000064") == "*** served-000064"
+    assert len(secrets._served) <= redact.MAX_SECRET_FORMS
+    other = Secrets()
+    other.add_json([{"token": f"other-{i:06d}"} for i in range(64)])
+    other.update(secrets)
+    assert len(other._served) == redact.MAX_SECRET_FORMS
+    assert "login-token-42" not in other.scrub("login-token-42 private-000699")
+    assert "private-000699" not in other.scrub("private-000699")
+
+
+def test_many_user_values_mask_the_longest_match_as_text_and_bytes():
+    secrets = Secrets()
+    for i in range(5000):
+        secrets.add(f"user-value-{i:05d}")
+    for value in ("abcd", "abcdefgh", "abcdxyz"):
+        secrets.add(value)
+    text = "user-value-04999 abcdefg abcdxy abcdxyz abcdefghi user-value-5"
+    assert secrets.scrub(text) == "*** ***efg ***xy *** ***i user-value-5"
+    assert secrets.scrub_bytes(text.encode()) == secrets.scrub(text).encode()
+    nested = Secrets()  # prefixes nested deeper than a prefix tree's recursion
+    for i in range(4, 1500):
+        nested.add("a" * i)
+    assert nested.scrub("a" * 1499 + "b") == "***b"
+
+
+MASKED_FIELDS = (
+    "access_token", "refresh_token", "id_token", "accessToken", "tokens", "password",
+    "passwd", "pwd", "client_secret", "secret", "api_key", "apiKey", "X-Api-Key",
+    "access_key", "AWSSecretAccessKey", "private_key", "session_id", "sessionId", "sid",
+    "signature", "cookie", "Set-Cookie", "authorization", "credentials", "jwt",
+)  # fmt: skip
+SHOWN_FIELDS = (
+    "token_type", "key", "keys", "alg", "session", "sort_key", "expires_in",
+    "password_expires_at", "token_url", "secret_name", "auth", "bearer", "keyword",
+)  # fmt: skip
+
+
+def test_only_fields_that_name_a_credential_are_masked_in_a_servers_json():
+    secrets = Secrets()
+    doc = {name: f"<{name}>" for name in MASKED_FIELDS + SHOWN_FIELDS}
+    secrets.add_json({"data": [doc], "short": {"password": "abc"}})
+    for name in MASKED_FIELDS:
+        assert secrets.scrub(f"<{name}>") == "***", name
+    for name in SHOWN_FIELDS:
+        assert secrets.scrub(f"<{name}>") == f"<{name}>", name
+    assert secrets.scrub("abc") == "abc"  # under MIN_SECRET_LENGTH
+    jira = Secrets()
+    jira.add_json({"token_type": "Bearer", "key": "PROJ-1234", "keys": [{"alg": "RS256"}]})
+    assert not jira
+    # A request body is the user's: every secret-named field, as before.
+    sent = Secrets()
+    sent.add_json({"session": "mine-1234", "password": "abc"}, served=False)
+    assert sent.scrub("mine-1234") == "***"

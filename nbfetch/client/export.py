@@ -71,7 +71,7 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float, re
     secrets = Secrets()
     if redact:
         secrets.add_request(request)
-        secrets.add_headers(response.headers.items())
+        secrets.add_headers(response.headers.items(), served=True)
     timing = response.timing
     body = request.body if isinstance(request.body, bytes) else None
     entry_request = {

@@ -41,6 +41,7 @@ import json
 import re
 from base64 import b64decode
 from collections.abc import Iterable
+from itertools import pairwise
 from urllib.parse import unquote, unquote_plus
 
 REDACTED = "***"
@@ -93,6 +94,41 @@ def is_secret_name(name: str) -> bool:
     candidates = {*words, "".join(words)}  # "ApiKey" is "apikey" too
     candidates |= {w[:-1] for w in candidates if w.endswith("s")}  # plurals: "tokens"
     return not candidates.isdisjoint(SECRET_NAME_WORDS)
+
+
+#: Words that, in the name of a field of a server's JSON, mark a credential
+#: (``access_token``, ``client_secret``, ``apiKey``, ``Set-Cookie``). Narrower
+#: than ``SECRET_NAME_WORDS``: a response's ``key`` is a Jira issue, its
+#: ``session`` a state, its ``keys`` a JWKS, and masking their values (the word
+#: "Bearer" of ``token_type``) would mask the same text all over the page.
+CREDENTIAL_WORDS = frozenset(
+    {"token", "password", "passwd", "pwd", "secret", "signature", "cookie"}
+    | {"authorization", "credential", "jwt", "sid", "sessionid"}
+    | {"apikey", "accesskey", "privatekey", "secretkey"}
+)
+#: A last word that makes a field describe a credential rather than hold it:
+#: ``token_type``, ``expires_in``, ``password_expires_at``, ``token_url``.
+DESCRIPTOR_WORDS = frozenset(
+    {"type", "kind", "name", "at", "in", "expires", "expiry", "url", "uri", "ttl"}
+    | {"length", "count", "hint", "required", "policy", "scope", "scopes"}
+)
+
+
+def is_credential_field(name: str) -> bool:
+    """Whether a field ``name`` of a server's JSON holds a credential: one of
+    its words (a plural too), or two neighbours run together (``api_key``,
+    ``session_id``), is in ``CREDENTIAL_WORDS``, and its last word is not in
+    ``DESCRIPTOR_WORDS``.
+
+    >>> [is_credential_field(n) for n in ("access_token", "apiKey", "token_type", "key")]
+    [True, True, False, False]
+    """
+    words = [w.lower() for w in _NAME_WORDS.findall(name)]
+    if not words or words[-1] in DESCRIPTOR_WORDS:
+        return False
+    candidates = {*words, *(a + b for a, b in pairwise(words))}
+    candidates |= {w[:-1] for w in candidates if w.endswith("s")}  # "credentials"
+    return not candidates.isdisjoint(CREDENTIAL_WORDS)
 
 
 def _mask_pair(m: re.Match) -> str:
@@ -185,15 +221,25 @@ _AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)
 _SECRET_AUTH_PARAMS = frozenset({"response", "cnonce", "nonce"})
 
 
-#: At most this many remembered forms. The request's own credentials are added
-#: first; only a server flooding secret-named parameters into Locations (1,500
-#: fit in a 27 KB header) reaches the bound, and then its later values are not
-#: masked rather than the loop stalling on one alternation of thousands.
+#: At most this many remembered forms of values a server fed (``served=True``:
+#: its response headers, Locations, the secret fields of its JSON): a server
+#: flooding secret-named parameters into Locations (1,500 fit in a 27 KB header)
+#: or fields into a body reaches the bound, and then its later values are not
+#: masked rather than the loop stalling on one alternation of thousands. What
+#: the user supplies or sends (an environment's private values, credentials in
+#: a request) is never bounded: a server must not be able to crowd out the
+#: login token of a later request.
 MAX_SECRET_FORMS = 1024
+#: At most this many values from one JSON document (``add_json``): a response
+#: with thousands of ``api_key`` fields is not allowed the whole bound.
+MAX_JSON_SECRETS = 64
 
 
 class Secrets:
     """The secret values one request sent, to scrub from text shown or saved.
+
+    Values are the user's (the default) or a server's (``served=True``); only
+    the server's are bounded (``MAX_SECRET_FORMS``, ``MAX_JSON_SECRETS``).
 
     >>> s = Secrets()
     >>> s.add_url("http://u:hunter22@127.0.0.1/get?api_key=abc123")
@@ -202,10 +248,11 @@ class Secrets:
     '{"args": {"api_key": "***"}, "Authorization": "Bearer ***"}'
     """
 
-    __slots__ = ("_bytes_pattern", "_pattern", "_values")
+    __slots__ = ("_bytes_pattern", "_pattern", "_served", "_values")
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._values: set[str] = set()  # the user's: unbounded
+        self._served: set[str] = set()  # a server's, not also the user's: bounded
         # Compiled when first needed after a change, not on every add: a
         # Location with thousands of secret-named parameters is one compile,
         # not thousands (each add used to sort and recompile everything).
@@ -213,38 +260,49 @@ class Secrets:
         self._bytes_pattern: re.Pattern | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._values)
+        return bool(self._values or self._served)
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, served: bool = False) -> None:
         """Scrub ``value`` (if it is long enough to mean something) from now on,
         also as the text a JSON or HTML writer makes of it (an echo in a JSON
-        body, a view's escaped HTML)."""
+        body, a view's escaped HTML). ``served``: a server sent it (bounded)."""
         value = value.strip()
         if len(value) < MIN_SECRET_LENGTH:
             return
         forms = {value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
-        if forms <= self._values or len(self._values) >= MAX_SECRET_FORMS:
-            return
-        self._values |= forms
+        self._add_forms(forms, served)
+
+    def _add_forms(self, forms: set[str], served: bool) -> None:
+        if served:
+            forms = forms - self._values - self._served
+            room = MAX_SECRET_FORMS - len(self._served)
+            if not forms or room <= 0:
+                return
+            # update() may bring a whole other bound: the longest forms first.
+            self._served |= set(sorted(forms, key=len, reverse=True)[:room])
+        else:
+            forms = forms - self._values
+            if not forms:
+                return
+            self._values |= forms
+            self._served -= forms
         self._pattern = self._bytes_pattern = None
 
     def update(self, other: Secrets) -> None:
         """Scrub what ``other`` scrubs too (a .http run's environment secrets in
-        each of its fetches' views)."""
-        new = other._values - self._values
-        if new and len(self._values) < MAX_SECRET_FORMS:
-            self._values |= new
-            self._pattern = self._bytes_pattern = None
+        each of its fetches' views); its server-fed values stay bounded here."""
+        self._add_forms(other._values, served=False)
+        self._add_forms(other._served, served=True)
 
-    def _add_encoded(self, value: str) -> None:
+    def _add_encoded(self, value: str, served: bool = False) -> None:
         """A value from a URL: as written, and as a server decodes it (``%2B``
         is "+", and a form decoder reads "+" as a space)."""
         for form in (value, unquote(value), unquote_plus(value)):
-            self.add(form)
+            self.add(form, served)
 
-    def add_url(self, url: object) -> None:
+    def add_url(self, url: object, served: bool = False) -> None:
         """The userinfo and the secret query and fragment values of ``url``
-        (text or ``URL``)."""
+        (text or ``URL``); ``served``: a server's (a redirect's Location)."""
         username, password = getattr(url, "username", None), getattr(url, "password", None)
         text = str(url) if username is None else ""
         if text:  # a string: take its userinfo apart the way the parser does
@@ -255,50 +313,51 @@ class Secrets:
                 username, _, password = userinfo.partition(":")
         for part in (username, password):
             if part:
-                self._add_encoded(part)
+                self._add_encoded(part, served)
         query = getattr(url, "query", None)
         if query is None:
             query = str(url).partition("?")[2]
         fragment = getattr(url, "fragment", None) or ""
-        self._add_pairs(f"{query}#{fragment}")
+        self._add_pairs(f"{query}#{fragment}", served)
 
-    def _add_pairs(self, text: str) -> None:
+    def _add_pairs(self, text: str, served: bool = False) -> None:
         for m in _QUERY_PAIR.finditer(text):
             if m.group(2) and is_secret_name(m.group(1)):
-                self._add_encoded(m.group(2))
+                self._add_encoded(m.group(2), served)
 
-    def add_headers(self, items: Iterable[tuple[str, str]]) -> None:
+    def add_headers(self, items: Iterable[tuple[str, str]], served: bool = False) -> None:
         """The credentials among header fields ``items``: for ``Authorization``
         the part after the scheme, Basic's password decoded, the values of
         auth-params (Digest, AWS ``Signature=``); each cookie value of a
         ``Cookie`` (RFC 6265 section 4.2.1) or ``Set-Cookie``; the value of a
-        secret-named field (``X-Api-Key``, ``X-Auth-Token``)."""
+        secret-named field (``X-Api-Key``, ``X-Auth-Token``). ``served``: a
+        response's fields (bounded); the default is a request's."""
         for name, value in items:
             lowered = name.lower()
             if lowered in ("authorization", "proxy-authorization"):
-                self._add_credentials(value.strip())
+                self._add_credentials(value.strip(), served)
             elif lowered == "cookie":
                 for pair in value.split(";"):
-                    self._add_cookie(pair)
+                    self._add_cookie(pair, served)
             elif lowered == "set-cookie":
-                self._add_cookie(value.partition(";")[0])
+                self._add_cookie(value.partition(";")[0], served)
             elif is_secret_name(name):
-                self.add(value)
+                self.add(value, served)
 
-    def _add_cookie(self, pair: str) -> None:
+    def _add_cookie(self, pair: str, served: bool) -> None:
         name, eq, value = pair.partition("=")
         value = value.strip() if eq else name.strip()
-        self.add(value)
+        self.add(value, served)
         if len(value) > 1 and value[0] == value[-1] == '"':  # RFC 6265 4.1.1 DQUOTE
-            self.add(value[1:-1])
+            self.add(value[1:-1], served)
 
-    def _add_credentials(self, value: str) -> None:
+    def _add_credentials(self, value: str, served: bool) -> None:
         scheme, _, rest = value.partition(" ")
         rest = rest.strip()
         if not rest:  # no scheme: the whole value is the credential
-            self.add(value)
+            self.add(value, served)
             return
-        self.add(rest)
+        self.add(rest, served)
         if scheme.lower() == "basic":
             # RFC 7617 section 2: base64 of user-id ":" password; a body may
             # echo the password decoded. The user name is not a secret, unless
@@ -308,12 +367,12 @@ class Secrets:
             except (binascii.Error, UnicodeDecodeError):
                 return
             user, _, password = decoded.partition(":")
-            self.add(password or user)
+            self.add(password or user, served)
             return
         for m in _AUTH_PARAM.finditer(rest):
             param, raw = m.group(1), m.group(2)
             if param.lower() in _SECRET_AUTH_PARAMS or is_secret_name(param):
-                self.add(raw.strip('"'))
+                self.add(raw.strip('"'), served)
 
     def add_request(self, request) -> None:
         """A ``Request``'s URL, headers and the secret fields of a form or JSON body."""
@@ -333,48 +392,100 @@ class Secrets:
             except ValueError:  # not JSON after all: nothing to take apart
                 pass
 
-    def add_json(self, value) -> None:
-        """The string values under secret-named keys of a parsed JSON document
-        (``{"access_token": ...}`` in a login's response), at any depth."""
-        self._add_json(value)
+    def add_json(self, value, served: bool = True) -> None:
+        """The string values of a parsed JSON document's fields that hold
+        credentials, at any depth. A server's by default (``{"access_token":
+        ...}`` in a login's response): fields ``is_credential_field`` names, at
+        most ``MAX_JSON_SECRETS``; the user's (a request body): every
+        secret-named one (``is_secret_name``; over-masking is the safe error)."""
+        found: list[str] = []
+        named = is_credential_field if served else is_secret_name
+        self._json_values(value, found, MAX_JSON_SECRETS if served else None, named)
+        for v in found:
+            self.add(v, served)
 
-    def _add_json(self, value, secret: bool = False) -> None:
-        """String values under secret-named keys (``{"password": ...}``), at any depth."""
+    def _add_json(self, value) -> None:
+        """A request body's secret fields: the user's, unbounded."""
+        self.add_json(value, served=False)
+
+    def _json_values(self, value, found: list[str], limit, named, secret=False) -> None:
+        """String values under ``named`` keys (``{"password": ...}``), at any depth."""
+        if limit is not None and len(found) >= limit:
+            return
         if isinstance(value, dict):
             for k, v in value.items():
-                self._add_json(v, secret or is_secret_name(str(k)))
+                self._json_values(v, found, limit, named, secret or named(str(k)))
         elif isinstance(value, list):
             for v in value:
-                self._add_json(v, secret)
-        elif secret and isinstance(value, str):
-            self.add(value)
+                self._json_values(v, found, limit, named, secret)
+        elif secret and isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LENGTH:
+            found.append(value)
 
     def _alternatives(self) -> list[str]:
         # Longest first, so a value that contains another is masked whole.
-        return sorted(self._values, key=len, reverse=True)
+        return sorted(self._values | self._served, key=len, reverse=True)
+
+    def _compile(self, values: list, bar):
+        """One pattern for ``values`` (str or bytes), longest match first. A
+        flat alternation tries every value at every position (5,000 user values
+        took 2.7 s over 120 KB); a prefix tree tries one branch per character."""
+        try:
+            return re.compile(_trie_pattern(values, bar))
+        except RecursionError:  # nested prefixes thousands deep: the flat form
+            return re.compile(bar.join(map(re.escape, values)))
 
     @property
     def longest(self) -> int:
         """The length of the longest remembered value (0 if none)."""
-        return max(map(len, self._values), default=0)
+        return max(map(len, self._values | self._served), default=0)
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``***``."""
-        if not self._values or not text:
+        if not self or not text:
             return text
         if self._pattern is None:
-            self._pattern = re.compile("|".join(map(re.escape, self._alternatives())))
+            self._pattern = self._compile(self._alternatives(), "|")
         return self._pattern.sub(REDACTED, text)
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """``data`` with the UTF-8 form of every remembered value replaced by
         ``***``: a body shown as a hex dump must not spell a secret in hex."""
-        if not self._values or not data:
+        if not self or not data:
             return data
         if self._bytes_pattern is None:
-            encoded = (re.escape(v.encode("utf-8")) for v in self._alternatives())
-            self._bytes_pattern = re.compile(b"|".join(encoded))
+            encoded = [v.encode("utf-8") for v in self._alternatives()]
+            self._bytes_pattern = self._compile(encoded, b"|")
         return self._bytes_pattern.sub(REDACTED.encode(), bytes(data))
+
+
+def _trie_pattern(values: list, bar):
+    """A regex matching any of ``values`` (all str or all bytes, non-empty),
+    the longest where several match: their prefix tree, each node an
+    alternation of one-character branches, a node ending a value optional."""
+    end = object()
+    root: dict = {}
+    for value in values:
+        node = root
+        for i in range(len(value)):
+            node = node.setdefault(value[i : i + 1], {})
+        node[end] = True
+    empty = bar[:0]  # "" or b""
+    open_, close, opt = ("(?:", ")", "?") if isinstance(bar, str) else (b"(?:", b")", b"?")
+
+    def emit(node: dict):
+        run = []
+        while len(node) == 1 and end not in node:  # a chain: one literal run
+            ((unit, node),) = node.items()
+            run.append(re.escape(unit))
+        branches = [
+            re.escape(unit) + emit(child) for unit, child in node.items() if unit is not end
+        ]
+        tail = empty
+        if branches:
+            tail = open_ + bar.join(branches) + close + (opt if end in node else empty)
+        return empty.join(run) + tail
+
+    return emit(root)
 
 
 def request_secrets(request) -> Secrets:

@@ -459,7 +459,15 @@ class _CellViews:
 def _check_run_options(opts: FetchOptions, where: str, requests: int) -> None:
     """The line options a run of ``.http`` requests cannot apply are errors, not
     silently dropped: the run is awaited as a whole, and each request names its
-    method."""
+    method and holds its own body."""
+    if opts.fetch_kwargs.keys() & {"body", "json", "files", "data"}:
+        # Given to every request, it would go with each GET and be refused by
+        # each request with a body of its own: no run could use it.
+        raise InvalidRequest(
+            f"{where}: -d/--data, --json and -F/--form cannot apply to a run of .http"
+            " requests: a request's body goes in the cell/file, under its headers",
+            hint="POST URL, headers, a blank line, then the body; or %fetch URL -d ...",
+        )
     refused = []
     if opts.background:
         refused.append("--bg")

@@ -116,7 +116,7 @@ class RunView(SettlesToStatic, widgets.VBox):
                 self.secrets.add_headers(event.details["headers"].items())
             elif event.name == "response.headers":
                 row.status = event.details["status"]
-                self.secrets.add_headers(event.details["headers"].items())
+                self.secrets.add_headers(event.details["headers"].items(), served=True)
             elif event.name == "redirect":
                 row.status = None
             else:

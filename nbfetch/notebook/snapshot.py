@@ -173,9 +173,10 @@ def _truncate(text: str, size: int, secrets=None) -> str:
 
 
 def add_body_secrets(secrets: Secrets, response) -> None:
-    """Mask the string values of secret-named fields of a JSON response body
+    """Mask the string values of credential fields of a JSON response body
     (``access_token``, ``refresh_token``, ``id_token``, ``password``,
-    ``api_key``, ...: ``is_secret_name``): the token a login returned is as
+    ``api_key``, ...: ``is_credential_field``; not ``token_type`` or a Jira
+    ``key``): the token a login returned is as
     much a credential in a saved notebook as one that was sent. Only bodies of
     at most ``MAX_JSON_DOCUMENT`` bytes are parsed (``json.loads`` holds the loop)."""
     if response.path is not None:
@@ -319,12 +320,12 @@ class FetchState:
             self.body_started = event.time
             # What the server sets (Set-Cookie, a secret-named field) is as
             # secret as what we sent: a body may repeat it.
-            self.secrets.add_headers(_items(d["headers"]))
+            self.secrets.add_headers(_items(d["headers"]), served=True)
         elif name == "cookies.stored":
             self._stored_cookies(d["cookies"])
         elif name == "redirect":
             self.url_override = d["to"]
-            self.secrets.add_url(d["to"])
+            self.secrets.add_url(d["to"], served=True)
             self.chunks.clear()
             self.chunk_count = self.chunk_bytes = 0
             # The next hop has no status yet: a failure there is not the 3xx's.

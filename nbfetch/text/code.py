@@ -225,9 +225,9 @@ _MORE_SECRET_PAIRS = re.compile(r"(?<![^?&;#])(code)=([^&;#]+)", re.I)
 
 
 class _LongSecrets(Secrets):
-    def add(self, value: str) -> None:
+    def add(self, value: str, served: bool = False) -> None:
         if len(value.strip()) >= SCRUB_ELSEWHERE:
-            super().add(value)
+            super().add(value, served)
 
 
 def _redact_pairs(text: str, secrets: Secrets) -> str:

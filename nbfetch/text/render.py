@@ -54,7 +54,7 @@ def response_secrets(response) -> Secrets:
     secrets = Secrets()
     for hop in [*response.history, response]:
         secrets.add_request(hop.request)
-        secrets.add_headers(hop.headers.items())
+        secrets.add_headers(hop.headers.items(), served=True)
     return secrets
 
 
