@@ -255,9 +255,12 @@ async def _one(index, block, scope, client, namespace, observer, show_secrets) -
     scope.secrets.add_request(result.response.request)
     for response in (*result.response.history, result.response):
         scope.secrets.add_headers(
-            (name, value)
-            for name, value in response.headers.items()
-            if name.lower() in SENSITIVE_HEADERS or is_secret_name(name)
+            [
+                (name, value)
+                for name, value in response.headers.items()
+                if name.lower() in SENSITIVE_HEADERS or is_secret_name(name)
+            ],
+            served=True,  # the server's: bounded, never crowding out the user's own
         )
     result.assertions = [
         check(
