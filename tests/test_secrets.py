@@ -743,6 +743,32 @@ def test_many_secret_named_parameters_stay_bounded_and_the_first_secret_stays_ma
     assert ECHOED not in secrets.scrub(f"echo {ECHOED} and value000001")
 
 
+async def test_a_redirect_flood_stays_bounded_in_every_view(raw_server):
+    """A Location with 1,500 secret-named parameters is the server's, whichever
+    way a view learns it (the redirected hop's request, its headers_sent event):
+    bounded, as the Location itself is, not the user's unbounded store."""
+    from nbfetch.notebook.snapshot import FetchState
+    from nbfetch.text.render import response_secrets
+
+    flood = "&".join(f"t{i}_token=value{i:06d}" for i in range(1500)).encode()
+
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 302 Found\r\nLocation: /end?" + flood + b"\r\nContent-Length: 0\r\n\r\n"
+        )
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    s = raw_server(handler)
+    async with AsyncClient() as client:
+        r = await client.fetch(s.url + "/start", headers={"Authorization": f"Bearer {ECHOED}"})
+    for secrets in (FetchState.of_response(r).secrets, response_secrets(r)):
+        assert len(secrets._served) <= redact.MAX_SECRET_FORMS
+        assert len(secrets._values) < 50  # the user's: what the first request sent
+        assert ECHOED not in secrets.scrub(f"echo {ECHOED}")
+
+
 async def test_show_events_masks_secret_query_values(demo):
     from nbfetch.notebook.live import show_events
 

@@ -177,8 +177,7 @@ def events_frame(response, *, redact: bool = True):
         raise ImportError("events_frame() needs pandas: pip install pandas") from None
     secrets = Secrets()
     if redact:
-        for hop in [*response.history, response]:
-            secrets.add_request(hop.request)
+        secrets.add_hops(response)
     rows = []
     for e in response.events:
         row = {"name": e.name, "offset": e.offset, "time": e.time}

@@ -374,9 +374,17 @@ class Secrets:
             if param.lower() in _SECRET_AUTH_PARAMS or is_secret_name(param):
                 self.add(raw.strip('"'), served)
 
-    def add_request(self, request) -> None:
-        """A ``Request``'s URL, headers and the secret fields of a form or JSON body."""
-        self.add_url(request.url)
+    def add_hops(self, response) -> None:
+        """What each hop of ``response`` sent. A redirected request's URL is the
+        server's Location (bounded, as ``served``: 1,500 secret-named parameters
+        fit in one), its headers and body still the user's."""
+        for i, hop in enumerate((*response.history, response)):
+            self.add_request(hop.request, served=i > 0)
+
+    def add_request(self, request, served: bool = False) -> None:
+        """A ``Request``'s URL, headers and the secret fields of a form or JSON
+        body; ``served``: its URL came from a server (a redirect's Location)."""
+        self.add_url(request.url, served)
         self.add_headers(request.headers.items())
         body, ctype = request.body, request.headers.get("content-type", "")
         for name, value in getattr(body, "fields", ()):  # a files= body's data= fields

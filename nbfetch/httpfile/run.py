@@ -252,7 +252,8 @@ async def _one(index, block, scope, client, namespace, observer, show_secrets) -
     # so are the credentials it was given (a Set-Cookie session), which a check
     # would quote ("?? header set-cookie contains ...: got ..."), a secret-named
     # field's too ("X-Auth-Token: ..." handed out by a login).
-    scope.secrets.add_request(result.response.request)
+    # A redirected request's URL is the server's Location: bounded as its.
+    scope.secrets.add_request(result.response.request, served=bool(result.response.history))
     for response in (*result.response.history, result.response):
         scope.secrets.add_headers(
             [

@@ -273,8 +273,7 @@ class ResponseView(widgets.VBox):
         self.state.response = response
         if not self.state.request_headers:  # before the headers_sent event carried them
             self.state.request_headers = list(response.request.headers.items())
-        for hop in (*response.history, response):
-            self.state.secrets.add_request(hop.request)  # URL, headers, secret body fields
+        self.state.secrets.add_hops(response)  # URLs, headers, secret body fields
         snapshot.add_body_secrets(self.state.secrets, response)  # {"access_token": ...}
         if self.state.outcome is None:
             self.state.outcome = "done"

@@ -140,8 +140,7 @@ class RunView(SettlesToStatic, widgets.VBox):
         response = result.response
         if response is not None:
             row.status = response.status_code
-            for hop in (*response.history, response):
-                self.secrets.add_request(hop.request)
+            self.secrets.add_hops(response)
             add_body_secrets(self.secrets, response)  # a check may show {"access_token": ...}
         if result.error is not None:
             error = result.error

@@ -254,8 +254,7 @@ class FetchState:
         state = cls(
             first.method, first.url, show_secrets=show_secrets, headers=first.headers.items()
         )
-        for hop in (*response.history, response):
-            state.secrets.add_request(hop.request)  # URL, headers, secret body fields
+        state.secrets.add_hops(response)  # URLs, headers, secret body fields
         add_body_secrets(state.secrets, response)
         for event in response.events:
             state.feed(event)
@@ -301,8 +300,8 @@ class FetchState:
             if sent is not None:
                 self.request_headers = list(_items(sent))
                 self.secrets.add_headers(self.request_headers)
-            if d.get("url") is not None:
-                self.secrets.add_url(d["url"])
+            if d.get("url") is not None:  # after a redirect: the server's Location
+                self.secrets.add_url(d["url"], served=self.url_override is not None)
         elif name == "request.body_progress":
             if self.upload is None:
                 self.upload = [0, d["total"], event.time, None]

@@ -52,8 +52,8 @@ def head_text(response, show_secrets: bool = False) -> str:
 def response_secrets(response) -> Secrets:
     """What every hop of ``response`` sent (URL, headers) and was sent (Set-Cookie)."""
     secrets = Secrets()
+    secrets.add_hops(response)
     for hop in [*response.history, response]:
-        secrets.add_request(hop.request)
         secrets.add_headers(hop.headers.items(), served=True)
     return secrets
 
