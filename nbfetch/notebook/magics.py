@@ -460,9 +460,11 @@ def _check_run_options(opts: FetchOptions, where: str, requests: int) -> None:
     """The line options a run of ``.http`` requests cannot apply are errors, not
     silently dropped: the run is awaited as a whole, and each request names its
     method and holds its own body."""
-    if opts.fetch_kwargs.keys() & {"body", "json", "files", "data"}:
+    one_cell_request = where == "%%fetch" and requests == 1
+    if opts.fetch_kwargs.keys() & {"body", "json", "files", "data"} and not one_cell_request:
         # Given to every request, it would go with each GET and be refused by
-        # each request with a body of its own: no run could use it.
+        # each request with a body of its own: no run could use it. A cell of
+        # one request takes it (%%fetch -F file=@data.csv: an upload).
         raise InvalidRequest(
             f"{where}: -d/--data, --json and -F/--form cannot apply to a run of .http"
             " requests: a request's body goes in the cell/file, under its headers",
