@@ -309,7 +309,7 @@ def test_fetch_file_applies_the_line_options_and_refuses_those_it_cannot(kernel)
         "%%fetch -o out.json\nGET {{base}}/get\n",
         "%%fetch -X POST\nGET {{base}}/get\n",
         "%fetch --file opts.http -d injected",
-        "%%fetch --json '{}'\nGET {{base}}/get\n",
+        "%%fetch --json '{}'\nPOST {{base}}/post\n###\nGET {{base}}/get\n",
         "%%fetch --stream\nGET {{base}}/get\n###\nGET {{base}}/get\n",
     ):
         reply = kernel.wait(kernel.submit(code))
