@@ -45,6 +45,9 @@ class FetchContext:
         "failed",
         "retry",
         "digest",
+        "opener",
+        "wire_taps",
+        "body_taps",
         "_chosen",
     )
 
@@ -62,6 +65,11 @@ class FetchContext:
         self.failed = False
         self.retry = None  # the core.retry.Retry policy, or None: no retries
         self.digest = None  # the core.auth.DigestAuth answering a 401, or None
+        # client/observe.py: what may answer a hop instead of the network, and
+        # the observers' taps on the raw bytes read and the decoded body.
+        self.opener = None
+        self.wire_taps: list | None = None
+        self.body_taps: list | None = None
         self._chosen: tuple[str, float | None] = ("", None)
 
     def step_timeout(
