@@ -311,3 +311,66 @@ async def test_a_view_of_a_closed_client_is_its_last_state(demo):
     assert view.closed and c._pool.monitor is None
     assert "client closed" in view.summary.value
     view.close()
+
+
+# -- in a real kernel --------------------------------------------------------------
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.timeout(120)
+def test_the_live_view_in_a_real_kernel(demo_server, tmp_path):
+    """``client.inspect()`` as a cell's value shows the live widget (not a
+    repr); it follows the pool as fetches run in later cells, and when the
+    client closes its output becomes the static snapshot and the pool lets
+    the view go."""
+    from kernel import Kernel
+
+    k = Kernel(cwd=str(tmp_path))
+    try:
+        k.run(f"import nbfetch\nbase = {demo_server.url!r}\nclient = nbfetch.AsyncClient()")
+        shown = k.submit("client.inspect()")
+        assert k.wait(shown)["status"] == "ok"
+        assert k.messages(shown, "execute_result") == []
+        (view,) = [m for m in k.messages(shown, "display_data") if WIDGET in m["content"]["data"]]
+        display_id = view["content"]["transient"]["display_id"]
+        html = [
+            w["comm_id"]
+            for w in k.widget_models("HTMLModel")
+            if w["msg"]["parent_header"]["msg_id"] == shown
+        ]
+        assert len(html) == 2  # the summary and the body
+
+        def drawn(text):
+            def shows(m):
+                return (
+                    m["msg_type"] == "comm_msg"
+                    and m["content"]["comm_id"] in html
+                    and text in m["content"]["data"].get("state", {}).get("value", "")
+                )
+
+            return shows
+
+        # A streamed response whose body is not read yet: its connection is active.
+        k.run("cm = client.stream('GET', base + '/bytes/10')\nr = await cm.__aenter__()")
+        update = k.wait_for(drawn(f"GET {demo_server.url}/bytes/10"), timeout=20)
+        assert "active" in update["content"]["data"]["state"]["value"]
+        k.run("await cm.__aexit__(None, None, None)\nawait client.fetch(base + '/get')")
+        k.wait_for(drawn("closed before the body was read"), timeout=20)
+        k.wait_for(drawn("went idle"), timeout=20)
+        k.run("await client.aclose()")
+        static = k.wait_for(
+            lambda m: (
+                m["msg_type"] == "update_display_data"
+                and m["content"]["transient"]["display_id"] == display_id
+            ),
+            timeout=20,
+        )
+        data = static["content"]["data"]
+        assert 'class="nbfetch-inspect"' in data["text/html"]
+        assert "client closed" in data["text/html"] and "(client closed)" in data["text/plain"]
+        assert k.value("len(client._pool.monitor.listeners)") == "0"
+        closed = {m["content"]["comm_id"] for m in k.iopub if m["msg_type"] == "comm_close"}
+        assert set(html) <= closed
+    finally:
+        k.shutdown()
