@@ -283,6 +283,20 @@ class AsyncClient:
     def max_clients(self) -> int:
         return self._queue.limit
 
+    def inspect(self, events: int = 200):
+        """The pool and the ``max_clients`` queue now: per origin (and proxy)
+        the idle and active connections with their ages and request counts,
+        who waits for a connection and for how long, and the recent pool
+        events ("opened", "reused", "went idle", "expired", "dropped as
+        stale", "closed"). A plain data snapshot (``.as_dict()``); in a
+        Jupyter kernel it displays as a live view that follows the pool until
+        it is closed or the client is. Events are recorded from the first
+        ``inspect()`` on (the last ``events`` of them): a client nobody
+        inspects builds none."""
+        from .inspect import inspect_client  # the inspector loads on first use
+
+        return inspect_client(self, events)
+
     # -- public API ----------------------------------------------------------------
     async def fetch(self, url: str | URL, method: str = "GET", **options: Any) -> Response:
         """Fetch ``url`` and read the whole body. See ``stream()`` for the options."""
@@ -533,7 +547,9 @@ class AsyncClient:
         try:
             if not queue.try_acquire():
                 try:
-                    await queue.acquire(ctx.step_timeout(ctx.queue_timeout, "queue_timeout"))
+                    await queue.acquire(
+                        ctx.step_timeout(ctx.queue_timeout, "queue_timeout"), request
+                    )
                 except IOTimeout:
                     raise ctx.timeout_error("queue") from None
             ctx.slot_held = True
@@ -563,7 +579,7 @@ class AsyncClient:
         if reusable and not self._closed and not exchange.conn.synthetic:
             self._pool.put(exchange.conn)
         elif reusable:
-            exchange.conn.close()
+            exchange.conn.close("client closed")
         ctx = exchange.ctx
         if exchange is ctx.final:
             self._release_slot(ctx)
@@ -765,7 +781,8 @@ class AsyncClient:
                 conn = Connection(stream, request.url.origin, self.limits.max_header_bytes)
                 conn.synthetic = True
             else:
-                conn, reused = await self._connection_for(request.url, ctx, retried, proxy)
+                conn, reused = await self._connection_for(request, ctx, retried, proxy)
+            conn.request = sent  # what client.inspect() says it serves
             exchange = Exchange(conn, sent, ctx, reused, self._on_release)
             phase = "send"
             try:
@@ -777,7 +794,7 @@ class AsyncClient:
                     raise proxy_refused(proxy, 407, response.reason, what, "wait")
                 return exchange, response
             except StaleConnection as exc:
-                conn.abort()
+                conn.abort("dropped as stale")
                 if not retried and request.idempotent and request.replayable:
                     retried = True
                     ctx.recorder.emit("retry", {"reason": f"stale keep-alive connection: {exc}"})
@@ -790,8 +807,9 @@ class AsyncClient:
                 raise
 
     async def _connection_for(
-        self, url: URL, ctx: FetchContext, fresh: bool, proxy: Proxy | None = None
+        self, request: Request, ctx: FetchContext, fresh: bool, proxy: Proxy | None = None
     ) -> tuple[Connection, bool]:
+        url = request.url
         # Through a proxy, (origin, proxy): a tunnel is to one origin, opened
         # with one proxy user's credentials.
         key = url.origin if proxy is None else (*url.origin, proxy)
@@ -809,20 +827,22 @@ class AsyncClient:
                 break
             # max_connections_per_host: wait for one of this origin's connections.
             try:
-                await pool.wait_for_host(key, ctx.step_timeout(None, "request_timeout"))
+                await pool.wait_for_host(key, ctx.step_timeout(None, "request_timeout"), request)
             except IOTimeout:
                 raise ctx.timeout_error("queue") from None
             fresh = False
-        pool.opening(key)
+        entry = pool.opening(key, request)
         try:
-            return await self._connector.connect(url, key, ctx, proxy), False
+            conn = await self._connector.connect(url, key, ctx, proxy)
         except BaseException as exc:
-            pool.open_failed(key)
+            pool.open_failed(key, entry)
             if not isinstance(exc, Exception):
                 # Cancelled: record where (errors carry their own phase).
                 last = ctx.recorder.events[-1].name
                 ctx.note_failure(exc, CANCELLED_IN.get(last, "connect"))
             raise
+        pool.connected(conn, entry)
+        return conn, False
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context: system CAs plus certifi's when installed (or

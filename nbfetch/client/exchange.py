@@ -838,7 +838,8 @@ class Exchange:
             exc.with_context(self.request.url, phase).scrub(request_secrets(self.request))
         self.ctx.note_failure(exc, phase)
         self._released = True
-        self.conn.abort()
+        # The type and phase only: an exception's message may name a secret.
+        self.conn.abort(f"{type(exc).__name__} in {phase}")
         self._on_release(self, False)
         self._detach()
 
@@ -858,7 +859,9 @@ class Exchange:
         else:
             if not self._done and self.response is not None:
                 self.ctx.recorder.emit("connection.dropped", {"reason": reason})
-            self.conn.abort()
+            elif self._done:  # a complete response on a connection not kept
+                reason = "not reusable (Connection: close, or closed by the server)"
+            self.conn.abort(reason)
             self._on_release(self, False)
         self._detach()
 

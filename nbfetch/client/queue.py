@@ -1,6 +1,7 @@
 """The ``max_clients`` queue: Tornado's ``self.queue`` made visible. A fetch
 beyond the limit waits, first in first out, and its wait shows up as
-``timing.queue`` (the ``queued`` and ``dequeued`` events)."""
+``timing.queue`` (the ``queued`` and ``dequeued`` events), and in
+``client.inspect()`` with how long each waiter has waited so far."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from ..drivers.base import Driver, Signal
 
 
 class MaxClientsQueue:
-    """At most ``limit`` fetches in flight; the others wait in FIFO order."""
+    """At most ``limit`` fetches in flight; the others wait in FIFO order.
+
+    ``waiters`` says, per waiting signal, for which request and since when:
+    written when a fetch starts to wait (the slow path), never by
+    ``try_acquire``; ``monitor`` (an inspector's, else None) hears of changes.
+    """
 
     def __init__(self, driver: Driver, limit: int):
         if limit < 1:
@@ -19,17 +25,24 @@ class MaxClientsQueue:
         self.limit = limit
         self.active = 0
         self.waiting: deque[Signal] = deque()
+        self.waiters: dict[Signal, tuple] = {}  # signal -> (request, since)
+        self.monitor = None
 
     def try_acquire(self) -> bool:
         if self.active < self.limit and not self.waiting:
             self.active += 1
+            if self.monitor is not None:
+                self.monitor.changed()
             return True
         return False
 
-    async def acquire(self, timeout: float | None) -> None:
+    async def acquire(self, timeout: float | None, request=None) -> None:
         """Wait for a slot. On timeout or cancellation the fetch leaves the queue."""
         signal = self.driver.signal()
         self.waiting.append(signal)
+        self.waiters[signal] = (request, self.driver.monotonic())
+        if self.monitor is not None:
+            self.monitor.changed()
         try:
             await signal.wait(timeout)
         except BaseException:
@@ -38,6 +51,8 @@ class MaxClientsQueue:
             else:
                 self.waiting.remove(signal)
             raise
+        finally:
+            del self.waiters[signal]
 
     def release(self) -> None:
         # Hand the slot straight to the next waiter: ``active`` stays the same.
@@ -45,3 +60,5 @@ class MaxClientsQueue:
             self.waiting.popleft().set()
         else:
             self.active -= 1
+        if self.monitor is not None:
+            self.monitor.changed()

@@ -49,3 +49,14 @@ def register(ip) -> None:
     from ..client.response import Response
 
     ip.display_formatter.mimebundle_formatter.for_type(Response, response_mimebundle)
+    # client.inspect()'s snapshot shows as the live view of its client; the
+    # widget module loads when one is first shown.
+    ip.display_formatter.ipython_display_formatter.for_type_by_name(
+        "nbfetch.client.inspect", "Inspection", _show_inspection
+    )
+
+
+def _show_inspection(snap) -> None:
+    from .inspect_view import show
+
+    show(snap)
