@@ -114,7 +114,10 @@ class Histogram:
                 continue
             seen += n
             while r < len(ranks) and ranks[r][0] <= seen:
-                out[ranks[r][1]] = min(max(self.midpoint(index), self.min), self.max)
+                rank, i = ranks[r]
+                # The top rank is the maximum, known exactly.
+                value = self.max if rank >= self.count else self.midpoint(index)
+                out[i] = min(max(value, self.min), self.max)
                 r += 1
             if r == len(ranks):
                 break
@@ -484,7 +487,7 @@ class LoadResult:
         return self.text()
 
 
-class Comparison:
+class LoadComparison:
     """Two configurations run interleaved: ``a`` and ``b`` (``LoadResult``), and
     ``ratio(p, phase)`` = b / a. ``passed``: both passed their ``slo=``."""
 
@@ -729,7 +732,7 @@ class LoadRun:
             if self.on_change is not None:
                 self.on_change()
 
-    async def run(self) -> LoadResult | Comparison:
+    async def run(self) -> LoadResult | LoadComparison:
         """Run to the end and return the result; cancelled (the task, a Cancel
         button), every fetch in flight is cancelled and the clients it opened are
         closed before the cancellation goes on."""
@@ -756,7 +759,7 @@ class LoadRun:
         end = self._end if self.finished and self._end is not None else self.driver.monotonic()
         return max(0.0, end - self._t0)
 
-    def snapshot(self) -> LoadResult | Comparison:
+    def snapshot(self) -> LoadResult | LoadComparison:
         """The result so far (the final one once the run ended)."""
         elapsed = self.elapsed()
         results = [
@@ -774,11 +777,11 @@ class LoadRun:
             )
             for t in self.targets
         ]
-        return results[0] if len(results) == 1 else Comparison(*results)
+        return results[0] if len(results) == 1 else LoadComparison(*results)
 
 
 async def load(url: str, n: int | None = 1000, concurrency: int = 32, **kwargs: Any):
     """Run a bounded load against ``url`` (a server you own) and return its
-    ``LoadResult`` (a ``Comparison`` with ``compare=``). See ``LoadRun`` and the
+    ``LoadResult`` (a ``LoadComparison`` with ``compare=``). See ``LoadRun`` and the
     module docstring; ``nbfetch.load`` adds the live view in a notebook."""
     return await LoadRun(url, n, concurrency, **kwargs).run()
