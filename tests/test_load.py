@@ -241,7 +241,7 @@ async def test_duration_ends_the_run(demo):
     assert result.completed == result.started >= 1 and result.planned is None
     with pytest.raises(InvalidRequest, match="must end"):
         await nbfetch.load(sequence(demo), n=None)
-    for bad in ({"n": 0}, {"concurrency": 0}, {"rate": -1}):
+    for bad in ({"n": 0}, {"concurrency": 0}, {"concurrency": 1001}, {"rate": -1}):
         with pytest.raises(InvalidRequest):
             await nbfetch.load(sequence(demo), **bad)
     assert demo.stats["requests"] == result.completed
@@ -264,7 +264,7 @@ async def test_cancel_stops_every_fetch_and_leaks_nothing(demo):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert run.cancelled and run.finished
-    assert client_sockets_to(demo.port) == 0
+    await wait_until(lambda: client_sockets_to(demo.port) == 0, 5, "every socket closed")
     assert asyncio.all_tasks() == before
     partial = run.snapshot()
     assert partial.cancelled and partial.started == 6 and partial.completed == 0
@@ -356,8 +356,10 @@ def test_the_view_in_a_kernel_updates_live_and_ends_static(kernel, server):
     data = final["content"]["data"]
     assert "SLO PASS" in data["text/html"] and "p95" in data["text/html"]
     assert "150/150 requests" in data["text/plain"]
+    # Every widget model of the view closed (a reload never says "model not found").
+    opened = {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_open")}
     closed = {m["content"]["comm_id"] for m in kernel.messages(msg_id, "comm_close")}
-    assert html["comm_id"] in closed
+    assert html["comm_id"] in opened and opened == closed
 
 
 @pytest.mark.timeout(120)

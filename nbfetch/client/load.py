@@ -40,6 +40,9 @@ from .async_client import AsyncClient
 #: is late: the client did not keep up with the arrival rate. 10 ms is well
 #: above a loaded loop's timer jitter.
 LATE = 0.010
+#: The most workers (and so connections) one configuration runs: each holds a
+#: socket, and 1,000 is below the usual 1,024 file descriptors of a process.
+MAX_CONCURRENCY = 1000
 #: The percentiles shown and kept in ``as_dict()``.
 PERCENTILES = (50, 95, 99)
 
@@ -616,8 +619,14 @@ class LoadRun:
     ):
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise InvalidRequest(f"n must be a count >= 1 (or None with duration=), not {n!r}")
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise InvalidRequest(f"concurrency must be an int >= 1, not {concurrency!r}")
+        if (
+            not isinstance(concurrency, int)
+            or isinstance(concurrency, bool)
+            or not 1 <= concurrency <= MAX_CONCURRENCY
+        ):
+            raise InvalidRequest(
+                f"concurrency must be an int from 1 to {MAX_CONCURRENCY:,}, not {concurrency!r}"
+            )
         self.duration = None if duration is None else parse_duration(duration, "duration")
         if n is None and not self.duration:
             raise InvalidRequest("a load run needs n= or duration= (or both): it must end")
@@ -698,7 +707,10 @@ class LoadRun:
         intended = None
         if self.rate is not None:
             intended = self._t0 + i / (self.rate * count)
-        if self.duration is not None and (intended or now) >= self._t0 + self.duration:
+        if (
+            self.duration is not None
+            and (now if intended is None else intended) >= self._t0 + self.duration
+        ):
             return None
         self._issued += 1
         return self.targets[i % count], intended

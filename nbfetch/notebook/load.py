@@ -37,7 +37,9 @@ async def load(
     ``concurrency`` at a time, against a server you own, and return the result.
 
     ``duration=`` (seconds or ``"30s"``) ends the run at whichever of ``n`` and
-    the duration comes first. ``rate=`` (requests/s) starts requests on a fixed
+    the duration comes first: no request starts after it, and those in flight
+    then finish and count (bounded by the fetch timeouts: ``request_timeout=``
+    bounds that tail). ``rate=`` (requests/s) starts requests on a fixed
     schedule (open loop) instead of as soon as one ends: latency then counts
     from each request's intended start, and the result says when the client
     fell behind. ``compare=`` another URL, or a dict of what differs (``url``,
