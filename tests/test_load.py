@@ -15,6 +15,14 @@ import time
 import uuid
 
 import pytest
+from browser import (  # noqa: F401 (fixtures)
+    browser_fixture,
+    lab_fixture,
+    open_notebook,
+    run_cell,
+    shots_dir,
+    wait_done,
+)
 from conftest import client_sockets_to, wait_until
 from kernel import Kernel
 from loopwatch import watch
@@ -405,3 +413,45 @@ def test_cancel_button_in_a_kernel_returns_the_partial_result(kernel, server):
 
 def _is_button(m) -> bool:
     return m["content"]["data"].get("state", {}).get("_model_name") == "ButtonModel"
+
+
+# -- in the browser: JupyterLab + Chromium -----------------------------------------------
+BROWSER_CELLS = [
+    "import nbfetch\nfrom nbfetch import demo\nserver = demo.serve()\nbase = server.url",
+    "r = await nbfetch.load(base + '/sequence/fast?delays=0.01,0.01,0.01,0.04', n=400,"
+    " concurrency=8, compare={'url': base + '/sequence/slow?delays=0.03,0.03,0.03,0.12',"
+    " 'label': 'slow'}, slo={'p95.total': '100ms', 'errors': 0})",
+]
+
+
+@pytest.mark.timeout(300)
+def test_the_view_in_jupyterlab_renders_and_settles(lab, browser, tmp_path):
+    """The load run in a real JupyterLab page: the live widget, then the static
+    result (saved in the notebook), in the Light and Dark themes."""
+    out = shots_dir(tmp_path)
+    page = open_notebook(browser, lab, "load.ipynb", BROWSER_CELLS)
+    run_cell(page, 0)
+    view = run_cell(page, 1, wait=False)
+    view.locator(".nbfetch-load", has_text="running").wait_for(timeout=30_000)
+    live = view.locator(".jp-OutputArea").inner_text()
+    assert "requests" in live and "Cancel" in live
+    view.locator(".nbfetch-load", has_text="SLO").wait_for(timeout=120_000)
+    wait_done(page, 1, timeout=120_000)
+    text = view.locator(".jp-OutputArea").inner_text()
+    assert "400 / 400 requests" in text and "slow / A" in text and "p95" in text
+    assert view.locator(".widget-button").count() == 0  # static now: no Cancel
+    view.screenshot(path=str(out / "load-compare.png"))
+    page.close()
+
+    themes = lab.settings / "@jupyterlab" / "apputils-extension"
+    themes.mkdir(parents=True, exist_ok=True)
+    (themes / "themes.jupyterlab-settings").write_text('{"theme": "JupyterLab Dark"}')
+    try:
+        page = open_notebook(browser, lab, "load.ipynb", BROWSER_CELLS)
+        run_cell(page, 0)
+        dark = run_cell(page, 1, timeout=120_000)
+        dark.locator(".nbfetch-load", has_text="SLO").wait_for(timeout=30_000)
+        dark.screenshot(path=str(out / "load-compare-dark.png"))
+        page.close()
+    finally:
+        (themes / "themes.jupyterlab-settings").write_text('{"theme": "JupyterLab Light"}')

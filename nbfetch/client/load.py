@@ -126,13 +126,17 @@ class Histogram:
                 break
         return out
 
-    def bins(self, count: int = 40) -> list[tuple[float, float, int]]:
-        """``count`` log-spaced (low, high, n) bins from min to max, for a chart."""
+    def bins(
+        self, count: int = 40, low: float | None = None, high: float | None = None
+    ) -> list[tuple[float, float, int]]:
+        """``count`` log-spaced (low, high, n) bins from ``low`` to ``high`` (default:
+        min to max; two charts share a scale with the same bounds), for a chart."""
         if not self.count:
             return []
-        low, high = max(self.min, 2.0**-20), max(self.max, 2.0**-20)
+        low = max(self.min if low is None else low, 2.0**-20)
+        high = max(self.max if high is None else high, low)
         if high <= low * (1 + self.RELATIVE_ERROR):
-            return [(self.min, self.max, self.count)]
+            return [(low, high, self.count)]
         step = math.log(high / low) / count
         out = [[low * math.exp(step * i), low * math.exp(step * (i + 1)), 0] for i in range(count)]
         for index, n in enumerate(self.counts):

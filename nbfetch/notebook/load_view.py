@@ -173,8 +173,8 @@ def _progress(r: LoadResult, rps: float | None, live: bool) -> str:
         for kind, count in sorted(r.errors.items(), key=lambda kv: -kv[1])
     )
     line = (
-        f"<b>{done:,}</b>{of} requests · {speed} · {r.elapsed:.1f} s · {err}"
-        f' <span style="color:{FG_DIM}">statuses: '
+        f"<b>{done:,}</b>{of} requests · {speed} · {r.elapsed:.1f} s<br>{err}"
+        f' <span style="color:{FG_DIM}">· statuses: '
         + (", ".join(f"{code}: {n:,}" for code, n in sorted(r.statuses.items())) or "none")
         + "</span>"
     )
@@ -188,11 +188,11 @@ def _progress(r: LoadResult, rps: float | None, live: bool) -> str:
     return f"<div>{line}</div>{bar}{behind}"
 
 
-def _histogram(r: LoadResult, colour: str) -> str:
+def _histogram(r: LoadResult, colour: str, scale: tuple[float, float] | None) -> str:
     stats = r.phases.get("total")
-    if stats is None:
+    if stats is None or scale is None:
         return ""
-    bins = stats._hist.bins(BINS)
+    bins = stats._hist.bins(BINS, *scale)
     top = max(n for _a, _b, n in bins) or 1
     bars = "".join(
         f'<div title="{esc(format_seconds(a))} to {esc(format_seconds(b))}: {n:,}"'
@@ -293,11 +293,17 @@ def load_html(
         + "</span></div>"
     )
     colours = (PHASE_COLOURS["download"], PHASE_COLOURS["connect"])
-    body = "".join(
-        f'<div style="margin-top:4px">{esc(r.label) + ": " if len(results) > 1 else ""}'
-        f"{_progress(r, rps if len(results) == 1 else None, live)}{_histogram(r, colours[i % 2])}</div>"
+    # One latency scale for both (compare): the bars of A and B line up.
+    totals = [r.phases["total"] for r in results if "total" in r.phases]
+    scale = (min(t.min for t in totals), max(t.max for t in totals)) if totals else None
+    columns = "".join(
+        f'<div style="flex:1;min-width:280px;margin:4px 12px 0 0">'
+        f"{'<b>' + esc(r.label) + '</b>' if len(results) > 1 else ''}"
+        f"{_progress(r, rps if len(results) == 1 else None, live)}"
+        f"{_histogram(r, colours[i % 2], scale)}</div>"
         for i, r in enumerate(results)
     )
+    body = f'<div style="display:flex;flex-wrap:wrap">{columns}</div>'
     stopped = f'<div style="color:{ERROR}">stopped: {esc(error)}</div>' if error is not None else ""
     note = (
         f'<div style="color:{FG_DIM};font-size:11px">Percentiles within'
