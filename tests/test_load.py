@@ -99,6 +99,8 @@ async def test_percentiles_per_phase_against_known_delays(demo):
     # Connect and TLS count only the requests that opened a connection.
     assert 1 <= result.phases["connect"].count <= 100 and "tls" not in result.phases
     assert demo.stats["requests"] == 100
+    # The run's own client is closed at the end: no keep-alive socket left open.
+    await wait_until(lambda: client_sockets_to(demo.port) == 0, 5, "the pool closed")
 
 
 async def test_errors_are_counted_by_kind(demo):
