@@ -49,6 +49,12 @@ _LAZY = {
     "ResponseView": "nbfetch.notebook.live",
     "FetchHandle": "nbfetch.notebook.live",
     "show_events": "nbfetch.notebook.live",
+    # load runs: the live view in a kernel, the result alone in a script
+    "load": "nbfetch.notebook.load",
+    "load_sync": "nbfetch.notebook.load",
+    "LoadView": "nbfetch.notebook.load_view",
+    "LoadResult": "nbfetch.client.load",
+    "LoadComparison": "nbfetch.client.load",
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import gzip
 import hashlib
 import hmac
@@ -42,6 +43,7 @@ ENDPOINTS = {
     "/absolute-redirect/{n}": "n absolute 302 redirects, then /get",
     "/redirect-to?url=&status_code=": "one redirect to url",
     "/delay/{seconds}": "answer after a delay (at most 60 s)",
+    "/sequence/{token}?delays=0.01,0.05&status=200,500": "the k-th request of a token waits delays[k % len] s and answers status[k % len] (0: closes the connection unanswered), for load runs",
     "/post, /put, /patch, /delete, /anything": "echo method, args, headers, body, json and form",
     "/basic-auth/{user}/{password}": "200 with the right Basic credentials, 401 otherwise",
     "/close": "a response with Connection: close",
@@ -188,6 +190,9 @@ class DemoServer:
         self._tasks: set[asyncio.Task] = set()
         self.stats = {"connections": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
         self._unavailable: dict[str, int] = {}  # /unavailable: token -> requests seen
+        self._sequence: dict[str, int] = {}  # /sequence: token -> requests seen
+        #: The tokens of the last 10,000 /sequence requests, in arrival order.
+        self.sequence_log: collections.deque[str] = collections.deque(maxlen=10_000)
         self.sessions: dict[str, str] = {}  # /login's session tokens: their users
         # /token's tokens are stateless: signed with a key that dies with the server.
         self._token_key = secrets.token_bytes(32)
@@ -506,6 +511,27 @@ class DemoServer:
             raise ValueError("delay must be 0 .. 60 s")
         await asyncio.sleep(seconds)
         await ex.send_json(self._echo(ex))
+
+    async def _ep_sequence(self, ex, parts):
+        # Known delays and failures for load runs: the k-th request of a token
+        # gets the k-th entry of each list, cycling. Bounded like /unavailable.
+        token = parts[0]
+        delays = [float(d) for d in ex.query.get("delays", "0").split(",")]
+        codes = [int(c) for c in ex.query.get("status", "200").split(",")]
+        if not all(0 <= d <= 60 for d in delays) or len(delays) > 1000 or len(codes) > 1000:
+            raise ValueError("delays must be 0 .. 60 s, at most 1,000 of each")
+        if not all(c == 0 or 200 <= c <= 599 for c in codes):
+            raise ValueError("status must be 0 or 200-599")
+        if len(self._sequence) >= 1000 and token not in self._sequence:
+            self._sequence.clear()
+        k = self._sequence.get(token, 0)
+        self._sequence[token] = k + 1
+        self.sequence_log.append(token)
+        await asyncio.sleep(delays[k % len(delays)])
+        code = codes[k % len(codes)]
+        if code == 0:  # the connection ends with no response: a client's NetworkError
+            raise ConnectionResetError("/sequence: closed unanswered")
+        await ex.send_json({"token": token, "k": k}, code)
 
     async def _ep_basic_auth(self, ex, parts):
         import base64
