@@ -45,6 +45,7 @@ class FetchContext:
         "failed",
         "retry",
         "digest",
+        "flow",
         "_chosen",
     )
 
@@ -62,6 +63,9 @@ class FetchContext:
         self.failed = False
         self.retry = None  # the core.retry.Retry policy, or None: no retries
         self.digest = None  # the core.auth.DigestAuth answering a 401, or None
+        # Pause and rate_limit (client.flow.Flow): made by rate_limit= or by
+        # the first pause() or rate_limit of a Response; None costs nothing.
+        self.flow = None
         self._chosen: tuple[str, float | None] = ("", None)
 
     def step_timeout(
