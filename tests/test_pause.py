@@ -376,3 +376,75 @@ async def test_rate_limit_must_be_a_positive_number(demo):
         assert r.status_code == 200 and r.timing.paused is None
         with pytest.raises(InvalidRequest, match="rate_limit"):
             r.rate_limit = 0
+
+
+# -- the live view's controls, in a real kernel -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernel(server, tmp_path_factory):
+    from kernel import Kernel
+
+    k = Kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
+    k.run(f"%load_ext nbfetch\nimport nbfetch\nbase = {server.url!r}")
+    yield k
+    k.shutdown()
+
+
+def _model(kernel, name: str, **state) -> str:
+    """The comm_id of the last widget model ``name`` opened with ``state``."""
+
+    def matches(m):
+        if m["msg_type"] != "comm_open":
+            return False
+        opened = m["content"]["data"].get("state", {})
+        return opened.get("_model_name") == name and all(
+            opened.get(k) == v for k, v in state.items()
+        )
+
+    kernel.wait_for(matches, timeout=20)
+    return [m for m in kernel.iopub if matches(m)][-1]["content"]["comm_id"]
+
+
+def _wait_for_update(kernel, comm_id: str, key: str, value) -> None:
+    kernel.wait_for(
+        lambda m: (
+            m["msg_type"] == "comm_msg"
+            and m["content"]["comm_id"] == comm_id
+            and m["content"]["data"].get("state", {}).get(key) == value
+        ),
+        timeout=20,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_the_live_views_pause_resume_and_rate_control_in_a_kernel(kernel):
+    kernel.run("h = %fetch --bg --stream {base}/drip?numbytes=4000&duration=4&chunks=40")
+    pause = _model(kernel, "ButtonModel", description="Pause")
+    rate = _model(kernel, "DropdownModel")
+    kernel.click(pause)
+    _wait_for_update(kernel, pause, "description", "Resume")
+    kernel.wait_for(  # the status line says so
+        lambda m: (
+            m["msg_type"] == "comm_msg"
+            and "⏸ paused" in str(m["content"]["data"].get("state", {}).get("value", ""))
+        ),
+        timeout=20,
+    )
+    assert kernel.value("h.view._stream.paused") == "True"
+    # what a front end sends when "100 KB/s" is picked
+    msg = kernel.kc.session.msg(
+        "comm_msg", {"comm_id": rate, "data": {"method": "update", "state": {"index": 2}}}
+    )
+    kernel.kc.shell_channel.send(msg)
+    deadline = time.monotonic() + 20
+    while kernel.value("h.view._stream.rate_limit") != "100000.0":
+        assert time.monotonic() < deadline, "the rate control did not reach the response"
+        kernel.pump_for(0.1)
+    kernel.click(pause)
+    _wait_for_update(kernel, pause, "description", "Pause")
+    kernel.run("r = await h")
+    names = kernel.value("[e.name for e in r.events if e.name.endswith(('paused', 'resumed'))]")
+    assert names == "['response.paused', 'response.resumed']"
+    assert kernel.value("r.timing.paused > 0 and len(r.body) == 4000") == "True"
+    assert kernel.value("r.rate_limit") == "100000.0"
