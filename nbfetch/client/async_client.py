@@ -47,6 +47,7 @@ from ..core.retry import Retry, attempts_error
 from ..core.urls import URL
 from ..drivers.auto import current_driver
 from ..drivers.base import Driver, IOTimeout
+from . import observe
 from .connect import Connector
 from .context import FetchContext
 from .exchange import Exchange, StaleConnection, measure_upload
@@ -204,6 +205,10 @@ class AsyncClient:
             max_header_bytes=self.limits.max_header_bytes,
         )
         self._prepared: dict[tuple, Request] = {}
+        #: What answers this client's fetches instead of the network (replay,
+        #: the browser's fetch): see client/observe.py. None: the process's
+        #: innermost ``observe.push_opener`` one, if any.
+        self.opener: observe.Opener | None = None
         self._valid_timeouts: tuple | None = None  # the last timeouts found valid
         self._closed = False
         self.proxy = as_proxy(proxy)
@@ -462,6 +467,8 @@ class AsyncClient:
                 raise InvalidRequest(str(exc), url=request.url) from None
         if request_timeout is not None:
             ctx.deadline = self.driver.monotonic() + request_timeout
+        openers = observe._openers
+        ctx.opener = self.opener if self.opener is not None else openers[-1] if openers else None
         return request, ctx, get("on_headers")
 
     def _request_for(self, url, method: str, options: dict, decompress: bool) -> Request:
@@ -519,6 +526,8 @@ class AsyncClient:
 
     async def _open(self, url, method: str, options: dict) -> Response:
         request, ctx, on_headers = self._prepare(url, method, options)
+        if observe._observers:
+            observe.started(request, ctx)
         rec = ctx.recorder
         queue = self._queue
         rec.emit(
@@ -562,7 +571,7 @@ class AsyncClient:
             self._queue.release()
 
     def _on_release(self, exchange: Exchange, reusable: bool) -> None:
-        if reusable and not self._closed:
+        if reusable and not self._closed and not exchange.conn.synthetic:
             self._pool.put(exchange.conn)
         elif reusable:
             exchange.conn.close()
@@ -759,7 +768,15 @@ class AsyncClient:
             # proxy's absolute form is built from the framed headers.
             await measure_upload(request, ctx)
             sent = absolute_form(request, proxy) if forwarded else request
-            conn, reused = await self._connection_for(request.url, ctx, retried, proxy)
+            stream = None if ctx.opener is None else await ctx.opener.open(request, ctx)
+            if stream is not None:
+                # Answered by Python code (client/observe.py), as the origin
+                # would answer: the request in origin form, never a proxy's.
+                sent, reused = request, False
+                conn = Connection(stream, request.url.origin, self.limits.max_header_bytes)
+                conn.synthetic = True
+            else:
+                conn, reused = await self._connection_for(request.url, ctx, retried, proxy)
             exchange = Exchange(conn, sent, ctx, reused, self._on_release)
             phase = "send"
             try:

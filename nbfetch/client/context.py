@@ -46,6 +46,9 @@ class FetchContext:
         "retry",
         "digest",
         "flow",
+        "opener",
+        "wire_taps",
+        "body_taps",
         "_chosen",
     )
 
@@ -66,6 +69,11 @@ class FetchContext:
         # Pause and rate_limit (client.flow.Flow): made by rate_limit= or by
         # the first pause() or rate_limit of a Response; None costs nothing.
         self.flow = None
+        # client/observe.py: what may answer a hop instead of the network, and
+        # the observers' taps on the raw bytes read and the decoded body.
+        self.opener = None
+        self.wire_taps: list | None = None
+        self.body_taps: list | None = None
         self._chosen: tuple[str, float | None] = ("", None)
 
     def step_timeout(

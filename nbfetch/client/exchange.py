@@ -50,6 +50,19 @@ PROGRESS_BYTES = 64 * 1024
 PROGRESS_STEPS = 256
 
 
+def _tap(taps: list, data) -> None:
+    """Hand ``data`` to an observer's taps (client/observe.py); one that
+    raises is logged and dropped, never breaking the fetch."""
+    for tap in tuple(taps):
+        try:
+            tap(data)
+        except Exception:
+            import logging
+
+            logging.getLogger("nbfetch").exception("nbfetch tap %r failed; removed", tap)
+            taps.remove(tap)
+
+
 class StaleConnection(Exception):
     """A reused connection failed before any byte of the response: safe to retry
     an idempotent request on a new connection (RFC 9110 section 9.2.2)."""
@@ -207,6 +220,8 @@ class Exchange:
         if data:
             self._got_bytes = True
             self._received += len(data)
+            if ctx.wire_taps:
+                _tap(ctx.wire_taps, data)
         elif self.reused and not self._got_bytes:
             raise StaleConnection("closed before any response byte")
         return data
@@ -592,6 +607,8 @@ class Exchange:
         ``response.data`` event (the wire bytes were counted as they came)."""
         response = self.response
         response.decoded_bytes += len(data)
+        if self.ctx.body_taps and data:
+            _tap(self.ctx.body_taps, data)
         self.ctx.recorder.emit(
             "response.data", {"bytes": len(data), "wire_bytes": response.wire_bytes}, True
         )

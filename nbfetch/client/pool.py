@@ -26,6 +26,7 @@ class Connection:
         "remote",
         "requests",
         "stream",
+        "synthetic",
         "tls",
     )
 
@@ -38,6 +39,7 @@ class Connection:
         self.requests = 0
         self.closed = False
         self.tls: dict | None = None
+        self.synthetic = False  # answered by an opener (client/observe.py): never pooled
         self.local, self.remote = stream.addresses()
 
     def close(self) -> None:
