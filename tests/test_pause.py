@@ -427,7 +427,7 @@ def test_the_live_views_pause_resume_and_rate_control_in_a_kernel(kernel):
     kernel.wait_for(  # the status line says so
         lambda m: (
             m["msg_type"] == "comm_msg"
-            and "⏸ paused" in str(m["content"]["data"].get("state", {}).get("value", ""))
+            and "nbfetch-paused" in str(m["content"]["data"].get("state", {}).get("value", ""))
         ),
         timeout=20,
     )

@@ -510,7 +510,7 @@ def status_html(state: FetchState) -> str:
         # ("cancelled during download (by the Cancel button)"), not here too.
         tail += f' <b style="color:{theme.ERROR}">error</b>'
     if state.paused and not state.finished:
-        tail += f' <b class="nbfetch-paused" style="color:{theme.WARN}">⏸ paused</b>'
+        tail += f' <b class="nbfetch-paused" style="color:{theme.WARN}">paused</b>'
     return f'<div style="color:{theme.FG}">{head} {target}{tail}</div>'
 
 
