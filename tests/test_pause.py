@@ -9,11 +9,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
+import ssl
 import threading
 import time
 
 import anyio
 import pytest
+import trustme
 from conftest import (
     answer_each,
     assert_timer_fired,
@@ -52,8 +54,8 @@ class Sender:
     ``blocks`` counts sends that found no room for 0.2 s (the client's window
     closed); ``frames`` the chunks sent in full; ``digest`` their payload."""
 
-    def __init__(self, limit: int = 8192):
-        self.limit = limit
+    def __init__(self, limit: int = 8192, context: ssl.SSLContext | None = None):
+        self.limit, self.context = limit, context
         self.frames = self.blocks = 0
         self.stop, self.stall, self.finished = (
             threading.Event(),
@@ -64,6 +66,8 @@ class Sender:
 
     def __call__(self, conn: socket.socket, server) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+        if self.context is not None:
+            conn = self.context.wrap_socket(conn, server_side=True)
         server.read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         conn.settimeout(0.2)
@@ -103,12 +107,25 @@ async def read_rest(r, digest=None) -> int:
     return n
 
 
-async def test_pause_closes_the_window_the_servers_send_blocks_until_resume(raw_server):
-    sender = Sender()
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_pause_closes_the_window_the_servers_send_blocks_until_resume(
+    raw_server, scheme, tmp_path
+):
+    """Over TLS too (asyncio's SSL layer reads up to its 256 KiB buffer, then
+    stops the socket)."""
+    context, verify = None, True
+    if scheme == "https":
+        ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        verify = str(tmp_path / "ca.pem")
+    sender = Sender(context=context)
     server = raw_server(sender)
+    url = f"{scheme}://127.0.0.1:{server.port}/"
     async with (
-        AsyncClient() as client,
-        client.stream("GET", server.url + "/", read_timeout=30) as r,
+        AsyncClient(verify=verify) as client,
+        client.stream("GET", url, read_timeout=30) as r,
     ):
         r.pause()  # before the first byte of the body
         assert r.paused
