@@ -51,6 +51,7 @@ from . import observe
 from .connect import Connector
 from .context import FetchContext
 from .exchange import Exchange, StaleConnection, measure_upload
+from .flow import Flow, checked_rate
 from .hostnames import HostnameMapping, ip_family
 from .pool import Connection, Pool
 from .queue import MaxClientsQueue
@@ -87,6 +88,7 @@ FETCH_OPTIONS = frozenset(
         "expect_100_continue",
         "proxy",
         "retries",
+        "rate_limit",
     }
 )
 
@@ -387,6 +389,10 @@ class AsyncClient:
         ``retries`` (an int or a ``nbfetch.Retry``: statuses such as 503 and
         connect errors retried with backoff, each attempt a ``retry`` event),
         ``auth=nbfetch.DigestAuth(user, password)`` (answers a Digest 401 once),
+        ``rate_limit`` (bytes per second: the response is read at most that
+        fast, at the socket; ``response.rate_limit`` changes it, and
+        ``response.pause()`` / ``resume()`` stop and restart the reading:
+        ``client/flow.py``),
         ``on_headers(response)``, ``on_chunk(chunk)`` (a coroutine applies
         backpressure) and ``trace(event)``.
         """
@@ -458,6 +464,11 @@ class AsyncClient:
             raise exc.with_context(request.url) from None
         if isinstance(get("auth"), DigestAuth):
             ctx.digest = get("auth")
+        if get("rate_limit") is not None:
+            try:
+                ctx.flow = Flow(ctx, checked_rate(get("rate_limit")))
+            except InvalidRequest as exc:
+                raise exc.with_context(request.url) from None
         ctx.cookies = self.default_cookies
         if get("cookies") is False:
             # One fetch outside the session (a .http file's "# @no-cookie-jar"):

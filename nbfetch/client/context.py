@@ -45,6 +45,7 @@ class FetchContext:
         "failed",
         "retry",
         "digest",
+        "flow",
         "opener",
         "wire_taps",
         "body_taps",
@@ -65,6 +66,9 @@ class FetchContext:
         self.failed = False
         self.retry = None  # the core.retry.Retry policy, or None: no retries
         self.digest = None  # the core.auth.DigestAuth answering a 401, or None
+        # Pause and rate_limit (client.flow.Flow): made by rate_limit= or by
+        # the first pause() or rate_limit of a Response; None costs nothing.
+        self.flow = None
         # client/observe.py: what may answer a hop instead of the network, and
         # the observers' taps on the raw bytes read and the decoded body.
         self.opener = None

@@ -18,7 +18,8 @@ from ..core.multipart import FileSource, MultipartBody
 from ..core.protocol import NEED_DATA, Data, EndOfMessage, InformationalResponse, head_headers
 from ..core.protocol import Response as H11Response
 from ..core.redact import request_secrets
-from ..drivers.base import IOTimeout
+from ..drivers.base import IOTimeout, ReadPaused
+from .flow import Flow
 from .response import Chunk, Piece, Response
 
 if TYPE_CHECKING:
@@ -179,24 +180,43 @@ class Exchange:
         self._received = 0
         self._informational_count = 0
         self._on_release = on_release
+        if ctx.flow is not None:
+            ctx.flow.attach(conn.stream)
 
     # -- I/O helpers -----------------------------------------------------------
     async def _receive(self, phase: str) -> bytes:
         ctx = self.ctx
-        timeout = ctx.step_timeout(ctx.read_timeout, "read_timeout")
-        if timeout == 0.0:
-            # request_timeout has passed. A receive() of bytes already buffered
-            # would not wait at all, so its timer could never fire: a consumer
-            # slower than the server would never time out.
-            raise ctx.timeout_error(phase)
-        try:
-            data = await self.conn.stream.receive(timeout)
-        except IOTimeout:
-            raise ctx.timeout_error(phase) from None
-        except OSError as exc:
-            if self.reused and not self._got_bytes:
-                raise StaleConnection(str(exc)) from None
-            raise NetworkError(f"connection broken: {exc}", phase=phase) from None
+        flow = ctx.flow
+        while True:
+            if flow is not None:
+                # Paused: wait here, with no read (and no read timeout) running.
+                if flow.paused:
+                    await flow.wait(phase)
+                if flow.rate is not None:
+                    await flow.pace()
+                    if flow.paused:
+                        continue
+            timeout = ctx.step_timeout(ctx.read_timeout, "read_timeout")
+            if timeout == 0.0:
+                # request_timeout has passed. A receive() of bytes already buffered
+                # would not wait at all, so its timer could never fire: a consumer
+                # slower than the server would never time out.
+                raise ctx.timeout_error(phase)
+            try:
+                data = await self.conn.stream.receive(timeout)
+                break
+            except ReadPaused:
+                # pause() while this read waited: nothing was taken; its read
+                # timeout starts again, full, on resume.
+                flow = ctx.flow
+            except IOTimeout:
+                raise ctx.timeout_error(phase) from None
+            except OSError as exc:
+                if self.reused and not self._got_bytes:
+                    raise StaleConnection(str(exc)) from None
+                raise NetworkError(f"connection broken: {exc}", phase=phase) from None
+        if flow is not None:
+            flow.took(len(data))
         if data:
             self._got_bytes = True
             self._received += len(data)
@@ -500,6 +520,18 @@ class Exchange:
         """Hand out the body as received: Content-Encoding is not removed."""
         self.decoder = None
 
+    def flow_control(self, create: bool) -> Flow | None:
+        """The fetch's pause and rate-limit state (made on first use when
+        ``create``), acting on this exchange's connection; None once the
+        exchange is over."""
+        if self._released:
+            return None
+        ctx = self.ctx
+        if ctx.flow is None and create:
+            ctx.flow = Flow(ctx)
+            ctx.flow.attach(self.conn.stream)
+        return ctx.flow
+
     def collect_chunks(self) -> list[Chunk]:
         """Gather ``Chunk`` pieces from now on; returns the list they are appended
         to (the reader pops them from its front)."""
@@ -514,6 +546,11 @@ class Exchange:
         proto = self.conn.proto
         driver = self.ctx.driver
         try:
+            flow = self.ctx.flow
+            if flow is not None and flow.paused:
+                # Nothing is handed out while paused either: not a piece that
+                # h11 already holds, not a decoder's pending output.
+                await flow.wait("download")
             # A read can hold thousands of tiny chunks, each an h11 event, and a
             # receive() of buffered bytes does not suspend: let other tasks run
             # at least every YIELD_EVERY seconds of body work.
@@ -840,6 +877,8 @@ class Exchange:
         self._released = True
         # The type and phase only: an exception's message may name a secret.
         self.conn.abort(f"{type(exc).__name__} in {phase}")
+        if self.ctx.flow is not None:
+            self.ctx.flow.detach(self.conn.stream, False, True)
         self._on_release(self, False)
         self._detach()
 
@@ -853,7 +892,11 @@ class Exchange:
         proto = self.conn.proto
         # A server may close (or send more) right after a complete response: the
         # pool would find out at the next checkout; it is not worth keeping.
-        if self._done and proto.reusable() and not self.conn.stream.is_stale():
+        reusable = self._done and proto.reusable() and not self.conn.stream.is_stale()
+        if self.ctx.flow is not None:
+            # Before the pool gets it: a pooled connection is never paused or paced.
+            self.ctx.flow.detach(self.conn.stream, reusable, not self.redirected)
+        if reusable:
             proto.start_next_cycle()
             self._on_release(self, True)
         else:

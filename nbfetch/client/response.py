@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import AsyncIterator
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..core.errors import FetchError, HTTPStatusError
 from ..core.events import Event, Timing
@@ -18,6 +18,9 @@ from ..core.redact import redact_url, request_secrets
 from ..core.request import Request
 from ..core.urls import URL
 from .recorder import Recorder
+
+if TYPE_CHECKING:
+    from .flow import Flow
 
 
 class Chunk:
@@ -93,6 +96,7 @@ class BodySource(Protocol):
     def collect_chunks(self) -> list[Chunk]: ...
     def release(self) -> None: ...
     def fail(self, exc: BaseException, phase: str) -> None: ...
+    def flow_control(self, create: bool) -> Flow | None: ...
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -142,6 +146,7 @@ class Response:
         self._source = source  # None once the body was read or its connection released
         self._consumed = False
         self._content_length = content_length
+        self._flow_state: Flow | None = None  # kept after the body ended
 
     # -- status ----------------------------------------------------------------
     @property
@@ -177,6 +182,54 @@ class Response:
         start = rec.hop_starts[self._hop]
         end = rec.hop_starts[self._hop + 1] if self._hop + 1 < len(rec.hop_starts) else None
         return Timing(rec.events[start:end], rec.events[0].time if rec.events else rec.start)
+
+    # -- pause, resume, rate limit (client/flow.py) --------------------------------
+    def pause(self) -> None:
+        """Stop reading the body: nothing more is read from the socket (the
+        server's send blocks once the TCP window closes) or handed out, and the
+        read timeout does not run (request_timeout does). A
+        ``response.paused`` event. Does nothing once the body is over."""
+        flow = self._flow()
+        if flow is not None:
+            flow.pause()
+
+    def resume(self) -> None:
+        """Read again after ``pause()`` (a ``response.resumed`` event, with the
+        seconds paused); the read timeout starts again, full."""
+        flow = self._flow()
+        if flow is not None:
+            flow.resume()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the body's reading is paused now (False once it is over)."""
+        flow = self._flow(create=False)
+        return flow is not None and flow.paused and not flow.ended
+
+    @property
+    def rate_limit(self) -> float | None:
+        """The download-rate limit in bytes per second (None: none); set it to
+        change the rate of the rest of the body."""
+        flow = self._flow(create=False)
+        return None if flow is None else flow.rate
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        from .flow import checked_rate
+
+        try:
+            rate = checked_rate(value)
+        except FetchError as exc:
+            raise exc.with_context(self.url, "download") from None
+        flow = self._flow()
+        if flow is not None:
+            flow.set_rate(rate)
+
+    def _flow(self, create: bool = True) -> Flow | None:
+        source = self._source
+        if source is not None:
+            self._flow_state = source.flow_control(create) or self._flow_state
+        return self._flow_state
 
     # -- the body --------------------------------------------------------------
     @property

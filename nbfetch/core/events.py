@@ -17,6 +17,10 @@ happens. Names are stable (tutorials, widgets and users depend on them)::
     response.chunk                        one chunk as the server framed it (chunked bodies)
     response.data                         decoded body bytes handed to the caller
     response.done                         the body is complete
+    response.paused, response.resumed     the reader paused the body (Response.pause():
+                                          nothing is read from the socket); resumed
+                                          carries {paused: seconds}. Timing.paused sums
+                                          them (a part of download)
     cookies.sent, cookies.stored          cookie names sent (and how many the 8 KiB bound
                                           dropped); what Set-Cookie stored (never values)
     connection.dropped                    a connection closed with its body unread
@@ -33,6 +37,11 @@ gaps between consecutive milestones, so they add up to ``total`` exactly::
     >>> r = await nbfetch.fetch(url)                          # doctest: +SKIP
     >>> r.timing.total == sum(p or 0 for p in r.timing.phases().values())   # doctest: +SKIP
     True
+
+Time the reader kept the body paused is part of ``download`` (the phase under
+way, as the clock saw it), so the phases still add up; ``Timing.paused`` says
+how much of it was paused, and ``download - paused`` is the time the body took
+to arrive.
 """
 
 from __future__ import annotations
@@ -118,9 +127,11 @@ class Timing:
     CONNECT through a proxy), ``tls``, ``send``,
     ``wait`` (time to first byte of the response head), ``download`` and ``total``
     — like curl's ``-w`` variables and the browser's Resource Timing.
+    ``paused``: the part of ``download`` the reader kept the body paused
+    (``Response.pause()``), or None; not a phase of its own.
     """
 
-    __slots__ = (*PHASES, "total", "start", "end")
+    __slots__ = (*PHASES, "total", "start", "end", "paused")
 
     def __init__(self, hop_events: list[Event], fetch_start: float):
         for name in self.__slots__:
@@ -178,6 +189,8 @@ class Timing:
                     cursor = stop
         self.end = cursor
         self.total = cursor - fetch_start
+        if "response.paused" in marks:
+            self.paused = _paused_time(hop_events, cursor)
 
     def phases(self) -> dict[str, float | None]:
         """The phases in order (without total)."""
@@ -187,9 +200,23 @@ class Timing:
         return {**self.phases(), "total": self.total}
 
     def __repr__(self) -> str:
+        shown = self.as_dict() if self.paused is None else {**self.as_dict(), "paused": self.paused}
         parts = [
-            f"{name}={value * 1000:.2f}ms"
-            for name, value in self.as_dict().items()
-            if value is not None
+            f"{name}={value * 1000:.2f}ms" for name, value in shown.items() if value is not None
         ]
         return f"Timing({', '.join(parts)})"
+
+
+def _paused_time(hop_events: list[Event], end: float) -> float:
+    """Seconds between each response.paused and its response.resumed (or the
+    hop's end, for a body closed or failed while paused), up to ``end``."""
+    total, since = 0.0, None
+    for e in hop_events:
+        if e.name == "response.paused":
+            since = e.time
+        elif e.name == "response.resumed" and since is not None:
+            total += min(e.time, end) - since
+            since = None
+    if since is not None and end > since:
+        total += end - since
+    return max(total, 0.0)

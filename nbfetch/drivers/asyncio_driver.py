@@ -6,6 +6,9 @@ per read), and the bytes go straight to a waiting ``receive()`` as a view of tha
 buffer (no StreamReader buffer, no extra copy). Bytes that arrive while nobody
 waits are copied out and queued, and the transport pauses above a high-water
 mark so a slow consumer applies backpressure to the server (TCP flow control).
+The transport also stops while the reader paused (``pause_reading``) and, with
+paced reads (``limit_reads``: a download-rate limit), whenever no ``receive()``
+waits: each read is then one bounded ``recv_into`` asked for by the reader.
 
 Timeouts are timers (``loop.call_later``) that fail the awaited future, never
 ``asyncio.wait_for`` / ``asyncio.timeout``: those look up the current task, which
@@ -21,7 +24,7 @@ import sys
 import threading
 import time
 
-from .base import IOTimeout, unique_addresses
+from .base import IOTimeout, ReadPaused, unique_addresses
 
 #: Above this many buffered, unread bytes the transport stops reading.
 HIGH_WATER = 4 * 1024 * 1024
@@ -86,6 +89,9 @@ class _Protocol(asyncio.BufferedProtocol):
         "exc",
         "waiter",
         "reading_paused",
+        "user_paused",
+        "read_max",
+        "transport_paused",
         "write_paused",
         "drain_waiter",
         "read_view",
@@ -101,7 +107,10 @@ class _Protocol(asyncio.BufferedProtocol):
         self.eof = False
         self.exc: BaseException | None = None
         self.waiter: asyncio.Future | None = None
-        self.reading_paused = False
+        self.reading_paused = False  # above the high-water mark
+        self.user_paused = False  # Stream.pause_reading()
+        self.read_max: int | None = None  # Stream.limit_reads()
+        self.transport_paused = False  # what the transport was last told
         self.write_paused = False
         self.drain_waiter: asyncio.Future | None = None
         # Two buffers: the one the transport reads into next, and at most one
@@ -117,7 +126,29 @@ class _Protocol(asyncio.BufferedProtocol):
         view = self.read_view
         if view is None:
             view = self.read_view = memoryview(bytearray(READ_MIN))
+        limit = self.read_max
+        if limit is not None and len(view) > limit:
+            return view[:limit]  # the same memory: buffer_updated() reads it from 0
         return view
+
+    def set_reading(self) -> None:
+        """Tell the transport whether to read: not above the high-water mark,
+        not while the reader paused, and with paced reads only while a
+        ``receive()`` waits."""
+        transport = self.transport
+        if transport is None:
+            return
+        stop = (
+            self.reading_paused
+            or self.user_paused
+            or (self.read_max is not None and self.waiter is None)
+        )
+        if stop != self.transport_paused:
+            self.transport_paused = stop
+            if stop:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def buffer_updated(self, nbytes: int) -> None:
         view = self.read_view
@@ -129,6 +160,8 @@ class _Protocol(asyncio.BufferedProtocol):
             self.lent = view
             self.read_view = self._next_buffer(len(view), nbytes == len(view))
             waiter.set_result(view[:nbytes])
+            if self.read_max is not None:
+                self.set_reading()  # paced: the next read waits for the next receive()
             return
         if nbytes == len(view) and len(view) < READ_MAX:
             grown = _FREE.take(2 * len(view)) or memoryview(bytearray(2 * len(view)))
@@ -161,7 +194,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self.buffered += len(data)
         if self.buffered > HIGH_WATER and not self.reading_paused:
             self.reading_paused = True
-            self.transport.pause_reading()
+            self.set_reading()
         self._wake()
 
     def release_lent(self) -> None:
@@ -228,10 +261,17 @@ class AsyncioStream:
         every byte once more before h11 copies it into its own buffer."""
         p = self.proto
         data = p.buffer.pop(0) if len(p.buffer) > 1 else p.buffer.pop()
+        limit = p.read_max
+        if limit is not None and len(data) > limit:
+            # Read before the limit was set: handed out in paced pieces too
+            # (views of the piece, no copy; the rest stays first in line).
+            view = memoryview(data)
+            p.buffer.insert(0, view[limit:])
+            data = view[:limit]
         p.buffered -= len(data)
-        if p.reading_paused and p.buffered <= HIGH_WATER // 2 and p.transport is not None:
+        if p.reading_paused and p.buffered <= HIGH_WATER // 2:
             p.reading_paused = False
-            p.transport.resume_reading()
+            p.set_reading()
         return data
 
     async def receive(self, timeout: float | None) -> bytes | memoryview:
@@ -247,8 +287,12 @@ class AsyncioStream:
                 if p.exc is not None:
                     raise p.exc if isinstance(p.exc, OSError) else OSError(str(p.exc))
                 return b""
+            if p.user_paused:
+                raise ReadPaused()
             fut = self.loop.create_future()
             p.waiter = fut
+            if p.read_max is not None:
+                p.set_reading()  # paced: this receive() asks for one read
             if timeout is None:
                 self._deadline = None
             else:
@@ -267,6 +311,8 @@ class AsyncioStream:
             finally:
                 if p.waiter is fut:
                     p.waiter = None
+                    if p.read_max is not None:
+                        p.set_reading()
             if data is not None:
                 return data
 
@@ -363,6 +409,27 @@ class AsyncioStream:
         if t is None:
             return (None, None)
         return (t.get_extra_info("sockname"), t.get_extra_info("peername"))
+
+    def pause_reading(self) -> None:
+        """See ``drivers.base.Stream.pause_reading``. Over TLS, asyncio's SSL
+        layer still reads up to its own buffer (256 KiB) before it stops the
+        socket."""
+        p = self.proto
+        p.user_paused = True
+        p.set_reading()
+        fut, p.waiter = p.waiter, None
+        if fut is not None and not fut.done():
+            fut.set_exception(ReadPaused())
+
+    def resume_reading(self) -> None:
+        p = self.proto
+        p.user_paused = False
+        p.set_reading()
+
+    def limit_reads(self, max_bytes: int | None) -> None:
+        p = self.proto
+        p.read_max = max_bytes
+        p.set_reading()
 
 
 async def _with_timeout(loop, coro, timeout: float | None, orphan=None):

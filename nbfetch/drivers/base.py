@@ -20,6 +20,11 @@ class IOTimeout(Exception):
     """A driver-level wait ran out of time; the client layer names the phase."""
 
 
+class ReadPaused(Exception):
+    """``receive()`` was waiting when ``pause_reading()`` was called: it gave up
+    without taking any byte (none is lost); call it again after resuming."""
+
+
 def unique_addresses(infos) -> list[tuple[int, tuple]]:
     """getaddrinfo results as [(family, sockaddr)], each address once, in order."""
     seen, out = set(), []
@@ -64,6 +69,21 @@ class Stream(Protocol):
 
     def addresses(self) -> tuple[object, object]:
         """(local address, peer address)."""
+
+    def pause_reading(self) -> None:
+        """Read nothing more from the socket until ``resume_reading()``: the
+        kernel's receive buffer fills, the TCP window closes and the peer's
+        sends block (RFC 9293 section 3.8.6). A ``receive()`` waiting now
+        raises ``ReadPaused`` (its timeout stops with it)."""
+
+    def resume_reading(self) -> None:
+        """Read again after ``pause_reading()``."""
+
+    def limit_reads(self, max_bytes: int | None) -> None:
+        """Paced reads (a download-rate limit): from now on each read from the
+        socket takes at most ``max_bytes`` and nothing is read ahead of
+        ``receive()``, so the bytes nobody asked for stay in the kernel (and
+        the TCP window closes). ``None``: read as before."""
 
 
 class Signal(Protocol):

@@ -10,7 +10,9 @@ not know which loop it runs on. Timeouts are trio cancel scopes around each
 wait, so a cancellation from outside (a nursery, ``fail_after``) still wins.
 Bytes given to ``write()`` are sent on the next ``drain()`` or ``receive()``:
 trio streams have no non-blocking write, and the client never reads a response
-before its request is out.
+before its request is out. Nothing is read ahead of ``receive()``: while the
+reader paused (``pause_reading``) no receive runs at all, and paced reads
+(``limit_reads``) are receives of at most that many bytes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from inspect import signature
 
 import trio
 
-from .base import IOTimeout, unique_addresses
+from .base import IOTimeout, ReadPaused, unique_addresses
 
 RECEIVE_SIZE = 256 * 1024
 # trio 0.23 renamed to_thread.run_sync's ``cancellable`` to ``abandon_on_cancel``.
@@ -40,13 +42,26 @@ def _os_error(exc: BaseException) -> OSError:
 
 
 class TrioStream:
-    __slots__ = ("_pending", "closed", "sock", "stream")
+    __slots__ = (
+        "_interrupted",
+        "_paused",
+        "_pending",
+        "_receiving",
+        "_size",
+        "closed",
+        "sock",
+        "stream",
+    )
 
     def __init__(self, stream: trio.SocketStream):
         self.stream: trio.abc.Stream = stream
         self.sock = stream.socket
         self._pending: list[bytes] = []
         self.closed = False
+        self._paused = False
+        self._size = RECEIVE_SIZE
+        self._receiving: trio.CancelScope | None = None  # the receive() waiting
+        self._interrupted: trio.CancelScope | None = None  # ... that pause_reading() cancelled
 
     async def _flush(self, timeout: float | None) -> None:
         if not self._pending:
@@ -63,14 +78,36 @@ class TrioStream:
 
     async def receive(self, timeout: float | None) -> bytes:
         await self._flush(timeout)
+        if self._paused:
+            raise ReadPaused()
         with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+            self._receiving = scope
             try:
-                return await self.stream.receive_some(RECEIVE_SIZE)
+                return await self.stream.receive_some(self._size)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise _os_error(exc.__cause__ or exc) from None
+            finally:
+                self._receiving = None
+        if self._interrupted is scope:
+            # Cancelled by pause_reading(), not by its timeout: a cancelled
+            # receive_some took no bytes (on TLS too, once the handshake is done).
+            self._interrupted = None
+            raise ReadPaused()
         if scope.cancelled_caught:
             raise IOTimeout()
         return b""  # pragma: no cover - unreachable
+
+    def pause_reading(self) -> None:
+        self._paused = True
+        if self._receiving is not None:
+            self._interrupted = self._receiving
+            self._receiving.cancel()
+
+    def resume_reading(self) -> None:
+        self._paused = False
+
+    def limit_reads(self, max_bytes: int | None) -> None:
+        self._size = RECEIVE_SIZE if max_bytes is None else min(max_bytes, RECEIVE_SIZE)
 
     def write(self, data: bytes) -> None:
         if self.closed:

@@ -30,6 +30,8 @@ from .throttle import Throttle
 #: The view's tabs, in order; "Checks" only for a request with ``??`` assertions.
 TABS = ("Timing", "Headers", "Chunks", "Events", "Body", "Copy as")
 CHECKS = "Checks"
+#: The download-rate control of a streaming view: label, bytes per second (0: none).
+RATES = (("no limit", 0), ("10 KB/s", 10_000), ("100 KB/s", 100_000), ("1 MB/s", 1_000_000))
 
 
 class _Pane:
@@ -57,6 +59,9 @@ class ResponseView(widgets.VBox):
 
     Ten widget models at most (D2): the tables are HTML in one content widget
     that a tab bar switches, and the widgets share one Layout and one Style.
+    A streaming view (``attach_stream``: ``%fetch --stream``, ``-o FILE``, or a
+    ``client.stream()`` response) adds two: Pause/Resume and a download-rate
+    control, acting on that response (``Response.pause()``, ``rate_limit``).
     Displayed as an output, it becomes a static HTML snapshot when the fetch
     ends and closes its models (a saved notebook, nbconvert and a reloaded page
     show the result without a kernel); ``embedded=True`` keeps it a live widget
@@ -90,6 +95,9 @@ class ResponseView(widgets.VBox):
         self.throttle = throttle
         self.embedded = embedded
         self._task: asyncio.Future | None = None
+        self._stream = None  # the Response whose body the controls act on
+        self.pause_button: widgets.Button | None = None
+        self.rate_control: widgets.Dropdown | None = None
         self._throttle = Throttle(self._render_all, throttle)
         self._display_id: str | None = None
         self._closed = False
@@ -144,6 +152,7 @@ class ResponseView(widgets.VBox):
         # stops the run.
         top = [self.status_html, self.cancel_button] if cancellable else [self.status_html]
         self._top = widgets.HBox(top, layout=layout)
+        self._layout, self._style = layout, style
         super().__init__([self._top, self.tab_bar, self.content], layout=layout)
         self._models = [
             self,
@@ -202,6 +211,57 @@ class ResponseView(widgets.VBox):
             self.cancel_button.description = "Cancelling"
             self.cancel_button.disabled = True
 
+    def attach_stream(self, response) -> None:
+        """The Response whose body this view shows as it is read: the view
+        gets Pause/Resume and a download-rate control acting on it. Works as
+        ``on_headers=view.attach_stream``, or with ``client.stream()``::
+
+            async with client.stream("GET", url, trace=view.trace) as r:
+                view.attach_stream(r)
+                async for data in r.aiter_bytes(): ...
+        """
+        if self._finalised or self._closed:
+            return
+        self._stream = response
+        if self.pause_button is None:
+            self.pause_button = widgets.Button(
+                description="Pause",
+                icon="pause",
+                tooltip="stop reading: the server's send blocks once the TCP window closes",
+                layout=self._layout,
+                style=self.cancel_button.style,
+            )
+            self.pause_button.on_click(lambda _button: self.toggle_pause())
+            self.rate_control = widgets.Dropdown(
+                options=RATES, value=0, layout=self._layout, style=self._style
+            )
+            self.rate_control.observe(self._rate_chosen, names="value")
+            self._models += [self.pause_button, self.rate_control]
+            children = list(self._top.children)
+            children[1:1] = [self.pause_button, self.rate_control]
+            self._top.children = tuple(children)
+        rate = response.rate_limit  # a rate_limit= of the fetch
+        if rate:
+            if rate not in [value for _, value in self.rate_control.options]:
+                label = f"{snapshot.human_bytes(rate)}/s"
+                self.rate_control.options = (*self.rate_control.options, (label, rate))
+            self.rate_control.value = rate
+        self._render_all()
+
+    def toggle_pause(self) -> None:
+        """Pause the attached response, or resume it (the Pause button)."""
+        response = self._stream
+        if response is None:
+            return
+        if response.paused:
+            response.resume()
+        else:
+            response.pause()
+
+    def _rate_chosen(self, change) -> None:
+        if self._stream is not None:
+            self._stream.rate_limit = change["new"] or None
+
     def trace(self, event: Event) -> None:
         """The ``trace=`` subscriber: cheap bookkeeping, throttled rendering."""
         if self.state.feed(event):
@@ -211,6 +271,9 @@ class ResponseView(widgets.VBox):
                 self._finish()
             else:
                 self._throttle.now()
+            return
+        if event.name in ("response.paused", "response.resumed"):
+            self._throttle.now()  # the button and the status line say so at once
             return
         self._throttle.request()
 
@@ -326,6 +389,9 @@ class ResponseView(widgets.VBox):
         self._finalised = True
         self._throttle.now()
         self.cancel_button.disabled = True
+        self._stream = None  # the controls act on nothing more
+        if self.pause_button is not None:
+            self.pause_button.disabled = self.rate_control.disabled = True
         self._top.children = (self.status_html,)  # no Cancel button at the end
         if self._display_id is not None and not self.embedded:
             self._publish_snapshot()
@@ -345,6 +411,10 @@ class ResponseView(widgets.VBox):
             pane.dirty = True
         if self._closed:
             return
+        if self.pause_button is not None:
+            paused = self.state.paused
+            self.pause_button.description = "Resume" if paused else "Pause"
+            self.pause_button.icon = "play" if paused else "pause"
         self.status_html.value = (
             snapshot.status_html(self.state)
             + self.progress_html.value

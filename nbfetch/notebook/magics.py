@@ -191,6 +191,8 @@ def _start(opts: FetchOptions, view) -> asyncio.Future:
     kwargs = dict(opts.fetch_kwargs)
     if view is not None:
         kwargs["trace"] = view.trace
+        if opts.stream or opts.output:  # a streaming view: Pause and a rate control
+            kwargs["on_headers"] = view.attach_stream
 
     async def go():
         try:

@@ -246,6 +246,10 @@ class FetchState:
         #: or None, first event's time, body_sent's time] (None for a body sent
         #: in one write).
         self.upload: list | None = None
+        #: Paused by the reader now (response.paused, response.resumed), and
+        #: the seconds it was paused before.
+        self.paused = False
+        self.paused_seconds = 0.0
 
     @classmethod
     def of_response(cls, response, *, show_secrets: bool = False) -> FetchState:
@@ -322,6 +326,11 @@ class FetchState:
             self.secrets.add_headers(_items(d["headers"]), served=True)
         elif name == "cookies.stored":
             self._stored_cookies(d["cookies"])
+        elif name == "response.paused":
+            self.paused = True
+        elif name == "response.resumed":
+            self.paused = False
+            self.paused_seconds += d["paused"]
         elif name == "redirect":
             self.url_override = d["to"]
             self.secrets.add_url(d["to"], served=True)
@@ -500,6 +509,8 @@ def status_html(state: FetchState) -> str:
         # A cancel or an interrupt is said once, by the line under the status
         # ("cancelled during download (by the Cancel button)"), not here too.
         tail += f' <b style="color:{theme.ERROR}">error</b>'
+    if state.paused and not state.finished:
+        tail += f' <b class="nbfetch-paused" style="color:{theme.WARN}">paused</b>'
     return f'<div style="color:{theme.FG}">{head} {target}{tail}</div>'
 
 
@@ -565,7 +576,9 @@ def progress_html(state: FetchState, *, live: bool, now: float | None = None) ->
         if wire:
             parts.append(f"{human_bytes(wire / elapsed)}/s")
         parts.append(human_seconds(elapsed))
-        if expected and not state.finished and wire:
+        if state.paused_seconds:
+            parts.append(f"paused {human_seconds(state.paused_seconds)}")
+        if expected and not state.finished and wire and not state.paused:
             parts.append(f"ETA {human_seconds(max(expected - wire, 0) / (wire / elapsed))}")
     line = " · ".join(parts)
     return (
