@@ -38,14 +38,25 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from .._version import __version__
-from ..core.events import PHASES, Timing, detail_text
-from ..core.redact import REDACTED, Secrets, redact_header, redact_pairs, redact_url
+from ..core.events import PHASES, Event, Timing, detail_text
+from ..core.headers import Headers
+from ..core.redact import (
+    REDACTED,
+    SENSITIVE_HEADERS,
+    URL_HEADERS,
+    Secrets,
+    is_secret_name,
+    redact_header,
+    redact_pairs,
+    redact_url,
+)
 from . import observe
 from .export import har_timings
 
@@ -67,54 +78,59 @@ REQUEST_PREVIEW = 1024
 TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "csv", "yaml")
 #: Body events: not kept as text (one per read or chunk), counted.
 BODY_EVENTS = frozenset({"response.data", "response.chunk", "request.body_progress"})
+#: Event details not shown as text (the headers are shown as tables).
+HEADS = ("headers", "trailers")
 
 
 class Entry:
     """One fetch's summary. Running, it follows the fetch's events; finished
-    (``state`` done, failed, cancelled or dropped), it holds only text."""
+    (``state`` done, failed, cancelled or dropped) it holds no Response, no
+    connection and no body beyond the preview.
+
+    Recording is kept cheap (a few attribute writes per event, a list filter at
+    the end); the text of the detail (redacted headers, the scrubbed preview,
+    the events' details) is made when first asked for, from what was kept: the
+    request and response ``Headers``, the milestone events and the first body
+    bytes. Every text it gives out is redacted (see the module docstring)."""
 
     __slots__ = (
         "__weakref__",
+        "_sent",
         "_ctx",
+        "_events",
+        "_final",
         "_log",
         "_raw",
+        "_request_headers",
+        "_response_headers",
         "_secrets",
+        "_text",
+        "_url",
         "content_type",
         "decoded_bytes",
         "error",
-        "events",
         "events_dropped",
-        "final_url",
         "host",
         "id",
         "marks",
         "method",
-        "preview",
-        "preview_kind",
         "reason",
         "redirects",
         "request_body",
-        "request_cookies",
-        "request_headers",
-        "response_cookies",
-        "response_headers",
         "started",
         "state",
         "status",
         "t0",
-        "timing",
-        "url",
         "version",
         "wire_bytes",
     )
 
     def __init__(self, log: NetworkLog, entry_id: int, request, ctx):
         self._log = log
-        self._ctx = ctx
+        self._ctx = ctx  # running only: the recorder's events at the end
         self.id = entry_id
         self.method = request.method
-        url = request.url
-        self.url = self.final_url = redact_url(url)
+        url = self._url = self._final = request.url
         self.host = f"{url.host}:{url.port}" if url.port is not None else url.host
         rec = ctx.recorder
         self.started = rec.wall  # wall clock: HAR's startedDateTime
@@ -124,24 +140,24 @@ class Entry:
         self.status: int | None = None
         self.reason = self.version = self.content_type = ""
         self.error: dict | None = None
-        self.wire_bytes = self.decoded_bytes = 0
-        self.redirects = 0
-        self.request_headers: list[tuple[str, str]] = []
-        self.response_headers: list[tuple[str, str]] = []
-        self.request_cookies: list[str] = []
-        self.response_cookies: list[str] = []
-        self.request_body: dict | None = None
-        self.events: list[tuple[float, str, str]] = []
-        self.events_dropped = 0
-        self.timing: dict[str, float | None] | None = None
-        self.preview = ""
-        self.preview_kind = ""
-        self._secrets: Secrets | None = Secrets()
-        self._secrets.add_request(request)
+        self.wire_bytes = self.decoded_bytes = self.redirects = self.events_dropped = 0
+        self._request_headers = request.headers  # the last hop's as sent, once sent
+        self._response_headers = None
+        self._events: list = []
         self._raw = bytearray()
+        self._secrets: Secrets | None = None  # made when first needed
+        self._text: str | None = None  # the redacted URL, made once
+        self._sent: Secrets | None = None
+        self.request_body: dict | None = None
         body = request.body
-        if isinstance(body, bytes) and body:
-            self.request_body = self._request_body(body, request.headers.get("content-type", ""))
+        if body is not None:  # the body's secret fields, while the body is at hand
+            # (and, after a redirect, what the earlier hops sent)
+            self._sent = Secrets()
+            self._sent.add_request(request)
+            if isinstance(body, bytes) and body:
+                self.request_body = self._request_body(
+                    body, request.headers.get("content-type", "")
+                )
 
     # -- following the fetch ----------------------------------------------------------
     def __call__(self, event) -> None:
@@ -150,27 +166,39 @@ class Entry:
         if name in BODY_EVENTS:
             if name == "response.data":
                 self.wire_bytes = event.details.get("wire_bytes", self.wire_bytes)
-            self._log._changed()
-            return
-        marks = self.marks
-        d = event.details
-        if name == "queued" or name == "dequeued":
-            marks.setdefault(name, event.time)
+        elif name == "queued" or name == "dequeued":
+            self.marks.setdefault(name, event.time)
         elif name == "request.headers_sent":
-            marks["sent"] = event.time
-            self._request_sent(d)
+            self.marks["sent"] = event.time
+            d = event.details
+            self._final = d.get("url", self._final)
+            self._request_headers = d.get("headers", self._request_headers)
         elif name == "response.headers":
-            marks["headers"] = event.time
-            self._response_head(d)
-        elif name == "redirect" or (name == "retry" and "attempt" in d):
+            self.marks["headers"] = event.time
+            d = event.details
+            self.status, self.reason = d.get("status"), d.get("reason", "")
+            self.version = d.get("http_version", "")
+            headers = self._response_headers = d.get("headers")
+            if headers is not None:
+                self.content_type = headers.get("content-type", "")
+                if len(headers) > MAX_HEADERS:
+                    self._response_headers = _bounded(headers)
+        elif name == "redirect" or (name == "retry" and "attempt" in event.details):
             # The next hop starts: its marks, headers and body are the ones shown.
+            marks = self.marks
             marks["hop"] = event.time
             for mark in ("sent", "headers", "end"):
                 marks.pop(mark, None)
+            # What this hop sent is scrubbed from the next ones' text too.
+            if self._sent is None:
+                self._sent = Secrets()
+            self._sent.add_headers(self._request_headers.items())
+            self._sent.add_url(self._final, served=self.redirects > 0)  # a Location
             self.redirects += name == "redirect"
             self.state, self.status = "running", None
             self._raw.clear()
         elif name == "response.done":
+            d = event.details
             self.wire_bytes = d.get("wire_bytes", self.wire_bytes)
             self.decoded_bytes = d.get("decoded_bytes", self.decoded_bytes)
             if self._ctx is not None and self._ctx.final is not None:
@@ -181,35 +209,17 @@ class Entry:
             if self._ctx is not None and self._ctx.final is not None:
                 self._finish("dropped", event.time)
         elif name == "error" or name == "cancelled":
+            d = event.details
             self.error = {
                 "type": d.get("type", name) if name == "error" else "cancelled",
                 "phase": d.get("phase"),
-                "message": self._scrub(str(d.get("message", ""))),
+                # A FetchError's message was scrubbed of the request's secrets
+                # (client._open); bounded here, scrubbed again when shown.
+                "message": str(d.get("message", ""))[:MAX_HEADER_VALUE],
             }
             self._finish("failed" if name == "error" else "cancelled", event.time)
-        self._log._changed()
-
-    def _request_sent(self, d: dict) -> None:
-        url, headers = d.get("url"), d.get("headers")
-        if url is not None:
-            self.final_url = redact_url(url)
-            if self.redirects:  # a Location: the server's
-                self._secrets.add_url(url, served=True)
-        if headers is not None:
-            items = headers.items()
-            self.request_headers = self._headers(items)
-            self.request_cookies = _cookie_names(headers.get_list("cookie"), False)
-
-    def _response_head(self, d: dict) -> None:
-        self.status, self.reason = d.get("status"), d.get("reason", "")
-        self.version = d.get("http_version", "")
-        headers = d.get("headers")
-        if headers is not None:
-            items = headers.items()
-            self._secrets.add_headers(items, served=True)
-            self.response_headers = self._headers(items)
-            self.response_cookies = _cookie_names(headers.get_list("set-cookie"), True)
-            self.content_type = headers.get("content-type", "")
+        if self._log._listeners:
+            self._log._changed()
 
     def body(self, data) -> None:
         """The fetch's body tap: keeps the first bytes of the decoded body."""
@@ -218,7 +228,6 @@ class Entry:
         if room > 0:
             raw += data[:room]
 
-    # -- finishing ---------------------------------------------------------------------
     def _finish(self, state: str, at: float) -> None:
         self.state = state
         self.marks["end"] = at
@@ -227,55 +236,97 @@ class Entry:
             return
         rec = ctx.recorder
         events = rec.events
-        if events:
-            hop = events[rec.hop_starts[-1] :] if rec.hop_starts[-1] < len(events) else events
-            self.timing = Timing(hop, events[0].time).as_dict()
         kept = [e for e in events if e.name not in BODY_EVENTS]
         if len(kept) > MAX_EVENTS:  # the first ones, and the end
             kept = [*kept[: MAX_EVENTS - 1], kept[-1]]
-        self.events = [(e.offset, e.name, self._event_text(e)) for e in kept]
-        self.events_dropped = len(events) - len(self.events) + rec.dropped
-        self.preview_kind, self.preview = self.body_preview()
-        self._raw = bytearray()
-        self._secrets = None
+        # Their Headers are not kept twice (the last hop's are; the text of an
+        # event leaves them out): a copy without them.
+        self._events = [
+            Event(e.name, e.time, e.offset, {k: v for k, v in e.details.items() if k not in HEADS})
+            if "headers" in e.details or "trailers" in e.details
+            else e
+            for e in kept
+        ]
+        self.events_dropped = len(events) - len(kept) + rec.dropped
+        self._raw = bytes(self._raw)
 
-    def body_preview(self) -> tuple[str, str]:
-        """(kind, text): ``text``, ``hex`` or ``empty``; the final one once finished."""
-        if self._secrets is None:
-            return self.preview_kind, self.preview
-        raw = bytes(self._raw)
-        if not raw:
-            return "empty", ""
-        secrets = self._secrets
-        # Cut: more was received than kept, or the fetch still runs.
-        cut = self.state == "running" or self.decoded_bytes > len(raw)
-        ctype = self.content_type.lower()
-        if "json" in ctype and not cut:
+    # -- text, made when asked ----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The URL the fetch was made with, redacted."""
+        if self._text is None:
+            self._text = redact_url(self._url)
+        return self._text
+
+    @property
+    def final_url(self) -> str:
+        """The last hop's URL (after redirects), redacted."""
+        return self.url if self._final is self._url else redact_url(self._final)
+
+    def secrets(self) -> Secrets:
+        """What to scrub from this fetch's text: the values the request sent
+        (each hop's URL and headers, its body's secret fields) and the
+        credentials the response set (Set-Cookie, secret-named fields, the
+        credential fields of a JSON body)."""
+        if self._secrets is not None and self.state != "running":
+            return self._secrets
+        secrets = Secrets()
+        if self._sent is not None:
+            secrets.update(self._sent)
+        secrets.add_url(self._url)
+        secrets.add_url(self._final, served=self._final is not self._url)
+        secrets.add_headers(self._request_headers.items())
+        if self._response_headers is not None:
+            secrets.add_headers(
+                [i for i in self._response_headers.items() if not _plain(i[0])], served=True
+            )
+        raw = self._raw
+        ctype = self.content_type
+        if (
+            raw
+            and "json" in ctype
+            and len(raw) >= self.decoded_bytes
+            and _MAY_HOLD_CREDENTIALS.search(raw)
+        ):
+            # A login's answer: its credential fields ({"access_token": ...}).
             try:
                 secrets.add_json(json.loads(raw))
             except ValueError:
                 pass
-        text = _decode(raw, ctype, cut)
-        if text is not None:
-            text = secrets.scrub(text)
-            if cut:
-                # A secret cut by the end of what was kept is not matched by
-                # scrub: what remains of it lies in the last longest-1 characters.
-                text = text[: max(len(text) - max(secrets.longest - 1, 0), 0)]
-            return "text", text[:PREVIEW_BYTES]
-        data = secrets.scrub_bytes(raw)
-        if cut:
-            data = data[: max(len(data) - max(secrets.longest - 1, 0), 0)]
-        return "hex", _hexdump(data[:HEX_BYTES], max(self.decoded_bytes, len(raw)))
+        self._secrets = secrets
+        return secrets
 
-    # -- text ---------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
-        return self._secrets.scrub(text) if self._secrets is not None else text
+        return self.secrets().scrub(text)
 
-    def _headers(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    @property
+    def request_headers(self) -> list[tuple[str, str]]:
+        return self._headers(self._request_headers) if self.marks.get("sent") else []
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        return [] if self._response_headers is None else self._headers(self._response_headers)
+
+    @property
+    def request_cookies(self) -> list[str]:
+        if not self.marks.get("sent"):
+            return []
+        return _cookie_names(self._request_headers.get_list("cookie"), False)
+
+    @property
+    def response_cookies(self) -> list[str]:
+        if self._response_headers is None:
+            return []
+        return _cookie_names(self._response_headers.get_list("set-cookie"), True)
+
+    def _headers(self, headers) -> list[tuple[str, str]]:
+        """At most MAX_HEADERS fields, values redacted, scrubbed and cut."""
+        items = headers.items()
         kept = []
         for name, value in items[:MAX_HEADERS]:
-            value = self._scrub(redact_header(name, value))
+            if not _plain(name):
+                value = redact_header(name, value)
+            value = self._scrub(value)
             if len(value) > MAX_HEADER_VALUE:
                 value = value[: MAX_HEADER_VALUE - 1] + "…"
             kept.append((name, value))
@@ -283,28 +334,77 @@ class Entry:
             kept.append(("…", f"{len(items) - MAX_HEADERS} more fields not kept"))
         return kept
 
+    def events(self) -> list[dict]:
+        """The fetch's events (body events counted in ``events_dropped``), their
+        details as redacted text."""
+        events = self._events
+        if self._ctx is not None:  # running: what happened so far
+            events = [
+                e for e in self._ctx.recorder.events[:MAX_EVENTS] if e.name not in BODY_EVENTS
+            ]
+        return [
+            {"offset": e.offset, "name": e.name, "details": self._event_text(e)} for e in events
+        ]
+
     def _event_text(self, event) -> str:
         text = ", ".join(
-            f"{k}={detail_text(v)}"
+            f"{k}={self.url if v is self._url else detail_text(v)}"
             for k, v in event.details.items()
-            if k not in ("headers", "trailers") and v is not None
+            if k not in HEADS and v is not None
         )
         text = self._scrub(text)
         return text if len(text) <= MAX_HEADER_VALUE else text[: MAX_HEADER_VALUE - 1] + "…"
+
+    def timing(self) -> dict[str, float | None] | None:
+        """The phases of the last hop and the total (None while running)."""
+        if self.state == "running" or not self._events:
+            return None
+        events = self._events
+        starts = [
+            i
+            for i, e in enumerate(events)
+            if e.name == "redirect" or (e.name == "retry" and "attempt" in e.details)
+        ]
+        hop = events[starts[-1] :] if starts else events
+        return Timing(hop, events[0].time).as_dict()
+
+    def _safe_preview(self) -> tuple[bytes, bool]:
+        """The first body bytes, scrubbed, and whether the body goes on past them."""
+        raw = bytes(self._raw)
+        cut = self.state == "running" or self.decoded_bytes > len(raw)
+        secrets = self.secrets()
+        if raw and secrets:
+            raw = secrets.scrub_bytes(raw)
+            if cut:
+                # A secret cut by the end of what was kept is not matched by
+                # scrub: what remains of it lies in the last longest-1 bytes.
+                raw = raw[: max(len(raw) - max(secrets.longest - 1, 0), 0)]
+        return raw[:PREVIEW_BYTES], cut or len(raw) > PREVIEW_BYTES
+
+    def body_preview(self) -> tuple[str, str]:
+        """(kind, text) of the body's first bytes: ``text``, ``hex`` or ``empty``."""
+        data, cut = self._safe_preview()
+        if not data:
+            return "empty", ""
+        text = _decode(data, self.content_type.lower(), cut)
+        if text is not None:
+            return "text", text
+        return "hex", _hexdump(data[:HEX_BYTES], max(self.decoded_bytes, len(data)))
 
     def _request_body(self, body: bytes, ctype: str) -> dict:
         text = body[:REQUEST_PREVIEW].decode("utf-8", errors="replace")
         if ctype.startswith("application/x-www-form-urlencoded"):
             text = redact_pairs(text)
-        text = self._scrub(text)
+        secrets = self._sent
+        text = secrets.scrub(text)
         if len(body) > REQUEST_PREVIEW:
-            text = text[: max(len(text) - max(self._secrets.longest - 1, 0), 0)]
+            text = text[: max(len(text) - max(secrets.longest - 1, 0), 0)]
         return {"size": len(body), "content_type": ctype, "text": text}
 
     # -- views of the entry ------------------------------------------------------------
     @property
     def elapsed(self) -> float | None:
-        """Seconds from queued to the end (None while running)."""
+        """Seconds from the start to the end (None while running)."""
         end = self.marks.get("end")
         return None if end is None else end - self.t0
 
@@ -315,6 +415,11 @@ class Entry:
             return str(self.status)
         return "…"
 
+    def error_text(self) -> dict | None:
+        if self.error is None:
+            return None
+        return {**self.error, "message": self._scrub(self.error["message"])}
+
     def row(self) -> dict:
         """The summary as a dict: what a table row shows."""
         return {
@@ -324,14 +429,14 @@ class Entry:
             "url": self.url,
             "host": self.host,
             "status": self.status,
-            "reason": self.reason,
+            "reason": self._scrub(self.reason),
             "state": self.state,
-            "error": None if self.error is None else dict(self.error),
+            "error": self.error_text(),
             "size": self.wire_bytes,
             "decoded_size": self.decoded_bytes,
             "time": self.elapsed,
             "redirects": self.redirects,
-            "content_type": self.content_type,
+            "content_type": self._scrub(self.content_type),
         }
 
     def detail(self) -> dict:
@@ -342,19 +447,19 @@ class Entry:
             **self.row(),
             "final_url": self.final_url,
             "http_version": self.version,
-            "request_headers": list(self.request_headers),
-            "response_headers": list(self.response_headers),
+            "request_headers": self.request_headers,
+            "response_headers": self.response_headers,
             "request_body": self.request_body,
             "preview_kind": kind,
             "preview": text,
-            "timing": dict(self.timing) if self.timing else None,
-            "events": [{"offset": o, "name": n, "details": t} for o, n, t in self.events],
+            "timing": self.timing(),
+            "events": self.events(),
             "events_dropped": self.events_dropped,
         }
 
     def searchable(self) -> str:
         error = self.error["type"] if self.error else ""
-        return f"{self.method} {self.url} {self.final_url} {self.status_text()} {self.reason} {error}".lower()
+        return f"{self.method} {self.url} {self.status_text()} {self.reason} {error}".lower()
 
     def __repr__(self) -> str:
         return f"<Entry #{self.id} {self.method} {self.url} {self.status_text()}>"
@@ -584,9 +689,10 @@ def matcher(text=None, status=None, host=None) -> Callable[[Entry], bool]:
 
 def har_entry(e: Entry) -> dict:
     """A HAR entry from a summary (export.har_timings for the timings)."""
-    timings, total = har_timings(_timing(e.timing or {}))
+    phases = e.timing()
+    timings, total = har_timings(_timing(phases or {}))
     kind, text = e.body_preview()
-    content: dict = {"size": e.decoded_bytes, "mimeType": e.content_type}
+    content: dict = {"size": e.decoded_bytes, "mimeType": e._scrub(e.content_type)}
     if kind == "text":
         content["text"] = text
         if e.decoded_bytes > len(text.encode("utf-8")):
@@ -609,11 +715,11 @@ def har_entry(e: Entry) -> dict:
     location = next((v for n, v in e.response_headers if n.lower() == "location"), "")
     entry = {
         "startedDateTime": _iso(e.started),
-        "time": total if e.timing else round((e.elapsed or 0) * 1000, 3),
+        "time": total if phases else round((e.elapsed or 0) * 1000, 3),
         "request": request,
         "response": {
             "status": e.status or 0,
-            "statusText": e.reason,
+            "statusText": e._scrub(e.reason),
             "httpVersion": e.version or "HTTP/1.1",
             "cookies": [{"name": n, "value": REDACTED} for n in e.response_cookies],
             "headers": [{"name": n, "value": v} for n, v in e.response_headers],
@@ -627,7 +733,7 @@ def har_entry(e: Entry) -> dict:
         "_nbfetch": {"id": e.id, "state": e.state, "redirects": e.redirects, "url": e.url},
     }
     if e.error is not None:
-        entry["_nbfetch"]["error"] = dict(e.error)
+        entry["_nbfetch"]["error"] = e.error_text()
     return entry
 
 
@@ -655,6 +761,41 @@ def _cookie_names(values: list[str], set_cookie: bool) -> list[str]:
         pairs = [value.partition(";")[0]] if set_cookie else value.split(";")
         names += [p.partition("=")[0].strip() for p in pairs if p.strip()]
     return names[:MAX_HEADERS]
+
+
+#: Header names known to be shown as they are (neither credentials, nor
+#: secret-named, nor URLs): redact_header's word splitting, once per name.
+_PLAIN_NAMES: dict[str, bool] = {}
+
+
+def _plain(name: str) -> bool:
+    plain = _PLAIN_NAMES.get(name)
+    if plain is None:
+        lowered = name.lower()
+        plain = (
+            lowered not in SENSITIVE_HEADERS
+            and lowered not in URL_HEADERS
+            and not is_secret_name(name)
+        )
+        if len(_PLAIN_NAMES) < 1024:  # names come from servers: bounded
+            _PLAIN_NAMES[name] = plain
+    return plain
+
+
+#: Whether a JSON body is worth parsing for credential fields (is_credential_field).
+_MAY_HOLD_CREDENTIALS = re.compile(
+    rb"(?i)token|secret|passw|pwd|signature|cookie|authoriz|credential|jwt|sid|key"
+)
+
+
+def _bounded(headers: Headers) -> Headers:
+    """A copy of a huge response head with at most MAX_HEADERS fields of
+    MAX_HEADER_VALUE characters (a server's 64 KiB head is not kept whole);
+    the credentials it set stay masked in what is kept."""
+    kept = Headers()
+    for name, value in headers.items()[:MAX_HEADERS]:
+        kept.add(name, value[:MAX_HEADER_VALUE])
+    return kept
 
 
 def _decode(raw: bytes, ctype: str, cut: bool) -> str | None:
