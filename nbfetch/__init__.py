@@ -13,6 +13,8 @@ stays light for scripts.
 from ._version import __version__
 from .client.api import default_client, download, fetch, fetch_sync
 from .client.async_client import AsyncClient
+from .client.netlog import NetworkLog, network_log
+from .client.netlog import enable_by_default as _enable_network_log
 from .client.response import Chunk, Response
 from .core.auth import DigestAuth
 from .core.cookies import Cookie, CookieJar
@@ -67,6 +69,21 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(module), name)
 
 
+def network(text: str | None = None, status=None, host=None, size: int | None = None):
+    """The network log of this process (``client/netlog.py``): inside a kernel
+    a live widget of every fetch so far, newest on top (filters preset from
+    ``text``, ``status``, ``host``); elsewhere the ``NetworkLog`` itself (its
+    ``rows()``, ``frame()``, ``to_har()``), recording from now on. ``size``:
+    how many fetches the ring keeps."""
+    network_log.enable(size)
+    ip = _ipython()
+    if ip is None or getattr(ip, "kernel", None) is None:
+        return network_log
+    from .notebook.network_view import NetworkView
+
+    return NetworkView(network_log, text=text, status=status, host=host)
+
+
 def load_ipython_extension(ip) -> None:
     """``%load_ext nbfetch``: registers ``%fetch`` and ``%%fetch``."""
     from .notebook.display import register
@@ -83,10 +100,7 @@ def _register_rich_display() -> None:
     ``FetchError`` as a few lines without ``%load_ext``: the notebook layer registers
     its formatter and exception handler with IPython. A script never loads IPython
     for it (only an IPython already imported is asked)."""
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    ip = ipython.get_ipython() if ipython is not None else None
+    ip = _ipython()
     if ip is not None:
         from .notebook.display import register
         from .notebook.tracebacks import install
@@ -101,7 +115,18 @@ def unload_ipython_extension(ip) -> None:
     unload(ip)
 
 
+def _ipython():
+    """The running IPython, if one is (never imported for the asking)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
 _register_rich_display()
+# The network log records from import inside IPython (a kernel's log shows every
+# fetch of the kernel), in a script only once asked (client/netlog.py).
+_enable_network_log(_ipython() is not None)
 
 __all__ = [
     "__version__",
@@ -121,6 +146,7 @@ __all__ = [
     "InvalidRequest",
     "Limits",
     "NetworkError",
+    "NetworkLog",
     "ProtocolError",
     "ProxyError",
     "RedirectError",
@@ -135,4 +161,6 @@ __all__ = [
     "fetch",
     "fetch_sync",
     "download",
+    "network",
+    "network_log",
 ]

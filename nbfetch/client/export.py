@@ -65,6 +65,30 @@ def _cookies(values: list[str], redact: bool) -> list[dict]:
     return cookies
 
 
+def har_timings(timing) -> tuple[dict, float]:
+    """HAR ``timings`` of a ``Timing`` (ms, -1 where a phase did not happen)
+    and the entry's ``time``, their sum (the network log builds its entries
+    from summaries with this too)."""
+    # HAR's "connect" includes the TLS time, which is also given alone as "ssl",
+    # and a proxy's CONNECT tunnel (HAR has no field of its own for it).
+    connect = (
+        None
+        if timing.connect is None
+        else timing.connect + (timing.tunnel or 0) + (timing.tls or 0)
+    )
+    timings = {
+        "blocked": _ms(timing.queue),
+        "dns": _ms(timing.dns),
+        "connect": _ms(connect),
+        "ssl": _ms(timing.tls),
+        "send": _ms(timing.send),
+        "wait": _ms(timing.wait),
+        "receive": _ms(timing.download),
+    }
+    total = sum(v for v in timings.values() if v > 0) - max(timings["ssl"], 0)
+    return timings, round(total, 3)
+
+
 def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float, redact: bool) -> dict:
     hidden = SENSITIVE_HEADERS if redact else frozenset()
     request = response.request
@@ -104,27 +128,11 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float, re
         except UnicodeDecodeError:
             content["text"] = base64.b64encode(body_bytes).decode("ascii")
             content["encoding"] = "base64"
-    # HAR's "connect" includes the TLS time, which is also given alone as "ssl",
-    # and a proxy's CONNECT tunnel (HAR has no field of its own for it).
-    connect = (
-        None
-        if timing.connect is None
-        else timing.connect + (timing.tunnel or 0) + (timing.tls or 0)
-    )
-    timings = {
-        "blocked": _ms(timing.queue),
-        "dns": _ms(timing.dns),
-        "connect": _ms(connect),
-        "ssl": _ms(timing.tls),
-        "send": _ms(timing.send),
-        "wait": _ms(timing.wait),
-        "receive": _ms(timing.download),
-    }
-    hop_total = sum(v for v in timings.values() if v > 0) - max(timings["ssl"], 0)
+    timings, hop_total = har_timings(timing)
     started = datetime.fromtimestamp(fetch_wall + (hop_start - fetch_start), tz=timezone.utc)
     return {
         "startedDateTime": started.isoformat().replace("+00:00", "Z"),
-        "time": round(hop_total, 3),
+        "time": hop_total,
         "request": entry_request,
         "response": {
             "status": response.status_code,

@@ -35,6 +35,12 @@ class Throttle:
         self._timer = None
         self.render()
 
+    def cancel(self) -> None:
+        """Drop the pending render, if any (a view closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def now(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
