@@ -49,6 +49,14 @@ _LAZY = {
     "ResponseView": "nbfetch.notebook.live",
     "FetchHandle": "nbfetch.notebook.live",
     "show_events": "nbfetch.notebook.live",
+    # Record and replay (client layer; loaded on first use to keep imports light).
+    "record": "nbfetch.client.record",
+    "Recording": "nbfetch.client.record",
+    "RecordingTruncated": "nbfetch.client.record",
+    "replay": "nbfetch.client.replay",
+    "Replay": "nbfetch.client.replay",
+    "ReplayError": "nbfetch.client.replay",
+    "ReplayMissError": "nbfetch.client.replay",
 }
 
 
