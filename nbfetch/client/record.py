@@ -529,21 +529,8 @@ def _mask_head(head: bytes) -> bytes:
 
 
 def _redacted_wire(pieces: list[bytes], hop: _Hop, secrets: Secrets):
-    """The wire with its credentials masked, cut into the pieces it was read in;
-    or the pieces and a note saying why the entry cannot be replayed."""
-    wire = b"".join(pieces)
-    # The heads: any 1xx, then the final response's (RFC 9110 section 15.2).
-    end = 0
-    while True:
-        found = _HEAD_END.search(wire, end)
-        if found is None:
-            break
-        head = wire[end : found.start()]
-        wire = wire[:end] + _mask_head(head) + wire[found.start() :]
-        end = found.end()
-        if head[9:10] != b"1":  # a final response
-            break
-    masked = secrets.mask_bytes(wire)
+    """The wire with its credentials masked, in the pieces it was read in; or
+    no pieces and a note saying why the entry cannot be replayed."""
     headers = hop.response.details["headers"] if hop.response is not None else Headers()
     if headers.get("content-encoding") and hop.decoded:
         text = b"".join(hop.decoded).decode("utf-8", errors="replace")
@@ -552,11 +539,64 @@ def _redacted_wire(pieces: list[bytes], hop: _Hop, secrets: Secrets):
                 "not replayable: its compressed body holds a secret that cannot be masked"
                 " inside the compression (record with redact=False to replay it)"
             )
+    pieces = _mask_heads(pieces)
+    return (_mask_pieces(pieces, secrets) if secrets else pieces), None
+
+
+def _split_like(data: bytes, pieces: list[bytes]) -> list[bytes]:
     out, at = [], 0
     for piece in pieces:
-        out.append(masked[at : at + len(piece)])
+        out.append(data[at : at + len(piece)])
         at += len(piece)
-    return out, None
+    return out
+
+
+def _mask_heads(pieces: list[bytes]) -> list[bytes]:
+    """The pieces holding the response heads (any 1xx, then the final one:
+    RFC 9110 section 15.2) with their credentials masked in place."""
+    prefix, count, end = b"", 0, None
+    while count < len(pieces):
+        prefix += pieces[count]
+        count += 1
+        at, final = 0, None
+        while (found := _HEAD_END.search(prefix, at)) is not None:
+            if prefix[at + 9 : at + 10] != b"1":
+                final = found.end()
+                break
+            at = found.end()
+        if final is not None:
+            end = final
+            break
+    if end is None:
+        end = len(prefix)
+    masked, at = [], 0
+    for found in _HEAD_END.finditer(prefix, 0, end):
+        masked.append(_mask_head(prefix[at : found.start()]) + found.group())
+        at = found.end()
+    if at < end:  # a head the wire does not hold whole (a truncated recording)
+        masked.append(_mask_head(prefix[at:end]))
+    rewritten = b"".join(masked) + prefix[end:]
+    return _split_like(rewritten, pieces[:count]) + pieces[count:]
+
+
+def _mask_pieces(pieces: list[bytes], secrets: Secrets) -> list[bytes]:
+    """``secrets.mask_bytes`` over the pieces, one at a time (a 100 MiB wire is
+    not joined), with the end of the previous piece in each window: a secret
+    split between two reads is masked too."""
+    overlap = max(secrets.longest - 1, 0)
+    out: list[bytes] = []
+    prev: bytearray | None = None
+    for piece in pieces:
+        tail = bytes(prev[len(prev) - min(overlap, len(prev)) :]) if prev is not None else b""
+        window = secrets.mask_bytes(tail + piece)
+        if prev is not None:
+            if tail:
+                prev[len(prev) - len(tail) :] = window[: len(tail)]
+            out.append(bytes(prev))
+        prev = bytearray(window[len(tail) :])
+    if prev is not None:
+        out.append(bytes(prev))
+    return out
 
 
 def _jsonable(value, secrets: Secrets, redact: bool):
