@@ -7,8 +7,10 @@
 with recording off, on (the default ``max_bytes`` of 100 MiB) and on with
 ``max_bytes=1 MiB`` (the bound cuts the body early: only the taps' cost is
 left); the modes interleaved, their order rotating each round. Each printed
-number is the median over the rounds; the time of ``stop()`` (building and
-writing the file) and the peak RSS are printed beside it.
+number is the median over the rounds: the rate (wall clock) and the client
+process's CPU time per request or MB (steadier on a shared machine), with
+the ratio to recording off; the time of ``stop()`` (building and writing the
+file), the file's size and the peak RSS beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CODE = r"""
-import asyncio, json, os, resource, sys, tempfile, time, warnings
+import asyncio, json, os, sys, tempfile, time, warnings
 import nbfetch
 
 url, mode, workload = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -53,15 +55,21 @@ async def main():
         rec = None
         if mode != "off":
             rec = nbfetch.record(path, max_bytes=1024**2 if mode == "on-1MiB" else 100 * 1024**2)
+        cpu = time.process_time()
         rate = await run(client)
+        cpu = time.process_time() - cpu
         stop = size = 0.0
         if rec is not None:
             start = time.perf_counter()
             rec.stop()
             stop = time.perf_counter() - start
             size = os.path.getsize(path)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rate": rate, "stop_s": stop, "file_mb": size / 1e6, "rss_mib": rss}))
+    # VmHWM, not ru_maxrss: that one is inherited across exec from the parent
+    # (which holds nginx's 100 MiB file).
+    with open("/proc/self/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+    units = 2000 if workload == "a" else 100 * 1024**2 / 1e6
+    print(json.dumps({"rate": rate, "cpu": cpu / units, "stop_s": stop, "file_mb": size / 1e6, "rss_mib": rss}))
 
 asyncio.run(main())
 """
@@ -93,12 +101,16 @@ def main() -> None:
                     )
                     samples[mode].append(json.loads(out.stdout))
             off = statistics.median(s["rate"] for s in samples["off"])
+            off_cpu = statistics.median(s["cpu"] for s in samples["off"])
+            per = "us/req" if workload == "a" else "us/MB"
             print(f"\n({workload}) {path}, {a.rounds} rounds, medians:")
             for mode in MODES:
                 rows = samples[mode]
                 rate = statistics.median(s["rate"] for s in rows)
+                cpu = statistics.median(s["cpu"] for s in rows)
                 print(
                     f"  record {mode:8s} {rate:10,.1f} {unit}  ratio {rate / off:.2f}x"
+                    f"  client CPU {cpu * 1e6:,.0f} {per} ({off_cpu / cpu:.2f}x)"
                     f"  stop() {statistics.median(s['stop_s'] for s in rows):.3f} s"
                     f"  file {statistics.median(s['file_mb'] for s in rows):.1f} MB"
                     f"  peak RSS {statistics.median(s['rss_mib'] for s in rows):.0f} MiB"

@@ -438,3 +438,17 @@ async def test_the_recording_is_valid_har(origin, tmp_path):
     events = har["log"]["entries"][1]["_nbfetch"]["events"]
     assert [e["name"] for e in events][:2] == ["queued", "dequeued"]
     assert all(isinstance(e["offset"], float) for e in events)
+
+
+async def test_a_malformed_recording_fails_with_a_replay_error(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path) as rec:
+            await client.fetch(demo.url + "/json")
+    har = rec.har
+    har["log"]["entries"][0]["_nbfetch"]["wire"] = ["not base64!"]
+    async with AsyncClient(replay=har) as client:
+        with pytest.raises(nbfetch.ReplayError, match="malformed"):
+            await client.fetch(demo.url + "/json")
+    with pytest.raises(nbfetch.ReplayError, match="not a HAR"):
+        nbfetch.Replay({"log": {}})

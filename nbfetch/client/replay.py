@@ -37,6 +37,7 @@ compressed body) is refused with ``ReplayError`` saying why.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from collections import Counter
@@ -279,7 +280,21 @@ class Replay:
             yield request.data(body)
             yield request.end()
 
-        return from_wire if custom is not None and custom.get("wire") else from_har
+        answer = from_wire if custom is not None and custom.get("wire") else from_har
+        where = f"{entry.get('request', {}).get('method')} {entry.get('request', {}).get('url')}"
+
+        async def checked(request):
+            # A recording is a file from anywhere: a malformed entry fails the
+            # fetch with a ReplayError, never with a KeyError from inside h11's path.
+            try:
+                async for piece in answer(request):
+                    yield piece
+            except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+                raise ReplayError(
+                    f"the recorded entry for {redact_url(where)} is malformed: {exc!r}"
+                ) from None
+
+        return checked
 
     # -- installed for the process -----------------------------------------------------
     def start(self) -> Replay:
