@@ -66,6 +66,8 @@ MAX_BYTES = 100 * 1024**2
 MAX_EVENTS = 2_000
 FORMAT_VERSION = 1
 _BODY_EVENTS = frozenset({"response.chunk", "response.data", "request.body_progress"})
+#: The events a new hop starts with (emitted just after the recorder's new_hop()).
+_HOP_EVENTS = frozenset({"redirect", "retry"})
 #: A hop whose events hold one of these used the network (not a replay's answer).
 _LIVE_EVENTS = frozenset({"resolve.start", "connect.start", "connection.reused", "tunnel.start"})
 
@@ -106,14 +108,24 @@ class _Fetch:
     """What one fetch's observer gathers: its events per hop, the wire pieces
     read and (for a Content-Encoding body) the first decoded bytes."""
 
-    __slots__ = ("owner", "request", "recorder", "hops", "number", "body_events", "dropped")
+    __slots__ = (
+        "owner",
+        "request",
+        "recorder",
+        "hops",
+        "current",
+        "number",
+        "body_events",
+        "dropped",
+    )
 
     def __init__(self, owner: Recording, request, ctx, number: int):
         self.owner = owner
         self.request = request
         self.recorder = ctx.recorder
         self.number = number
-        self.hops: list[_Hop] = []
+        self.hops: list[_Hop] = [_Hop(0)]
+        self.current = self.hops[0]  # changes only where a hop starts (_HOP_EVENTS)
         self.body_events = 0
         self.dropped = 0
 
@@ -127,28 +139,29 @@ class _Fetch:
     def on_event(self, event) -> None:
         if self.owner.stopped:
             return
-        hop = self._hop()
         name = event.name
         if name in _BODY_EVENTS:
             self.body_events += 1
             if self.body_events > MAX_EVENTS:
                 self.dropped += 1
                 return
+        elif name in _HOP_EVENTS:
+            self.current = self._hop()  # the recorder's new_hop() came just before
         elif name == "request.headers_sent":
-            hop.sent = event
+            self.current.sent = event
         elif name == "response.headers":
-            hop.response = event
+            self.current.response = event
             if event.details["headers"].get("content-encoding"):
-                hop.decoded = []
+                self.current.decoded = []
         elif name == "response.done":
-            hop.done = True
-        hop.events.append(event)
+            self.current.done = True
+        self.current.events.append(event)
 
     def on_wire(self, data) -> None:
         owner = self.owner
         if owner.stopped:
             return
-        hop = self._hop()
+        hop = self.current
         if hop.truncated:
             return
         n = len(data)
@@ -173,7 +186,7 @@ class _Fetch:
         identity body is the wire's, de-framed when the file is written)."""
         if self.owner.stopped:
             return
-        hop = self._hop()
+        hop = self.current
         if hop.decoded is not None and hop.decoded_size <= MAX_HAR_TEXT:
             hop.decoded.append(bytes(data))
             hop.decoded_size += len(data)
@@ -385,12 +398,13 @@ class Recording:
             note = note or "the response was not read to its end when recorded"
         sent_at = _sent_time(hop)
         wire = [] if not replayable and not hop.truncated else pieces
+        hop.pieces = []  # encoded below piece by piece: the raw copy is let go as it goes
         return {
             "version": FORMAT_VERSION,
             "fetch": fetch.number,
             "hop": hop.index,
             "hops": len(fetch.hops),
-            "wire": [base64.b64encode(p).decode("ascii") for p in wire],
+            "wire": _encoded(wire),
             "wire_times": [round(t - sent_at, 6) for t in hop.times[: len(wire)]],
             "complete": hop.done,
             "replayable": replayable,
@@ -426,13 +440,32 @@ def write_har(path: str | os.PathLike, har: dict) -> None:
             rest = json.dumps({k: v for k, v in log.items() if k != "entries"}, ensure_ascii=False)
             f.write('{"log": ' + rest[:-1] + ', "entries": [')
             for i, entry in enumerate(log["entries"]):
-                f.write(("," if i else "") + json.dumps(entry, ensure_ascii=False))
+                if i:
+                    f.write(",")
+                _write_entry(f, entry)
             f.write("]}}")
         os.replace(part, target)
     except BaseException:
         with _suppress_os():
             os.unlink(part)
         raise
+
+
+def _write_entry(f, entry: dict) -> None:
+    """One entry; its wire pieces written one at a time, not as one string."""
+    custom = entry.get("_nbfetch")
+    wire = custom.get("wire") if isinstance(custom, dict) else None
+    if not wire:
+        f.write(json.dumps(entry, ensure_ascii=False))
+        return
+    # "wire" last in _nbfetch, _nbfetch last in the entry: the text ends "null}}".
+    rest = {k: v for k, v in entry.items() if k != "_nbfetch"}
+    rest["_nbfetch"] = {**{k: v for k, v in custom.items() if k != "wire"}, "wire": None}
+    text = json.dumps(rest, ensure_ascii=False)
+    f.write(text[: -len("null}}")] + "[")
+    for i, piece in enumerate(wire):
+        f.write(("," if i else "") + json.dumps(piece))
+    f.write("]}}")
 
 
 class _suppress_os:
@@ -444,6 +477,16 @@ class _suppress_os:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _encoded(pieces: list[bytes]) -> list[str]:
+    """The pieces in base64, each raw piece dropped once encoded (a 100 MiB
+    wire is not held twice over)."""
+    out = []
+    for i, piece in enumerate(pieces):
+        out.append(base64.b64encode(piece).decode("ascii"))
+        pieces[i] = b""
+    return out
+
+
 def _sent_time(hop: _Hop) -> float:
     """When the hop's request was sent in full: its answer's gaps start there."""
     for e in reversed(hop.events):
