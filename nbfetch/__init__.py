@@ -57,6 +57,14 @@ _LAZY = {
     "LoadView": "nbfetch.notebook.load_view",
     "LoadResult": "nbfetch.client.load",
     "LoadComparison": "nbfetch.client.load",
+    # Record and replay (client layer; loaded on first use to keep imports light).
+    "record": "nbfetch.client.record",
+    "Recording": "nbfetch.client.record",
+    "RecordingTruncated": "nbfetch.client.record",
+    "replay": "nbfetch.client.replay",
+    "Replay": "nbfetch.client.replay",
+    "ReplayError": "nbfetch.client.replay",
+    "ReplayMissError": "nbfetch.client.replay",
 }
 
 

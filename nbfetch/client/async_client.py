@@ -167,6 +167,7 @@ class AsyncClient:
         proxy: str | URL | Proxy | None = None,
         retries: int | Retry | None = None,
         cookies: CookieJar | Mapping[str, str] | bool | None = None,
+        replay: Any = None,
     ):
         self.driver = driver or current_driver()
         # No retries unless asked (as httpx and aiohttp): a notebook user sees
@@ -209,6 +210,12 @@ class AsyncClient:
         #: the browser's fetch): see client/observe.py. None: the process's
         #: innermost ``observe.push_opener`` one, if any.
         self.opener: observe.Opener | None = None
+        if replay is not None:
+            # replay=: a recording (a HAR path, a loaded HAR, a nbfetch.Replay)
+            # answers this client's fetches (client/replay.py).
+            from .replay import Replay
+
+            self.opener = replay if isinstance(replay, Replay) else Replay(replay)
         self._valid_timeouts: tuple | None = None  # the last timeouts found valid
         self._closed = False
         self.proxy = as_proxy(proxy)

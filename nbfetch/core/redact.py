@@ -465,6 +465,17 @@ class Secrets:
             self._bytes_pattern = self._compile(encoded, b"|")
         return self._bytes_pattern.sub(REDACTED.encode(), bytes(data))
 
+    def mask_bytes(self, data: bytes) -> bytes:
+        """``data`` with the UTF-8 form of every remembered value replaced by
+        as many ``*``: the length stays, so a recorded response's framing
+        (Content-Length, chunk sizes) still holds (``nbfetch.record``)."""
+        if not self or not data:
+            return data
+        if self._bytes_pattern is None:
+            encoded = [v.encode("utf-8") for v in self._alternatives()]
+            self._bytes_pattern = self._compile(encoded, b"|")
+        return self._bytes_pattern.sub(lambda m: b"*" * len(m.group()), bytes(data))
+
 
 def _trie_pattern(values: list, bar):
     """A regex matching any of ``values`` (all str or all bytes, non-empty),

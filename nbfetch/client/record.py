@@ -1,0 +1,736 @@
+"""``nbfetch.record(path)``: every fetch of the process, while it is active,
+saved as a HAR 1.2 file that browser devtools and HAR viewers open, with what
+replay needs in each entry's custom ``_nbfetch`` field.
+
+>>> with nbfetch.record("session.har"):                         # doctest: +SKIP
+...     await client.fetch(url)
+>>> rec = nbfetch.record("session.har"); ...; rec.stop()        # doctest: +SKIP
+
+One HAR entry per hop (a redirect chain is one entry per hop, as browsers
+write it), its usual fields built as ``Response.to_har()`` builds them, and::
+
+    "_nbfetch": {"version": 1, "fetch": 3, "hop": 0, "hops": 2,
+                 "wire": ["<base64>", ...],       # each receive() piece, as read
+                 "wire_times": [0.0012, ...],     # s after the request was sent
+                 "complete": true,                # the response ended in the wire
+                 "replayable": true, "note": null,
+                 "error": null,                   # {"type", "phase", "message"}
+                 "events": [{"name", "offset", ...}], "events_dropped": 0}
+
+**Secrets** are redacted by default, as ``core.redact`` decides (Authorization,
+Cookie, Set-Cookie, secret-named fields and query parameters, URL userinfo,
+the values any recorded request sent, credential fields of a server's JSON),
+in the HAR fields and in the wire too: there each secret byte becomes ``*``,
+the same length, so Content-Length and chunk sizes still hold and the entry
+still replays (a replayed cookie or token is ``****``, which a replayed server
+does not check). A secret inside a compressed body cannot be masked without
+re-encoding it: such an entry keeps no wire and says so. ``redact=False``
+keeps everything (a file to treat as a password).
+
+**Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all; a response
+that would pass the bound keeps what fit, is marked ``"replayable": false``
+with a note, and a ``RecordingTruncated`` warning says so as it happens.
+
+The file is written when recording stops (atomically: a temporary file
+renamed), also when the ``with`` block ends by an error or a
+KeyboardInterrupt. ``async with`` writes it in a worker thread (a large
+recording is not written on the event loop).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from time import perf_counter
+from urllib.parse import urlsplit
+
+import h11
+
+from .._version import __version__
+from ..core.errors import FetchError
+from ..core.events import Timing
+from ..core.headers import Headers
+from ..core.redact import SENSITIVE_HEADERS, Secrets, is_secret_name, redact_url
+from ..core.urls import URL
+from . import observe
+from .export import MAX_HAR_TEXT, _entry
+
+#: The default bound on the wire bytes one recording keeps.
+MAX_BYTES = 100 * 1024**2
+#: Body events (response.chunk, response.data, ...) kept per fetch in
+#: ``_nbfetch.events``; later ones are counted in ``events_dropped``.
+MAX_EVENTS = 2_000
+FORMAT_VERSION = 1
+_BODY_EVENTS = frozenset({"response.chunk", "response.data", "request.body_progress"})
+#: The events a new hop starts with (emitted just after the recorder's new_hop()).
+_HOP_EVENTS = frozenset({"redirect", "retry"})
+#: A hop whose events hold one of these used the network (not a replay's answer).
+_LIVE_EVENTS = frozenset({"resolve.start", "connect.start", "connection.reused", "tunnel.start"})
+
+
+class RecordingTruncated(UserWarning):
+    """A response did not fit in the recording's ``max_bytes``: its entry
+    keeps what fit and cannot be replayed."""
+
+
+class _Hop:
+    __slots__ = (
+        "index",
+        "events",
+        "pieces",
+        "times",
+        "decoded",
+        "decoded_size",
+        "sent",
+        "response",
+        "done",
+        "truncated",
+    )
+
+    def __init__(self, index: int):
+        self.index = index
+        self.events: list = []
+        self.pieces: list[bytes] = []
+        self.times: list[float] = []
+        self.decoded: list[bytes] | None = None  # kept only for an encoded body
+        self.decoded_size = 0
+        self.sent = None  # the request.headers_sent event
+        self.response = None  # the response.headers event
+        self.done = False
+        self.truncated = False
+
+
+class _Fetch:
+    """What one fetch's observer gathers: its events per hop, the wire pieces
+    read and (for a Content-Encoding body) the first decoded bytes."""
+
+    __slots__ = (
+        "owner",
+        "request",
+        "recorder",
+        "hops",
+        "current",
+        "number",
+        "body_events",
+        "dropped",
+    )
+
+    def __init__(self, owner: Recording, request, ctx, number: int):
+        self.owner = owner
+        self.request = request
+        self.recorder = ctx.recorder
+        self.number = number
+        self.hops: list[_Hop] = [_Hop(0)]
+        self.current = self.hops[0]  # changes only where a hop starts (_HOP_EVENTS)
+        self.body_events = 0
+        self.dropped = 0
+
+    def _hop(self) -> _Hop:
+        index = len(self.recorder.hop_starts) - 1
+        hops = self.hops
+        while len(hops) <= index:
+            hops.append(_Hop(len(hops)))
+        return hops[index]
+
+    def on_event(self, event) -> None:
+        if self.owner.stopped:
+            return
+        name = event.name
+        if name in _BODY_EVENTS:
+            self.body_events += 1
+            if self.body_events > MAX_EVENTS:
+                self.dropped += 1
+                return
+        elif name in _HOP_EVENTS:
+            self.current = self._hop()  # the recorder's new_hop() came just before
+        elif name == "request.headers_sent":
+            self.current.sent = event
+        elif name == "response.headers":
+            self.current.response = event
+            if event.details["headers"].get("content-encoding"):
+                self.current.decoded = []
+        elif name == "response.done":
+            self.current.done = True
+        self.current.events.append(event)
+
+    def on_wire(self, data) -> None:
+        owner = self.owner
+        if owner.stopped:
+            return
+        hop = self.current
+        if hop.truncated:
+            return
+        n = len(data)
+        if owner.kept + n > owner.max_bytes:
+            hop.truncated = True
+            owner.truncated += 1
+            warnings.warn(
+                RecordingTruncated(
+                    f"nbfetch.record: {self.request.method} {redact_url(self.request.url)}"
+                    f" passes max_bytes={owner.max_bytes:,}: its entry keeps what fit and"
+                    " cannot be replayed (record(..., max_bytes=...) to keep more)"
+                ),
+                stacklevel=2,
+            )
+            return
+        owner.kept += n
+        hop.pieces.append(bytes(data))
+        hop.times.append(perf_counter())
+
+    def on_body(self, data) -> None:
+        """The decoded body, for the HAR text of an encoded response only (an
+        identity body is the wire's, de-framed when the file is written)."""
+        if self.owner.stopped:
+            return
+        hop = self.current
+        if hop.decoded is not None and hop.decoded_size <= MAX_HAR_TEXT:
+            hop.decoded.append(bytes(data))
+            hop.decoded_size += len(data)
+
+
+class _HopView:
+    """A finished hop as ``export._entry`` reads a Response."""
+
+    def __init__(self, fetch: _Fetch, hop: _Hop, body: bytes | None):
+        sent, head = hop.sent.details, hop.response.details
+        original = fetch.request
+        self.request = _RequestView(
+            sent["method"],
+            sent["url"],
+            sent["headers"],
+            # A redirect that keeps the method keeps the body (RFC 9110 15.4.8).
+            original.body if sent["method"] == original.method else None,
+        )
+        self.status_code = head["status"]
+        self.reason = head["reason"]
+        self.http_version = head["http_version"]
+        self.headers = head["headers"]
+        self.wire_bytes = sum(len(p) for p in hop.pieces)
+        self.decoded_bytes = len(body) if body is not None else 0
+        self._body = body
+        events = fetch.hops[0].events
+        self.timing = Timing(hop.events, events[0].time if events else 0.0)
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            raise FetchError("not kept")
+        return self._body
+
+
+class _RequestView:
+    __slots__ = ("method", "url", "headers", "body")
+
+    def __init__(self, method, url, headers, body):
+        self.method, self.url, self.headers = method, url, headers
+        self.body = body if isinstance(body, bytes) else None
+
+
+class Recording:
+    """A recording under way (``nbfetch.record``); ``stop()`` writes it.
+
+    After ``stop()``, ``har`` is the HAR written (a dict ``nbfetch.replay``
+    takes as it takes a file) and ``truncated`` counts the responses the
+    bound cut."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        *,
+        redact: bool = True,
+        max_bytes: int = MAX_BYTES,
+        live_only: bool = False,
+    ):
+        if not isinstance(max_bytes, int) or max_bytes < 0:
+            raise ValueError("max_bytes must be a number of bytes >= 0")
+        self.path = None if path is None else Path(path)
+        self.redact = redact
+        self.max_bytes = max_bytes
+        self.kept = 0
+        self.truncated = 0
+        self.stopped = False
+        self.har: dict | None = None
+        self._live_only = live_only  # replay's "record" mode: only what used the network
+        self._fetches: list[_Fetch] = []
+        self._remove = observe.add_observer(self)
+
+    # -- the observer (client/observe.py) ---------------------------------------------
+    def fetch_started(self, request, ctx):
+        if self.stopped:
+            return None
+        fetch = _Fetch(self, request, ctx, len(self._fetches))
+        self._fetches.append(fetch)
+        if ctx.wire_taps is None:
+            ctx.wire_taps = []
+        ctx.wire_taps.append(fetch.on_wire)
+        if ctx.body_taps is None:
+            ctx.body_taps = []
+        ctx.body_taps.append(fetch.on_body)
+        return fetch.on_event
+
+    # -- ending -----------------------------------------------------------------------
+    def stop(self) -> dict:
+        """Stop recording and write the file (if a path was given); returns the HAR.
+        Fetches still running are written as far as they got. Idempotent."""
+        if not self.stopped:
+            self._stop_observing()
+            self._finish()
+        return self.har
+
+    def _stop_observing(self) -> None:
+        # The taps of fetches still running see ``stopped`` and keep nothing more.
+        self.stopped = True
+        self._remove()
+
+    def _finish(self) -> None:
+        self.har = self._build()
+        if self.path is not None:
+            write_har(self.path, self.har)
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        # Also on an error or a KeyboardInterrupt: what was recorded is kept.
+        self.stop()
+
+    async def __aenter__(self) -> Recording:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self.stopped:
+            return
+        self._stop_observing()
+        from ..drivers.auto import current_driver
+
+        # Masking, encoding and writing 100 MiB take seconds: not on the loop.
+        await current_driver().run_sync(self._finish, None)
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.stopped else "recording"
+        return f"<nbfetch.Recording {state} {len(self._fetches)} fetches, {self.kept:,} bytes>"
+
+    # -- the HAR ----------------------------------------------------------------------
+    def _build(self) -> dict:
+        hops = []
+        for fetch in self._fetches:
+            for hop in fetch.hops:
+                if self._live_only and not any(e.name in _LIVE_EVENTS for e in hop.events):
+                    continue
+                if hop.sent is not None or any(e.name == "error" for e in hop.events):
+                    hops.append((fetch, hop))
+        bodies = {id(hop): _body_of(fetch, hop) for fetch, hop in hops}
+        secrets = Secrets()
+        if self.redact:
+            # One set for the whole recording: the token a login's response
+            # gave is masked there too, not only in the request that sent it.
+            for fetch in self._fetches:
+                secrets.add_request(fetch.request)
+            for fetch, hop in hops:
+                if hop.sent is not None:
+                    view = _HopView(fetch, hop, None) if hop.response is not None else None
+                    request = view.request if view else _request_of(fetch, hop)
+                    secrets.add_request(request, served=hop.index > 0)
+                if hop.response is not None:
+                    headers = hop.response.details["headers"]
+                    secrets.add_headers(headers.items(), served=True)
+                    body = bodies[id(hop)]
+                    if body and "json" in headers.get("content-type", ""):
+                        try:
+                            secrets.add_json(json.loads(body))
+                        except ValueError:
+                            pass
+        entries = [self._entry(fetch, hop, bodies[id(hop)], secrets) for fetch, hop in hops]
+        comment = f"recorded by nbfetch {__version__}"
+        if self.truncated:
+            comment += (
+                f"; {self.truncated} response(s) passed max_bytes={self.max_bytes:,}"
+                " and cannot be replayed"
+            )
+        return {
+            "log": {
+                "version": "1.2",
+                "creator": {"name": "nbfetch", "version": __version__},
+                "pages": [],
+                "entries": entries,
+                "comment": comment,
+            }
+        }
+
+    def _entry(self, fetch: _Fetch, hop: _Hop, body: bytes | None, secrets: Secrets) -> dict:
+        redact = self.redact
+        events = fetch.hops[0].events
+        fetch_start = events[0].time if events else 0.0
+        hop_start = hop.events[0].time if hop.events else fetch_start
+        wall = fetch.recorder.wall
+        if hop.response is not None:
+            entry = _entry(_HopView(fetch, hop, body), hop_start, wall, fetch_start, redact)
+        else:
+            entry = _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact)
+        if redact:  # what other requests of the recording sent, in this one's texts
+            post = entry["request"].get("postData")
+            if post:
+                post["text"] = secrets.scrub(post["text"])
+            content = entry["response"]["content"]
+            if "text" in content and content.get("encoding") != "base64":
+                content["text"] = secrets.scrub(content["text"])
+        entry["_nbfetch"] = self._custom(fetch, hop, secrets)
+        return entry
+
+    def _custom(self, fetch: _Fetch, hop: _Hop, secrets: Secrets) -> dict:
+        pieces, note = hop.pieces, None
+        error = next((e.details for e in hop.events if e.name == "error"), None)
+        replayable = True
+        if hop.truncated:
+            replayable = False
+            note = (
+                f"truncated: the response passed the recording's max_bytes={self.max_bytes:,};"
+                f" {sum(map(len, pieces)):,} bytes kept"
+            )
+        elif self.redact and pieces:
+            pieces, note = _redacted_wire(pieces, hop, secrets)
+            replayable = note is None
+        if not hop.done and not hop.truncated and error is None and hop.response is not None:
+            note = note or "the response was not read to its end when recorded"
+        sent_at = _sent_time(hop)
+        wire = [] if not replayable and not hop.truncated else pieces
+        hop.pieces = []  # encoded below piece by piece: the raw copy is let go as it goes
+        return {
+            "version": FORMAT_VERSION,
+            "fetch": fetch.number,
+            "hop": hop.index,
+            "hops": len(fetch.hops),
+            "wire": _encoded(wire),
+            "wire_times": [round(t - sent_at, 6) for t in hop.times[: len(wire)]],
+            "complete": hop.done,
+            "replayable": replayable,
+            "note": note,
+            "error": None
+            if error is None
+            else {k: secrets.scrub(str(v)) for k, v in error.items()},
+            "events": [_event(e, secrets, redact=self.redact) for e in hop.events],
+            "events_dropped": fetch.dropped if hop.index == len(fetch.hops) - 1 else 0,
+        }
+
+
+def record(
+    path: str | os.PathLike, *, redact: bool = True, max_bytes: int = MAX_BYTES
+) -> Recording:
+    """Record every fetch of this process from now on into the HAR file ``path``
+    (see the module): ``with nbfetch.record(path):``, ``async with``, or
+    ``rec = nbfetch.record(path)`` ... ``rec.stop()``."""
+    return Recording(path, redact=redact, max_bytes=max_bytes)
+
+
+def write_har(path: str | os.PathLike, har: dict) -> None:
+    """Write ``har`` to ``path`` atomically: a temporary file beside it, renamed."""
+    import tempfile  # on first use: it imports random and shutil
+
+    target = Path(path)
+    fd, part = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            # Entry by entry with the C encoder (json.dump's is Python's, 10x
+            # slower): at most one entry's text is held at a time.
+            log = har["log"]
+            rest = json.dumps({k: v for k, v in log.items() if k != "entries"}, ensure_ascii=False)
+            f.write('{"log": ' + rest[:-1] + ', "entries": [')
+            for i, entry in enumerate(log["entries"]):
+                if i:
+                    f.write(",")
+                _write_entry(f, entry)
+            f.write("]}}")
+        os.replace(part, target)
+    except BaseException:
+        with _suppress_os():
+            os.unlink(part)
+        raise
+
+
+def _write_entry(f, entry: dict) -> None:
+    """One entry; its wire pieces written one at a time, not as one string."""
+    custom = entry.get("_nbfetch")
+    wire = custom.get("wire") if isinstance(custom, dict) else None
+    if not wire:
+        f.write(json.dumps(entry, ensure_ascii=False))
+        return
+    # "wire" last in _nbfetch, _nbfetch last in the entry: the text ends "null}}".
+    rest = {k: v for k, v in entry.items() if k != "_nbfetch"}
+    rest["_nbfetch"] = {**{k: v for k, v in custom.items() if k != "wire"}, "wire": None}
+    text = json.dumps(rest, ensure_ascii=False)
+    f.write(text[: -len("null}}")] + "[")
+    for i, piece in enumerate(wire):
+        f.write(("," if i else "") + json.dumps(piece))
+    f.write("]}}")
+
+
+class _suppress_os:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        return kind is not None and issubclass(kind, OSError)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _encoded(pieces: list[bytes]) -> list[str]:
+    """The pieces in base64, each raw piece dropped once encoded (a 100 MiB
+    wire is not held twice over)."""
+    out = []
+    for i, piece in enumerate(pieces):
+        out.append(base64.b64encode(piece).decode("ascii"))
+        pieces[i] = b""
+    return out
+
+
+def _sent_time(hop: _Hop) -> float:
+    """When the hop's request was sent in full: its answer's gaps start there."""
+    for e in reversed(hop.events):
+        if e.name in ("request.body_sent", "request.headers_sent"):
+            return e.time
+    return hop.events[0].time if hop.events else 0.0
+
+
+def _request_of(fetch: _Fetch, hop: _Hop) -> _RequestView:
+    sent = hop.sent.details
+    return _RequestView(sent["method"], sent["url"], sent["headers"], fetch.request.body)
+
+
+def _body_of(fetch: _Fetch, hop: _Hop) -> bytes | None:
+    """The hop's decoded body for the HAR text (None when not kept): the
+    decoded pieces of an encoded body, else the wire's body de-framed."""
+    if hop.response is None or hop.truncated or not hop.done:
+        return None
+    if hop.decoded is not None:
+        return b"".join(hop.decoded) if hop.decoded_size <= MAX_HAR_TEXT else None
+    if sum(map(len, hop.pieces)) > MAX_HAR_TEXT + 64 * 1024:
+        return None
+    return _deframe(hop.sent.details["method"], b"".join(hop.pieces))
+
+
+_BODY_END = (h11.EndOfMessage, h11.ConnectionClosed)
+
+
+def _deframe(method: str, wire: bytes) -> bytes | None:
+    """The body of the last response in ``wire`` (after any 1xx), as h11 reads it."""
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=len(wire) + 1)
+    conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(wire)
+    conn.receive_data(b"")
+    parts = []
+    try:
+        while True:
+            event = conn.next_event()
+            if type(event) is h11.Data:
+                parts.append(bytes(event.data))
+            elif event in (h11.NEED_DATA, h11.PAUSED) or type(event) in _BODY_END:
+                return b"".join(parts)
+    except h11.ProtocolError:
+        return None
+
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_USERINFO = re.compile(rb"(//)([^/?#@\s]*)@")
+_PAIR = re.compile(rb"([^?&;=#\s]*)=([^&;#\s]*)")
+
+
+def _stars(m: re.Match, group: int) -> bytes:
+    whole, start = m.group(0), m.start(group) - m.start(0)
+    return whole[:start] + b"*" * len(m.group(group)) + whole[m.end(group) - m.start(0) :]
+
+
+def _mask_url(value: bytes) -> bytes:
+    """A Location's userinfo and secret query values as ``*``, same length."""
+    value = _USERINFO.sub(lambda m: _stars(m, 2), value)
+    query = value.find(b"?")
+    if query == -1:
+        return value
+    return value[:query] + _PAIR.sub(
+        lambda m: _stars(m, 2) if is_secret_name(m.group(1).decode("latin-1")) else m.group(0),
+        value[query:],
+    )
+
+
+def _mask_head(head: bytes) -> bytes:
+    """The response head with each credential masked in place (same length):
+    a Set-Cookie's value (its name and attributes stay, so the jar works the
+    same), a secret-named field's value, a URL field's secret parts."""
+    lines = head.split(b"\n")
+    for i, line in enumerate(lines[1:], 1):
+        name, colon, value = line.partition(b":")
+        if not colon:
+            continue
+        lowered = name.strip().lower().decode("latin-1")
+        if lowered == "set-cookie":
+            pair_end = value.find(b";")
+            pair = value if pair_end == -1 else value[:pair_end]
+            eq = pair.find(b"=")
+            start = eq + 1 if eq != -1 else len(pair) - len(pair.lstrip())
+            masked = pair[:start] + re.sub(rb"[^\s]", b"*", pair[start:])
+            lines[i] = name + colon + masked + value[len(pair) :]
+        elif lowered in SENSITIVE_HEADERS or is_secret_name(lowered):
+            lines[i] = name + colon + re.sub(rb"[^\s]", b"*", value)
+        elif lowered in ("location", "content-location"):
+            lines[i] = name + colon + _mask_url(value)
+    return b"\n".join(lines)
+
+
+def _redacted_wire(pieces: list[bytes], hop: _Hop, secrets: Secrets):
+    """The wire with its credentials masked, in the pieces it was read in; or
+    no pieces and a note saying why the entry cannot be replayed."""
+    headers = hop.response.details["headers"] if hop.response is not None else Headers()
+    if headers.get("content-encoding") and hop.decoded:
+        text = b"".join(hop.decoded).decode("utf-8", errors="replace")
+        if secrets.scrub(text) != text:
+            return [], (
+                "not replayable: its compressed body holds a secret that cannot be masked"
+                " inside the compression (record with redact=False to replay it)"
+            )
+    pieces = _mask_heads(pieces)
+    return (_mask_pieces(pieces, secrets) if secrets else pieces), None
+
+
+def _split_like(data: bytes, pieces: list[bytes]) -> list[bytes]:
+    out, at = [], 0
+    for piece in pieces:
+        out.append(data[at : at + len(piece)])
+        at += len(piece)
+    return out
+
+
+def _mask_heads(pieces: list[bytes]) -> list[bytes]:
+    """The pieces holding the response heads (any 1xx, then the final one:
+    RFC 9110 section 15.2) with their credentials masked in place."""
+    prefix, count, end = b"", 0, None
+    while count < len(pieces):
+        prefix += pieces[count]
+        count += 1
+        at, final = 0, None
+        while (found := _HEAD_END.search(prefix, at)) is not None:
+            if prefix[at + 9 : at + 10] != b"1":
+                final = found.end()
+                break
+            at = found.end()
+        if final is not None:
+            end = final
+            break
+    if end is None:
+        end = len(prefix)
+    masked, at = [], 0
+    for found in _HEAD_END.finditer(prefix, 0, end):
+        masked.append(_mask_head(prefix[at : found.start()]) + found.group())
+        at = found.end()
+    if at < end:  # a head the wire does not hold whole (a truncated recording)
+        masked.append(_mask_head(prefix[at:end]))
+    rewritten = b"".join(masked) + prefix[end:]
+    return _split_like(rewritten, pieces[:count]) + pieces[count:]
+
+
+def _mask_pieces(pieces: list[bytes], secrets: Secrets) -> list[bytes]:
+    """``secrets.mask_bytes`` over the pieces, one at a time (a 100 MiB wire is
+    not joined), with the end of the previous piece in each window: a secret
+    split between two reads is masked too."""
+    overlap = max(secrets.longest - 1, 0)
+    out: list[bytes] = []
+    prev: bytearray | None = None
+    for piece in pieces:
+        tail = bytes(prev[len(prev) - min(overlap, len(prev)) :]) if prev is not None else b""
+        window = secrets.mask_bytes(tail + piece)
+        if prev is not None:
+            if tail:
+                prev[len(prev) - len(tail) :] = window[: len(tail)]
+            out.append(bytes(prev))
+        prev = bytearray(window[len(tail) :])
+    if prev is not None:
+        out.append(bytes(prev))
+    return out
+
+
+def _jsonable(value, secrets: Secrets, redact: bool):
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return secrets.scrub(value)
+    if isinstance(value, URL):
+        return redact_url(value) if redact else str(value)
+    if isinstance(value, Headers):
+        hidden = SENSITIVE_HEADERS if redact else frozenset()
+        from ..core.redact import redact_headers
+
+        return [list(pair) for pair in redact_headers(value.items(), hidden)]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, secrets, redact) for v in value[:100]]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, secrets, redact) for k, v in list(value.items())[:100]}
+    return secrets.scrub(str(value))
+
+
+def _event(event, secrets: Secrets, redact: bool) -> dict:
+    return {
+        "name": event.name,
+        "offset": round(event.offset, 6),
+        **{k: _jsonable(v, secrets, redact) for k, v in event.details.items()},
+    }
+
+
+def _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact: bool) -> dict:
+    """A hop that failed before a response (a refused connection, a timeout):
+    status 0, as browsers write a failed request, its error in ``_error``."""
+    from datetime import datetime, timezone
+
+    if hop.sent is not None:
+        request = _request_of(fetch, hop)
+    else:  # failed before sending: the URL is the redirect's target, or the fetch's
+        moved = next((e.details for e in hop.events if e.name == "redirect"), None)
+        original = fetch.request
+        request = original
+        if moved is not None:
+            request = _RequestView(moved["method"], moved["to"], original.headers, None)
+    error = next((e.details for e in hop.events if e.name == "error"), {})
+    hidden = SENSITIVE_HEADERS if redact else frozenset()
+    from ..core.redact import redact_headers
+
+    started = datetime.fromtimestamp(wall + (hop_start - fetch_start), tz=timezone.utc)
+    url = request.url
+    query = urlsplit(redact_url(url) if redact else str(url)).query
+    return {
+        "startedDateTime": started.isoformat().replace("+00:00", "Z"),
+        "time": round((hop.events[-1].time - hop_start) * 1000, 3) if hop.events else 0,
+        "request": {
+            "method": request.method,
+            "url": redact_url(url) if redact else str(url),
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": [
+                {"name": n, "value": v} for n, v in redact_headers(request.headers.items(), hidden)
+            ],
+            "queryString": [
+                {"name": k, "value": v}
+                for k, _, v in (p.partition("=") for p in query.split("&") if p)
+            ],
+            "headersSize": -1,
+            "bodySize": -1,
+        },
+        "response": {
+            "status": 0,
+            "statusText": "",
+            "httpVersion": "",
+            "cookies": [],
+            "headers": [],
+            "content": {"size": 0, "mimeType": ""},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": 0, "receive": 0},
+        "_error": f"{error.get('type', 'Error')}: {error.get('message', '')}",
+    }
+
+
+__all__ = ["MAX_BYTES", "Recording", "RecordingTruncated", "record", "write_har"]

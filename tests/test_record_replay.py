@@ -1,0 +1,454 @@
+"""nbfetch.record() and nbfetch.replay(): a session recorded against the real
+demo server replays with the server stopped, through the client's own h11
+path (same bodies, chunk sizes, extensions, trailers, heads, events); the
+unmatched modes; secrets; the size bound; the HAR's shape."""
+
+import asyncio
+import base64
+import json
+import socket
+import time
+
+import jsonschema
+import pytest
+from conftest import client_sockets_to
+
+import nbfetch
+from nbfetch import AsyncClient
+from nbfetch.client import observe
+from nbfetch.demo.server import DEMO_PASSWORD, DemoServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
+
+#: Events of the connection itself: a replayed hop has no socket, so none.
+SOCKET_EVENTS = ("resolve.", "connect.", "connection.reused", "tls.")
+
+#: HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/): the required
+#: fields of the log, its entries, their requests, responses and timings.
+_NV = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name", "value"],
+        "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+    },
+}
+HAR_SCHEMA = {
+    "type": "object",
+    "required": ["log"],
+    "properties": {
+        "log": {
+            "type": "object",
+            "required": ["version", "creator", "entries"],
+            "properties": {
+                "version": {"type": "string"},
+                "creator": {
+                    "type": "object",
+                    "required": ["name", "version"],
+                    "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+                },
+                "entries": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "startedDateTime",
+                            "time",
+                            "request",
+                            "response",
+                            "cache",
+                            "timings",
+                        ],
+                        "properties": {
+                            "startedDateTime": {"type": "string", "format": "date-time"},
+                            "time": {"type": "number", "minimum": 0},
+                            "request": {
+                                "type": "object",
+                                "required": [
+                                    "method",
+                                    "url",
+                                    "httpVersion",
+                                    "cookies",
+                                    "headers",
+                                    "queryString",
+                                    "headersSize",
+                                    "bodySize",
+                                ],
+                                "properties": {
+                                    "method": {"type": "string"},
+                                    "url": {"type": "string"},
+                                    "headers": _NV,
+                                    "queryString": _NV,
+                                    "cookies": _NV,
+                                    "headersSize": {"type": "integer"},
+                                    "bodySize": {"type": "integer"},
+                                },
+                            },
+                            "response": {
+                                "type": "object",
+                                "required": [
+                                    "status",
+                                    "statusText",
+                                    "httpVersion",
+                                    "cookies",
+                                    "headers",
+                                    "content",
+                                    "redirectURL",
+                                    "headersSize",
+                                    "bodySize",
+                                ],
+                                "properties": {
+                                    "status": {"type": "integer"},
+                                    "headers": _NV,
+                                    "cookies": _NV,
+                                    "content": {
+                                        "type": "object",
+                                        "required": ["size", "mimeType"],
+                                        "properties": {
+                                            "size": {"type": "integer"},
+                                            "mimeType": {"type": "string"},
+                                            "text": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                            "timings": {
+                                "type": "object",
+                                "required": ["send", "wait", "receive"],
+                                "properties": {
+                                    k: {"type": "number", "minimum": -1}
+                                    for k in ("blocked", "dns", "connect", "send", "wait")
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def origin():
+    """A demo server of the test's own: the test stops it."""
+    server = DemoServer().start()
+    yield server
+    server.stop()
+
+
+def _port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _shown(r) -> dict:
+    """What replay must reproduce of a response (and of each hop before it)."""
+    return {
+        "url": str(r.url),
+        "status": r.status_code,
+        "reason": r.reason,
+        "headers": [(n, v) for n, v in r.headers.items() if n.lower() != "date"],
+        "trailers": None if r.trailers is None else list(r.trailers.items()),
+        "chunks": [
+            (e["index"], e["size"], e["extensions"]) for e in r.events if e.name == "response.chunk"
+        ],
+        "events": [e.name for e in r.events if not e.name.startswith(SOCKET_EVENTS)],
+        "history": [(str(h.url), h.status_code) for h in r.history],
+    }
+
+
+def _wire(entry) -> bytes:
+    return b"".join(base64.b64decode(p) for p in entry["_nbfetch"]["wire"])
+
+
+async def _session(client, url):
+    """The demo API session: JSON, a drip, chunks with extensions and trailers,
+    gzip, a redirect chain, a POST, a cookie login, a bearer token."""
+    out = {}
+    out["json"] = await client.fetch(url + "/json")
+    out["drip"] = await client.fetch(url + "/drip?numbytes=30&chunks=3&duration=0.3")
+    out["chunked"] = await client.fetch(url + "/chunked?sizes=5,300,7&ext=1&trailers=1")
+    out["gzip"] = await client.fetch(url + "/gzip")
+    out["redirects"] = await client.fetch(url + "/redirect/2")
+    out["post"] = await client.fetch(url + "/anything?b=2&a=1", "POST", json={"x": [1, 2]})
+    out["login"] = await client.fetch(url + "/login?user=ada")
+    out["token"] = await client.fetch(
+        url + "/token", "POST", json={"user": "ada", "password": DEMO_PASSWORD}
+    )
+    token = out["token"].json()["access_token"]
+    out["me"] = await client.fetch(url + "/me", headers={"Authorization": f"Bearer {token}"})
+    return out, token
+
+
+async def test_a_recorded_session_replays_with_the_origin_stopped(origin, tmp_path):
+    path = tmp_path / "session.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path) as rec:
+            recorded, token = await _session(client, origin.url)
+    assert rec.stopped and path.exists()
+    session_cookie = client.cookies.get("session")
+    port = origin.port
+    origin.stop()
+    assert _port_closed(port)
+
+    async with AsyncClient() as client:
+        with nbfetch.replay(path, timing="fast") as replayer:
+            replayed, replayed_token = await _session(client, origin.url)
+            assert client_sockets_to(port) == 0
+    assert replayer.passed == 0
+    assert replayer.answered == 12  # 9 fetches, 2 more hops of /redirect/2, /whoami
+    for name, r in recorded.items():
+        again = replayed[name]
+        if name in ("login", "token"):  # the session cookie, the token: masked
+            continue
+        assert again.body == r.body, name
+        assert _shown(again) == _shown(r), name
+        assert not any(e.name.startswith(SOCKET_EVENTS) for e in again.events)
+    # The drip's and the chunked body's chunks as the server framed them.
+    assert [c[1] for c in _shown(replayed["drip"])["chunks"]] == [10, 10, 10]
+    assert _shown(replayed["chunked"])["chunks"][1] == (
+        1,
+        300,
+        (("index", "1"), ("name", "chunk 1")),
+    )
+    assert replayed["chunked"].trailers["x-chunks"] == "3"
+    assert [h.status_code for h in replayed["redirects"].history] == [302, 302]
+    # Masked in place, the same length: the framing holds, the values do not leak.
+    assert replayed_token == "*" * len(token)
+    assert len(replayed["token"].body) == len(recorded["token"].body)
+    whoami = replayed["login"].json()
+    assert whoami["user"] == "ada" and set(whoami["cookies"]["session"]) == {"*"}
+    assert session_cookie and session_cookie not in path.read_text()
+
+
+async def test_replay_reproduces_the_wire_pieces_and_their_gaps(origin, tmp_path):
+    path = tmp_path / "drip.har"
+    url = origin.url + "/drip?numbytes=4&chunks=4&duration=0.6"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            async with client.stream("GET", url) as r:
+                live = [(c.size, c.raw) async for c in r.aiter_chunks()]
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    times = entry["_nbfetch"]["wire_times"]
+    assert len(entry["_nbfetch"]["wire"]) >= 4  # a piece per drip, as read
+    async with AsyncClient(replay=path) as client:
+        start = time.perf_counter()
+        async with client.stream("GET", url) as r:
+            again = [(c.size, c.raw) async for c in r.aiter_chunks()]
+        took = time.perf_counter() - start
+    assert again == live
+    # "recorded" timing: the recorded gaps are waited (each within max_gap).
+    assert took >= 0.8 * min(times[-1], 4 * 1.0)
+    async with AsyncClient(replay=nbfetch.Replay(path, timing="recorded", speed=1e6)) as client:
+        r = await client.fetch(url)
+    assert r.body == b"****"
+
+
+async def test_fail_mode_names_the_closest_and_opens_no_socket(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(demo.url + "/items?n=2")
+            await client.fetch(demo.url + "/get")
+    demo.reset_stats()
+    port = int(demo.url.rsplit(":", 1)[1])
+    async with AsyncClient() as client:
+        with nbfetch.replay(path):
+            task = asyncio.ensure_future(client.fetch(demo.url + "/items?n=3"))
+            with pytest.raises(nbfetch.ReplayMissError) as info:
+                await task
+            assert client_sockets_to(port) == 0
+    message = str(info.value)
+    assert "GET " + demo.url + "/items?n=3" in message
+    assert "closest recorded: GET " + demo.url + "/items?n=2" in message
+    assert isinstance(info.value, nbfetch.FetchError)
+    assert demo.stats["connections"] == 0 and demo.stats["requests"] == 0
+
+
+async def test_pass_mode_sends_the_unmatched_to_the_network(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(demo.url + "/items?n=2")
+    demo.reset_stats()
+    async with AsyncClient() as client:
+        with nbfetch.replay(path, unmatched="pass") as replayer:
+            answered = await client.fetch(demo.url + "/items?n=2")
+            assert demo.stats["requests"] == 0
+            live = await client.fetch(demo.url + "/items?n=1")
+    assert answered.json()["count"] == 2
+    assert live.json()["count"] == 1 and demo.stats["requests"] == 1
+    assert "connect.done" in [e.name for e in live.events]
+    assert (replayer.answered, replayer.passed) == (1, 1)
+
+
+async def test_record_mode_appends_what_went_to_the_network(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(demo.url + "/items?n=2")
+        with nbfetch.replay(path, unmatched="record"):
+            await client.fetch(demo.url + "/items?n=2")  # replayed: not appended
+            await client.fetch(demo.url + "/items?n=4")  # live: appended
+    urls = [e["request"]["url"] for e in json.loads(path.read_text())["log"]["entries"]]
+    assert urls == [demo.url + "/items?n=2", demo.url + "/items?n=4"]
+    demo.reset_stats()
+    async with AsyncClient(replay=path) as client:
+        assert (await client.fetch(demo.url + "/items?n=4")).json()["count"] == 4
+    assert demo.stats["requests"] == 0
+
+
+async def test_matching_ignores_query_order_and_repeats_the_last(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            first = await client.fetch(demo.url + "/get?a=1&b=2", headers={"X-N": "1"})
+            second = await client.fetch(demo.url + "/get?a=1&b=2", headers={"X-N": "2"})
+    async with AsyncClient(replay=path) as client:
+        answers = [
+            (await client.fetch(demo.url + "/get?b=2&a=1")).json()["headers"].get("X-N")
+            for _ in range(3)
+        ]
+    assert answers == [first.json()["headers"]["X-N"], second.json()["headers"]["X-N"], "2"]
+
+
+async def test_the_client_replay_keyword_answers_that_client_only(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path) as rec:
+            await client.fetch(demo.url + "/items?n=2")
+    har = rec.har
+    demo.reset_stats()
+    async with AsyncClient(replay=har) as replaying, AsyncClient() as plain:
+        assert (await replaying.fetch(demo.url + "/items?n=2")).json()["count"] == 2
+        assert demo.stats["requests"] == 0
+        await plain.fetch(demo.url + "/items?n=2")
+        assert demo.stats["requests"] == 1
+    assert observe.current_opener() is None
+
+
+async def test_secrets_are_absent_from_the_file_unless_asked(origin, tmp_path):
+    path = tmp_path / "s.har"
+    url = origin.url
+    bearer = "tok-7f3a9c2e81"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(url.replace("://", "://ada:pw-hunter22@") + "/get")
+            await client.fetch(url + "/get?api_key=key-51b2c9", headers={"X-Api-Key": "hdr-9d8e7f"})
+            await client.fetch(url + "/headers", headers={"Authorization": f"Bearer {bearer}"})
+            await client.fetch(url + "/login?user=ada")
+            token = await client.fetch(
+                url + "/token", "POST", json={"user": "ada", "password": DEMO_PASSWORD}
+            )
+    cookie = client.cookies.matching(nbfetch.URL.parse(url + "/"))
+    values = [c.value for c in cookie]
+    assert values, "the login set its cookie"
+    access = token.json()["access_token"]
+    text = path.read_text()
+    entries = json.loads(text)["log"]["entries"]
+    wire = b"".join(_wire(e) for e in entries)
+    for secret in ("pw-hunter22", "key-51b2c9", "hdr-9d8e7f", bearer, access, *values):
+        assert secret not in text, secret
+        assert secret.encode() not in wire, secret
+    assert DEMO_PASSWORD not in [
+        p["value"] for e in entries for p in e["request"].get("postData", {}).get("params", [])
+    ]
+    assert f'"password": "{DEMO_PASSWORD}"' not in text
+    set_cookie = next(e for e in entries if "/login" in e["request"]["url"])
+    assert b"Set-Cookie: session=" + b"*" * len(values[0]) + b"; Path=/" in _wire(set_cookie)
+
+    kept = tmp_path / "kept.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(kept, redact=False):
+            await client.fetch(url + "/login?user=ada")
+    kept_cookie = client.cookies.matching(nbfetch.URL.parse(url + "/"))[0].value
+    assert kept_cookie.encode() in b"".join(
+        _wire(e) for e in json.loads(kept.read_text())["log"]["entries"]
+    )
+
+
+async def test_the_size_bound_truncates_warns_and_refuses_replay(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with (
+            pytest.warns(nbfetch.RecordingTruncated, match="max_bytes=20,000"),
+            nbfetch.record(path, max_bytes=20_000) as rec,
+        ):
+            small = await client.fetch(demo.url + "/bytes/1000")
+            await client.fetch(demo.url + "/bytes/200000")
+    har = json.loads(path.read_text())
+    assert rec.truncated == 1 and "cannot be replayed" in har["log"]["comment"]
+    big = har["log"]["entries"][1]["_nbfetch"]
+    assert big["replayable"] is False and "max_bytes=20,000" in big["note"]
+    assert len(_wire(har["log"]["entries"][1])) <= 20_000
+    async with AsyncClient(replay=path) as client:
+        assert (await client.fetch(demo.url + "/bytes/1000")).body == small.body
+        with pytest.raises(nbfetch.ReplayError, match="cannot be replayed: truncated"):
+            await client.fetch(demo.url + "/bytes/200000")
+
+
+async def test_a_recorded_connection_failure_replays_as_one(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once it is closed
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path), pytest.raises(nbfetch.ConnectError) as live:
+            await client.fetch(f"http://127.0.0.1:{port}/x")
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    assert entry["response"]["status"] == 0 and "ConnectError" in entry["_error"]
+    async with AsyncClient(replay=path) as client:
+        with pytest.raises(nbfetch.ConnectError) as again:
+            await client.fetch(f"http://127.0.0.1:{port}/x")
+    assert again.value.phase == live.value.phase
+    assert "(replayed)" in str(again.value)
+
+
+async def test_the_file_is_written_when_the_block_fails(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with pytest.raises(KeyboardInterrupt), nbfetch.record(path):
+            await client.fetch(demo.url + "/json")
+            raise KeyboardInterrupt
+        async with nbfetch.record(tmp_path / "a.har") as rec:
+            await client.fetch(demo.url + "/json")
+        rec.stop()  # idempotent
+    assert len(json.loads(path.read_text())["log"]["entries"]) == 1
+    assert len(json.loads((tmp_path / "a.har").read_text())["log"]["entries"]) == 1
+    assert observe.observers() == ()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".part"] == []
+
+
+async def test_the_recording_is_valid_har(origin, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await _session(client, origin.url)
+            with pytest.raises(nbfetch.ConnectError):
+                await client.fetch("http://127.0.0.1:9/")
+    har = json.loads(path.read_text())
+    jsonschema.validate(har, HAR_SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert har["log"]["version"] == "1.2"
+    events = har["log"]["entries"][1]["_nbfetch"]["events"]
+    assert [e["name"] for e in events][:2] == ["queued", "dequeued"]
+    assert all(isinstance(e["offset"], float) for e in events)
+
+
+async def test_a_malformed_recording_fails_with_a_replay_error(demo, tmp_path):
+    path = tmp_path / "s.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path) as rec:
+            await client.fetch(demo.url + "/json")
+    har = rec.har
+    har["log"]["entries"][0]["_nbfetch"]["wire"] = ["not base64!"]
+    async with AsyncClient(replay=har) as client:
+        with pytest.raises(nbfetch.ReplayError, match="malformed"):
+            await client.fetch(demo.url + "/json")
+    with pytest.raises(nbfetch.ReplayError, match="not a HAR"):
+        nbfetch.Replay({"log": {}})
