@@ -147,23 +147,22 @@ def split_headers(request: Request) -> tuple[list[tuple[str, str]], list[str]]:
         raise InvalidRequest(f"a browser cannot send a {request.method} request", url=url)
     passed: list[tuple[str, str]] = []
     left: list[str] = []
-    for _, name_b, value_b in request.headers._items:
+    for raw_b, name_b, value_b in request.headers._items:
+        raw = raw_b.decode("latin-1")  # as the caller wrote it, for the messages
         name, value = name_b.decode("latin-1"), value_b.decode("latin-1")
         if name in METHOD_OVERRIDES and any(
             m.strip().upper() in FORBIDDEN_METHODS for m in value.split(",")
         ):
-            raise InvalidRequest(
-                f"a browser refuses {name.title()} naming CONNECT, TRACE or TRACK", url=url
-            )
+            raise InvalidRequest(f"a browser refuses {raw} naming CONNECT, TRACE or TRACK", url=url)
         if name == "user-agent" and value == DEFAULT_USER_AGENT:
             left.append("User-Agent")  # the browser's own, not nbfetch's
         elif not forbidden(name):
             passed.append((name, value))
         elif _framing_default(request, name, value):
-            left.append(name.title())
+            left.append(raw)
         else:
             raise InvalidRequest(
-                f"a browser does not let a page set the {name.title()} header"
+                f"a browser does not let a page set the {raw} header"
                 " (a forbidden request header, Fetch standard section 2.2.2):"
                 " it sets it itself; remove it from headers=",
                 url=url,
@@ -217,9 +216,10 @@ def reconstructed_head(head: BrowserHead) -> tuple[list[tuple[str, str]], dict[s
     return kept, removed
 
 
-def timing_details(entry: dict | None) -> dict[str, Any] | None:
+def timing_details(entry: dict | None, secure: bool = True) -> dict[str, Any] | None:
     """Seconds per phase from a Resource Timing entry; None where the browser
-    gave zero (cross-origin without Timing-Allow-Origin, or a reused connection)."""
+    gave zero (cross-origin without Timing-Allow-Origin) and for TLS over
+    plain http. A reused connection's DNS and connect take 0 s, truly."""
     if entry is None:
         return None
 
@@ -230,7 +230,7 @@ def timing_details(entry: dict | None) -> dict[str, Any] | None:
     details = {
         "dns": span("domainLookupStart", "domainLookupEnd"),
         "connect": span("connectStart", "connectEnd"),
-        "tls": span("secureConnectionStart", "connectEnd"),
+        "tls": span("secureConnectionStart", "connectEnd") if secure else None,
         "request_to_first_byte": span("requestStart", "responseStart"),
         "download": span("responseStart", "responseEnd"),
         "total": span("startTime", "responseEnd") if entry.get("responseEnd") else None,
@@ -370,7 +370,7 @@ class BrowserAnswer:
 
     async def _end(self) -> bytes:
         self._done = True
-        timing = timing_details(self._fetch.timing())
+        timing = timing_details(self._fetch.timing(), self._hop.url.scheme == "https")
         if timing is not None:
             self._emit("browser.timing", {"source": "Resource Timing", **timing})
         return self._request.end()

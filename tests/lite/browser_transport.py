@@ -11,7 +11,9 @@ import time
 
 import nbfetch
 from nbfetch import AsyncClient
+from nbfetch.client.browser import BrowserOpener
 from nbfetch.core.errors import ConnectError, FetchTimeout, InvalidRequest
+from nbfetch.drivers.browser import JSFetch
 
 DEMO = os.environ["NBFETCH_DEMO"]
 
@@ -45,6 +47,7 @@ async def main():
         max_ms=round(times[-1] * 1000, 2),
         events=names(r),
         timing=r.timing.as_dict(),
+        resource_timing=next((e.details for e in r.events if e.name == "browser.timing"), None),
         http_version=r.http_version,
         transfer_encoding=r.headers.get("transfer-encoding"),
     )
@@ -119,15 +122,33 @@ async def main():
             phase=exc.phase,
         )
 
-    # Cancel: the task's cancellation aborts the browser's fetch.
-    task = asyncio.ensure_future(nbfetch.fetch(DEMO + "/drip?numbytes=10&duration=10&chunks=10"))
-    await asyncio.sleep(0.5)
-    task.cancel()
-    t0 = time.perf_counter()
-    try:
-        await task
-    except asyncio.CancelledError:
-        report("cancel", after_s=round(time.perf_counter() - t0, 3))
+    # Cancel: the task's cancellation aborts the browser's fetch (its
+    # AbortController's signal says so).
+    made = []
+
+    def recording():
+        made.append(JSFetch())
+        return made[-1]
+
+    async with AsyncClient() as client:
+        client.opener = BrowserOpener(make_fetch=recording)
+        pieces = []
+        task = asyncio.ensure_future(
+            client.fetch(DEMO + "/drip?numbytes=10&duration=10&chunks=10", on_chunk=pieces.append)
+        )
+        while not pieces:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        t0 = time.perf_counter()
+        try:
+            await task
+        except asyncio.CancelledError:
+            report(
+                "cancel",
+                after_s=round(time.perf_counter() - t0, 3),
+                aborted=bool(made[0]._controller.signal.aborted),
+                pieces_before=len(pieces),
+            )
 
     # A refused port: a ConnectError.
     try:
