@@ -97,3 +97,6 @@ def test_the_browser_transport_in_pyodide(pyodide, demo):
     assert checks["refused"]["type"] == "ConnectError"
     assert "cannot block in a browser" in checks["fetch_sync"]["error"]
     assert checks["fetch_many"]["statuses"] == [200] * 5
+    assert checks["files"]["saved"] == 5000
+    assert checks["files"]["uploaded"] is True
+    assert checks["files"]["content_type"] == "multipart/form-data"

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from ..core.errors import ConnectError
 from .asyncio_driver import AsyncioDriver
+from .base import IOTimeout
 
 
 class BrowserDriver(AsyncioDriver):
@@ -36,6 +37,41 @@ class BrowserDriver(AsyncioDriver):
         raise ConnectError(
             "no sockets in a browser: fetches go through the browser's fetch()", phase="connect"
         )
+
+    async def wait_for(self, awaitable, timeout):
+        """As the asyncio driver's, with a browser timer that is cleared: a
+        cancelled ``call_later`` of Pyodide's loop stays scheduled in the
+        browser until its time (measured: a cancelled 20 s timer kept Node
+        alive for 20 s), so a timer per body piece would pile up for
+        read_timeout seconds each."""
+        if timeout is None:
+            return await awaitable
+        import asyncio
+
+        import js
+        from pyodide.ffi import create_proxy
+
+        task = asyncio.ensure_future(awaitable)
+        fired = False
+
+        def expire():
+            nonlocal fired
+            fired = True
+            task.cancel()
+
+        callback = create_proxy(expire)
+        timer = js.setTimeout(callback, max(timeout, 0.0) * 1000)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if fired:
+                raise IOTimeout() from None
+            raise
+        finally:
+            js.clearTimeout(timer)
+            callback.destroy()
+            if not task.done():
+                task.cancel()
 
     async def run_sync(self, fn, timeout):
         # No threads to run it in; the calls nbfetch makes here (a files=

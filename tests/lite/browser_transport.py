@@ -162,6 +162,22 @@ async def main():
     except InvalidRequest as exc:
         report("fetch_sync", error=str(exc))
 
+    # download() and a files= upload: the driver's run_sync runs in place
+    # (no threads), on Pyodide's in-memory file system.
+    r = await nbfetch.download(DEMO + "/bytes/5000?seed=3", "/tmp/five.bin")
+    with open("/tmp/five.bin", "rb") as f:
+        saved = len(f.read())
+    with open("/tmp/up.txt", "w") as f:
+        f.write("uploaded from pyodide")
+    up = await nbfetch.fetch(DEMO + "/post", "POST", files={"f": "/tmp/up.txt"})
+    sent = up.json()
+    report(
+        "files",
+        saved=saved,
+        uploaded="uploaded from pyodide" in sent["data"],
+        content_type=sent["headers"].get("content-type", "").split(";")[0],
+    )
+
     # fetch_many
     results = await nbfetch.fetch_many([DEMO + f"/get?i={i}" for i in range(5)])
     report("fetch_many", statuses=[getattr(x, "status_code", repr(x)) for x in results])
