@@ -7,6 +7,7 @@ or a ``trio.run``), and the sync API (asyncio only).
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -62,6 +63,7 @@ def fetch_sync(url: str, method: str = "GET", **options: Any) -> Response:
         raise InvalidRequest(
             "fetch_sync() cannot block inside trio.run: use await nbfetch.fetch(url)", url=url
         )
+    _refuse_in_browser("fetch_sync()", url)
 
     try:
         asyncio.get_running_loop()
@@ -80,6 +82,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     import asyncio
     import contextlib
 
+    _refuse_in_browser("a synchronous fetch", None, coro)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -99,6 +102,21 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             with contextlib.suppress(BaseException):
                 loop.run_until_complete(task)
         raise
+
+
+def _refuse_in_browser(what: str, url, coro=None) -> None:
+    """Under Pyodide the browser's event loop runs the kernel: nothing can
+    wait for a fetch without returning to it (no threads, no nested loop), so
+    a synchronous call fails at once, saying what to write instead."""
+    if sys.platform != "emscripten":
+        return
+    if coro is not None:
+        coro.close()  # never awaited: no "coroutine was never awaited" warning
+    raise InvalidRequest(
+        f"{what} cannot block in a browser (Pyodide: the page's event loop runs this"
+        " kernel, with no threads): use await nbfetch.fetch(url), or %fetch in a cell",
+        url=url,
+    )
 
 
 async def _fetch_once(url: str, method: str, options: dict) -> Response:

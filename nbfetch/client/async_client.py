@@ -11,6 +11,7 @@ connecting, TLS, redirects, timeouts and limits around the exchange of one hop.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -60,6 +61,15 @@ from .response import Response, StreamContext
 
 if TYPE_CHECKING:
     import ssl
+
+#: Under Pyodide (JupyterLite) there are no sockets: every client's hops go
+#: through the browser's fetch() (client/browser.py), unless an opener of its
+#: own or a pushed one (replay) answers them.
+_BROWSER = None
+if sys.platform == "emscripten":  # pragma: no cover - Pyodide only (tests/lite)
+    from .browser import BrowserOpener
+
+    _BROWSER = BrowserOpener()
 
 #: The phase a connection was opening in, after each of its events.
 CANCELLED_IN = {"resolve.start": "resolve", "tunnel.start": "tunnel", "tls.start": "tls"}
@@ -169,6 +179,19 @@ class AsyncClient:
         cookies: CookieJar | Mapping[str, str] | bool | None = None,
         replay: Any = None,
     ):
+        if _BROWSER is not None:  # pragma: no cover - Pyodide only (tests/lite)
+            from .browser import check_client
+
+            check_client(
+                {
+                    "verify": verify,
+                    "cert": cert,
+                    "hostname_mapping": hostname_mapping,
+                    "local_address": local_address,
+                    "resolver": resolver,
+                    "proxy": proxy,
+                }
+            )
         self.driver = driver or current_driver()
         # No retries unless asked (as httpx and aiohttp): a notebook user sees
         # the 503 at once, and a retry is never a surprise on a server's logs.
@@ -489,7 +512,9 @@ class AsyncClient:
         if request_timeout is not None:
             ctx.deadline = self.driver.monotonic() + request_timeout
         openers = observe._openers
-        ctx.opener = self.opener if self.opener is not None else openers[-1] if openers else None
+        ctx.opener = (
+            self.opener if self.opener is not None else openers[-1] if openers else _BROWSER
+        )
         return request, ctx, get("on_headers")
 
     def _request_for(self, url, method: str, options: dict, decompress: bool) -> Request:
@@ -807,6 +832,11 @@ class AsyncClient:
                 await exchange.send_request()
                 phase = "wait"
                 response = await exchange.read_head(history)
+                final_url = getattr(stream, "final_url", None)
+                if final_url is not None:
+                    # The browser followed redirects itself (client/browser.py):
+                    # only where it ended is known.
+                    response.url = final_url
                 if forwarded and response.status_code == 407:
                     what = f"{request.method} {redact_url(request.url)}"
                     raise proxy_refused(proxy, 407, response.reason, what, "wait")

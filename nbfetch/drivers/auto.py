@@ -24,7 +24,12 @@ def in_trio() -> bool:
 
 
 def current_driver() -> Driver:
-    """The driver of the loop we run in: trio inside ``trio.run``, else asyncio."""
+    """The driver of the loop we run in: trio inside ``trio.run``, the browser's
+    under Pyodide (no sockets, no threads), else asyncio."""
+    if sys.platform == "emscripten":  # pragma: no cover - Pyodide only (tests/lite)
+        from .browser import BrowserDriver
+
+        return BrowserDriver()
     if in_trio():
         from .trio_driver import TrioDriver
 

@@ -242,6 +242,11 @@ class FetchState:
         #: What was asked for (a ``FetchOptions``), for "Copy as"; else it is
         #: read from the Response, or from the method, URL and headers.
         self.options = None
+        #: Under Pyodide (client/browser.py): what the ``browser.*`` events
+        #: said; the head and the chunks are then reconstructed from the
+        #: browser's Response, not read off a wire.
+        self.browser: dict | None = None
+        self.browser_timing: dict | None = None
         #: An upload of this hop from request.body_progress: [bytes sent, total
         #: or None, first event's time, body_sent's time] (None for a body sent
         #: in one write).
@@ -324,6 +329,15 @@ class FetchState:
             # What the server sets (Set-Cookie, a secret-named field) is as
             # secret as what we sent: a body may repeat it.
             self.secrets.add_headers(_items(d["headers"]), served=True)
+        elif name == "browser.request":
+            self.browser = {}
+        elif name == "browser.response":
+            self.browser = dict(d)
+            if d.get("redirected"):
+                self.url_override = d["url"]
+                self.secrets.add_url(d["url"], served=True)
+        elif name == "browser.timing":
+            self.browser_timing = dict(d)
         elif name == "cookies.stored":
             self._stored_cookies(d["cookies"])
         elif name == "response.paused":
@@ -511,7 +525,21 @@ def status_html(state: FetchState) -> str:
         tail += f' <b style="color:{theme.ERROR}">error</b>'
     if state.paused and not state.finished:
         tail += f' <b class="nbfetch-paused" style="color:{theme.WARN}">paused</b>'
+    if state.browser is not None:
+        tail += (
+            f' <span style="{dim}" title="{esc(BROWSER_NOTE)}">'
+            "· browser fetch(): head and chunks reconstructed</span>"
+        )
     return f'<div style="color:{theme.FG}">{head} {target}{tail}</div>'
+
+
+#: What the views say of a fetch the browser made (client/browser.py).
+BROWSER_NOTE = (
+    "Made by the browser's fetch() (Pyodide): the status line and headers are those"
+    " the browser shows (cross-origin: only the CORS-safelisted and exposed ones),"
+    " the chunks are the pieces it handed over, redirects it followed are hidden,"
+    " and what it sent (its own headers, HTTP version) is not known."
+)
 
 
 def error_html(state: FetchState) -> str:
@@ -662,7 +690,34 @@ def waterfall_html(state: FetchState, now: float | None = None) -> str:
     return (
         f'<table class="nbfetch-waterfall" style="font-size:12px;color:{theme.FG};'
         f'border-collapse:collapse">{"".join(rows)}</table>'
-    )
+    ) + browser_timing_html(state)
+
+
+def browser_timing_html(state: FetchState) -> str:
+    """Under Pyodide: the phases the browser hides from nbfetch's own events,
+    as its Resource Timing entry gave them (when it did)."""
+    if state.browser is None:
+        return ""
+    t = state.browser_timing
+    dim = f"color:{theme.FG_DIM};font-size:12px"
+    if t is None:
+        return (
+            f'<div style="{dim}">DNS, connect and TLS are done by the browser and not'
+            " visible here (no Resource Timing entry)</div>"
+        )
+    parts = [
+        f"{label} {t[key] * 1000:.1f} ms"
+        for key, label in (
+            ("dns", "DNS"),
+            ("connect", "connect"),
+            ("tls", "TLS"),
+            ("request_to_first_byte", "request → first byte"),
+        )
+        if t.get(key) is not None
+    ]
+    if t.get("protocol"):
+        parts.append(f"protocol {state.esc(t['protocol'])}")
+    return f'<div style="{dim}">browser Resource Timing: {" · ".join(parts) or "none"}</div>'
 
 
 def _attempt_row(label: str, t0: float, t1: float, colour: str, end: float, cell: str) -> str:
@@ -818,6 +873,8 @@ def chunks_html(state: FetchState, limit: int | None = None) -> str:
         if shown < n
         else f"{n:,} chunks, {total:,} bytes"
     )
+    if state.browser is not None:
+        note += " · the browser's pieces, not the server's chunks (its framing is hidden)"
     return _table(["#", "size", "at (ms)", "gap (ms)", "extensions"], rows, numeric, note)
 
 
@@ -1064,6 +1121,8 @@ def snapshot_text(state: FetchState) -> str:
         parts.append(str(state.error.get("type")))
     if state.checks:
         parts.append(checks_summary(state.checks))
+    if state.browser is not None:
+        parts.append("browser fetch (reconstructed)")
     lines = [" · ".join(parts)]
     lines += [f"  ✗ {c.message}" for c in state.checks or () if not c.passed]
     return state.scrub("\n".join(lines))
