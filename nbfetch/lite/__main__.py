@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbfetch.lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     cache_help = f"the download cache (default: {deps.default_cache()})"
-    prepare = sub.add_parser("prepare", help="fetch the build tools, Pyodide and the wheels (online)")
+    prepare = sub.add_parser(
+        "prepare", help="fetch the build tools, Pyodide and the wheels (online)"
+    )
     prepare.add_argument("--cache", type=Path, default=deps.default_cache(), help=cache_help)
     build = sub.add_parser("build", help="build the site from the cache (offline)")
     build.add_argument("--output", type=Path, required=True, help="the site's directory (replaced)")

@@ -98,7 +98,9 @@ def notebooks(dest: Path, extra: list[Path]) -> None:
     for name in TUTORIALS:
         nb = json.loads((root / name).read_text())
         setup = [
-            c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]) == SERVER_SETUP
+            c
+            for c in nb["cells"]
+            if c["cell_type"] == "code" and "".join(c["source"]) == SERVER_SETUP
         ]
         if len(setup) != 1:
             raise SystemExit(f"{name}: its demo server cell changed; update nbfetch/lite/build.py")
