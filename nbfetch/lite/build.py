@@ -13,7 +13,7 @@ The recipe (jupyterlite-core and jupyterlite-pyodide-kernel 0.8.6, Pyodide 314.0
   ever asking PyPI.
 - The tutorials that make sense in a browser, with their first cell (which
   starts the embedded demo server: no threads, no sockets in a browser) replaced
-  by one that installs nbfetch and points at the site's own ``/demo`` endpoints.
+  by one that installs nbfetch and points at the site's own origin (the demo endpoints).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ LITE_SETUP = """\
 import js
 import nbfetch
 
-# JupyterLite: the site's server answers the demo endpoints under /demo, on the
-# same origin as this notebook (python -m nbfetch.lite serve)
-base = js.location.origin + "/demo"
+# JupyterLite: the site's server (python -m nbfetch.lite serve) answers the demo
+# endpoints too, on the same origin as this notebook
+base = js.location.origin
 base"""
 
 
