@@ -235,3 +235,27 @@ async def test_a_written_request_waits_for_its_body_before_the_answer():
     stream.close()
     with pytest.raises(OSError):
         await stream.receive(1.0)
+
+
+async def test_a_synthetic_answer_is_paced_by_rate_limit_and_pauses():
+    """client/flow.py drives the Stream's pause_reading/limit_reads: a
+    synthetic stream hands out at most the limited read size at a time."""
+
+    async def big(request):
+        yield request.respond(200, [("Content-Length", str(60_000))])
+        yield request.data(b"z" * 60_000)  # one piece, larger than a limited read
+        yield request.end()
+
+    async with AsyncClient() as client:
+        client.opener = Opener(big)
+        sizes = []
+        async with client.stream("GET", "http://api.test/", rate_limit=100_000) as r:
+            r.pause()
+            assert r.paused
+            r.resume()
+            async for piece in r.aiter_raw():
+                sizes.append(len(piece))
+        assert sum(sizes) == 60_000
+        # max(1 KiB, rate x 0.1 s) = 10,000 bytes a read: never the whole piece at once.
+        assert max(sizes) <= 10_000
+        assert r.timing.download >= 0.3  # 50,000 bytes paced at 100 kB/s after the first read

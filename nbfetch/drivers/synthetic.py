@@ -104,6 +104,8 @@ class SyntheticStream:
         self._peer_closed = False  # the last answer ended: EOF, as a closing server
         self._closed = False
         self._written = None  # a driver Signal while receive() waits for a request
+        self._limit: int | None = None  # limit_reads(): the most one receive() returns
+        self._rest = b""  # what a limited receive() left of the answer's last piece
 
     # -- what the client writes --------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -163,6 +165,8 @@ class SyntheticStream:
 
     # -- what the client reads ---------------------------------------------------
     async def receive(self, timeout: float | None) -> bytes:
+        if self._rest and not self._closed:
+            return self._limited(self._rest)
         while True:
             if self._closed:
                 raise OSError("synthetic connection is closed")
@@ -194,7 +198,28 @@ class SyntheticStream:
                 self._peer_closed = True
                 return b""
             if piece:
-                return piece
+                return self._limited(piece)
+
+    def _limited(self, piece: bytes) -> bytes:
+        """At most ``limit_reads()`` bytes; the rest waits for the next receive()."""
+        limit = self._limit
+        if limit is None or len(piece) <= limit:
+            self._rest = b""
+            return piece
+        self._rest = piece[limit:]
+        return piece[:limit]
+
+    # Pausing needs nothing here: the answer is pulled by receive(), so a
+    # paused reader (client/flow.py) pulls nothing. A rate limit needs reads
+    # no larger than the limit's step, as a socket's would be.
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def limit_reads(self, max_bytes: int | None) -> None:
+        self._limit = max_bytes
 
     async def drain(self, timeout: float | None) -> None:
         if self._closed:
