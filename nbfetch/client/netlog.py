@@ -20,9 +20,8 @@ each a summary: method, URL, status, sizes, timing phases, the request and
 response headers (at most ``MAX_HEADERS`` fields of ``MAX_HEADER_VALUE``
 characters), the first ``PREVIEW_BYTES`` of the decoded body as text or a hex
 dump, and at most ``MAX_EVENTS`` events as text (a count of the rest). No
-``Response``, no body beyond the preview: a finished entry holds about 2 KiB of
-Python objects for a small JSON GET (measured in tests/test_network_log.py with
-tracemalloc: 10,000 fetches through a ring of 500).
+``Response``, no body beyond the preview (``python benchmarks/netlog.py memory``
+measures what a ring holds).
 
 **No secret is kept.** Everything is stored as text that ``core.redact`` has
 made safe, at the time it is recorded: URLs through ``redact_url``, header
