@@ -66,6 +66,15 @@ def demo_server():
     server.stop()
 
 
+@pytest.fixture
+def own_demo():
+    """A demo server of this test's own, for tests that count the sockets to it
+    (``client_sockets_to``): the session's server is shared with every other
+    test's clients, whose keep-alive sockets would be counted too."""
+    with DemoServer().start() as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def server():
     """A demo server for one module: the kernel tests count its requests

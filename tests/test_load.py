@@ -81,7 +81,8 @@ def test_durations_parse_as_slo_limits_do():
 
 # -- percentiles against known delays --------------------------------------------------------
 @pytest.mark.loop_watchdog
-async def test_percentiles_per_phase_against_known_delays(demo):
+async def test_percentiles_per_phase_against_known_delays(own_demo):
+    demo = own_demo
     # Nine of every ten requests wait 50 ms at the server, one waits 200 ms:
     # the p50 is a 50 ms one, the p95 and p99 a 200 ms one.
     url = sequence(demo, delays=",".join(["0.05"] * 9 + ["0.2"]))
@@ -264,7 +265,8 @@ async def test_an_invalid_request_stops_the_run_once(demo):
 
 
 # -- cancel, memory, the loop ------------------------------------------------------------
-async def test_cancel_stops_every_fetch_and_leaks_nothing(demo):
+async def test_cancel_stops_every_fetch_and_leaks_nothing(own_demo):
+    demo = own_demo
     before = asyncio.all_tasks()
     run = LoadRun(sequence(demo, delays="2"), n=None, duration=60, concurrency=6)
     task = asyncio.ensure_future(run.run())

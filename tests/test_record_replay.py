@@ -250,7 +250,8 @@ async def test_replay_reproduces_the_wire_pieces_and_their_gaps(origin, tmp_path
     assert r.body == b"****"
 
 
-async def test_fail_mode_names_the_closest_and_opens_no_socket(demo, tmp_path):
+async def test_fail_mode_names_the_closest_and_opens_no_socket(own_demo, tmp_path):
+    demo = own_demo
     path = tmp_path / "s.har"
     async with AsyncClient() as client:
         with nbfetch.record(path):

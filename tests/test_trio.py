@@ -1,5 +1,6 @@
 """The same client on trio: the driver interface is honest."""
 
+import gc
 import ssl
 import subprocess
 import sys
@@ -190,6 +191,37 @@ def test_the_module_api_runs_on_both_loops(demo, tmp_path, runner):
     assert [m.request.url.query for m in many[:5]] == [f"i={i}" for i in range(5)]
     assert isinstance(many[5], nbfetch.ConnectError)
     assert "connection.reused" in [e.name for e in again.events]  # the shared client's pool
+
+
+@pytest.mark.parametrize("runner", ["trio", "asyncio"])
+def test_the_default_client_is_closed_when_its_loop_ends(runner):
+    """Each asyncio.run / trio.run has its own default client; its keep-alive
+    socket must not outlive the run. (It did: the dict entry's value referenced
+    its own weak key, the loop, so nothing was ever collected or closed.)"""
+    import asyncio
+
+    from nbfetch.client import api
+
+    server = DemoServer().start()  # its own: no other test's sockets to count
+    try:
+
+        async def main():
+            r = await nbfetch.fetch(server.url + "/get")
+            assert client_sockets_to(server.port) == 1  # kept alive while the loop runs
+            return r.status_code, nbfetch.default_client()
+
+        clients = []
+        for _ in range(3):
+            status, client = trio.run(main) if runner == "trio" else asyncio.run(main())
+            assert status == 200 and client.closed
+            assert client_sockets_to(server.port) == 0
+            clients.append(client)
+        gc.collect()
+        # Forgotten with its loop, too: many runs do not pile up entries.
+        kept = [entry[0] for entry in api._default_clients.values()]
+        assert not any(c in kept for c in clients)
+    finally:
+        server.stop()
 
 
 def test_each_trio_run_has_its_own_default_client(demo):

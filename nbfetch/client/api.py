@@ -19,20 +19,53 @@ from .response import Response
 
 # A client's connections belong to the loop that opened them, so the shared
 # client is per loop (the kernel's loop, in a notebook; per trio.run, keyed by
-# its root task), and forgotten with it.
+# its root task). Each value is (client, closer); see _closed_with_the_loop.
 _default_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 T = TypeVar("T")
 
 
 def default_client() -> AsyncClient:
     """The shared ``AsyncClient`` of the running loop, asyncio's or trio's
-    (created on first use, with that loop's driver)."""
+    (created on first use, with that loop's driver). It is closed when its loop
+    finishes (the end of ``asyncio.run`` or ``trio.run``)."""
     loop = current_loop()
-    client = _default_clients.get(loop)
-    if client is None or client.closed:
+    entry = _default_clients.get(loop)
+    if entry is None or entry[0].closed:
         client = AsyncClient()
-        _default_clients[loop] = client
-    return client
+        _default_clients[loop] = (client, _closed_with_the_loop(loop, client))
+        return client
+    return entry[0]
+
+
+def _closed_with_the_loop(loop, client: AsyncClient):
+    """An async generator, started and left suspended, whose ``finally`` closes
+    ``client`` and forgets it: both ``asyncio.run`` (``shutdown_asyncgens``) and
+    ``trio.run`` close their loop's unfinished async generators before the loop
+    ends, while it still runs.
+
+    Without it every ``asyncio.run(nbfetch.fetch(url))`` kept a socket open
+    forever: the entry's value (client, pool, transport) references its own weak
+    key (the loop), so neither is ever collected. A loop closed without
+    ``shutdown_asyncgens`` (a bare ``loop.close()``) still keeps them:
+    ``AsyncClient`` in ``async with`` is the way there.
+    """
+
+    async def closer():
+        try:
+            yield
+        finally:
+            if _default_clients.get(loop, (None,))[0] is client:
+                del _default_clients[loop]
+            client.close()
+
+    agen = closer()
+    # One step by hand: the body up to ``yield`` never awaits, and this first
+    # step is what registers the generator with the running loop's hooks.
+    try:
+        agen.asend(None).send(None)
+    except StopIteration:
+        pass
+    return agen
 
 
 async def fetch(url: str, method: str = "GET", **options: Any) -> Response:
