@@ -163,14 +163,20 @@ def to_har(response, *, redact: bool = True) -> dict:
         start_index = rec.hop_starts[hop._hop]
         hop_start = rec.events[start_index].time if start_index < len(rec.events) else fetch_start
         entries.append(_entry(hop, hop_start, rec.wall, fetch_start, redact))
-    return {
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "nbfetch", "version": __version__},
-            "pages": [],
-            "entries": entries,
-        }
+    return har_log(entries)
+
+
+def har_log(entries: list[dict], comment: str | None = None) -> dict:
+    """A HAR 1.2 document around ``entries`` (every export of nbfetch uses it)."""
+    log = {
+        "version": "1.2",
+        "creator": {"name": "nbfetch", "version": __version__},
+        "pages": [],
+        "entries": entries,
     }
+    if comment is not None:
+        log["comment"] = comment
+    return {"log": log}
 
 
 def events_frame(response, *, redact: bool = True):

@@ -43,7 +43,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
-from .._version import __version__
 from ..core.events import PHASES, Event, Timing, detail_text
 from ..core.headers import Headers
 from ..core.redact import (
@@ -57,7 +56,7 @@ from ..core.redact import (
     redact_url,
 )
 from . import observe
-from .export import har_timings
+from .export import har_log, har_timings
 
 DEFAULT_SIZE = 500
 #: Decoded body bytes shown per entry, and the raw bytes read beyond them so a
@@ -609,14 +608,7 @@ class NetworkLog:
             chosen = [e for e in self._entries if e.id in wanted]
         else:
             chosen = list(reversed(self.entries(text, status, host)))
-        return {
-            "log": {
-                "version": "1.2",
-                "creator": {"name": "nbfetch", "version": __version__},
-                "pages": [],
-                "entries": [har_entry(e) for e in chosen],
-            }
-        }
+        return har_log([har_entry(e) for e in chosen])
 
     def save_har(self, path, ids=None, text=None, status=None, host=None) -> int:
         """Write ``to_har`` to ``path``; returns the number of entries written."""

@@ -57,7 +57,7 @@ from ..core.headers import Headers
 from ..core.redact import SENSITIVE_HEADERS, Secrets, is_secret_name, redact_url
 from ..core.urls import URL
 from . import observe
-from .export import MAX_HAR_TEXT, _entry
+from .export import MAX_HAR_TEXT, _entry, har_log
 
 #: The default bound on the wire bytes one recording keeps.
 MAX_BYTES = 100 * 1024**2
@@ -351,15 +351,7 @@ class Recording:
                 f"; {self.truncated} response(s) passed max_bytes={self.max_bytes:,}"
                 " and cannot be replayed"
             )
-        return {
-            "log": {
-                "version": "1.2",
-                "creator": {"name": "nbfetch", "version": __version__},
-                "pages": [],
-                "entries": entries,
-                "comment": comment,
-            }
-        }
+        return har_log(entries, comment)
 
     def _entry(self, fetch: _Fetch, hop: _Hop, body: bytes | None, secrets: Secrets) -> dict:
         redact = self.redact
