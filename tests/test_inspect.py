@@ -19,7 +19,13 @@ from conftest import wait_until
 
 from nbfetch import AsyncClient
 from nbfetch.client.inspect import EVENT_KINDS, Inspection
-from nbfetch.notebook.inspect_view import InspectView, body_html, origin_html, summary_html
+from nbfetch.notebook.inspect_view import (
+    MAX_LIVE,
+    InspectView,
+    body_html,
+    origin_html,
+    summary_html,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
@@ -285,6 +291,33 @@ async def test_the_view_follows_the_pool_and_lets_go_when_closed(demo):
         del view
         gc.collect()
         assert ref() is None  # nothing (pool, monitor, loop timers) holds it
+
+
+async def test_views_a_cell_rerun_drops_are_let_go_and_stop_redrawing(demo):
+    # Re-running the cell `client.inspect()` makes a new view each time and
+    # never closes the old one (ipywidgets keeps every open model alive): each
+    # stayed subscribed and its tick redrew it for as long as the client lived
+    # (200 re-runs: 581 renders in 3 idle seconds). At most MAX_LIVE stay live.
+    async with AsyncClient() as c:
+        await c.fetch(demo.url + "/get")  # an idle connection: its age keeps the tick going
+        views = [InspectView(c, tick=0.01) for _ in range(MAX_LIVE + 3)]
+        monitor = c._pool.monitor
+        assert [fn.__self__ for fn in monitor.listeners] == views[-MAX_LIVE:]
+        settled, live = views[:-MAX_LIVE], views[-MAX_LIVE:]
+        assert all(v.closed and v._tick_handle is None for v in settled)
+        assert not any(v.closed for v in live)
+        drawn = [v.summary.value for v in settled]
+        await c.fetch(demo.url + "/get")  # a pool event reaches only the live views
+
+        def served(view):
+            return [conn.requests for o in view.snap.origins for conn in o.idle + o.active]
+
+        await wait_until(lambda: all(served(v) == [2] for v in live), what="redraws")
+        assert [v.summary.value for v in settled] == drawn
+        assert all(served(v) == [1] for v in settled)
+        for view in live:
+            view.close()
+        assert monitor.listeners == []
 
 
 async def test_the_view_stops_when_the_client_closes(demo):

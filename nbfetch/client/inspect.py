@@ -24,6 +24,7 @@ values), proxies by their ``display`` form (no credentials).
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -74,15 +75,32 @@ def _what(request) -> str:
 class Monitor:
     """Attached to a pool and a queue while the client is inspected: records
     pool events in a ring and tells listeners (live views) that something
-    changed. A listener is a callable of no arguments; ``client_closed``
-    calls each a last time and forgets them all."""
+    changed. A listener is a callable of no arguments, held weakly when it is a
+    bound method (a view nobody holds any more is not kept alive by the pool it
+    watches); ``client_closed`` calls each a last time and forgets them all."""
 
     def __init__(self, clock: Callable[[], float], size: int):
         self.clock = clock
         self.events: deque[tuple] = deque(maxlen=size)  # (t, kind, key, number, detail)
         self.counts: dict[tuple, dict[str, int]] = {}
-        self.listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], Callable | None]] = []
         self.since = clock()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        if hasattr(listener, "__self__"):
+            self._listeners.append(weakref.WeakMethod(listener))
+        else:
+            self._listeners.append(lambda: listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners = [ref for ref in self._listeners if ref() not in (None, listener)]
+
+    @property
+    def listeners(self) -> list[Callable[[], None]]:
+        """The listeners still alive, oldest first."""
+        alive = [(ref, ref()) for ref in self._listeners]
+        self._listeners = [ref for ref, fn in alive if fn is not None]
+        return [fn for _, fn in alive if fn is not None]
 
     def event(self, kind: str, conn: Connection, detail: str) -> None:
         key = conn.key
@@ -100,7 +118,7 @@ class Monitor:
             listener()
 
     def client_closed(self) -> None:
-        listeners, self.listeners = self.listeners, []
+        listeners, self._listeners = self.listeners, []
         for listener in listeners:
             listener()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 import ipywidgets as widgets
 
@@ -201,6 +202,10 @@ def events_html(snap: Inspection) -> str:
     )
 
 
+#: Live inspectors of one client at most; a new one turns the oldest static.
+MAX_LIVE = 4
+
+
 class InspectView(SettlesToStatic, widgets.VBox):
     """The live pool and queue of ``client``; ``snap`` is the last snapshot drawn."""
 
@@ -221,7 +226,16 @@ class InspectView(SettlesToStatic, widgets.VBox):
             self._draw(self.snap)
             self.closed = True
             return
-        self._monitor.listeners.append(self._changed)
+        # A re-run cell makes a new view without closing the old one (ipywidgets
+        # keeps every open model): past MAX_LIVE, the oldest settle to static.
+        older = [
+            view
+            for view in (getattr(fn, "__self__", None) for fn in self._monitor.listeners)
+            if isinstance(view, InspectView)
+        ]
+        for view in older[: max(0, len(older) - (MAX_LIVE - 1))]:
+            view._client_closed()
+        self._monitor.subscribe(self._changed)
         self._draw(self.snap)
         self._schedule_tick()
 
@@ -246,7 +260,8 @@ class InspectView(SettlesToStatic, widgets.VBox):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop: the view updates on events only
-        self._tick_handle = loop.call_later(self.tick, self._on_tick)
+        # Through a weak reference: a pending timer must not keep a dropped view alive.
+        self._tick_handle = loop.call_later(self.tick, _tick, weakref.ref(self))
 
     def _on_tick(self) -> None:
         self._tick_handle = None
@@ -260,8 +275,8 @@ class InspectView(SettlesToStatic, widgets.VBox):
     def _stop(self) -> None:
         """Leave the monitor and cancel the timers: nothing refers to the view."""
         self.closed = True
-        if self._monitor is not None and self._changed in self._monitor.listeners:
-            self._monitor.listeners.remove(self._changed)
+        if self._monitor is not None:
+            self._monitor.unsubscribe(self._changed)
         self._monitor = None
         if self._tick_handle is not None:
             self._tick_handle.cancel()
@@ -291,6 +306,12 @@ class InspectView(SettlesToStatic, widgets.VBox):
 
     def text(self) -> str:
         return "\n".join(text_lines(self.snap))
+
+
+def _tick(ref: weakref.ref) -> None:
+    view = ref()
+    if view is not None:
+        view._on_tick()
 
 
 def show(snap: Inspection) -> None:
