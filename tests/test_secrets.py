@@ -18,7 +18,7 @@ import logging
 from urllib.parse import quote, quote_plus
 
 import pytest
-from conftest import reply
+from conftest import answer_each, reply
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -871,3 +871,17 @@ def test_only_fields_that_name_a_credential_are_masked_in_a_servers_json():
     sent = Secrets()
     sent.add_json({"session": "mine-1234", "password": "abc"}, served=False)
     assert sent.scrub("mine-1234") == "***"
+
+
+async def test_a_reason_phrase_that_echoes_the_token_is_masked_in_the_repr(raw_server):
+    token = "sk_live_5f3a9c2e7d1b4a60"
+    srv = raw_server(
+        answer_each(f"HTTP/1.1 401 invalid token {token}\r\nContent-Length: 0\r\n\r\n".encode())
+    )
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/api", headers={"Authorization": "Bearer " + token})
+    assert r.reason == f"invalid token {token}"  # the data stays as it came
+    assert repr(r) == f"<Response [401 invalid token ***] {srv.url}/api>"
+    with pytest.raises(nbfetch.HTTPStatusError) as info:
+        r.raise_for_status()
+    assert token not in str(info.value)

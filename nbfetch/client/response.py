@@ -352,7 +352,10 @@ class Response:
     # Rich display (text/html in a notebook) is the notebook layer's: it registers
     # its formatter with IPython (nbfetch.notebook.display.register).
     def __repr__(self) -> str:
-        return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}>"
+        # The reason phrase is the server's text: it may echo a credential the
+        # request sent ("401 invalid token sk_live_..."), as an error may.
+        status = request_secrets(self.request).scrub(f"{self.status_code} {self.reason}")
+        return f"<Response [{status}] {redact_url(self.url)}>"
 
 
 class StreamContext:
