@@ -913,3 +913,10 @@ class Exchange:
         machinery: 10,000 finished fetches must not hold 10,000 exchanges."""
         if self.response is not None:
             self.response.detach_body()
+        ctx = self.ctx
+        if ctx.final is self and ctx.flow is None:
+            # ctx.final and self.ctx make a cycle that only the cycle collector
+            # would free (with the connection, the response and the events of
+            # every fetch): once released, nothing needs ctx.final but a Flow
+            # (its wire byte count), kept when there is one.
+            ctx.final = None
