@@ -42,7 +42,7 @@ from ..core.headers import Headers, HeaderSource
 from ..core.limits import Limits
 from ..core.proxies import EnvProxies, Proxy, absolute_form, as_proxy, proxy_refused
 from ..core.redact import redact_url, request_secrets
-from ..core.redirects import is_followed, next_request
+from ..core.redirects import REDIRECT_STATUSES, is_followed, next_request
 from ..core.request import Request
 from ..core.retry import Retry, attempts_error
 from ..core.urls import URL
@@ -634,7 +634,12 @@ class AsyncClient:
         while True:
             exchange, response = await self._attempts(request, ctx, history, origin)
             status = response.status_code
-            location = response.headers.get("location")
+            # Location is looked up only where it can matter (a 3xx to follow).
+            location = (
+                response.headers.get("location")
+                if status in REDIRECT_STATUSES and ctx.follow_redirects
+                else None
+            )
             if not is_followed(status, location, ctx.follow_redirects):
                 ctx.final = exchange
                 return response

@@ -474,13 +474,9 @@ class Exchange:
                 f"response has {len(headers)} header fields (limit {limits.max_headers})",
                 phase="wait",
             )
-        # One pass for the fields the body needs (h11 checked Content-Length).
-        lengths, encodings = [], []
-        for _, name, value in headers._items:
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"content-encoding":
-                encodings.append(value)
+        # The fields the body needs, read as the protocol built the Headers
+        # (h11 checked Content-Length).
+        lengths, encodings = proto.content_lengths, proto.content_encodings
         response = Response(
             self.request,
             event.status_code,
