@@ -705,7 +705,8 @@ class AsyncClient:
                 # Until the response is handed on, this exchange holds a pooled
                 # connection: whatever goes wrong (a bug included) must close it.
                 try:
-                    await self._store_cookies(response, ctx)
+                    if self.cookies is not None and ctx.use_jar:  # else nothing to store
+                        await self._store_cookies(response, ctx)
                     status = response.status_code
                     delay = None
                     if (
@@ -819,7 +820,8 @@ class AsyncClient:
         while True:
             # files= only: measured and framed before connecting, and before the
             # proxy's absolute form is built from the framed headers.
-            await measure_upload(request, ctx)
+            if request.body is not None:  # (a bodyless hop skips the coroutine)
+                await measure_upload(request, ctx)
             sent = absolute_form(request, proxy) if forwarded else request
             stream = None if ctx.opener is None else await ctx.opener.open(request, ctx)
             if stream is not None:
