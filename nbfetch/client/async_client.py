@@ -447,8 +447,8 @@ class AsyncClient:
     def _prepare_checked(self, url, method, options) -> tuple[Request, FetchContext, Any]:
         if self._closed:
             raise InvalidRequest("the client is closed", url=url)
-        unknown = options.keys() - FETCH_OPTIONS
-        if unknown:
+        if options and not FETCH_OPTIONS.issuperset(options):
+            unknown = options.keys() - FETCH_OPTIONS
             raise InvalidRequest(f"unknown option(s): {', '.join(sorted(unknown))}", url=url)
         get = options.get
         decompress = get("decompress", self.decompress)
@@ -492,21 +492,24 @@ class AsyncClient:
             ctx.retry = Retry.of(get("retries", self.retries))
         except InvalidRequest as exc:
             raise exc.with_context(request.url) from None
-        if isinstance(get("auth"), DigestAuth):
-            ctx.digest = get("auth")
-        if get("rate_limit") is not None:
+        auth = get("auth")
+        if auth is not None and isinstance(auth, DigestAuth):
+            ctx.digest = auth
+        rate_limit = get("rate_limit")
+        if rate_limit is not None:
             try:
-                ctx.flow = Flow(ctx, checked_rate(get("rate_limit")))
+                ctx.flow = Flow(ctx, checked_rate(rate_limit))
             except InvalidRequest as exc:
                 raise exc.with_context(request.url) from None
         ctx.cookies = self.default_cookies
-        if get("cookies") is False:
+        cookies = get("cookies")
+        if cookies is False:
             # One fetch outside the session (a .http file's "# @no-cookie-jar"):
             # no cookie is sent (the jar's, the client's seed) and none is stored.
             ctx.use_jar, ctx.cookies = False, {}
-        elif get("cookies") is not None:
+        elif cookies is not None:
             try:
-                ctx.cookies = {**self.default_cookies, **checked_cookies(get("cookies"))}
+                ctx.cookies = {**self.default_cookies, **checked_cookies(cookies)}
             except ValueError as exc:
                 raise InvalidRequest(str(exc), url=request.url) from None
         if request_timeout is not None:
