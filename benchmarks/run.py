@@ -8,6 +8,7 @@
     python benchmarks/run.py chunks            # 10,000 chunks of 100 B: nbfetch vs aiohttp, h11, raw asyncio
     python benchmarks/run.py widget            # 100 MiB and 10,000-chunk streams in a kernel, with and without a live view
     python benchmarks/run.py dask              # fetch_many on a LocalCluster: 1 vs 2 workers
+    python benchmarks/run.py instructions      # callgrind instructions per request of (b): nbfetch vs h11-raw
     python benchmarks/run.py all [--quick]
 
 Servers: nginx from ../shared/bench/server.py (Debian's nginx) for throughput,
@@ -63,7 +64,8 @@ def peers(quick: bool, rounds: int | None = None) -> dict:
 
     results = json.loads(out.read_text())["results"]
     ours = results["nbfetch"]
-    peers_ = ("aiohttp", "h11-raw", "asyncio-raw")
+    # A peer the harness could not import (aiohttp not installed) is left out.
+    peers_ = tuple(p for p in ("aiohttp", "h11-raw", "asyncio-raw") if p in results)
     print("\nnbfetch / peer, medians of the same run:\n")
     print("| workload | " + " | ".join(peers_) + " |")
     print("|---|" + "---|" * len(peers_))
@@ -72,6 +74,9 @@ def peers(quick: bool, rounds: int | None = None) -> dict:
         print(f"| {workload} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
     print("\nGoals:")
     for workload, peer, goal in PEER_GOALS:
+        if peer not in results or workload not in ours:
+            print(f"  {workload}: no {peer} row in this run")
+            continue
         ratio = ours[workload]["median"] / results[peer][workload]["median"]
         verdict = "met" if ratio >= goal else "missed"
         print(f"  {workload}: {ratio:.2f}x {peer} (goal >= {goal}x): {verdict}")
@@ -327,7 +332,17 @@ def main() -> None:
     )
     ap.add_argument(
         "what",
-        choices=["peers", "overhead", "memory", "imports", "chunks", "widget", "dask", "all"],
+        choices=[
+            "peers",
+            "overhead",
+            "memory",
+            "imports",
+            "chunks",
+            "widget",
+            "dask",
+            "instructions",
+            "all",
+        ],
     )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, help="rounds for peers (the harness: 5 full, 3 quick)")
@@ -350,6 +365,8 @@ def main() -> None:
         widget()
     if a.what in ("dask", "all"):
         dask_scaling()
+    if a.what in ("instructions", "all"):
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "instructions.py")], check=True)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from ..core.headers import Headers, HeaderSource
 from ..core.limits import Limits
 from ..core.proxies import EnvProxies, Proxy, absolute_form, as_proxy, proxy_refused
 from ..core.redact import redact_url, request_secrets
-from ..core.redirects import is_followed, next_request
+from ..core.redirects import REDIRECT_STATUSES, is_followed, next_request
 from ..core.request import Request
 from ..core.retry import Retry, attempts_error
 from ..core.urls import URL
@@ -447,8 +447,8 @@ class AsyncClient:
     def _prepare_checked(self, url, method, options) -> tuple[Request, FetchContext, Any]:
         if self._closed:
             raise InvalidRequest("the client is closed", url=url)
-        unknown = options.keys() - FETCH_OPTIONS
-        if unknown:
+        if options and not FETCH_OPTIONS.issuperset(options):
+            unknown = options.keys() - FETCH_OPTIONS
             raise InvalidRequest(f"unknown option(s): {', '.join(sorted(unknown))}", url=url)
         get = options.get
         decompress = get("decompress", self.decompress)
@@ -492,21 +492,24 @@ class AsyncClient:
             ctx.retry = Retry.of(get("retries", self.retries))
         except InvalidRequest as exc:
             raise exc.with_context(request.url) from None
-        if isinstance(get("auth"), DigestAuth):
-            ctx.digest = get("auth")
-        if get("rate_limit") is not None:
+        auth = get("auth")
+        if auth is not None and isinstance(auth, DigestAuth):
+            ctx.digest = auth
+        rate_limit = get("rate_limit")
+        if rate_limit is not None:
             try:
-                ctx.flow = Flow(ctx, checked_rate(get("rate_limit")))
+                ctx.flow = Flow(ctx, checked_rate(rate_limit))
             except InvalidRequest as exc:
                 raise exc.with_context(request.url) from None
         ctx.cookies = self.default_cookies
-        if get("cookies") is False:
+        cookies = get("cookies")
+        if cookies is False:
             # One fetch outside the session (a .http file's "# @no-cookie-jar"):
             # no cookie is sent (the jar's, the client's seed) and none is stored.
             ctx.use_jar, ctx.cookies = False, {}
-        elif get("cookies") is not None:
+        elif cookies is not None:
             try:
-                ctx.cookies = {**self.default_cookies, **checked_cookies(get("cookies"))}
+                ctx.cookies = {**self.default_cookies, **checked_cookies(cookies)}
             except ValueError as exc:
                 raise InvalidRequest(str(exc), url=request.url) from None
         if request_timeout is not None:
@@ -634,7 +637,12 @@ class AsyncClient:
         while True:
             exchange, response = await self._attempts(request, ctx, history, origin)
             status = response.status_code
-            location = response.headers.get("location")
+            # Location is looked up only where it can matter (a 3xx to follow).
+            location = (
+                response.headers.get("location")
+                if status in REDIRECT_STATUSES and ctx.follow_redirects
+                else None
+            )
             if not is_followed(status, location, ctx.follow_redirects):
                 ctx.final = exchange
                 return response
@@ -700,7 +708,8 @@ class AsyncClient:
                 # Until the response is handed on, this exchange holds a pooled
                 # connection: whatever goes wrong (a bug included) must close it.
                 try:
-                    await self._store_cookies(response, ctx)
+                    if self.cookies is not None and ctx.use_jar:  # else nothing to store
+                        await self._store_cookies(response, ctx)
                     status = response.status_code
                     delay = None
                     if (
@@ -814,7 +823,8 @@ class AsyncClient:
         while True:
             # files= only: measured and framed before connecting, and before the
             # proxy's absolute form is built from the framed headers.
-            await measure_upload(request, ctx)
+            if request.body is not None:  # (a bodyless hop skips the coroutine)
+                await measure_upload(request, ctx)
             sent = absolute_form(request, proxy) if forwarded else request
             stream = None if ctx.opener is None else await ctx.opener.open(request, ctx)
             if stream is not None:

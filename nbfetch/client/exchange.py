@@ -237,7 +237,10 @@ class Exchange:
     # -- request ---------------------------------------------------------------
     async def send_request(self) -> None:
         try:
-            await self._send_request_and_body()
+            if self.request.body is None:
+                self._send_head()  # nothing to wait for: no coroutine below
+            else:
+                await self._send_request_and_body()
         except NetworkError:
             # The server may have answered and closed before it read the body
             # (a 413, a 307, a 503): that answer is the response (RFC 9112
@@ -288,13 +291,11 @@ class Exchange:
     async def _send_request(self, body) -> None:
         ctx, proto, request = self.ctx, self.conn.proto, self.request
         rec = ctx.recorder
+        if body is None:
+            self._send_head()
+            return
         head = proto.send_request(request.h11_request())
         self.conn.requests += 1
-        if body is None:
-            self._send_bytes(head + proto.send_end())
-            self._headers_sent()
-            rec.emit("request.body_sent", {"bytes": 0})
-            return
         if ctx.expect_100_continue:
             await self._send_expecting_continue(head)
             return
@@ -307,6 +308,15 @@ class Exchange:
         self._send_bytes(head)
         self._headers_sent()
         await self._send_body(body)
+
+    def _send_head(self) -> None:
+        """A request without a body: its head and end in one write."""
+        proto = self.conn.proto
+        head = proto.send_request(self.request.h11_request())
+        self.conn.requests += 1
+        self._send_bytes(head + proto.send_end())
+        self._headers_sent()
+        self.ctx.recorder.emit("request.body_sent", {"bytes": 0})
 
     def _headers_sent(self) -> None:
         request = self.request
@@ -474,13 +484,9 @@ class Exchange:
                 f"response has {len(headers)} header fields (limit {limits.max_headers})",
                 phase="wait",
             )
-        # One pass for the fields the body needs (h11 checked Content-Length).
-        lengths, encodings = [], []
-        for _, name, value in headers._items:
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"content-encoding":
-                encodings.append(value)
+        # The fields the body needs, read as the protocol built the Headers
+        # (h11 checked Content-Length).
+        lengths, encodings = proto.content_lengths, proto.content_encodings
         response = Response(
             self.request,
             event.status_code,
@@ -913,3 +919,10 @@ class Exchange:
         machinery: 10,000 finished fetches must not hold 10,000 exchanges."""
         if self.response is not None:
             self.response.detach_body()
+        ctx = self.ctx
+        if ctx.final is self and ctx.flow is None:
+            # ctx.final and self.ctx make a cycle that only the cycle collector
+            # would free (with the connection, the response and the events of
+            # every fetch): once released, nothing needs ctx.final but a Flow
+            # (its wire byte count), kept when there is one.
+            ctx.final = None

@@ -76,6 +76,21 @@ REQUEST_PREVIEW = 1024
 TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "csv", "yaml")
 #: Body events: not kept as text (one per read or chunk), counted.
 BODY_EVENTS = frozenset({"response.data", "response.chunk", "request.body_progress"})
+#: The events an entry follows (the rest change nothing it keeps but wire_bytes).
+FOLLOWED = frozenset(
+    {
+        "queued",
+        "dequeued",
+        "request.headers_sent",
+        "response.headers",
+        "redirect",
+        "retry",
+        "response.done",
+        "connection.dropped",
+        "error",
+        "cancelled",
+    }
+)
 #: Event details not shown as text (the headers are shown as tables).
 HEADS = ("headers", "trailers")
 
@@ -95,7 +110,9 @@ class Entry:
         "__weakref__",
         "_sent",
         "_ctx",
+        "_content_type",
         "_events",
+        "_kept",
         "_final",
         "_log",
         "_raw",
@@ -104,10 +121,9 @@ class Entry:
         "_secrets",
         "_text",
         "_url",
-        "content_type",
         "decoded_bytes",
         "error",
-        "events_dropped",
+        "_events_dropped",
         "host",
         "id",
         "marks",
@@ -136,12 +152,14 @@ class Entry:
         self.marks: dict[str, float] = {}
         self.state = "running"
         self.status: int | None = None
-        self.reason = self.version = self.content_type = ""
+        self.reason = self.version = ""
+        self._content_type: str | None = ""  # None: read from the headers when asked
         self.error: dict | None = None
-        self.wire_bytes = self.decoded_bytes = self.redirects = self.events_dropped = 0
+        self.wire_bytes = self.decoded_bytes = self.redirects = self._events_dropped = 0
         self._request_headers = request.headers  # the last hop's as sent, once sent
         self._response_headers = None
         self._events: list = []
+        self._kept = True  # _events already holds only what is shown (see _finish)
         self._raw = bytearray()
         self._secrets: Secrets | None = None  # made when first needed
         self._text: str | None = None  # the redacted URL, made once
@@ -161,7 +179,7 @@ class Entry:
     def __call__(self, event) -> None:
         """The fetch's trace subscriber."""
         name = event.name
-        if name in BODY_EVENTS:
+        if name not in FOLLOWED:  # most events (every body event): one set test
             if name == "response.data":
                 self.wire_bytes = event.details.get("wire_bytes", self.wire_bytes)
         elif name == "queued" or name == "dequeued":
@@ -177,10 +195,9 @@ class Entry:
             self.status, self.reason = d.get("status"), d.get("reason", "")
             self.version = d.get("http_version", "")
             headers = self._response_headers = d.get("headers")
-            if headers is not None:
-                self.content_type = headers.get("content-type", "")
-                if len(headers) > MAX_HEADERS:
-                    self._response_headers = _bounded(headers)
+            self._content_type = "" if headers is None else None
+            if headers is not None and len(headers) > MAX_HEADERS:
+                self._response_headers = _bounded(headers)
         elif name == "redirect" or (name == "retry" and "attempt" in event.details):
             # The next hop starts: its marks, headers and body are the ones shown.
             marks = self.marks
@@ -234,19 +251,56 @@ class Entry:
             return
         rec = ctx.recorder
         events = rec.events
+        self._raw = bytes(self._raw)
+        if (
+            len(events) <= MAX_EVENTS
+            and len(rec.hop_starts) == 1
+            and (self._response_headers is None or len(self._response_headers) <= MAX_HEADERS)
+        ):
+            # One hop, few events (a small GET: 8): the events' Headers are the
+            # ones kept, so the list is kept as it is and sorted out when first
+            # shown (_shown_events); most entries are never looked at.
+            self._events, self._kept = events, False
+            self._events_dropped = rec.dropped
+            return
+        self._events = self._filtered(events, rec.dropped)
+
+    def _filtered(self, events: list, dropped: int) -> list:
+        """The events shown: no body events, at most MAX_EVENTS, their Headers
+        left out (``events_dropped`` counts what is not kept)."""
         kept = [e for e in events if e.name not in BODY_EVENTS]
         if len(kept) > MAX_EVENTS:  # the first ones, and the end
             kept = [*kept[: MAX_EVENTS - 1], kept[-1]]
         # Their Headers are not kept twice (the last hop's are; the text of an
         # event leaves them out): a copy without them.
-        self._events = [
+        self._events_dropped = len(events) - len(kept) + dropped
+        return [
             Event(e.name, e.time, e.offset, {k: v for k, v in e.details.items() if k not in HEADS})
             if "headers" in e.details or "trailers" in e.details
             else e
             for e in kept
         ]
-        self.events_dropped = len(events) - len(kept) + rec.dropped
-        self._raw = bytes(self._raw)
+
+    def _shown_events(self) -> list:
+        if not self._kept:
+            self._events = self._filtered(self._events, self._events_dropped)
+            self._kept = True
+        return self._events
+
+    @property
+    def events_dropped(self) -> int:
+        """Events not kept: the body events, and those past MAX_EVENTS."""
+        if self.state != "running":
+            self._shown_events()
+        return self._events_dropped
+
+    @property
+    def content_type(self) -> str:
+        """The response's Content-Type ("" before its head), read when asked."""
+        if self._content_type is None:
+            headers = self._response_headers
+            self._content_type = "" if headers is None else headers.get("content-type", "")
+        return self._content_type
 
     # -- text, made when asked ----------------------------------------------------------
     @property
@@ -335,7 +389,7 @@ class Entry:
     def events(self) -> list[dict]:
         """The fetch's events (body events counted in ``events_dropped``), their
         details as redacted text."""
-        events = self._events
+        events = self._shown_events()
         if self._ctx is not None:  # running: what happened so far
             events = [
                 e for e in self._ctx.recorder.events[:MAX_EVENTS] if e.name not in BODY_EVENTS
@@ -357,7 +411,7 @@ class Entry:
         """The phases of the last hop and the total (None while running)."""
         if self.state == "running" or not self._events:
             return None
-        events = self._events
+        events = self._shown_events()
         starts = [
             i
             for i, e in enumerate(events)

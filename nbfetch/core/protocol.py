@@ -59,7 +59,17 @@ def head_headers(event: h11.Response | h11.InformationalResponse) -> Headers:
 class ClientProtocol:
     """The client side of one HTTP/1.1 connection, as a sans-IO state machine."""
 
-    __slots__ = ("_chunked", "_conflict", "_final_head", "_head_request", "h11", "head", "tap")
+    __slots__ = (
+        "_chunked",
+        "_conflict",
+        "_final_head",
+        "_head_request",
+        "content_encodings",
+        "content_lengths",
+        "h11",
+        "head",
+        "tap",
+    )
 
     def __init__(self, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES):
         # h11 bounds the incomplete header block by max_incomplete_event_size.
@@ -67,6 +77,10 @@ class ClientProtocol:
         self.tap: ChunkTap | None = None
         #: The fields of the last final response head, as ``Headers`` (built once).
         self.head: Headers | None = None
+        #: Its Content-Length and Content-Encoding values, in order (read in
+        #: the same pass that builds ``head``).
+        self.content_lengths: list[bytes] = []
+        self.content_encodings: list[bytes] = []
         self._chunked = False
         self._conflict = False
         self._head_request = False
@@ -122,24 +136,40 @@ class ClientProtocol:
                     f"unsupported HTTP version {event.http_version.decode('ascii')} in the response"
                 )
             if kind is h11.Response:
-                self.head = head_headers(event)
                 self._start_body(event)
         return event
 
     def _start_body(self, head: h11.Response) -> None:
         self._final_head = True
+        # One pass over the fields: the Headers (as head_headers builds them)
+        # and the ones that frame and encode the body.
+        items: list[tuple[bytes, bytes, bytes]] = []
+        append = items.append
+        lengths: list[bytes] = []
+        encodings: list[bytes] = []
+        transfer_encoding = False
+        for name, value in head.headers.raw_items():
+            key = name.lower()
+            append((name, key, value))
+            if key in _BODY_FIELDS:
+                if key == b"content-length":
+                    lengths.append(value)
+                elif key == b"content-encoding":
+                    encodings.append(value)
+                else:
+                    transfer_encoding = True
+        self.head = Headers._from_full_items(items)
+        self.content_lengths = lengths
+        self.content_encodings = encodings
         # h11 already rejected any Transfer-Encoding other than "chunked" (RFC 9112 6.1)
-        names = [name for _, name, _ in self.head._items]
         # RFC 9112 6.3: a response to HEAD, and a 204 or 304, has no body
         # whatever its Transfer-Encoding says (h11 frames it so too).
         chunked = (
-            b"transfer-encoding" in names
-            and not self._head_request
-            and head.status_code not in (204, 304)
+            transfer_encoding and not self._head_request and head.status_code not in (204, 304)
         )
         # RFC 9112 6.3: with both, chunked wins, but the message "ought to be
         # handled as an error" (smuggling): read it, never reuse the connection.
-        self._conflict = chunked and b"content-length" in names
+        self._conflict = chunked and bool(lengths)
         self._chunked = chunked
         if chunked:
             self.tap = ChunkTap()
@@ -175,6 +205,8 @@ class ClientProtocol:
         self.tap = self.head = None
         self._chunked = self._conflict = self._final_head = False
 
+
+_BODY_FIELDS = frozenset({b"content-length", b"content-encoding", b"transfer-encoding"})
 
 #: Where h11's error text starts quoting the bytes it refused: ``bytearray(b'...``.
 _QUOTED_BYTES = re.compile(r"""(?:bytearray\()?b['"]""")
