@@ -23,13 +23,22 @@ dump, and at most ``MAX_EVENTS`` events as text (a count of the rest). No
 ``Response``, no body beyond the preview (``python benchmarks/netlog.py memory``
 measures what a ring holds).
 
-**No secret is kept.** Everything is stored as text that ``core.redact`` has
-made safe, at the time it is recorded: URLs through ``redact_url``, header
-values through ``redact_header`` (``Authorization: Basic ***``, ``Cookie: ***``,
+**Secrets are redacted on output, not on entry.** Recording is kept cheap, so
+an entry holds what the fetch already had, unredacted: the request's URL and
+``Headers`` as sent (``Authorization``, ``Cookie``, userinfo and query
+included), the response's ``Headers``, the first ``PREVIEW_BYTES +
+PREVIEW_MARGIN`` bytes of the decoded body and the milestone events; only the
+request body preview is scrubbed at once (the body itself is not kept). These
+stay in the process's memory, as the fetch's own objects do, until the entry
+leaves the ring. Every text the log gives out is made from them when asked,
+through ``core.redact``: URLs through ``redact_url``, header values through
+``redact_header`` (``Authorization: Basic ***``, ``Cookie: ***``,
 ``Set-Cookie: ***``), and every text (the body preview, event details, error
-messages) scrubbed of the values the request sent and the credentials the
-response set (``Secrets``). So rows, details, the HAR export and the views never
-hold a credential; an unredacted HAR of one fetch is ``r.to_har(redact=False)``.
+messages, the reason) scrubbed of the values the request sent and the
+credentials the response set (``Secrets``). So rows, details, ``text()``, the
+HAR export, the reprs and the views never show a credential; the log has no
+unredacted output. An unredacted HAR of one fetch is ``r.to_har(redact=False)``
+on its ``Response``.
 """
 
 from __future__ import annotations
@@ -602,8 +611,8 @@ class NetworkLog:
 
     def to_har(self, ids: Iterable[int] | None = None, text=None, status=None, host=None) -> dict:
         """HAR 1.2 of the chosen entries (``ids``), else of those the filters
-        match, oldest first as HAR lists them. Always redacted: the log keeps
-        no credential (see the module docstring)."""
+        match, oldest first as HAR lists them. Always redacted (see the module
+        docstring)."""
         if ids is not None:
             wanted = set(ids)
             chosen = [e for e in self._entries if e.id in wanted]

@@ -14,8 +14,9 @@ seconds (longer when more rows are drawn), scans the ring once per render, and
 draws at most ``MAX_ROWS`` rows (the others are counted). The log holds it
 weakly: a closed (or Stopped) view is not kept alive. Stop makes its output a
 static text/html + text/plain bundle (what a saved notebook keeps) and closes
-its widget models. Everything shown comes from the log, which keeps only
-redacted text; it is escaped here (server-controlled header values and URLs).
+its widget models. Everything shown is text the log gives out, which it
+redacts when it makes it (see ``client/netlog.py``); it is escaped here
+(server-controlled header values and URLs).
 """
 
 from __future__ import annotations
