@@ -207,3 +207,48 @@ def test_the_network_panel_in_a_real_kernel(server, tmp_path):
         assert k.value("nbfetch.network_log.rows()[0]['url'].endswith('cell=4')") == "True"
     finally:
         k.shutdown()
+
+
+async def test_every_row_of_the_panel_is_its_seven_cells(log, demo):
+    """#, method, name, status, size, time, waterfall: what a browser draws in
+    each column (a malformed cell shows its markup as text, in another column)."""
+    from html.parser import HTMLParser
+
+    await nbfetch.fetch(demo.url + "/json")
+    await nbfetch.fetch(demo.url + "/status/404")
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag == "td":
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag == "td":
+                self.rows[-1].append("</td> alone" if self.cell is None else self.cell.strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+            elif data.strip() and self.rows:
+                self.rows[-1].append(f"outside a cell: {data}")
+
+    view = NetworkView(log, throttle=0)
+    try:
+        parser = Cells()
+        parser.feed(view.table.value)
+    finally:
+        view.close()
+    header, *rows = parser.rows
+    assert header[:6] == ["#", "Method", "Name", "Status", "Size", "Time"]
+    assert [r[:4] for r in rows] == [
+        ["2", "GET", "/status/404", "404"],
+        ["1", "GET", "/json", "200"],
+    ]
+    assert all(len(r) == 7 for r in parser.rows)

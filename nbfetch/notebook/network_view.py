@@ -384,7 +384,7 @@ class NetworkView(SettlesToStatic, widgets.VBox):
         took = human_seconds(e.elapsed) if e.elapsed is not None else "…"
         size = human_bytes(e.wire_bytes) if e.status is not None else ""
         cell = 'style="text-align:right;padding:1px 4px;white-space:nowrap;overflow:hidden"'
-        left = 'style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis'
+        left = '<td style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis'
         background = f"background:{BG_RAISED};" if picked else ""
         return self._grid(
             [
