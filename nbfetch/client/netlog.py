@@ -16,12 +16,14 @@ keeps it off everywhere, ``=1`` turns it on in scripts too;
 ``network_log.disable()`` stops it, ``network_log.clear()`` forgets what it holds.
 
 **What it keeps.** The last ``size`` fetches (500 by default), newest first,
-each a summary: method, URL, status, sizes, timing phases, the request and
-response headers (at most ``MAX_HEADERS`` fields of ``MAX_HEADER_VALUE``
-characters), the first ``PREVIEW_BYTES`` of the decoded body as text or a hex
-dump, and at most ``MAX_EVENTS`` events as text (a count of the rest). No
-``Response``, no body beyond the preview (``python benchmarks/netlog.py memory``
-measures what a ring holds).
+each a summary: method, URL, status, sizes, timing marks, the request and
+response ``Headers`` (a response head of more than ``MAX_HEADERS`` fields is
+copied cut to ``MAX_HEADERS`` fields of ``MAX_HEADER_VALUE`` characters; the
+detail shows at most as much of either), the first ``PREVIEW_BYTES +
+PREVIEW_MARGIN`` bytes of the decoded body (the detail shows the first
+``PREVIEW_BYTES``, as text or a hex dump) and at most ``MAX_EVENTS`` events
+(the body events only counted). No ``Response``, no body beyond those bytes
+(``python benchmarks/netlog.py memory`` measures what a ring holds).
 
 **Secrets are redacted on output, not on entry.** Recording is kept cheap, so
 an entry holds what the fetch already had, unredacted: the request's URL and
