@@ -32,6 +32,9 @@ async def test_fetches_of_every_client_are_logged_newest_first(log, demo):
         await a.fetch(demo.url + "/get?n=1")
         await b.fetch(demo.url + "/status/404")
     await nbfetch.fetch(demo.url + "/post", "POST", json={"x": 1})
+    # The shared client's connection would outlive the test (later tests count
+    # the sockets to the session's demo server).
+    await nbfetch.default_client().aclose()
     rows = log.rows()
     assert [r["method"] for r in rows] == ["POST", "GET", "GET"]
     assert [r["status"] for r in rows] == [200, 404, 200]
@@ -214,8 +217,9 @@ async def test_every_row_of_the_panel_is_its_seven_cells(log, demo):
     each column (a malformed cell shows its markup as text, in another column)."""
     from html.parser import HTMLParser
 
-    await nbfetch.fetch(demo.url + "/json")
-    await nbfetch.fetch(demo.url + "/status/404")
+    async with AsyncClient() as client:
+        await client.fetch(demo.url + "/json")
+        await client.fetch(demo.url + "/status/404")
 
     class Cells(HTMLParser):
         def __init__(self):
