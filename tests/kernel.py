@@ -131,6 +131,29 @@ class Kernel:
         )
         self.kc.shell_channel.send(msg)
 
+    def set_state(self, comm_id: str, state: dict) -> None:
+        """What a browser sends when the user changes a control: a Text's
+        ``value``, a Dropdown's ``index``."""
+        msg = self.kc.session.msg(
+            "comm_msg",
+            {"comm_id": comm_id, "data": {"method": "update", "state": state, "buffer_paths": []}},
+        )
+        self.kc.shell_channel.send(msg)
+
+    def state(self, comm_id: str, key: str):
+        """The latest value of ``key`` a front end has for one model: its
+        comm_open state, then every update in order."""
+        value = None
+        for m in self.iopub:
+            if m["msg_type"] not in ("comm_open", "comm_msg"):
+                continue
+            if m["content"]["comm_id"] != comm_id:
+                continue
+            state = m["content"]["data"].get("state", {})
+            if key in state:
+                value = state[key]
+        return value
+
     def shutdown(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)  # by the PID jupyter_client started

@@ -1,5 +1,6 @@
 """The process's network log (client/netlog.py): every fetch of every client,
-newest first, in a bounded ring of redacted summaries."""
+newest first, in a bounded ring of summaries redacted on output; its panel in a
+real kernel (tests/test_browser_network.py shows it in JupyterLab)."""
 
 import json
 
@@ -8,6 +9,7 @@ import pytest
 import nbfetch
 from nbfetch import AsyncClient
 from nbfetch.client.netlog import NetworkLog
+from nbfetch.notebook.network_view import NetworkView
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
 
@@ -30,6 +32,9 @@ async def test_fetches_of_every_client_are_logged_newest_first(log, demo):
         await a.fetch(demo.url + "/get?n=1")
         await b.fetch(demo.url + "/status/404")
     await nbfetch.fetch(demo.url + "/post", "POST", json={"x": 1})
+    # The shared client's connection would outlive the test (later tests count
+    # the sockets to the session's demo server).
+    await nbfetch.default_client().aclose()
     rows = log.rows()
     assert [r["method"] for r in rows] == ["POST", "GET", "GET"]
     assert [r["status"] for r in rows] == [200, 404, 200]
@@ -63,3 +68,191 @@ async def test_failures_are_logged_and_secrets_never_shown(log, demo, tmp_path):
         everything += json.dumps(entry.detail(), default=str)
     for secret in ("hunter2pw", "sekrit-token-1", "sekrit-bearer-2", "sekrit-cookie-3"):
         assert secret not in everything, secret
+
+
+async def test_no_output_of_the_log_or_its_view_shows_a_secret(log, demo, tmp_path):
+    """The entries keep the fetch's own Headers, URL and first body bytes
+    (redacted when a text is made, not when recorded): every output made from
+    them is checked, for secrets the request sent and ones the server set."""
+    url = demo.url.replace("http://", "http://user:hunter2pw@")
+    async with AsyncClient() as client:
+        await client.fetch(
+            url + "/get?token=sekrit-token-1",
+            headers={"Authorization": "Bearer sekrit-bearer-2", "Cookie": "sid=sekrit-cookie-3"},
+        )
+        # A form's secret field, echoed back in the body (the preview).
+        await client.fetch(demo.url + "/post", "POST", data={"password": "sekrit-pass-4"})
+        # A login's answer: the token the server issued, in a JSON body...
+        token = (
+            await client.fetch(
+                demo.url + "/token", "POST", json={"user": "ada", "password": "secret"}
+            )
+        ).json()["access_token"]
+        # ...sent back in the next request.
+        await client.fetch(demo.url + "/me", headers={"Authorization": f"Bearer {token}"})
+        # A cookie the server set on a redirect, echoed by the next hop's body.
+        session = (await client.fetch(demo.url + "/login?user=ada")).json()["cookies"]["session"]
+    secrets = ["hunter2pw", "sekrit-token-1", "sekrit-bearer-2", "sekrit-cookie-3"]
+    secrets += ["sekrit-pass-4", token, session]
+    view = NetworkView(log, throttle=0)
+    try:
+        outputs = [json.dumps(log.rows(), default=str), repr(log), log.text()]
+        outputs.append(json.dumps(log.to_har(), default=str))
+        log.save_har(tmp_path / "log.har")
+        outputs.append((tmp_path / "log.har").read_text())
+        for entry in log:
+            outputs += [repr(entry), json.dumps(entry.detail(), default=str)]
+            view.pick.value = entry.id  # what picking a row in the view shows
+            outputs += [view.html(), view.text(), repr(view)]
+    finally:
+        view.close()
+    assert len(log) == 5
+    everything = "\n".join(outputs)
+    # What was recorded is there (the test would see a secret if it leaked)...
+    assert "/me" in everything and "whoami" in everything and "ada" in everything
+    for secret in secrets:
+        assert secret not in everything, secret
+
+
+# -- in a real kernel --------------------------------------------------------------
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.timeout(120)
+def test_the_network_panel_in_a_real_kernel(server, tmp_path):
+    """``nbfetch.network()`` in a kernel: fetches of two clients in two cells,
+    newest first; a fetch of a later cell appears in the panel already shown;
+    the status filter and picking a row, sent as a browser sends them (widget
+    state updates), change what the widgets show."""
+    from kernel import Kernel
+
+    k = Kernel(cwd=str(tmp_path))
+    try:
+        k.run(
+            f"import nbfetch\nbase = {server.url!r}\n"
+            "a, b = nbfetch.AsyncClient(), nbfetch.AsyncClient()\n"
+            "r1 = await a.fetch(base + '/get?cell=1')"
+        )
+        k.run("r2 = await b.fetch(base + '/status/404?cell=2')")
+        shown = k.submit("nbfetch.network()")
+        assert k.wait(shown)["status"] == "ok"
+        assert k.messages(shown, "execute_result") == []  # the widget, not a repr
+        assert [m for m in k.messages(shown, "display_data") if WIDGET in m["content"]["data"]]
+
+        def model(name, test):
+            (found,) = [
+                w["comm_id"]
+                for w in k.widget_models(name)
+                if w["msg"]["parent_header"]["msg_id"] == shown and test(w["state"])
+            ]
+            return found
+
+        html = [
+            w["comm_id"]
+            for w in k.widget_models("HTMLModel")
+            if w["msg"]["parent_header"]["msg_id"] == shown
+        ]
+        (table,) = [c for c in html if 'class="nbfetch-network"' in (k.state(c, "value") or "")]
+        (summary,) = [c for c in html if "Network:" in (k.state(c, "value") or "")]
+        status = model("TextModel", lambda s: s.get("placeholder", "").startswith("status"))
+        pick = model(
+            "DropdownModel", lambda s: "pick a fetch" in " ".join(s.get("_options_labels", []))
+        )
+        detail = [c for c in html if c not in (table, summary)]
+
+        def order(value):
+            return [m for m in ("cell=4", "cell=2", "cell=1") if m in value]
+
+        assert order(k.state(table, "value")) == ["cell=2", "cell=1"]
+
+        # A fetch of a later cell: the panel shown above follows.
+        k.run("r3 = await a.fetch(base + '/get?cell=4')")
+        k.wait_for(
+            lambda m: (
+                m["msg_type"] == "comm_msg"
+                and m["content"]["comm_id"] == table
+                and "cell=4" in m["content"]["data"].get("state", {}).get("value", "")
+            ),
+            timeout=20,
+        )
+        assert order(k.state(table, "value")) == ["cell=4", "cell=2", "cell=1"]
+
+        # The status filter, typed in the browser: only the 404 is drawn.
+        k.set_state(status, {"value": "404"})
+        k.wait_for(
+            lambda m: (
+                m["msg_type"] == "comm_msg"
+                and m["content"]["comm_id"] == summary
+                and "1 shown of 1 matching"
+                in m["content"]["data"].get("state", {}).get("value", "")
+            ),
+            timeout=20,
+        )
+        assert order(k.state(table, "value")) == ["cell=2"]
+        labels = k.state(pick, "_options_labels")
+        assert len(labels) == 2 and "/status/404?cell=2" in labels[1]
+
+        # Picking that row (the browser sends the Dropdown's index): its detail.
+        k.set_state(pick, {"index": 1})
+        k.wait_for(
+            lambda m: (
+                m["msg_type"] == "comm_msg"
+                and m["content"]["comm_id"] in detail
+                and "Response headers" in m["content"]["data"].get("state", {}).get("value", "")
+            ),
+            timeout=20,
+        )
+        (shown_detail,) = [c for c in detail if "Response headers" in (k.state(c, "value") or "")]
+        text = k.state(shown_detail, "value")
+        assert "404" in text and "/status/404?cell=2" in text
+        assert "Request headers" in text and "Events" in text and "response.headers" in text
+        assert k.value("nbfetch.network_log.rows()[0]['url'].endswith('cell=4')") == "True"
+    finally:
+        k.shutdown()
+
+
+async def test_every_row_of_the_panel_is_its_seven_cells(log, demo):
+    """#, method, name, status, size, time, waterfall: what a browser draws in
+    each column (a malformed cell shows its markup as text, in another column)."""
+    from html.parser import HTMLParser
+
+    async with AsyncClient() as client:
+        await client.fetch(demo.url + "/json")
+        await client.fetch(demo.url + "/status/404")
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag == "td":
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag == "td":
+                self.rows[-1].append("</td> alone" if self.cell is None else self.cell.strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+            elif data.strip() and self.rows:
+                self.rows[-1].append(f"outside a cell: {data}")
+
+    view = NetworkView(log, throttle=0)
+    try:
+        parser = Cells()
+        parser.feed(view.table.value)
+    finally:
+        view.close()
+    header, *rows = parser.rows
+    assert header[:6] == ["#", "Method", "Name", "Status", "Size", "Time"]
+    assert [r[:4] for r in rows] == [
+        ["2", "GET", "/status/404", "404"],
+        ["1", "GET", "/json", "200"],
+    ]
+    assert all(len(r) == 7 for r in parser.rows)

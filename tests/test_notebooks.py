@@ -20,6 +20,7 @@ EXPECTED = [
     "05-panel.ipynb",
     "06-outside-notebooks.ipynb",
     "07-api-session.ipynb",
+    "08-instruments.ipynb",
 ]
 
 

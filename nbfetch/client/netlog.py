@@ -16,20 +16,31 @@ keeps it off everywhere, ``=1`` turns it on in scripts too;
 ``network_log.disable()`` stops it, ``network_log.clear()`` forgets what it holds.
 
 **What it keeps.** The last ``size`` fetches (500 by default), newest first,
-each a summary: method, URL, status, sizes, timing phases, the request and
-response headers (at most ``MAX_HEADERS`` fields of ``MAX_HEADER_VALUE``
-characters), the first ``PREVIEW_BYTES`` of the decoded body as text or a hex
-dump, and at most ``MAX_EVENTS`` events as text (a count of the rest). No
-``Response``, no body beyond the preview (``python benchmarks/netlog.py memory``
-measures what a ring holds).
+each a summary: method, URL, status, sizes, timing marks, the request and
+response ``Headers`` (a response head of more than ``MAX_HEADERS`` fields is
+copied cut to ``MAX_HEADERS`` fields of ``MAX_HEADER_VALUE`` characters; the
+detail shows at most as much of either), the first ``PREVIEW_BYTES +
+PREVIEW_MARGIN`` bytes of the decoded body (the detail shows the first
+``PREVIEW_BYTES``, as text or a hex dump) and at most ``MAX_EVENTS`` events
+(the body events only counted). No ``Response``, no body beyond those bytes
+(``python benchmarks/netlog.py memory`` measures what a ring holds).
 
-**No secret is kept.** Everything is stored as text that ``core.redact`` has
-made safe, at the time it is recorded: URLs through ``redact_url``, header
-values through ``redact_header`` (``Authorization: Basic ***``, ``Cookie: ***``,
+**Secrets are redacted on output, not on entry.** Recording is kept cheap, so
+an entry holds what the fetch already had, unredacted: the request's URL and
+``Headers`` as sent (``Authorization``, ``Cookie``, userinfo and query
+included), the response's ``Headers``, the first ``PREVIEW_BYTES +
+PREVIEW_MARGIN`` bytes of the decoded body and the milestone events; only the
+request body preview is scrubbed at once (the body itself is not kept). These
+stay in the process's memory, as the fetch's own objects do, until the entry
+leaves the ring. Every text the log gives out is made from them when asked,
+through ``core.redact``: URLs through ``redact_url``, header values through
+``redact_header`` (``Authorization: Basic ***``, ``Cookie: ***``,
 ``Set-Cookie: ***``), and every text (the body preview, event details, error
-messages) scrubbed of the values the request sent and the credentials the
-response set (``Secrets``). So rows, details, the HAR export and the views never
-hold a credential; an unredacted HAR of one fetch is ``r.to_har(redact=False)``.
+messages, the reason) scrubbed of the values the request sent and the
+credentials the response set (``Secrets``). So rows, details, ``text()``, the
+HAR export, the reprs and the views never show a credential; the log has no
+unredacted output. An unredacted HAR of one fetch is ``r.to_har(redact=False)``
+on its ``Response``.
 """
 
 from __future__ import annotations
@@ -655,8 +666,8 @@ class NetworkLog:
 
     def to_har(self, ids: Iterable[int] | None = None, text=None, status=None, host=None) -> dict:
         """HAR 1.2 of the chosen entries (``ids``), else of those the filters
-        match, oldest first as HAR lists them. Always redacted: the log keeps
-        no credential (see the module docstring)."""
+        match, oldest first as HAR lists them. Always redacted (see the module
+        docstring)."""
         if ids is not None:
             wanted = set(ids)
             chosen = [e for e in self._entries if e.id in wanted]

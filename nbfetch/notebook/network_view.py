@@ -14,8 +14,9 @@ seconds (longer when more rows are drawn), scans the ring once per render, and
 draws at most ``MAX_ROWS`` rows (the others are counted). The log holds it
 weakly: a closed (or Stopped) view is not kept alive. Stop makes its output a
 static text/html + text/plain bundle (what a saved notebook keeps) and closes
-its widget models. Everything shown comes from the log, which keeps only
-redacted text; it is escaped here (server-controlled header values and URLs).
+its widget models. Everything shown is text the log gives out, which it
+redacts when it makes it (see ``client/netlog.py``); it is escaped here
+(server-controlled header values and URLs).
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ class NetworkView(SettlesToStatic, widgets.VBox):
         took = human_seconds(e.elapsed) if e.elapsed is not None else "…"
         size = human_bytes(e.wire_bytes) if e.status is not None else ""
         cell = 'style="text-align:right;padding:1px 4px;white-space:nowrap;overflow:hidden"'
-        left = 'style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis'
+        left = '<td style="text-align:left;padding:1px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis'
         background = f"background:{BG_RAISED};" if picked else ""
         return self._grid(
             [
