@@ -5,10 +5,12 @@ real kernel (tests/test_browser_network.py shows it in JupyterLab)."""
 import json
 
 import pytest
+from conftest import answer_each
 
 import nbfetch
 from nbfetch import AsyncClient
-from nbfetch.client.netlog import NetworkLog
+from nbfetch.client.netlog import MAX_HEAD_CHARS, MAX_HEADER_VALUE, NetworkLog
+from nbfetch.core.headers import Headers
 from nbfetch.notebook.network_view import NetworkView
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loop_watchdog]
@@ -256,3 +258,24 @@ async def test_every_row_of_the_panel_is_its_seven_cells(log, demo):
         ["1", "GET", "/json", "200"],
     ]
     assert all(len(r) == 7 for r in parser.rows)
+
+
+async def test_an_entry_keeps_bounded_heads_whatever_is_sent(log, raw_server):
+    # 50 fields of 1,200 characters from the server (under h11's head limit) and a
+    # 20 KB request header: an entry keeps a bounded copy of each head, and no
+    # event it keeps holds the whole one (a ring of 500 held 66 MB of them).
+    fat = b"".join(b"X-Fat-%d: %s\r\n" % (i, b"v" * 1200) for i in range(50))
+    srv = raw_server(answer_each(b"HTTP/1.1 200 OK\r\n" + fat + b"Content-Length: 2\r\n\r\nok"))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/x", headers={"X-Big": "r" * 20_000})
+    assert len(r.headers) == 51  # the response itself is whole
+    (entry,) = log.entries()
+
+    def within(headers) -> bool:
+        values = [v for _, v in headers.items()]
+        return max(map(len, values)) <= MAX_HEADER_VALUE and sum(map(len, values)) <= MAX_HEAD_CHARS
+
+    assert within(entry._request_headers) and within(entry._response_headers)
+    held = [v for e in entry._events for v in e.details.values() if isinstance(v, Headers)]
+    assert all(within(h) for h in held)
+    assert entry.response_headers[0] == ("X-Fat-0", "v" * 1024)

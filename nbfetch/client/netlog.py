@@ -17,9 +17,10 @@ keeps it off everywhere, ``=1`` turns it on in scripts too;
 
 **What it keeps.** The last ``size`` fetches (500 by default), newest first,
 each a summary: method, URL, status, sizes, timing marks, the request and
-response ``Headers`` (a response head of more than ``MAX_HEADERS`` fields is
-copied cut to ``MAX_HEADERS`` fields of ``MAX_HEADER_VALUE`` characters; the
-detail shows at most as much of either), the first ``PREVIEW_BYTES +
+response ``Headers`` (a head of more than ``MAX_HEADERS`` fields, with a
+value longer than ``MAX_HEADER_VALUE`` characters or more than
+``MAX_HEAD_CHARS`` in all, is copied cut to those bounds; the detail shows at
+most as much of either), the first ``PREVIEW_BYTES +
 PREVIEW_MARGIN`` bytes of the decoded body (the detail shows the first
 ``PREVIEW_BYTES``, as text or a hex dump) and at most ``MAX_EVENTS`` events
 (the body events only counted). No ``Response``, no body beyond those bytes
@@ -81,6 +82,9 @@ MAX_EVENTS = 64
 #: Header fields kept per direction, and characters per value.
 MAX_HEADERS = 64
 MAX_HEADER_VALUE = 1024
+#: Characters of header values one head keeps in all: with MAX_HEADERS, an
+#: entry's two heads stay under 40 KiB whatever a server or a caller sends.
+MAX_HEAD_CHARS = 16 * 1024
 #: Characters of a request body shown (a form's secret fields masked).
 REQUEST_PREVIEW = 1024
 
@@ -129,6 +133,7 @@ class Entry:
         "_raw",
         "_request_headers",
         "_response_headers",
+        "_heads_cut",
         "_secrets",
         "_text",
         "_url",
@@ -169,6 +174,7 @@ class Entry:
         self.wire_bytes = self.decoded_bytes = self.redirects = self._events_dropped = 0
         self._request_headers = request.headers  # the last hop's as sent, once sent
         self._response_headers = None
+        self._heads_cut = False  # a head was too big: only a bounded copy is kept
         self._events: list = []
         self._kept = True  # _events already holds only what is shown (see _finish)
         self._raw = bytearray()
@@ -199,7 +205,10 @@ class Entry:
             self.marks["sent"] = event.time
             d = event.details
             self._final = d.get("url", self._final)
-            self._request_headers = d.get("headers", self._request_headers)
+            headers = d.get("headers", self._request_headers)
+            if _too_big(headers):
+                headers, self._heads_cut = _bounded(headers), True
+            self._request_headers = headers
         elif name == "response.headers":
             self.marks["headers"] = event.time
             d = event.details
@@ -207,8 +216,8 @@ class Entry:
             self.version = d.get("http_version", "")
             headers = self._response_headers = d.get("headers")
             self._content_type = "" if headers is None else None
-            if headers is not None and len(headers) > MAX_HEADERS:
-                self._response_headers = _bounded(headers)
+            if headers is not None and _too_big(headers):
+                self._response_headers, self._heads_cut = _bounded(headers), True
         elif name == "redirect" or (name == "retry" and "attempt" in event.details):
             # The next hop starts: its marks, headers and body are the ones shown.
             marks = self.marks
@@ -266,7 +275,7 @@ class Entry:
         if (
             len(events) <= MAX_EVENTS
             and len(rec.hop_starts) == 1
-            and (self._response_headers is None or len(self._response_headers) <= MAX_HEADERS)
+            and not self._heads_cut  # else the events hold the whole heads
         ):
             # One hop, few events (a small GET: 8): the events' Headers are the
             # ones kept, so the list is kept as it is and sorted out when first
@@ -844,13 +853,30 @@ _MAY_HOLD_CREDENTIALS = re.compile(
 )
 
 
+def _too_big(headers: Headers) -> bool:
+    """More than MAX_HEADERS fields, a value longer than MAX_HEADER_VALUE, or
+    more than MAX_HEAD_CHARS in all."""
+    if len(headers) > MAX_HEADERS:
+        return True
+    total = 0
+    for _, _, value in headers._items:
+        if len(value) > MAX_HEADER_VALUE:
+            return True
+        total += len(value)
+    return total > MAX_HEAD_CHARS
+
+
 def _bounded(headers: Headers) -> Headers:
-    """A copy of a huge response head with at most MAX_HEADERS fields of
-    MAX_HEADER_VALUE characters (a server's 64 KiB head is not kept whole);
-    the credentials it set stay masked in what is kept."""
-    kept = Headers()
+    """A copy of a huge head within the bounds of ``_too_big`` (a server's
+    64 KiB head, or a request's 20 KB value, is not kept whole in each of the
+    ring's entries): the first fields, each value cut, until the budget is spent."""
+    kept, budget = Headers(), MAX_HEAD_CHARS
     for name, value in headers.items()[:MAX_HEADERS]:
-        kept.add(name, value[:MAX_HEADER_VALUE])
+        if budget <= 0:
+            break
+        value = value[: min(MAX_HEADER_VALUE, budget)]
+        kept.add(name, value)
+        budget -= len(value)
     return kept
 
 
