@@ -196,6 +196,35 @@ async def test_every_address_a_name_resolves_to_is_checked_before_connecting(dem
     await given.aclose()
 
 
+async def test_a_given_clients_connection_outside_loopback_is_not_reused(demo):
+    """A given client may already hold a connection for the target's origin
+    that its resolver opened elsewhere: the run would reuse it without a
+    connect. Here a real connection to the demo server stands in for one (its
+    peer address relabelled: no traffic may leave loopback to make a real one)."""
+    client = nbfetch.AsyncClient()
+    await client.fetch(demo.url + "/get")
+    (conn,) = (c for conns in client._pool.conns.values() for c in conns)
+    conn.remote = ("192.0.2.1", demo.port)
+    demo.reset_stats()
+    with pytest.raises(InvalidRequest, match=r"already has a connection to it at 192\.0\.2\.1"):
+        await nbfetch.load(demo.url + "/get", n=5, client=client)
+    assert demo.stats["requests"] == 0
+    await client.aclose()
+
+
+def test_the_address_check_holds_under_trio():
+    trio = pytest.importorskip("trio")
+
+    async def elsewhere(host, port):
+        return [(socket.AF_INET, ("192.0.2.1", port))]
+
+    options = {"resolver": elsewhere, "local_address": "127.0.0.1"}  # EINVAL: see above
+    with pytest.raises(InvalidRequest, match=r"resolves to 192\.0\.2\.1"):
+        trio.run(
+            functools.partial(nbfetch.load, "http://localhost:8080/", n=3, client_options=options)
+        )
+
+
 async def test_allow_remote_is_exactly_true_or_false(demo):
     # local_address 127.0.0.1: a TEST-NET address is unreachable from it (EINVAL),
     # so even a client that took "false" for a yes sends nothing off loopback.
