@@ -839,11 +839,20 @@ class LoadRun:
         return intended
 
     async def _worker(self, target: Target) -> None:
-        driver = self.driver
         if not self.allow_remote:
             # This worker's task only (each runs in a task of its own): the
             # connector then checks every address before it connects.
             LOOPBACK_ONLY.set(True)
+        try:
+            await self._requests(target)
+        except BaseException:
+            # Cancelled, or an error no fetch should raise: the workers waiting
+            # for their turn must not wait for this one's next request forever.
+            self._stop()
+            raise
+
+    async def _requests(self, target: Target) -> None:
+        driver = self.driver
         while True:
             intended = await self._next(target)
             if intended is False:
