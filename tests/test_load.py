@@ -30,6 +30,7 @@ from loopwatch import watch
 import nbfetch
 from nbfetch.client.load import Histogram, LoadRun, parse_duration
 from nbfetch.core.errors import FetchError, InvalidRequest
+from nbfetch.demo.server import DemoServer
 
 pytestmark = pytest.mark.anyio
 ERR = Histogram.RELATIVE_ERROR
@@ -160,6 +161,82 @@ async def test_targets_outside_loopback_are_refused_before_anything_is_sent(demo
     await client.aclose()
 
 
+async def test_every_address_a_name_resolves_to_is_checked_before_connecting(demo):
+    """localhost (and *.localhost) pass by name, but a resolver (or DNS, or a
+    rebinding answer) may send them anywhere: each address is checked right
+    before its connect. The TEST-NET address is never reached: the check refuses
+    it first, and even without the check the client's local address 127.0.0.1
+    cannot send to it (the kernel says EINVAL), so no packet leaves loopback."""
+    asked = []
+
+    async def elsewhere(host, port):
+        asked.append(host)
+        return [(socket.AF_INET, ("192.0.2.1", port))]
+
+    async def mixed(host, port):
+        asked.append(host)
+        return [(socket.AF_INET, ("127.0.0.1", demo.port)), (socket.AF_INET, ("192.0.2.1", port))]
+
+    guard = {"local_address": "127.0.0.1"}
+    given = nbfetch.AsyncClient(resolver=elsewhere, **guard)
+    runs = [
+        ("http://localhost:8080/get", {"client_options": {"resolver": elsewhere, **guard}}),
+        ("http://api.localhost:8080/get", {"client_options": {"resolver": elsewhere, **guard}}),
+        ("http://LOCALHOST.:8080/get", {"client": given}),
+        (f"http://localhost:{demo.port}/get", {"client_options": {"resolver": mixed, **guard}}),
+        # The compared configuration too, through its own client.
+        (demo.url + "/get", {"compare": {"url": "http://localhost:8080/", "client": given}}),
+    ]
+    for url, kwargs in runs:
+        with pytest.raises(InvalidRequest, match=r"resolves to 192\.0\.2\.1, not loopback"):
+            await nbfetch.load(url, n=50, concurrency=2, **kwargs)
+    assert len(asked) >= len(runs)
+    # Refused once, the run stops: no request counted 50 times, none sent.
+    assert demo.stats["requests"] <= 2 and demo.stats["connections"] <= 2
+    await given.aclose()
+
+
+async def test_a_given_clients_connection_outside_loopback_is_not_reused(demo):
+    """A given client may already hold a connection for the target's origin
+    that its resolver opened elsewhere: the run would reuse it without a
+    connect. Here a real connection to the demo server stands in for one (its
+    peer address relabelled: no traffic may leave loopback to make a real one)."""
+    client = nbfetch.AsyncClient()
+    await client.fetch(demo.url + "/get")
+    (conn,) = (c for conns in client._pool.conns.values() for c in conns)
+    conn.remote = ("192.0.2.1", demo.port)
+    demo.reset_stats()
+    with pytest.raises(InvalidRequest, match=r"already has a connection to it at 192\.0\.2\.1"):
+        await nbfetch.load(demo.url + "/get", n=5, client=client)
+    assert demo.stats["requests"] == 0
+    await client.aclose()
+
+
+def test_the_address_check_holds_under_trio():
+    trio = pytest.importorskip("trio")
+
+    async def elsewhere(host, port):
+        return [(socket.AF_INET, ("192.0.2.1", port))]
+
+    options = {"resolver": elsewhere, "local_address": "127.0.0.1"}  # EINVAL: see above
+    with pytest.raises(InvalidRequest, match=r"resolves to 192\.0\.2\.1"):
+        trio.run(
+            functools.partial(nbfetch.load, "http://localhost:8080/", n=3, client_options=options)
+        )
+
+
+async def test_allow_remote_is_exactly_true_or_false(demo):
+    # local_address 127.0.0.1: a TEST-NET address is unreachable from it (EINVAL),
+    # so even a client that took "false" for a yes sends nothing off loopback.
+    guard = {"local_address": "127.0.0.1"}
+    for flag in ("false", "no", 0, 1, 0.5, None):
+        with pytest.raises(InvalidRequest, match="allow_remote is True or False"):
+            await nbfetch.load(
+                "http://192.0.2.1:8080/get", n=1, allow_remote=flag, client_options=guard
+            )
+    assert (await nbfetch.load(demo.url + "/get", n=2, allow_remote=False)).statuses == {200: 2}
+
+
 # -- service levels -------------------------------------------------------------------------
 async def test_slo_pass_and_fail(demo):
     ok = await nbfetch.load(sequence(demo), n=20, slo={"p95.total": "30s", "errors": 0})
@@ -184,6 +261,35 @@ async def test_slo_pass_and_fail(demo):
         await nbfetch.load(sequence(demo), n=2, slo={"p95.latency": "1s"})
     with pytest.raises(InvalidRequest, match="errors"):
         await nbfetch.load(sequence(demo), n=2, slo={"errors": "none"})
+
+
+async def test_an_slo_that_could_never_be_judged_is_refused_before_anything_is_sent(demo):
+    bad = [
+        {"p0.total": "1s"},
+        {"p101.total": "1s"},
+        {"error_rate": "abc"},
+        {"error_rate": None},
+        {"error_rate": "nan"},
+        {"error_rate": "-1%"},
+        {"rps": "fast"},
+        {"rps": float("nan")},
+        {"rps": float("inf")},
+        {"rps": True},
+        {"p95.total": "-1ms"},
+        {"p95.lag": "1ms"},  # no lag without rate=: it could never pass
+        {"max.lag": "1s"},
+    ]
+    for slo in bad:
+        with pytest.raises(InvalidRequest, match="slo"):
+            await nbfetch.load(sequence(demo), n=5, slo=slo)
+    assert demo.stats["requests"] == 0
+    good = await nbfetch.load(
+        sequence(demo),
+        n=5,
+        rate=1000,
+        slo={"p100.total": "30s", "p95.lag": "30s", "error_rate": "1.5%", "rps": "0.5"},
+    )
+    assert [c.limit for c in good.slo] == [30, 30, 0.015, 0.5] and good.passed
 
 
 async def test_result_as_plain_data_and_a_dataframe(demo):
@@ -228,6 +334,18 @@ async def test_compare_alternates_the_two_request_by_request(demo):
     assert max(map(abs, balance)) <= 2 * 3, balance
 
 
+async def test_compare_gives_each_configuration_its_own_concurrency():
+    """The slower side used to take the shared workers (8 in flight of a
+    concurrency of 4); now each has ``concurrency``, and the starts still
+    alternate, so the fast side keeps to the slow one's pace."""
+    with DemoServer().start() as fast, DemoServer().start() as slow:
+        both = await nbfetch.load(
+            fast.url + "/delay/0.2", n=9, concurrency=3, compare=slow.url + "/delay/0.5"
+        )
+        assert both.a.completed == both.b.completed == 9
+        assert fast.stats["max_in_flight"] == slow.stats["max_in_flight"] == 3
+
+
 # -- open loop ------------------------------------------------------------------------------
 async def test_rate_is_an_open_loop_and_says_when_the_client_falls_behind(demo):
     # One worker, 50 ms a request: at most ~20/s, asked for 200/s.
@@ -262,6 +380,60 @@ async def test_an_invalid_request_stops_the_run_once(demo):
     with pytest.raises(InvalidRequest):
         await nbfetch.load(demo.url + "/get", n=50, headers={"X-Bad": "a\r\nb"})
     assert demo.stats["requests"] == 0
+
+
+async def test_a_run_whose_fetches_fail_at_once_still_lets_the_loop_run(demo, tmp_path):
+    """Under replay, a miss fails without a suspension: 500 in a row used to run
+    as one step of the loop. Each failure yields now: a task beside it runs."""
+    path = tmp_path / "one.har"
+    async with nbfetch.AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(demo.url + "/get")
+    ticks = 0
+
+    async def beside():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    with nbfetch.replay(path, timing="fast"):
+        ticker = asyncio.ensure_future(beside())
+        try:
+            result = await nbfetch.load(demo.url + "/missing", n=500, concurrency=1)
+        finally:
+            ticker.cancel()
+    assert result.errors == {"ReplayMissError": 500}
+    assert ticks >= 250, ticks
+
+
+async def test_a_secret_the_server_echoes_is_not_kept(raw_server):
+    secret = "sk_live_" + token()
+
+    def echo(conn, server):
+        head = server.read_request(conn)
+        sent = head.split(b"Bearer ")[1].split(b"\r\n")[0]
+        conn.sendall(b"HTTP/1.1 401 bad token " + sent + b"\r\nContent-Length: 0\r\n\r\n")
+
+    from nbfetch.notebook.load_view import LoadView
+
+    srv = raw_server(echo)
+    run = LoadRun(
+        srv.url + "/api", n=3, concurrency=1, headers={"Authorization": "Bearer " + secret}
+    )
+    view = LoadView(run)
+    run.on_change = view.changed
+    result = await run.run()
+    view.finish()
+    assert result.errors == {"4xx": 3} and result.error_messages["4xx"] == "401 bad token ***"
+    for shown in (
+        str(result.error_messages),
+        result.text(),
+        json.dumps(result.as_dict()),
+        view.html(),
+    ):
+        assert secret not in shown
+    view.close()
 
 
 # -- cancel, memory, the loop ------------------------------------------------------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from ..core.errors import ConnectError, ProxyError, TLSError
-from ..core.proxies import Proxy, Tunnel
+from ..core.errors import ConnectError, InvalidRequest, ProxyError, TLSError
+from ..core.proxies import Proxy, Tunnel, is_loopback_address
 from ..core.urls import URL
 from ..drivers.base import Driver, IOTimeout
 from .context import FetchContext
@@ -23,6 +24,14 @@ from .tls import Trust, explain_failure, ssl_context_for
 
 if TYPE_CHECKING:
     import ssl
+
+
+#: True in a task that must reach loopback only (a load run's workers set it):
+#: every address, resolved or mapped, is checked right before its connect, so
+#: neither a resolver, DNS nor a rebinding answer can lead a load elsewhere.
+#: A context variable rather than an option: it reaches the connector without
+#: a change to any signature between the load run and here.
+LOOPBACK_ONLY: ContextVar[bool] = ContextVar("nbfetch_loopback_only", default=False)
 
 
 def ssl_errors() -> tuple[type[BaseException], ...]:
@@ -137,6 +146,14 @@ class Connector:
                     raise ConnectError(f"no address found for {host!r}", phase="resolve")
             rec.emit("resolve.done", {"host": host, "addresses": [a[1][0] for a in addresses]})
 
+        if LOOPBACK_ONLY.get():
+            for _family, sockaddr in addresses:
+                if not is_loopback_address(sockaddr[0]):
+                    raise InvalidRequest(
+                        f"{url.hostname} resolves to {sockaddr[0]}, not loopback: refused"
+                        " before connecting (a load run reaches loopback only unless"
+                        " allow_remote=True)"
+                    )
         errors = []
         for tried, (family, sockaddr) in enumerate(addresses):
             start = {"address": sockaddr[0], "port": sockaddr[1]}

@@ -5,15 +5,28 @@
 0.0123
 
 Only against servers you own: a target outside loopback is refused, before
-anything is sent, unless ``allow_remote=True``. Loopback means an IP literal in
-127.0.0.0/8 or ``::1``, ``localhost`` and ``*.localhost`` (RFC 6761 section 6.3),
-or a name the client's ``hostname_mapping`` maps to one of those. Any other
-name is refused without asking DNS: its answer could change between the check
-and the connections (DNS rebinding), so a check by resolution would not hold;
-map the name (``client_options={"hostname_mapping": {name: "127.0.0.1"}}``) or
-say ``allow_remote=True``. A proxy that is not on loopback is refused the same
-way, and redirects are not followed (a 3xx is counted as such) unless
-``allow_remote=True``: a redirect could lead anywhere.
+anything is sent, unless ``allow_remote=True`` (exactly ``True``: ``"false"`` or
+``1`` is an ``InvalidRequest``). Loopback means an IP literal in 127.0.0.0/8 or
+``::1``, ``localhost`` and ``*.localhost`` (RFC 6761 section 6.3), or a name the
+client's ``hostname_mapping`` maps to one of those. Any other name is refused
+without asking DNS; map it (``client_options={"hostname_mapping": {name:
+"127.0.0.1"}}``) or say ``allow_remote=True``. A name is only a first check: a
+``resolver=``, DNS or a rebinding answer could still send ``localhost`` elsewhere,
+so the run's workers tell the connector to reach loopback only, and every
+address is checked right before its connect; one outside loopback stops the run
+with an ``InvalidRequest`` naming it, before a packet is sent to it. A proxy that
+is not on loopback is refused the same way, and redirects are not followed (a
+3xx is counted as such) unless ``allow_remote=True``: a redirect could lead
+anywhere.
+
+With ``compare=`` each configuration has its own ``concurrency`` workers (and
+its own client, unless ``client=`` is given), and the starts alternate A, B, A,
+B: neither holds more than ``concurrency`` requests in flight, and the faster
+one keeps to the slower one's pace, so both meet the same server over time.
+
+Error messages kept (``error_messages``, the view) are scrubbed of what the
+request sent as a secret (``core.redact``): a server may echo a token in its
+reason phrase.
 
 Memory is bounded whatever ``n`` or ``duration``: each configuration keeps one
 ``Histogram`` per timing phase (2,048 counters), the status and error counts,
@@ -31,10 +44,11 @@ from typing import Any
 
 from ..core.errors import FetchError, InvalidRequest
 from ..core.events import PHASES
-from ..core.proxies import as_proxy, is_loopback
-from ..core.redact import redact_url
+from ..core.proxies import as_proxy, is_loopback, is_loopback_address
+from ..core.redact import Secrets, redact_url
 from ..core.urls import URL
 from .async_client import AsyncClient
+from .connect import LOOPBACK_ONLY
 
 #: A request that starts this many seconds after its intended time (``rate=``)
 #: is late: the client did not keep up with the arrival rate. 10 ms is well
@@ -45,6 +59,10 @@ LATE = 0.010
 MAX_CONCURRENCY = 1000
 #: The percentiles shown and kept in ``as_dict()``.
 PERCENTILES = (50, 95, 99)
+#: The longest a worker runs before it yields to the loop: a fetch that
+#: answers without suspending (a replayed answer, a miss, a refused option)
+#: would otherwise run request after request and freeze the notebook.
+SLICE = 0.005
 
 
 class Histogram:
@@ -213,33 +231,63 @@ def format_seconds(value: float | None) -> str:
 _SLO_KEY = re.compile(r"(p\d+(?:\.\d+)?|mean|max)\.([a-z]+)")
 
 
-def parse_slo(slo: Mapping[str, object] | None) -> list[tuple[str, float]]:
+def _number(key: str, value: object) -> float:
+    """A finite limit >= 0 from a number or its text (``"1%"`` for error_rate)."""
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        percent = key == "error_rate" and text.endswith("%")
+        try:
+            number = float(text[:-1] if percent else text) / (100 if percent else 1)
+        except ValueError:
+            pass
+    if number is None or not math.isfinite(number) or number < 0:
+        example = "'1%' or 0.01" if key == "error_rate" else "500"
+        raise InvalidRequest(f"slo[{key!r}] is a finite number >= 0 ({example}), not {value!r}")
+    return number
+
+
+def parse_slo(
+    slo: Mapping[str, object] | None, rate: float | None = None
+) -> list[tuple[str, float]]:
     """``{"p95.total": "200ms", "errors": 0, "error_rate": "1%", "rps": 500}`` as
-    (name, limit) pairs, checked before anything is sent."""
+    (name, limit) pairs, checked before anything is sent: a limit that could only
+    fail after the whole run (``p0``, ``nan``, ``p95.lag`` without ``rate=``:
+    there is no lag without a schedule) is an ``InvalidRequest`` now."""
     out: list[tuple[str, float]] = []
     for key, value in (slo or {}).items():
         if key == "errors":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InvalidRequest(f"slo['errors'] is a count >= 0, not {value!r}")
             out.append((key, float(value)))
-        elif key == "error_rate":
-            text = str(value).strip()
-            rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-            out.append((key, rate))
-        elif key == "rps":
-            out.append((key, float(value)))
+        elif key in ("error_rate", "rps"):
+            out.append((key, _number(key, value)))
         else:
-            match = _SLO_KEY.fullmatch(key)
+            match = _SLO_KEY.fullmatch(key) if isinstance(key, str) else None
             if match is None or match.group(2) not in (*PHASES, "total", "lag"):
                 raise InvalidRequest(
                     f"slo key {key!r}: use 'p95.total' (pNN, mean or max, then a phase:"
                     f" {', '.join((*PHASES, 'total'))}), 'errors', 'error_rate' or 'rps'"
+                )
+            stat, phase = match.groups()
+            if stat.startswith("p") and not 0 < float(stat[1:]) <= 100:
+                raise InvalidRequest(f"slo key {key!r}: a percentile is in (0, 100]")
+            if phase == "lag" and rate is None:
+                raise InvalidRequest(
+                    f"slo key {key!r}: lag is how late a request started on the rate="
+                    " schedule; without rate= there is none, so it could never pass"
                 )
             out.append((key, parse_duration(value, f"slo[{key!r}]")))
     return out
 
 
 # -- what one configuration measured ----------------------------------------------------
+def _same(text: str, response=None) -> str:
+    return text
+
+
 class Stats:
     """The running counts of one configuration: cheap to update (O(1) per response)."""
 
@@ -259,7 +307,7 @@ class Stats:
             hist = self.phases[phase] = Histogram()
         hist.add(value)
 
-    def record(self, response, lag: float | None) -> None:
+    def record(self, response, lag: float | None, scrub: Callable[..., str] = _same) -> None:
         self.completed += 1
         timing = response.timing
         for phase in PHASES:
@@ -276,16 +324,18 @@ class Stats:
         code = response.status_code
         self.statuses[code] += 1
         if code >= 400:
-            self._error(f"{code // 100}xx", f"{code} {response.reason}")
+            kind = f"{code // 100}xx"
+            self.errors[kind] += 1
+            if kind not in self.messages:
+                # A server may echo what it was sent (a token) in its reason phrase.
+                self.messages[kind] = scrub(f"{code} {response.reason}", response)[:300]
 
-    def fail(self, exc: FetchError) -> None:
+    def fail(self, exc: FetchError, scrub: Callable[..., str] = _same) -> None:
         self.completed += 1
-        self._error(type(exc).__name__, str(exc))
-
-    def _error(self, kind: str, message: str) -> None:
+        kind = type(exc).__name__
         self.errors[kind] += 1
         if kind not in self.messages:
-            self.messages[kind] = message[:300]
+            self.messages[kind] = scrub(str(exc))[:300]
 
     def started_one(self, lag: float | None) -> None:
         self.started += 1
@@ -560,18 +610,59 @@ class LoadComparison:
 
 # -- the run ------------------------------------------------------------------------
 class Target:
-    """One configuration: a URL, method, fetch options and the client to use."""
+    """One configuration: a URL, method, fetch options and the client to use;
+    ``index`` its place in the run (A: 0, B: 1), ``issued`` its requests so far."""
 
-    def __init__(self, label: str, url: str, method: str, client: AsyncClient, own: bool, options):
+    def __init__(
+        self,
+        label: str,
+        url: str,
+        method: str,
+        client: AsyncClient,
+        own: bool,
+        options,
+        index: int = 0,
+    ):
         self.label, self.url, self.method = label, url, method
         self.client, self.own, self.options = client, own, options
+        self.index, self.issued = index, 0
         self.shown_url = redact_url(url)
         self.stats = Stats()
+        # What the messages kept must not spell: the URL's and the headers'
+        # secrets (a failed fetch has no Request to ask).
+        self.secrets = Secrets()
+        self.secrets.add_url(url)
+        headers = options.get("headers")
+        if headers:
+            items = headers.items() if hasattr(headers, "items") else headers
+            self.secrets.add_headers([(str(k), str(v)) for k, v in items])
+
+    def scrub(self, text: str, response=None) -> str:
+        """``text`` without the secrets this configuration sends (and, given the
+        ``response``, those its request and redirects sent). Called once per kind
+        of error, not per request."""
+        secrets = self.secrets
+        if response is not None:
+            secrets = Secrets()
+            secrets.update(self.secrets)
+            secrets.add_hops(response)
+        return secrets.scrub(text)
 
 
 def check_loopback(url: str, client: AsyncClient, options: Mapping[str, Any]) -> None:
-    """Refuse a target (or a proxy) outside loopback: see the module docstring."""
+    """Refuse a target (or a proxy) outside loopback: see the module docstring.
+    The names are checked here; the addresses they resolve to, by the connector
+    before each connect (``LOOPBACK_ONLY``), and those of the connections a
+    given client already holds to the target, here: the run would reuse them."""
     parsed = URL.parse(url)
+    for conn in list(client._pool.conns.get(parsed.origin, ())):
+        address = conn.remote[0] if isinstance(conn.remote, tuple) else conn.remote
+        if address is not None and not is_loopback_address(str(address)):
+            raise InvalidRequest(
+                f"load() refuses {parsed.hostname}: the client already has a connection"
+                f" to it at {address}, not loopback; say allow_remote=True to load it",
+                url=url,
+            )
     host, _port = client._connector.mapping.apply(parsed.hostname, parsed.port)
     if not is_loopback(host):
         where = parsed.hostname if host == parsed.hostname else f"{parsed.hostname} (→ {host})"
@@ -636,8 +727,12 @@ class LoadRun:
             raise InvalidRequest("a load run needs n= or duration= (or both): it must end")
         if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate < math.inf):
             raise InvalidRequest(f"rate must be requests per second > 0, not {rate!r}")
+        if allow_remote is not True and allow_remote is not False:
+            # "false" or 0.5 is not a yes: a guess either way could load a stranger's server.
+            raise InvalidRequest(f"allow_remote is True or False, not {allow_remote!r}")
         self.n, self.concurrency, self.rate = n, concurrency, rate
-        self.slo = parse_slo(slo)
+        self.allow_remote = allow_remote
+        self.slo = parse_slo(slo, rate)
         self.on_change = on_change
         options.setdefault("follow_redirects", False)
         self._owned: list[AsyncClient] = []
@@ -646,16 +741,18 @@ class LoadRun:
             own = client is None
             if own:
                 # As many connections as workers: the load measures the server,
-                # not a queue in front of it.
-                kwargs = {"max_clients": concurrency * (2 if compare is not None else 1)}
+                # not a queue in front of it (each configuration has its own).
+                kwargs = {"max_clients": concurrency}
                 client = AsyncClient(**{**kwargs, **(client_options or {})})
                 self._owned.append(client)
             if not allow_remote:
                 check_loopback(url, client, options)
-            return Target(label, url, method, client, own, options)
+            return Target(label, url, method, client, own, options, len(self.targets))
+
+        self.targets: list[Target] = []
 
         try:
-            self.targets = [
+            self.targets.append(
                 make(
                     label or ("A" if compare is not None else ""),
                     url,
@@ -664,7 +761,7 @@ class LoadRun:
                     client_options,
                     options,
                 )
-            ]
+            )
             if compare is not None:
                 other = {"url": compare} if isinstance(compare, str) else dict(compare)
                 b_url = other.pop("url", url)
@@ -682,7 +779,10 @@ class LoadRun:
             self._close_owned()
             raise
         self.driver = self.targets[0].client.driver
-        self._issued = 0
+        self._started = 0  # requests started, all configurations: the next to start
+        self._turns: dict[int, Any] = {}  # request number -> the Signal its worker waits on
+        self._over = False
+        self._slice = 0.0
         self._t0: float | None = None
         self._end: float | None = None
         self._fatal: BaseException | None = None
@@ -698,34 +798,65 @@ class LoadRun:
         for client in self._owned:
             client.close()
 
-    def _next(self) -> tuple[Target, float | None] | None:
-        """The next request to make, and its intended start (``rate=``), or None
-        when the run is over. Request i goes to configuration i % 2 (compare):
-        the two alternate through the whole run."""
-        if self._fatal is not None:
-            return None
-        i, count = self._issued, len(self.targets)
-        if self.n is not None and i >= self.n * count:
-            return None
-        now = self.driver.monotonic()
+    def _stop(self) -> None:
+        """No request starts any more: wake every worker waiting for its turn."""
+        self._over = True
+        for signal in self._turns.values():
+            signal.set()
+        self._turns.clear()
+
+    async def _next(self, target: Target) -> float | bool | None:
+        """Start ``target``'s next request: its intended start (``rate=``; None
+        without), or False when its part of the run is over.
+
+        Request i of the run is configuration i % 2's (compare): the starts
+        alternate A, B, A, B through the whole run, so both see the same server
+        over time. Each configuration has its own ``concurrency`` workers, so
+        neither holds more requests in flight than that, however slow; a
+        request waits for the other configuration's previous one to start."""
+        count = len(self.targets)
+        if self.n is not None and target.issued >= self.n:
+            return False
+        number = target.issued * count + target.index
+        target.issued += 1
+        while number != self._started and not self._over and self._fatal is None:
+            signal = self._turns[number] = self.driver.signal()
+            await signal.wait(None)
+        if self._over or self._fatal is not None:
+            return False
         intended = None
         if self.rate is not None:
-            intended = self._t0 + i / (self.rate * count)
-        if (
-            self.duration is not None
-            and (now if intended is None else intended) >= self._t0 + self.duration
-        ):
-            return None
-        self._issued += 1
-        return self.targets[i % count], intended
+            intended = self._t0 + number / (self.rate * count)
+        if self.duration is not None:
+            when = self.driver.monotonic() if intended is None else intended
+            if when >= self._t0 + self.duration:
+                self._stop()  # the other configuration's next one must not wait forever
+                return False
+        self._started += 1
+        following = self._turns.pop(self._started, None)
+        if following is not None:
+            following.set()
+        return intended
 
-    async def _worker(self) -> None:
+    async def _worker(self, target: Target) -> None:
+        if not self.allow_remote:
+            # This worker's task only (each runs in a task of its own): the
+            # connector then checks every address before it connects.
+            LOOPBACK_ONLY.set(True)
+        try:
+            await self._requests(target)
+        except BaseException:
+            # Cancelled, or an error no fetch should raise: the workers waiting
+            # for their turn must not wait for this one's next request forever.
+            self._stop()
+            raise
+
+    async def _requests(self, target: Target) -> None:
         driver = self.driver
         while True:
-            slot = self._next()
-            if slot is None:
+            intended = await self._next(target)
+            if intended is False:
                 return
-            target, intended = slot
             if intended is not None:
                 delay = intended - driver.monotonic()
                 if delay > 0:
@@ -733,31 +864,43 @@ class LoadRun:
             now = driver.monotonic()
             lag = None if intended is None else max(0.0, now - intended)
             target.stats.started_one(lag)
+            failed = False
             try:
                 response = await target.client.fetch(target.url, target.method, **target.options)
             except InvalidRequest as exc:
-                # The same for every request (a bad option): stop, do not count it 1,000 times.
+                # The same for every request (a bad option, an address outside
+                # loopback): stop, do not count it 1,000 times.
                 self._fatal = exc
+                self._stop()
                 return
             except FetchError as exc:
-                target.stats.fail(exc)
+                target.stats.fail(exc, target.scrub)
+                failed = True
             else:
-                target.stats.record(response, lag)
+                target.stats.record(response, lag, target.scrub)
                 del response  # its body goes now, not when the next one comes
-            self._end = driver.monotonic()
+            self._end = now = driver.monotonic()
             if self.on_change is not None:
                 self.on_change()
+            # A fetch may end without ever suspending (a refused replay, a
+            # replayed answer): yield after a failure, and at least every
+            # SLICE seconds of the run's own time, so the loop (the notebook,
+            # a watchdog) runs on.
+            if failed or now - self._slice > SLICE:
+                self._slice = now
+                await driver.sleep(0)
 
     async def run(self) -> LoadResult | LoadComparison:
         """Run to the end and return the result; cancelled (the task, a Cancel
         button), every fetch in flight is cancelled and the clients it opened are
         closed before the cancellation goes on."""
         try:
-            self._t0 = self.driver.monotonic()
-            workers = self.concurrency * len(self.targets)
-            if self.n is not None:
-                workers = min(workers, self.n * len(self.targets))
-            await self.driver.gather([self._worker() for _ in range(workers)])
+            self._t0 = self._slice = self.driver.monotonic()
+            workers = self.concurrency if self.n is None else min(self.concurrency, self.n)
+            # Created alternately (A, B, A, B...): the first starts interleave too.
+            await self.driver.gather(
+                [self._worker(target) for _ in range(workers) for target in self.targets]
+            )
         except BaseException:
             self.cancelled = True
             raise

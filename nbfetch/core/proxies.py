@@ -108,11 +108,21 @@ def _ip(host: str):
 
 
 def is_loopback(host: str) -> bool:
-    """``localhost``, a ``.localhost`` name (RFC 6761 section 6.3), 127.0.0.0/8, ::1."""
+    """``localhost``, a ``.localhost`` name (RFC 6761 section 6.3), 127.0.0.0/8, ::1.
+
+    A name is judged by its spelling, not by where it resolves (a resolver or
+    DNS may send ``api.localhost`` anywhere): what must not leave loopback
+    checks each resolved address with ``is_loopback_address`` as well."""
     host = host.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    ip = _ip(host)
+    return is_loopback_address(host)
+
+
+def is_loopback_address(address: str) -> bool:
+    """An IP address in 127.0.0.0/8, ``::1`` or ``::ffff:127.x.y.z``; a name,
+    even ``localhost``, is not."""
+    ip = _ip(address)
     if ip is None:
         return False
     if ip.version == 6 and ip.ipv4_mapped is not None:
