@@ -271,6 +271,46 @@ def large_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{}",
+        ' {"log": {}} ',
+        '{"log": {"entries": []}}',
+        '{"z": null, "log":{"entries":[1, {"a":[1,2]} ,"x"],"version":"1.2"}}',
+        '\n{\n "log" : {\n  "entries" : [ {"request": {"method": "GET"}} ]\n }\n}\n',
+        '{"log": []}',
+        '{"log": {"entries": {"a": 1}}}',
+        '{"a": 1, "a": 2}',
+        "[1, 2]",
+        '{"log": {"entries": [{"_nbfetch": {"wire": ["aGk=", "" ], "events": [{"n": 1}]},'
+        ' "response": {"status": 200}}, {"_nbfetch": null}, {"_nbfetch": {"wire": 5}}]}}',
+    ],
+)
+def test_a_recording_is_parsed_as_json_parses_it(text):
+    # Entry by entry (the loop can take the GIL between two), to the same result.
+    assert replay_module._parse(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        '{"log": {"entries": [{"_nbfetch": {"wire": ["a" "b"]}}]}}',
+        '{"log": {"entries": [1,]}}',
+        '{"log": {"entries": [1 2]}}',
+        '{"a" 1}',
+        '{"a": 1} x',
+        "",
+    ],
+)
+def test_a_recording_that_is_not_json_is_refused_as_json_refuses_it(text):
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError):
+        replay_module._parse(text)
+
+
 async def test_a_large_recording_is_read_off_the_loop(large_file):
     async with watch(), AsyncClient(replay=large_file) as client:
         first, second = await asyncio.gather(

@@ -11,7 +11,9 @@ errors are those of the recorded session.
 path and the query as a multiset: its order does not matter); a recorded
 query value that was redacted (``***``) matches any value. ``match_body=True``
 also compares the request body (for POST and the like: the body's text, its
-secret fields masked on both sides). Headers are not compared. Identical
+secret fields masked on both sides; a ``***`` the recording wrote, for a value
+another request of its session sent as a credential, matches any value;
+bodies over 1 MiB are compared exactly). Headers are not compared. Identical
 requests take the recorded ones in order; once they are used up the last one
 answers again (a notebook cell run twice replays as it did).
 
@@ -19,7 +21,14 @@ answers again (a notebook cell run twice replays as it did).
 ``ReplayMissError`` naming the request and the closest recorded ones, before
 anything is opened: no socket, no DNS; ``"pass"`` sends them to the network;
 ``"record"`` sends them and appends them to the file when the replay stops
-(``with`` / ``stop()`` only).
+(the end of ``with``, or ``stop()``: also for a client's
+``AsyncClient(replay=Replay(path, unmatched="record"))``, which records only
+that replay's fetches until ``stop()``). ``AsyncClient(replay=path)`` fails
+on a miss; another mode is ``replay=Replay(path, unmatched=...)``.
+
+**Loading**: inside a running loop (a notebook, a coroutine) the file is read
+and indexed at the first fetch, in a worker thread; outside one, at once. A
+hit is a dictionary lookup on the method and the URL without its query.
 
 **Timing** (``timing=``): ``"recorded"`` (the default) waits the recorded gaps
 between the pieces (and before the first: the server's think time) divided by
@@ -31,7 +40,12 @@ rhythm, a 30 s wait in the recording does not make a tutorial slow.
 timeout) fails again with the same class of error, before anything is sent;
 one that broke mid-body replays its bytes, then breaks the same way. An
 entry the recording could not keep whole (``max_bytes``, a secret in a
-compressed body) is refused with ``ReplayError`` saying why.
+compressed body), or that was cancelled or unfinished when recorded, is
+refused with ``ReplayError`` saying why. So is a malformed one (a recording
+is a file from anywhere): the error names the entry (its index, method and
+redacted URL) and what is wrong; one that cannot even be matched (no method
+or URL) refuses the file. A browser's HAR entry with status 0 (a blocked
+request) or a 1xx status has no response to replay.
 """
 
 from __future__ import annotations
@@ -303,13 +317,86 @@ def _loop_running() -> bool:
 def _read(path) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            # Decoded a slice at a time: decoding 53 MB at once held the GIL 0.2 s.
+            text = "".join(iter(lambda: f.read(SLICE), ""))
+        return _parse(text)
     except OSError as exc:
         raise ReplayError(f"cannot read the recording {str(path)!r}: {exc}") from None
     except RecursionError:
         raise ReplayError(f"{str(path)!r} is not a HAR file: its JSON nests too deeply") from None
     except ValueError as exc:  # also a text that is not UTF-8
         raise ReplayError(f"{str(path)!r} is not a HAR file (JSON): {exc}") from None
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+#: Where ``_parse`` takes a recording apart itself: an object's listed keys,
+#: an array's items (``[spec]``); any other value is one C call. Down to the
+#: pieces of the wire, which hold nearly all of a large recording's bytes.
+_HAR_PARTS = {"log": {"entries": [{"_nbfetch": {"wire": [None], "events": [None]}}]}}
+
+
+def _parse(text: str, parts=_HAR_PARTS):
+    """``json.loads(text)``, taken value by value where ``parts`` says. One C
+    call holds the GIL: a 53 MB recording parsed by one ``json.loads`` in a
+    worker thread still stopped the loop for the whole parse; between two
+    values the loop thread can take the GIL."""
+    value = json.JSONDecoder().raw_decode  # one JSON value at text[i], no space before
+
+    def space(i: int) -> int:
+        return _SPACE.match(text, i).end()
+
+    def fail(what: str, i: int):
+        raise json.JSONDecodeError(what, text, i)
+
+    def walk(i: int, spec):
+        if isinstance(spec, dict) and text.startswith("{", i):
+            return members(i, spec)
+        if isinstance(spec, list) and text.startswith("[", i):
+            return items(i, spec[0])
+        return value(text, i)
+
+    def members(i: int, spec: dict):  # the object whose "{" is at text[i]
+        out = {}
+        i = space(i + 1)
+        if text.startswith("}", i):
+            return out, i + 1
+        while True:
+            if not text.startswith('"', i):
+                fail("Expecting property name enclosed in double quotes", i)
+            key, i = value(text, i)
+            i = space(i)
+            if not text.startswith(":", i):
+                fail("Expecting ':' delimiter", i)
+            out[key], i = walk(space(i + 1), spec.get(key))
+            i = space(i)
+            if text.startswith(",", i):
+                i = space(i + 1)
+            elif text.startswith("}", i):
+                return out, i + 1
+            else:
+                fail("Expecting ',' delimiter", i)
+
+    def items(i: int, spec):  # the array whose "[" is at text[i]
+        out = []
+        i = space(i + 1)
+        if text.startswith("]", i):
+            return out, i + 1
+        while True:
+            item, i = walk(i, spec)
+            out.append(item)
+            i = space(i)
+            if text.startswith(",", i):
+                i = space(i + 1)
+            elif text.startswith("]", i):
+                return out, i + 1
+            else:
+                fail("Expecting ',' delimiter", i)
+
+    start = space(0)
+    result, end = walk(start, parts)
+    if space(end) != len(text):
+        fail("Extra data", space(end))
+    return result
 
 
 def _source(source):
