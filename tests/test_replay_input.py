@@ -399,3 +399,33 @@ async def test_match_body_matches_a_body_holding_another_requests_credential(dem
     assert r.status_code == 200
     with pytest.raises(nbfetch.ReplayMissError):  # the rest of the body still counts
         await fetch_from(replayer, demo.url + "/anything/1", method="POST", json={"p": token})
+
+
+def test_concurrent_first_fetches_under_trio_share_one_load(tmp_path):
+    trio = pytest.importorskip("trio")
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps(har(har_entry(URL + "/a"), har_entry(URL + "/b"))))
+    loads = []
+    original = nbfetch.Replay._load
+
+    def counted(self):
+        loads.append(1)
+        original(self)
+
+    async def main():
+        bodies = {}
+        async with AsyncClient(replay=path) as client:
+
+            async def one(url):
+                bodies[url] = (await client.fetch(url)).body
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(one, URL + "/a")
+                nursery.start_soon(one, URL + "/b")
+        return bodies
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nbfetch.Replay, "_load", counted)
+        bodies = trio.run(main)
+    assert bodies == {URL + "/a": b"hi", URL + "/b": b"hi"}
+    assert loads == [1]  # the second fetch waited for the first one's load
