@@ -205,9 +205,12 @@ class SyntheticStream:
         limit = self._limit
         if limit is None or len(piece) <= limit:
             self._rest = b""
-            return piece
-        self._rest = piece[limit:]
-        return piece[:limit]
+            return bytes(piece) if isinstance(piece, memoryview) else piece
+        # A view of the rest, not a copy: slicing a copy on every read made a
+        # large piece read in small steps cost its size squared.
+        view = piece if isinstance(piece, memoryview) else memoryview(piece)
+        self._rest = view[limit:]
+        return bytes(view[:limit])
 
     # Pausing needs nothing here: the answer is pulled by receive(), so a
     # paused reader (client/flow.py) pulls nothing. A rate limit needs reads
