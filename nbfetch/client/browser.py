@@ -17,7 +17,12 @@ What the browser hides is said, not made up (``browser.*`` events, each with
   the browser (Host, Accept-Encoding, User-Agent, Cookie...: what it sent is
   not known). A *forbidden* header (Fetch standard, section 2.2.2) the caller
   set is refused with ``InvalidRequest`` before anything is sent: the browser
-  would drop it silently.
+  would drop it silently. A header a browser may replace (User-Agent:
+  Chromium sends its own) is listed in ``may_be_ignored``; a max_redirects
+  other than the browser's 20 is said not to be applied (max_redirects=0 is:
+  a redirected response fails). A URL's credentials go as the
+  ``Authorization: Basic`` nbfetch made, the URL without them (fetch()
+  refuses a URL with credentials).
 * ``browser.response``: the URL the browser ended at (it follows redirects
   itself and shows none of the hops; ``Response.url`` is that final URL), the
   response type, what was taken out of the head because the browser already
@@ -28,10 +33,14 @@ What the browser hides is said, not made up (``browser.*`` events, each with
 * ``browser.timing``: DNS, connect, TLS, request and response times from the
   Resource Timing API, when the browser gives them (zero cross-origin without
   ``Timing-Allow-Origin``: then None). ``Timing.dns/connect/tls`` stay None:
-  no socket event is invented.
+  no socket event is invented. When the page's Resource Timing buffer is
+  full, ``missing`` says so.
 
-Cancel and every timeout close the stream, whose ``cancel()`` aborts the
-browser's fetch (``AbortController``).
+fetch() hides the connection: connect_timeout bounds the wait for the head
+(with read_timeout). The request is buffered whole (at most 64 MiB, refused
+before sending when its size is known). Cancel, every timeout and every error
+(a head h11 refuses) abort the browser's fetch (``AbortController``): one left
+running would hold one of the browser's few connections to the origin.
 """
 
 from __future__ import annotations
@@ -43,9 +52,17 @@ import h11
 
 from .._version import __version__
 from ..core.decoders import AVAILABLE_ENCODINGS
-from ..core.errors import ConnectError, InvalidRequest, NetworkError, ProtocolError, RedirectError
+from ..core.errors import (
+    ConnectError,
+    FetchTimeout,
+    InvalidRequest,
+    NetworkError,
+    ProtocolError,
+    RedirectError,
+)
 from ..core.urls import URL
-from ..drivers.synthetic import SyntheticRequest, SyntheticStream
+from ..drivers.base import IOTimeout
+from ..drivers.synthetic import MAX_REQUEST_BYTES, SyntheticRequest, SyntheticStream
 
 if TYPE_CHECKING:
     from ..core.request import Request
@@ -113,6 +130,13 @@ SAFELISTED_RESPONSE_HEADERS = (
 
 DEFAULT_USER_AGENT = f"nbfetch/{__version__}"
 DEFAULT_ACCEPT_ENCODING = ", ".join(AVAILABLE_ENCODINGS)
+#: How many redirects a browser's fetch() follows before it fails (Fetch
+#: standard, HTTP-redirect fetch step 5); it does not say how many it followed.
+BROWSER_MAX_REDIRECTS = 20
+#: Headers a page may set that a browser may still replace (measured:
+#: Chromium sends its own User-Agent whatever the page sets; Firefox sends
+#: the page's).
+MAY_BE_IGNORED = frozenset({"user-agent"})
 
 
 def forbidden(name: str) -> bool:
@@ -179,10 +203,20 @@ def _origin(url: str) -> str | None:
     return f"{u.scheme}://{u.host}{port}"
 
 
-def rejected_error(name: str, message: str, url: str, page_origin: str | None, *, body: bool):
+def rejected_error(
+    name: str,
+    message: str,
+    url: str,
+    page_origin: str | None,
+    *,
+    body: bool,
+    redirect: str = "follow",
+):
     """The FetchError for a rejected ``fetch()`` (or body read). A TypeError is
     all a script learns of a network failure *and* of a CORS refusal (the
-    browser hides which, by design): cross-origin, CORS is the likely cause."""
+    browser hides which, by design): cross-origin, CORS is the likely cause.
+    The redirects the browser follows are hidden too: a same-origin URL may
+    have redirected to another origin, too often, or to a non-http URL."""
     what = f"the browser's fetch() failed ({name}: {message})"
     if body:
         return NetworkError(f"{what} while reading the body", phase="download")
@@ -198,10 +232,35 @@ def rejected_error(name: str, message: str, url: str, page_origin: str | None, *
             " the network: look at the browser's developer console, or fetch a"
             " same-origin URL (a proxy on the page's own server)",
         )
+    redirects = (
+        (
+            f"; or it redirected (the browser follows redirects and hides them) to another"
+            " origin that does not allow CORS, more than"
+            f" {BROWSER_MAX_REDIRECTS} times, or to a URL that is not http(s)"
+        )
+        if redirect == "follow" and name == "TypeError"
+        else ""
+    )
     return ConnectError(
         f"{what}: the server could not be reached (down, refused, or a name that does not"
-        " resolve); the browser's console says which",
+        f" resolve){redirects}; the browser's console says which",
     )
+
+
+#: RFC 9112 section 4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ).
+_REASON_CHARS = frozenset(range(0x20, 0x7F)) | frozenset(range(0x80, 0x100)) | {0x09}
+
+
+def head_reason(text: str) -> str:
+    """The browser's statusText as a reason phrase: latin-1 (a character a
+    browser cannot have given, as Node's U+FFFD for an undecodable byte,
+    becomes "?": the reason is informational, RFC 9112 section 4), and
+    ProtocolError for a control character (CR/LF would add header lines to
+    the head nbfetch rebuilds)."""
+    raw = text.encode("latin-1", "replace")
+    if not _REASON_CHARS.issuperset(raw):
+        raise ProtocolError(f"the browser's status text {text!r} has a control character")
+    return raw.decode("latin-1")
 
 
 def reconstructed_head(head: BrowserHead) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -272,7 +331,15 @@ class BrowserAnswer:
     async def __anext__(self) -> bytes:
         if self._done:
             raise StopAsyncIteration
-        return await self._step()
+        try:
+            return await self._step()
+        except BaseException:
+            # Whatever ends this answer early (a head h11 refuses, a rejected
+            # read, a timeout's cancellation) aborts the browser's fetch: one
+            # left running holds one of the browser's few connections per
+            # origin (Chromium: 6) until its server ends it.
+            self.cancel()
+            raise
 
     def cancel(self) -> None:
         if not self._done:
@@ -282,98 +349,143 @@ class BrowserAnswer:
     def _emit(self, name: str, details: dict) -> None:
         self._ctx.recorder.emit(name, {"transport": "browser", "reconstructed": True, **details})
 
-    async def _head(self) -> bytes:
+    async def _start(self, url: str, redirect: str) -> BrowserHead:
+        """fetch() until the head. It hides the connection, so connect_timeout
+        bounds this wait too (with read_timeout, which the stream applies):
+        an unreachable host fails after connect_timeout, as on a socket."""
         from ..drivers.browser import FetchRejected
 
-        request, ctx = self._request, self._ctx
-        url = str(self._hop.url)
-        redirect = "follow" if ctx.follow_redirects else "manual"
-        self._emit(
-            "browser.request",
-            {
-                "headers_passed": [name for name, _ in self._passed],
-                "left_to_browser": self._left,
-                "redirect": redirect,
-                **(
-                    {}
-                    if ctx.decompress
-                    else {"decompress": "the browser decodes the body whatever decompress= says"}
-                ),
-                "note": "the browser adds its own headers (Host, User-Agent, Accept-Encoding,"
-                " Origin, Cookie...) and chooses HTTP/1.1, 2 or 3: what it sent is not known",
-            },
+        ctx, request = self._ctx, self._request
+        started = self._fetch.start(
+            url, request.method, self._passed, request.body or None, redirect
         )
         try:
-            head = await self._fetch.start(
-                url, request.method, self._passed, request.body or None, redirect
-            )
-        except FetchRejected as exc:
-            self._done = True
-            raise rejected_error(
-                exc.name, exc.message, url, self._fetch.page_origin(), body=False
+            return await ctx.driver.wait_for(started, ctx.connect_timeout)
+        except IOTimeout:
+            raise FetchTimeout(
+                f"connect_timeout={ctx.connect_timeout}s expired (in a browser it bounds the"
+                " wait for the response head: fetch() hides the connection)",
+                url=ctx.url,
+                phase="wait",
+                timeout="connect_timeout",
+                seconds=ctx.connect_timeout,
             ) from None
+        except FetchRejected as exc:
+            raise rejected_error(
+                exc.name, exc.message, url, self._fetch.page_origin(), body=False, redirect=redirect
+            ) from None
+
+    async def _head(self) -> bytes:
+        request, ctx, hop = self._request, self._ctx, self._hop
+        # fetch() refuses a URL with credentials; nbfetch already made them
+        # an Authorization: Basic header (passed), so the URL goes without.
+        url = str(hop.url.copy_with(username=None, password=None))
+        redirect = "follow" if ctx.follow_redirects else "manual"
+        details: dict[str, Any] = {
+            "headers_passed": [name for name, _ in self._passed],
+            "left_to_browser": self._left,
+            "redirect": redirect,
+            "note": "the browser adds its own headers (Host, User-Agent, Accept-Encoding,"
+            " Origin, Cookie...) and chooses HTTP/1.1, 2 or 3: what it sent is not known",
+        }
+        ignored = [name for name, _ in self._passed if name in MAY_BE_IGNORED]
+        if ignored:
+            details["may_be_ignored"] = ignored
+            details["may_be_ignored_note"] = (
+                "a browser may send its own value instead (Chromium does for User-Agent)"
+            )
+        if not ctx.decompress:
+            details["decompress"] = "the browser decodes the body whatever decompress= says"
+        if ctx.follow_redirects and ctx.max_redirects != BROWSER_MAX_REDIRECTS:
+            details["max_redirects"] = (
+                f"max_redirects={ctx.max_redirects} is not applied: the browser follows up to"
+                f" {BROWSER_MAX_REDIRECTS} redirects and does not say how many it followed"
+                + (
+                    " (a redirected response fails, as at least one was followed)"
+                    if ctx.max_redirects < 1
+                    else ""
+                )
+            )
+        if hop.url.username is not None:
+            details["userinfo"] = "sent as Authorization: Basic, the URL without it"
+        self._emit("browser.request", details)
+        head = await self._start(url, redirect)
         if head.type == "opaqueredirect":
-            self._done = True
             raise RedirectError(
                 "the server answered with a redirect, which a browser hides from scripts"
                 " (status and Location) with follow_redirects=False",
                 phase="wait",
             )
+        if head.redirected and ctx.follow_redirects and ctx.max_redirects < 1:
+            raise RedirectError(
+                f"more than max_redirects={ctx.max_redirects} redirects: the browser followed"
+                f" at least one (it does not say how many) to {URL.parse(head.url)}",
+                url=ctx.url,
+            )
         headers, removed = reconstructed_head(head)
-        details: dict[str, Any] = {
-            "url": URL.parse(head.url) if head.url else self._hop.url,
+        response: dict[str, Any] = {
+            "url": URL.parse(head.url) if head.url else hop.url,
             "redirected": head.redirected,
             "type": head.type,
             "removed": removed,
         }
         if "content-encoding" in removed:
-            details["decoded_by_browser"] = removed["content-encoding"]
+            response["decoded_by_browser"] = removed["content-encoding"]
         if head.type == "cors":
-            details["hidden"] = (
+            response["hidden"] = (
                 "cross-origin: only the CORS-safelisted headers"
                 f" ({', '.join(SAFELISTED_RESPONSE_HEADERS)}) and those the server"
                 " lists in Access-Control-Expose-Headers are visible"
             )
         if head.redirected:
-            self.final_url = details["url"]
-            details["note"] = (
+            self.final_url = response["url"]
+            response["note"] = (
                 "the browser followed the redirects itself: only the final URL is known"
             )
-        self._emit("browser.response", details)
+        self._emit("browser.response", response)
         try:
-            wire = request.respond(head.status, headers, reason=head.status_text)
+            wire = request.respond(head.status, headers, reason=head_reason(head.status_text))
         except h11.LocalProtocolError as exc:
-            self._done = True
             raise ProtocolError(f"the browser's response cannot be framed: {exc}") from None
+        except UnicodeError:
+            # A browser's header values are ByteStrings (one byte per
+            # character): a character above U+00FF is none a server sent.
+            raise ProtocolError(
+                "the browser's response head has a character that is not a byte"
+            ) from None
         self._step = self._body if head.has_body and request.method != "HEAD" else self._end
         return wire
 
     async def _body(self) -> bytes:
         from ..drivers.browser import FetchRejected
 
-        try:
-            piece = await self._fetch.read()
-        except FetchRejected as exc:
-            self._done = True
-            raise rejected_error(
-                exc.name, exc.message, str(self._hop.url), None, body=True
-            ) from None
-        if piece is None:
-            return await self._end()
-        if not piece:
-            return await self._body()
+        while True:  # a stream may hand over empty pieces: skip them
+            try:
+                piece = await self._fetch.read()
+            except FetchRejected as exc:
+                raise rejected_error(
+                    exc.name, exc.message, str(self._hop.url), None, body=True
+                ) from None
+            if piece is None:
+                return await self._end()
+            if piece:
+                break
         try:
             return self._request.data(piece)
         except h11.LocalProtocolError as exc:  # a 204/304 the browser gave a body
-            self._done = True
             raise ProtocolError(f"the browser's body cannot be framed: {exc}") from None
 
     async def _end(self) -> bytes:
-        self._done = True
         timing = timing_details(self._fetch.timing(), self._hop.url.scheme == "https")
         if timing is not None:
             self._emit("browser.timing", {"source": "Resource Timing", **timing})
-        return self._request.end()
+        else:
+            missing = getattr(self._fetch, "timing_missing", None)
+            if missing:
+                self._emit("browser.timing", {"source": "Resource Timing", "missing": missing})
+        end = self._request.end()
+        self._done = True
+        return end
 
 
 class BrowserStream(SyntheticStream):
@@ -419,6 +531,19 @@ def check_fetch(request: Request, ctx: FetchContext) -> None:
             "cookies= has no effect in a browser: it sends the page's own cookies"
             " (same-origin) and hides Set-Cookie from scripts; set them with"
             " document.cookie on the page's origin",
+            url=url,
+        )
+    # SyntheticStream holds the request whole; known sizes are refused here,
+    # before anything is read (a streamed body of unknown size fails as it
+    # passes the bound).
+    length = request.headers.get("content-length") or ""
+    size = int(length) if length.isdigit() else None
+    if isinstance(request.body, bytes):
+        size = len(request.body)
+    if size is not None and size > MAX_REQUEST_BYTES:
+        raise InvalidRequest(
+            f"a browser upload is buffered whole (fetch() takes the body at once):"
+            f" at most {MAX_REQUEST_BYTES // 1024**2} MiB, this one is {size:,} bytes",
             url=url,
         )
     if ctx.proxies is not None and ctx.proxies(url) is not None:

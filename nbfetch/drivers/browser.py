@@ -121,9 +121,12 @@ class JSFetch:
 
         self._js = js
         self._controller = js.AbortController.new()
+        _watch_timing_buffer(js)
         self._reader = None
-        self._url = ""
-        self._started = js.performance.now()
+        self._name = ""  # the URL as the browser serializes it: Resource Timing's name
+        self._started = 0.0  # performance.now() when fetch() was called
+        #: Why timing() found no entry, when it can say (the buffer is full).
+        self.timing_missing: str | None = None
 
     @staticmethod
     def page_origin() -> str | None:
@@ -145,7 +148,10 @@ class JSFetch:
         from pyodide.ffi import JsException, to_js
 
         js = self._js
-        self._url = url
+        try:
+            self._name = str(js.URL.new(url).href)
+        except JsException:
+            self._name = url  # fetch() rejects it below, with the browser's reason
         init = {
             "method": method,
             "headers": to_js([list(pair) for pair in headers]),
@@ -157,18 +163,19 @@ class JSFetch:
         }
         if body:
             init["body"] = to_js(body)
+        self._started = float(js.performance.now())
         try:
             response = await js.fetch(url, to_js(init, dict_converter=js.Object.fromEntries))
         except JsException as exc:
             raise _rejected(exc) from None
-        body_stream = response.body
+        body_stream = _value(response.body)
         if body_stream is not None:
             self._reader = body_stream.getReader()
         return BrowserHead(
             status=int(response.status),
             status_text=str(response.statusText),
             headers=[(str(pair[0]), str(pair[1])) for pair in response.headers.entries()],
-            url=str(response.url or url),
+            url=str(_value(response.url) or url),
             redirected=bool(response.redirected),
             type=str(response.type),
             has_body=body_stream is not None,
@@ -194,15 +201,88 @@ class JSFetch:
 
     def timing(self) -> dict | None:
         """This fetch's Resource Timing entry (milliseconds on the page's
-        clock), or None when the browser has none (buffer full, not yet)."""
-        entries = self._js.performance.getEntriesByName(self._url, "resource")
-        for i in range(int(entries.length) - 1, -1, -1):
-            entry = entries[i]
-            if float(entry.startTime) >= self._started - 1:
-                return {name: _number(entry, name) for name in TIMING_FIELDS} | {
-                    "nextHopProtocol": str(getattr(entry, "nextHopProtocol", "") or "")
-                }
+        clock), or None when the browser has none (buffer full, not yet: then
+        ``timing_missing`` says so when it can tell)."""
+        performance = self._js.performance
+        if not self._name or not hasattr(performance, "getEntriesByName"):
+            return None
+        entries = performance.getEntriesByName(self._name, "resource")
+        starts = [float(entries[i].startTime) for i in range(int(entries.length))]
+        chosen = pick_entry(starts, self._started)
+        if chosen is None:
+            count = int(performance.getEntriesByType("resource").length)
+            # Full since this fetch started, or full once and still as large
+            # (the event comes once per filling, not per entry dropped).
+            if _buffer_full_at is not None and (
+                _buffer_full_at >= self._started or count >= RESOURCE_TIMING_BUFFER
+            ):
+                self.timing_missing = (
+                    f"the page's Resource Timing buffer is full ({count} entries; a browser"
+                    f" keeps {RESOURCE_TIMING_BUFFER} by default) and took no entry for this"
+                    " fetch: performance.setResourceTimingBufferSize() raises the limit,"
+                    " performance.clearResourceTimings() empties the buffer"
+                )
+            return None
+        entry = entries[chosen]
+        return {name: _number(entry, name) for name in TIMING_FIELDS} | {
+            "nextHopProtocol": str(_value(getattr(entry, "nextHopProtocol", "")) or "")
+        }
+
+
+#: The Resource Timing buffer's default size (Resource Timing Level 2:
+#: 250 entries; past it the browser records no new entry).
+RESOURCE_TIMING_BUFFER = 250
+#: performance.now() when the page's buffer last refused an entry (its
+#: ``resourcetimingbufferfull`` event), None before.
+_buffer_full_at: float | None = None
+_watching = False
+
+
+def _watch_timing_buffer(js) -> None:
+    """Listen once per page for the buffer-full event, so that timing() can say
+    why a fetch has no entry rather than nothing."""
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    performance = js.performance
+    if not hasattr(performance, "addEventListener"):
+        return
+    from pyodide.ffi import create_proxy
+
+    def full(event) -> None:
+        global _buffer_full_at
+        _buffer_full_at = float(performance.now())
+
+    # Kept for the page's life: one listener, never removed.
+    performance.addEventListener("resourcetimingbufferfull", create_proxy(full))
+
+
+def pick_entry(starts: list[float], started: float) -> int | None:
+    """Which of the entries for this URL (their startTime) is this fetch's:
+    the one that started closest to its fetch() call, not before it (1 ms of
+    slack: the clocks are rounded); None when none did. Another fetch of the
+    same URL, earlier or concurrent, has its own entry."""
+    best = None
+    for i, start in enumerate(starts):
+        if start >= started - 1 and (
+            best is None or abs(start - started) < abs(starts[best] - started)
+        ):
+            best = i
+    return best
+
+
+def _value(value):
+    """A JS value, None for JS null and undefined (Pyodide gives ``jsnull``,
+    a proxy of its own, for null: ``response.body`` of a HEAD, a 204 or an
+    opaque redirect is null)."""
+    if value is None:
         return None
+    try:
+        from pyodide.ffi import jsnull
+    except ImportError:  # an older Pyodide: null was None
+        return value
+    return None if value is jsnull else value
 
 
 #: The PerformanceResourceTiming fields nbfetch reads.
@@ -226,4 +306,4 @@ def _number(entry, name: str) -> float:
     return float(value) if value is not None else 0.0
 
 
-__all__ = ["BrowserDriver", "BrowserHead", "FetchRejected", "JSFetch"]
+__all__ = ["BrowserDriver", "BrowserHead", "FetchRejected", "JSFetch", "pick_entry"]

@@ -64,8 +64,14 @@ class SyntheticRequest:
     # Building an answer with h11 (server role): it frames the body.
     def respond(self, status: int, headers: list[tuple[str, str]], reason: str = "") -> bytes:
         """The status line and header block; a body without Content-Length
-        is sent chunked (h11 adds ``Transfer-Encoding: chunked``)."""
-        return self._server.send(h11.Response(status_code=status, headers=headers, reason=reason))
+        is sent chunked (h11 adds ``Transfer-Encoding: chunked``). Names,
+        values and reason are latin-1 text, one character per byte, as a
+        browser's ByteStrings and a recording hold them (h11 would take str as
+        ASCII only: a UTF-8 filename in Content-Disposition is valid on the
+        wire); UnicodeEncodeError for a character above U+00FF."""
+        head = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        event = h11.Response(status_code=status, headers=head, reason=reason.encode("latin-1"))
+        return self._server.send(event)
 
     def data(self, data: bytes) -> bytes:
         """One piece of the body as framed on the wire (one chunk when chunked)."""
@@ -118,7 +124,13 @@ class SyntheticStream:
             self._drop_answer()
         self._size += len(data)
         if self._size > self._max_request_bytes:
-            raise OSError(f"request over {self._max_request_bytes} bytes for a synthetic peer")
+            # No answer can come: the peer "closes", so that the client does
+            # not wait read_timeout for an early response before failing.
+            self._peer_closed = True
+            raise OSError(
+                f"request over {self._max_request_bytes // 1024**2} MiB: a synthetic peer"
+                " (a recording, the browser's fetch()) holds the request whole before answering"
+            )
         try:
             self._server.receive_data(bytes(data))
             self._parse()

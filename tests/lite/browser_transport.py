@@ -182,5 +182,122 @@ async def main():
     results = await nbfetch.fetch_many([DEMO + f"/get?i={i}" for i in range(5)])
     report("fetch_many", statuses=[getattr(x, "status_code", repr(x)) for x in results])
 
+    await review_findings(recording, made)
+
+
+async def review_findings(recording, made):
+    """The cases an adversarial review found failing (asserted here: a failure
+    fails the run)."""
+    # A null body (HEAD, 204, 304; Node's manual redirect is the 302 itself)
+    # is Pyodide's jsnull, not None: no body to read.
+    statuses = {}
+    for method, path, follow in [
+        ("HEAD", "/get", True),
+        ("GET", "/status/204", True),
+        ("GET", "/status/304", True),
+        ("GET", "/redirect/1", False),
+    ]:
+        r = await nbfetch.fetch(DEMO + path, method, follow_redirects=follow)
+        assert r.body == b"", (path, r.body)
+        statuses[f"{method} {path}"] = r.status_code
+    report("null_body", statuses=statuses)
+    assert list(statuses.values()) == [200, 204, 304, 302], statuses
+
+    # Credentials in the URL: fetch() refuses such a URL; they go as Basic auth.
+    host = DEMO.split("://", 1)[1]
+    r = await nbfetch.fetch(f"http://alice:s3cret@{host}/basic-auth/alice/s3cret")
+    report("userinfo", status=r.status_code)
+    assert r.status_code == 200, r.status_code
+
+    # A UTF-8 filename in Content-Disposition, from a raw server in this Node process.
+    raw = await raw_server(
+        b"HTTP/1.1 200 OK\r\n"
+        b'Content-Disposition: attachment; filename="r\xc3\xa9sum\xc3\xa9.pdf"\r\n'
+        b"Content-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    try:
+        r = await nbfetch.fetch(raw.url)
+    finally:
+        raw.close()
+    disposition = r.headers.get_raw("content-disposition")[0].decode()
+    report("utf8_header", content_disposition=disposition)
+    assert disposition == 'attachment; filename="résumé.pdf"', disposition
+
+    # connect_timeout bounds the wait for the head (fetch() hides the
+    # connection), and the browser's fetch is aborted.
+    async with AsyncClient() as client:
+        client.opener = BrowserOpener(make_fetch=recording)
+        try:
+            await client.fetch(DEMO + "/delay/5", connect_timeout=0.3, read_timeout=20)
+        except FetchTimeout as exc:
+            timeout = exc.timeout
+        aborted = bool(made[-1]._controller.signal.aborted)
+    report("connect_timeout", timeout=timeout, aborted=aborted)
+    assert timeout == "connect_timeout" and aborted
+
+    # Resource Timing: the entry is named by the browser's serialization of
+    # the URL (a ' in a query is %27); Node adds it a little after the body's end.
+    async with AsyncClient() as client:
+        client.opener = BrowserOpener(make_fetch=recording)
+        await client.fetch(DEMO + "/get?q=a'b")
+    entry = await eventually(made[-1].timing)
+    report("timing_name", found=entry is not None)
+    assert entry is not None and entry["responseEnd"] > 0
+
+    # A full buffer is said, not silent (the page's buffer: restored after).
+    import js
+
+    js.performance.setResourceTimingBufferSize(js.performance.getEntriesByType("resource").length)
+    try:
+        async with AsyncClient() as client:
+            client.opener = BrowserOpener(make_fetch=recording)
+            await client.fetch(DEMO + "/get?full=1")
+        late = made[-1]
+        await eventually(lambda: late.timing() or late.timing_missing)
+    finally:
+        js.performance.clearResourceTimings()
+        js.performance.setResourceTimingBufferSize(250)
+    report("timing_full", missing=late.timing_missing)
+    assert late.timing_missing and "buffer is full" in late.timing_missing
+
+
+async def eventually(probe, seconds=5.0):
+    """probe() until it gives something, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    return None
+
+
+class RawServer:
+    def __init__(self, server, url):
+        self.server, self.url = server, url
+
+    def close(self):
+        self.server.close()
+
+
+async def raw_server(answer: bytes) -> RawServer:
+    """A TCP server on 127.0.0.1 in this Node process that answers every
+    request with the bytes ``answer`` and closes."""
+    import js
+    from pyodide.ffi import create_proxy, to_js
+
+    net = js.process.getBuiltinModule("node:net")
+
+    def on_connection(sock):
+        # "readable", not "data": Pyodide cannot take the Node Buffer a
+        # "data" listener is given.
+        sock.once("readable", create_proxy(lambda: sock.end(to_js(answer))))
+
+    server = net.createServer(create_proxy(on_connection))
+    listening = asyncio.get_running_loop().create_future()
+    server.listen(0, "127.0.0.1", create_proxy(lambda: listening.set_result(None)))
+    await listening
+    return RawServer(server, f"http://127.0.0.1:{server.address().port}/file")
+
 
 await main()  # noqa: F704 - top-level await, as in a JupyterLite cell
