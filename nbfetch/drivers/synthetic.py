@@ -62,15 +62,17 @@ class SyntheticRequest:
         return None
 
     # Building an answer with h11 (server role): it frames the body.
-    def respond(self, status: int, headers: list[tuple[str, str]], reason: str = "") -> bytes:
+    def respond(
+        self, status: int, headers: list[tuple[str | bytes, str | bytes]], reason: str | bytes = ""
+    ) -> bytes:
         """The status line and header block; a body without Content-Length
         is sent chunked (h11 adds ``Transfer-Encoding: chunked``). Names,
-        values and reason are latin-1 text, one character per byte, as a
-        browser's ByteStrings and a recording hold them (h11 would take str as
-        ASCII only: a UTF-8 filename in Content-Disposition is valid on the
-        wire); UnicodeEncodeError for a character above U+00FF."""
-        head = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        event = h11.Response(status_code=status, headers=head, reason=reason.encode("latin-1"))
+        values and reason are bytes, or latin-1 text, one character per byte,
+        as a browser's ByteStrings hold them (h11 would take str as ASCII only:
+        a UTF-8 filename in Content-Disposition is valid on the wire);
+        UnicodeEncodeError for a character above U+00FF."""
+        head = [(_latin1(name), _latin1(value)) for name, value in headers]
+        event = h11.Response(status_code=status, headers=head, reason=_latin1(reason))
         return self._server.send(event)
 
     def data(self, data: bytes) -> bytes:
@@ -279,6 +281,10 @@ async def _next(pieces: AsyncIterator[bytes]) -> bytes | None:
         return await pieces.__anext__()
     except StopAsyncIteration:
         return None
+
+
+def _latin1(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("latin-1")
 
 
 __all__ = ["Answerer", "SyntheticRequest", "SyntheticStream"]
