@@ -32,7 +32,7 @@ from nbfetch.lite import build as build_mod
 from nbfetch.lite import serve as serve_mod
 
 # The site build (about 10 s), the kernel's boot (about 20 s on 2 cores) and
-# the notebook (about 25 s, a 6 s drip among its cells), with room for a
+# the notebook (about 30 s, a 10 s drip among its cells), with room for a
 # loaded CI machine.
 pytestmark = pytest.mark.timeout(180)
 
@@ -173,7 +173,7 @@ def test_the_tutorial_runs_in_the_pyodide_kernel(site, served, page):
         if "jp-CodeCell" not in (c.get_attribute("class") or ""):
             continue
         source = c.locator(".jp-InputArea-editor").inner_text()
-        if "duration=6&" in source:
+        if "duration=10&" in source:
             seen_rows = _watch_the_chunks_grow(page, served, i)
         elif "duration=60&" in source:
             _cancel_the_long_stream(page, served, i)
@@ -202,7 +202,7 @@ def test_the_tutorial_runs_in_the_pyodide_kernel(site, served, page):
     assert "(True, None, 'gzip')" in out('r = await nbfetch.fetch(base + "/gzip")')
     assert f"(URL('{served.url}/get'), [])" in out('r = await nbfetch.fetch(base + "/redirect')
     assert "the likely cause is CORS" in out("http://127.0.0.1:9/")
-    assert "(200, '" + "*" * 30 + "', 30)" in out("r = await h")
+    assert "(200, '" + "*" * 40 + "', 40)" in out("r = await h")
     assert "<FetchHandle cancelled" in out("print(h)")
 
     total = float(re.search(r"total=([\d.]+)ms", out("r.timing")).group(1))
@@ -220,7 +220,7 @@ def test_the_tutorial_runs_in_the_pyodide_kernel(site, served, page):
 
 
 def _watch_the_chunks_grow(page, served, index: int) -> list[int]:
-    """``%fetch --bg`` on a 6 s drip of 30 pieces: the cell ends at once, the
+    """``%fetch --bg`` on a 10 s drip of 40 pieces: the cell ends at once, the
     view goes on. Open its Chunks tab and see the table grow while the server
     still sends (its in-flight counter, read after the row count)."""
     c = run_cell(page, index)
@@ -242,10 +242,10 @@ def _watch_the_chunks_grow(page, served, index: int) -> list[int]:
         seen.append(table.locator("tr").count())
         # read after the rows: the server was still sending when they were counted
         assert served.answering["/drip"] == 1, "the drip ended before the table was read"
-    assert seen[0] < seen[1] < 31, seen  # 30 pieces and the header: not all there yet
+    assert seen[0] < seen[1] < 41, seen  # 40 pieces and the header: not all there yet
     # The end: the view becomes its static snapshot, with every piece.
     view.locator(".nbfetch-response").wait_for(timeout=30_000)
-    assert "30 chunks" in output(c)
+    assert "40 chunks" in output(c)
     return seen
 
 
