@@ -39,8 +39,8 @@ KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
 #: The tutorials shipped, besides notebooks/lite/*.ipynb (written for the site).
 #: Run cell by cell in the site (Chromium), 03-streaming fails in its trailers
 #: cell (a browser hides trailers from scripts) and 05-panel in its lookup of
-#: the X-Tutorial header the demo echoes (the browser sent the name in another
-#: case): not shipped until they are adapted.
+#: the X-Tutorial header the demo echoes (Chromium sends the names of the
+#: headers a script sets in lower case): not shipped until they are adapted.
 TUTORIALS = ["01-quickstart.ipynb"]
 #: Their last cell stops the demo server the first one started; the site's
 #: server is not the notebook's to stop, so the cell is left out.
