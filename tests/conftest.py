@@ -464,3 +464,31 @@ def start_mitmdump(args: list[str], confdir, timeout: float = 45.0) -> MitmProxy
     ca = Path(confdir) / "mitmproxy-ca-cert.pem"
     assert ca.is_file(), f"mitmdump made no CA in {confdir}"
     return MitmProxy(process, port, str(ca), output)
+
+
+# -- JupyterLite (issue 20): the `python -m nbfetch.lite prepare` cache -----------
+# tests/test_lite.py builds a site from it and tests/test_pyodide.py runs its
+# Pyodide under Node. .ci/run prepares it into .ci/lite-cache (online, once).
+
+
+def lite_cache():
+    """The prepared cache: ``NBFETCH_LITE_CACHE``, ``.ci/lite-cache``, or the
+    command's default (``~/.cache/nbfetch-lite``). Missing: a skip, but in CI
+    (CI=true), where .ci/run prepares it, a failure."""
+    from pathlib import Path
+
+    from nbfetch.lite import deps
+
+    ci_cache = Path(__file__).resolve().parent.parent / ".ci" / "lite-cache"
+    given = os.environ.get("NBFETCH_LITE_CACHE")
+    candidates = [Path(given)] if given else [ci_cache, deps.default_cache()]
+    for cache in candidates:
+        if deps.is_prepared(cache):
+            return cache
+    reason = (
+        f"no prepared JupyterLite cache ({', '.join(map(str, candidates))}):"
+        " run `python -m nbfetch.lite prepare --cache .ci/lite-cache` (online, once)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; .ci/run prepares it, so CI must have it")
+    pytest.skip(reason)

@@ -28,6 +28,15 @@ def test_all_tutorials_are_there():
     assert [p.name for p in execute.notebooks()] == EXPECTED
 
 
+def test_the_jupyterlite_tutorial_is_left_to_test_lite():
+    """notebooks/lite/ is written for the Pyodide kernel (piplite, the page's
+    origin as the demo server): tests/test_lite.py runs it there, in Chromium;
+    a CPython kernel would fail on its first cell, so it is not run here."""
+    lite = sorted(p.name for p in (NOTEBOOKS / "lite").glob("*.ipynb"))
+    assert lite == ["09-jupyterlite.ipynb"]
+    assert not [p for p in execute.notebooks() if p.parent != NOTEBOOKS]
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("name", EXPECTED)
 def test_tutorial_runs_without_errors(name):

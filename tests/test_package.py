@@ -53,25 +53,42 @@ TESTS = [
 ]
 APT = ["apt-get update -qq", "apt-get install -y -qq chromium"]
 APT_SQUID = ["apt-get update -qq", "apt-get install -y -qq squid openssl"]
+APT_NODE = ["apt-get update -qq", "apt-get install -y -qq nodejs npm"]
 MITMPROXY = [
     "python3 -m venv .ci/mitmproxy-venv",
     "mitmproxy-venv/python -m pip install -q mitmproxy>=11",
     "mitmproxy-venv/mitmdump --version",
 ]
+LITE = [
+    "python3 -m pip install -q -e .[lite]",
+    "python3 -m nbfetch.lite prepare --cache .ci/lite-cache",
+]
 
 
-def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=None):
+def run_ci(
+    tmp_path,
+    fail="",
+    status=1,
+    chromium=True,
+    apt_installs=True,
+    squid=None,
+    node=None,
+    lite_cache=False,
+):
     """.ci/run with each command it calls replaced by a stub that logs its command
     line and exits with ``status`` when that line is ``fail``. ``chromium``: it
     is on PATH from the start, ``squid`` (default: as ``chromium``) squid and
-    openssl too; ``apt_installs``: apt-get install puts the packages it names there."""
+    openssl too, ``node`` (default: as ``chromium``) node and npm;
+    ``apt_installs``: apt-get install puts the packages it names there (nodejs
+    as ``node``); ``lite_cache``: .ci/lite-cache is prepared already."""
     (tmp_path / ".ci").mkdir(parents=True)
     (tmp_path / ".ci" / "run").write_text((ROOT / ".ci" / "run").read_text())
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     chmod = shutil.which("chmod")
     install = (
-        'for p in "$@"; do case "$p" in -*|install) ;;'
+        'for p in "$@"; do case "$p" in -*|install) ;; nodejs) p=node;; esac; case "$p" in'
+        " -*|install) ;;"
         f" *) printf '#!/bin/sh\\n' > {bin_dir}/$p; {chmod} +x {bin_dir}/$p;; esac; done"
     )
 
@@ -96,7 +113,15 @@ def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=
         f" {shutil.which('cp')} {template}/* {venv_bin};; esac"
     )
     squid = chromium if squid is None else squid
-    present = (["chromium"] if chromium else []) + (["squid", "openssl"] if squid else [])
+    node = chromium if node is None else node
+    present = (
+        (["chromium"] if chromium else [])
+        + (["squid", "openssl"] if squid else [])
+        + (["node", "npm"] if node else [])
+    )
+    if lite_cache:
+        (tmp_path / ".ci" / "lite-cache").mkdir()
+        (tmp_path / ".ci" / "lite-cache" / "prepared").touch()
     for name in ["python3", "apt-get", *present]:
         extra = [make_venv] if name == "python3" else []
         if name == "apt-get" and apt_installs:
@@ -119,8 +144,10 @@ def run_ci(tmp_path, fail="", status=1, chromium=True, apt_installs=True, squid=
 def test_ci_runs_every_step_in_order(tmp_path):
     out, ran = run_ci(tmp_path, chromium=False)
     assert out.returncode == 0, out.stderr
-    assert ran == [*APT, *APT_SQUID, *MITMPROXY, *MAIN_JOB, *TESTS]
-    out, ran = run_ci(tmp_path / "again")  # chromium and squid already there: no apt
+    assert ran == [*APT, *APT_SQUID, *APT_NODE, *MITMPROXY, *MAIN_JOB, *LITE, *TESTS]
+    out, ran = run_ci(tmp_path / "again")  # chromium, squid, node already there: no apt
+    assert out.returncode == 0 and ran == [*MITMPROXY, *MAIN_JOB, *LITE, *TESTS], out.stderr
+    out, ran = run_ci(tmp_path / "prepared", lite_cache=True)  # a prepared cache is kept
     assert out.returncode == 0 and ran == [*MITMPROXY, *MAIN_JOB, *TESTS], out.stderr
 
 
@@ -129,7 +156,8 @@ def test_ci_runs_every_step_in_order(tmp_path):
     [
         *[(step, 100, False) for step in APT],
         ("apt-get install -y -qq squid openssl", 100, False),
-        *[(step, 1, True) for step in MITMPROXY + MAIN_JOB + TESTS],
+        ("apt-get install -y -qq nodejs npm", 100, False),
+        *[(step, 1, True) for step in MITMPROXY + MAIN_JOB + LITE + TESTS],
         ("python3 -m pytest", 5, True),  # no tests collected
     ],
 )
@@ -143,6 +171,12 @@ def test_ci_fails_when_apt_leaves_no_squid(tmp_path):
     out, ran = run_ci(tmp_path, chromium=True, apt_installs=False, squid=False)
     assert out.returncode != 0 and "command -v squid" in out.stderr, out.stderr
     assert ran == APT_SQUID
+
+
+def test_ci_fails_when_apt_leaves_no_node(tmp_path):
+    out, ran = run_ci(tmp_path, chromium=True, apt_installs=False, node=False)
+    assert out.returncode != 0 and "command -v node" in out.stderr, out.stderr
+    assert ran == APT_NODE
 
 
 def test_ci_fails_when_apt_leaves_no_chromium(tmp_path):

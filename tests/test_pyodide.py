@@ -6,9 +6,9 @@ What only a browser does (CORS, forbidden headers dropped, Resource Timing
 cross-origin) is for tests/test_lite.py (Chromium).
 
 Pyodide comes from ``NBFETCH_PYODIDE_DIR`` (a directory with ``pyodide.mjs``)
-or from the npm package the site build caches (``python -m nbfetch.lite``:
-``~/.cache/nbfetch-lite/pyodide-314.0.6.tgz``); without either, or without
-``node``, the test is skipped.
+or from the npm package in the site build's cache (``python -m nbfetch.lite
+prepare``; conftest.lite_cache finds it). Without either, or without ``node``,
+the test is skipped; in CI (CI=true), where .ci/run provides both, it fails.
 """
 
 import json
@@ -20,32 +20,32 @@ from pathlib import Path
 
 import h11
 import pytest
+from conftest import lite_cache
 
 import nbfetch
+from nbfetch.lite import deps
 
-PYODIDE_VERSION = "314.0.6"
 HERE = Path(__file__).parent
 
 
-def pyodide_dir(tmp_path_factory) -> Path | None:
+def pyodide_dir(tmp_path_factory) -> Path:
     given = os.environ.get("NBFETCH_PYODIDE_DIR")
     if given:
         return Path(given)
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nbfetch-lite"
-    tgz = cache / f"pyodide-{PYODIDE_VERSION}.tgz"
-    if not tgz.is_file():
-        return None
     dest = tmp_path_factory.mktemp("pyodide")
-    with tarfile.open(tgz) as tar:
+    with tarfile.open(deps.pyodide_tgz(lite_cache())) as tar:
         tar.extractall(dest, filter="data")
     return dest / "package"
 
 
 @pytest.fixture(scope="module")
 def pyodide(tmp_path_factory):
+    if shutil.which("node") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("no node: .ci/run installs it, so CI must have it")
+        pytest.skip("no node")
     found = pyodide_dir(tmp_path_factory)
-    if found is None or not (found / "pyodide.mjs").is_file() or shutil.which("node") is None:
-        pytest.skip("no Pyodide (NBFETCH_PYODIDE_DIR or the nbfetch-lite cache) or no node")
+    assert (found / "pyodide.mjs").is_file(), f"no pyodide.mjs in {found}"
     return found
 
 

@@ -37,7 +37,14 @@ PYODIDE_CORE = [
 ]
 KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
 #: The tutorials shipped, besides notebooks/lite/*.ipynb (written for the site).
-TUTORIALS = ["01-quickstart.ipynb", "03-streaming.ipynb", "05-panel.ipynb"]
+#: Run cell by cell in the site (Chromium), 03-streaming fails in its trailers
+#: cell (a browser hides trailers from scripts) and 05-panel in its lookup of
+#: the X-Tutorial header the demo echoes (Chromium sends the names of the
+#: headers a script sets in lower case): not shipped until they are adapted.
+TUTORIALS = ["01-quickstart.ipynb"]
+#: Their last cell stops the demo server the first one started; the site's
+#: server is not the notebook's to stop, so the cell is left out.
+SERVER_STOP = "server.stop()"
 #: Their first code cell, replaced (see LITE_SETUP).
 SERVER_SETUP = """\
 import nbfetch
@@ -105,6 +112,7 @@ def notebooks(dest: Path, extra: list[Path]) -> None:
         if len(setup) != 1:
             raise SystemExit(f"{name}: its demo server cell changed; update nbfetch/lite/build.py")
         setup[0]["source"] = LITE_SETUP
+        nb["cells"] = [c for c in nb["cells"] if "".join(c["source"]) != SERVER_STOP]
         _strip(nb)
         (dest / name).write_text(json.dumps(nb, indent=1))
 

@@ -60,7 +60,20 @@ PYODIDE_MARKERS = {
 
 
 def default_cache() -> Path:
+    """``NBFETCH_LITE_CACHE``, else ``nbfetch-lite`` in the user's cache directory."""
+    given = os.environ.get("NBFETCH_LITE_CACHE")
+    if given:
+        return Path(given)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nbfetch-lite"
+
+
+#: Written by ``prepare`` once everything is in the cache: an interrupted
+#: ``prepare`` leaves none, so a script (CI) can tell a complete cache.
+PREPARED = "prepared"
+
+
+def is_prepared(cache: Path) -> bool:
+    return (cache / PREPARED).is_file()
 
 
 def tools_python(cache: Path) -> Path:
@@ -256,6 +269,7 @@ def prepare(cache: Path) -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         wheels = resolve(cache, build_nbfetch_wheel(cache, Path(tmp)), lock, fetch=True)
+    (cache / PREPARED).write_text(f"jupyterlite {JUPYTERLITE_VERSION}, pyodide {PYODIDE_VERSION}\n")
     print(f"cache ready: {cache} ({len(wheels)} wheels for nbfetch's requirements)")
 
 
