@@ -243,7 +243,13 @@ def build_nbfetch_wheel(cache: Path, dest: Path) -> Path:
 
 def run(cmd: list[str], **kwargs) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kwargs)
+    try:
+        subprocess.run(cmd, check=True, **kwargs)
+    except FileNotFoundError:
+        raise SystemExit(f"{cmd[0]} is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        # its own output (above) says why: a traceback of ours would not
+        raise SystemExit(f"{Path(cmd[0]).name} failed (exit {exc.returncode})") from None
 
 
 def pip_download(dest: Path, requirements: list[str]) -> None:
@@ -335,14 +341,17 @@ def download(url: str, dest: Path) -> None:
 
 def pyodide_integrity() -> str:
     """npm's ``dist.integrity`` of the Pyodide package, as ``"sha512:<hex>"``."""
-    out = subprocess.run(
-        ["npm", "view", "--json", f"pyodide@{PYODIDE_VERSION}", "dist.integrity"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    algorithm, _, b64 = json.loads(out).partition("-")
-    return f"{algorithm}:{base64.b64decode(b64).hex()}"
+    cmd = ["npm", "view", "--json", f"pyodide@{PYODIDE_VERSION}", "dist.integrity"]
+    try:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        algorithm, _, b64 = json.loads(out).partition("-")
+        return f"{algorithm}:{base64.b64decode(b64, validate=True).hex()}"
+    except FileNotFoundError:
+        raise SystemExit("npm is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"{' '.join(cmd)} failed: {exc.stderr.strip()}") from None
+    except (ValueError, AttributeError) as exc:
+        raise SystemExit(f"{' '.join(cmd)}: no integrity in its answer ({exc})") from None
 
 
 def fetch_pyodide(cache: Path) -> str:
