@@ -266,6 +266,28 @@ def test_prepare_fetches_a_damaged_wheel_again(tmp_path, index, pip_to):
     assert not [p for p in cache.iterdir() if p.name.startswith(".download-")]
 
 
+def test_a_local_wheel_pip_prefers_is_replaced_by_the_published_one(
+    tmp_path, index, pip_to, monkeypatch
+):
+    """pip may take a wheel from a find-links folder of the machine (not
+    checked against the index): when its bytes are not the published ones,
+    the index's own file is downloaded instead."""
+    good = make_wheel(tmp_path / WHEEL, "nbfetch_test_wheel", "1.0")
+    index.publish(PROJECT, good)
+    local = tmp_path / "links"
+    local.mkdir()
+    make_wheel(local / WHEEL, "nbfetch_test_wheel", "1.0", code=b"x = 2\n")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(local))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    wheels = deps.Wheels(cache, f"{index.url}/simple")
+    wheels.download([f"{PROJECT}==1.0"])
+    assert (cache / "wheels" / WHEEL).read_bytes() == good.read_bytes()
+    assert index.requests.count(f"/files/{WHEEL}") == 1  # ours, not pip's
+    assert wheels.record == {f"wheels/{WHEEL}": f"sha256:{sha256(good)}"}
+
+
 def test_prepare_refuses_a_wheel_whose_hash_is_not_published(tmp_path, index, pip_to):
     """The file served is not the one the index vouches for: nothing enters
     the cache, and the error is a message (pip's own check or ours)."""

@@ -28,6 +28,7 @@ import email.parser
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -459,6 +460,9 @@ def prepare(cache: Path, index: str = PYPI_SIMPLE) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     # the marker says the record matches the files: not while they change
     (cache / PREPARED).unlink(missing_ok=True)
+    # what a killed prepare left half downloaded (never read: only renamed in)
+    for stale in cache.glob(".download-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     if not tools_python(cache).exists():
         run([sys.executable, "-m", "venv", str(cache / "tools")])
     run([str(tools_python(cache)), "-m", "pip", "install", "-q", *TOOLS])
