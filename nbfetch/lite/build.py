@@ -6,7 +6,10 @@ The recipe (jupyterlite-core and jupyterlite-pyodide-kernel 0.8.6, Pyodide 314.0
   them and points ``pyodideUrl`` there itself, so nothing loads from a CDN.
 - The lock's wheels the kernel loads go beside them, and the lock is rewritten
   to list only those, with the sha256 of the wheels shipped (PyPI's builds are
-  not Pyodide's: its hashes would refuse them).
+  not Pyodide's: its hashes would refuse them). That sha256 is the one PyPI
+  publishes, recorded by ``prepare``; every file of the cache is checked
+  against its record first (``deps.verify``), so a damaged or altered wheel
+  stops the build instead of being shipped with a hash that vouches for it.
 - nbfetch's wheel and its requirements (h11, idna, ipywidgets, comm...) go to
   ``<litedir>/pypi/``, which piplite indexes: ``%pip install nbfetch`` in a
   notebook installs from there, and ``disablePyPIFallback`` keeps piplite from
@@ -18,7 +21,6 @@ The recipe (jupyterlite-core and jupyterlite-pyodide-kernel 0.8.6, Pyodide 314.0
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -64,11 +66,7 @@ base = js.location.origin
 base"""
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def pyodide_dir(cache: Path, lock: dict, dest: Path) -> None:
+def pyodide_dir(cache: Path, lock: dict, dest: Path, record: dict[str, str]) -> None:
     """``static/pyodide``: the core files, the kernel's lock wheels, the lock."""
     dest.mkdir(parents=True)
     with tarfile.open(deps.pyodide_tgz(cache)) as tar:
@@ -82,11 +80,13 @@ def pyodide_dir(cache: Path, lock: dict, dest: Path) -> None:
     for key, entry in lock["packages"].items():  # Pyodide looks its keys up as they are
         if deps.canonical(key) not in closure:
             continue
-        wheel = deps.find_wheel(cache, deps._req(f"{key}=={entry['version']}"))
+        wheel = deps.find_wheel(cache, deps._req(f"{key}=={entry['version']}"), record)
         if wheel is None:
             raise SystemExit(f"{key} {entry['version']} is not in {cache}: run `prepare`")
         shutil.copy2(wheel, dest / wheel.name)
-        packages[key] = {**entry, "file_name": wheel.name, "sha256": sha256(wheel)}
+        algorithm, _, sha256 = record[f"wheels/{wheel.name}"].partition(":")
+        assert algorithm == "sha256", record[f"wheels/{wheel.name}"]
+        packages[key] = {**entry, "file_name": wheel.name, "sha256": sha256}
     (dest / "pyodide-lock.json").write_text(json.dumps({**lock, "packages": packages}))
 
 
@@ -129,16 +129,18 @@ def build(output: Path, cache: Path, contents: list[Path] = ()) -> Path:
     """Build the site into ``output`` (replaced) from ``cache`` only;
     ``contents``: more files or folders for the site's file browser."""
     cache, output = cache.resolve(), output.resolve()
-    if not deps.tools_python(cache).exists() or not deps.pyodide_tgz(cache).exists():
-        raise SystemExit(f"{cache} is not a prepared cache: run `python -m nbfetch.lite prepare`")
+    # before anything reads a file of the cache: a damaged one stops here
+    record = deps.verify(cache)
+    if not deps.tools_python(cache).exists() or deps.pyodide_tgz(cache).name not in record:
+        raise SystemExit(f"{cache} is not a prepared cache: {deps.rerun(cache)}")
     lock = deps.read_lock(deps.pyodide_tgz(cache))
     with tempfile.TemporaryDirectory(prefix="nbfetch-lite-") as tmp:
         lite = Path(tmp) / "lite"
         pypi = lite / "pypi"
         nbfetch_wheel = deps.build_nbfetch_wheel(cache, pypi)
-        for wheel in deps.resolve(cache, nbfetch_wheel, lock, fetch=False):
+        for wheel in deps.resolve(cache, nbfetch_wheel, lock, record):
             shutil.copy2(wheel, pypi / wheel.name)
-        pyodide_dir(cache, lock, lite / "static" / "pyodide")
+        pyodide_dir(cache, lock, lite / "static" / "pyodide", record)
         notebooks(lite / "files", list(contents))
         config = {
             "jupyter-lite-schema-version": 0,

@@ -38,14 +38,25 @@ class SiteServer(DemoServer):
             raise FileNotFoundError(f"{self.root} is not a JupyterLite site (no jupyter-lite.json)")
 
     async def _dispatch(self, ex) -> None:
-        path = self._file(ex.path)
+        try:
+            path = self._file(ex.path)
+        except (ValueError, OSError):
+            # a NUL byte (ValueError from the OS layer), a name too long for
+            # the file system...: no file can have that name, and the demo
+            # endpoints have no such path either
+            await ex.send(400, b"invalid path\n", content_type="text/plain")
+            return
         if path is None:
             await super()._dispatch(ex)
         elif ex.method not in ("GET", "HEAD"):
             await ex.send(405, b"", [("Allow", "GET, HEAD")], content_type="text/plain")
         elif path.is_dir():
-            # relative asset URLs in index.html resolve against the directory
-            location = quote(ex.path.rstrip("/") + "/")
+            # relative asset URLs in index.html resolve against the directory.
+            # The Location is the directory's own path under the root, never
+            # the request's: a decoded path can start with "//" (from %2F),
+            # which a browser reads as another host (an open redirect).
+            rel = path.relative_to(self.root).as_posix()
+            location = "/" if rel == "." else "/" + quote(rel) + "/"
             await ex.send(301, b"", [("Location", location)], content_type="text/plain")
         else:
             ctype = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
@@ -58,7 +69,10 @@ class SiteServer(DemoServer):
 
     def _file(self, url_path: str) -> Path | None:
         """The site's file (or directory with an index.html) for a URL path;
-        None if the site has none there (the path is never outside the root)."""
+        None if the site has none there (the path is never outside the root).
+        Raises ValueError or OSError for a path no file can have."""
+        if "\x00" in url_path:
+            raise ValueError("NUL in the path")
         path = (self.root / url_path.lstrip("/")).resolve()
         if not path.is_relative_to(self.root):
             return None
