@@ -483,7 +483,9 @@ def lite_cache():
     given = os.environ.get("NBFETCH_LITE_CACHE")
     candidates = [Path(given)] if given else [ci_cache, deps.default_cache()]
     for cache in candidates:
-        if deps.is_prepared(cache):
+        # hashes.json too: an older cache has the marker without it (.ci/run
+        # prepares such a cache again).
+        if deps.is_prepared(cache) and (cache / deps.HASHES).is_file():
             return cache
     reason = (
         f"no prepared JupyterLite cache ({', '.join(map(str, candidates))}):"

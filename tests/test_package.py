@@ -122,6 +122,7 @@ def run_ci(
     if lite_cache:
         (tmp_path / ".ci" / "lite-cache").mkdir()
         (tmp_path / ".ci" / "lite-cache" / "prepared").touch()
+        (tmp_path / ".ci" / "lite-cache" / "hashes.json").write_text("{}")
     for name in ["python3", "apt-get", *present]:
         extra = [make_venv] if name == "python3" else []
         if name == "apt-get" and apt_installs:
