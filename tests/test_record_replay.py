@@ -672,3 +672,24 @@ async def test_a_cancelled_or_unanswered_hop_replays_as_an_error(raw_server, tmp
             await client.fetch(server.url + "/cancelled")
         with pytest.raises(nbfetch.NetworkError, match="recording stopped before the response"):
             await client.fetch(server.url + "/waiting")
+
+
+async def test_a_sync_block_ending_on_the_loop_warns_when_large(demo, tmp_path, monkeypatch):
+    import warnings
+
+    from nbfetch.client import record as record_module
+
+    monkeypatch.setattr(record_module, "LOOP_WARN_BYTES", 10_000)
+    async with AsyncClient() as client:
+        with (
+            pytest.warns(record_module.RecordingBlocksLoop, match="async with"),
+            nbfetch.record(tmp_path / "a.har"),
+        ):
+            await client.fetch(demo.url + "/bytes/20000")
+        assert (tmp_path / "a.har").exists()  # written before the block's exit returned
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", record_module.RecordingBlocksLoop)
+            with nbfetch.record(tmp_path / "b.har"):  # small: no warning
+                await client.fetch(demo.url + "/bytes/100")
+            async with nbfetch.record(tmp_path / "c.har"):  # written in a thread
+                await client.fetch(demo.url + "/bytes/20000")

@@ -23,18 +23,35 @@ the values any recorded request sent, credential fields of a server's JSON),
 in the HAR fields and in the wire too: there each secret byte becomes ``*``,
 the same length, so Content-Length and chunk sizes still hold and the entry
 still replays (a replayed cookie or token is ``****``, which a replayed server
-does not check). A secret inside a compressed body cannot be masked without
-re-encoding it: such an entry keeps no wire and says so. ``redact=False``
+does not check). The body is masked without its framing too (a secret split
+by a chunk boundary). A compressed body is decoded again from the wire when
+the file is built and scanned whole, up to ``MAX_SCANNED`` (256 MiB) decoded
+bytes: a secret inside it cannot be masked without re-encoding it, so such an
+entry keeps no wire and says so, as does one that decodes past the bound or
+cannot be decoded. A JSON response is parsed for credential fields up to
+``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire. ``redact=False``
 keeps everything (a file to treat as a password).
 
-**Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all; a response
-that would pass the bound keeps what fit, is marked ``"replayable": false``
-with a note, and a ``RecordingTruncated`` warning says so as it happens.
+**Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all (decoded
+bodies are not kept while recording: they are decoded from the wire when the
+file is built); a response that would pass the bound keeps what fit, is
+marked ``"replayable": false`` with a note, and a ``RecordingTruncated``
+warning says so as it happens. Past the bound a fetch keeps a summary (its
+milestone events, no body events); at most ``MAX_TOTAL_EVENTS`` (100,000)
+body events and ``MAX_FETCHES`` (10,000) fetches are kept per recording,
+later fetches counted in the HAR's comment.
+
+A hop with no response (cancelled, or still waiting when recording stopped)
+is written with status 0 and ``_nbfetch.error`` of type ``"cancelled"`` or
+``"incomplete"``: replay raises it.
 
 The file is written when recording stops (atomically: a temporary file
 renamed), also when the ``with`` block ends by an error or a
 KeyboardInterrupt. ``async with`` writes it in a worker thread (a large
-recording is not written on the event loop).
+recording is not written on the event loop). A sync ``with`` block writes
+it before its exit returns (the code after it may read the file), on the
+loop if one runs: past ``LOOP_WARN_BYTES`` (8 MiB) recorded it warns
+``RecordingBlocksLoop``; use ``async with`` in a coroutine.
 """
 
 from __future__ import annotations
@@ -82,6 +99,37 @@ _BODY_EVENTS = frozenset({"response.chunk", "response.data", "request.body_progr
 _HOP_EVENTS = frozenset({"redirect", "retry"})
 #: A hop whose events hold one of these used the network (not a replay's answer).
 _LIVE_EVENTS = frozenset({"resolve.start", "connect.start", "connection.reused", "tunnel.start"})
+
+
+#: A sync ``with`` block that ends on a running event loop with more than
+#: this many wire bytes recorded warns (``RecordingBlocksLoop``).
+LOOP_WARN_BYTES = 8 * 1024**2
+
+
+def _loop_running() -> bool:
+    """Whether this thread runs an event loop (asyncio, or trio if imported)."""
+    import asyncio
+    import sys
+
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+            return True
+        except RuntimeError:
+            pass
+    return False
+
+
+class RecordingBlocksLoop(UserWarning):
+    """A sync ``with nbfetch.record(...)`` block ended on a running event
+    loop with a large recording: masking, encoding and writing it held the
+    loop (``async with`` does it in a worker thread)."""
 
 
 class RecordingTruncated(UserWarning):
@@ -306,6 +354,18 @@ class Recording:
 
     def __exit__(self, *exc_info) -> None:
         # Also on an error or a KeyboardInterrupt: what was recorded is kept.
+        if not self.stopped and self.kept > LOOP_WARN_BYTES and _loop_running():
+            # A sync block cannot give the loop back while the file is built:
+            # its code after the block may read the file, so it is written
+            # before __exit__ returns. ``async with`` writes it in a thread.
+            warnings.warn(
+                RecordingBlocksLoop(
+                    f"nbfetch.record: writing {self.kept:,} recorded bytes blocks the running"
+                    " event loop until the file is written; use `async with nbfetch.record(...)`"
+                    " inside a coroutine to write it in a worker thread"
+                ),
+                stacklevel=2,
+            )
         self.stop()
 
     async def __aenter__(self) -> Recording:
@@ -473,7 +533,9 @@ def _write_entry(f, entry: dict) -> None:
     text = json.dumps(rest, ensure_ascii=False)
     f.write(text[: -len("null}}")] + "[")
     for i, piece in enumerate(wire):
-        f.write(("," if i else "") + json.dumps(piece))
+        # base64 has no character JSON escapes: quoted as it is (json.dumps
+        # scanned every byte of it again: 0.4 s of a 40 MB response's write).
+        f.write(("," if i else "") + '"' + piece + '"')
     f.write("]}}")
 
 
@@ -751,7 +813,8 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
             " (record with redact=False to replay it)"
         )
     if not scan.codings:
-        _mask_stream(wire, scan.spans, secrets)
+        if len(scan.spans) > 1:  # one span is one run of the wire: masked just above
+            _mask_stream(wire, scan.spans, secrets)
         return wire.pieces, None
     overlap = max(secrets.longest_bytes - 1, 0)
     tail = b""
@@ -942,4 +1005,11 @@ def _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact: bool) -> dic
     }
 
 
-__all__ = ["MAX_BYTES", "Recording", "RecordingTruncated", "record", "write_har"]
+__all__ = [
+    "MAX_BYTES",
+    "Recording",
+    "RecordingBlocksLoop",
+    "RecordingTruncated",
+    "record",
+    "write_har",
+]
