@@ -693,3 +693,64 @@ async def test_a_sync_block_ending_on_the_loop_warns_when_large(demo, tmp_path, 
                 await client.fetch(demo.url + "/bytes/100")
             async with nbfetch.record(tmp_path / "c.har"):  # written in a thread
                 await client.fetch(demo.url + "/bytes/20000")
+
+
+async def test_past_the_budget_a_fetch_holds_no_body_events(demo, tmp_path):
+    import gc
+    import tracemalloc
+
+    async with AsyncClient() as client:
+        await client.fetch(demo.url + "/stream/50")
+        with pytest.warns(nbfetch.RecordingTruncated):
+            rec = nbfetch.record(tmp_path / "m.har", max_bytes=0)
+            try:
+                tracemalloc.start()
+                before = tracemalloc.get_traced_memory()[0]
+                for _ in range(100):
+                    await client.fetch(demo.url + "/stream/50")  # 50 chunks each
+                gc.collect()
+                held = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+                rec._stop_observing()
+    # Measured: 21 KB a fetch when each kept its body events (through its
+    # Recorder), 4.4 KB as a summary.
+    assert held / 100 < 10_000, held
+
+
+async def test_a_truncated_wire_is_masked_too(raw_server, tmp_path):
+    import threading
+
+    from conftest import wait_until
+
+    kept = threading.Event()
+    first = b'{"you_sent": "' + TOKEN.encode() + b'", "pad": "'
+
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            b"Set-Cookie: sid=cookie-5e1f0a; Path=/\r\nContent-Length: %d\r\n\r\n"
+            % (len(first) + 100_002)
+            + first
+        )
+        kept.wait(10)  # the recording holds the first piece: the rest passes max_bytes
+        conn.sendall(b"y" * 100_000 + b'"}')
+
+    server = raw_server(handler)
+    path = tmp_path / "t.har"
+    async with AsyncClient() as client:
+        with (
+            pytest.warns(nbfetch.RecordingTruncated),
+            nbfetch.record(path, max_bytes=50_000) as rec,
+        ):
+            task = asyncio.ensure_future(
+                client.fetch(server.url + "/x", headers={"Authorization": f"Bearer {TOKEN}"})
+            )
+            await wait_until(lambda: rec.kept > 0, what="the first piece recorded")
+            kept.set()
+            await task
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    wire = _wire(entry)
+    assert entry["_nbfetch"]["replayable"] is False and b'{"you_sent": "' in wire
+    assert TOKEN.encode() not in wire and b"cookie-5e1f0a" not in wire

@@ -167,7 +167,8 @@ class _Fetch:
     __slots__ = (
         "owner",
         "request",
-        "recorder",
+        "hop_starts",
+        "wall",
         "hops",
         "current",
         "number",
@@ -178,7 +179,10 @@ class _Fetch:
     def __init__(self, owner: Recording, request, ctx, number: int):
         self.owner = owner
         self.request = request
-        self.recorder = ctx.recorder
+        # Not the Recorder itself: it holds every event of the fetch (its body
+        # events too) for as long as the recording would hold it.
+        self.hop_starts = ctx.recorder.hop_starts
+        self.wall = ctx.recorder.wall
         self.number = number
         self.hops: list[_Hop] = [_Hop(0)]
         self.current = self.hops[0]  # changes only where a hop starts (_HOP_EVENTS)
@@ -186,7 +190,7 @@ class _Fetch:
         self.dropped = 0
 
     def _hop(self) -> _Hop:
-        index = len(self.recorder.hop_starts) - 1
+        index = len(self.hop_starts) - 1
         hops = self.hops
         while len(hops) <= index:
             hops.append(_Hop(len(hops)))
@@ -429,7 +433,7 @@ class Recording:
         events = fetch.hops[0].events
         fetch_start = events[0].time if events else 0.0
         hop_start = hop.events[0].time if hop.events else fetch_start
-        wall = fetch.recorder.wall
+        wall = fetch.wall
         if hop.response is not None:
             entry = _entry(_HopView(fetch, hop, body), hop_start, wall, fetch_start, redact)
         else:
@@ -797,6 +801,11 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
     in the de-framed body (split by a chunk's framing it is still masked);
     a compressed body is decoded again to look for them."""
     wire = scan.wire
+    if scan.json_unscanned and hop.truncated:
+        return [], (
+            "truncated: the response passed the recording's max_bytes; a JSON body cut short"
+            " is not parsed for credentials, so no wire is kept"
+        )
     if scan.json_unscanned:
         return [], (
             f"not replayable: its JSON body is larger than {MAX_JSON_SCANNED:,} bytes and was"
