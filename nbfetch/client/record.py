@@ -760,7 +760,8 @@ def _decoded(wire: _Wire, spans, codings: list[str], complete: bool, limit: int 
     """The body in bounded steps: the spans' bytes, decoded when ``codings``
     (a decoder's steps are at most 1 MiB; ``limit`` raises TooLargeError past
     it). A body the wire does not hold whole is not checked for its end."""
-    decoder = make_decoder(codings, max_size=limit) if codings else None
+    # No body (HEAD, 304, an empty one) has nothing to decode: not an error.
+    decoder = make_decoder(codings, max_size=limit) if codings and spans else None
     for a, b in spans:
         while a < b:
             data = wire.read(a, min(b, a + _STEP))
