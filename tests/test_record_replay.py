@@ -754,3 +754,17 @@ async def test_a_truncated_wire_is_masked_too(raw_server, tmp_path):
     wire = _wire(entry)
     assert entry["_nbfetch"]["replayable"] is False and b'{"you_sent": "' in wire
     assert TOKEN.encode() not in wire and b"cookie-5e1f0a" not in wire
+
+
+async def test_a_secret_sent_one_byte_a_chunk_is_masked(raw_server, tmp_path):
+    from conftest import answer_each
+
+    body = b'{"you_sent": "' + TOKEN.encode() + b'"}'
+    server = raw_server(answer_each(_chunked(*(body[i : i + 1] for i in range(len(body))))))
+    path = tmp_path / "s.har"
+    _, entry = await _recorded(path, server.url + "/x")
+    assert b"1\r\n*\r\n" * len(TOKEN) in _wire(entry)
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/x")
+    assert again.body == body.replace(TOKEN.encode(), b"*" * len(TOKEN))
+    assert len([e for e in again.events if e.name == "response.chunk"]) == len(body)

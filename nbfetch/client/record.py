@@ -733,27 +733,60 @@ def _body_spans(wire: _Wire, at: int, method: str, head: dict) -> list[tuple[int
     if method == "HEAD" or status in (204, 304):
         return []
     if head.get("chunked"):
-        spans = []
+        # Parsed in a local window of the wire refilled every ~1 MiB (a body of
+        # a million 1-byte chunks is a million lines, not a million reads).
+        spans: list[tuple[int, int]] = []
+        buf_start, buf, after_data = at, b"", False
         while True:
-            line = wire.read(at, at + 64 * 1024)
-            nl = line.find(b"\n")
-            if nl == -1:
-                return spans if len(line) < 64 * 1024 else None  # the wire ends here
-            size_text = line[:nl].split(b";")[0].strip()
+            if len(buf) - (at - buf_start) < 64 * 1024 and buf_start + len(buf) < wire.size:
+                buf_start, buf = at, wire.read(at, at + _STEP)
+            rel = at - buf_start
+            if after_data:  # the CRLF that ends a chunk's data
+                ending = buf[rel : rel + 2]
+                at += ending.find(b"\n") + 1 if b"\n" in ending else len(ending)
+                rel, after_data = at - buf_start, False
+            nl = buf.find(b"\n", rel, rel + 64 * 1024)
+            if nl == -1:  # the wire ends here (a partial recording), or no line at all
+                return spans if buf_start + len(buf) >= wire.size else None
             try:
-                size = int(size_text, 16)
+                size = int(buf[rel:nl].split(b";")[0].strip(), 16)
             except ValueError:
                 return None
-            at += nl + 1
+            at = buf_start + nl + 1
             if size == 0:
                 return spans
             spans.append((at, min(at + size, wire.size)))
             at += size
-            ending = wire.read(at, at + 2)
-            at += ending.find(b"\n") + 1 if b"\n" in ending else len(ending)
+            after_data = True
     length = head.get("content_length")
     end = wire.size if length is None else min(at + length, wire.size)
     return [(at, end)] if end > at else []
+
+
+def _span_runs(wire: _Wire, spans):
+    """The spans' bytes in runs of about 1 MiB: each run one read of the wire
+    it covers, cut locally (a chunked body's spans can be a byte each)."""
+    run: list[tuple[int, int]] = []
+    size = 0
+    for a, b in spans:
+        while a < b:
+            take = min(b - a, _STEP - size)
+            run.append((a, a + take))
+            size += take
+            a += take
+            if size >= _STEP:
+                yield _cut(wire, run)
+                run, size = [], 0
+    if run:
+        yield _cut(wire, run)
+
+
+def _cut(wire: _Wire, run: list[tuple[int, int]]) -> bytes:
+    base = run[0][0]
+    whole = wire.read(base, run[-1][1])
+    if len(run) == 1:
+        return whole
+    return b"".join(whole[a - base : b - base] for a, b in run)
 
 
 def _decoded(wire: _Wire, spans, codings: list[str], complete: bool, limit: int | None = None):
@@ -762,16 +795,13 @@ def _decoded(wire: _Wire, spans, codings: list[str], complete: bool, limit: int 
     it). A body the wire does not hold whole is not checked for its end."""
     # No body (HEAD, 304, an empty one) has nothing to decode: not an error.
     decoder = make_decoder(codings, max_size=limit) if codings and spans else None
-    for a, b in spans:
-        while a < b:
-            data = wire.read(a, min(b, a + _STEP))
-            a += len(data)
-            if decoder is None:
-                yield data
-                continue
-            yield decoder.decode(data)
-            while decoder.more:
-                yield decoder.decode(b"")
+    for data in _span_runs(wire, spans):
+        if decoder is None:
+            yield data
+            continue
+        yield decoder.decode(data)
+        while decoder.more:
+            yield decoder.decode(b"")
     if decoder is not None and complete:
         decoder.flush()
 
@@ -861,7 +891,10 @@ def _mask_stream(wire: _Wire, spans, secrets: Secrets) -> None:
     size = 0
 
     def flush() -> None:
-        data = b"".join(wire.read(a, b) for a, b in window)
+        # One read of the wire the window covers, cut into its spans locally.
+        base = window[0][0]
+        whole = wire.read(base, window[-1][1])
+        data = b"".join(whole[a - base : b - base] for a, b in window)
         masked = secrets.mask_bytes(data)
         if masked == data:
             return
