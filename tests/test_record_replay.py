@@ -453,3 +453,318 @@ async def test_a_malformed_recording_fails_with_a_replay_error(demo, tmp_path):
             await client.fetch(demo.url + "/json")
     with pytest.raises(nbfetch.ReplayError, match="not a HAR"):
         nbfetch.Replay({"log": {}})
+
+
+# -- redaction where the wire's framing or encoding hides a secret ---------------------
+TOKEN = "sk_live_5f3a9c2e7d1b4a60"
+
+
+def _chunked(*parts: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+        + b"0\r\n\r\n"
+    )
+
+
+def _plain(body: bytes, ctype: str = "application/json", extra: bytes = b"") -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%sContent-Length: %d\r\n\r\n"
+        % (ctype.encode(), extra, len(body))
+        + body
+    )
+
+
+async def _recorded(path, url, **opts):
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            r = await client.fetch(url, headers={"Authorization": f"Bearer {TOKEN}"}, **opts)
+    return r, json.loads(path.read_text())["log"]["entries"][0]
+
+
+async def test_a_secret_split_by_a_chunk_boundary_is_masked_and_replays(raw_server, tmp_path):
+    from conftest import answer_each
+
+    first, second = b'{"you_sent": "' + TOKEN[:8].encode(), TOKEN[8:].encode() + b'"}'
+    server = raw_server(answer_each(_chunked(first, second)))
+    path = tmp_path / "s.har"
+    _, entry = await _recorded(path, server.url + "/x")
+    wire = _wire(entry)
+    # The body without its framing holds no token, and the chunk sizes stay.
+    assert b"16\r\n" + first[:-8] + b"*" * 8 + b"\r\n12\r\n" + b"*" * 16 + b'"}' in wire
+    assert entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/x")
+    assert again.body == b'{"you_sent": "' + b"*" * len(TOKEN) + b'"}'
+    assert [e["size"] for e in again.events if e.name == "response.chunk"] == [22, 18]
+
+
+async def test_a_token_in_a_location_fragment_is_masked_in_the_wire(raw_server, tmp_path):
+    from conftest import answer_each
+
+    secret = b"ya29.implicitGrantTokenXYZ"
+    head = b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/cb#access_token=%s&state=s1\r\n"
+    server = raw_server(answer_each(head % secret + b"Content-Length: 0\r\n\r\n"))
+    path = tmp_path / "f.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(server.url + "/authorize", follow_redirects=False)
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    assert secret.decode() not in path.read_text()
+    assert head % (b"*" * len(secret)) in _wire(entry)
+
+
+async def test_a_binary_body_echoing_a_secret_is_scrubbed_in_its_base64_text(raw_server, tmp_path):
+    from conftest import answer_each
+
+    body = b"\x00\x01frame authorization=" + TOKEN.encode() + b"\xff\xfe"
+    server = raw_server(answer_each(_plain(body, "application/octet-stream")))
+    r, entry = await _recorded(tmp_path / "b.har", server.url + "/bin")
+    for content in (
+        entry["response"]["content"],
+        r.to_har()["log"]["entries"][0]["response"]["content"],
+    ):
+        assert content["encoding"] == "base64"
+        text = base64.b64decode(content["text"])
+        assert TOKEN.encode() not in text and text.startswith(b"\x00\x01frame authorization=")
+
+
+@pytest.mark.parametrize(
+    "what", ["gzip, decompress=False", "gzip, secret past 1 MB", "gzip, no secret"]
+)
+async def test_a_compressed_body_is_scanned_whole_for_secrets(raw_server, tmp_path, what):
+    import gzip
+
+    from conftest import answer_each
+
+    plain = b'{"you_sent": "' + TOKEN.encode() + b'"}'
+    if "past" in what:
+        plain = b"x" * 2_000_000 + plain
+    elif "no secret" in what:
+        plain = b"y" * 2_000_000
+    server = raw_server(
+        answer_each(_plain(gzip.compress(plain), "text/plain", b"Content-Encoding: gzip\r\n"))
+    )
+    path = tmp_path / "g.har"
+    opts = {"decompress": False} if "decompress" in what else {}
+    _, entry = await _recorded(path, server.url + "/g", **opts)
+    custom = entry["_nbfetch"]
+    if "no secret" in what:  # nothing to hide: the wire is kept and replays
+        assert custom["replayable"] is True
+        async with AsyncClient(replay=path) as client:
+            assert (await client.fetch(server.url + "/g")).body == plain
+        return
+    assert custom["wire"] == [] and custom["replayable"] is False
+    assert "compressed body holds a secret" in custom["note"]
+    async with AsyncClient(replay=path) as client:
+        with pytest.raises(nbfetch.ReplayError, match="compressed body holds a secret"):
+            await client.fetch(server.url + "/g")
+
+
+async def test_a_large_json_login_has_its_token_masked(raw_server, tmp_path):
+    from conftest import answer_each
+
+    served = "srvtok_9a8b7c6d5e4f"
+    body = json.dumps({"pad": "y" * 1_100_000, "access_token": served}).encode()
+    server = raw_server(answer_each(_plain(body)))
+    path = tmp_path / "l.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(server.url + "/login")
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    assert served.encode() not in _wire(entry) and served not in path.read_text()
+    assert entry["_nbfetch"]["replayable"] is True
+
+
+async def test_a_json_body_too_large_to_parse_keeps_no_wire(raw_server, tmp_path, monkeypatch):
+    from conftest import answer_each
+
+    from nbfetch.client import record as record_module
+
+    monkeypatch.setattr(record_module, "MAX_JSON_SCANNED", 1000)
+    body = json.dumps({"pad": "y" * 2000, "access_token": "srvtok_9a8b7c6d5e4f"}).encode()
+    server = raw_server(answer_each(_plain(body)))
+    path = tmp_path / "l.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(server.url + "/login")
+    custom = json.loads(path.read_text())["log"]["entries"][0]["_nbfetch"]
+    assert custom["wire"] == [] and "was not parsed for credentials" in custom["note"]
+
+
+# -- the recording's memory ------------------------------------------------------------
+async def test_decoded_bodies_are_not_kept_while_recording(raw_server, tmp_path):
+    import gc
+    import gzip
+    import tracemalloc
+
+    from conftest import answer_each
+
+    wire = gzip.compress(b"a" * 1_000_000)  # 1 MB decoded, about 1 KB on the wire
+    server = raw_server(answer_each(_plain(wire, "text/plain", b"Content-Encoding: gzip\r\n")))
+    async with AsyncClient() as client:
+        await client.fetch(server.url + "/warm")
+        rec = nbfetch.record(tmp_path / "m.har", max_bytes=2_000_000)
+        try:
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(20):
+                await client.fetch(server.url + f"/x{i}")
+            gc.collect()  # the responses themselves are let go: only the recording holds
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+            rec._stop_observing()
+    # The decoded copies took 1 MB a fetch (20 MB); the wire and events are small.
+    assert held < 4_000_000, held
+
+
+async def test_past_the_budget_fetches_keep_a_summary_and_are_capped(demo, tmp_path, monkeypatch):
+    from nbfetch.client import record as record_module
+
+    monkeypatch.setattr(record_module, "MAX_FETCHES", 3)
+    path = tmp_path / "c.har"
+    async with AsyncClient() as client:
+        with pytest.warns(nbfetch.RecordingTruncated), nbfetch.record(path, max_bytes=0) as rec:
+            for _ in range(5):
+                await client.fetch(demo.url + "/stream/20")
+    assert rec.skipped == 2 and len(rec._fetches) == 3
+    har = json.loads(path.read_text())
+    assert "2 fetch(es) past the first 3 not recorded" in har["log"]["comment"]
+    entries = har["log"]["entries"]
+    assert len(entries) == 3 and all(e["response"]["status"] == 200 for e in entries)
+    # No body events past max_bytes: the summary is the milestones.
+    for entry in entries:
+        names = [e["name"] for e in entry["_nbfetch"]["events"]]
+        assert "response.data" not in names and "response.done" in names
+
+
+# -- hops without an answer -------------------------------------------------------------
+async def test_a_cancelled_or_unanswered_hop_replays_as_an_error(raw_server, tmp_path):
+    from conftest import wait_until
+
+    def silent(conn, server):
+        server.read_request(conn)
+        conn.recv(1)  # never answers; returns when the client closes
+
+    server = raw_server(silent)
+    path = tmp_path / "c.har"
+    async with AsyncClient() as client:
+        rec = nbfetch.record(path)
+        cancelled = asyncio.ensure_future(client.fetch(server.url + "/cancelled"))
+        await wait_until(lambda: len(server.received) == 1, what="the request")
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        waiting = asyncio.ensure_future(client.fetch(server.url + "/waiting"))
+        await wait_until(lambda: len(server.received) == 2, what="the request")
+        rec.stop()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    entries = json.loads(path.read_text())["log"]["entries"]
+    errors = {e["request"]["url"].rsplit("/", 1)[1]: e["_nbfetch"]["error"] for e in entries}
+    assert errors["cancelled"]["type"] == "cancelled"
+    assert errors["waiting"]["type"] == "incomplete"
+    assert all(e["response"]["status"] == 0 and e["_error"] for e in entries)
+    async with AsyncClient(replay=path) as client:
+        with pytest.raises(nbfetch.NetworkError, match=r"cancelled.*when recorded"):
+            await client.fetch(server.url + "/cancelled")
+        with pytest.raises(nbfetch.NetworkError, match="recording stopped before the response"):
+            await client.fetch(server.url + "/waiting")
+
+
+async def test_a_sync_block_ending_on_the_loop_warns_when_large(demo, tmp_path, monkeypatch):
+    import warnings
+
+    from nbfetch.client import record as record_module
+
+    monkeypatch.setattr(record_module, "LOOP_WARN_BYTES", 10_000)
+    async with AsyncClient() as client:
+        with (
+            pytest.warns(record_module.RecordingBlocksLoop, match="async with"),
+            nbfetch.record(tmp_path / "a.har"),
+        ):
+            await client.fetch(demo.url + "/bytes/20000")
+        assert (tmp_path / "a.har").exists()  # written before the block's exit returned
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", record_module.RecordingBlocksLoop)
+            with nbfetch.record(tmp_path / "b.har"):  # small: no warning
+                await client.fetch(demo.url + "/bytes/100")
+            async with nbfetch.record(tmp_path / "c.har"):  # written in a thread
+                await client.fetch(demo.url + "/bytes/20000")
+
+
+async def test_past_the_budget_a_fetch_holds_no_body_events(demo, tmp_path):
+    import gc
+    import tracemalloc
+
+    async with AsyncClient() as client:
+        await client.fetch(demo.url + "/stream/50")
+        with pytest.warns(nbfetch.RecordingTruncated):
+            rec = nbfetch.record(tmp_path / "m.har", max_bytes=0)
+            try:
+                tracemalloc.start()
+                before = tracemalloc.get_traced_memory()[0]
+                for _ in range(100):
+                    await client.fetch(demo.url + "/stream/50")  # 50 chunks each
+                gc.collect()
+                held = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+                rec._stop_observing()
+    # Measured: 21 KB a fetch when each kept its body events (through its
+    # Recorder), 4.4 KB as a summary.
+    assert held / 100 < 10_000, held
+
+
+async def test_a_truncated_wire_is_masked_too(raw_server, tmp_path):
+    import threading
+
+    from conftest import wait_until
+
+    kept = threading.Event()
+    first = b'{"you_sent": "' + TOKEN.encode() + b'", "pad": "'
+
+    def handler(conn, server):
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            b"Set-Cookie: sid=cookie-5e1f0a; Path=/\r\nContent-Length: %d\r\n\r\n"
+            % (len(first) + 100_002)
+            + first
+        )
+        kept.wait(10)  # the recording holds the first piece: the rest passes max_bytes
+        conn.sendall(b"y" * 100_000 + b'"}')
+
+    server = raw_server(handler)
+    path = tmp_path / "t.har"
+    async with AsyncClient() as client:
+        with (
+            pytest.warns(nbfetch.RecordingTruncated),
+            nbfetch.record(path, max_bytes=50_000) as rec,
+        ):
+            task = asyncio.ensure_future(
+                client.fetch(server.url + "/x", headers={"Authorization": f"Bearer {TOKEN}"})
+            )
+            await wait_until(lambda: rec.kept > 0, what="the first piece recorded")
+            kept.set()
+            await task
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    wire = _wire(entry)
+    assert entry["_nbfetch"]["replayable"] is False and b'{"you_sent": "' in wire
+    assert TOKEN.encode() not in wire and b"cookie-5e1f0a" not in wire
+
+
+async def test_a_secret_sent_one_byte_a_chunk_is_masked(raw_server, tmp_path):
+    from conftest import answer_each
+
+    body = b'{"you_sent": "' + TOKEN.encode() + b'"}'
+    server = raw_server(answer_each(_chunked(*(body[i : i + 1] for i in range(len(body))))))
+    path = tmp_path / "s.har"
+    _, entry = await _recorded(path, server.url + "/x")
+    assert b"1\r\n*\r\n" * len(TOKEN) in _wire(entry)
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/x")
+    assert again.body == body.replace(TOKEN.encode(), b"*" * len(TOKEN))
+    assert len([e for e in again.events if e.name == "response.chunk"]) == len(body)

@@ -125,8 +125,8 @@ def _entry(response, hop_start: float, fetch_wall: float, fetch_start: float, re
     if body_bytes is not None and len(body_bytes) <= MAX_HAR_TEXT:
         try:
             content["text"] = secrets.scrub(body_bytes.decode("utf-8"))
-        except UnicodeDecodeError:
-            content["text"] = base64.b64encode(body_bytes).decode("ascii")
+        except UnicodeDecodeError:  # binary: scrubbed as bytes (base64 would hide a secret)
+            content["text"] = base64.b64encode(secrets.scrub_bytes(body_bytes)).decode("ascii")
             content["encoding"] = "base64"
     timings, hop_total = har_timings(timing)
     started = datetime.fromtimestamp(fetch_wall + (hop_start - fetch_start), tz=timezone.utc)

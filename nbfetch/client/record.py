@@ -23,18 +23,35 @@ the values any recorded request sent, credential fields of a server's JSON),
 in the HAR fields and in the wire too: there each secret byte becomes ``*``,
 the same length, so Content-Length and chunk sizes still hold and the entry
 still replays (a replayed cookie or token is ``****``, which a replayed server
-does not check). A secret inside a compressed body cannot be masked without
-re-encoding it: such an entry keeps no wire and says so. ``redact=False``
+does not check). The body is masked without its framing too (a secret split
+by a chunk boundary). A compressed body is decoded again from the wire when
+the file is built and scanned whole, up to ``MAX_SCANNED`` (256 MiB) decoded
+bytes: a secret inside it cannot be masked without re-encoding it, so such an
+entry keeps no wire and says so, as does one that decodes past the bound or
+cannot be decoded. A JSON response is parsed for credential fields up to
+``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire. ``redact=False``
 keeps everything (a file to treat as a password).
 
-**Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all; a response
-that would pass the bound keeps what fit, is marked ``"replayable": false``
-with a note, and a ``RecordingTruncated`` warning says so as it happens.
+**Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all (decoded
+bodies are not kept while recording: they are decoded from the wire when the
+file is built); a response that would pass the bound keeps what fit, is
+marked ``"replayable": false`` with a note, and a ``RecordingTruncated``
+warning says so as it happens. Past the bound a fetch keeps a summary (its
+milestone events, no body events); at most ``MAX_TOTAL_EVENTS`` (100,000)
+body events and ``MAX_FETCHES`` (10,000) fetches are kept per recording,
+later fetches counted in the HAR's comment.
+
+A hop with no response (cancelled, or still waiting when recording stopped)
+is written with status 0 and ``_nbfetch.error`` of type ``"cancelled"`` or
+``"incomplete"``: replay raises it.
 
 The file is written when recording stops (atomically: a temporary file
 renamed), also when the ``with`` block ends by an error or a
 KeyboardInterrupt. ``async with`` writes it in a worker thread (a large
-recording is not written on the event loop).
+recording is not written on the event loop). A sync ``with`` block writes
+it before its exit returns (the code after it may read the file), on the
+loop if one runs: past ``LOOP_WARN_BYTES`` (8 MiB) recorded it warns
+``RecordingBlocksLoop``; use ``async with`` in a coroutine.
 """
 
 from __future__ import annotations
@@ -44,14 +61,14 @@ import json
 import os
 import re
 import warnings
+from bisect import bisect_right
 from pathlib import Path
 from time import perf_counter
 from urllib.parse import urlsplit
 
-import h11
-
 from .._version import __version__
-from ..core.errors import FetchError
+from ..core.decoders import make_decoder, parse_content_encoding
+from ..core.errors import DecodeError, FetchError, TooLargeError
 from ..core.events import Timing
 from ..core.headers import Headers
 from ..core.redact import SENSITIVE_HEADERS, Secrets, is_secret_name, redact_url
@@ -64,12 +81,55 @@ MAX_BYTES = 100 * 1024**2
 #: Body events (response.chunk, response.data, ...) kept per fetch in
 #: ``_nbfetch.events``; later ones are counted in ``events_dropped``.
 MAX_EVENTS = 2_000
+#: Body events kept over the whole recording (about 200 bytes each).
+MAX_TOTAL_EVENTS = 100_000
+#: Fetches one recording keeps (each about 4 KB of events and HAR fields
+#: without its body); later ones are counted in the HAR's comment, not kept.
+MAX_FETCHES = 10_000
+#: A compressed body is decoded again, when the file is built, to look for
+#: secrets in it (they cannot be masked inside the compression): at most this
+#: many decoded bytes. One that decodes to more keeps no wire.
+MAX_SCANNED = 256 * 1024**2
+#: A JSON response is parsed for credential fields (a login's access_token)
+#: up to this size; a larger one keeps no wire, its fields unknown.
+MAX_JSON_SCANNED = 32 * 1024**2
 FORMAT_VERSION = 1
 _BODY_EVENTS = frozenset({"response.chunk", "response.data", "request.body_progress"})
 #: The events a new hop starts with (emitted just after the recorder's new_hop()).
 _HOP_EVENTS = frozenset({"redirect", "retry"})
 #: A hop whose events hold one of these used the network (not a replay's answer).
 _LIVE_EVENTS = frozenset({"resolve.start", "connect.start", "connection.reused", "tunnel.start"})
+
+
+#: A sync ``with`` block that ends on a running event loop with more than
+#: this many wire bytes recorded warns (``RecordingBlocksLoop``).
+LOOP_WARN_BYTES = 8 * 1024**2
+
+
+def _loop_running() -> bool:
+    """Whether this thread runs an event loop (asyncio, or trio if imported)."""
+    import asyncio
+    import sys
+
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+            return True
+        except RuntimeError:
+            pass
+    return False
+
+
+class RecordingBlocksLoop(UserWarning):
+    """A sync ``with nbfetch.record(...)`` block ended on a running event
+    loop with a large recording: masking, encoding and writing it held the
+    loop (``async with`` does it in a worker thread)."""
 
 
 class RecordingTruncated(UserWarning):
@@ -83,8 +143,6 @@ class _Hop:
         "events",
         "pieces",
         "times",
-        "decoded",
-        "decoded_size",
         "sent",
         "response",
         "done",
@@ -96,8 +154,6 @@ class _Hop:
         self.events: list = []
         self.pieces: list[bytes] = []
         self.times: list[float] = []
-        self.decoded: list[bytes] | None = None  # kept only for an encoded body
-        self.decoded_size = 0
         self.sent = None  # the request.headers_sent event
         self.response = None  # the response.headers event
         self.done = False
@@ -111,7 +167,8 @@ class _Fetch:
     __slots__ = (
         "owner",
         "request",
-        "recorder",
+        "hop_starts",
+        "wall",
         "hops",
         "current",
         "number",
@@ -122,7 +179,10 @@ class _Fetch:
     def __init__(self, owner: Recording, request, ctx, number: int):
         self.owner = owner
         self.request = request
-        self.recorder = ctx.recorder
+        # Not the Recorder itself: it holds every event of the fetch (its body
+        # events too) for as long as the recording would hold it.
+        self.hop_starts = ctx.recorder.hop_starts
+        self.wall = ctx.recorder.wall
         self.number = number
         self.hops: list[_Hop] = [_Hop(0)]
         self.current = self.hops[0]  # changes only where a hop starts (_HOP_EVENTS)
@@ -130,7 +190,7 @@ class _Fetch:
         self.dropped = 0
 
     def _hop(self) -> _Hop:
-        index = len(self.recorder.hop_starts) - 1
+        index = len(self.hop_starts) - 1
         hops = self.hops
         while len(hops) <= index:
             hops.append(_Hop(len(hops)))
@@ -142,17 +202,24 @@ class _Fetch:
         name = event.name
         if name in _BODY_EVENTS:
             self.body_events += 1
-            if self.body_events > MAX_EVENTS:
+            owner = self.owner
+            # Past the byte budget a fetch keeps a summary (its milestone
+            # events, what its HAR entry is built from), not its body events;
+            # and the whole recording keeps at most MAX_TOTAL_EVENTS of them.
+            if (
+                self.body_events > MAX_EVENTS
+                or owner.kept >= owner.max_bytes
+                or owner.body_events >= MAX_TOTAL_EVENTS
+            ):
                 self.dropped += 1
                 return
+            owner.body_events += 1
         elif name in _HOP_EVENTS:
             self.current = self._hop()  # the recorder's new_hop() came just before
         elif name == "request.headers_sent":
             self.current.sent = event
         elif name == "response.headers":
             self.current.response = event
-            if event.details["headers"].get("content-encoding"):
-                self.current.decoded = []
         elif name == "response.done":
             self.current.done = True
         self.current.events.append(event)
@@ -180,16 +247,6 @@ class _Fetch:
         owner.kept += n
         hop.pieces.append(bytes(data))
         hop.times.append(perf_counter())
-
-    def on_body(self, data) -> None:
-        """The decoded body, for the HAR text of an encoded response only (an
-        identity body is the wire's, de-framed when the file is written)."""
-        if self.owner.stopped:
-            return
-        hop = self.current
-        if hop.decoded is not None and hop.decoded_size <= MAX_HAR_TEXT:
-            hop.decoded.append(bytes(data))
-            hop.decoded_size += len(data)
 
 
 class _HopView:
@@ -252,6 +309,8 @@ class Recording:
         self.max_bytes = max_bytes
         self.kept = 0
         self.truncated = 0
+        self.skipped = 0  # fetches past MAX_FETCHES, not recorded
+        self.body_events = 0  # body events kept, over all fetches
         self.stopped = False
         self.har: dict | None = None
         self._live_only = live_only  # replay's "record" mode: only what used the network
@@ -262,14 +321,17 @@ class Recording:
     def fetch_started(self, request, ctx):
         if self.stopped:
             return None
+        if len(self._fetches) >= MAX_FETCHES:
+            self.skipped += 1  # said in the HAR's comment
+            return None
         fetch = _Fetch(self, request, ctx, len(self._fetches))
         self._fetches.append(fetch)
+        # The wire only: a decoded body is decoded again from it when the file
+        # is built (a copy of each decoded body kept 1 MB per gzip fetch,
+        # outside max_bytes).
         if ctx.wire_taps is None:
             ctx.wire_taps = []
         ctx.wire_taps.append(fetch.on_wire)
-        if ctx.body_taps is None:
-            ctx.body_taps = []
-        ctx.body_taps.append(fetch.on_body)
         return fetch.on_event
 
     # -- ending -----------------------------------------------------------------------
@@ -296,6 +358,18 @@ class Recording:
 
     def __exit__(self, *exc_info) -> None:
         # Also on an error or a KeyboardInterrupt: what was recorded is kept.
+        if not self.stopped and self.kept > LOOP_WARN_BYTES and _loop_running():
+            # A sync block cannot give the loop back while the file is built:
+            # its code after the block may read the file, so it is written
+            # before __exit__ returns. ``async with`` writes it in a thread.
+            warnings.warn(
+                RecordingBlocksLoop(
+                    f"nbfetch.record: writing {self.kept:,} recorded bytes blocks the running"
+                    " event loop until the file is written; use `async with nbfetch.record(...)`"
+                    " inside a coroutine to write it in a worker thread"
+                ),
+                stacklevel=2,
+            )
         self.stop()
 
     async def __aenter__(self) -> Recording:
@@ -323,7 +397,9 @@ class Recording:
                     continue
                 if hop.sent is not None or any(e.name == "error" for e in hop.events):
                     hops.append((fetch, hop))
-        bodies = {id(hop): _body_of(fetch, hop) for fetch, hop in hops}
+        # The body of each hop, de-framed (and decoded) from its wire: for the
+        # HAR text, the JSON credential fields, and where to mask.
+        scans = {id(hop): _scan(fetch, hop, self.redact) for fetch, hop in hops}
         secrets = Secrets()
         if self.redact:
             # One set for the whole recording: the token a login's response
@@ -338,27 +414,26 @@ class Recording:
                 if hop.response is not None:
                     headers = hop.response.details["headers"]
                     secrets.add_headers(headers.items(), served=True)
-                    body = bodies[id(hop)]
-                    if body and "json" in headers.get("content-type", ""):
-                        try:
-                            secrets.add_json(json.loads(body))
-                        except ValueError:
-                            pass
-        entries = [self._entry(fetch, hop, bodies[id(hop)], secrets) for fetch, hop in hops]
+                    found = scans[id(hop)].json
+                    if found is not None:
+                        secrets.add_json(found)
+        entries = [self._entry(fetch, hop, scans[id(hop)], secrets) for fetch, hop in hops]
         comment = f"recorded by nbfetch {__version__}"
         if self.truncated:
             comment += (
                 f"; {self.truncated} response(s) passed max_bytes={self.max_bytes:,}"
                 " and cannot be replayed"
             )
+        if self.skipped:
+            comment += f"; {self.skipped} fetch(es) past the first {MAX_FETCHES:,} not recorded"
         return har_log(entries, comment)
 
-    def _entry(self, fetch: _Fetch, hop: _Hop, body: bytes | None, secrets: Secrets) -> dict:
-        redact = self.redact
+    def _entry(self, fetch: _Fetch, hop: _Hop, scan: _Scan, secrets: Secrets) -> dict:
+        redact, body = self.redact, scan.body
         events = fetch.hops[0].events
         fetch_start = events[0].time if events else 0.0
         hop_start = hop.events[0].time if hop.events else fetch_start
-        wall = fetch.recorder.wall
+        wall = fetch.wall
         if hop.response is not None:
             entry = _entry(_HopView(fetch, hop, body), hop_start, wall, fetch_start, redact)
         else:
@@ -368,24 +443,30 @@ class Recording:
             if post:
                 post["text"] = secrets.scrub(post["text"])
             content = entry["response"]["content"]
-            if "text" in content and content.get("encoding") != "base64":
+            if "text" in content and content.get("encoding") == "base64":
+                raw = secrets.scrub_bytes(base64.b64decode(content["text"]))
+                content["text"] = base64.b64encode(raw).decode("ascii")
+            elif "text" in content:
                 content["text"] = secrets.scrub(content["text"])
-        entry["_nbfetch"] = self._custom(fetch, hop, secrets)
+        entry["_nbfetch"] = self._custom(fetch, hop, scan, secrets)
         return entry
 
-    def _custom(self, fetch: _Fetch, hop: _Hop, secrets: Secrets) -> dict:
+    def _custom(self, fetch: _Fetch, hop: _Hop, scan: _Scan, secrets: Secrets) -> dict:
         pieces, note = hop.pieces, None
         error = next((e.details for e in hop.events if e.name == "error"), None)
+        if error is None and hop.response is None:
+            error = _unanswered(hop)  # replay raises it: no status-0 response to parse
         replayable = True
+        if self.redact and pieces:
+            # Also a truncated wire: what it kept is written.
+            pieces, note = _redacted_wire(hop, scan, secrets)
+            replayable = note is None
         if hop.truncated:
             replayable = False
-            note = (
+            note = note or (
                 f"truncated: the response passed the recording's max_bytes={self.max_bytes:,};"
                 f" {sum(map(len, pieces)):,} bytes kept"
             )
-        elif self.redact and pieces:
-            pieces, note = _redacted_wire(pieces, hop, secrets)
-            replayable = note is None
         if not hop.done and not hop.truncated and error is None and hop.response is not None:
             note = note or "the response was not read to its end when recorded"
         sent_at = _sent_time(hop)
@@ -403,7 +484,7 @@ class Recording:
             "note": note,
             "error": None
             if error is None
-            else {k: secrets.scrub(str(v)) for k, v in error.items()},
+            else {k: secrets.scrub("" if v is None else str(v)) for k, v in error.items()},
             "events": [_event(e, secrets, redact=self.redact) for e in hop.events],
             "events_dropped": fetch.dropped if hop.index == len(fetch.hops) - 1 else 0,
         }
@@ -456,7 +537,9 @@ def _write_entry(f, entry: dict) -> None:
     text = json.dumps(rest, ensure_ascii=False)
     f.write(text[: -len("null}}")] + "[")
     for i, piece in enumerate(wire):
-        f.write(("," if i else "") + json.dumps(piece))
+        # base64 has no character JSON escapes: quoted as it is (json.dumps
+        # scanned every byte of it again: 0.4 s of a 40 MB response's write).
+        f.write(("," if i else "") + '"' + piece + '"')
     f.write("]}}")
 
 
@@ -492,40 +575,6 @@ def _request_of(fetch: _Fetch, hop: _Hop) -> _RequestView:
     return _RequestView(sent["method"], sent["url"], sent["headers"], fetch.request.body)
 
 
-def _body_of(fetch: _Fetch, hop: _Hop) -> bytes | None:
-    """The hop's decoded body for the HAR text (None when not kept): the
-    decoded pieces of an encoded body, else the wire's body de-framed."""
-    if hop.response is None or hop.truncated or not hop.done:
-        return None
-    if hop.decoded is not None:
-        return b"".join(hop.decoded) if hop.decoded_size <= MAX_HAR_TEXT else None
-    if sum(map(len, hop.pieces)) > MAX_HAR_TEXT + 64 * 1024:
-        return None
-    return _deframe(hop.sent.details["method"], b"".join(hop.pieces))
-
-
-_BODY_END = (h11.EndOfMessage, h11.ConnectionClosed)
-
-
-def _deframe(method: str, wire: bytes) -> bytes | None:
-    """The body of the last response in ``wire`` (after any 1xx), as h11 reads it."""
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=len(wire) + 1)
-    conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-    conn.send(h11.EndOfMessage())
-    conn.receive_data(wire)
-    conn.receive_data(b"")
-    parts = []
-    try:
-        while True:
-            event = conn.next_event()
-            if type(event) is h11.Data:
-                parts.append(bytes(event.data))
-            elif event in (h11.NEED_DATA, h11.PAUSED) or type(event) in _BODY_END:
-                return b"".join(parts)
-    except h11.ProtocolError:
-        return None
-
-
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _USERINFO = re.compile(rb"(//)([^/?#@\s]*)@")
 _PAIR = re.compile(rb"([^?&;=#\s]*)=([^&;#\s]*)")
@@ -537,9 +586,10 @@ def _stars(m: re.Match, group: int) -> bytes:
 
 
 def _mask_url(value: bytes) -> bytes:
-    """A Location's userinfo and secret query values as ``*``, same length."""
+    """A Location's userinfo and secret query and fragment values as ``*``,
+    same length (an OAuth implicit grant's token is in the fragment)."""
     value = _USERINFO.sub(lambda m: _stars(m, 2), value)
-    query = value.find(b"?")
+    query = min((i for i in (value.find(b"?"), value.find(b"#")) if i != -1), default=-1)
     if query == -1:
         return value
     return value[:query] + _PAIR.sub(
@@ -572,32 +622,316 @@ def _mask_head(head: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-def _redacted_wire(pieces: list[bytes], hop: _Hop, secrets: Secrets):
-    """The wire with its credentials masked, in the pieces it was read in; or
-    no pieces and a note saying why the entry cannot be replayed."""
-    headers = hop.response.details["headers"] if hop.response is not None else Headers()
-    if headers.get("content-encoding") and hop.decoded:
-        text = b"".join(hop.decoded).decode("utf-8", errors="replace")
-        if secrets.scrub(text) != text:
-            return [], (
-                "not replayable: its compressed body holds a secret that cannot be masked"
-                " inside the compression (record with redact=False to replay it)"
-            )
-    pieces = _mask_heads(pieces)
-    return (_mask_pieces(pieces, secrets) if secrets else pieces), None
+class _Wire:
+    """A hop's wire pieces as one byte sequence, read and masked by offset
+    without joining them (a 100 MiB wire is not held twice over); a piece
+    written to becomes a bytearray, its length kept."""
+
+    __slots__ = ("pieces", "size", "starts")
+
+    def __init__(self, pieces: list):
+        self.pieces = pieces
+        self.starts = []
+        at = 0
+        for piece in pieces:
+            self.starts.append(at)
+            at += len(piece)
+        self.size = at
+
+    def read(self, a: int, b: int) -> bytes:
+        b = min(b, self.size)
+        i, out = bisect_right(self.starts, a) - 1, []
+        while a < b and i < len(self.pieces):
+            start = self.starts[i]
+            part = self.pieces[i][a - start : b - start]
+            out.append(bytes(part))
+            a += len(part)
+            i += 1
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def write(self, a: int, data: bytes) -> None:
+        i, at = bisect_right(self.starts, a) - 1, 0
+        while at < len(data):
+            piece = self.pieces[i]
+            if not isinstance(piece, bytearray):
+                piece = self.pieces[i] = bytearray(piece)
+            off = a + at - self.starts[i]
+            n = min(len(piece) - off, len(data) - at)
+            piece[off : off + n] = data[at : at + n]
+            at += n
+            i += 1
 
 
-def _split_like(data: bytes, pieces: list[bytes]) -> list[bytes]:
-    out, at = [], 0
-    for piece in pieces:
-        out.append(data[at : at + len(piece)])
-        at += len(piece)
-    return out
+class _Scan:
+    """What building the file learnt of a hop's wire: the body's spans in it
+    (de-framed), its content codings, the body for the HAR text, a JSON
+    body parsed (for credential fields), or that it was too large to parse."""
+
+    __slots__ = ("body", "codings", "json", "json_unscanned", "spans", "wire")
+
+    def __init__(self, wire: _Wire):
+        self.wire = wire
+        self.spans: list[tuple[int, int]] | None = None
+        self.codings: list[str] = []
+        self.body: bytes | None = None
+        self.json = None
+        self.json_unscanned = False
 
 
-def _mask_heads(pieces: list[bytes]) -> list[bytes]:
+#: Wire bytes read (and decoded) per step when a body is de-framed.
+_STEP = 1024 * 1024
+
+
+def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
+    pieces, head_end = _mask_heads(hop.pieces, mask=redact)
+    hop.pieces = pieces
+    scan = _Scan(_Wire(pieces))
+    if hop.response is None or head_end is None:
+        return scan
+    head = hop.response.details
+    method = hop.sent.details["method"] if hop.sent is not None else fetch.request.method
+    scan.spans = _body_spans(scan.wire, head_end, method, head)
+    if scan.spans is None:
+        return scan
+    headers = head["headers"]
+    scan.codings = parse_content_encoding(
+        [v.encode("latin-1") for v in headers.get_list("content-encoding")]
+    )
+    is_json = "json" in headers.get("content-type", "")
+    keep = MAX_JSON_SCANNED if is_json and redact else MAX_HAR_TEXT
+    parts: list[bytes] | None = []
+    size = 0
+    if not hop.truncated:
+        try:
+            for data in _decoded(scan.wire, scan.spans, scan.codings, hop.done):
+                parts.append(data)
+                size += len(data)
+                if size > keep:
+                    break
+        except (DecodeError, TooLargeError):
+            parts = None
+    body = b"".join(parts) if parts is not None and size <= keep and not hop.truncated else None
+    if is_json and redact and (hop.done or hop.truncated):
+        if body is None:
+            scan.json_unscanned = True
+        else:
+            try:
+                scan.json = json.loads(body)
+            except ValueError:  # not JSON after all: no fields to take apart
+                pass
+    if body is not None and hop.done and len(body) <= MAX_HAR_TEXT:
+        scan.body = body
+    return scan
+
+
+def _body_spans(wire: _Wire, at: int, method: str, head: dict) -> list[tuple[int, int]] | None:
+    """Where the body's bytes are in the wire after the head ending at ``at``
+    (RFC 9112 section 6.3): each chunk's data for a chunked body, else one
+    span; None if the chunk framing cannot be read (then nothing is
+    de-framed, and a redacted entry keeps no wire)."""
+    status = head["status"]
+    if method == "HEAD" or status in (204, 304):
+        return []
+    if head.get("chunked"):
+        # Parsed in a local window of the wire refilled every ~1 MiB (a body of
+        # a million 1-byte chunks is a million lines, not a million reads).
+        spans: list[tuple[int, int]] = []
+        buf_start, buf, after_data = at, b"", False
+        while True:
+            if len(buf) - (at - buf_start) < 64 * 1024 and buf_start + len(buf) < wire.size:
+                buf_start, buf = at, wire.read(at, at + _STEP)
+            rel = at - buf_start
+            if after_data:  # the CRLF that ends a chunk's data
+                ending = buf[rel : rel + 2]
+                at += ending.find(b"\n") + 1 if b"\n" in ending else len(ending)
+                rel, after_data = at - buf_start, False
+            nl = buf.find(b"\n", rel, rel + 64 * 1024)
+            if nl == -1:  # the wire ends here (a partial recording), or no line at all
+                return spans if buf_start + len(buf) >= wire.size else None
+            try:
+                size = int(buf[rel:nl].split(b";")[0].strip(), 16)
+            except ValueError:
+                return None
+            at = buf_start + nl + 1
+            if size == 0:
+                return spans
+            spans.append((at, min(at + size, wire.size)))
+            at += size
+            after_data = True
+    length = head.get("content_length")
+    end = wire.size if length is None else min(at + length, wire.size)
+    return [(at, end)] if end > at else []
+
+
+def _span_runs(wire: _Wire, spans):
+    """The spans' bytes in runs of about 1 MiB: each run one read of the wire
+    it covers, cut locally (a chunked body's spans can be a byte each)."""
+    run: list[tuple[int, int]] = []
+    size = 0
+    for a, b in spans:
+        while a < b:
+            take = min(b - a, _STEP - size)
+            run.append((a, a + take))
+            size += take
+            a += take
+            if size >= _STEP:
+                yield _cut(wire, run)
+                run, size = [], 0
+    if run:
+        yield _cut(wire, run)
+
+
+def _cut(wire: _Wire, run: list[tuple[int, int]]) -> bytes:
+    base = run[0][0]
+    whole = wire.read(base, run[-1][1])
+    if len(run) == 1:
+        return whole
+    return b"".join(whole[a - base : b - base] for a, b in run)
+
+
+def _decoded(wire: _Wire, spans, codings: list[str], complete: bool, limit: int | None = None):
+    """The body in bounded steps: the spans' bytes, decoded when ``codings``
+    (a decoder's steps are at most 1 MiB; ``limit`` raises TooLargeError past
+    it). A body the wire does not hold whole is not checked for its end."""
+    # No body (HEAD, 304, an empty one) has nothing to decode: not an error.
+    decoder = make_decoder(codings, max_size=limit) if codings and spans else None
+    for data in _span_runs(wire, spans):
+        if decoder is None:
+            yield data
+            continue
+        yield decoder.decode(data)
+        while decoder.more:
+            yield decoder.decode(b"")
+    if decoder is not None and complete:
+        decoder.flush()
+
+
+def _unanswered(hop: _Hop) -> dict:
+    """The error of a hop with no response (cancelled, or still waiting when
+    the recording stopped): replay raises it rather than a status-0 answer."""
+    cancelled = next((e.details for e in hop.events if e.name == "cancelled"), None)
+    phase = "wait" if hop.sent is not None else "connect"
+    if cancelled is not None:
+        return {
+            "type": "cancelled",
+            "phase": cancelled.get("phase") or phase,
+            "message": f"the fetch was cancelled ({cancelled.get('type')}) before its"
+            " response when recorded",
+        }
+    return {
+        "type": "incomplete",
+        "phase": phase,
+        "message": "the recording stopped before the response came",
+    }
+
+
+def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
+    """The wire (its heads masked by ``_scan``) with the recording's secrets
+    masked, in the pieces it was read in; or no pieces and a note saying why
+    the entry cannot be replayed. A secret is masked in the wire as read and
+    in the de-framed body (split by a chunk's framing it is still masked);
+    a compressed body is decoded again to look for them."""
+    wire = scan.wire
+    if scan.json_unscanned and hop.truncated:
+        return [], (
+            "truncated: the response passed the recording's max_bytes; a JSON body cut short"
+            " is not parsed for credentials, so no wire is kept"
+        )
+    if scan.json_unscanned:
+        return [], (
+            f"not replayable: its JSON body is larger than {MAX_JSON_SCANNED:,} bytes and was"
+            " not parsed for credentials (record with redact=False to replay it)"
+        )
+    if not secrets:
+        return wire.pieces, None
+    _mask_stream(wire, [(0, wire.size)], secrets)
+    if hop.response is None:
+        return wire.pieces, None
+    if scan.spans is None:
+        return [], (
+            "not replayable: its body's framing could not be read to mask the secrets in it"
+            " (record with redact=False to replay it)"
+        )
+    if not scan.codings:
+        if len(scan.spans) > 1:  # one span is one run of the wire: masked just above
+            _mask_stream(wire, scan.spans, secrets)
+        return wire.pieces, None
+    overlap = max(secrets.longest_bytes - 1, 0)
+    tail = b""
+    try:
+        complete = hop.done and not hop.truncated
+        for data in _decoded(wire, scan.spans, scan.codings, complete, MAX_SCANNED):
+            window = tail + data
+            if secrets.holds_bytes(window):
+                return [], (
+                    "not replayable: its compressed body holds a secret that cannot be masked"
+                    " inside the compression (record with redact=False to replay it)"
+                )
+            tail = window[-overlap:] if overlap else b""
+    except TooLargeError:
+        return [], (
+            f"not replayable: its compressed body decodes to more than {MAX_SCANNED:,} bytes,"
+            " too many to look for secrets in (record with redact=False to replay it)"
+        )
+    except DecodeError as exc:
+        return [], (
+            f"not replayable: its compressed body could not be decoded to look for secrets"
+            f" in it ({exc}); record with redact=False to replay it"
+        )
+    return wire.pieces, None
+
+
+def _mask_stream(wire: _Wire, spans, secrets: Secrets) -> None:
+    """``secrets.mask_bytes`` over the bytes of ``spans`` taken as one text
+    (the wire as read, or the body without its chunk framing), written back
+    in place: windows of about 1 MiB, each starting with the end of the
+    previous one, so a secret across two windows is masked too."""
+    overlap = max(secrets.longest_bytes - 1, 0)
+    window: list[tuple[int, int]] = []
+    size = 0
+
+    def flush() -> None:
+        # One read of the wire the window covers, cut into its spans locally.
+        base = window[0][0]
+        whole = wire.read(base, window[-1][1])
+        data = b"".join(whole[a - base : b - base] for a, b in window)
+        masked = secrets.mask_bytes(data)
+        if masked == data:
+            return
+        at = 0
+        for a, b in window:
+            n = b - a
+            if masked[at : at + n] != data[at : at + n]:
+                wire.write(a, masked[at : at + n])
+            at += n
+
+    for a, b in spans:
+        while a < b:
+            take = min(b - a, _STEP)
+            window.append((a, a + take))
+            size += take
+            a += take
+            if size >= _STEP:
+                flush()
+                # Keep the last ``overlap`` bytes' spans to start the next window.
+                kept, left = [], overlap
+                for sa, sb in reversed(window):
+                    if left <= 0:
+                        break
+                    n = min(sb - sa, left)
+                    kept.append((sb - n, sb))
+                    left -= n
+                window = kept[::-1]
+                size = overlap - left
+    if window and size:
+        flush()
+
+
+def _mask_heads(pieces: list[bytes], mask: bool = True) -> tuple[list[bytes], int | None]:
     """The pieces holding the response heads (any 1xx, then the final one:
-    RFC 9110 section 15.2) with their credentials masked in place."""
+    RFC 9110 section 15.2) with their credentials masked in place (when
+    ``mask``), and the offset where the final head ends (None if the wire
+    does not hold it whole)."""
     prefix, count, end = b"", 0, None
     while count < len(pieces):
         prefix += pieces[count]
@@ -611,35 +945,24 @@ def _mask_heads(pieces: list[bytes]) -> list[bytes]:
         if final is not None:
             end = final
             break
-    if end is None:
-        end = len(prefix)
+    if not mask:
+        return pieces, end
+    cut = len(prefix) if end is None else end
     masked, at = [], 0
-    for found in _HEAD_END.finditer(prefix, 0, end):
+    for found in _HEAD_END.finditer(prefix, 0, cut):
         masked.append(_mask_head(prefix[at : found.start()]) + found.group())
         at = found.end()
-    if at < end:  # a head the wire does not hold whole (a truncated recording)
-        masked.append(_mask_head(prefix[at:end]))
-    rewritten = b"".join(masked) + prefix[end:]
-    return _split_like(rewritten, pieces[:count]) + pieces[count:]
+    if at < cut:  # a head the wire does not hold whole (a truncated recording)
+        masked.append(_mask_head(prefix[at:cut]))
+    rewritten = b"".join(masked) + prefix[cut:]
+    return _split_like(rewritten, pieces[:count]) + pieces[count:], end
 
 
-def _mask_pieces(pieces: list[bytes], secrets: Secrets) -> list[bytes]:
-    """``secrets.mask_bytes`` over the pieces, one at a time (a 100 MiB wire is
-    not joined), with the end of the previous piece in each window: a secret
-    split between two reads is masked too."""
-    overlap = max(secrets.longest - 1, 0)
-    out: list[bytes] = []
-    prev: bytearray | None = None
+def _split_like(data: bytes, pieces: list[bytes]) -> list[bytes]:
+    out, at = [], 0
     for piece in pieces:
-        tail = bytes(prev[len(prev) - min(overlap, len(prev)) :]) if prev is not None else b""
-        window = secrets.mask_bytes(tail + piece)
-        if prev is not None:
-            if tail:
-                prev[len(prev) - len(tail) :] = window[: len(tail)]
-            out.append(bytes(prev))
-        prev = bytearray(window[len(tail) :])
-    if prev is not None:
-        out.append(bytes(prev))
+        out.append(data[at : at + len(piece)])
+        at += len(piece)
     return out
 
 
@@ -683,7 +1006,7 @@ def _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact: bool) -> dic
         request = original
         if moved is not None:
             request = _RequestView(moved["method"], moved["to"], original.headers, None)
-    error = next((e.details for e in hop.events if e.name == "error"), {})
+    error = next((e.details for e in hop.events if e.name == "error"), None) or _unanswered(hop)
     hidden = SENSITIVE_HEADERS if redact else frozenset()
     from ..core.redact import redact_headers
 
@@ -725,4 +1048,11 @@ def _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact: bool) -> dic
     }
 
 
-__all__ = ["MAX_BYTES", "Recording", "RecordingTruncated", "record", "write_har"]
+__all__ = [
+    "MAX_BYTES",
+    "Recording",
+    "RecordingBlocksLoop",
+    "RecordingTruncated",
+    "record",
+    "write_har",
+]

@@ -465,6 +465,21 @@ class Secrets:
             self._bytes_pattern = self._compile(encoded, b"|")
         return self._bytes_pattern.sub(REDACTED.encode(), bytes(data))
 
+    @property
+    def longest_bytes(self) -> int:
+        """The UTF-8 length of the longest remembered value (0 if none): how
+        far a window over bytes must reach back to see a value split across."""
+        return max((len(v.encode("utf-8")) for v in self._values | self._served), default=0)
+
+    def holds_bytes(self, data: bytes) -> bool:
+        """Whether ``data`` holds the UTF-8 form of a remembered value."""
+        if not self or not data:
+            return False
+        if self._bytes_pattern is None:
+            encoded = [v.encode("utf-8") for v in self._alternatives()]
+            self._bytes_pattern = self._compile(encoded, b"|")
+        return self._bytes_pattern.search(data) is not None
+
     def mask_bytes(self, data: bytes) -> bytes:
         """``data`` with the UTF-8 form of every remembered value replaced by
         as many ``*``: the length stays, so a recorded response's framing
