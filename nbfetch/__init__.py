@@ -61,6 +61,7 @@ _LAZY = {
     "record": "nbfetch.client.record",
     "Recording": "nbfetch.client.record",
     "RecordingTruncated": "nbfetch.client.record",
+    "RecordingBlocksLoop": "nbfetch.client.record",
     "replay": "nbfetch.client.replay",
     "Replay": "nbfetch.client.replay",
     "ReplayError": "nbfetch.client.replay",
