@@ -8,7 +8,7 @@ import time
 
 import pytest
 import trustme
-from conftest import assert_timer_fired, assert_timing_sane, client_sockets_to
+from conftest import assert_timer_fired, assert_timing_sane, client_sockets_to, socket_held
 from loopwatch import run_trio
 
 import nbfetch
@@ -207,17 +207,20 @@ def test_the_default_client_is_closed_when_its_loop_ends(runner):
 
         async def main():
             r = await nbfetch.fetch(server.url + "/get")
-            assert client_sockets_to(server.port) == 1  # kept alive while the loop runs
-            return r.status_code, nbfetch.default_client()
+            client = nbfetch.default_client()
+            (origin,) = client.inspect().origins
+            local_port = int(origin.idle[0].local.rsplit(":", 1)[1])
+            assert socket_held(local_port, server.port)  # kept alive while the loop runs
+            return r.status_code, client, local_port
 
         # asyncio's own run: an earlier test's sync fetch inside a running loop
         # applied nest-asyncio2, whose asyncio.run reuses one loop and never ends it.
         run_asyncio = asyncio.runners.run
         clients = []
         for _ in range(3):
-            status, client = trio.run(main) if runner == "trio" else run_asyncio(main())
+            status, client, local_port = trio.run(main) if runner == "trio" else run_asyncio(main())
             assert status == 200 and client.closed
-            assert client_sockets_to(server.port) == 0
+            assert not socket_held(local_port, server.port)
             clients.append(client)
         gc.collect()
         # Forgotten with its loop, too: many runs do not pile up entries.
