@@ -256,3 +256,37 @@ def test_trio_cancelled_during_the_tls_handshake(holding_server):
 def test_trio_cancelled_while_connecting(stalled_connect):
     cancelled = trio_cancel_when(stalled_connect, "connect.start", _port(stalled_connect))
     assert cancelled["phase"] == "connect"
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "trio"])
+def test_gather_cancels_the_rest_when_one_raises(loop):
+    # A load run's workers and fetch_many's fetches run under driver.gather: one
+    # that raises must not leave the others running (asyncio.gather does).
+    from nbfetch.drivers.auto import current_driver
+
+    ended = []
+
+    async def fails():
+        raise ValueError("boom")
+
+    async def waits():
+        try:
+            await driver.sleep(30)
+        finally:
+            ended.append("cancelled")
+
+    async def main():
+        nonlocal driver
+        driver = current_driver()
+        before = asyncio.all_tasks() if loop == "asyncio" else None
+        with pytest.raises(ValueError, match="boom"):
+            await driver.gather([waits(), fails(), waits()])
+        assert ended == ["cancelled", "cancelled"]  # both ended before the error went on
+        if before is not None:
+            assert asyncio.all_tasks() == before
+
+    driver = None
+    if loop == "trio":
+        run_trio(main)
+    else:
+        asyncio.run(asyncio.wait_for(main(), 10))

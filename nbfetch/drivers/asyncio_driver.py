@@ -555,7 +555,17 @@ class AsyncioDriver:
         await asyncio.sleep(seconds)
 
     async def gather(self, awaitables: list) -> list:
-        return list(await asyncio.gather(*awaitables))
+        tasks = [asyncio.ensure_future(a) for a in awaitables]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            # asyncio.gather leaves the others running when one raises (it
+            # cancels them only when it is cancelled itself).
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks)
+            raise
 
     def signal(self) -> _Signal:
         return _Signal(asyncio.get_running_loop())

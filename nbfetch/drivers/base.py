@@ -123,6 +123,8 @@ class Driver(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
     async def gather(self, awaitables: list) -> list:
-        """Await all of ``awaitables`` concurrently; their results in order."""
+        """Await all of ``awaitables`` concurrently; their results in order.
+        The first to raise cancels the others, which end before it propagates
+        (a trio nursery's rule, on both loops: nothing is left running)."""
 
     def signal(self) -> Signal: ...
