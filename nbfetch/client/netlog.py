@@ -198,6 +198,8 @@ class Entry:
             headers = self._response_headers = d.get("headers")
             self._content_type = "" if headers is None else None
             if headers is not None and len(headers) > MAX_HEADERS:
+                # Read now: the bounded copy may have left the field out.
+                self._content_type = headers.get("content-type", "")
                 self._response_headers = _bounded(headers)
         elif name == "redirect" or (name == "retry" and "attempt" in event.details):
             # The next hop starts: its marks, headers and body are the ones shown.
