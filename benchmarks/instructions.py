@@ -9,7 +9,7 @@ concurrent tasks sharing one client, against the harness's nginx. Each client
 runs twice under ``valgrind --tool=callgrind`` (warm-up, then N=200 and
 N=1,200 timed requests); the difference of the two totals over 1,000 requests
 is the cost of one request, without the interpreter's start, the imports and
-the warm-up. ``nbfetch+log`` is nbfetch with the network log on (as inside
+the warm-up (with a fixed ``PYTHONHASHSEED``, it repeats to within 0.1%). ``nbfetch+log`` is nbfetch with the network log on (as inside
 IPython). Needs valgrind (``apt-get install valgrind``) and nginx.
 
 Callgrind counts each byte a ``rep stosb`` writes as an instruction: zeroing
@@ -84,7 +84,9 @@ def instructions(url: str, client: str, n: int) -> int:
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,  # "-c" puts the working directory first on sys.path
+            # A fixed hash seed: str hashes move dict probes, by ~1% between runs.
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"},
         )
     found = re.search(r"Collected : (\d+)", out.stderr)
     if found is None:

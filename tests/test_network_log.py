@@ -279,3 +279,45 @@ async def test_an_entry_keeps_bounded_heads_whatever_is_sent(log, raw_server):
     held = [v for e in entry._events for v in e.details.values() if isinstance(v, Headers)]
     assert all(within(h) for h in held)
     assert entry.response_headers[0] == ("X-Fat-0", "v" * 1024)
+
+
+@pytest.mark.parametrize(
+    "pad",
+    [
+        b"".join(b"X-Pad-%d: v\r\n" % i for i in range(70)),  # past MAX_HEADERS fields
+        b"".join(b"X-Long-%d: %s\r\n" % (i, b"v" * 1100) for i in range(17)),  # past the chars
+    ],
+    ids=["fields", "chars"],
+)
+async def test_a_cut_head_still_masks_the_login_it_answers(log, raw_server, pad):
+    # Content-Type (and a token a field set) come after the cut: the JSON
+    # credential scrub must still know the body is JSON.
+    token = "tok_9f8e7d6c5b4a39281706"
+    body = json.dumps({"access_token": token, "user": "ann"}).encode()
+    srv = raw_server(
+        answer_each(
+            b"HTTP/1.1 200 OK\r\n" + pad + b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
+    )
+    async with AsyncClient() as c:
+        await c.fetch(srv.url + "/login")
+    (entry,) = log.entries()
+    assert entry.content_type == "application/json"
+    shown = json.dumps([entry.detail(), log.to_har()], default=str)
+    assert token not in shown and '"access_token": "***"' in entry.detail()["preview"]
+
+
+async def test_an_entry_keeps_no_1xx_head_and_its_own_events(log, raw_server):
+    # Sixteen 103 heads of ~60 KB before the answer: the entry keeps none
+    # whole (its events are filtered), and changing r.events leaves it be.
+    hint = b"HTTP/1.1 103 Early Hints\r\n" + b"Link: <%s>\r\n" % (b"x" * 60_000) + b"\r\n"
+    srv = raw_server(answer_each(hint * 16 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    async with AsyncClient() as c:
+        r = await c.fetch(srv.url + "/x")
+    (entry,) = log.entries()
+    held = [v for e in entry._events for v in e.details.values() if isinstance(v, Headers)]
+    assert sum(len(v) for h in held for _, v in h.items()) <= MAX_HEAD_CHARS
+    names = [e["name"] for e in entry.detail()["events"]]
+    r.events.clear()
+    assert [e["name"] for e in entry.detail()["events"]] == names and "response.done" in names

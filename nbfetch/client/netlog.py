@@ -98,6 +98,7 @@ FOLLOWED = frozenset(
         "dequeued",
         "request.headers_sent",
         "response.headers",
+        "response.informational",
         "redirect",
         "retry",
         "response.done",
@@ -133,7 +134,8 @@ class Entry:
         "_raw",
         "_request_headers",
         "_response_headers",
-        "_heads_cut",
+        "_big_events",
+        "_head_secrets",
         "_secrets",
         "_text",
         "_url",
@@ -174,7 +176,10 @@ class Entry:
         self.wire_bytes = self.decoded_bytes = self.redirects = self._events_dropped = 0
         self._request_headers = request.headers  # the last hop's as sent, once sent
         self._response_headers = None
-        self._heads_cut = False  # a head was too big: only a bounded copy is kept
+        # The events hold a head larger than the kept copies (cut, a 1xx head,
+        # big trailers): they are filtered at the end, not kept as they are.
+        self._big_events = False
+        self._head_secrets: Secrets | None = None  # of a head kept cut
         self._events: list = []
         self._kept = True  # _events already holds only what is shown (see _finish)
         self._raw = bytearray()
@@ -207,7 +212,8 @@ class Entry:
             self._final = d.get("url", self._final)
             headers = d.get("headers", self._request_headers)
             if _too_big(headers):
-                headers, self._heads_cut = _bounded(headers), True
+                self._keep_head_secrets(headers.items(), served=False)
+                headers, self._big_events = _bounded(headers), True
             self._request_headers = headers
         elif name == "response.headers":
             self.marks["headers"] = event.time
@@ -217,7 +223,12 @@ class Entry:
             headers = self._response_headers = d.get("headers")
             self._content_type = "" if headers is None else None
             if headers is not None and _too_big(headers):
-                self._response_headers, self._heads_cut = _bounded(headers), True
+                # Read from the whole head: the bounded copy may leave them out.
+                self._content_type = headers.get("content-type", "")
+                self._keep_head_secrets(
+                    [i for i in headers.items() if not _plain(i[0])], served=True
+                )
+                self._response_headers, self._big_events = _bounded(headers), True
         elif name == "redirect" or (name == "retry" and "attempt" in event.details):
             # The next hop starts: its marks, headers and body are the ones shown.
             marks = self.marks
@@ -232,8 +243,13 @@ class Entry:
             self.redirects += name == "redirect"
             self.state, self.status = "running", None
             self._raw.clear()
+        elif name == "response.informational":
+            self._big_events = True  # a 1xx head (up to 16 of 64 KiB) is in the events
         elif name == "response.done":
             d = event.details
+            trailers = d.get("trailers")
+            if trailers and _too_big(trailers):
+                self._big_events = True
             self.wire_bytes = d.get("wire_bytes", self.wire_bytes)
             self.decoded_bytes = d.get("decoded_bytes", self.decoded_bytes)
             if self._ctx is not None and self._ctx.final is not None:
@@ -256,6 +272,13 @@ class Entry:
         if self._log._listeners:
             self._log._changed()
 
+    def _keep_head_secrets(self, items, served: bool) -> None:
+        """The credentials of a head about to be kept cut (a 20 KB token cut
+        to 1 KiB would be masked only in part where it shows up again)."""
+        if self._head_secrets is None:
+            self._head_secrets = Secrets()
+        self._head_secrets.add_headers(list(items), served=served)
+
     def body(self, data) -> None:
         """The fetch's body tap: keeps the first bytes of the decoded body."""
         raw = self._raw
@@ -275,12 +298,13 @@ class Entry:
         if (
             len(events) <= MAX_EVENTS
             and len(rec.hop_starts) == 1
-            and not self._heads_cut  # else the events hold the whole heads
+            and not self._big_events  # else they hold heads larger than those kept
         ):
             # One hop, few events (a small GET: 8): the events' Headers are the
-            # ones kept, so the list is kept as it is and sorted out when first
-            # shown (_shown_events); most entries are never looked at.
-            self._events, self._kept = events, False
+            # ones kept, so the events are kept as they are (a copy of the list:
+            # the Response's own may change) and sorted out when first shown
+            # (_shown_events); most entries are never looked at.
+            self._events, self._kept = list(events), False
             self._events_dropped = rec.dropped
             return
         self._events = self._filtered(events, rec.dropped)
@@ -348,6 +372,8 @@ class Entry:
         secrets.add_url(self._url)
         secrets.add_url(self._final, served=self._final is not self._url)
         secrets.add_headers(self._request_headers.items())
+        if self._head_secrets is not None:
+            secrets.update(self._head_secrets)
         if self._response_headers is not None:
             secrets.add_headers(
                 [i for i in self._response_headers.items() if not _plain(i[0])], served=True
