@@ -668,9 +668,9 @@ async def test_a_cancelled_or_unanswered_hop_replays_as_an_error(raw_server, tmp
     assert errors["waiting"]["type"] == "incomplete"
     assert all(e["response"]["status"] == 0 and e["_error"] for e in entries)
     async with AsyncClient(replay=path) as client:
-        with pytest.raises(nbfetch.NetworkError, match=r"cancelled.*when recorded"):
+        with pytest.raises(nbfetch.ReplayError, match=r"was cancelled when it was recorded"):
             await client.fetch(server.url + "/cancelled")
-        with pytest.raises(nbfetch.NetworkError, match="recording stopped before the response"):
+        with pytest.raises(nbfetch.ReplayError, match=r"had not finished when it was recorded"):
             await client.fetch(server.url + "/waiting")
 
 
