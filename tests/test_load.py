@@ -212,6 +212,40 @@ async def test_a_given_clients_connection_outside_loopback_is_not_reused(demo):
     await client.aclose()
 
 
+async def test_a_connection_pooled_after_the_checks_is_refused_at_reuse(demo):
+    # A connection that joins the given client's pool after load() checked it
+    # (still connecting then, or opened by other code during the run) is
+    # checked when a worker would reuse it. Relabelled as above.
+    client = nbfetch.AsyncClient(max_clients=1)
+    run = LoadRun(demo.url + "/get", n=5, concurrency=1, client=client)
+    await client.fetch(demo.url + "/get")
+    (conn,) = (c for conns in client._pool.conns.values() for c in conns)
+    conn.remote = ("192.0.2.1", demo.port)
+    demo.reset_stats()
+    with pytest.raises(InvalidRequest, match=r"is to 192\.0\.2\.1, not loopback"):
+        await run.run()
+    assert demo.stats["requests"] == 0 and conn not in client._pool.conns.get(conn.key, ())
+    await client.aclose()
+
+
+async def test_a_name_through_a_proxy_is_refused(demo):
+    # The proxy resolves the name itself: hostname_mapping does not reach it.
+    options = {"hostname_mapping": {"api.example.com": "127.0.0.1"}, "proxy": demo.url}
+    with pytest.raises(InvalidRequest, match="through a proxy: the proxy resolves the name"):
+        await nbfetch.load("http://api.example.com/v1/items", n=3, client_options=options)
+    assert demo.stats["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [("p95.redirect", "follow no redirect"), ("max.tls", "no target is https")],
+)
+async def test_an_slo_on_a_phase_no_request_has_is_refused(demo, key, why):
+    with pytest.raises(InvalidRequest, match=why):
+        await nbfetch.load(demo.url + "/get", n=5, slo={key: "1s"})
+    assert demo.stats["requests"] == 0
+
+
 def test_the_address_check_holds_under_trio():
     trio = pytest.importorskip("trio")
 

@@ -49,7 +49,7 @@ from ..core.urls import URL
 from ..drivers.auto import current_driver
 from ..drivers.base import Driver, IOTimeout
 from . import observe
-from .connect import Connector
+from .connect import LOOPBACK_ONLY, Connector, refuse_unless_loopback
 from .context import FetchContext
 from .exchange import Exchange, StaleConnection, measure_upload
 from .flow import Flow, checked_rate
@@ -876,6 +876,8 @@ class AsyncClient:
             if not fresh:
                 conn = pool.take(key)
                 if conn is not None:
+                    if LOOPBACK_ONLY.get():
+                        refuse_unless_loopback(conn, url)
                     ctx.recorder.emit(
                         "connection.reused",
                         {"requests": conn.requests, "local": conn.local, "remote": conn.remote},

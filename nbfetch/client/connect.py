@@ -291,3 +291,19 @@ class Connector:
         if self._ssl_context is None:
             self._ssl_context = ssl_context_for(self.trust)
         return self._ssl_context
+
+
+def refuse_unless_loopback(conn, url) -> None:
+    """Under ``LOOPBACK_ONLY``, a pooled connection about to be reused must be
+    to a loopback address too: one opened by other code through the same
+    client (or still connecting when the load run began) was never checked.
+    It is closed, and the fetch refused."""
+    remote = conn.remote[0] if isinstance(conn.remote, tuple) else conn.remote
+    if remote is not None and is_loopback_address(str(remote)):
+        return
+    conn.close("refused: not loopback")
+    raise InvalidRequest(
+        f"the pooled connection to {url.hostname} is to {remote}, not loopback: refused"
+        " (a load run reaches loopback only unless allow_remote=True)",
+        url=url,
+    )

@@ -682,6 +682,15 @@ def check_loopback(url: str, client: AsyncClient, options: Mapping[str, Any]) ->
             " say allow_remote=True, or proxy=None",
             url=url,
         )
+    if proxy is not None and not is_loopback_address(parsed.hostname):
+        # The proxy resolves the name itself (hostname_mapping is not sent to
+        # it): a mapped or *.localhost name may be anywhere from there.
+        raise InvalidRequest(
+            f"load() refuses {parsed.hostname} through a proxy: the proxy resolves the"
+            " name itself; use a loopback address (127.0.0.1), proxy=None, or"
+            " allow_remote=True",
+            url=url,
+        )
     if options.get("follow_redirects"):
         raise InvalidRequest(
             "load() follows no redirect unless allow_remote=True: a redirect may leave loopback",
@@ -775,6 +784,7 @@ class LoadRun:
                 self.targets.append(
                     make(b_label, b_url, b_method, b_client, b_client_options, {**options, **other})
                 )
+            self._check_slo_phases()
         except BaseException:
             self._close_owned()
             raise
@@ -788,6 +798,19 @@ class LoadRun:
         self._fatal: BaseException | None = None
         self.finished = False
         self.cancelled = False
+
+    def _check_slo_phases(self) -> None:
+        """A phase no target can have would fail the SLO after the whole run
+        with nothing measured: refuse it now."""
+        never = {}
+        if not any(t.options.get("follow_redirects") for t in self.targets):
+            never["redirect"] = "load runs follow no redirect (follow_redirects=False)"
+        if not any(URL.parse(t.url).scheme == "https" for t in self.targets):
+            never["tls"] = "no target is https://"
+        for key, _limit in self.slo:
+            phase = key.partition(".")[2]
+            if phase in never:
+                raise InvalidRequest(f"slo key {key!r} can never be measured: {never[phase]}")
 
     @property
     def planned(self) -> int | None:
