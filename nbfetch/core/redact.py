@@ -36,6 +36,7 @@ values under 4 characters in text other than URLs and headers.
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import json
 import re
@@ -248,7 +249,7 @@ class Secrets:
     '{"args": {"api_key": "***"}, "Authorization": "Bearer ***"}'
     """
 
-    __slots__ = ("_bytes_pattern", "_pattern", "_served", "_values")
+    __slots__ = ("_bytes_pattern", "_longest", "_longest_bytes", "_pattern", "_served", "_values")
 
     def __init__(self) -> None:
         self._values: set[str] = set()  # the user's: unbounded
@@ -258,6 +259,7 @@ class Secrets:
         # not thousands (each add used to sort and recompile everything).
         self._pattern: re.Pattern | None = None
         self._bytes_pattern: re.Pattern | None = None
+        self._longest = self._longest_bytes = 0
 
     def __bool__(self) -> bool:
         return bool(self._values or self._served)
@@ -269,7 +271,11 @@ class Secrets:
         value = value.strip()
         if len(value) < MIN_SECRET_LENGTH:
             return
-        forms = {value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
+        # The JSON writers' forms of it are matched by the pattern itself, not
+        # listed here: each character other than a letter or digit may be
+        # written as a JSON escape ("\/" from PHP, "\u002b" from Go, "\u003d"
+        # for base64's padding from Gson), and listing every mix would not end.
+        forms = {value, html.escape(value), html.escape(value, False)}
         self._add_forms(forms, served)
 
     def _add_forms(self, forms: set[str], served: bool) -> None:
@@ -433,52 +439,69 @@ class Secrets:
         # Longest first, so a value that contains another is masked whole.
         return sorted(self._values | self._served, key=len, reverse=True)
 
-    def _compile(self, values: list, bar):
-        """One pattern for ``values`` (str or bytes), longest match first. A
-        flat alternation tries every value at every position (5,000 user values
-        took 2.7 s over 120 KB); a prefix tree tries one branch per character."""
+    def _source(self) -> str:
+        """One pattern for every value, longest match first. A flat alternation
+        tries every value at every position (5,000 user values took 2.7 s over
+        120 KB); a prefix tree tries one branch per character."""
+        values = self._alternatives()
+        self._longest = max((_longest_match(v, False) for v in values), default=0)
+        self._longest_bytes = max((_longest_match(v, True) for v in values), default=0)
         try:
-            return re.compile(_trie_pattern(values, bar))
+            return _trie_pattern(values)
         except RecursionError:  # nested prefixes thousands deep: the flat form
-            return re.compile(bar.join(map(re.escape, values)))
+            return "|".join("".join(map(_char_pattern, v)) for v in values)
+
+    def _text_pattern(self) -> re.Pattern:
+        if self._pattern is None:
+            self._pattern = re.compile(self._source())
+        return self._pattern
+
+    def _utf8_pattern(self) -> re.Pattern:
+        if self._bytes_pattern is None:
+            # The text pattern spells no character class or quantifier over a
+            # character outside ASCII (those are in groups), so its UTF-8 form
+            # is the same pattern over bytes.
+            self._bytes_pattern = re.compile(self._source().encode("utf-8"))
+        return self._bytes_pattern
 
     @property
     def longest(self) -> int:
-        """The length of the longest remembered value (0 if none)."""
-        return max(map(len, self._values | self._served), default=0)
+        """The length of the longest text a remembered value may be matched as
+        (0 if none): its JSON escapes are longer than the value (``\\u002b``
+        is six characters for one "+"). How far a window over text must reach
+        back to see a value split across."""
+        if not self:
+            return 0
+        self._text_pattern()
+        return self._longest
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``***``."""
         if not self or not text:
             return text
-        if self._pattern is None:
-            self._pattern = self._compile(self._alternatives(), "|")
-        return self._pattern.sub(REDACTED, text)
+        return self._text_pattern().sub(REDACTED, text)
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """``data`` with the UTF-8 form of every remembered value replaced by
         ``***``: a body shown as a hex dump must not spell a secret in hex."""
         if not self or not data:
             return data
-        if self._bytes_pattern is None:
-            encoded = [v.encode("utf-8") for v in self._alternatives()]
-            self._bytes_pattern = self._compile(encoded, b"|")
-        return self._bytes_pattern.sub(REDACTED.encode(), bytes(data))
+        return self._utf8_pattern().sub(REDACTED.encode(), bytes(data))
 
     @property
     def longest_bytes(self) -> int:
-        """The UTF-8 length of the longest remembered value (0 if none): how
-        far a window over bytes must reach back to see a value split across."""
-        return max((len(v.encode("utf-8")) for v in self._values | self._served), default=0)
+        """``longest`` in UTF-8 bytes: how far a window over bytes must reach
+        back to see a value split across."""
+        if not self:
+            return 0
+        self._utf8_pattern()
+        return self._longest_bytes
 
     def holds_bytes(self, data: bytes) -> bool:
         """Whether ``data`` holds the UTF-8 form of a remembered value."""
         if not self or not data:
             return False
-        if self._bytes_pattern is None:
-            encoded = [v.encode("utf-8") for v in self._alternatives()]
-            self._bytes_pattern = self._compile(encoded, b"|")
-        return self._bytes_pattern.search(data) is not None
+        return self._utf8_pattern().search(data) is not None
 
     def mask_bytes(self, data: bytes) -> bytes:
         """``data`` with the UTF-8 form of every remembered value replaced by
@@ -486,38 +509,85 @@ class Secrets:
         (Content-Length, chunk sizes) still holds (``nbfetch.record``)."""
         if not self or not data:
             return data
-        if self._bytes_pattern is None:
-            encoded = [v.encode("utf-8") for v in self._alternatives()]
-            self._bytes_pattern = self._compile(encoded, b"|")
-        return self._bytes_pattern.sub(lambda m: b"*" * len(m.group()), bytes(data))
+        return self._utf8_pattern().sub(lambda m: b"*" * len(m.group()), bytes(data))
 
 
-def _trie_pattern(values: list, bar):
-    """A regex matching any of ``values`` (all str or all bytes, non-empty),
-    the longest where several match: their prefix tree, each node an
-    alternation of one-character branches, a node ending a value optional."""
+#: RFC 8259 section 7: the two-character escapes a JSON string may use.
+_JSON_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _json_u_escape(char: str) -> str:
+    """``char`` as ``\\uXXXX`` (a UTF-16 surrogate pair above U+FFFF), as text."""
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        units = (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+    else:
+        units = (code,)
+    return "".join(f"\\u{u:04x}" for u in units)
+
+
+@functools.lru_cache(maxsize=4096)  # a server may send any of 1.1M code points
+def _char_pattern(char: str) -> str:
+    """A regex for ``char`` as written, or, unless it is an ASCII letter or
+    digit, as a JSON writer may escape it: ``\\/``, ``\\u002b`` or ``\\u002B``
+    (RFC 8259 section 7 leaves the hex digits' case open)."""
+    if char.isascii() and char.isalnum():
+        return char
+    forms = [re.escape(char)]
+    if char in _JSON_SHORT_ESCAPES:
+        forms.append(re.escape(_JSON_SHORT_ESCAPES[char]))
+    escape = re.escape(_json_u_escape(char))
+    forms.append(re.sub(r"[a-f]", lambda m: f"[{m[0]}{m[0].upper()}]", escape))
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _longest_match(value: str, utf8: bool) -> int:
+    """The length of the longest text (``utf8``: UTF-8 bytes) that
+    ``_char_pattern`` matches for ``value``."""
+    total = 0
+    for char in value:
+        if char.isascii() and char.isalnum():
+            total += 1
+            continue
+        plain = len(char.encode("utf-8")) if utf8 else 1
+        total += max(plain, len(_json_u_escape(char)))
+    return total
+
+
+def _trie_pattern(values: list[str]) -> str:
+    """A regex matching any of ``values`` (non-empty), the longest where
+    several match: their prefix tree, each node an alternation of
+    one-character branches (``_char_pattern``), a node ending a value optional."""
     end = object()
     root: dict = {}
     for value in values:
         node = root
-        for i in range(len(value)):
-            node = node.setdefault(value[i : i + 1], {})
+        for char in value:
+            node = node.setdefault(char, {})
         node[end] = True
-    empty = bar[:0]  # "" or b""
-    open_, close, opt = ("(?:", ")", "?") if isinstance(bar, str) else (b"(?:", b")", b"?")
 
-    def emit(node: dict):
+    def emit(node: dict) -> str:
         run = []
-        while len(node) == 1 and end not in node:  # a chain: one literal run
-            ((unit, node),) = node.items()
-            run.append(re.escape(unit))
+        while len(node) == 1 and end not in node:  # a chain: one run
+            ((char, node),) = node.items()
+            run.append(_char_pattern(char))
         branches = [
-            re.escape(unit) + emit(child) for unit, child in node.items() if unit is not end
+            _char_pattern(char) + emit(child) for char, child in node.items() if char is not end
         ]
-        tail = empty
+        tail = ""
         if branches:
-            tail = open_ + bar.join(branches) + close + (opt if end in node else empty)
-        return empty.join(run) + tail
+            tail = "(?:" + "|".join(branches) + ")" + ("?" if end in node else "")
+        return "".join(run) + tail
 
     return emit(root)
 
