@@ -130,3 +130,65 @@ async def test_a_server_echoing_the_token_escaped_leaks_it_nowhere(raw_server, t
         again = await client.fetch(server.url + "/echo", headers={"Authorization": "Bearer x"})
     # The masked body keeps its length: the replay reads the same framing.
     assert len(again.body) == len(r.body) and b"**********" in again.body
+
+
+PASSWORD = "hunter2-correct-horse"
+
+
+def _json_request_secrets(body: bytes, ctype: str = "application/json") -> Secrets:
+    from nbfetch.core.redact import request_secrets
+    from nbfetch.core.request import Request
+
+    request = Request.build(
+        "POST", "http://127.0.0.1/login", body=body, headers={"Content-Type": ctype}
+    )
+    return request_secrets(request)
+
+
+@pytest.mark.parametrize("where", ["first", "last", "among records"])
+def test_a_json_body_too_big_to_parse_still_gives_its_secret_fields(where):
+    from nbfetch.core.redact import MAX_BODY_SCANNED
+
+    records = [{"id": i, "keyword": f"kw-{i:06d}", "note": "a token of it"} for i in range(1500)]
+    doc = {"blob": "z" * MAX_BODY_SCANNED, "records": records}
+    pair = {"password": PASSWORD, "apiKey": 'k"e/y-' + PASSWORD}  # escapes in a value
+    doc = {**pair, **doc} if where == "first" else {**doc, **pair}
+    if where == "among records":
+        doc = {**doc, "records": [*records[:700], pair, *records[700:]]}
+    body = json.dumps(doc).encode()
+    assert len(body) > MAX_BODY_SCANNED
+    secrets = _json_request_secrets(body)
+    text = body.decode()
+    scrubbed = secrets.scrub(text)
+    # (Booleans, not the texts: a failing diff of 70 KB would outlast the timeout.)
+    assert (PASSWORD in scrubbed, '"password": "***"' in scrubbed) == (False, True)
+    assert ('"apiKey": "***"' in scrubbed) is True  # its value read with its JSON escapes
+    # Values of fields that only contain a secret word ("keyword") stay shown.
+    assert ("kw-000001" in scrubbed, "a token of it" in scrubbed) == (True, True)
+
+
+def test_a_json_body_that_does_not_parse_still_gives_its_secret_fields():
+    body = b'{"user": "al", "password": "' + PASSWORD.encode() + b'", }'  # a trailing comma
+    assert _json_request_secrets(body).scrub(body.decode()) == '{"user": "al", "password": "***", }'
+
+
+def _echo_length(conn, server) -> None:
+    from conftest import reply
+
+    while server.read_request(conn):
+        reply(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+@pytest.mark.anyio
+async def test_a_big_json_request_body_keeps_no_password_in_the_har(raw_server, tmp_path):
+    server = raw_server(_echo_length)
+    path = tmp_path / "big.har"
+    doc = {"user": "al", "blob": "z" * 70_000, "password": PASSWORD}
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            r = await client.fetch(server.url + "/big", method="POST", json=doc)
+    assert PASSWORD.encode() in server.received[0]  # it was sent
+    recorded = path.read_text()
+    assert (PASSWORD in recorded, PASSWORD in json.dumps(r.to_har())) == (False, False)
+    text = json.loads(recorded)["log"]["entries"][0]["request"]["postData"]["text"]
+    assert '"password": "***"' in text.replace('\\"', '"')
