@@ -271,7 +271,7 @@ class Secrets:
     '{"args": {"api_key": "***"}, "Authorization": "Bearer ***"}'
     """
 
-    __slots__ = ("_bytes_pattern", "_longest", "_longest_bytes", "_pattern", "_served", "_values")
+    __slots__ = ("_bytes_pattern", "_longest", "_pattern", "_served", "_values")
 
     def __init__(self) -> None:
         self._values: set[str] = set()  # the user's: unbounded
@@ -281,7 +281,7 @@ class Secrets:
         # not thousands (each add used to sort and recompile everything).
         self._pattern: re.Pattern | None = None
         self._bytes_pattern: re.Pattern | None = None
-        self._longest = self._longest_bytes = 0
+        self._longest: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self._values or self._served)
@@ -314,7 +314,7 @@ class Secrets:
                 return
             self._values |= forms
             self._served -= forms
-        self._pattern = self._bytes_pattern = None
+        self._pattern = self._bytes_pattern = self._longest = None
 
     def update(self, other: Secrets) -> None:
         """Scrub what ``other`` scrubs too (a .http run's environment secrets in
@@ -500,8 +500,6 @@ class Secrets:
         tries every value at every position (5,000 user values took 2.7 s over
         120 KB); a prefix tree tries one branch per character."""
         values = self._alternatives()
-        self._longest = max((_longest_match(v, False) for v in values), default=0)
-        self._longest_bytes = max((_longest_match(v, True) for v in values), default=0)
         try:
             return _trie_pattern(values)
         except RecursionError:  # nested prefixes thousands deep: the flat form
@@ -526,9 +524,8 @@ class Secrets:
         (0 if none): its JSON escapes are longer than the value (``\\u002b``
         is six characters for one "+"). How far a window over text must reach
         back to see a value split across."""
-        if not self:
-            return 0
-        self._text_pattern()
+        if self._longest is None:
+            self._longest = max(map(_longest_match, self._values | self._served), default=0)
         return self._longest
 
     def scrub(self, text: str) -> str:
@@ -546,12 +543,10 @@ class Secrets:
 
     @property
     def longest_bytes(self) -> int:
-        """``longest`` in UTF-8 bytes: how far a window over bytes must reach
-        back to see a value split across."""
-        if not self:
-            return 0
-        self._utf8_pattern()
-        return self._longest_bytes
+        """``longest`` in UTF-8 bytes (the same number: an escape is never
+        shorter than the UTF-8 of its character): how far a window over bytes
+        must reach back to see a value split across."""
+        return self.longest
 
     def holds_bytes(self, data: bytes) -> bool:
         """Whether ``data`` holds the UTF-8 form of a remembered value."""
@@ -607,17 +602,16 @@ def _char_pattern(char: str) -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
-def _longest_match(value: str, utf8: bool) -> int:
-    """The length of the longest text (``utf8``: UTF-8 bytes) that
-    ``_char_pattern`` matches for ``value``."""
-    total = 0
-    for char in value:
-        if char.isascii() and char.isalnum():
-            total += 1
-            continue
-        plain = len(char.encode("utf-8")) if utf8 else 1
-        total += max(plain, len(_json_u_escape(char)))
-    return total
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _longest_match(value: str) -> int:
+    """The length of the longest text that ``_char_pattern`` matches for
+    ``value``, in characters or in UTF-8 bytes alike: each character other
+    than an ASCII letter or digit at most as ``\\uXXXX`` (six, at least its
+    UTF-8 length), one above U+FFFF as a surrogate pair (twelve)."""
+    return len(value) + 5 * len(_NOT_ALNUM.findall(value)) + 6 * len(_ASTRAL.findall(value))
 
 
 def _trie_pattern(values: list[str]) -> str:
