@@ -22,7 +22,9 @@ through these functions, so a new kind of secret is added here once.
 
 Not recognised (send such secrets in a header named as one, or mask them
 yourself): a secret in a URL path (``/hooks/T00/B00/XXXX``), in a header or
-field with an ordinary name, in a body that is neither a form nor JSON, and
+field with an ordinary name, in a body that is neither a form nor JSON, in a
+form body over 64 KiB (echoed: its own text is masked by ``redact_pairs``), past the first 16 MiB of a JSON body, under a secret-named
+object of a JSON body over 64 KiB (``{"auth": {"user": ..., "pass": ...}}``), and
 values under 4 characters in text other than URLs and headers.
 
 >>> redact_url("http://user:secret@[bad/x")         # one the parser rejects, too
@@ -36,6 +38,7 @@ values under 4 characters in text other than URLs and headers.
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import json
 import re
@@ -212,8 +215,28 @@ def redact_headers(
 #: password "json" also masks "application/***". Over-masking is the safe error.
 MIN_SECRET_LENGTH = 4
 #: A request body larger than this is not parsed for secret fields (a form or
-#: JSON body with credentials is small; an upload is not parsed on the loop).
+#: JSON body with credentials is small; an upload is not parsed on the loop):
+#: a bigger JSON body is searched for its ``"name": "value"`` members instead
+#: (``MAX_JSON_PAIRS_SCANNED``).
 MAX_BODY_SCANNED = 64 * 1024
+#: At most this many bytes of a JSON request body too big to parse
+#: (``MAX_BODY_SCANNED``) are searched for secret-named fields: a search, not
+#: a parse, yet on the loop (16 MiB of JSON records took 0.15 s).
+MAX_JSON_PAIRS_SCANNED = 16 * 1024 * 1024
+# A JSON member whose name is a plain word and whose value is a string, each
+# bounded so that a long string is one linear pass, never a backtracking one:
+# a name with escapes or past 128 characters is no secret name anyway, and a
+# value past 64 KiB is not a credential sent by hand.
+_MAX_NAME = 128
+_JSON_PAIR = re.compile(
+    rb'"([A-Za-z0-9_.$@-]{1,%d})"\s*:\s*"((?:[^"\\]|\\.){0,65536})"' % _MAX_NAME, re.DOTALL
+)
+#: The secret words no other one contains ("key" finds "apikey" too).
+_NAME_ANCHORS = tuple(
+    w.encode()
+    for w in sorted(SECRET_NAME_WORDS)
+    if not any(o != w and o in w for o in SECRET_NAME_WORDS)
+)
 # RFC 9110 section 11.4: credentials = auth-scheme [ token68 / #auth-param ].
 _AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
 #: auth-params that are credentials besides the secret-named ones: Digest's
@@ -248,7 +271,7 @@ class Secrets:
     '{"args": {"api_key": "***"}, "Authorization": "Bearer ***"}'
     """
 
-    __slots__ = ("_bytes_pattern", "_pattern", "_served", "_values")
+    __slots__ = ("_bytes_pattern", "_longest", "_pattern", "_served", "_values")
 
     def __init__(self) -> None:
         self._values: set[str] = set()  # the user's: unbounded
@@ -258,6 +281,7 @@ class Secrets:
         # not thousands (each add used to sort and recompile everything).
         self._pattern: re.Pattern | None = None
         self._bytes_pattern: re.Pattern | None = None
+        self._longest: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self._values or self._served)
@@ -269,7 +293,11 @@ class Secrets:
         value = value.strip()
         if len(value) < MIN_SECRET_LENGTH:
             return
-        forms = {value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
+        # The JSON writers' forms of it are matched by the pattern itself, not
+        # listed here: each character other than a letter or digit may be
+        # written as a JSON escape ("\/" from PHP, "\u002b" from Go, "\u003d"
+        # for base64's padding from Gson), and listing every mix would not end.
+        forms = {value, html.escape(value), html.escape(value, False)}
         self._add_forms(forms, served)
 
     def _add_forms(self, forms: set[str], served: bool) -> None:
@@ -286,7 +314,7 @@ class Secrets:
                 return
             self._values |= forms
             self._served -= forms
-        self._pattern = self._bytes_pattern = None
+        self._pattern = self._bytes_pattern = self._longest = None
 
     def update(self, other: Secrets) -> None:
         """Scrub what ``other`` scrubs too (a .http run's environment secrets in
@@ -390,15 +418,49 @@ class Secrets:
         for name, value in getattr(body, "fields", ()):  # a files= body's data= fields
             if is_secret_name(name):
                 self.add(value.decode("utf-8", errors="replace"))
-        if not isinstance(body, bytes) or len(body) > MAX_BODY_SCANNED:
+        if not isinstance(body, bytes):
             return
         if ctype.startswith("application/x-www-form-urlencoded"):
-            self._add_pairs(body.decode("utf-8", errors="replace"))
+            if len(body) <= MAX_BODY_SCANNED:
+                self._add_pairs(body.decode("utf-8", errors="replace"))
         elif "json" in ctype:
-            try:
-                self._add_json(json.loads(body))
-            except ValueError:  # not JSON after all: nothing to take apart
-                pass
+            if len(body) <= MAX_BODY_SCANNED:
+                try:
+                    self._add_json(json.loads(body))
+                    return
+                except ValueError:  # not JSON after all: look for its pairs
+                    pass
+            self._add_json_pairs(body)
+
+    def _add_json_pairs(self, body: bytes) -> None:
+        """The string values of secret-named fields (``"password": "..."``) of
+        a JSON body too big to parse on the loop, or not quite JSON: the first
+        ``MAX_JSON_PAIRS_SCANNED`` bytes, at most ``MAX_SECRET_FORMS`` values.
+        A field nested under a secret-named object or list is not found so."""
+        head = body[:MAX_JSON_PAIRS_SCANNED]
+        # A secret name holds one of the words: find each (a C-speed search;
+        # one regex over every quote read 8 MB/s), then read the member around.
+        lowered, starts, found = head.lower(), set(), 0
+        for word in _NAME_ANCHORS:
+            at = lowered.find(word)
+            while at != -1 and found < MAX_SECRET_FORMS:
+                start = lowered.rfind(b'"', max(at - _MAX_NAME, 0), at)
+                m = _JSON_PAIR.match(head, start) if start != -1 else None
+                if m and m.end(1) >= at + len(word) and start not in starts:
+                    starts.add(start)
+                    found += self._add_json_pair(m)
+                at = lowered.find(word, at + len(word))
+
+    def _add_json_pair(self, m: re.Match) -> bool:
+        name, raw = m.group(1).decode("ascii"), m.group(2)
+        if not is_secret_name(name):  # "keyword": a word inside another
+            return False
+        try:
+            value = json.loads(b'"' + raw + b'"')
+        except ValueError:  # a bad escape: mask it as sent
+            value = raw.decode("utf-8", errors="replace")
+        self.add(value)
+        return True
 
     def add_json(self, value, served: bool = True) -> None:
         """The string values of a parsed JSON document's fields that hold
@@ -433,52 +495,64 @@ class Secrets:
         # Longest first, so a value that contains another is masked whole.
         return sorted(self._values | self._served, key=len, reverse=True)
 
-    def _compile(self, values: list, bar):
-        """One pattern for ``values`` (str or bytes), longest match first. A
-        flat alternation tries every value at every position (5,000 user values
-        took 2.7 s over 120 KB); a prefix tree tries one branch per character."""
+    def _source(self) -> str:
+        """One pattern for every value, longest match first. A flat alternation
+        tries every value at every position (5,000 user values took 2.7 s over
+        120 KB); a prefix tree tries one branch per character."""
+        values = self._alternatives()
         try:
-            return re.compile(_trie_pattern(values, bar))
+            return _trie_pattern(values)
         except RecursionError:  # nested prefixes thousands deep: the flat form
-            return re.compile(bar.join(map(re.escape, values)))
+            return "|".join("".join(map(_char_pattern, v)) for v in values)
+
+    def _text_pattern(self) -> re.Pattern:
+        if self._pattern is None:
+            self._pattern = re.compile(self._source())
+        return self._pattern
+
+    def _utf8_pattern(self) -> re.Pattern:
+        if self._bytes_pattern is None:
+            # The text pattern spells no character class or quantifier over a
+            # character outside ASCII (those are in groups), so its UTF-8 form
+            # is the same pattern over bytes.
+            self._bytes_pattern = re.compile(self._source().encode("utf-8"))
+        return self._bytes_pattern
 
     @property
     def longest(self) -> int:
-        """The length of the longest remembered value (0 if none)."""
-        return max(map(len, self._values | self._served), default=0)
+        """The length of the longest text a remembered value may be matched as
+        (0 if none): its JSON escapes are longer than the value (``\\u002b``
+        is six characters for one "+"). How far a window over text must reach
+        back to see a value split across."""
+        if self._longest is None:
+            self._longest = max(map(_longest_match, self._values | self._served), default=0)
+        return self._longest
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``***``."""
         if not self or not text:
             return text
-        if self._pattern is None:
-            self._pattern = self._compile(self._alternatives(), "|")
-        return self._pattern.sub(REDACTED, text)
+        return self._text_pattern().sub(REDACTED, text)
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """``data`` with the UTF-8 form of every remembered value replaced by
         ``***``: a body shown as a hex dump must not spell a secret in hex."""
         if not self or not data:
             return data
-        if self._bytes_pattern is None:
-            encoded = [v.encode("utf-8") for v in self._alternatives()]
-            self._bytes_pattern = self._compile(encoded, b"|")
-        return self._bytes_pattern.sub(REDACTED.encode(), bytes(data))
+        return self._utf8_pattern().sub(REDACTED.encode(), bytes(data))
 
     @property
     def longest_bytes(self) -> int:
-        """The UTF-8 length of the longest remembered value (0 if none): how
-        far a window over bytes must reach back to see a value split across."""
-        return max((len(v.encode("utf-8")) for v in self._values | self._served), default=0)
+        """``longest`` in UTF-8 bytes (the same number: an escape is never
+        shorter than the UTF-8 of its character): how far a window over bytes
+        must reach back to see a value split across."""
+        return self.longest
 
     def holds_bytes(self, data: bytes) -> bool:
         """Whether ``data`` holds the UTF-8 form of a remembered value."""
         if not self or not data:
             return False
-        if self._bytes_pattern is None:
-            encoded = [v.encode("utf-8") for v in self._alternatives()]
-            self._bytes_pattern = self._compile(encoded, b"|")
-        return self._bytes_pattern.search(data) is not None
+        return self._utf8_pattern().search(data) is not None
 
     def mask_bytes(self, data: bytes) -> bytes:
         """``data`` with the UTF-8 form of every remembered value replaced by
@@ -486,38 +560,84 @@ class Secrets:
         (Content-Length, chunk sizes) still holds (``nbfetch.record``)."""
         if not self or not data:
             return data
-        if self._bytes_pattern is None:
-            encoded = [v.encode("utf-8") for v in self._alternatives()]
-            self._bytes_pattern = self._compile(encoded, b"|")
-        return self._bytes_pattern.sub(lambda m: b"*" * len(m.group()), bytes(data))
+        return self._utf8_pattern().sub(lambda m: b"*" * len(m.group()), bytes(data))
 
 
-def _trie_pattern(values: list, bar):
-    """A regex matching any of ``values`` (all str or all bytes, non-empty),
-    the longest where several match: their prefix tree, each node an
-    alternation of one-character branches, a node ending a value optional."""
+#: RFC 8259 section 7: the two-character escapes a JSON string may use.
+_JSON_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _json_u_escape(char: str) -> str:
+    """``char`` as ``\\uXXXX`` (a UTF-16 surrogate pair above U+FFFF), as text."""
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        units = (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+    else:
+        units = (code,)
+    return "".join(f"\\u{u:04x}" for u in units)
+
+
+@functools.lru_cache(maxsize=4096)  # a server may send any of 1.1M code points
+def _char_pattern(char: str) -> str:
+    """A regex for ``char`` as written, or, unless it is an ASCII letter or
+    digit, as a JSON writer may escape it: ``\\/``, ``\\u002b`` or ``\\u002B``
+    (RFC 8259 section 7 leaves the hex digits' case open)."""
+    if char.isascii() and char.isalnum():
+        return char
+    forms = [re.escape(char)]
+    if char in _JSON_SHORT_ESCAPES:
+        forms.append(re.escape(_JSON_SHORT_ESCAPES[char]))
+    escape = re.escape(_json_u_escape(char))
+    forms.append(re.sub(r"[a-f]", lambda m: f"[{m[0]}{m[0].upper()}]", escape))
+    return "(?:" + "|".join(forms) + ")"
+
+
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _longest_match(value: str) -> int:
+    """The length of the longest text that ``_char_pattern`` matches for
+    ``value``, in characters or in UTF-8 bytes alike: each character other
+    than an ASCII letter or digit at most as ``\\uXXXX`` (six, at least its
+    UTF-8 length), one above U+FFFF as a surrogate pair (twelve)."""
+    return len(value) + 5 * len(_NOT_ALNUM.findall(value)) + 6 * len(_ASTRAL.findall(value))
+
+
+def _trie_pattern(values: list[str]) -> str:
+    """A regex matching any of ``values`` (non-empty), the longest where
+    several match: their prefix tree, each node an alternation of
+    one-character branches (``_char_pattern``), a node ending a value optional."""
     end = object()
     root: dict = {}
     for value in values:
         node = root
-        for i in range(len(value)):
-            node = node.setdefault(value[i : i + 1], {})
+        for char in value:
+            node = node.setdefault(char, {})
         node[end] = True
-    empty = bar[:0]  # "" or b""
-    open_, close, opt = ("(?:", ")", "?") if isinstance(bar, str) else (b"(?:", b")", b"?")
 
-    def emit(node: dict):
+    def emit(node: dict) -> str:
         run = []
-        while len(node) == 1 and end not in node:  # a chain: one literal run
-            ((unit, node),) = node.items()
-            run.append(re.escape(unit))
+        while len(node) == 1 and end not in node:  # a chain: one run
+            ((char, node),) = node.items()
+            run.append(_char_pattern(char))
         branches = [
-            re.escape(unit) + emit(child) for unit, child in node.items() if unit is not end
+            _char_pattern(char) + emit(child) for char, child in node.items() if char is not end
         ]
-        tail = empty
+        tail = ""
         if branches:
-            tail = open_ + bar.join(branches) + close + (opt if end in node else empty)
-        return empty.join(run) + tail
+            tail = "(?:" + "|".join(branches) + ")" + ("?" if end in node else "")
+        return "".join(run) + tail
 
     return emit(root)
 
