@@ -23,7 +23,7 @@ through these functions, so a new kind of secret is added here once.
 Not recognised (send such secrets in a header named as one, or mask them
 yourself): a secret in a URL path (``/hooks/T00/B00/XXXX``), in a header or
 field with an ordinary name, in a body that is neither a form nor JSON, in a
-form body over 64 KiB (echoed: its own text is masked by ``redact_pairs``), past the first 16 MiB of a JSON body, under a secret-named
+form body over 64 KiB (echoed: its own text is masked by ``redact_pairs``), past the first MiB of a JSON body, under a secret-named
 object of a JSON body over 64 KiB (``{"auth": {"user": ..., "pass": ...}}``), and
 values under 4 characters in text other than URLs and headers.
 
@@ -221,8 +221,11 @@ MIN_SECRET_LENGTH = 4
 MAX_BODY_SCANNED = 64 * 1024
 #: At most this many bytes of a JSON request body too big to parse
 #: (``MAX_BODY_SCANNED``) are searched for secret-named fields: a search, not
-#: a parse, yet on the loop (16 MiB of JSON records took 0.15 s).
-MAX_JSON_PAIRS_SCANNED = 16 * 1024 * 1024
+#: a parse, yet on the loop, for every fetch the network log or a recording
+#: sees (16 MiB of JSON records took 0.15 s: past the 100 ms a loop may be
+#: held; 1 MiB takes about 10 ms). Credentials come first in a body sent by
+#: hand; a bulk upload's 2nd MiB is data.
+MAX_JSON_PAIRS_SCANNED = 1024 * 1024
 # A JSON member whose name is a plain word and whose value is a string, each
 # bounded so that a long string is one linear pass, never a backtracking one:
 # a name with escapes or past 128 characters is no secret name anyway, and a
