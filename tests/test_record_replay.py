@@ -768,3 +768,44 @@ async def test_a_secret_sent_one_byte_a_chunk_is_masked(raw_server, tmp_path):
         again = await client.fetch(server.url + "/x")
     assert again.body == body.replace(TOKEN.encode(), b"*" * len(TOKEN))
     assert len([e for e in again.events if e.name == "response.chunk"]) == len(body)
+
+
+@pytest.mark.parametrize(
+    "extra, body",
+    [
+        # A served value masked everywhere made every "true" of the body "****".
+        (b"Access-Control-Allow-Credentials: true\r\n", b'{"ok": true, "items": [true]}'),
+        # ... the chunk-size lines "2000" illegal, and Content-Length "1024" bad.
+        (b"Set-Cookie: quota=2000; Path=/\r\n", b"a" * 0x2000),
+        (b"Set-Cookie: page_size=1024\r\n", b"b" * 1024),
+        (b"Set-Cookie: accept=gzip\r\n", b"gzip"),
+    ],
+    ids=["cors-true", "cookie-chunk-size", "cookie-content-length", "cookie-gzip"],
+)
+async def test_short_served_values_and_framing_are_not_masked(raw_server, tmp_path, extra, body):
+    from conftest import answer_each
+
+    if len(body) == 0x2000:  # chunked: the chunk-size lines read "2000"
+        wire = _chunked(body, body).replace(b"Transfer-Encoding", extra + b"Transfer-Encoding")
+    else:
+        wire = _plain(body, "application/json", extra)
+    server = raw_server(answer_each(wire))
+    path = tmp_path / "c.har"
+    # The user's own short key "1024" does not mask the framing either.
+    live, entry = await _recorded(path, server.url + "/x", params={"api_key": "1024"})
+    assert entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/x", params={"api_key": "1024"})
+    assert again.body == live.body == body * (2 if len(body) == 0x2000 else 1)
+
+
+async def test_a_long_served_cookie_is_masked_in_the_body_too(raw_server, tmp_path):
+    from conftest import answer_each
+
+    cookie = b"sess-0a9b8c7d6e5f"
+    body = b'{"echo": "' + cookie + b'"}'
+    server = raw_server(
+        answer_each(_plain(body, "application/json", b"Set-Cookie: sid=%s\r\n" % cookie))
+    )
+    _, entry = await _recorded(tmp_path / "k.har", server.url + "/x")
+    assert cookie not in _wire(entry) and b'{"echo": "' + b"*" * len(cookie) in _wire(entry)

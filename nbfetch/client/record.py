@@ -23,8 +23,13 @@ the values any recorded request sent, credential fields of a server's JSON),
 in the HAR fields and in the wire too: there each secret byte becomes ``*``,
 the same length, so Content-Length and chunk sizes still hold and the entry
 still replays (a replayed cookie or token is ``****``, which a replayed server
-does not check). The body is masked without its framing too (a secret split
-by a chunk boundary). A compressed body is decoded again from the wire when
+does not check). Only field values and the body without its framing are
+masked (a secret split by a chunk boundary too), never the framing itself:
+status lines, Content-Length, Transfer-Encoding, Content-Encoding, chunk-size
+lines. A server's header value (a Set-Cookie's, a secret-named field's) is
+masked in its own field, and elsewhere only if it looks like a credential: at
+least 8 characters, not all digits (a cookie ``quota=2000`` does not mask a
+chunk size, nor CORS's ``...-Allow-Credentials: true`` every ``true``). A compressed body is decoded again from the wire when
 the file is built and scanned whole, up to ``MAX_SCANNED`` (256 MiB) decoded
 bytes: a secret inside it cannot be masked without re-encoding it, so such an
 entry keeps no wire and says so, as does one that decodes past the bound or
@@ -413,7 +418,7 @@ class Recording:
                     secrets.add_request(request, served=hop.index > 0)
                 if hop.response is not None:
                     headers = hop.response.details["headers"]
-                    secrets.add_headers(headers.items(), served=True)
+                    secrets.add_headers(_served_credentials(headers.items()), served=True)
                     found = scans[id(hop)].json
                     if found is not None:
                         secrets.add_json(found)
@@ -615,11 +620,75 @@ def _mask_head(head: bytes) -> bytes:
             start = eq + 1 if eq != -1 else len(pair) - len(pair.lstrip())
             masked = pair[:start] + re.sub(rb"[^\s]", b"*", pair[start:])
             lines[i] = name + colon + masked + value[len(pair) :]
+        elif lowered.startswith("access-control-"):
+            continue  # CORS fields ("...-Allow-Credentials: true") name no secret
         elif lowered in SENSITIVE_HEADERS or is_secret_name(lowered):
             lines[i] = name + colon + re.sub(rb"[^\s]", b"*", value)
         elif lowered in ("location", "content-location"):
             lines[i] = name + colon + _mask_url(value)
     return b"\n".join(lines)
+
+
+#: The fields that frame a message (RFC 9112 section 6): never masked in the
+#: wire, or the replayed response would not parse.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"content-encoding"})
+
+
+def _mask_fields(wire: _Wire, start: int, end: int, secrets: Secrets) -> None:
+    """``secrets`` masked in the field values of the heads between ``start``
+    and ``end`` in the wire, each value on its own (not the status lines, not
+    the framing fields, not the field names), written back in place."""
+    region = wire.read(start, end)
+    at, first = 0, True
+    while at < len(region):
+        nl = region.find(b"\n", at)
+        line_end = len(region) if nl == -1 else nl
+        stop = (
+            line_end - 1 if line_end > at and region[line_end - 1 : line_end] == b"\r" else line_end
+        )
+        line = region[at:stop]
+        if not line:
+            first = True  # a head ended: the next line is a status line
+        elif first:
+            first = False
+        else:
+            if line[:1] in (b" ", b"\t"):  # an obsolete folded continuation (RFC 9112 5.2)
+                value_at = at
+            else:
+                colon = line.find(b":")
+                name = line[:colon].strip().lower() if colon != -1 else b""
+                value_at = at + colon + 1 if colon != -1 and name not in _FRAMING else stop
+            value = region[value_at:stop]
+            if value:
+                masked = secrets.mask_bytes(value)
+                if masked != value:
+                    wire.write(start + value_at, masked)
+        at = line_end + 1
+
+
+def _looks_like_credential(value: str) -> bool:
+    """Whether a server's header value is masked beyond its own field (in
+    bodies and other fields): at least 8 characters and not all digits. A
+    ``true``, a ``2000``, a ``gzip`` or a ``dark`` is masked in its field only
+    (everywhere, it broke the framing and every ``true`` of a JSON body)."""
+    value = value.strip().strip('"')
+    return len(value) >= 8 and not value.isdigit()
+
+
+def _served_credentials(items):
+    """The response fields whose credentials go into the recording's secrets:
+    not CORS fields, and only values ``_looks_like_credential``."""
+    for name, value in items:
+        lowered = name.lower()
+        if lowered.startswith("access-control-"):
+            continue
+        if lowered == "set-cookie":
+            pair = value.partition(";")[0]
+            checked = pair.partition("=")[2] if "=" in pair else pair
+        else:
+            checked = value.partition(" ")[2] if lowered == "www-authenticate" else value
+        if _looks_like_credential(checked):
+            yield name, value
 
 
 class _Wire:
@@ -667,10 +736,11 @@ class _Scan:
     (de-framed), its content codings, the body for the HAR text, a JSON
     body parsed (for credential fields), or that it was too large to parse."""
 
-    __slots__ = ("body", "codings", "json", "json_unscanned", "spans", "wire")
+    __slots__ = ("body", "codings", "head_end", "json", "json_unscanned", "spans", "wire")
 
     def __init__(self, wire: _Wire):
         self.wire = wire
+        self.head_end: int | None = None  # where the final head ends in the wire
         self.spans: list[tuple[int, int]] | None = None
         self.codings: list[str] = []
         self.body: bytes | None = None
@@ -686,6 +756,7 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
     pieces, head_end = _mask_heads(hop.pieces, mask=redact)
     hop.pieces = pieces
     scan = _Scan(_Wire(pieces))
+    scan.head_end = head_end
     if hop.response is None or head_end is None:
         return scan
     head = hop.response.details
@@ -844,7 +915,11 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
         )
     if not secrets:
         return wire.pieces, None
-    _mask_stream(wire, [(0, wire.size)], secrets)
+    # Never the framing (status lines, Content-Length, Transfer-Encoding,
+    # Content-Encoding, chunk-size lines): a secret that happens to be "1024"
+    # or "gzip" would make the replayed response malformed. Field values and
+    # the de-framed body only.
+    _mask_fields(wire, 0, wire.size if scan.head_end is None else scan.head_end, secrets)
     if hop.response is None:
         return wire.pieces, None
     if scan.spans is None:
@@ -853,8 +928,7 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
             " (record with redact=False to replay it)"
         )
     if not scan.codings:
-        if len(scan.spans) > 1:  # one span is one run of the wire: masked just above
-            _mask_stream(wire, scan.spans, secrets)
+        _mask_stream(wire, scan.spans, secrets)
         return wire.pieces, None
     overlap = max(secrets.longest_bytes - 1, 0)
     tail = b""
