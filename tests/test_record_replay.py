@@ -809,3 +809,27 @@ async def test_a_long_served_cookie_is_masked_in_the_body_too(raw_server, tmp_pa
     )
     _, entry = await _recorded(tmp_path / "k.har", server.url + "/x")
     assert cookie not in _wire(entry) and b'{"echo": "' + b"*" * len(cookie) in _wire(entry)
+
+
+async def test_a_json_body_that_did_not_end_keeps_no_wire(raw_server, tmp_path):
+    served = "srv_access_tok_8d7c6b5a"
+    body = json.dumps({"access_token": served, "pad": "x" * 200}).encode()
+
+    def dropped(conn, server):  # promises 50 bytes more than it sends, then closes
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (len(body) + 50)
+            + body
+        )
+        conn.close()
+
+    server = raw_server(dropped)
+    path = tmp_path / "p.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path), pytest.raises(nbfetch.FetchError):
+            await client.fetch(server.url + "/login")
+    custom = json.loads(path.read_text())["log"]["entries"][0]["_nbfetch"]
+    assert served not in path.read_text()
+    assert custom["wire"] == [] and custom["replayable"] is False
+    assert "did not end" in custom["note"]

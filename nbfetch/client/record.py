@@ -34,7 +34,8 @@ the file is built and scanned whole, up to ``MAX_SCANNED`` (256 MiB) decoded
 bytes: a secret inside it cannot be masked without re-encoding it, so such an
 entry keeps no wire and says so, as does one that decodes past the bound or
 cannot be decoded. A JSON response is parsed for credential fields up to
-``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire. ``redact=False``
+``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire, and so does one
+whose body did not end (it cannot be parsed). ``redact=False``
 keeps everything (a file to treat as a password).
 
 **Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all (decoded
@@ -736,7 +737,16 @@ class _Scan:
     (de-framed), its content codings, the body for the HAR text, a JSON
     body parsed (for credential fields), or that it was too large to parse."""
 
-    __slots__ = ("body", "codings", "head_end", "json", "json_unscanned", "spans", "wire")
+    __slots__ = (
+        "body",
+        "codings",
+        "head_end",
+        "json",
+        "json_unfinished",
+        "json_unscanned",
+        "spans",
+        "wire",
+    )
 
     def __init__(self, wire: _Wire):
         self.wire = wire
@@ -746,6 +756,7 @@ class _Scan:
         self.body: bytes | None = None
         self.json = None
         self.json_unscanned = False
+        self.json_unfinished = False  # a JSON body cut short, not parsed
 
 
 #: Wire bytes read (and decoded) per step when a body is de-framed.
@@ -782,7 +793,11 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
         except (DecodeError, TooLargeError):
             parts = None
     body = b"".join(parts) if parts is not None and size <= keep and not hop.truncated else None
-    if is_json and redact and (hop.done or hop.truncated):
+    if is_json and redact and not hop.done and not hop.truncated:
+        # A body that did not end (the connection dropped, a stream not read
+        # to its end, a cancel) cannot be parsed: its access_token is unknown.
+        scan.json_unfinished = any(b > a for a, b in scan.spans)
+    elif is_json and redact:
         if body is None:
             scan.json_unscanned = True
         else:
@@ -912,6 +927,11 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
         return [], (
             f"not replayable: its JSON body is larger than {MAX_JSON_SCANNED:,} bytes and was"
             " not parsed for credentials (record with redact=False to replay it)"
+        )
+    if scan.json_unfinished:
+        return [], (
+            "not replayable: its JSON body did not end when recorded, so it could not be"
+            " parsed for credentials and no wire is kept (record with redact=False to replay it)"
         )
     if not secrets:
         return wire.pieces, None
