@@ -421,8 +421,8 @@ class Recording:
                     headers = hop.response.details["headers"]
                     secrets.add_headers(_served_credentials(headers.items()), served=True)
                     found = scans[id(hop)].json
-                    if found is not None:
-                        secrets.add_json(found)
+                    if found is not None:  # a JSON body's credential fields
+                        secrets.update(found)
         entries = [self._entry(fetch, hop, scans[id(hop)], secrets) for fetch, hop in hops]
         comment = f"recorded by nbfetch {__version__}"
         if self.truncated:
@@ -735,7 +735,8 @@ class _Wire:
 class _Scan:
     """What building the file learnt of a hop's wire: the body's spans in it
     (de-framed), its content codings, the body for the HAR text, a JSON
-    body parsed (for credential fields), or that it was too large to parse."""
+    body's credential fields (as a ``Secrets``: not the parsed document), or
+    that it was too large to parse."""
 
     __slots__ = (
         "body",
@@ -802,9 +803,15 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
             scan.json_unscanned = True
         else:
             try:
-                scan.json = json.loads(body)
+                parsed = json.loads(body)
             except ValueError:  # not JSON after all: no fields to take apart
                 pass
+            else:
+                # Its credential strings only: the parsed document (a 32 MiB
+                # array is ~128 MB of objects) is let go before the next hop's.
+                scan.json = Secrets()
+                scan.json.add_json(parsed)
+                del parsed
     if body is not None and hop.done and len(body) <= MAX_HAR_TEXT:
         scan.body = body
     return scan
