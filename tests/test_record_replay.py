@@ -858,3 +858,32 @@ async def test_building_the_file_holds_one_parsed_json_body_at_a_time(raw_server
     # Each scan kept its parsed list until the end: 56 MB at once; one at a
     # time it is 14 MB (most of it the HAR's base64 wire, 8 x 1.6 MB).
     assert peak < 30_000_000, peak
+
+
+async def test_one_decode_budget_for_the_whole_recording(raw_server, tmp_path, monkeypatch):
+    import gzip
+
+    from conftest import answer_each
+
+    from nbfetch.client import record as record_module
+
+    # Each body's decoding (~2 MB for its HAR text, 2 MB scanned for secrets)
+    # fits MAX_SCANNED alone; the second's would pass the recording's.
+    monkeypatch.setattr(record_module, "MAX_SCANNED", 5_000_000)
+    monkeypatch.setattr(record_module, "LOOP_WARN_BYTES", 1_000_000)
+    plain = b"z" * 2_000_000
+    server = raw_server(
+        answer_each(_plain(gzip.compress(plain), "text/plain", b"Content-Encoding: gzip\r\n"))
+    )
+    path = tmp_path / "d.har"
+    async with AsyncClient() as client:
+        # A sync block on the loop: the decoding held it, said once known.
+        with pytest.warns(nbfetch.RecordingBlocksLoop, match="decoded"), nbfetch.record(path):
+            for i in range(2):
+                await client.fetch(
+                    server.url + f"/g{i}", headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+    first, second = (e["_nbfetch"] for e in json.loads(path.read_text())["log"]["entries"])
+    assert first["replayable"] is True
+    assert second["wire"] == [] and second["replayable"] is False
+    assert "budget of 5,000,000 decoded bytes" in second["note"]

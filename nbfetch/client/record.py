@@ -94,7 +94,8 @@ MAX_TOTAL_EVENTS = 100_000
 MAX_FETCHES = 10_000
 #: A compressed body is decoded again, when the file is built, to look for
 #: secrets in it (they cannot be masked inside the compression): at most this
-#: many decoded bytes. One that decodes to more keeps no wire.
+#: many decoded bytes per recording, all its bodies together (a budget each,
+#: 20 small gzip bombs took 15 s). A body past it keeps no wire.
 MAX_SCANNED = 256 * 1024**2
 #: A JSON response is parsed for credential fields (a login's access_token)
 #: up to this size; a larger one keeps no wire, its fields unknown.
@@ -317,6 +318,7 @@ class Recording:
         self.truncated = 0
         self.skipped = 0  # fetches past MAX_FETCHES, not recorded
         self.body_events = 0  # body events kept, over all fetches
+        self.decoded = 0  # bytes decoded building the file: at most MAX_SCANNED in all
         self.stopped = False
         self.har: dict | None = None
         self._live_only = live_only  # replay's "record" mode: only what used the network
@@ -376,7 +378,20 @@ class Recording:
                 ),
                 stacklevel=2,
             )
+        warned = self.stopped or self.kept > LOOP_WARN_BYTES
         self.stop()
+        if not warned and self.kept + self.decoded > LOOP_WARN_BYTES and _loop_running():
+            # Compressed bodies decoded again to look for secrets held it too:
+            # known only once done, said after the fact.
+            warnings.warn(
+                RecordingBlocksLoop(
+                    f"nbfetch.record: building the file decoded {self.decoded:,} bytes of"
+                    " compressed bodies to look for secrets in them, which blocked the running"
+                    " event loop; use `async with nbfetch.record(...)` inside a coroutine to do"
+                    " it in a worker thread"
+                ),
+                stacklevel=2,
+            )
 
     async def __aenter__(self) -> Recording:
         return self
@@ -405,7 +420,7 @@ class Recording:
                     hops.append((fetch, hop))
         # The body of each hop, de-framed (and decoded) from its wire: for the
         # HAR text, the JSON credential fields, and where to mask.
-        scans = {id(hop): _scan(fetch, hop, self.redact) for fetch, hop in hops}
+        scans = {id(hop): _scan(fetch, hop, self.redact, self) for fetch, hop in hops}
         secrets = Secrets()
         if self.redact:
             # One set for the whole recording: the token a login's response
@@ -465,7 +480,7 @@ class Recording:
         replayable = True
         if self.redact and pieces:
             # Also a truncated wire: what it kept is written.
-            pieces, note = _redacted_wire(hop, scan, secrets)
+            pieces, note = _redacted_wire(hop, scan, secrets, self)
             replayable = note is None
         if hop.truncated:
             replayable = False
@@ -745,6 +760,7 @@ class _Scan:
         "json",
         "json_unfinished",
         "json_unscanned",
+        "over_budget",
         "spans",
         "wire",
     )
@@ -758,13 +774,14 @@ class _Scan:
         self.json = None
         self.json_unscanned = False
         self.json_unfinished = False  # a JSON body cut short, not parsed
+        self.over_budget = False  # the recording's decode budget ran out in it
 
 
 #: Wire bytes read (and decoded) per step when a body is de-framed.
 _STEP = 1024 * 1024
 
 
-def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
+def _scan(fetch: _Fetch, hop: _Hop, redact: bool, owner: Recording) -> _Scan:
     pieces, head_end = _mask_heads(hop.pieces, mask=redact)
     hop.pieces = pieces
     scan = _Scan(_Wire(pieces))
@@ -785,14 +802,22 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
     parts: list[bytes] | None = []
     size = 0
     if not hop.truncated:
+        # A compressed body draws on the recording's decode budget.
+        limit = max(MAX_SCANNED - owner.decoded, 0) if scan.codings else None
         try:
-            for data in _decoded(scan.wire, scan.spans, scan.codings, hop.done):
+            for data in _decoded(scan.wire, scan.spans, scan.codings, hop.done, limit):
                 parts.append(data)
                 size += len(data)
                 if size > keep:
                     break
-        except (DecodeError, TooLargeError):
+        except TooLargeError:
             parts = None
+            scan.over_budget = True
+        except DecodeError:
+            parts = None
+        finally:
+            if scan.codings:
+                owner.decoded += size
     body = b"".join(parts) if parts is not None and size <= keep and not hop.truncated else None
     if is_json and redact and not hop.done and not hop.truncated:
         # A body that did not end (the connection dropped, a stream not read
@@ -918,7 +943,7 @@ def _unanswered(hop: _Hop) -> dict:
     }
 
 
-def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
+def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets, owner: Recording):
     """The wire (its heads masked by ``_scan``) with the recording's secrets
     masked, in the pieces it was read in; or no pieces and a note saying why
     the entry cannot be replayed. A secret is masked in the wire as read and
@@ -935,6 +960,13 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
             f"not replayable: its JSON body is larger than {MAX_JSON_SCANNED:,} bytes and was"
             " not parsed for credentials (record with redact=False to replay it)"
         )
+    budget_note = (
+        f"not replayable: the recording's budget of {MAX_SCANNED:,} decoded bytes (for all"
+        " its compressed bodies) ran out before this body was scanned for secrets"
+        " (record with redact=False to replay it)"
+    )
+    if scan.over_budget and (secrets or scan.json_unscanned):
+        return [], budget_note  # (a JSON body not parsed, or not looked into)
     if scan.json_unfinished:
         return [], (
             "not replayable: its JSON body did not end when recorded, so it could not be"
@@ -959,9 +991,12 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
         return wire.pieces, None
     overlap = max(secrets.longest_bytes - 1, 0)
     tail = b""
+    decoded = 0
     try:
         complete = hop.done and not hop.truncated
-        for data in _decoded(wire, scan.spans, scan.codings, complete, MAX_SCANNED):
+        limit = max(MAX_SCANNED - owner.decoded, 0)
+        for data in _decoded(wire, scan.spans, scan.codings, complete, limit):
+            decoded += len(data)
             window = tail + data
             if secrets.holds_bytes(window):
                 return [], (
@@ -970,15 +1005,14 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
                 )
             tail = window[-overlap:] if overlap else b""
     except TooLargeError:
-        return [], (
-            f"not replayable: its compressed body decodes to more than {MAX_SCANNED:,} bytes,"
-            " too many to look for secrets in (record with redact=False to replay it)"
-        )
+        return [], budget_note
     except DecodeError as exc:
         return [], (
             f"not replayable: its compressed body could not be decoded to look for secrets"
             f" in it ({exc}); record with redact=False to replay it"
         )
+    finally:
+        owner.decoded += decoded
     return wire.pieces, None
 
 
