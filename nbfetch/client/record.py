@@ -30,10 +30,10 @@ lines. A server's header value (a Set-Cookie's, a secret-named field's) is
 masked in its own field, and elsewhere only if it looks like a credential: at
 least 8 characters, not all digits (a cookie ``quota=2000`` does not mask a
 chunk size, nor CORS's ``...-Allow-Credentials: true`` every ``true``). A compressed body is decoded again from the wire when
-the file is built and scanned whole, up to ``MAX_SCANNED`` (256 MiB) decoded
-bytes: a secret inside it cannot be masked without re-encoding it, so such an
-entry keeps no wire and says so, as does one that decodes past the bound or
-cannot be decoded. A JSON response is parsed for credential fields up to
+the file is built and scanned whole, within one budget of ``MAX_SCANNED``
+(256 MiB) decoded bytes for the whole recording: a secret inside it cannot be masked without re-encoding it, so such an
+entry keeps no wire and says so, as does one that decodes past what is left
+of the budget or cannot be decoded. A JSON response is parsed for credential fields up to
 ``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire, and so does one
 whose body did not end (it cannot be parsed). ``redact=False``
 keeps everything (a file to treat as a password).
