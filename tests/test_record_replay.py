@@ -887,3 +887,36 @@ async def test_one_decode_budget_for_the_whole_recording(raw_server, tmp_path, m
     assert first["replayable"] is True
     assert second["wire"] == [] and second["replayable"] is False
     assert "budget of 5,000,000 decoded bytes" in second["note"]
+
+
+@pytest.mark.parametrize(
+    "head, secret",
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Api-Key: fold_one\r\n fold_part_two\r\n", b"fold_part_two"),
+        (
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=c_head\r\n cookie_tail_3141; Path=/\r\n",
+            b"tail_3141",
+        ),
+        (b"HTTP/1.1 302 Found\r\nLocation: http://alice:p@ssw0rd@127.0.0.1:9/n\r\n", b"ssw0rd"),
+        (b"HTTP/1.1 302 Found\r\nLocation: http://alice:pa/ss_9981@127.0.0.1:9/n\r\n", b"ss_9981"),
+        (
+            b"HTTP/1.1 200 OK\r\nRefresh: 0; url=http://bob:refreshpw_2718@127.0.0.1:9/\r\n",
+            b"pw_2718",
+        ),
+    ],
+    ids=["folded-key", "folded-cookie", "raw-at", "raw-slash", "refresh"],
+)
+async def test_head_credentials_the_field_rules_missed_are_masked(
+    raw_server, tmp_path, head, secret
+):
+    from conftest import answer_each
+
+    server = raw_server(answer_each(head + b"Content-Length: 2\r\n\r\nok"))
+    path = tmp_path / "h.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(server.url + "/x", follow_redirects=False)
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        assert (await client.fetch(server.url + "/x", follow_redirects=False)).body == b"ok"

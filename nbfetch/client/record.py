@@ -597,7 +597,6 @@ def _request_of(fetch: _Fetch, hop: _Hop) -> _RequestView:
 
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_USERINFO = re.compile(rb"(//)([^/?#@\s]*)@")
 _PAIR = re.compile(rb"([^?&;=#\s]*)=([^&;#\s]*)")
 
 
@@ -606,10 +605,41 @@ def _stars(m: re.Match, group: int) -> bytes:
     return whole[:start] + b"*" * len(m.group(group)) + whole[m.end(group) - m.start(0) :]
 
 
+def _mask_userinfo(value: bytes) -> bytes:
+    """The userinfo of the URL in ``value`` as ``*``: up to the authority's last
+    "@", as ``redact_url`` reads it (a raw "@" in the password), or the URL's
+    last "@" when a raw "/", "?" or "#" in the password cut the authority
+    short (its "port" is then no number)."""
+    start = value.find(b"//")
+    if start == -1:
+        return value
+    start += 2
+    token_end = len(value)
+    for stop in (b" ", b"\t", b";", b","):
+        i = value.find(stop, start)
+        if i != -1:
+            token_end = min(token_end, i)
+    rest = value[start:token_end]
+    end = min((i for i in map(rest.find, (b"/", b"?", b"#")) if i != -1), default=len(rest))
+    authority = rest[:end]
+    at = authority.rfind(b"@")
+    if at == -1:
+        port = authority.rpartition(b":")[2]
+        if (
+            b"@" not in rest
+            or authority.startswith(b"[")
+            or b":" not in authority
+            or port.isdigit()
+        ):
+            return value
+        at = rest.rfind(b"@")
+    return value[:start] + b"*" * at + value[start + at :]
+
+
 def _mask_url(value: bytes) -> bytes:
     """A Location's userinfo and secret query and fragment values as ``*``,
     same length (an OAuth implicit grant's token is in the fragment)."""
-    value = _USERINFO.sub(lambda m: _stars(m, 2), value)
+    value = _mask_userinfo(value)
     query = min((i for i in (value.find(b"?"), value.find(b"#")) if i != -1), default=-1)
     if query == -1:
         return value
@@ -624,11 +654,21 @@ def _mask_head(head: bytes) -> bytes:
     a Set-Cookie's value (its name and attributes stay, so the jar works the
     same), a secret-named field's value, a URL field's secret parts."""
     lines = head.split(b"\n")
+    hidden = False  # whether the field a folded line continues was masked
     for i, line in enumerate(lines[1:], 1):
+        if line[:1] in (b" ", b"\t"):  # obs-fold (RFC 9112 5.2): the field goes on
+            if hidden:
+                lines[i] = re.sub(rb"[^\s]", b"*", line)
+            continue
+        hidden = False
         name, colon, value = line.partition(b":")
         if not colon:
             continue
         lowered = name.strip().lower().decode("latin-1")
+        hidden = lowered == "set-cookie" or (
+            not lowered.startswith("access-control-")
+            and (lowered in SENSITIVE_HEADERS or is_secret_name(lowered))
+        )
         if lowered == "set-cookie":
             pair_end = value.find(b";")
             pair = value if pair_end == -1 else value[:pair_end]
@@ -640,7 +680,8 @@ def _mask_head(head: bytes) -> bytes:
             continue  # CORS fields ("...-Allow-Credentials: true") name no secret
         elif lowered in SENSITIVE_HEADERS or is_secret_name(lowered):
             lines[i] = name + colon + re.sub(rb"[^\s]", b"*", value)
-        elif lowered in ("location", "content-location"):
+        elif lowered in ("location", "content-location", "refresh"):
+            # Refresh: "0; url=http://user:pw@host/" (HTML's meta refresh)
             lines[i] = name + colon + _mask_url(value)
     return b"\n".join(lines)
 
