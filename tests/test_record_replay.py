@@ -920,3 +920,26 @@ async def test_head_credentials_the_field_rules_missed_are_masked(
     assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
     async with AsyncClient(replay=path) as client:
         assert (await client.fetch(server.url + "/x", follow_redirects=False)).body == b"ok"
+
+
+@pytest.mark.parametrize(
+    "tail, secret",
+    [
+        (b"5\r\nhello\r\n0\r\nX-Auth-Token: trl_secret_77aa\r\n\r\n", b"trl_secret_77aa"),
+        (b"5\r\nhello\r\n0\r\nSet-Cookie: sid=sidtrailer_9911\r\n\r\n", b"sidtrailer_9911"),
+        # The request's own token, echoed in a trailer no rule names.
+        (b"5\r\nhello\r\n0\r\nX-Echo: " + TOKEN.encode() + b"\r\n\r\n", TOKEN.encode()),
+        (b"5;signature=ext_sig_5150\r\nhello\r\n0\r\n\r\n", b"ext_sig_5150"),
+    ],
+    ids=["secret-named-trailer", "set-cookie-trailer", "echo-trailer", "chunk-extension"],
+)
+async def test_trailers_and_chunk_extensions_are_masked(raw_server, tmp_path, tail, secret):
+    from conftest import answer_each
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server = raw_server(answer_each(head + tail))
+    path = tmp_path / "t.har"
+    _, entry = await _recorded(path, server.url + "/x")
+    assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        assert (await client.fetch(server.url + "/x")).body == b"hello"

@@ -636,6 +636,29 @@ def _mask_userinfo(value: bytes) -> bytes:
     return value[:start] + b"*" * at + value[start + at :]
 
 
+def _mask_pairs(text: bytes) -> bytes:
+    """The values of secret-named ``name=value`` pairs in ``text`` as ``*``."""
+    return _PAIR.sub(
+        lambda m: _stars(m, 2) if is_secret_name(m.group(1).decode("latin-1")) else m.group(0),
+        text,
+    )
+
+
+def _mask_trailers(wire: _Wire, at: int, trailers) -> None:
+    """The trailer fields after a chunked body's last chunk, at ``at``, masked
+    in place as a head's fields are (a secret-named one, a Set-Cookie)."""
+    region = wire.read(at, at + _STEP)
+    if not region or region.startswith((b"\r\n", b"\n")):
+        return  # no trailer fields
+    found = _HEAD_END.search(region)
+    section = region if found is None else region[: found.start()]
+    masked = _mask_head(b"\n" + section)[1:]  # a head's first line is its status line
+    if masked != section:
+        wire.write(at, masked)
+    if trailers is not None:
+        trailers.append((at, at + len(section)))
+
+
 def _mask_url(value: bytes) -> bytes:
     """A Location's userinfo and secret query and fragment values as ``*``,
     same length (an OAuth implicit grant's token is in the fragment)."""
@@ -643,10 +666,7 @@ def _mask_url(value: bytes) -> bytes:
     query = min((i for i in (value.find(b"?"), value.find(b"#")) if i != -1), default=-1)
     if query == -1:
         return value
-    return value[:query] + _PAIR.sub(
-        lambda m: _stars(m, 2) if is_secret_name(m.group(1).decode("latin-1")) else m.group(0),
-        value[query:],
-    )
+    return value[:query] + _mask_pairs(value[query:])
 
 
 def _mask_head(head: bytes) -> bytes:
@@ -691,12 +711,14 @@ def _mask_head(head: bytes) -> bytes:
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"content-encoding"})
 
 
-def _mask_fields(wire: _Wire, start: int, end: int, secrets: Secrets) -> None:
+def _mask_fields(
+    wire: _Wire, start: int, end: int, secrets: Secrets, status_line: bool = True
+) -> None:
     """``secrets`` masked in the field values of the heads between ``start``
     and ``end`` in the wire, each value on its own (not the status lines, not
     the framing fields, not the field names), written back in place."""
     region = wire.read(start, end)
-    at, first = 0, True
+    at, first = 0, status_line
     while at < len(region):
         nl = region.find(b"\n", at)
         line_end = len(region) if nl == -1 else nl
@@ -803,6 +825,7 @@ class _Scan:
         "json_unscanned",
         "over_budget",
         "spans",
+        "trailers",
         "wire",
     )
 
@@ -816,6 +839,7 @@ class _Scan:
         self.json_unscanned = False
         self.json_unfinished = False  # a JSON body cut short, not parsed
         self.over_budget = False  # the recording's decode budget ran out in it
+        self.trailers: tuple[int, int] | None = None  # a chunked body's trailer section
 
 
 #: Wire bytes read (and decoded) per step when a body is de-framed.
@@ -831,7 +855,9 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool, owner: Recording) -> _Scan:
         return scan
     head = hop.response.details
     method = hop.sent.details["method"] if hop.sent is not None else fetch.request.method
-    scan.spans = _body_spans(scan.wire, head_end, method, head)
+    trailers: list[tuple[int, int]] = []
+    scan.spans = _body_spans(scan.wire, head_end, method, head, redact, trailers)
+    scan.trailers = trailers[0] if trailers else None
     if scan.spans is None:
         return scan
     headers = head["headers"]
@@ -883,11 +909,16 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool, owner: Recording) -> _Scan:
     return scan
 
 
-def _body_spans(wire: _Wire, at: int, method: str, head: dict) -> list[tuple[int, int]] | None:
+def _body_spans(
+    wire: _Wire, at: int, method: str, head: dict, mask: bool = False, trailers=None
+) -> list[tuple[int, int]] | None:
     """Where the body's bytes are in the wire after the head ending at ``at``
     (RFC 9112 section 6.3): each chunk's data for a chunked body, else one
     span; None if the chunk framing cannot be read (then nothing is
-    de-framed, and a redacted entry keeps no wire)."""
+    de-framed, and a redacted entry keeps no wire). With ``mask``, the
+    credentials of chunk extensions (``;signature=...``) and of the trailer
+    fields are masked in place, and the trailer section's span is appended
+    to ``trailers``."""
     status = head["status"]
     if method == "HEAD" or status in (204, 304):
         return []
@@ -907,12 +938,20 @@ def _body_spans(wire: _Wire, at: int, method: str, head: dict) -> list[tuple[int
             nl = buf.find(b"\n", rel, rel + 64 * 1024)
             if nl == -1:  # the wire ends here (a partial recording), or no line at all
                 return spans if buf_start + len(buf) >= wire.size else None
+            line = buf[rel:nl]
             try:
-                size = int(buf[rel:nl].split(b";")[0].strip(), 16)
+                size = int(line.split(b";")[0].strip(), 16)
             except ValueError:
                 return None
+            if mask and b";" in line:  # chunk extensions (RFC 9112 7.1.1)
+                semi = line.find(b";")
+                masked = _mask_pairs(line[semi:])
+                if masked != line[semi:]:
+                    wire.write(buf_start + rel + semi, masked)
             at = buf_start + nl + 1
             if size == 0:
+                if mask:
+                    _mask_trailers(wire, at, trailers)
                 return spans
             spans.append((at, min(at + size, wire.size)))
             at += size
@@ -1027,6 +1066,8 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets, owner: Recording):
             "not replayable: its body's framing could not be read to mask the secrets in it"
             " (record with redact=False to replay it)"
         )
+    if scan.trailers is not None:  # fields with no status line before them
+        _mask_fields(wire, *scan.trailers, secrets, status_line=False)
     if not scan.codings:
         _mask_stream(wire, scan.spans, secrets)
         return wire.pieces, None
