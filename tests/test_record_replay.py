@@ -943,3 +943,34 @@ async def test_trailers_and_chunk_extensions_are_masked(raw_server, tmp_path, ta
     assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
     async with AsyncClient(replay=path) as client:
         assert (await client.fetch(server.url + "/x")).body == b"hello"
+
+
+@pytest.mark.parametrize(
+    "body, ctype, secret",
+    [
+        (
+            b"access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo&token_type=bearer",
+            "application/x-www-form-urlencoded",
+            b"gho_16C7e42F292c6912E7710c838347Ae178B4a",
+        ),
+        (b')]}\'\n{"access_token": "srv_tok_4c2d9e8f"}', "application/json", b"srv_tok_4c2d9e8f"),
+        (
+            b'{"event": "start"}\n{"access_token": "ndj_token_0042"}\n',
+            "application/x-ndjson",
+            b"ndj_token_0042",
+        ),
+    ],
+    ids=["form", "xssi-guard", "ndjson"],
+)
+async def test_a_served_token_in_a_form_or_guarded_json_is_masked(
+    raw_server, tmp_path, body, ctype, secret
+):
+    from conftest import answer_each
+
+    server = raw_server(answer_each(_plain(body, ctype)))
+    path = tmp_path / "t.har"
+    _, entry = await _recorded(path, server.url + "/token")
+    assert secret.decode() not in path.read_text() and entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/token")
+    assert again.body == body.replace(secret, b"*" * len(secret))

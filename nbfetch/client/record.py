@@ -33,7 +33,9 @@ chunk size, nor CORS's ``...-Allow-Credentials: true`` every ``true``). A compre
 the file is built and scanned whole, within one budget of ``MAX_SCANNED``
 (256 MiB) decoded bytes for the whole recording: a secret inside it cannot be masked without re-encoding it, so such an
 entry keeps no wire and says so, as does one that decodes past what is left
-of the budget or cannot be decoded. A JSON response is parsed for credential fields up to
+of the budget or cannot be decoded. A JSON response (NDJSON too, or after an XSSI guard
+``)]}'``) or a form-encoded one (an OAuth token reply) is parsed for
+credential fields up to
 ``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire, and so does one
 whose body did not end (it cannot be parsed). ``redact=False``
 keeps everything (a file to treat as a password).
@@ -70,14 +72,20 @@ import warnings
 from bisect import bisect_right
 from pathlib import Path
 from time import perf_counter
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from .._version import __version__
 from ..core.decoders import make_decoder, parse_content_encoding
 from ..core.errors import DecodeError, FetchError, TooLargeError
 from ..core.events import Timing
 from ..core.headers import Headers
-from ..core.redact import SENSITIVE_HEADERS, Secrets, is_secret_name, redact_url
+from ..core.redact import (
+    SENSITIVE_HEADERS,
+    Secrets,
+    is_credential_field,
+    is_secret_name,
+    redact_url,
+)
 from ..core.urls import URL
 from . import observe
 from .export import MAX_HAR_TEXT, _entry, har_log
@@ -864,7 +872,10 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool, owner: Recording) -> _Scan:
     scan.codings = parse_content_encoding(
         [v.encode("latin-1") for v in headers.get_list("content-encoding")]
     )
-    is_json = "json" in headers.get("content-type", "")
+    ctype = headers.get("content-type", "")
+    # A body a server gives credentials in (a login's access_token), parsed:
+    # JSON (and NDJSON, an XSSI-guarded one), or a form (an OAuth token reply).
+    is_json = "json" in ctype or ctype.startswith("application/x-www-form-urlencoded")
     keep = MAX_JSON_SCANNED if is_json and redact else MAX_HAR_TEXT
     parts: list[bytes] | None = []
     size = 0
@@ -894,19 +905,43 @@ def _scan(fetch: _Fetch, hop: _Hop, redact: bool, owner: Recording) -> _Scan:
         if body is None:
             scan.json_unscanned = True
         else:
-            try:
-                parsed = json.loads(body)
-            except ValueError:  # not JSON after all: no fields to take apart
-                pass
-            else:
-                # Its credential strings only: the parsed document (a 32 MiB
-                # array is ~128 MB of objects) is let go before the next hop's.
-                scan.json = Secrets()
-                scan.json.add_json(parsed)
-                del parsed
+            # Its credential strings only: the parsed document (a 32 MiB
+            # array is ~128 MB of objects) is let go before the next hop's.
+            scan.json = _served_body_credentials(body, ctype)
     if body is not None and hop.done and len(body) <= MAX_HAR_TEXT:
         scan.body = body
     return scan
+
+
+def _served_body_credentials(body: bytes, ctype: str) -> Secrets:
+    """The credentials a server's body gives: its fields ``is_credential_field``
+    names, of a form (``access_token=...&scope=``, masked as written and
+    decoded), of a JSON document (after an XSSI guard line ``)]}'``), or of
+    each line of NDJSON / a JSON text sequence."""
+    found = Secrets()
+    if "json" not in ctype:
+        for pair in body.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            if value and is_credential_field(unquote_plus(name.decode("latin-1"))):
+                raw = value.decode("latin-1")
+                found.add(raw, served=True)
+                found.add(unquote_plus(raw), served=True)
+        return found
+    if body.startswith(b")]}'"):  # an XSSI guard: not JSON, the document follows it
+        body = body.partition(b"\n")[2]
+    try:
+        found.add_json(json.loads(body))
+        return found
+    except ValueError:
+        pass
+    for line in body.split(b"\n"):  # NDJSON, or RFC 7464's records ("\x1e" first)
+        line = line.strip(b" \t\r\x1e")
+        if line:
+            try:
+                found.add_json(json.loads(line))
+            except ValueError:  # not JSON after all: no fields to take apart
+                pass
+    return found
 
 
 def _body_spans(
