@@ -941,6 +941,7 @@ async def test_trailers_and_chunk_extensions_are_masked(raw_server, tmp_path, ta
     path = tmp_path / "t.har"
     _, entry = await _recorded(path, server.url + "/x")
     assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
+    assert secret.decode() not in path.read_text()  # nor in the events' details
     async with AsyncClient(replay=path) as client:
         assert (await client.fetch(server.url + "/x")).body == b"hello"
 

@@ -1229,7 +1229,8 @@ def _jsonable(value, secrets: Secrets, redact: bool):
         hidden = SENSITIVE_HEADERS if redact else frozenset()
         from ..core.redact import redact_headers
 
-        return [list(pair) for pair in redact_headers(value.items(), hidden)]
+        # The recording's secrets too: a trailer echoing the request's token.
+        return [[n, secrets.scrub(v)] for n, v in redact_headers(value.items(), hidden)]
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, secrets, redact) for v in value[:100]]
     if isinstance(value, dict):
@@ -1238,11 +1239,24 @@ def _jsonable(value, secrets: Secrets, redact: bool):
 
 
 def _event(event, secrets: Secrets, redact: bool) -> dict:
+    details = event.details
+    extensions = details.get("extensions") if redact else None
+    if extensions:  # a chunk's ";signature=...": its value is the wire's, masked there
+        details = {**details, "extensions": [_hidden_pair(pair) for pair in extensions]}
     return {
         "name": event.name,
         "offset": round(event.offset, 6),
-        **{k: _jsonable(v, secrets, redact) for k, v in event.details.items()},
+        **{k: _jsonable(v, secrets, redact) for k, v in details.items()},
     }
+
+
+def _hidden_pair(pair):
+    """A chunk extension (name, value) with a secret-named one's value hidden."""
+    if isinstance(pair, (list, tuple)) and len(pair) == 2 and pair[1]:
+        name = pair[0].decode("latin-1") if isinstance(pair[0], bytes) else str(pair[0])
+        if is_secret_name(name):
+            return [pair[0], "***"]
+    return pair
 
 
 def _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact: bool) -> dict:
