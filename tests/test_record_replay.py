@@ -768,3 +768,210 @@ async def test_a_secret_sent_one_byte_a_chunk_is_masked(raw_server, tmp_path):
         again = await client.fetch(server.url + "/x")
     assert again.body == body.replace(TOKEN.encode(), b"*" * len(TOKEN))
     assert len([e for e in again.events if e.name == "response.chunk"]) == len(body)
+
+
+@pytest.mark.parametrize(
+    "extra, body",
+    [
+        # A served value masked everywhere made every "true" of the body "****".
+        (b"Access-Control-Allow-Credentials: true\r\n", b'{"ok": true, "items": [true]}'),
+        # ... the chunk-size lines "2000" illegal, and Content-Length "1024" bad.
+        (b"Set-Cookie: quota=2000; Path=/\r\n", b"a" * 0x2000),
+        (b"Set-Cookie: page_size=1024\r\n", b"b" * 1024),
+        (b"Set-Cookie: accept=gzip\r\n", b"gzip"),
+    ],
+    ids=["cors-true", "cookie-chunk-size", "cookie-content-length", "cookie-gzip"],
+)
+async def test_short_served_values_and_framing_are_not_masked(raw_server, tmp_path, extra, body):
+    from conftest import answer_each
+
+    if len(body) == 0x2000:  # chunked: the chunk-size lines read "2000"
+        wire = _chunked(body, body).replace(b"Transfer-Encoding", extra + b"Transfer-Encoding")
+    else:
+        wire = _plain(body, "application/json", extra)
+    server = raw_server(answer_each(wire))
+    path = tmp_path / "c.har"
+    # The user's own short key "1024" does not mask the framing either.
+    live, entry = await _recorded(path, server.url + "/x", params={"api_key": "1024"})
+    assert entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/x", params={"api_key": "1024"})
+    assert again.body == live.body == body * (2 if len(body) == 0x2000 else 1)
+
+
+async def test_a_long_served_cookie_is_masked_in_the_body_too(raw_server, tmp_path):
+    from conftest import answer_each
+
+    cookie = b"sess-0a9b8c7d6e5f"
+    body = b'{"echo": "' + cookie + b'"}'
+    server = raw_server(
+        answer_each(_plain(body, "application/json", b"Set-Cookie: sid=%s\r\n" % cookie))
+    )
+    _, entry = await _recorded(tmp_path / "k.har", server.url + "/x")
+    assert cookie not in _wire(entry) and b'{"echo": "' + b"*" * len(cookie) in _wire(entry)
+
+
+async def test_a_json_body_that_did_not_end_keeps_no_wire(raw_server, tmp_path):
+    served = "srv_access_tok_8d7c6b5a"
+    body = json.dumps({"access_token": served, "pad": "x" * 200}).encode()
+
+    def dropped(conn, server):  # promises 50 bytes more than it sends, then closes
+        server.read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (len(body) + 50)
+            + body
+        )
+        conn.close()
+
+    server = raw_server(dropped)
+    path = tmp_path / "p.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path), pytest.raises(nbfetch.FetchError):
+            await client.fetch(server.url + "/login")
+    custom = json.loads(path.read_text())["log"]["entries"][0]["_nbfetch"]
+    assert served not in path.read_text()
+    assert custom["wire"] == [] and custom["replayable"] is False
+    assert "did not end" in custom["note"]
+
+
+async def test_building_the_file_holds_one_parsed_json_body_at_a_time(raw_server, tmp_path):
+    import tracemalloc
+
+    import anyio
+    from conftest import answer_each
+
+    # 1.2 MB of text, a list of 600,000 items (4.8 MB of pointers) once parsed.
+    body = b"[" + b"0," * 599_999 + b"0]"
+    server = raw_server(answer_each(_plain(body)))
+    async with AsyncClient() as client:
+        rec = nbfetch.record(tmp_path / "j.har")
+        for i in range(8):
+            await client.fetch(server.url + f"/x{i}")
+        tracemalloc.start()
+        try:
+            # In a thread: traced, building the file takes seconds of CPU.
+            await anyio.to_thread.run_sync(rec.stop)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # Each scan kept its parsed list until the end: 56 MB at once; one at a
+    # time it is 14 MB (most of it the HAR's base64 wire, 8 x 1.6 MB).
+    assert peak < 30_000_000, peak
+
+
+async def test_one_decode_budget_for_the_whole_recording(raw_server, tmp_path, monkeypatch):
+    import gzip
+
+    from conftest import answer_each
+
+    from nbfetch.client import record as record_module
+
+    # Each body's decoding (~2 MB for its HAR text, 2 MB scanned for secrets)
+    # fits MAX_SCANNED alone; the second's would pass the recording's.
+    monkeypatch.setattr(record_module, "MAX_SCANNED", 5_000_000)
+    monkeypatch.setattr(record_module, "LOOP_WARN_BYTES", 1_000_000)
+    plain = b"z" * 2_000_000
+    server = raw_server(
+        answer_each(_plain(gzip.compress(plain), "text/plain", b"Content-Encoding: gzip\r\n"))
+    )
+    path = tmp_path / "d.har"
+    async with AsyncClient() as client:
+        # A sync block on the loop: the decoding held it, said once known.
+        with pytest.warns(nbfetch.RecordingBlocksLoop, match="decoded"), nbfetch.record(path):
+            for i in range(2):
+                await client.fetch(
+                    server.url + f"/g{i}", headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+    first, second = (e["_nbfetch"] for e in json.loads(path.read_text())["log"]["entries"])
+    assert first["replayable"] is True
+    assert second["wire"] == [] and second["replayable"] is False
+    assert "budget of 5,000,000 decoded bytes" in second["note"]
+
+
+@pytest.mark.parametrize(
+    "head, secret",
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Api-Key: fold_one\r\n fold_part_two\r\n", b"fold_part_two"),
+        (
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=c_head\r\n cookie_tail_3141; Path=/\r\n",
+            b"tail_3141",
+        ),
+        (b"HTTP/1.1 302 Found\r\nLocation: http://alice:p@ssw0rd@127.0.0.1:9/n\r\n", b"ssw0rd"),
+        (b"HTTP/1.1 302 Found\r\nLocation: http://alice:pa/ss_9981@127.0.0.1:9/n\r\n", b"ss_9981"),
+        (
+            b"HTTP/1.1 200 OK\r\nRefresh: 0; url=http://bob:refreshpw_2718@127.0.0.1:9/\r\n",
+            b"pw_2718",
+        ),
+    ],
+    ids=["folded-key", "folded-cookie", "raw-at", "raw-slash", "refresh"],
+)
+async def test_head_credentials_the_field_rules_missed_are_masked(
+    raw_server, tmp_path, head, secret
+):
+    from conftest import answer_each
+
+    server = raw_server(answer_each(head + b"Content-Length: 2\r\n\r\nok"))
+    path = tmp_path / "h.har"
+    async with AsyncClient() as client:
+        with nbfetch.record(path):
+            await client.fetch(server.url + "/x", follow_redirects=False)
+    entry = json.loads(path.read_text())["log"]["entries"][0]
+    assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        assert (await client.fetch(server.url + "/x", follow_redirects=False)).body == b"ok"
+
+
+@pytest.mark.parametrize(
+    "tail, secret",
+    [
+        (b"5\r\nhello\r\n0\r\nX-Auth-Token: trl_secret_77aa\r\n\r\n", b"trl_secret_77aa"),
+        (b"5\r\nhello\r\n0\r\nSet-Cookie: sid=sidtrailer_9911\r\n\r\n", b"sidtrailer_9911"),
+        # The request's own token, echoed in a trailer no rule names.
+        (b"5\r\nhello\r\n0\r\nX-Echo: " + TOKEN.encode() + b"\r\n\r\n", TOKEN.encode()),
+        (b"5;signature=ext_sig_5150\r\nhello\r\n0\r\n\r\n", b"ext_sig_5150"),
+    ],
+    ids=["secret-named-trailer", "set-cookie-trailer", "echo-trailer", "chunk-extension"],
+)
+async def test_trailers_and_chunk_extensions_are_masked(raw_server, tmp_path, tail, secret):
+    from conftest import answer_each
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server = raw_server(answer_each(head + tail))
+    path = tmp_path / "t.har"
+    _, entry = await _recorded(path, server.url + "/x")
+    assert secret not in _wire(entry) and entry["_nbfetch"]["replayable"] is True
+    assert secret.decode() not in path.read_text()  # nor in the events' details
+    async with AsyncClient(replay=path) as client:
+        assert (await client.fetch(server.url + "/x")).body == b"hello"
+
+
+@pytest.mark.parametrize(
+    "body, ctype, secret",
+    [
+        (
+            b"access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo&token_type=bearer",
+            "application/x-www-form-urlencoded",
+            b"gho_16C7e42F292c6912E7710c838347Ae178B4a",
+        ),
+        (b')]}\'\n{"access_token": "srv_tok_4c2d9e8f"}', "application/json", b"srv_tok_4c2d9e8f"),
+        (
+            b'{"event": "start"}\n{"access_token": "ndj_token_0042"}\n',
+            "application/x-ndjson",
+            b"ndj_token_0042",
+        ),
+    ],
+    ids=["form", "xssi-guard", "ndjson"],
+)
+async def test_a_served_token_in_a_form_or_guarded_json_is_masked(
+    raw_server, tmp_path, body, ctype, secret
+):
+    from conftest import answer_each
+
+    server = raw_server(answer_each(_plain(body, ctype)))
+    path = tmp_path / "t.har"
+    _, entry = await _recorded(path, server.url + "/token")
+    assert secret.decode() not in path.read_text() and entry["_nbfetch"]["replayable"] is True
+    async with AsyncClient(replay=path) as client:
+        again = await client.fetch(server.url + "/token")
+    assert again.body == body.replace(secret, b"*" * len(secret))

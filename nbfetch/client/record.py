@@ -23,13 +23,21 @@ the values any recorded request sent, credential fields of a server's JSON),
 in the HAR fields and in the wire too: there each secret byte becomes ``*``,
 the same length, so Content-Length and chunk sizes still hold and the entry
 still replays (a replayed cookie or token is ``****``, which a replayed server
-does not check). The body is masked without its framing too (a secret split
-by a chunk boundary). A compressed body is decoded again from the wire when
-the file is built and scanned whole, up to ``MAX_SCANNED`` (256 MiB) decoded
-bytes: a secret inside it cannot be masked without re-encoding it, so such an
-entry keeps no wire and says so, as does one that decodes past the bound or
-cannot be decoded. A JSON response is parsed for credential fields up to
-``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire. ``redact=False``
+does not check). Only field values and the body without its framing are
+masked (a secret split by a chunk boundary too), never the framing itself:
+status lines, Content-Length, Transfer-Encoding, Content-Encoding, chunk-size
+lines. A server's header value (a Set-Cookie's, a secret-named field's) is
+masked in its own field, and elsewhere only if it looks like a credential: at
+least 8 characters, not all digits (a cookie ``quota=2000`` does not mask a
+chunk size, nor CORS's ``...-Allow-Credentials: true`` every ``true``). A compressed body is decoded again from the wire when
+the file is built and scanned whole, within one budget of ``MAX_SCANNED``
+(256 MiB) decoded bytes for the whole recording: a secret inside it cannot be masked without re-encoding it, so such an
+entry keeps no wire and says so, as does one that decodes past what is left
+of the budget or cannot be decoded. A JSON response (NDJSON too, or after an XSSI guard
+``)]}'``) or a form-encoded one (an OAuth token reply) is parsed for
+credential fields up to
+``MAX_JSON_SCANNED`` (32 MiB); a larger one keeps no wire, and so does one
+whose body did not end (it cannot be parsed). ``redact=False``
 keeps everything (a file to treat as a password).
 
 **Bounded**: at most ``max_bytes`` (100 MiB) of wire bytes in all (decoded
@@ -64,14 +72,20 @@ import warnings
 from bisect import bisect_right
 from pathlib import Path
 from time import perf_counter
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from .._version import __version__
 from ..core.decoders import make_decoder, parse_content_encoding
 from ..core.errors import DecodeError, FetchError, TooLargeError
 from ..core.events import Timing
 from ..core.headers import Headers
-from ..core.redact import SENSITIVE_HEADERS, Secrets, is_secret_name, redact_url
+from ..core.redact import (
+    SENSITIVE_HEADERS,
+    Secrets,
+    is_credential_field,
+    is_secret_name,
+    redact_url,
+)
 from ..core.urls import URL
 from . import observe
 from .export import MAX_HAR_TEXT, _entry, har_log
@@ -88,7 +102,8 @@ MAX_TOTAL_EVENTS = 100_000
 MAX_FETCHES = 10_000
 #: A compressed body is decoded again, when the file is built, to look for
 #: secrets in it (they cannot be masked inside the compression): at most this
-#: many decoded bytes. One that decodes to more keeps no wire.
+#: many decoded bytes per recording, all its bodies together (a budget each,
+#: 20 small gzip bombs took 15 s). A body past it keeps no wire.
 MAX_SCANNED = 256 * 1024**2
 #: A JSON response is parsed for credential fields (a login's access_token)
 #: up to this size; a larger one keeps no wire, its fields unknown.
@@ -311,6 +326,7 @@ class Recording:
         self.truncated = 0
         self.skipped = 0  # fetches past MAX_FETCHES, not recorded
         self.body_events = 0  # body events kept, over all fetches
+        self.decoded = 0  # bytes decoded building the file: at most MAX_SCANNED in all
         self.stopped = False
         self.har: dict | None = None
         self._live_only = live_only  # replay's "record" mode: only what used the network
@@ -370,7 +386,20 @@ class Recording:
                 ),
                 stacklevel=2,
             )
+        warned = self.stopped or self.kept > LOOP_WARN_BYTES
         self.stop()
+        if not warned and self.kept + self.decoded > LOOP_WARN_BYTES and _loop_running():
+            # Compressed bodies decoded again to look for secrets held it too:
+            # known only once done, said after the fact.
+            warnings.warn(
+                RecordingBlocksLoop(
+                    f"nbfetch.record: building the file decoded {self.decoded:,} bytes of"
+                    " compressed bodies to look for secrets in them, which blocked the running"
+                    " event loop; use `async with nbfetch.record(...)` inside a coroutine to do"
+                    " it in a worker thread"
+                ),
+                stacklevel=2,
+            )
 
     async def __aenter__(self) -> Recording:
         return self
@@ -399,7 +428,7 @@ class Recording:
                     hops.append((fetch, hop))
         # The body of each hop, de-framed (and decoded) from its wire: for the
         # HAR text, the JSON credential fields, and where to mask.
-        scans = {id(hop): _scan(fetch, hop, self.redact) for fetch, hop in hops}
+        scans = {id(hop): _scan(fetch, hop, self.redact, self) for fetch, hop in hops}
         secrets = Secrets()
         if self.redact:
             # One set for the whole recording: the token a login's response
@@ -413,10 +442,10 @@ class Recording:
                     secrets.add_request(request, served=hop.index > 0)
                 if hop.response is not None:
                     headers = hop.response.details["headers"]
-                    secrets.add_headers(headers.items(), served=True)
+                    secrets.add_headers(_served_credentials(headers.items()), served=True)
                     found = scans[id(hop)].json
-                    if found is not None:
-                        secrets.add_json(found)
+                    if found is not None:  # a JSON body's credential fields
+                        secrets.update(found)
         entries = [self._entry(fetch, hop, scans[id(hop)], secrets) for fetch, hop in hops]
         comment = f"recorded by nbfetch {__version__}"
         if self.truncated:
@@ -459,7 +488,7 @@ class Recording:
         replayable = True
         if self.redact and pieces:
             # Also a truncated wire: what it kept is written.
-            pieces, note = _redacted_wire(hop, scan, secrets)
+            pieces, note = _redacted_wire(hop, scan, secrets, self)
             replayable = note is None
         if hop.truncated:
             replayable = False
@@ -576,7 +605,6 @@ def _request_of(fetch: _Fetch, hop: _Hop) -> _RequestView:
 
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_USERINFO = re.compile(rb"(//)([^/?#@\s]*)@")
 _PAIR = re.compile(rb"([^?&;=#\s]*)=([^&;#\s]*)")
 
 
@@ -585,17 +613,68 @@ def _stars(m: re.Match, group: int) -> bytes:
     return whole[:start] + b"*" * len(m.group(group)) + whole[m.end(group) - m.start(0) :]
 
 
+def _mask_userinfo(value: bytes) -> bytes:
+    """The userinfo of the URL in ``value`` as ``*``: up to the authority's last
+    "@", as ``redact_url`` reads it (a raw "@" in the password), or the URL's
+    last "@" when a raw "/", "?" or "#" in the password cut the authority
+    short (its "port" is then no number)."""
+    start = value.find(b"//")
+    if start == -1:
+        return value
+    start += 2
+    token_end = len(value)
+    for stop in (b" ", b"\t", b";", b","):
+        i = value.find(stop, start)
+        if i != -1:
+            token_end = min(token_end, i)
+    rest = value[start:token_end]
+    end = min((i for i in map(rest.find, (b"/", b"?", b"#")) if i != -1), default=len(rest))
+    authority = rest[:end]
+    at = authority.rfind(b"@")
+    if at == -1:
+        port = authority.rpartition(b":")[2]
+        if (
+            b"@" not in rest
+            or authority.startswith(b"[")
+            or b":" not in authority
+            or port.isdigit()
+        ):
+            return value
+        at = rest.rfind(b"@")
+    return value[:start] + b"*" * at + value[start + at :]
+
+
+def _mask_pairs(text: bytes) -> bytes:
+    """The values of secret-named ``name=value`` pairs in ``text`` as ``*``."""
+    return _PAIR.sub(
+        lambda m: _stars(m, 2) if is_secret_name(m.group(1).decode("latin-1")) else m.group(0),
+        text,
+    )
+
+
+def _mask_trailers(wire: _Wire, at: int, trailers) -> None:
+    """The trailer fields after a chunked body's last chunk, at ``at``, masked
+    in place as a head's fields are (a secret-named one, a Set-Cookie)."""
+    region = wire.read(at, at + _STEP)
+    if not region or region.startswith((b"\r\n", b"\n")):
+        return  # no trailer fields
+    found = _HEAD_END.search(region)
+    section = region if found is None else region[: found.start()]
+    masked = _mask_head(b"\n" + section)[1:]  # a head's first line is its status line
+    if masked != section:
+        wire.write(at, masked)
+    if trailers is not None:
+        trailers.append((at, at + len(section)))
+
+
 def _mask_url(value: bytes) -> bytes:
     """A Location's userinfo and secret query and fragment values as ``*``,
     same length (an OAuth implicit grant's token is in the fragment)."""
-    value = _USERINFO.sub(lambda m: _stars(m, 2), value)
+    value = _mask_userinfo(value)
     query = min((i for i in (value.find(b"?"), value.find(b"#")) if i != -1), default=-1)
     if query == -1:
         return value
-    return value[:query] + _PAIR.sub(
-        lambda m: _stars(m, 2) if is_secret_name(m.group(1).decode("latin-1")) else m.group(0),
-        value[query:],
-    )
+    return value[:query] + _mask_pairs(value[query:])
 
 
 def _mask_head(head: bytes) -> bytes:
@@ -603,11 +682,21 @@ def _mask_head(head: bytes) -> bytes:
     a Set-Cookie's value (its name and attributes stay, so the jar works the
     same), a secret-named field's value, a URL field's secret parts."""
     lines = head.split(b"\n")
+    hidden = False  # whether the field a folded line continues was masked
     for i, line in enumerate(lines[1:], 1):
+        if line[:1] in (b" ", b"\t"):  # obs-fold (RFC 9112 5.2): the field goes on
+            if hidden:
+                lines[i] = re.sub(rb"[^\s]", b"*", line)
+            continue
+        hidden = False
         name, colon, value = line.partition(b":")
         if not colon:
             continue
         lowered = name.strip().lower().decode("latin-1")
+        hidden = lowered == "set-cookie" or (
+            not lowered.startswith("access-control-")
+            and (lowered in SENSITIVE_HEADERS or is_secret_name(lowered))
+        )
         if lowered == "set-cookie":
             pair_end = value.find(b";")
             pair = value if pair_end == -1 else value[:pair_end]
@@ -615,11 +704,78 @@ def _mask_head(head: bytes) -> bytes:
             start = eq + 1 if eq != -1 else len(pair) - len(pair.lstrip())
             masked = pair[:start] + re.sub(rb"[^\s]", b"*", pair[start:])
             lines[i] = name + colon + masked + value[len(pair) :]
+        elif lowered.startswith("access-control-"):
+            continue  # CORS fields ("...-Allow-Credentials: true") name no secret
         elif lowered in SENSITIVE_HEADERS or is_secret_name(lowered):
             lines[i] = name + colon + re.sub(rb"[^\s]", b"*", value)
-        elif lowered in ("location", "content-location"):
+        elif lowered in ("location", "content-location", "refresh"):
+            # Refresh: "0; url=http://user:pw@host/" (HTML's meta refresh)
             lines[i] = name + colon + _mask_url(value)
     return b"\n".join(lines)
+
+
+#: The fields that frame a message (RFC 9112 section 6): never masked in the
+#: wire, or the replayed response would not parse.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"content-encoding"})
+
+
+def _mask_fields(
+    wire: _Wire, start: int, end: int, secrets: Secrets, status_line: bool = True
+) -> None:
+    """``secrets`` masked in the field values of the heads between ``start``
+    and ``end`` in the wire, each value on its own (not the status lines, not
+    the framing fields, not the field names), written back in place."""
+    region = wire.read(start, end)
+    at, first = 0, status_line
+    while at < len(region):
+        nl = region.find(b"\n", at)
+        line_end = len(region) if nl == -1 else nl
+        stop = (
+            line_end - 1 if line_end > at and region[line_end - 1 : line_end] == b"\r" else line_end
+        )
+        line = region[at:stop]
+        if not line:
+            first = True  # a head ended: the next line is a status line
+        elif first:
+            first = False
+        else:
+            if line[:1] in (b" ", b"\t"):  # an obsolete folded continuation (RFC 9112 5.2)
+                value_at = at
+            else:
+                colon = line.find(b":")
+                name = line[:colon].strip().lower() if colon != -1 else b""
+                value_at = at + colon + 1 if colon != -1 and name not in _FRAMING else stop
+            value = region[value_at:stop]
+            if value:
+                masked = secrets.mask_bytes(value)
+                if masked != value:
+                    wire.write(start + value_at, masked)
+        at = line_end + 1
+
+
+def _looks_like_credential(value: str) -> bool:
+    """Whether a server's header value is masked beyond its own field (in
+    bodies and other fields): at least 8 characters and not all digits. A
+    ``true``, a ``2000``, a ``gzip`` or a ``dark`` is masked in its field only
+    (everywhere, it broke the framing and every ``true`` of a JSON body)."""
+    value = value.strip().strip('"')
+    return len(value) >= 8 and not value.isdigit()
+
+
+def _served_credentials(items):
+    """The response fields whose credentials go into the recording's secrets:
+    not CORS fields, and only values ``_looks_like_credential``."""
+    for name, value in items:
+        lowered = name.lower()
+        if lowered.startswith("access-control-"):
+            continue
+        if lowered == "set-cookie":
+            pair = value.partition(";")[0]
+            checked = pair.partition("=")[2] if "=" in pair else pair
+        else:
+            checked = value.partition(" ")[2] if lowered == "www-authenticate" else value
+        if _looks_like_credential(checked):
+            yield name, value
 
 
 class _Wire:
@@ -665,70 +821,139 @@ class _Wire:
 class _Scan:
     """What building the file learnt of a hop's wire: the body's spans in it
     (de-framed), its content codings, the body for the HAR text, a JSON
-    body parsed (for credential fields), or that it was too large to parse."""
+    body's credential fields (as a ``Secrets``: not the parsed document), or
+    that it was too large to parse."""
 
-    __slots__ = ("body", "codings", "json", "json_unscanned", "spans", "wire")
+    __slots__ = (
+        "body",
+        "codings",
+        "head_end",
+        "json",
+        "json_unfinished",
+        "json_unscanned",
+        "over_budget",
+        "spans",
+        "trailers",
+        "wire",
+    )
 
     def __init__(self, wire: _Wire):
         self.wire = wire
+        self.head_end: int | None = None  # where the final head ends in the wire
         self.spans: list[tuple[int, int]] | None = None
         self.codings: list[str] = []
         self.body: bytes | None = None
         self.json = None
         self.json_unscanned = False
+        self.json_unfinished = False  # a JSON body cut short, not parsed
+        self.over_budget = False  # the recording's decode budget ran out in it
+        self.trailers: tuple[int, int] | None = None  # a chunked body's trailer section
 
 
 #: Wire bytes read (and decoded) per step when a body is de-framed.
 _STEP = 1024 * 1024
 
 
-def _scan(fetch: _Fetch, hop: _Hop, redact: bool) -> _Scan:
+def _scan(fetch: _Fetch, hop: _Hop, redact: bool, owner: Recording) -> _Scan:
     pieces, head_end = _mask_heads(hop.pieces, mask=redact)
     hop.pieces = pieces
     scan = _Scan(_Wire(pieces))
+    scan.head_end = head_end
     if hop.response is None or head_end is None:
         return scan
     head = hop.response.details
     method = hop.sent.details["method"] if hop.sent is not None else fetch.request.method
-    scan.spans = _body_spans(scan.wire, head_end, method, head)
+    trailers: list[tuple[int, int]] = []
+    scan.spans = _body_spans(scan.wire, head_end, method, head, redact, trailers)
+    scan.trailers = trailers[0] if trailers else None
     if scan.spans is None:
         return scan
     headers = head["headers"]
     scan.codings = parse_content_encoding(
         [v.encode("latin-1") for v in headers.get_list("content-encoding")]
     )
-    is_json = "json" in headers.get("content-type", "")
+    ctype = headers.get("content-type", "")
+    # A body a server gives credentials in (a login's access_token), parsed:
+    # JSON (and NDJSON, an XSSI-guarded one), or a form (an OAuth token reply).
+    is_json = "json" in ctype or ctype.startswith("application/x-www-form-urlencoded")
     keep = MAX_JSON_SCANNED if is_json and redact else MAX_HAR_TEXT
     parts: list[bytes] | None = []
     size = 0
     if not hop.truncated:
+        # A compressed body draws on the recording's decode budget.
+        limit = max(MAX_SCANNED - owner.decoded, 0) if scan.codings else None
         try:
-            for data in _decoded(scan.wire, scan.spans, scan.codings, hop.done):
+            for data in _decoded(scan.wire, scan.spans, scan.codings, hop.done, limit):
                 parts.append(data)
                 size += len(data)
                 if size > keep:
                     break
-        except (DecodeError, TooLargeError):
+        except TooLargeError:
             parts = None
+            scan.over_budget = True
+        except DecodeError:
+            parts = None
+        finally:
+            if scan.codings:
+                owner.decoded += size
     body = b"".join(parts) if parts is not None and size <= keep and not hop.truncated else None
-    if is_json and redact and (hop.done or hop.truncated):
+    if is_json and redact and not hop.done and not hop.truncated:
+        # A body that did not end (the connection dropped, a stream not read
+        # to its end, a cancel) cannot be parsed: its access_token is unknown.
+        scan.json_unfinished = any(b > a for a, b in scan.spans)
+    elif is_json and redact:
         if body is None:
             scan.json_unscanned = True
         else:
-            try:
-                scan.json = json.loads(body)
-            except ValueError:  # not JSON after all: no fields to take apart
-                pass
+            # Its credential strings only: the parsed document (a 32 MiB
+            # array is ~128 MB of objects) is let go before the next hop's.
+            scan.json = _served_body_credentials(body, ctype)
     if body is not None and hop.done and len(body) <= MAX_HAR_TEXT:
         scan.body = body
     return scan
 
 
-def _body_spans(wire: _Wire, at: int, method: str, head: dict) -> list[tuple[int, int]] | None:
+def _served_body_credentials(body: bytes, ctype: str) -> Secrets:
+    """The credentials a server's body gives: its fields ``is_credential_field``
+    names, of a form (``access_token=...&scope=``, masked as written and
+    decoded), of a JSON document (after an XSSI guard line ``)]}'``), or of
+    each line of NDJSON / a JSON text sequence."""
+    found = Secrets()
+    if "json" not in ctype:
+        for pair in body.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            if value and is_credential_field(unquote_plus(name.decode("latin-1"))):
+                raw = value.decode("latin-1")
+                found.add(raw, served=True)
+                found.add(unquote_plus(raw), served=True)
+        return found
+    if body.startswith(b")]}'"):  # an XSSI guard: not JSON, the document follows it
+        body = body.partition(b"\n")[2]
+    try:
+        found.add_json(json.loads(body))
+        return found
+    except ValueError:
+        pass
+    for line in body.split(b"\n"):  # NDJSON, or RFC 7464's records ("\x1e" first)
+        line = line.strip(b" \t\r\x1e")
+        if line:
+            try:
+                found.add_json(json.loads(line))
+            except ValueError:  # not JSON after all: no fields to take apart
+                pass
+    return found
+
+
+def _body_spans(
+    wire: _Wire, at: int, method: str, head: dict, mask: bool = False, trailers=None
+) -> list[tuple[int, int]] | None:
     """Where the body's bytes are in the wire after the head ending at ``at``
     (RFC 9112 section 6.3): each chunk's data for a chunked body, else one
     span; None if the chunk framing cannot be read (then nothing is
-    de-framed, and a redacted entry keeps no wire)."""
+    de-framed, and a redacted entry keeps no wire). With ``mask``, the
+    credentials of chunk extensions (``;signature=...``) and of the trailer
+    fields are masked in place, and the trailer section's span is appended
+    to ``trailers``."""
     status = head["status"]
     if method == "HEAD" or status in (204, 304):
         return []
@@ -748,12 +973,20 @@ def _body_spans(wire: _Wire, at: int, method: str, head: dict) -> list[tuple[int
             nl = buf.find(b"\n", rel, rel + 64 * 1024)
             if nl == -1:  # the wire ends here (a partial recording), or no line at all
                 return spans if buf_start + len(buf) >= wire.size else None
+            line = buf[rel:nl]
             try:
-                size = int(buf[rel:nl].split(b";")[0].strip(), 16)
+                size = int(line.split(b";")[0].strip(), 16)
             except ValueError:
                 return None
+            if mask and b";" in line:  # chunk extensions (RFC 9112 7.1.1)
+                semi = line.find(b";")
+                masked = _mask_pairs(line[semi:])
+                if masked != line[semi:]:
+                    wire.write(buf_start + rel + semi, masked)
             at = buf_start + nl + 1
             if size == 0:
+                if mask:
+                    _mask_trailers(wire, at, trailers)
                 return spans
             spans.append((at, min(at + size, wire.size)))
             at += size
@@ -825,7 +1058,7 @@ def _unanswered(hop: _Hop) -> dict:
     }
 
 
-def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
+def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets, owner: Recording):
     """The wire (its heads masked by ``_scan``) with the recording's secrets
     masked, in the pieces it was read in; or no pieces and a note saying why
     the entry cannot be replayed. A secret is masked in the wire as read and
@@ -842,9 +1075,25 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
             f"not replayable: its JSON body is larger than {MAX_JSON_SCANNED:,} bytes and was"
             " not parsed for credentials (record with redact=False to replay it)"
         )
+    budget_note = (
+        f"not replayable: the recording's budget of {MAX_SCANNED:,} decoded bytes (for all"
+        " its compressed bodies) ran out before this body was scanned for secrets"
+        " (record with redact=False to replay it)"
+    )
+    if scan.over_budget and (secrets or scan.json_unscanned):
+        return [], budget_note  # (a JSON body not parsed, or not looked into)
+    if scan.json_unfinished:
+        return [], (
+            "not replayable: its JSON body did not end when recorded, so it could not be"
+            " parsed for credentials and no wire is kept (record with redact=False to replay it)"
+        )
     if not secrets:
         return wire.pieces, None
-    _mask_stream(wire, [(0, wire.size)], secrets)
+    # Never the framing (status lines, Content-Length, Transfer-Encoding,
+    # Content-Encoding, chunk-size lines): a secret that happens to be "1024"
+    # or "gzip" would make the replayed response malformed. Field values and
+    # the de-framed body only.
+    _mask_fields(wire, 0, wire.size if scan.head_end is None else scan.head_end, secrets)
     if hop.response is None:
         return wire.pieces, None
     if scan.spans is None:
@@ -852,15 +1101,19 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
             "not replayable: its body's framing could not be read to mask the secrets in it"
             " (record with redact=False to replay it)"
         )
+    if scan.trailers is not None:  # fields with no status line before them
+        _mask_fields(wire, *scan.trailers, secrets, status_line=False)
     if not scan.codings:
-        if len(scan.spans) > 1:  # one span is one run of the wire: masked just above
-            _mask_stream(wire, scan.spans, secrets)
+        _mask_stream(wire, scan.spans, secrets)
         return wire.pieces, None
     overlap = max(secrets.longest_bytes - 1, 0)
     tail = b""
+    decoded = 0
     try:
         complete = hop.done and not hop.truncated
-        for data in _decoded(wire, scan.spans, scan.codings, complete, MAX_SCANNED):
+        limit = max(MAX_SCANNED - owner.decoded, 0)
+        for data in _decoded(wire, scan.spans, scan.codings, complete, limit):
+            decoded += len(data)
             window = tail + data
             if secrets.holds_bytes(window):
                 return [], (
@@ -869,15 +1122,14 @@ def _redacted_wire(hop: _Hop, scan: _Scan, secrets: Secrets):
                 )
             tail = window[-overlap:] if overlap else b""
     except TooLargeError:
-        return [], (
-            f"not replayable: its compressed body decodes to more than {MAX_SCANNED:,} bytes,"
-            " too many to look for secrets in (record with redact=False to replay it)"
-        )
+        return [], budget_note
     except DecodeError as exc:
         return [], (
             f"not replayable: its compressed body could not be decoded to look for secrets"
             f" in it ({exc}); record with redact=False to replay it"
         )
+    finally:
+        owner.decoded += decoded
     return wire.pieces, None
 
 
@@ -977,7 +1229,8 @@ def _jsonable(value, secrets: Secrets, redact: bool):
         hidden = SENSITIVE_HEADERS if redact else frozenset()
         from ..core.redact import redact_headers
 
-        return [list(pair) for pair in redact_headers(value.items(), hidden)]
+        # The recording's secrets too: a trailer echoing the request's token.
+        return [[n, secrets.scrub(v)] for n, v in redact_headers(value.items(), hidden)]
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, secrets, redact) for v in value[:100]]
     if isinstance(value, dict):
@@ -986,11 +1239,24 @@ def _jsonable(value, secrets: Secrets, redact: bool):
 
 
 def _event(event, secrets: Secrets, redact: bool) -> dict:
+    details = event.details
+    extensions = details.get("extensions") if redact else None
+    if extensions:  # a chunk's ";signature=...": its value is the wire's, masked there
+        details = {**details, "extensions": [_hidden_pair(pair) for pair in extensions]}
     return {
         "name": event.name,
         "offset": round(event.offset, 6),
-        **{k: _jsonable(v, secrets, redact) for k, v in event.details.items()},
+        **{k: _jsonable(v, secrets, redact) for k, v in details.items()},
     }
+
+
+def _hidden_pair(pair):
+    """A chunk extension (name, value) with a secret-named one's value hidden."""
+    if isinstance(pair, (list, tuple)) and len(pair) == 2 and pair[1]:
+        name = pair[0].decode("latin-1") if isinstance(pair[0], bytes) else str(pair[0])
+        if is_secret_name(name):
+            return [pair[0], "***"]
+    return pair
 
 
 def _failed_entry(fetch, hop, hop_start, wall, fetch_start, redact: bool) -> dict:
