@@ -885,3 +885,8 @@ async def test_a_reason_phrase_that_echoes_the_token_is_masked_in_the_repr(raw_s
     with pytest.raises(nbfetch.HTTPStatusError) as info:
         r.raise_for_status()
     assert token not in str(info.value)
+
+
+def test_a_refresh_header_shows_no_url_credentials():
+    value = "0; url=http://bob:pw-secret@example.test/next?token=abc123"
+    assert redact_header("Refresh", value) == "0; url=http://***@example.test/next?token=***"

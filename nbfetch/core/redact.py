@@ -51,8 +51,9 @@ REDACTED = "***"
 
 #: Header fields whose values are credentials (RFC 9110 11.6.2, 11.7.2; RFC 6265).
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-#: Header fields whose values are URLs: their userinfo is redacted wherever shown.
-URL_HEADERS = frozenset({"location", "content-location", "referer"})
+#: Header fields whose values are (or hold) URLs: their userinfo is redacted
+#: wherever shown. Refresh is "0; url=..." (HTML's meta refresh as a header).
+URL_HEADERS = frozenset({"location", "content-location", "referer", "refresh"})
 
 
 #: Words that, as a query parameter's name or a part of it (``X-Api-Key``,
