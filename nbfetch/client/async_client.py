@@ -601,7 +601,44 @@ class AsyncClient:
             ctx.slot_held = True
             rec.emit("dequeued", {"active": queue.active})
             phase = "request"
-            response = await self._follow_redirects(request, ctx)
+            # The redirect loop, inline (one coroutine layer fewer per fetch).
+            hop, history = request, []
+            origin = request.url.origin
+            while True:
+                exchange, response = await self._attempts(hop, ctx, history, origin)
+                status = response.status_code
+                # Location is looked up only where it can matter (a 3xx to follow).
+                location = (
+                    response.headers.get("location")
+                    if status in REDIRECT_STATUSES and ctx.follow_redirects
+                    else None
+                )
+                if not is_followed(status, location, ctx.follow_redirects):
+                    ctx.final = exchange
+                    break
+                if len(history) >= ctx.max_redirects:
+                    exchange.release()
+                    raise TooManyRedirects(
+                        f"more than max_redirects={ctx.max_redirects} redirects", url=response.url
+                    )
+                try:
+                    hop = next_request(hop, response.url, status, location)
+                except RedirectError:
+                    exchange.release()
+                    raise
+                exchange.redirected = True
+                await response.read_redirect_body(self.limits.max_redirect_body)
+                history.append(response)
+                rec.new_hop()
+                rec.emit(
+                    "redirect",
+                    {
+                        "status": status,
+                        "from": response.url,
+                        "to": hop.url,
+                        "method": hop.method,
+                    },
+                )
             if on_headers is not None:
                 result = on_headers(response)
                 if hasattr(result, "__await__"):
@@ -629,46 +666,6 @@ class AsyncClient:
         ctx = exchange.ctx
         if exchange is ctx.final:
             self._release_slot(ctx)
-
-    async def _follow_redirects(self, request: Request, ctx: FetchContext) -> Response:
-        history: list[Response] = []
-        rec = ctx.recorder
-        origin = request.url.origin
-        while True:
-            exchange, response = await self._attempts(request, ctx, history, origin)
-            status = response.status_code
-            # Location is looked up only where it can matter (a 3xx to follow).
-            location = (
-                response.headers.get("location")
-                if status in REDIRECT_STATUSES and ctx.follow_redirects
-                else None
-            )
-            if not is_followed(status, location, ctx.follow_redirects):
-                ctx.final = exchange
-                return response
-            if len(history) >= ctx.max_redirects:
-                exchange.release()
-                raise TooManyRedirects(
-                    f"more than max_redirects={ctx.max_redirects} redirects", url=response.url
-                )
-            try:
-                request = next_request(request, response.url, status, location)
-            except RedirectError:
-                exchange.release()
-                raise
-            exchange.redirected = True
-            await response.read_redirect_body(self.limits.max_redirect_body)
-            history.append(response)
-            rec.new_hop()
-            rec.emit(
-                "redirect",
-                {
-                    "status": status,
-                    "from": response.url,
-                    "to": request.url,
-                    "method": request.method,
-                },
-            )
 
     async def _attempts(self, request: Request, ctx: FetchContext, history: list, origin):
         """One hop, tried again as ``ctx.retry`` says, and sent once more with
